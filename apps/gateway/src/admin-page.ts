@@ -1,0 +1,249 @@
+/**
+ * The approvals page: one static HTML document with inline CSS and vanilla JS, no build
+ * step. It reads the admin token from `?token=` (then drops it from the address bar) or
+ * asks for it once, keeps it in sessionStorage, and talks to `/admin/api`. Everything
+ * from the server is inserted with textContent, never innerHTML.
+ */
+export const ADMIN_PAGE_HTML = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Toolgate · Approvals</title>
+<style>
+  :root { --bg:#f6f7f9; --card:#fff; --ink:#1d2330; --muted:#667085; --line:#e4e7ec;
+    --ok:#12805c; --okbg:#e8f6f0; --bad:#c0362c; --badbg:#fdecea; --warn:#a15c07; --warnbg:#fef4e6;
+    --accent:#3451d1; }
+  * { box-sizing: border-box; }
+  body { margin:0; font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif; background:var(--bg); color:var(--ink); }
+  header { background:#111827; color:#fff; padding:14px 28px; display:flex; align-items:center; gap:14px; }
+  header h1 { font-size:17px; margin:0; font-weight:600; letter-spacing:.2px; }
+  header .dot { width:9px; height:9px; border-radius:50%; background:#9ca3af; display:inline-block; margin-right:6px; }
+  header .dot.live { background:#34d399; box-shadow:0 0 0 3px rgba(52,211,153,.25); }
+  header .status { margin-left:auto; font-size:13px; color:#d1d5db; }
+  main { max-width:1180px; margin:0 auto; padding:24px 28px 48px; display:grid; grid-template-columns: 1fr 360px; gap:24px; }
+  section h2 { font-size:13px; text-transform:uppercase; letter-spacing:.6px; color:var(--muted); margin:0 0 10px; font-weight:600; }
+  .card { background:var(--card); border:1px solid var(--line); border-radius:10px; padding:16px 18px; margin-bottom:12px; box-shadow:0 1px 2px rgba(16,24,40,.04); }
+  .approval .top { display:flex; align-items:baseline; gap:10px; flex-wrap:wrap; }
+  .tool { font:600 15px ui-monospace,SFMono-Regular,Menlo,monospace; }
+  .pill { font-size:12px; padding:2px 8px; border-radius:999px; background:#eef2ff; color:var(--accent); }
+  .pill.grant { background:#f2f4f7; color:#344054; }
+  .expires { margin-left:auto; color:var(--warn); font-size:12px; font-variant-numeric:tabular-nums; }
+  .reason { color:var(--muted); margin:6px 0 8px; }
+  pre.args { background:#f8fafc; border:1px solid var(--line); border-radius:8px; padding:10px 12px; margin:0 0 12px; font:12.5px/1.5 ui-monospace,SFMono-Regular,Menlo,monospace; white-space:pre-wrap; word-break:break-all; max-height:220px; overflow:auto; }
+  .meta { font-size:12px; color:var(--muted); margin-bottom:10px; font-family:ui-monospace,monospace; }
+  .actions { display:flex; gap:8px; align-items:center; }
+  .actions input { flex:1; padding:7px 10px; border:1px solid var(--line); border-radius:7px; font:inherit; }
+  button { font:inherit; font-weight:600; border:0; border-radius:7px; padding:7px 16px; cursor:pointer; }
+  button.approve { background:var(--ok); color:#fff; }
+  button.reject { background:#fff; color:var(--bad); border:1px solid #f3b8b2; }
+  button:disabled { opacity:.5; cursor:default; }
+  .empty { color:var(--muted); text-align:center; padding:28px 0; }
+  table { width:100%; border-collapse:collapse; font-size:13px; }
+  td, th { text-align:left; padding:7px 8px; border-bottom:1px solid var(--line); vertical-align:top; }
+  th { color:var(--muted); font-weight:600; font-size:12px; }
+  td.t { font-family:ui-monospace,monospace; }
+  .eff { font-size:12px; font-weight:600; padding:1px 7px; border-radius:5px; white-space:nowrap; }
+  .eff.allow { background:var(--okbg); color:var(--ok); }
+  .eff.deny { background:var(--badbg); color:var(--bad); }
+  .eff.require_approval { background:var(--warnbg); color:var(--warn); }
+  .grants .g { display:flex; justify-content:space-between; align-items:baseline; margin-bottom:6px; }
+  .grants .g b { font-size:14px; }
+  .nums { display:grid; grid-template-columns:repeat(4,1fr); gap:6px; text-align:center; }
+  .nums div { background:#f8fafc; border-radius:7px; padding:6px 2px; }
+  .nums strong { display:block; font-size:17px; font-variant-numeric:tabular-nums; }
+  .nums span { font-size:11px; color:var(--muted); }
+  .bar { height:6px; background:#eef0f3; border-radius:4px; overflow:hidden; margin:4px 0 2px; }
+  .bar i { display:block; height:100%; background:var(--accent); }
+  .limit { font-size:12px; color:var(--muted); margin-top:8px; }
+  .login { max-width:420px; margin:80px auto; }
+  .login input { width:100%; padding:9px 11px; border:1px solid var(--line); border-radius:7px; font:inherit; margin:10px 0; }
+  .muted { color:var(--muted); }
+  .resolved { font-size:12px; color:var(--muted); }
+  @media (max-width: 900px) { main { grid-template-columns: 1fr; } }
+</style>
+</head>
+<body>
+<header><h1>Toolgate</h1><span class="muted" style="color:#9ca3af">Approvals</span>
+  <span class="status" id="status"><span class="dot" id="dot"></span><span id="statusText">connecting…</span></span></header>
+<div id="login" class="login card" hidden>
+  <h2 style="margin-top:0">Admin token</h2>
+  <p class="muted">The gateway printed it at start-up (or set <code>TOOLGATE_ADMIN_TOKEN</code>).</p>
+  <form id="loginForm"><input id="tokenInput" type="password" autocomplete="off" placeholder="admin token" aria-label="admin token"><button class="approve" type="submit">Open</button></form>
+  <p id="loginError" style="color:var(--bad)"></p>
+</div>
+<main id="app" hidden>
+  <div>
+    <section><h2>Pending approvals <span id="pendingCount" class="pill">0</span></h2><div id="pending"></div></section>
+    <section style="margin-top:22px"><h2>Recent decisions</h2>
+      <div class="card" style="padding:6px 10px"><table><thead><tr><th>Time</th><th>Tool</th><th>Grant</th><th>Effect</th><th>Reason</th></tr></thead><tbody id="decisions"></tbody></table></div>
+    </section>
+  </div>
+  <aside>
+    <section><h2>Grants</h2><div id="grants" class="grants"></div></section>
+    <section style="margin-top:22px"><h2>Recently resolved</h2><div id="resolved" class="card"></div></section>
+  </aside>
+</main>
+<script>
+(() => {
+  "use strict";
+  const SECRET = /key|secret|token|password|passphrase|signature|authorization/i;
+  const $ = (id) => document.getElementById(id);
+  const params = new URLSearchParams(location.search);
+  if (params.get("token")) {
+    sessionStorage.setItem("toolgate.admin", params.get("token"));
+    params.delete("token");
+    history.replaceState(null, "", location.pathname + (params.toString() ? "?" + params : ""));
+  }
+  let token = sessionStorage.getItem("toolgate.admin") || "";
+  let pending = [];
+  let recentResolved = [];
+  let decisions = [];
+  let tallies = {};
+  let counters = [];
+  let skew = 0;
+
+  function el(tag, attrs, ...children) {
+    const n = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (k === "class") n.className = v; else if (k.startsWith("data-")) n.setAttribute(k, v); else n[k] = v;
+    }
+    for (const c of children) if (c != null) n.append(c instanceof Node ? c : String(c));
+    return n;
+  }
+  function mask(v) {
+    if (Array.isArray(v)) return v.map(mask);
+    if (v && typeof v === "object") { const o = {}; for (const [k, x] of Object.entries(v)) o[k] = SECRET.test(k) ? "••••••" : mask(x); return o; }
+    return v;
+  }
+  async function api(path, init) {
+    const res = await fetch("/admin/api" + path, { ...init, headers: { "Authorization": "Bearer " + token, "Content-Type": "application/json" } });
+    if (res.status === 401) { showLogin("That token was not accepted."); throw new Error("unauthorized"); }
+    return res;
+  }
+  function showLogin(msg) { $("app").hidden = true; $("login").hidden = false; $("loginError").textContent = msg || ""; }
+  $("loginForm").addEventListener("submit", (e) => { e.preventDefault(); token = $("tokenInput").value.trim(); sessionStorage.setItem("toolgate.admin", token); start(); });
+  const fmtTime = (t) => new Date(t).toLocaleTimeString();
+  function left(ms) { const s = Math.max(0, Math.round(ms / 1000)); return s >= 60 ? Math.floor(s / 60) + "m " + (s % 60) + "s" : s + "s"; }
+
+  function renderPending() {
+    $("pendingCount").textContent = String(pending.length);
+    const box = $("pending");
+    box.replaceChildren();
+    if (pending.length === 0) { box.append(el("div", { class: "card empty" }, "No calls are waiting. Held calls appear here as they arrive.")); return; }
+    for (const a of pending) {
+      const reason = el("input", { type: "text", placeholder: "reason (optional, shown to the agent)", "data-reason": a.id });
+      const approve = el("button", { class: "approve", "data-action": "approve", "data-id": a.id, type: "button" }, "Approve");
+      const reject = el("button", { class: "reject", "data-action": "reject", "data-id": a.id, type: "button" }, "Reject");
+      approve.onclick = () => resolve(a.id, "approve", reason.value, [approve, reject]);
+      reject.onclick = () => resolve(a.id, "reject", reason.value, [approve, reject]);
+      box.append(el("div", { class: "card approval", "data-approval": a.id },
+        el("div", { class: "top" }, el("span", { class: "tool" }, a.tool), el("span", { class: "pill grant" }, "grant " + a.grant), el("span", { class: "pill" }, a.upstream),
+          el("span", { class: "expires", "data-expires": String(a.expiresAt) }, "expires in " + left(a.expiresAt - Date.now() - skew))),
+        el("div", { class: "reason" }, a.reason),
+        el("pre", { class: "args" }, JSON.stringify(mask(a.arguments), null, 2)),
+        el("div", { class: "meta" }, "digest " + a.argumentsDigest.slice(0, 16) + "…  ·  session " + (a.session || "—") + "  ·  held " + fmtTime(a.createdAt)),
+        el("div", { class: "actions" }, reason, reject, approve)));
+    }
+  }
+  function renderResolved() {
+    const box = $("resolved"); box.replaceChildren();
+    if (recentResolved.length === 0) { box.append(el("div", { class: "muted" }, "Nothing resolved yet.")); return; }
+    for (const a of recentResolved.slice(0, 8)) {
+      const cls = a.status === "approved" ? "allow" : a.status === "timeout" ? "require_approval" : "deny";
+      box.append(el("div", { class: "resolved", style: "margin-bottom:8px" }, el("span", { class: "eff " + cls }, a.status), " ", el("span", { class: "t" }, a.tool), " · " + a.grant + " · by " + (a.resolvedBy || "?") + " · " + fmtTime(a.resolvedAt || a.createdAt)));
+    }
+  }
+  function renderDecisions() {
+    const body = $("decisions"); body.replaceChildren();
+    if (decisions.length === 0) body.append(el("tr", {}, el("td", { colSpan: 5, class: "empty" }, "No decisions yet.")));
+    for (const d of decisions.slice(0, 40)) {
+      body.append(el("tr", {}, el("td", { class: "muted" }, fmtTime(d.at)), el("td", { class: "t" }, d.tool), el("td", {}, d.grant),
+        el("td", {}, el("span", { class: "eff " + d.effect }, d.effect === "require_approval" ? "held" : d.code === "RATE_LIMITED" ? "rate-limited" : d.effect), d.shadow ? " (shadow)" : ""),
+        el("td", { class: "muted" }, d.reason + (d.outcome ? " → " + d.outcome : ""))));
+    }
+  }
+  function renderGrants() {
+    const box = $("grants"); box.replaceChildren();
+    const names = new Set([...Object.keys(tallies), ...counters.map((c) => c.grant)]);
+    if (names.size === 0) box.append(el("div", { class: "card muted" }, "No calls yet."));
+    for (const g of [...names].sort()) {
+      const t = tallies[g] || { allowed: 0, denied: 0, rateLimited: 0, held: 0 };
+      const card = el("div", { class: "card", "data-grant": g }, el("div", { class: "g" }, el("b", {}, g), el("span", { class: "muted" }, "this instance")),
+        el("div", { class: "nums" }, el("div", {}, el("strong", {}, t.allowed), el("span", {}, "allowed")), el("div", {}, el("strong", {}, t.held), el("span", {}, "held")),
+          el("div", {}, el("strong", {}, t.rateLimited), el("span", {}, "limited")), el("div", {}, el("strong", {}, t.denied), el("span", {}, "denied"))));
+      for (const c of counters.filter((c) => c.grant === g)) {
+        const pct = c.max > 0 ? Math.min(100, Math.round((100 * c.used) / c.max)) : 0;
+        const resets = c.used > 0 && c.resetAtMs ? " · resets in " + left(c.resetAtMs - Date.now() - skew) : "";
+        card.append(el("div", { class: "limit" }, c.counter + ": " + c.used + " / " + c.max + resets), el("div", { class: "bar" }, el("i", { style: "width:" + pct + "%" })));
+      }
+      box.append(card);
+    }
+  }
+  async function resolve(id, action, reason, buttons) {
+    buttons.forEach((b) => (b.disabled = true));
+    try {
+      const res = await api("/approvals/" + encodeURIComponent(id) + "/" + action, { method: "POST", body: JSON.stringify(reason ? { reason } : {}) });
+      if (!res.ok && res.status !== 409) { const j = await res.json().catch(() => ({})); alert(j.message || "failed: HTTP " + res.status); }
+    } finally { await loadApprovals(); }
+  }
+  async function loadApprovals() {
+    const j = await (await api("/approvals")).json();
+    pending = j.pending; recentResolved = j.recent; skew = Date.now() - j.now;
+    renderPending(); renderResolved();
+  }
+  async function loadDecisions() {
+    const j = await (await api("/decisions")).json();
+    decisions = j.recent; tallies = j.tallies; renderDecisions(); renderGrants();
+  }
+  async function loadCounters() {
+    const j = await (await api("/counters")).json();
+    counters = j.counters; renderGrants();
+  }
+  function setLive(on, text) { $("dot").className = on ? "dot live" : "dot"; $("statusText").textContent = text; }
+  let refreshTimer = null;
+  function scheduleRefresh() { if (refreshTimer) return; refreshTimer = setTimeout(() => { refreshTimer = null; loadApprovals().catch(() => {}); loadDecisions().catch(() => {}); loadCounters().catch(() => {}); }, 150); }
+  async function stream() {
+    for (;;) {
+      try {
+        const res = await api("/events");
+        if (!res.ok || !res.body) throw new Error("HTTP " + res.status);
+        setLive(true, "live");
+        scheduleRefresh();
+        const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+        let buf = "";
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          buf += value;
+          let i;
+          while ((i = buf.indexOf("\\n\\n")) >= 0) {
+            const block = buf.slice(0, i); buf = buf.slice(i + 2);
+            const ev = /^event: (.*)$/m.exec(block); const data = /^data: (.*)$/m.exec(block);
+            if (!ev || !data) continue;
+            if (ev[1] === "decision") { decisions.unshift(JSON.parse(data[1])); decisions = decisions.slice(0, 50); renderDecisions(); scheduleRefresh(); }
+            if (ev[1] === "approval") scheduleRefresh();
+          }
+        }
+      } catch (e) { if (String(e.message) === "unauthorized") return; }
+      setLive(false, "reconnecting…");
+      await new Promise((r) => setTimeout(r, 2000));
+    }
+  }
+  setInterval(() => {
+    document.querySelectorAll("[data-expires]").forEach((n) => { n.textContent = "expires in " + left(Number(n.getAttribute("data-expires")) - Date.now() - skew); });
+  }, 1000);
+  setInterval(() => { if (!$("app").hidden) loadCounters().catch(() => {}); }, 5000);
+  async function start() {
+    if (!token) { showLogin(); return; }
+    try { await loadApprovals(); } catch { return; }
+    $("login").hidden = true; $("app").hidden = false;
+    loadDecisions().catch(() => {}); loadCounters().catch(() => {});
+    stream();
+  }
+  start();
+})();
+</script>
+</body>
+</html>
+`;

@@ -1,0 +1,174 @@
+import { maskSecrets } from "../mask.js";
+import type { ApprovalRecord, ApprovalStore } from "./store.js";
+
+/** The part of mcp-express's ApprovalRequest the approver needs. */
+export interface HeldCall {
+  readonly id: string;
+  readonly grant: string;
+  readonly session?: string | undefined;
+  readonly tool: string;
+  readonly upstream: string;
+  readonly arguments: Record<string, unknown>;
+  readonly argumentsDigest: string;
+  readonly decision: { readonly reason: string; readonly ruleId: string };
+  readonly signal: AbortSignal;
+  readonly elicit?: (message: string) => Promise<"approved" | "rejected" | "unsupported">;
+}
+
+/** What the approver resolves to; the shape mcp-express's `approve` option expects. */
+export interface HeldCallOutcome {
+  readonly outcome: "approved" | "rejected" | "timeout";
+  readonly reason?: string | undefined;
+  readonly by?: string | undefined;
+}
+
+/** A setTimeout/clearTimeout pair, injectable so tests drive time. */
+export interface Scheduler {
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+/** Options of {@link createApprover}. */
+export interface ApproverOptions {
+  readonly store: ApprovalStore;
+  /** How long a call may wait before it is denied. Default 5 minutes. */
+  readonly timeoutMs?: number;
+  /** Also ask the client's user through MCP elicitation when the client supports it. Default true. */
+  readonly elicitation?: boolean;
+  readonly now?: () => number;
+  readonly scheduler?: Scheduler;
+  /** Called when a waiter could not reach the store (counted in metrics, logged). */
+  readonly onError?: (err: unknown) => void;
+}
+
+/**
+ * Builds the `approve` callback for `createToolgateMcp`: it records the held call in the
+ * approval store, then waits until a person resolves it (admin page/API on any instance
+ * sharing the store, or MCP elicitation), the timeout denies it, or the client goes away.
+ * Resolution goes through `store.resolve`, which is single use: when a timeout and an
+ * approve race, exactly one wins and both sides agree on which.
+ *
+ * @example
+ * const approve = createApprover({ store: createMemoryApprovalStore(), timeoutMs: 60_000 });
+ * createToolgateMcp({ ..., approve });
+ */
+export function createApprover(options: ApproverOptions) {
+  const { store } = options;
+  const timeoutMs = options.timeoutMs ?? 300_000;
+  const now = options.now ?? Date.now;
+  const scheduler: Scheduler = options.scheduler ?? {
+    setTimeout: (fn, ms) => setTimeout(fn, ms),
+    clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
+  };
+  const waiters = new Map<string, (record: ApprovalRecord) => void>();
+  store.subscribe((event) => {
+    if (event.type === "resolved") waiters.get(event.approval.id)?.(event.approval);
+  });
+
+  const toOutcome = (r: ApprovalRecord): HeldCallOutcome => {
+    if (r.status === "approved") return { outcome: "approved", by: r.resolvedBy };
+    if (r.status === "timeout") {
+      return {
+        outcome: "timeout",
+        reason: r.resolution ?? `approval timed out after ${Math.round(timeoutMs / 1000)} s`,
+        by: r.resolvedBy,
+      };
+    }
+    return {
+      outcome: "rejected",
+      reason: r.resolution ?? "rejected by an approver",
+      by: r.resolvedBy,
+    };
+  };
+
+  return async function approve(call: HeldCall): Promise<HeldCallOutcome> {
+    const createdAt = now();
+    const record: ApprovalRecord = {
+      id: call.id,
+      grant: call.grant,
+      session: call.session,
+      tool: call.tool,
+      upstream: call.upstream,
+      arguments: maskSecrets(call.arguments) as Record<string, unknown>,
+      argumentsDigest: call.argumentsDigest,
+      reason: call.decision.reason,
+      ruleId: call.decision.ruleId,
+      createdAt,
+      expiresAt: createdAt + timeoutMs,
+      status: "pending",
+    };
+
+    let settle!: (r: ApprovalRecord) => void;
+    const done = new Promise<ApprovalRecord>((res) => {
+      settle = res;
+    });
+    let finished = false;
+    waiters.set(record.id, (r) => {
+      if (!finished) {
+        finished = true;
+        settle(r);
+      }
+    });
+    const resolveAs = async (
+      status: "approved" | "rejected" | "timeout",
+      by: string,
+      reason?: string,
+    ) => {
+      try {
+        const { approval } = await store.resolve(record.id, { status, by, reason, at: now() });
+        waiters.get(record.id)?.(approval);
+      } catch (err) {
+        options.onError?.(err);
+        // The store is unreachable: decide locally so the client is not left hanging.
+        waiters.get(record.id)?.({ ...record, status, resolvedBy: by, resolution: reason });
+      }
+    };
+
+    const timer = scheduler.setTimeout(() => {
+      void resolveAs(
+        "timeout",
+        "timeout",
+        `no one approved the call within ${Math.round(timeoutMs / 1000)} s; it was denied`,
+      );
+    }, timeoutMs);
+    const onAbort = () => {
+      void resolveAs("rejected", "client", "the client cancelled the call or disconnected");
+    };
+    call.signal.addEventListener("abort", onAbort, { once: true });
+
+    try {
+      await store.create(record);
+      if (call.signal.aborted) onAbort();
+      if (options.elicitation !== false && call.elicit) {
+        const args = JSON.stringify(record.arguments);
+        call
+          .elicit(
+            `Toolgate holds a call to ${call.tool} (grant ${call.grant}) with arguments ${args}. ` +
+              `Reason: ${call.decision.reason}. Approve it?`,
+          )
+          .then((answer) => {
+            if (answer === "approved") return resolveAs("approved", "elicitation");
+            if (answer === "rejected") {
+              return resolveAs("rejected", "elicitation", "the user declined the call");
+            }
+            return undefined;
+          })
+          .catch(() => {});
+      }
+    } catch (err) {
+      options.onError?.(err);
+      finished = true;
+      scheduler.clearTimeout(timer);
+      waiters.delete(record.id);
+      call.signal.removeEventListener("abort", onAbort);
+      return { outcome: "rejected", reason: "the approval store is unavailable", by: "gateway" };
+    }
+    try {
+      return toOutcome(await done);
+    } finally {
+      scheduler.clearTimeout(timer);
+      waiters.delete(record.id);
+      call.signal.removeEventListener("abort", onAbort);
+    }
+  };
+}

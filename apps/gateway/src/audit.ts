@@ -1,0 +1,108 @@
+import {
+  closeSync,
+  existsSync,
+  fstatSync,
+  mkdirSync,
+  openSync,
+  renameSync,
+  rmSync,
+  writeSync,
+} from "node:fs";
+import { dirname } from "node:path";
+
+/**
+ * One audit record. Argument *values* are never part of it: only their keys and a
+ * digest, so the audit trail can prove which call was made without holding secrets.
+ */
+export interface AuditEntry {
+  /** ISO-8601 time of the decision. */
+  readonly time: string;
+  readonly decisionId: string;
+  readonly grant: string;
+  readonly session?: string | undefined;
+  readonly tool: string;
+  readonly upstream?: string | undefined;
+  readonly effect: string;
+  readonly code: string;
+  /** Path of the deciding rule in the policy. */
+  readonly rule: string;
+  readonly reason: string;
+  readonly argumentKeys: readonly string[];
+  /** sha256 of the canonical JSON of the arguments. */
+  readonly argumentsDigest: string;
+  /** True when the deciding rule is in shadow mode (decided and logged, never blocked). */
+  readonly shadow: boolean;
+  readonly shadowEffect?: string | undefined;
+  readonly outcome?: string | undefined;
+  readonly retryAfterMs?: number | undefined;
+  readonly policyVersion?: string | undefined;
+  readonly upstreamMs?: number | undefined;
+}
+
+/** Options of {@link AuditLog}. */
+export interface AuditLogOptions {
+  /** File to append JSON lines to; its folder is created. */
+  readonly path: string;
+  /** Rotate when the file would exceed this size. Default 10 MiB. */
+  readonly maxBytes?: number;
+  /** Rotated files kept (`audit.jsonl.1` newest ... `.N` oldest). Default 5. */
+  readonly keep?: number;
+}
+
+/**
+ * An append-only JSON-lines audit log with size-capped rotation. Writes are synchronous
+ * on purpose: an audit record that is lost in a crash after the call went through is
+ * worse than a few microseconds per call.
+ *
+ * @example
+ * const audit = new AuditLog({ path: ".toolgate/audit.jsonl", maxBytes: 10 << 20, keep: 5 });
+ * audit.write(entry);
+ */
+export class AuditLog {
+  readonly path: string;
+  readonly maxBytes: number;
+  readonly keep: number;
+  #fd: number | undefined;
+  #size = 0;
+
+  constructor(options: AuditLogOptions) {
+    this.path = options.path;
+    this.maxBytes = options.maxBytes ?? 10 * 1024 * 1024;
+    this.keep = options.keep ?? 5;
+    mkdirSync(dirname(this.path), { recursive: true });
+    this.#open();
+  }
+
+  /** Appends one record (one line), rotating first if the line would not fit. */
+  write(entry: AuditEntry): void {
+    const line = `${JSON.stringify(entry)}\n`;
+    const bytes = Buffer.byteLength(line);
+    if (this.#size > 0 && this.#size + bytes > this.maxBytes) this.#rotate();
+    if (this.#fd === undefined) this.#open();
+    writeSync(this.#fd as number, line);
+    this.#size += bytes;
+  }
+
+  /** Closes the file; later writes reopen it. */
+  close(): void {
+    if (this.#fd !== undefined) closeSync(this.#fd);
+    this.#fd = undefined;
+  }
+
+  #open(): void {
+    this.#fd = openSync(this.path, "a");
+    this.#size = fstatSync(this.#fd).size;
+  }
+
+  #rotate(): void {
+    this.close();
+    const oldest = `${this.path}.${this.keep}`;
+    if (existsSync(oldest)) rmSync(oldest);
+    for (let i = this.keep - 1; i >= 1; i--) {
+      const from = `${this.path}.${i}`;
+      if (existsSync(from)) renameSync(from, `${this.path}.${i + 1}`);
+    }
+    renameSync(this.path, `${this.path}.1`);
+    this.#open();
+  }
+}

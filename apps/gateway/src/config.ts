@@ -1,0 +1,345 @@
+import { createHash, randomBytes } from "node:crypto";
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, isAbsolute, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parse as parseYaml } from "yaml";
+import { z } from "zod";
+import { GatewayError, type GatewayIssue } from "./errors.js";
+
+const NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+
+const UpstreamSchema = z.union([
+  z.strictObject({
+    name: z.string().regex(NAME, "use 1-64 characters of A-Z a-z 0-9 _ . -"),
+    url: z.url("must be an http(s) URL of a Streamable HTTP MCP endpoint"),
+    headers: z.record(z.string(), z.string()).optional(),
+  }),
+  z.strictObject({
+    name: z.string().regex(NAME, "use 1-64 characters of A-Z a-z 0-9 _ . -"),
+    command: z.string().min(1, "name the program to start, e.g. npx"),
+    args: z.array(z.string()).optional(),
+    env: z.record(z.string(), z.string()).optional(),
+    cwd: z.string().optional(),
+  }),
+  z.strictObject({
+    name: z.string().regex(NAME, "use 1-64 characters of A-Z a-z 0-9 _ . -"),
+    builtin: z.literal("binance-us", { error: 'the only built-in upstream is "binance-us"' }),
+  }),
+]);
+
+const GrantSchema = z
+  .strictObject({
+    apiKey: z
+      .string()
+      .min(16, "use at least 16 characters, or a hash written as sha256:<64 hex>")
+      .optional(),
+    apiKeyHash: z
+      .string()
+      .regex(/^sha256:[0-9a-f]{64}$/, "write the hash as sha256:<64 lowercase hex digits>")
+      .optional(),
+    policy: z.string().min(1, "give the path of a policy file (JSON or YAML)").optional(),
+  })
+  .refine((g) => g.apiKey !== undefined || g.apiKeyHash !== undefined, {
+    message: "a grant needs apiKey or apiKeyHash",
+  });
+
+const StoreSchema = z.union([
+  z.literal("memory"),
+  z.string().regex(/^rediss?:\/\//, 'use "memory" or a redis:// URL'),
+  z.strictObject({
+    url: z.string().regex(/^rediss?:\/\//, "use a redis:// or rediss:// URL"),
+    keyPrefix: z.string().min(1).optional(),
+    failureMode: z.enum(["closed", "open"]).optional(),
+  }),
+]);
+
+/**
+ * The gateway config file schema (`toolgate.config.yaml`). Every field is optional: what
+ * is missing falls back to the embedded demo defaults (see `README.md`).
+ */
+export const GatewayConfigSchema = z.strictObject({
+  listen: z
+    .strictObject({
+      host: z.string().min(1).default("127.0.0.1"),
+      port: z.number().int().min(0).max(65535).default(8080),
+    })
+    .default({ host: "127.0.0.1", port: 8080 }),
+  upstreams: z
+    .array(UpstreamSchema)
+    .min(1, "list at least one upstream")
+    .default([{ name: "binance-us", builtin: "binance-us" }]),
+  grants: z
+    .record(z.string().regex(NAME, "grant names use A-Z a-z 0-9 _ . -"), GrantSchema)
+    .optional(),
+  /** Policy used by grants that name none. */
+  policy: z.string().min(1).optional(),
+  store: StoreSchema.default("memory"),
+  approvals: z
+    .strictObject({
+      timeoutMs: z.number().int().min(1000, "use at least 1000 ms").default(300_000),
+      elicitation: z.boolean().default(true),
+      adminToken: z.string().min(16, "use at least 16 characters").optional(),
+    })
+    .default({ timeoutMs: 300_000, elicitation: true }),
+  allowedOrigins: z.array(z.string()).optional(),
+  audit: z
+    .strictObject({
+      path: z.string().min(1).default(".toolgate/audit.jsonl"),
+      maxBytes: z
+        .number()
+        .int()
+        .min(1024, "use at least 1024 bytes")
+        .default(10 * 1024 * 1024),
+      keep: z.number().int().min(1).max(100).default(5),
+      enabled: z.boolean().default(true),
+    })
+    .default({ path: ".toolgate/audit.jsonl", maxBytes: 10 * 1024 * 1024, keep: 5, enabled: true }),
+  shutdownGraceMs: z.number().int().min(0).default(10_000),
+  /** How long to wait after a file change before reloading, so editors' partial writes settle. */
+  watchDebounceMs: z.number().int().min(0).default(150),
+});
+
+/** The config file as written (after `${ENV}` substitution), before defaults are resolved. */
+export type GatewayConfigInput = z.input<typeof GatewayConfigSchema>;
+/** A parsed config with defaults applied. */
+export type GatewayConfig = z.output<typeof GatewayConfigSchema>;
+/** One configured upstream. */
+export type UpstreamEntry = z.output<typeof UpstreamSchema>;
+
+/** A grant after resolution: how its key is checked and which policy file applies. */
+export interface ResolvedGrant {
+  readonly name: string;
+  /** Hex sha256 of the API key. Plain keys are hashed at load so only hashes stay in memory. */
+  readonly keyHash: string;
+  /** Absolute policy file path. */
+  readonly policyPath: string;
+  /** True when the key was generated at start-up (print it once). */
+  readonly generatedKey?: string | undefined;
+}
+
+/** Where the default policy (the two fixture policies merged) ships. */
+export const DEFAULT_POLICY_PATH = fileURLToPath(
+  new URL("../policies/default.json", import.meta.url),
+);
+
+/** Fixes shown next to schema problems, by the last path segment. */
+const FIXES: Record<string, string> = {
+  port: "use a number from 0 to 65535 (0 picks a free port)",
+  store: 'use "memory" or "redis://host:6379"',
+  upstreams: "each upstream needs name plus one of url, command or builtin",
+  apiKey: `set it directly, as \${ENV_VAR}, or use apiKeyHash: sha256:<hex>`,
+};
+
+type ZodIssue = z.core.$ZodIssue;
+
+function flattenUnion(issue: ZodIssue, prefix: readonly PropertyKey[]): ZodIssue[] {
+  const full = { ...issue, path: [...prefix, ...issue.path] } as ZodIssue;
+  if (full.code !== "invalid_union" || full.errors.length === 0) return [full];
+  // Report the branch that came closest (fewest problems): "does not match any form"
+  // alone tells a person nothing about what to change.
+  const best = [...full.errors].sort((a, b) => a.length - b.length)[0] ?? [];
+  if (best.length === 0) return [full];
+  return best.flatMap((i) => flattenUnion(i, full.path));
+}
+
+function toIssues(error: z.ZodError): GatewayIssue[] {
+  return error.issues
+    .flatMap((i) => flattenUnion(i, []))
+    .map((issue) => {
+      const path = issue.path.map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`));
+      const joined = path.join("").replace(/^\./, "");
+      const last = issue.path.filter((p) => typeof p === "string").at(-1);
+      let message = issue.message;
+      if (issue.code === "unrecognized_keys") {
+        message = `unknown key(s) ${issue.keys.map((k) => JSON.stringify(k)).join(", ")}`;
+      }
+      const fix =
+        issue.code === "unrecognized_keys"
+          ? "remove it or check the spelling against toolgate.config.example.yaml"
+          : (FIXES[String(last)] ?? undefined);
+      return { path: joined, message, fix };
+    });
+}
+
+/**
+ * Replaces `${NAME}` references in every string of a parsed config by `env[NAME]`
+ * (`${NAME:-fallback}` gives a default). Missing variables become issues, not silent
+ * empty strings, because an empty API key would lock everyone out or, worse, in.
+ */
+export function substituteEnv(
+  value: unknown,
+  env: Record<string, string | undefined>,
+  path = "",
+  issues: GatewayIssue[] = [],
+): unknown {
+  if (typeof value === "string") {
+    return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (_m, name, fallback) => {
+      const v = env[name as string];
+      if (v !== undefined && v !== "") return v;
+      if (fallback !== undefined) return fallback as string;
+      issues.push({
+        path: path || "(root)",
+        message: `environment variable ${name} is not set`,
+        fix: `export ${name}=... or write \${${name}:-default}`,
+      });
+      return "";
+    });
+  }
+  if (Array.isArray(value)) {
+    return value.map((v, i) => substituteEnv(v, env, `${path}[${i}]`, issues));
+  }
+  if (value !== null && typeof value === "object") {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) {
+      out[k] = substituteEnv(v, env, path ? `${path}.${k}` : k, issues);
+    }
+    return out;
+  }
+  return value;
+}
+
+/** Result of {@link loadGatewayConfig}: the config and the grants ready to check keys. */
+export interface LoadedConfig {
+  readonly config: GatewayConfig;
+  readonly grants: readonly ResolvedGrant[];
+  /** The config file used, or undefined when running on embedded defaults. */
+  readonly file?: string | undefined;
+  readonly adminToken: string;
+  /** True when the admin token was generated (print it once). */
+  readonly adminTokenGenerated: boolean;
+}
+
+/** Options of {@link loadGatewayConfig}; everything is injectable for tests. */
+export interface LoadConfigOptions {
+  /** Explicit `--config FILE`. Without it `toolgate.config.yaml` in `cwd` is used if present. */
+  readonly file?: string | undefined;
+  readonly cwd?: string;
+  readonly env?: Record<string, string | undefined>;
+  /** Generates API keys and admin tokens (default: 32 random bytes, base64url). */
+  readonly generateSecret?: () => string;
+  readonly sha256?: (text: string) => string;
+}
+
+/**
+ * Reads, substitutes and validates the config, applying `PORT`/`HOST` overrides and the
+ * demo defaults. Throws a {@link GatewayError} `CONFIG_INVALID` listing every problem by
+ * path, so a bad config stops start-up with a complete to-do list.
+ *
+ * @example
+ * const { config, grants } = loadGatewayConfig({ file: "toolgate.config.yaml" });
+ */
+export function loadGatewayConfig(options: LoadConfigOptions): LoadedConfig {
+  const cwd = options.cwd ?? process.cwd();
+  const env = options.env ?? process.env;
+  const generate = options.generateSecret ?? defaultSecret;
+  const hash = options.sha256 ?? defaultSha256;
+
+  let file: string | undefined;
+  let raw: unknown = {};
+  if (options.file !== undefined) {
+    file = resolve(cwd, options.file);
+  } else if (existsSync(resolve(cwd, "toolgate.config.yaml"))) {
+    file = resolve(cwd, "toolgate.config.yaml");
+  }
+  if (file !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(file, "utf8");
+    } catch (err) {
+      throw new GatewayError(
+        "CONFIG_UNREADABLE",
+        `cannot read config ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+      );
+    }
+    try {
+      raw = parseYaml(text) ?? {};
+    } catch (err) {
+      throw new GatewayError("CONFIG_INVALID", `config ${file} is not valid YAML`, [
+        { path: "(file)", message: (err as Error).message.split("\n")[0] ?? "parse error" },
+      ]);
+    }
+  }
+  const issues: GatewayIssue[] = [];
+  const substituted = substituteEnv(raw, env, "", issues);
+  const parsed = GatewayConfigSchema.safeParse(substituted);
+  if (!parsed.success) issues.push(...toIssues(parsed.error));
+  if (issues.length > 0 || !parsed.success) {
+    throw new GatewayError(
+      "CONFIG_INVALID",
+      `invalid config${file ? ` ${file}` : ""}: ${issues.length} problem(s)`,
+      issues,
+    );
+  }
+  const config = parsed.data;
+  if (env.PORT !== undefined && env.PORT !== "") {
+    const port = Number(env.PORT);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) {
+      throw new GatewayError("CONFIG_INVALID", "invalid PORT", [
+        { path: "env.PORT", message: `"${env.PORT}" is not a port`, fix: "use 0-65535" },
+      ]);
+    }
+    config.listen.port = port;
+  }
+  if (env.HOST) config.listen.host = env.HOST;
+
+  const baseDir = file ? dirname(file) : cwd;
+  const abs = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
+  const defaultPolicy = config.policy ? abs(config.policy) : DEFAULT_POLICY_PATH;
+  if (config.audit.path && !isAbsolute(config.audit.path)) {
+    config.audit.path = resolve(baseDir, config.audit.path);
+  }
+
+  const grants: ResolvedGrant[] = [];
+  if (config.grants === undefined) {
+    const given = env.TOOLGATE_API_KEY;
+    const key = given && given.length > 0 ? given : generate();
+    grants.push({
+      name: "demo",
+      keyHash: hash(key),
+      policyPath: defaultPolicy,
+      generatedKey: given ? undefined : key,
+    });
+  } else {
+    for (const [name, g] of Object.entries(config.grants)) {
+      const keyHash = g.apiKeyHash
+        ? g.apiKeyHash.slice("sha256:".length)
+        : g.apiKey?.startsWith("sha256:")
+          ? g.apiKey.slice("sha256:".length)
+          : hash(g.apiKey ?? "");
+      grants.push({ name, keyHash, policyPath: g.policy ? abs(g.policy) : defaultPolicy });
+    }
+  }
+  const seen = new Map<string, string>();
+  for (const g of grants) {
+    const other = seen.get(g.keyHash);
+    if (other !== undefined) {
+      issues.push({
+        path: `grants.${g.name}`,
+        message: `uses the same API key as grant ${other}`,
+        fix: "give every grant its own key",
+      });
+    }
+    seen.set(g.keyHash, g.name);
+  }
+  if (issues.length > 0) {
+    throw new GatewayError("CONFIG_INVALID", `invalid config: ${issues.length} problem(s)`, issues);
+  }
+
+  const tokenFromEnv = env.TOOLGATE_ADMIN_TOKEN;
+  const adminToken = config.approvals.adminToken ?? (tokenFromEnv || generate());
+  return {
+    config,
+    grants,
+    file,
+    adminToken,
+    adminTokenGenerated: !config.approvals.adminToken && !tokenFromEnv,
+  };
+}
+
+function defaultSecret(): string {
+  return `tg_${randomBytes(24).toString("base64url")}`;
+}
+
+function defaultSha256(text: string): string {
+  return createHash("sha256").update(text).digest("hex");
+}

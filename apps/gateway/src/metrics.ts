@@ -1,0 +1,101 @@
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+
+/** The gateway's Prometheus metrics, on a registry of its own (see {@link createGatewayMetrics}). */
+export interface GatewayMetrics {
+  readonly registry: Registry;
+  readonly decisions: Counter<"tool" | "effect" | "code">;
+  readonly decisionSeconds: Histogram<"effect">;
+  readonly upstreamSeconds: Histogram<"upstream" | "outcome">;
+  readonly upstreamErrors: Counter<"upstream">;
+  readonly storeErrors: Counter<"store">;
+  readonly failureModeActivations: Counter<"store" | "mode">;
+  readonly pendingApprovals: Gauge;
+  readonly approvals: Counter<"outcome">;
+  readonly streamReconnects: Counter<"stream">;
+}
+
+/** Options of {@link createGatewayMetrics}. */
+export interface GatewayMetricsOptions {
+  /** Reports the current number of pending approvals when Prometheus scrapes. */
+  readonly pendingApprovals?: () => Promise<number> | number;
+  /** Adds Node process metrics (CPU, memory, event loop). Default true. */
+  readonly processMetrics?: boolean;
+}
+
+/**
+ * Creates the `toolgate_*` metrics on a fresh prom-client Registry. A registry per
+ * gateway (rather than prom-client's global one) lets several gateways live in one
+ * process, which the tests rely on.
+ *
+ * @example
+ * const m = createGatewayMetrics();
+ * m.decisions.inc({ tool: "x", effect: "allow", code: "ALLOWED" });
+ * res.type(m.registry.contentType).send(await m.registry.metrics());
+ */
+export function createGatewayMetrics(options: GatewayMetricsOptions = {}): GatewayMetrics {
+  const registry = new Registry();
+  if (options.processMetrics ?? true)
+    collectDefaultMetrics({ register: registry, prefix: "toolgate_" });
+  const pending = options.pendingApprovals;
+  return {
+    registry,
+    decisions: new Counter({
+      name: "toolgate_decisions_total",
+      help: "Policy decisions by tool, effect and decision code",
+      labelNames: ["tool", "effect", "code"] as const,
+      registers: [registry],
+    }),
+    decisionSeconds: new Histogram({
+      name: "toolgate_decision_duration_seconds",
+      help: "Time the policy engine spent deciding a call (including the counter store)",
+      labelNames: ["effect"] as const,
+      buckets: [0.00001, 0.00005, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1],
+      registers: [registry],
+    }),
+    upstreamSeconds: new Histogram({
+      name: "toolgate_upstream_duration_seconds",
+      help: "Time upstream servers took to answer forwarded tool calls",
+      labelNames: ["upstream", "outcome"] as const,
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
+    upstreamErrors: new Counter({
+      name: "toolgate_upstream_errors_total",
+      help: "Forwarded tool calls that failed upstream (their reservations were rolled back)",
+      labelNames: ["upstream"] as const,
+      registers: [registry],
+    }),
+    storeErrors: new Counter({
+      name: "toolgate_store_errors_total",
+      help: "Decisions affected by a counter store failure",
+      labelNames: ["store"] as const,
+      registers: [registry],
+    }),
+    failureModeActivations: new Counter({
+      name: "toolgate_store_failure_mode_activations_total",
+      help: "Calls decided by the store failure mode (fail_closed or fail_open)",
+      labelNames: ["store", "mode"] as const,
+      registers: [registry],
+    }),
+    pendingApprovals: new Gauge({
+      name: "toolgate_pending_approvals",
+      help: "Calls held waiting for a person to approve or reject them",
+      registers: [registry],
+      async collect() {
+        if (pending) this.set(await pending());
+      },
+    }),
+    approvals: new Counter({
+      name: "toolgate_approvals_total",
+      help: "Resolved approvals by outcome",
+      labelNames: ["outcome"] as const,
+      registers: [registry],
+    }),
+    streamReconnects: new Counter({
+      name: "toolgate_stream_reconnects_total",
+      help: "Reconnects of upstream event streams (e.g. the Binance.US user-data stream)",
+      labelNames: ["stream"] as const,
+      registers: [registry],
+    }),
+  };
+}

@@ -1,0 +1,154 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { DEFAULT_POLICY_PATH, loadGatewayConfig } from "../src/config.js";
+import { GatewayError } from "../src/errors.js";
+import { sha256Hex } from "../src/mask.js";
+
+const dir = () => mkdtempSync(join(tmpdir(), "toolgate-config-"));
+
+function expectIssues(fn: () => unknown): GatewayError {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(GatewayError);
+    return err as GatewayError;
+  }
+  throw new Error("expected a GatewayError");
+}
+
+describe("loadGatewayConfig", () => {
+  it("uses embedded defaults without a file and generates a demo key", () => {
+    const cwd = dir();
+    const loaded = loadGatewayConfig({
+      cwd,
+      env: {},
+      generateSecret: () => "generated-secret-123456",
+    });
+    expect(loaded.file).toBeUndefined();
+    expect(loaded.config.listen).toEqual({ host: "127.0.0.1", port: 8080 });
+    expect(loaded.config.store).toBe("memory");
+    expect(loaded.config.upstreams).toEqual([{ name: "binance-us", builtin: "binance-us" }]);
+    expect(loaded.grants).toEqual([
+      {
+        name: "demo",
+        keyHash: sha256Hex("generated-secret-123456"),
+        policyPath: DEFAULT_POLICY_PATH,
+        generatedKey: "generated-secret-123456",
+      },
+    ]);
+    expect(loaded.adminTokenGenerated).toBe(true);
+  });
+
+  it("takes TOOLGATE_API_KEY, TOOLGATE_ADMIN_TOKEN, PORT and HOST from the environment", () => {
+    const loaded = loadGatewayConfig({
+      cwd: dir(),
+      env: {
+        TOOLGATE_API_KEY: "k-1234567890",
+        TOOLGATE_ADMIN_TOKEN: "admin",
+        PORT: "0",
+        HOST: "0.0.0.0",
+      },
+    });
+    expect(loaded.grants[0]?.keyHash).toBe(sha256Hex("k-1234567890"));
+    expect(loaded.grants[0]?.generatedKey).toBeUndefined();
+    expect(loaded.adminToken).toBe("admin");
+    expect(loaded.adminTokenGenerated).toBe(false);
+    expect(loaded.config.listen).toEqual({ host: "0.0.0.0", port: 0 });
+  });
+
+  it("reads toolgate.config.yaml from cwd, substitutes env and resolves paths from the file", () => {
+    const cwd = dir();
+    const hash = sha256Hex("second-key-0123456789");
+    writeFileSync(
+      join(cwd, "toolgate.config.yaml"),
+      [
+        "listen: { port: 9000 }",
+        "upstreams:",
+        "  - { name: docs, url: 'http://127.0.0.1:3001/mcp' }",
+        "  - { name: files, command: npx, args: [server] }",
+        "grants:",
+        `  alice: { apiKey: '\${ALICE_KEY}', policy: policies/alice.yaml }`,
+        `  bob: { apiKeyHash: 'sha256:${hash}' }`,
+        "store: { url: 'redis://127.0.0.1:6379', keyPrefix: 'tg:' }",
+        "audit: { path: logs/audit.jsonl }",
+      ].join("\n"),
+    );
+    const loaded = loadGatewayConfig({ cwd, env: { ALICE_KEY: "alice-key-0123456789" } });
+    expect(loaded.file).toBe(join(cwd, "toolgate.config.yaml"));
+    expect(loaded.config.listen.port).toBe(9000);
+    expect(loaded.grants).toEqual([
+      {
+        name: "alice",
+        keyHash: sha256Hex("alice-key-0123456789"),
+        policyPath: join(cwd, "policies/alice.yaml"),
+      },
+      { name: "bob", keyHash: hash, policyPath: DEFAULT_POLICY_PATH },
+    ]);
+    expect(loaded.config.audit.path).toBe(join(cwd, "logs/audit.jsonl"));
+  });
+
+  it("lists every problem by path with a fix", () => {
+    const cwd = dir();
+    const file = join(cwd, "bad.yaml");
+    writeFileSync(
+      file,
+      [
+        "listen: { port: 99999 }",
+        "upstreams: [{ name: 'bad name', url: 'nope' }]",
+        "grants:",
+        `  a: { apiKey: '\${MISSING_VAR}' }`,
+        "  b: { policy: x.json }",
+        "store: postgres://x",
+        "colour: blue",
+      ].join("\n"),
+    );
+    const err = expectIssues(() => loadGatewayConfig({ cwd, file: "bad.yaml", env: {} }));
+    expect(err.code).toBe("CONFIG_INVALID");
+    const paths = err.issues.map((i) => i.path);
+    expect(paths).toContain("grants.a.apiKey");
+    expect(paths).toContain("listen.port");
+    expect(paths).toContain("upstreams[0].name");
+    expect(paths).toContain("upstreams[0].url");
+    expect(paths).toContain("grants.b");
+    expect(paths).toContain("store");
+    expect(paths.some((p) => p === "" || p === "(root)")).toBe(true);
+    const envIssue = err.issues.find((i) => i.message.includes("MISSING_VAR"));
+    expect(envIssue?.fix).toContain("export MISSING_VAR");
+    expect(err.issues.find((i) => i.path === "listen.port")?.fix).toMatch(/0 to 65535/);
+  });
+
+  it("rejects two grants sharing a key, a missing file and bad YAML", () => {
+    const cwd = dir();
+    writeFileSync(
+      join(cwd, "dup.yaml"),
+      "grants:\n  a: { apiKey: same-key-0123456789 }\n  b: { apiKey: same-key-0123456789 }\n",
+    );
+    const dup = expectIssues(() => loadGatewayConfig({ cwd, file: "dup.yaml", env: {} }));
+    expect(dup.issues[0]?.message).toContain("same API key as grant a");
+    expect(expectIssues(() => loadGatewayConfig({ cwd, file: "nope.yaml", env: {} })).code).toBe(
+      "CONFIG_UNREADABLE",
+    );
+    writeFileSync(join(cwd, "broken.yaml"), "listen: [\n");
+    expect(expectIssues(() => loadGatewayConfig({ cwd, file: "broken.yaml", env: {} })).code).toBe(
+      "CONFIG_INVALID",
+    );
+    expect(
+      expectIssues(() => loadGatewayConfig({ cwd: dir(), env: { PORT: "eighty" } })).issues[0]
+        ?.path,
+    ).toBe("env.PORT");
+  });
+
+  it("accepts the shipped example config", () => {
+    const loaded = loadGatewayConfig({
+      cwd: dir(),
+      file: new URL("../toolgate.config.example.yaml", import.meta.url).pathname,
+      env: {
+        TOOLGATE_API_KEY: "example-key-0123456789",
+        TOOLGATE_ADMIN_TOKEN: "admin-token-0123456789",
+      },
+    });
+    expect(loaded.grants.length).toBeGreaterThan(0);
+  });
+});
