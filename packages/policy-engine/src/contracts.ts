@@ -183,7 +183,12 @@ export interface Decision {
   readonly tool: string;
   /** Set when the deciding rule is in `mode: shadow` and would not have allowed. */
   readonly shadow?:
-    | { readonly effect: Effect; readonly code: DecisionCode; readonly reason: string; readonly ruleId: string }
+    | {
+        readonly effect: Effect;
+        readonly code: DecisionCode;
+        readonly reason: string;
+        readonly ruleId: string;
+      }
     | undefined;
   /** Counter states after reserving (or at refusal). */
   readonly limits?: readonly CounterState[] | undefined;

@@ -1,0 +1,358 @@
+import { createHash } from "node:crypto";
+import type { Ajv, ValidateFunction } from "ajv";
+import { compileJsonSchema, createAjv } from "./ajv.js";
+import { type CompiledCondition, compileCondition } from "./conditions.js";
+import type { DecisionCode, Effect } from "./contracts.js";
+import { type PolicyDocument, type PolicyLimit, parsePolicy, type ToolRule } from "./schema.js";
+import {
+  formatPath,
+  globLiterals,
+  globToRegExp,
+  isGlob,
+  type PathSegment,
+  parseArgPath,
+  parseWindow,
+} from "./syntax.js";
+
+/** A limit resolved at compile time; per call only the key suffix and weight are added. */
+export interface CompiledLimit {
+  /** Policy path, e.g. `tools.binance_us_create_listen_key.limits[0]`. */
+  readonly ruleId: string;
+  readonly counter: string;
+  readonly window: string;
+  readonly windowMs: number;
+  readonly max: number;
+  readonly scope: "grant" | "session" | "global";
+  /** `<counter>|<scope>|`; the scope value is appended per call. */
+  readonly keyPrefix: string;
+  readonly incrementFrom?: string | undefined;
+  readonly incrementSegments?: readonly PathSegment[] | undefined;
+  /** `rate limit "c" reached: 10 per minute per grant`. */
+  readonly reasonPrefix: string;
+}
+
+/** A tool rule with everything parsed and compiled. */
+export interface CompiledRule {
+  /** The key as written in `tools` (exact name or glob). */
+  readonly key: string;
+  /** `tools.<key>`. */
+  readonly ruleId: string;
+  readonly glob: boolean;
+  readonly action: Effect;
+  readonly shadow: boolean;
+  readonly reason?: string | undefined;
+  readonly require: readonly CompiledCondition[];
+  readonly denyIf: readonly CompiledCondition[];
+  readonly validate?: ValidateFunction | undefined;
+  readonly limits: readonly CompiledLimit[];
+}
+
+/** A precomputed outcome that does not depend on arguments or identity. */
+export interface StaticOutcome {
+  readonly effect: Effect;
+  readonly code: DecisionCode;
+  readonly reason: string;
+  readonly ruleId: string;
+}
+
+/** Everything known about one tool name under one policy; cached per name. */
+export interface ToolPlan {
+  readonly name: string;
+  /** Set when a `hide` entry covers the name. */
+  readonly hidden?: StaticOutcome | undefined;
+  /** The rule that governs the name (most specific match), if any. */
+  readonly rule?: CompiledRule | undefined;
+  /** Outcome when nothing per call can change it (no conditions, schema or limits). */
+  readonly fixed?: StaticOutcome | undefined;
+  /** Outcome of the rule before limits, when the rule has no argument checks. */
+  readonly base: StaticOutcome;
+  /** Whether `tools/list` shows it. */
+  readonly visible: boolean;
+}
+
+interface GlobEntry {
+  readonly pattern: string;
+  readonly re: RegExp;
+  readonly literals: number;
+  readonly wildcards: number;
+}
+
+/** Cap on cached plans for names that are not exact keys (names come from agents). */
+const PLAN_CACHE_MAX = 10_000;
+
+function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== "object") return JSON.stringify(value) ?? "null";
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  const keys = Object.keys(value).sort();
+  return `{${keys
+    .filter((k) => (value as Record<string, unknown>)[k] !== undefined)
+    .map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`)
+    .join(",")}}`;
+}
+
+/** Content hash of a policy document: same meaning, same version, whatever the format. */
+export function policyVersion(doc: PolicyDocument): string {
+  return `sha256:${createHash("sha256").update(canonicalJson(doc)).digest("hex").slice(0, 12)}`;
+}
+
+/** Glob order: more literal characters first, then fewer wildcards, then the key itself. */
+function compareGlobs(a: GlobEntry, b: GlobEntry): number {
+  if (a.literals !== b.literals) return b.literals - a.literals;
+  if (a.wildcards !== b.wildcards) return a.wildcards - b.wildcards;
+  return a.pattern < b.pattern ? -1 : a.pattern > b.pattern ? 1 : 0;
+}
+
+function globEntry(pattern: string): GlobEntry {
+  return {
+    pattern,
+    re: globToRegExp(pattern),
+    literals: globLiterals(pattern),
+    wildcards: pattern.length - globLiterals(pattern),
+  };
+}
+
+function compileLimit(l: PolicyLimit, ruleId: string): CompiledLimit {
+  const windowMs = parseWindow(l.window);
+  if (windowMs === undefined) throw new TypeError(`${ruleId}.window is invalid`);
+  const scope = l.scope ?? "grant";
+  const segs = l.increment_from === undefined ? undefined : parseArgPath(l.increment_from);
+  if (typeof segs === "string") throw new TypeError(`${ruleId}.increment_from ${segs}`);
+  const per = scope === "global" ? "in total" : `per ${scope}`;
+  const unit = l.increment_from === undefined ? "" : ` (counted from ${l.increment_from})`;
+  return {
+    ruleId,
+    counter: l.counter,
+    window: l.window,
+    windowMs,
+    max: l.max,
+    scope,
+    keyPrefix: `${l.counter}|${scope}|`,
+    incrementFrom: l.increment_from,
+    incrementSegments: segs,
+    reasonPrefix: `rate limit "${l.counter}" reached: ${l.max} per ${l.window} ${per}${unit}`,
+  };
+}
+
+/**
+ * A policy compiled for fast decisions: exact-name index, globs sorted by specificity,
+ * compiled conditions and JSON Schemas, resolved counters, and a content-hash
+ * `version`. Immutable; build one with {@link compilePolicy}.
+ */
+export class CompiledPolicy {
+  /** Content hash, e.g. `sha256:3f2a9c1b7d0e`. Equal documents have equal versions. */
+  readonly version: string;
+  /** Where the policy came from (file name), for messages. */
+  readonly source?: string | undefined;
+  /** The validated document as written (defaults not filled in). */
+  readonly document: PolicyDocument;
+  /** Effect for names no rule matches. */
+  readonly defaultEffect: "allow" | "deny";
+  /** Limits every call is subject to (`all_tools.limits`). */
+  readonly allLimits: readonly CompiledLimit[];
+  /** Every limit by its rule id. */
+  readonly limitsById: ReadonlyMap<string, CompiledLimit>;
+  /** Rules keyed by exact tool name. */
+  readonly exact: ReadonlyMap<string, CompiledRule>;
+  /** Glob rules, most specific first. */
+  readonly globs: readonly (CompiledRule & { readonly re: RegExp })[];
+  /** Exact hidden names → index in `hide`. */
+  readonly hiddenExact: ReadonlyMap<string, number>;
+  /** Hidden globs with their index in `hide`. */
+  readonly hiddenGlobs: readonly { readonly index: number; readonly re: RegExp }[];
+  /** Validator behind `arguments` schemas; kept so the validators live exactly as long as the policy. */
+  readonly ajv?: Ajv | undefined;
+
+  readonly #exactPlans = new Map<string, ToolPlan>();
+  readonly #plans = new Map<string, ToolPlan>();
+
+  /** @internal Use {@link compilePolicy}. */
+  constructor(doc: PolicyDocument, source: string | undefined) {
+    this.document = doc;
+    this.source = source;
+    this.version = policyVersion(doc);
+    this.defaultEffect = doc.default ?? "deny";
+    const limitsById = new Map<string, CompiledLimit>();
+    const allLimits = (doc.all_tools?.limits ?? []).map((l, i) => {
+      const c = compileLimit(l, `all_tools.limits[${i}]`);
+      limitsById.set(c.ruleId, c);
+      return c;
+    });
+    this.allLimits = allLimits;
+    const needsAjv = Object.values(doc.tools ?? {}).some((r) => r.arguments !== undefined);
+    this.ajv = needsAjv ? createAjv() : undefined;
+    const exact = new Map<string, CompiledRule>();
+    const globs: (CompiledRule & { re: RegExp; entry: GlobEntry })[] = [];
+    for (const [key, rule] of Object.entries(doc.tools ?? {})) {
+      const compiled = this.#compileRule(key, rule, limitsById);
+      if (isGlob(key)) {
+        const entry = globEntry(key);
+        globs.push({ ...compiled, re: entry.re, entry });
+      } else exact.set(key, compiled);
+    }
+    globs.sort((a, b) => compareGlobs(a.entry, b.entry));
+    this.exact = exact;
+    this.globs = globs;
+    this.limitsById = limitsById;
+    const hiddenExact = new Map<string, number>();
+    const hiddenGlobs: { index: number; re: RegExp }[] = [];
+    (doc.hide ?? []).forEach((h, index) => {
+      if (isGlob(h)) hiddenGlobs.push({ index, re: globToRegExp(h) });
+      else if (!hiddenExact.has(h)) hiddenExact.set(h, index);
+    });
+    this.hiddenExact = hiddenExact;
+    this.hiddenGlobs = hiddenGlobs;
+    for (const name of exact.keys()) this.#exactPlans.set(name, this.#buildPlan(name));
+  }
+
+  #compileRule(key: string, rule: ToolRule, limitsById: Map<string, CompiledLimit>): CompiledRule {
+    const ruleId = formatPath(["tools", key]);
+    const limits = (rule.limits ?? []).map((l, i) => {
+      const c = compileLimit(l, `${ruleId}.limits[${i}]`);
+      limitsById.set(c.ruleId, c);
+      return c;
+    });
+    return {
+      key,
+      ruleId,
+      glob: isGlob(key),
+      action: rule.action ?? "allow",
+      shadow: rule.mode === "shadow",
+      reason: rule.reason,
+      require: (rule.require ?? []).map((c, i) => compileCondition(c, `${ruleId}.require[${i}]`)),
+      denyIf: (rule.deny_if ?? []).map((c, i) => compileCondition(c, `${ruleId}.deny_if[${i}]`)),
+      validate:
+        rule.arguments === undefined || this.ajv === undefined
+          ? undefined
+          : compileJsonSchema(this.ajv, rule.arguments),
+      limits,
+    };
+  }
+
+  /** The rule governing `name`: exact key first, else the most specific matching glob. */
+  ruleFor(name: string): CompiledRule | undefined {
+    const hit = this.exact.get(name);
+    if (hit !== undefined) return hit;
+    for (const g of this.globs) if (g.re.test(name)) return g;
+    return undefined;
+  }
+
+  /** Index in `hide` of the first entry covering `name`, or -1. */
+  hideIndex(name: string): number {
+    const i = this.hiddenExact.get(name);
+    let best = i ?? -1;
+    for (const g of this.hiddenGlobs) {
+      if (best !== -1 && g.index > best) break;
+      if (g.re.test(name)) {
+        best = g.index;
+        break;
+      }
+    }
+    return best;
+  }
+
+  #buildPlan(name: string): ToolPlan {
+    const hideAt = this.hideIndex(name);
+    const rule = this.ruleFor(name);
+    const hidden: StaticOutcome | undefined =
+      hideAt === -1
+        ? undefined
+        : {
+            effect: "deny",
+            code: "TOOL_HIDDEN",
+            reason: `tool "${name}" is not available to this client`,
+            ruleId: `hide[${hideAt}]`,
+          };
+    let base: StaticOutcome;
+    if (rule === undefined) {
+      base =
+        this.defaultEffect === "deny"
+          ? {
+              effect: "deny",
+              code: "DEFAULT_DENY",
+              reason: `tool "${name}" is not allowed by this policy (default deny)`,
+              ruleId: "default",
+            }
+          : {
+              effect: "allow",
+              code: "ALLOWED",
+              reason: `tool "${name}" is allowed by this policy (default allow)`,
+              ruleId: "default",
+            };
+    } else if (rule.action === "deny") {
+      base = {
+        effect: "deny",
+        code: "TOOL_DENIED",
+        reason: rule.reason ?? `tool "${name}" is denied by this policy (${rule.ruleId})`,
+        ruleId: rule.ruleId,
+      };
+    } else if (rule.action === "require_approval") {
+      base = {
+        effect: "require_approval",
+        code: "APPROVAL_REQUIRED",
+        reason:
+          rule.reason ??
+          `tool "${name}" needs a person's approval before it runs; wait for the decision`,
+        ruleId: rule.ruleId,
+      };
+    } else {
+      base = {
+        effect: "allow",
+        code: "ALLOWED",
+        reason: `tool "${name}" is allowed by ${rule.ruleId}`,
+        ruleId: rule.ruleId,
+      };
+    }
+    const dynamic =
+      rule !== undefined &&
+      (rule.require.length > 0 ||
+        rule.denyIf.length > 0 ||
+        rule.validate !== undefined ||
+        rule.limits.length > 0 ||
+        rule.shadow);
+    let fixed: StaticOutcome | undefined;
+    if (hidden !== undefined) fixed = hidden;
+    else if (base.effect === "deny" && (rule === undefined || !rule.shadow)) fixed = base;
+    else if (!dynamic && this.allLimits.length === 0) fixed = base;
+    const visible =
+      hidden === undefined &&
+      (rule === undefined ? this.defaultEffect === "allow" : rule.shadow || rule.action !== "deny");
+    return { name, hidden, rule, fixed, base, visible };
+  }
+
+  /** The cached plan for a tool name (built on first use; bounded cache for unknown names). */
+  plan(name: string): ToolPlan {
+    const exact = this.#exactPlans.get(name);
+    if (exact !== undefined) return exact;
+    let p = this.#plans.get(name);
+    if (p === undefined) {
+      p = this.#buildPlan(name);
+      if (this.#plans.size >= PLAN_CACHE_MAX) this.#plans.clear();
+      this.#plans.set(name, p);
+    }
+    return p;
+  }
+}
+
+/** Options of {@link compilePolicy}. */
+export interface CompilePolicyOptions {
+  /** File name or label shown in messages and on the compiled policy. */
+  readonly source?: string | undefined;
+}
+
+/**
+ * Validates and compiles a policy once so every decision is a few map lookups.
+ * The document is re-validated here, so hand-built documents get the same checks as
+ * parsed files.
+ *
+ * @throws PolicyError `POLICY_INVALID` with every problem.
+ * @example
+ * const policy = compilePolicy(await loadPolicyFile("policy.yaml"), { source: "policy.yaml" });
+ * policy.version; // "sha256:…"
+ */
+export function compilePolicy(
+  doc: PolicyDocument,
+  opts: CompilePolicyOptions = {},
+): CompiledPolicy {
+  const valid = parsePolicy(doc, opts.source);
+  return new CompiledPolicy(valid, opts.source);
+}

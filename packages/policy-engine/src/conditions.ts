@@ -1,0 +1,133 @@
+import type { ConditionOp, PolicyCondition } from "./schema.js";
+import { type PathSegment, parseArgPath, readPath } from "./syntax.js";
+
+/** A condition turned into a predicate once, at compile time. */
+export interface CompiledCondition {
+  /** Path of the condition in the policy, e.g. `tools.x.require[0]`. */
+  readonly ruleId: string;
+  readonly path: string;
+  readonly segments: readonly PathSegment[];
+  readonly op: ConditionOp;
+  /** True when the argument satisfies the condition. */
+  readonly test: (args: unknown) => boolean;
+  /** Reason shown when a `require` condition fails. */
+  readonly failReason: string;
+  /** Reason shown when a `deny_if` condition matches. */
+  readonly matchReason: string;
+}
+
+/** Structural equality for JSON values; key order does not matter. */
+export function jsonEqual(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (a === null || b === null || typeof a !== "object" || typeof b !== "object") return false;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!jsonEqual(a[i], b[i])) return false;
+    return true;
+  }
+  if (Array.isArray(b)) return false;
+  const ka = Object.keys(a);
+  if (ka.length !== Object.keys(b).length) return false;
+  for (const k of ka) {
+    if (!Object.hasOwn(b, k)) return false;
+    if (!jsonEqual((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]))
+      return false;
+  }
+  return true;
+}
+
+const isPrimitive = (v: unknown) => v === null || typeof v !== "object";
+
+/**
+ * The predicate of one op on the value found at the path (`undefined` = missing). A
+ * missing argument satisfies nothing except `exists: false`, so `require` conditions
+ * fail closed and `deny_if` conditions do not fire on absent arguments.
+ */
+export function opPredicate(op: ConditionOp, expected: unknown): (actual: unknown) => boolean {
+  switch (op) {
+    case "eq":
+      return isPrimitive(expected)
+        ? (a) => a === expected
+        : (a) => a !== undefined && jsonEqual(a, expected);
+    case "neq":
+      return (a) => a !== undefined && !jsonEqual(a, expected);
+    case "in":
+    case "not_in": {
+      const list = expected as unknown[];
+      const prims = list.every(isPrimitive) ? new Set(list) : undefined;
+      const has = prims
+        ? (a: unknown) => prims.has(a)
+        : (a: unknown) => list.some((e) => jsonEqual(a, e));
+      return op === "in" ? (a) => a !== undefined && has(a) : (a) => a !== undefined && !has(a);
+    }
+    case "lt":
+    case "lte":
+    case "gt":
+    case "gte": {
+      const t = typeof expected;
+      const e = expected as number | string;
+      if (op === "lt") return (a) => typeof a === t && (a as number | string) < e;
+      if (op === "lte") return (a) => typeof a === t && (a as number | string) <= e;
+      if (op === "gt") return (a) => typeof a === t && (a as number | string) > e;
+      return (a) => typeof a === t && (a as number | string) >= e;
+    }
+    case "regex": {
+      const re = new RegExp(expected as string);
+      return (a) => typeof a === "string" && re.test(a);
+    }
+    case "contains":
+      return (a) =>
+        typeof a === "string"
+          ? typeof expected === "string" && a.includes(expected)
+          : Array.isArray(a) && a.some((e) => jsonEqual(e, expected));
+    case "exists": {
+      const want = expected !== false;
+      return (a) => (a !== undefined) === want;
+    }
+  }
+}
+
+function phrase(op: ConditionOp, value: unknown): string {
+  const v = JSON.stringify(value);
+  switch (op) {
+    case "eq":
+      return `equal to ${v}`;
+    case "neq":
+      return `present and different from ${v}`;
+    case "in":
+      return `one of ${v}`;
+    case "not_in":
+      return `present and not one of ${v}`;
+    case "lt":
+      return `less than ${v}`;
+    case "lte":
+      return `at most ${v}`;
+    case "gt":
+      return `greater than ${v}`;
+    case "gte":
+      return `at least ${v}`;
+    case "regex":
+      return `matching /${String(value)}/`;
+    case "contains":
+      return `containing ${v}`;
+    case "exists":
+      return value === false ? "absent" : "present";
+  }
+}
+
+/** Compiles one condition; `ruleId` is its policy path. Input was validated by the schema. */
+export function compileCondition(c: PolicyCondition, ruleId: string): CompiledCondition {
+  const segments = parseArgPath(c.path);
+  if (typeof segments === "string") throw new TypeError(`${ruleId}.path ${segments}`);
+  const pred = opPredicate(c.op, c.value);
+  const p = phrase(c.op, c.value);
+  return {
+    ruleId,
+    path: c.path,
+    segments,
+    op: c.op,
+    test: (args) => pred(readPath(args, segments)),
+    failReason: c.reason ?? `argument "${c.path}" must be ${p}`,
+    matchReason: c.reason ?? `calls with argument "${c.path}" ${p} are not allowed`,
+  };
+}

@@ -1,0 +1,168 @@
+import type {
+  CounterReservation,
+  CounterSpec,
+  CounterState,
+  CounterStore,
+  ReserveOutcome,
+  StoreHealth,
+} from "./contracts.js";
+
+interface Window {
+  used: number;
+  resetAtMs: number;
+}
+
+/** Options of {@link createInProcessCounterStore}. */
+export interface InProcessCounterStoreOptions {
+  /** Clock in epoch milliseconds. Default `Date.now`. Inject a fake clock in tests. */
+  readonly now?: () => number;
+}
+
+/**
+ * Sweeping expired windows is amortised: after at least this many operations and at
+ * least as many operations as there are entries, so each operation pays O(1).
+ */
+const SWEEP_EVERY = 4096;
+
+class InProcessCounterStore implements CounterStore {
+  readonly name = "in-process";
+  readonly #now: () => number;
+  readonly #windows = new Map<string, Window>();
+  readonly #pending = new Map<string, CounterReservation>();
+  #seq = 0;
+  #opsSinceSweep = 0;
+
+  constructor(now: () => number) {
+    this.#now = now;
+  }
+
+  #live(key: string, now: number): Window | undefined {
+    const w = this.#windows.get(key);
+    if (w === undefined) return undefined;
+    if (now >= w.resetAtMs) {
+      this.#windows.delete(key);
+      return undefined;
+    }
+    return w;
+  }
+
+  #state(key: string, w: Window | undefined, max: number, windowMs: number, now: number) {
+    const used = w === undefined ? 0 : w.used;
+    return {
+      key,
+      used,
+      max,
+      remaining: used >= max ? 0 : max - used,
+      resetAtMs: w === undefined ? now + windowMs : w.resetAtMs,
+    };
+  }
+
+  #maybeSweep(now: number): void {
+    if (++this.#opsSinceSweep < SWEEP_EVERY) return;
+    if (this.#opsSinceSweep < this.#windows.size + this.#pending.size) return;
+    this.#opsSinceSweep = 0;
+    for (const [k, w] of this.#windows) if (now >= w.resetAtMs) this.#windows.delete(k);
+    for (const [id, r] of this.#pending) {
+      // Once every window of a reservation ended, rollback would be a no-op anyway.
+      if (r.counters.every((c) => now >= c.resetAtMs)) this.#pending.delete(id);
+    }
+  }
+
+  reserve(specs: readonly CounterSpec[]): Promise<ReserveOutcome> {
+    const now = this.#now();
+    this.#maybeSweep(now);
+    const n = specs.length;
+    // Apply one by one and undo on refusal: atomic because nothing awaits in between,
+    // and correct when one call names the same key twice.
+    const applied: Window[] = [];
+    for (let i = 0; i < n; i++) {
+      const s = specs[i] as CounterSpec;
+      let w = this.#live(s.key, now);
+      const used = w === undefined ? 0 : w.used;
+      if (used + s.weight > s.max) {
+        for (let j = 0; j < applied.length; j++) {
+          (applied[j] as Window).used -= (specs[j] as CounterSpec).weight;
+        }
+        const counters: CounterState[] = new Array(n);
+        for (let j = 0; j < n; j++) {
+          const sj = specs[j] as CounterSpec;
+          counters[j] = this.#state(sj.key, this.#live(sj.key, now), sj.max, sj.windowMs, now);
+        }
+        const retryAfterMs =
+          w === undefined || s.weight > s.max ? s.windowMs : Math.max(1, w.resetAtMs - now);
+        return Promise.resolve({ admitted: false, blockedBy: i, retryAfterMs, counters });
+      }
+      if (w === undefined) {
+        w = { used: 0, resetAtMs: now + s.windowMs };
+        this.#windows.set(s.key, w);
+      }
+      w.used += s.weight;
+      applied.push(w);
+    }
+    const counters: CounterState[] = new Array(n);
+    const reserved: CounterReservation["counters"][number][] = new Array(n);
+    for (let i = 0; i < n; i++) {
+      const s = specs[i] as CounterSpec;
+      const w = applied[i] as Window;
+      counters[i] = {
+        key: s.key,
+        used: w.used,
+        max: s.max,
+        remaining: w.used >= s.max ? 0 : s.max - w.used,
+        resetAtMs: w.resetAtMs,
+      };
+      reserved[i] = { key: s.key, weight: s.weight, resetAtMs: w.resetAtMs, windowMs: s.windowMs };
+    }
+    const reservation: CounterReservation = { id: `r${++this.#seq}`, counters: reserved };
+    this.#pending.set(reservation.id, reservation);
+    return Promise.resolve({ admitted: true, reservation, counters });
+  }
+
+  commit(reservation: CounterReservation): Promise<void> {
+    this.#pending.delete(reservation.id);
+    return Promise.resolve();
+  }
+
+  rollback(reservation: CounterReservation): Promise<void> {
+    if (this.#pending.delete(reservation.id)) {
+      const now = this.#now();
+      for (const c of reservation.counters) {
+        const w = this.#live(c.key, now);
+        // Only the window the units went into gets them back.
+        if (w !== undefined && w.resetAtMs === c.resetAtMs) w.used = Math.max(0, w.used - c.weight);
+      }
+    }
+    return Promise.resolve();
+  }
+
+  peek(specs: readonly Pick<CounterSpec, "key" | "windowMs" | "max">[]): Promise<CounterState[]> {
+    const now = this.#now();
+    return Promise.resolve(
+      specs.map((s) => this.#state(s.key, this.#live(s.key, now), s.max, s.windowMs, now)),
+    );
+  }
+
+  ready(): Promise<StoreHealth> {
+    return Promise.resolve({ ok: true, store: this.name });
+  }
+
+  close(): Promise<void> {
+    this.#windows.clear();
+    this.#pending.clear();
+    return Promise.resolve();
+  }
+}
+
+/**
+ * An exact, fast, single-process {@link CounterStore} with fixed windows (a window
+ * opens at the first reservation on a key and lasts `windowMs`). For the engine's
+ * own tests, the policy test runner and embedded single-process use; use
+ * `@toolgate/rate-limit-store` for Redis-backed counters shared by several processes.
+ * Holds no timers: expired windows are dropped lazily.
+ *
+ * @example
+ * const store = createInProcessCounterStore({ now: () => clock.now });
+ */
+export function createInProcessCounterStore(opts: InProcessCounterStoreOptions = {}): CounterStore {
+  return new InProcessCounterStore(opts.now ?? Date.now);
+}

@@ -1,0 +1,530 @@
+import { readFile } from "node:fs/promises";
+import { parse as parseYaml } from "yaml";
+import { z } from "zod";
+import { checkJsonSchema } from "./ajv.js";
+import { PolicyError, PolicyErrorCode, type PolicyIssue } from "./errors.js";
+import { closest, formatPath, parseArgPath, parseWindow } from "./syntax.js";
+
+/** Operators a condition may use. */
+export const CONDITION_OPS = [
+  "eq",
+  "neq",
+  "in",
+  "not_in",
+  "lt",
+  "lte",
+  "gt",
+  "gte",
+  "regex",
+  "contains",
+  "exists",
+] as const;
+/** One of {@link CONDITION_OPS}. */
+export type ConditionOp = (typeof CONDITION_OPS)[number];
+
+const ACTIONS = ["allow", "deny", "require_approval"] as const;
+const SCOPES = ["grant", "session", "global"] as const;
+const MODES = ["enforce", "shadow"] as const;
+const DEFAULTS = ["allow", "deny"] as const;
+
+const COUNTER_NAME = /^[A-Za-z0-9_.:-]+$/;
+
+const FIX = {
+  version: 'set "version": "1" (the only language version this engine reads)',
+  default: 'use "allow" or "deny" (omitted means "deny")',
+  action: 'use "allow", "deny" or "require_approval" (omitted means "allow")',
+  mode: 'use "enforce" or "shadow" (omitted means "enforce")',
+  scope: 'use "grant", "session" or "global" (omitted means "grant")',
+  window: 'use "second", "minute", "hour", "day" or a duration like "30s", "15m", "2h", "1d"',
+  max: "use a whole number of at least 1, e.g. 10",
+  counter:
+    'name the counter with letters, digits, "_", "-", "." or ":" only, e.g. "create_listen_key_rate"',
+  op: `use one of ${CONDITION_OPS.map((o) => `"${o}"`).join(", ")}`,
+  path: 'write "args." followed by the argument path, e.g. "args.amount" or "args.order.items[0]"',
+  reason: "write the reason as a string the agent can act on",
+  description: "write the description as a string",
+  hide: 'list tool names or globs as strings, e.g. ["admin_*", "debug_dump"]',
+  tools: 'map tool names or globs to rules, e.g. { "binance_us_*": { "action": "deny" } }',
+  limits: 'use a list of limits, e.g. [{ "counter": "c", "window": "minute", "max": 10 }]',
+  require: 'use a list of conditions, e.g. [{ "path": "args.amount", "op": "lte", "value": 100 }]',
+  arguments: 'use a JSON Schema object, e.g. { "type": "object", "required": ["symbol"] }',
+  all_tools: 'use an object with "limits", e.g. { "limits": [...] }',
+} as const;
+
+const fixFor = (field: string): string | undefined =>
+  field === "deny_if"
+    ? FIX.require
+    : field === "increment_from"
+      ? FIX.path
+      : (FIX as Record<string, string>)[field];
+
+const custom = (ctx: z.RefinementCtx, message: string, fix: string, path: PropertyKey[] = []) =>
+  ctx.addIssue({ code: "custom", message, params: { fix }, path });
+
+const ArgPathSchema = z.string().superRefine((value, ctx) => {
+  const parsed = parseArgPath(value);
+  if (typeof parsed === "string") custom(ctx, `argument path "${value}" ${parsed}`, FIX.path);
+});
+
+const WindowSchema = z.string().superRefine((value, ctx) => {
+  if (parseWindow(value) === undefined) custom(ctx, `"${value}" is not a window`, FIX.window);
+});
+
+/**
+ * A condition on the call's arguments, e.g. `{ "path": "args.amount", "op": "lte",
+ * "value": 100 }`. A missing argument makes every op false except `exists: false`.
+ */
+export const ConditionSchema = z
+  .strictObject({
+    path: ArgPathSchema,
+    op: z.enum(CONDITION_OPS),
+    value: z.unknown().optional(),
+    reason: z.string().optional(),
+  })
+  .superRefine((c, ctx) => {
+    const v = c.value;
+    const at: PropertyKey[] = ["value"];
+    switch (c.op) {
+      case "eq":
+      case "neq":
+      case "contains":
+        if (v === undefined)
+          custom(ctx, `op "${c.op}" needs a value`, 'add "value": the value to compare with', at);
+        break;
+      case "in":
+      case "not_in":
+        if (!Array.isArray(v))
+          custom(
+            ctx,
+            `op "${c.op}" needs a list value`,
+            'use a list, e.g. "value": ["BTCUSD"]',
+            at,
+          );
+        break;
+      case "lt":
+      case "lte":
+      case "gt":
+      case "gte":
+        if (typeof v !== "number" && typeof v !== "string")
+          custom(
+            ctx,
+            `op "${c.op}" needs a number or string value`,
+            'use a number, e.g. "value": 100',
+            at,
+          );
+        break;
+      case "regex":
+        if (typeof v !== "string")
+          custom(ctx, 'op "regex" needs a string value', 'use a pattern, e.g. "value": "^BTC"', at);
+        else {
+          try {
+            new RegExp(v);
+          } catch (err) {
+            custom(
+              ctx,
+              `invalid regular expression: ${(err as Error).message}`,
+              "write a valid JavaScript regular expression (escape special characters with \\\\)",
+              at,
+            );
+          }
+        }
+        break;
+      case "exists":
+        if (v !== undefined && typeof v !== "boolean")
+          custom(ctx, 'op "exists" takes true or false', 'use "value": true or omit it', at);
+        break;
+    }
+  });
+/** A condition as written in a policy. */
+export type PolicyCondition = z.infer<typeof ConditionSchema>;
+
+/**
+ * A limit: at most `max` units per `window` on `counter`, counted per `scope` (default
+ * `grant`). `increment_from` counts the numeric argument at that path instead of 1.
+ */
+export const LimitSchema = z.strictObject({
+  counter: z.string().regex(COUNTER_NAME),
+  window: WindowSchema,
+  max: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
+  scope: z.enum(SCOPES).optional(),
+  increment_from: ArgPathSchema.optional(),
+});
+/** A limit as written in a policy. */
+export type PolicyLimit = z.infer<typeof LimitSchema>;
+
+const JsonSchemaSchema = z.record(z.string(), z.unknown()).superRefine((schema, ctx) => {
+  const err = checkJsonSchema(schema);
+  if (err !== undefined)
+    custom(
+      ctx,
+      `invalid JSON Schema: ${err}`,
+      "fix the schema so it is valid JSON Schema (draft-07) that Ajv can compile",
+    );
+});
+
+/** What a policy says about one tool (or every tool a glob matches). */
+export const ToolRuleSchema = z.strictObject({
+  action: z.enum(ACTIONS).optional(),
+  reason: z.string().optional(),
+  description: z.string().optional(),
+  mode: z.enum(MODES).optional(),
+  limits: z.array(LimitSchema).optional(),
+  require: z.array(ConditionSchema).optional(),
+  deny_if: z.array(ConditionSchema).optional(),
+  arguments: JsonSchemaSchema.optional(),
+});
+/** A tool rule as written in a policy. */
+export type ToolRule = z.infer<typeof ToolRuleSchema>;
+
+const ToolKeySchema = z.string().min(1);
+
+/**
+ * The policy language v1 as one zod schema. Accepts the published PolicyLayer-style
+ * JSON verbatim and adds `hide`, `action`, conditions, `arguments`, `mode` and
+ * `all_tools`. Unknown keys are errors. Omitted `default` means `deny`.
+ *
+ * Prefer {@link parsePolicy}: it runs this schema plus the checks that span several
+ * fields (counter consistency) and turns every problem into a {@link PolicyIssue}.
+ */
+export const PolicySchema = z.strictObject({
+  $schema: z.string().optional(),
+  version: z.literal("1"),
+  description: z.string().optional(),
+  default: z.enum(DEFAULTS).optional(),
+  hide: z.array(z.string().min(1)).optional(),
+  tools: z.record(ToolKeySchema, ToolRuleSchema).optional(),
+  all_tools: z.strictObject({ limits: z.array(LimitSchema).optional() }).optional(),
+});
+/** A validated v1 policy document (as written: defaults are applied by the compiler). */
+export type PolicyDocument = z.infer<typeof PolicySchema>;
+
+const ROOT_KEYS = Object.keys(PolicySchema.shape);
+const RULE_KEYS = Object.keys(ToolRuleSchema.shape);
+const LIMIT_KEYS = Object.keys(LimitSchema.shape);
+const CONDITION_KEYS = ["path", "op", "value", "reason"];
+
+function keysAt(path: readonly PropertyKey[]): readonly string[] {
+  const n = path.length;
+  if (n === 0) return ROOT_KEYS;
+  if (n === 1 && path[0] === "all_tools") return ["limits"];
+  if (n === 2 && path[0] === "tools") return RULE_KEYS;
+  const parent = path[n - 2];
+  if (parent === "limits") return LIMIT_KEYS;
+  if (parent === "require" || parent === "deny_if") return CONDITION_KEYS;
+  return [];
+}
+
+function typeOf(v: unknown): string {
+  if (v === undefined) return "nothing";
+  if (v === null) return "null";
+  if (Array.isArray(v)) return "a list";
+  return typeof v === "object" ? "an object" : `a ${typeof v}`;
+}
+
+function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
+  let cur = root;
+  for (const seg of path) {
+    if (cur === null || typeof cur !== "object") return undefined;
+    cur = (cur as Record<PropertyKey, unknown>)[seg as string];
+  }
+  return cur;
+}
+
+function lastField(path: readonly PropertyKey[]): string {
+  for (let i = path.length - 1; i >= 0; i--) {
+    const seg = path[i];
+    if (typeof seg === "string") {
+      // A record key (tool name) is not a field name.
+      if (i === 1 && path[0] === "tools") return "tools.rule";
+      return seg;
+    }
+  }
+  return "";
+}
+
+function issueFromZod(issue: z.core.$ZodIssue, input: unknown): PolicyIssue[] {
+  const path = issue.path as PropertyKey[];
+  const field = lastField(path);
+  const where = formatPath(path);
+  switch (issue.code) {
+    case "unrecognized_keys": {
+      const known = keysAt(path);
+      return issue.keys.map((key) => {
+        const guess = closest(key, known);
+        return {
+          path: formatPath([...path, key]),
+          message: `unknown key "${key}"`,
+          fix:
+            guess !== undefined
+              ? `did you mean "${guess}"?`
+              : `remove it; allowed keys here: ${known.join(", ") || "none"}`,
+        };
+      });
+    }
+    case "invalid_type": {
+      const got = valueAt(input, path);
+      if (got === undefined)
+        return [
+          {
+            path: where,
+            message: `missing required "${field}"`,
+            fix: fixFor(field) ?? `add "${field}"`,
+          },
+        ];
+      return [
+        {
+          path: where,
+          message: `expected ${issue.expected}, got ${typeOf(got)}`,
+          fix:
+            field === "tools.rule"
+              ? 'use an object, e.g. { "action": "allow" }'
+              : (fixFor(field) ?? `use ${issue.expected}`),
+        },
+      ];
+    }
+    case "invalid_value":
+      return [
+        {
+          path: where,
+          message: `${JSON.stringify(valueAt(input, path)) ?? "nothing"} is not allowed here`,
+          fix:
+            fixFor(field) ??
+            `use one of ${issue.values.map((v: unknown) => JSON.stringify(v)).join(", ")}`,
+        },
+      ];
+    case "too_small":
+    case "too_big":
+      if (field === "max") return [{ path: where, message: "max out of range", fix: FIX.max }];
+      return [
+        {
+          path: where,
+          message: field === "tools" ? "tool key is empty" : "must not be empty",
+          fix: field === "tools" ? "name the tool or glob" : "write a non-empty value",
+        },
+      ];
+    case "invalid_format":
+      return [
+        {
+          path: where,
+          message: `"${String(valueAt(input, path))}" is not a valid ${field}`,
+          fix: fixFor(field) ?? "check the format",
+        },
+      ];
+    case "custom": {
+      const fix = (issue.params as { fix?: string } | undefined)?.fix;
+      return [{ path: where, message: issue.message, fix: fix ?? "check the value" }];
+    }
+    default:
+      if (field === "max")
+        return [{ path: where, message: "max must be a whole number", fix: FIX.max }];
+      return [{ path: where, message: issue.message, fix: fixFor(field) ?? "check the value" }];
+  }
+}
+
+interface CounterUse {
+  window: string;
+  windowMs: number;
+  max: number;
+  scope: string;
+  path: string;
+}
+
+/**
+ * Checks that span fields: a counter shared by several limits must agree on window,
+ * max and scope (otherwise "two tools share it" has no single meaning). Written
+ * defensively over the raw input so it runs even when other parts are malformed.
+ */
+function crossFieldIssues(input: unknown): PolicyIssue[] {
+  const issues: PolicyIssue[] = [];
+  const seen = new Map<string, CounterUse>();
+  const visit = (limits: unknown, base: PropertyKey[]) => {
+    if (!Array.isArray(limits)) return;
+    limits.forEach((lim: unknown, i) => {
+      if (lim === null || typeof lim !== "object") return;
+      const l = lim as Record<string, unknown>;
+      if (typeof l.counter !== "string" || typeof l.window !== "string") return;
+      const windowMs = parseWindow(l.window);
+      if (windowMs === undefined || typeof l.max !== "number") return;
+      const scope = typeof l.scope === "string" ? l.scope : "grant";
+      const here = formatPath([...base, i]);
+      const prev = seen.get(l.counter);
+      if (prev === undefined) {
+        seen.set(l.counter, { window: l.window, windowMs, max: l.max, scope, path: here });
+        return;
+      }
+      const diffs: string[] = [];
+      if (prev.windowMs !== windowMs) diffs.push(`window "${l.window}" vs "${prev.window}"`);
+      if (prev.max !== l.max) diffs.push(`max ${l.max} vs ${prev.max}`);
+      if (prev.scope !== scope) diffs.push(`scope "${scope}" vs "${prev.scope}"`);
+      if (diffs.length > 0)
+        issues.push({
+          path: here,
+          message: `counter "${l.counter}" is also defined at ${prev.path} with different settings (${diffs.join(", ")})`,
+          fix: `use the same window, max and scope as ${prev.path}, or give this limit its own counter name`,
+        });
+    });
+  };
+  if (input !== null && typeof input === "object") {
+    const root = input as Record<string, unknown>;
+    const all = root.all_tools;
+    if (all !== null && typeof all === "object")
+      visit((all as Record<string, unknown>).limits, ["all_tools", "limits"]);
+    const tools = root.tools;
+    if (tools !== null && typeof tools === "object" && !Array.isArray(tools)) {
+      for (const [key, rule] of Object.entries(tools)) {
+        if (rule !== null && typeof rule === "object")
+          visit((rule as Record<string, unknown>).limits, ["tools", key, "limits"]);
+      }
+    }
+  }
+  return issues;
+}
+
+/** Every issue with `input` as a v1 policy (empty when valid). */
+export function policyIssues(input: unknown): PolicyIssue[] {
+  if (input === null || typeof input !== "object" || Array.isArray(input))
+    return [
+      {
+        path: "",
+        message: `a policy must be an object, got ${typeOf(input)}`,
+        fix: 'start from { "version": "1", "default": "deny", "tools": {} }',
+      },
+    ];
+  const result = PolicySchema.safeParse(input);
+  const issues = result.success ? [] : result.error.issues.flatMap((i) => issueFromZod(i, input));
+  issues.push(...crossFieldIssues(input));
+  return issues;
+}
+
+/**
+ * Validates an already-parsed value as a v1 policy.
+ *
+ * @throws PolicyError `POLICY_INVALID` listing every problem (path, what, fix).
+ * @example
+ * const doc = parsePolicy(JSON.parse(text), "policy.json");
+ */
+export function parsePolicy(input: unknown, source?: string): PolicyDocument {
+  const issues = policyIssues(input);
+  if (issues.length > 0) throw new PolicyError(PolicyErrorCode.POLICY_INVALID, issues, { source });
+  return PolicySchema.parse(input);
+}
+
+/** Options of {@link parsePolicyText}. */
+export interface ParsePolicyTextOptions {
+  /** File name for messages; its extension (`.json`, `.yaml`, `.yml`) picks the format. */
+  readonly source?: string;
+  /** Overrides detection. Without it: extension, else JSON when the text starts with `{`. */
+  readonly format?: "json" | "yaml";
+}
+
+function detectFormat(text: string, opts: ParsePolicyTextOptions): "json" | "yaml" {
+  if (opts.format !== undefined) return opts.format;
+  const src = opts.source?.toLowerCase() ?? "";
+  if (src.endsWith(".json")) return "json";
+  if (src.endsWith(".yaml") || src.endsWith(".yml")) return "yaml";
+  return text.trimStart().startsWith("{") ? "json" : "yaml";
+}
+
+/**
+ * Parses policy text (JSON or YAML) and validates it.
+ *
+ * @throws PolicyError `POLICY_PARSE` for broken syntax, `POLICY_INVALID` for a bad policy.
+ * @example
+ * const doc = parsePolicyText('version: "1"\ndefault: deny\n', { format: "yaml" });
+ */
+export function parsePolicyText(text: string, opts: ParsePolicyTextOptions = {}): PolicyDocument {
+  const format = detectFormat(text, opts);
+  let value: unknown;
+  try {
+    value = format === "json" ? JSON.parse(text) : parseYaml(text, { prettyErrors: true });
+  } catch (err) {
+    throw new PolicyError(
+      PolicyErrorCode.POLICY_PARSE,
+      [
+        {
+          path: "",
+          message: `not valid ${format.toUpperCase()}: ${(err as Error).message}`,
+          fix: `fix the ${format.toUpperCase()} syntax at the position given`,
+        },
+      ],
+      { source: opts.source, cause: err },
+    );
+  }
+  return parsePolicy(value, opts.source);
+}
+
+/**
+ * Reads and validates a policy file (format from the extension).
+ *
+ * @throws PolicyError `POLICY_IO` when unreadable, else as {@link parsePolicyText}.
+ */
+export async function loadPolicyFile(path: string): Promise<PolicyDocument> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (err) {
+    throw new PolicyError(
+      PolicyErrorCode.POLICY_IO,
+      [
+        {
+          path: "",
+          message: `cannot read file: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+          fix: "check the path and the file permissions",
+        },
+      ],
+      { source: path, cause: err },
+    );
+  }
+  return parsePolicyText(text, { source: path });
+}
+
+/**
+ * Combines several policies into one: tools and hide lists are united, `all_tools`
+ * limits concatenated. All documents must agree on `default` (omitted counts as
+ * `deny`) and no tool key may appear twice.
+ *
+ * @throws PolicyError `POLICY_CONFLICT` listing every conflict, or `POLICY_INVALID`
+ *   when the union breaks a rule (e.g. one counter with two windows).
+ * @example
+ * const doc = mergePolicies([createPolicy, keepalivePolicy]);
+ */
+export function mergePolicies(docs: readonly PolicyDocument[]): PolicyDocument {
+  const issues: PolicyIssue[] = [];
+  const tools: Record<string, ToolRule> = {};
+  const owner = new Map<string, number>();
+  const hide: string[] = [];
+  const allLimits: PolicyLimit[] = [];
+  const defaults = new Set(docs.map((d) => d.default ?? "deny"));
+  if (defaults.size > 1)
+    issues.push({
+      path: "default",
+      message: 'the policies disagree on "default" (allow vs deny)',
+      fix: 'give every merged policy the same "default"',
+    });
+  docs.forEach((doc, i) => {
+    for (const [key, rule] of Object.entries(doc.tools ?? {})) {
+      const first = owner.get(key);
+      if (first !== undefined) {
+        issues.push({
+          path: formatPath(["tools", key]),
+          message: `tool key "${key}" is defined by policy #${first + 1} and policy #${i + 1}`,
+          fix: "keep the rule in one policy only",
+        });
+        continue;
+      }
+      owner.set(key, i);
+      tools[key] = rule;
+    }
+    for (const h of doc.hide ?? []) if (!hide.includes(h)) hide.push(h);
+    allLimits.push(...(doc.all_tools?.limits ?? []));
+  });
+  if (issues.length > 0) throw new PolicyError(PolicyErrorCode.POLICY_CONFLICT, issues);
+  const merged: PolicyDocument = {
+    version: "1",
+    default: [...defaults][0] ?? "deny",
+    tools,
+  };
+  if (hide.length > 0) merged.hide = hide;
+  if (allLimits.length > 0) merged.all_tools = { limits: allLimits };
+  return parsePolicy(merged, "merged policy");
+}

@@ -1,0 +1,166 @@
+/**
+ * Small parsers shared by the schema (to reject bad input with a precise message) and
+ * the compiler (to turn the accepted text into fast structures): windows, argument
+ * paths, globs and JSON paths for error messages.
+ */
+
+const NAMED_WINDOWS: Readonly<Record<string, number>> = {
+  second: 1_000,
+  minute: 60_000,
+  hour: 3_600_000,
+  day: 86_400_000,
+};
+
+const UNIT_MS: Readonly<Record<string, number>> = {
+  ms: 1,
+  s: 1_000,
+  m: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+};
+
+const DURATION = /^([1-9][0-9]{0,9})(ms|s|m|h|d)$/;
+
+/** Longest window accepted (366 days): longer windows are almost always a typo. */
+export const MAX_WINDOW_MS = 366 * 86_400_000;
+
+/**
+ * Window text to milliseconds: `second`/`minute`/`hour`/`day` or `<n><unit>` with unit
+ * `ms`, `s`, `m`, `h`, `d` (e.g. `30s`, `15m`). Returns `undefined` when invalid.
+ */
+export function parseWindow(text: string): number | undefined {
+  const named = NAMED_WINDOWS[text];
+  if (named !== undefined) return named;
+  const m = DURATION.exec(text);
+  if (m === null) return undefined;
+  const ms = Number(m[1]) * (UNIT_MS[m[2] ?? ""] ?? Number.NaN);
+  if (!Number.isFinite(ms) || ms < 1 || ms > MAX_WINDOW_MS) return undefined;
+  return ms;
+}
+
+/** One step of an argument path: an object key or an array index. */
+export type PathSegment = string | number;
+
+const ARG_SEGMENT = /^[A-Za-z0-9_$-]+$/;
+
+/**
+ * `args.a.b[0]` → `["a", "b", 0]`. Only paths rooted at `args.` are accepted; keys may
+ * contain letters, digits, `_`, `$` and `-`. Returns an error text when invalid.
+ */
+export function parseArgPath(text: string): PathSegment[] | string {
+  if (!text.startsWith("args.")) return 'must start with "args."';
+  const rest = text.slice(5);
+  const out: PathSegment[] = [];
+  for (const raw of rest.split(".")) {
+    const m = /^([^[\]]*)((?:\[[0-9]+\])*)$/.exec(raw);
+    if (m === null) return `"${raw}" is not a valid path segment`;
+    const key = m[1] ?? "";
+    const idx = m[2] ?? "";
+    if (key === "" && (idx === "" || out.length === 0)) return "has an empty segment";
+    if (key !== "") {
+      if (!ARG_SEGMENT.test(key)) return `"${key}" may only contain letters, digits, _, $ and -`;
+      out.push(key);
+    }
+    for (const n of idx.matchAll(/\[([0-9]+)\]/g)) out.push(Number(n[1]));
+  }
+  return out;
+}
+
+/** Reads an argument path; `undefined` when any step is missing. Own properties only. */
+export function readPath(root: unknown, path: readonly PathSegment[]): unknown {
+  let cur: unknown = root;
+  for (let i = 0; i < path.length; i++) {
+    if (cur === null || typeof cur !== "object") return undefined;
+    const seg = path[i] as PathSegment;
+    if (Array.isArray(cur)) {
+      const idx = typeof seg === "number" ? seg : /^[0-9]+$/.test(seg) ? Number(seg) : -1;
+      if (idx < 0 || idx >= cur.length) return undefined;
+      cur = cur[idx];
+    } else {
+      const key = String(seg);
+      if (!Object.hasOwn(cur, key)) return undefined;
+      cur = (cur as Record<string, unknown>)[key];
+    }
+  }
+  return cur;
+}
+
+/** True when a tool key or hide entry contains glob syntax (`*` or `?`). */
+export function isGlob(pattern: string): boolean {
+  return pattern.includes("*") || pattern.includes("?");
+}
+
+/**
+ * Compiles a glob to an anchored RegExp. `*` (and `**`, which means the same) matches
+ * any run of characters including none, `?` exactly one; everything else is literal.
+ */
+export function globToRegExp(pattern: string): RegExp {
+  let src = "^";
+  for (let i = 0; i < pattern.length; i++) {
+    const ch = pattern[i] as string;
+    if (ch === "*") {
+      while (pattern[i + 1] === "*") i++;
+      src += "[\\s\\S]*";
+    } else if (ch === "?") {
+      src += "[\\s\\S]";
+    } else {
+      src += ch.replace(/[\\^$.|+()[\]{}/-]/g, "\\$&");
+    }
+  }
+  return new RegExp(src + "$", "u");
+}
+
+/** Literal (non-wildcard) characters of a glob: the primary specificity measure. */
+export function globLiterals(pattern: string): number {
+  let n = 0;
+  for (const ch of pattern) if (ch !== "*" && ch !== "?") n++;
+  return n;
+}
+
+const SIMPLE_KEY = /^[A-Za-z_$*?][A-Za-z0-9_$*?-]*$/;
+
+/** JSON path text for messages and rule ids: `tools.x.limits[0].window`, `tools["a.b"]`. */
+export function formatPath(segments: readonly PropertyKey[]): string {
+  let out = "";
+  for (const seg of segments) {
+    if (typeof seg === "number") out += `[${seg}]`;
+    else {
+      const key = String(seg);
+      if (SIMPLE_KEY.test(key)) out += out === "" ? key : `.${key}`;
+      else out += `[${JSON.stringify(key)}]`;
+    }
+  }
+  return out;
+}
+
+/** Levenshtein distance, for "did you mean" suggestions on short keys. */
+export function editDistance(a: string, b: string): number {
+  const prev = new Array<number>(b.length + 1);
+  for (let j = 0; j <= b.length; j++) prev[j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    let diag = prev[0] as number;
+    prev[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = prev[j] as number;
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      prev[j] = Math.min((prev[j] as number) + 1, (prev[j - 1] as number) + 1, diag + cost);
+      diag = tmp;
+    }
+  }
+  return prev[b.length] as number;
+}
+
+/** The closest candidate within a small edit distance, if any. */
+export function closest(word: string, candidates: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestD = Number.POSITIVE_INFINITY;
+  for (const c of candidates) {
+    const d = editDistance(word.toLowerCase(), c.toLowerCase());
+    if (d < bestD) {
+      bestD = d;
+      best = c;
+    }
+  }
+  const limit = Math.max(1, Math.floor(word.length / 3));
+  return bestD <= limit ? best : undefined;
+}
