@@ -1,0 +1,163 @@
+import { z } from "zod";
+import { RateLimitStoreError, RateLimitStoreErrorCode } from "./errors.js";
+import { createMemoryStore } from "./memory-store.js";
+import { type Scheduler, schedulerSchema } from "./options.js";
+import { createRedisStore } from "./redis-store.js";
+import type { MeteredCounterStore } from "./stats.js";
+
+const MemoryConfigSchema = z.object({ type: z.literal("memory") }).strict();
+
+const RedisConfigSchema = z
+  .object({
+    type: z.literal("redis"),
+    url: z
+      .string()
+      .regex(
+        /^rediss?:\/\//,
+        "must start with redis:// or rediss://, e.g. redis://127.0.0.1:6379/0",
+      ),
+    prefix: z.string().optional(),
+    hashTag: z.string().optional(),
+    commandTimeoutMs: z.number().int().positive().optional(),
+    fail: z.enum(["closed", "open"]).optional(),
+    insurance: z.boolean().optional(),
+    localRefusalMaxMs: z.number().int().min(0).optional(),
+  })
+  .strict();
+
+/** Query parameters of a store URL and the option each one sets. */
+const URL_PARAMS = {
+  fail: "fail",
+  prefix: "prefix",
+  hashTag: "hashTag",
+  timeout: "commandTimeoutMs",
+  insurance: "insurance",
+  localRefusalMaxMs: "localRefusalMaxMs",
+} as const;
+
+function parseStoreString(raw: string, ctx: z.RefinementCtx): unknown {
+  const text = raw.trim();
+  if (text === "memory") return { type: "memory" };
+  if (!/^rediss?:\/\//.test(text)) {
+    ctx.addIssue({
+      code: "custom",
+      message:
+        'must be "memory", "redis://host:port/db" or "rediss://host:port/db" (optionally with ?fail=open&insurance=true)',
+    });
+    return z.NEVER;
+  }
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    ctx.addIssue({
+      code: "custom",
+      message: "is not a valid URL; write it like redis://127.0.0.1:6379/0",
+    });
+    return z.NEVER;
+  }
+  const out: Record<string, unknown> = { type: "redis" };
+  for (const [param, value] of [...url.searchParams]) {
+    const option = URL_PARAMS[param as keyof typeof URL_PARAMS];
+    if (option === undefined) continue; // left in the URL for ioredis (e.g. family=6)
+    url.searchParams.delete(param);
+    if (option === "commandTimeoutMs" || option === "localRefusalMaxMs")
+      out[option] = Number(value);
+    else if (option === "insurance") {
+      if (value !== "true" && value !== "false") {
+        ctx.addIssue({
+          code: "custom",
+          message: `?insurance must be true or false, got "${value}"`,
+        });
+        return z.NEVER;
+      }
+      out[option] = value === "true";
+    } else out[option] = value;
+  }
+  out.url = url.toString();
+  return out;
+}
+
+/**
+ * A store configuration as written in the gateway config: one string (`"memory"`,
+ * `"redis://host:port/db"`, `"rediss://..."`, with optional `?fail=open|closed`,
+ * `insurance=true`, `timeout=<ms>`, `prefix=`, `hashTag=`, `localRefusalMaxMs=`), or
+ * the equivalent object (`{ type: "redis", url, fail, ... }`). Parses to the object form.
+ *
+ * @example
+ * ```ts
+ * StoreConfigSchema.parse("redis://10.0.0.5:6379/2?fail=open&insurance=true");
+ * // { type: "redis", url: "redis://10.0.0.5:6379/2", fail: "open", insurance: true }
+ * ```
+ */
+export const StoreConfigSchema = z.union([
+  z
+    .string()
+    .transform(parseStoreString)
+    .pipe(z.discriminatedUnion("type", [MemoryConfigSchema, RedisConfigSchema])),
+  z.discriminatedUnion("type", [MemoryConfigSchema, RedisConfigSchema]),
+]);
+
+/** A parsed store configuration (the object form). */
+export type StoreConfig = z.output<typeof StoreConfigSchema>;
+/** What {@link createCounterStore} accepts: a URL-ish string or the object form. */
+export type StoreConfigInput = z.input<typeof StoreConfigSchema>;
+
+/** Runtime seams passed through to the store the factory builds. */
+export const CounterStoreRuntimeSchema = z
+  .object({
+    now: z
+      .custom<() => number>((v) => typeof v === "function", { message: "must be a function" })
+      .optional(),
+    scheduler: schedulerSchema.optional(),
+    ids: z
+      .custom<() => string>((v) => typeof v === "function", { message: "must be a function" })
+      .optional(),
+  })
+  .strict();
+
+/** Input type of {@link CounterStoreRuntimeSchema}. */
+export interface CounterStoreRuntime {
+  now?: () => number;
+  scheduler?: Scheduler;
+  ids?: () => string;
+}
+
+/** Describes a config without echoing a password. */
+function describeConfig(config: unknown): string {
+  return typeof config === "string"
+    ? config.replace(/(rediss?:\/\/)[^@\s/]*@/g, "$1***@")
+    : "(object)";
+}
+
+/**
+ * Builds a store from a one-line config, so the gateway config stays one line.
+ * Validates first: a bad config throws `CONFIG_INVALID` at start-up naming the problem.
+ *
+ * @example
+ * ```ts
+ * const store = createCounterStore(process.env.TOOLGATE_STORE ?? "memory");
+ * ```
+ */
+export function createCounterStore(
+  config: StoreConfigInput,
+  runtime: CounterStoreRuntime = {},
+): MeteredCounterStore {
+  const parsed = StoreConfigSchema.safeParse(config);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => {
+      const path = i.path.length > 0 ? `store.${i.path.join(".")}` : "store";
+      return `${path}: ${i.message}`;
+    });
+    throw new RateLimitStoreError(
+      RateLimitStoreErrorCode.CONFIG_INVALID,
+      `invalid store config ${describeConfig(config)}: ${issues.join("; ")}`,
+      { issues },
+    );
+  }
+  const rt = CounterStoreRuntimeSchema.parse(runtime);
+  const c = parsed.data;
+  if (c.type === "memory") return createMemoryStore(rt);
+  const { type: _type, ...redis } = c;
+  return createRedisStore({ ...redis, ...rt });
+}

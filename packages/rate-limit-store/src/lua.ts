@@ -1,0 +1,100 @@
+/**
+ * The Lua scripts of the Redis store. Each runs atomically on the server, so a
+ * multi-limit reservation is one round trip and never half-applied. ioredis sends them
+ * by SHA (EVALSHA) and reloads them itself after NOSCRIPT (a restarted or flushed Redis).
+ *
+ * Layout: one string key per counter holding the units used in the current window, with
+ * a PX expiry set when the window opens. The window's identity is its absolute expiry
+ * (PEXPIRETIME, Redis >= 7), which is what rollback compares against.
+ *
+ * Numbers leave Lua as strings where they may be fractional, because Redis truncates
+ * Lua numbers to integers in replies.
+ */
+
+/**
+ * KEYS: the counter keys, in spec order (a key may repeat).
+ * ARGV: per spec, weight, max, windowMs.
+ * Reply when admitted: {1, used_1, expiretime_1, used_2, expiretime_2, ...}
+ * Reply when refused:  {0, blockedIndex0, used_1, pttl_1, used_2, pttl_2, ...}
+ * where `used` is the value before this call and pttl is -2 when the key does not exist.
+ */
+export const RESERVE_LUA = `
+local n = #KEYS
+local base, used, exists = {}, {}, {}
+for i = 1, n do
+  local k = KEYS[i]
+  if used[k] == nil then
+    local v = redis.call('GET', k)
+    exists[k] = v ~= false
+    base[k] = tonumber(v or '0') or 0
+    used[k] = base[k]
+  end
+  if used[k] + tonumber(ARGV[3 * i - 2]) > tonumber(ARGV[3 * i - 1]) then
+    local out = {0, i - 1}
+    for j = 1, n do
+      local kj = KEYS[j]
+      local b = base[kj]
+      if b == nil then b = tonumber(redis.call('GET', kj) or '0') or 0 end
+      out[#out + 1] = tostring(b)
+      out[#out + 1] = redis.call('PTTL', kj)
+    end
+    return out
+  end
+  used[k] = used[k] + tonumber(ARGV[3 * i - 2])
+end
+local cur = {}
+for i = 1, n do
+  local k = KEYS[i]
+  local ws = ARGV[3 * i - 2]
+  local w = tonumber(ws)
+  if not exists[k] then
+    redis.call('SET', k, ws, 'PX', ARGV[3 * i])
+    exists[k] = true
+    cur[k] = w
+  else
+    local before = cur[k] or base[k]
+    if w % 1 == 0 and before % 1 == 0 then
+      redis.call('INCRBY', k, ws)
+    else
+      redis.call('INCRBYFLOAT', k, ws)
+    end
+    cur[k] = before + w
+  end
+end
+local out, exp = {1}, {}
+for i = 1, n do
+  local k = KEYS[i]
+  if exp[k] == nil then exp[k] = redis.call('PEXPIRETIME', k) end
+  out[#out + 1] = tostring(used[k])
+  out[#out + 1] = exp[k]
+end
+return out
+`;
+
+/**
+ * KEYS[1]: the reservation's settle marker; KEYS[2..]: its counter keys.
+ * ARGV[1]: marker lifetime (ms); then per counter, weight and the window's expiretime.
+ * Reply: 1 when units were given back, 0 when the reservation was already settled.
+ */
+export const ROLLBACK_LUA = `
+if not redis.call('SET', KEYS[1], 'rolled-back', 'NX', 'PX', ARGV[1]) then return 0 end
+for i = 2, #KEYS do
+  local k = KEYS[i]
+  if redis.call('PEXPIRETIME', k) == tonumber(ARGV[2 * i - 1]) then
+    local v = (tonumber(redis.call('GET', k) or '0') or 0) - tonumber(ARGV[2 * i - 2])
+    if v < 0 then v = 0 end
+    redis.call('SET', k, tostring(v), 'KEEPTTL')
+  end
+end
+return 1
+`;
+
+/** KEYS: counter keys. Reply: {used_1, pttl_1, ...} (used as string, pttl -2 when absent). */
+export const PEEK_LUA = `
+local out = {}
+for i = 1, #KEYS do
+  out[#out + 1] = tostring(tonumber(redis.call('GET', KEYS[i]) or '0') or 0)
+  out[#out + 1] = redis.call('PTTL', KEYS[i])
+end
+return out
+`;

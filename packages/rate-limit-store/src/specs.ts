@@ -1,0 +1,41 @@
+import type { CounterSpec } from "@toolgate/policy-engine";
+import { RateLimitStoreError, RateLimitStoreErrorCode } from "./errors.js";
+
+type PeekSpec = Pick<CounterSpec, "key" | "windowMs" | "max">;
+
+/**
+ * Specs come from the compiled policy, so a bad one is a bug in the caller, not user
+ * input: reject loudly instead of degrading. Kept as plain comparisons because it runs
+ * on every reservation.
+ */
+export function invalidSpec(
+  specs: readonly PeekSpec[],
+  withWeight: boolean,
+): RateLimitStoreError | undefined {
+  if (!Array.isArray(specs)) {
+    return new RateLimitStoreError(
+      RateLimitStoreErrorCode.SPEC_INVALID,
+      "specs must be an array of counter specs",
+    );
+  }
+  for (let i = 0; i < specs.length; i++) {
+    const s = specs[i] as CounterSpec | undefined;
+    let problem: string | undefined;
+    if (s === undefined || s === null || typeof s !== "object") problem = "must be an object";
+    else if (typeof s.key !== "string" || s.key.length === 0)
+      problem = "key must be a non-empty string";
+    else if (!(s.windowMs > 0) || !Number.isFinite(s.windowMs))
+      problem = "windowMs must be a finite number > 0";
+    else if (!(s.max >= 0) || !Number.isFinite(s.max)) problem = "max must be a finite number >= 0";
+    else if (withWeight && (!(s.weight >= 0) || !Number.isFinite(s.weight)))
+      problem = "weight must be a finite number >= 0";
+    if (problem !== undefined) {
+      return new RateLimitStoreError(
+        RateLimitStoreErrorCode.SPEC_INVALID,
+        `specs[${i}]: ${problem} (fix the limit that produced it)`,
+        { index: i, key: typeof s?.key === "string" ? s.key : undefined },
+      );
+    }
+  }
+  return undefined;
+}
