@@ -1,1 +1,25 @@
-export {};
+/**
+ * @toolgate/mcp-express: Express middleware that speaks MCP Streamable HTTP, proxies
+ * upstream MCP servers (HTTP, stdio, in-process) and enforces Toolgate policy on every
+ * tool call, transparently for everything else.
+ */
+
+export { argumentsDigest, canonicalJson } from "./digest.js";
+export type { McpErrorCodeName } from "./errors.js";
+export { McpErrorCode, ToolgateMcpError } from "./errors.js";
+export type { ToolgateMcp } from "./gateway.js";
+export { createToolgateMcp } from "./gateway.js";
+export type {
+  ApprovalOutcome,
+  ApprovalRequest,
+  DecisionEvent,
+  EmbedUpstreamConfig,
+  HttpUpstreamConfig,
+  Logger,
+  PolicySource,
+  Scheduler,
+  StdioUpstreamConfig,
+  ToolgateMcpOptions,
+  UpstreamConfig,
+} from "./options.js";
+export { deniedResult } from "./session.js";

@@ -1,0 +1,28 @@
+/**
+ * The slice of `@toolgate/policy-engine` this package uses, in one place so the rest of
+ * the code does not depend on how the engine spells its exports.
+ */
+import { type CounterStore, createPolicyEngine, type PolicyEngine } from "@toolgate/policy-engine";
+
+export type {
+  CompiledPolicy,
+  CounterStore,
+  Decision,
+  Identity,
+  PolicyHolder,
+} from "@toolgate/policy-engine";
+
+/** What the gateway calls on the engine (injectable for tests). */
+export type PolicyEngineLike = Pick<PolicyEngine, "decide" | "visibleTools">;
+
+/** Default engine: the policy engine with the given store (in-process when absent). */
+export function createEngine(opts: {
+  store: CounterStore | undefined;
+  now: () => number;
+  newId: (() => string) | undefined;
+}): PolicyEngineLike {
+  const o: { store?: CounterStore; now: () => number; newId?: () => string } = { now: opts.now };
+  if (opts.store) o.store = opts.store;
+  if (opts.newId) o.newId = opts.newId;
+  return createPolicyEngine(o);
+}

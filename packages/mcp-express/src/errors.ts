@@ -1,0 +1,67 @@
+/**
+ * Stable error codes of `@toolgate/mcp-express`, each with the HTTP status and, where the
+ * error travels as JSON-RPC, the JSON-RPC code. One table so adapters and tests agree.
+ */
+export const McpErrorCode = {
+  /** Options passed to `createToolgateMcp` failed validation. */
+  OPTIONS_INVALID: { http: 500, rpc: -32603 },
+  /** Body is not valid JSON. */
+  PARSE_ERROR: { http: 400, rpc: -32700 },
+  /** Body is JSON but not a JSON-RPC 2.0 message (or a batch, unsupported since 2025-06-18). */
+  INVALID_REQUEST: { http: 400, rpc: -32600 },
+  /** Body larger than `maxBodyBytes`. */
+  BODY_TOO_LARGE: { http: 413, rpc: -32600 },
+  /** A non-initialize request without `Mcp-Session-Id`. */
+  SESSION_REQUIRED: { http: 400, rpc: -32000 },
+  /** `Mcp-Session-Id` names no live session (or one of another grant). */
+  SESSION_NOT_FOUND: { http: 404, rpc: -32001 },
+  /** `MCP-Protocol-Version` header names a version this gateway does not speak. */
+  PROTOCOL_VERSION_UNSUPPORTED: { http: 400, rpc: -32000 },
+  /** `Origin` header not in `allowedOrigins`. */
+  ORIGIN_FORBIDDEN: { http: 403, rpc: -32000 },
+  /** Missing or unknown credential. */
+  UNAUTHORIZED: { http: 401, rpc: -32001 },
+  /** Method not allowed on the MCP endpoint. */
+  METHOD_NOT_ALLOWED: { http: 405, rpc: -32000 },
+  /** Accept header lacks a media type the transport needs. */
+  NOT_ACCEPTABLE: { http: 406, rpc: -32000 },
+  /** Content-Type is not application/json. */
+  UNSUPPORTED_MEDIA_TYPE: { http: 415, rpc: -32000 },
+  /** The upstream failed (transport error, process died, closed). */
+  UPSTREAM_FAILED: { http: 502, rpc: -32603 },
+  /** No upstream owns the requested tool/prompt/resource. */
+  NOT_FOUND: { http: 404, rpc: -32602 },
+  /** The gateway is shutting down. */
+  CLOSING: { http: 503, rpc: -32603 },
+  /** The grant has no policy configured. */
+  NO_POLICY: { http: 403, rpc: -32603 },
+} as const;
+
+/** Name of an entry of {@link McpErrorCode}. */
+export type McpErrorCodeName = keyof typeof McpErrorCode;
+
+/**
+ * The one error type this package throws. `code` is stable; `data` carries details that
+ * are safe to show (never secrets).
+ *
+ * @example
+ * try { createToolgateMcp(opts) } catch (e) { if (e instanceof ToolgateMcpError && e.code === "OPTIONS_INVALID") ... }
+ */
+export class ToolgateMcpError extends Error {
+  readonly code: McpErrorCodeName;
+  readonly data: Record<string, unknown> | undefined;
+  constructor(code: McpErrorCodeName, message: string, data?: Record<string, unknown>) {
+    super(message);
+    this.name = "ToolgateMcpError";
+    this.code = code;
+    this.data = data;
+  }
+  /** HTTP status for this error. */
+  get status(): number {
+    return McpErrorCode[this.code].http;
+  }
+  /** JSON-RPC error code for this error. */
+  get rpcCode(): number {
+    return McpErrorCode[this.code].rpc;
+  }
+}

@@ -1,0 +1,636 @@
+import { randomUUID } from "node:crypto";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import {
+  LATEST_PROTOCOL_VERSION,
+  SUPPORTED_PROTOCOL_VERSIONS,
+} from "@modelcontextprotocol/sdk/types.js";
+import { Ajv } from "ajv";
+import type { NextFunction, Request, RequestHandler, Response } from "express";
+import { ClientStreams } from "./client-streams.js";
+import {
+  type CompiledPolicy,
+  createEngine,
+  type Decision,
+  type Identity,
+  type PolicyEngineLike,
+  type PolicyHolder,
+} from "./engine.js";
+import { ToolgateMcpError } from "./errors.js";
+import { isLoopbackOrigin, presentedKey, readBody, sendError } from "./http.js";
+import { classify, type RpcMessage } from "./jsonrpc.js";
+import {
+  type ApprovalOutcome,
+  type Logger,
+  type Scheduler,
+  type ToolgateMcpOptions,
+  type UpstreamConfig,
+  validateOptions,
+} from "./options.js";
+import { ProxySession, type SessionContext } from "./session.js";
+import { transportFactory, UpstreamLink } from "./upstream.js";
+
+/** The gateway handle returned by {@link createToolgateMcp}. */
+export interface ToolgateMcp {
+  /** Mount with `app.all("/mcp", gw.handler)`; parses its own body. */
+  handler: RequestHandler;
+  /** Probes the upstreams (health) and starts the idle-session sweep. Call before listen. */
+  start(): Promise<void>;
+  /** Stops accepting, waits up to `graceMs` (default 5000) for in-flight calls, closes all. */
+  close(opts?: { graceMs?: number }): Promise<void>;
+  /** Last known state of each upstream. */
+  upstreamHealth(): Array<{ name: string; ok: boolean; detail?: string }>;
+  /** Live client sessions. */
+  sessions(): Array<{ id: string; grant: string; createdAt: number }>;
+  /** Sends `notifications/tools/list_changed` to the sessions of `grant` (or all). */
+  notifyToolsChanged(grant?: string): void;
+  /** Client requests currently being processed (including calls held for approval). */
+  inFlight(): number;
+}
+
+const noopLogger: Logger = {};
+const realScheduler: Scheduler = {
+  setTimeout(fn, ms) {
+    const t = setTimeout(fn, ms);
+    t.unref?.();
+    return t;
+  },
+  clearTimeout(h) {
+    clearTimeout(h as ReturnType<typeof setTimeout>);
+  },
+};
+const SUPPORTED = new Set<string>(SUPPORTED_PROTOCOL_VERSIONS);
+
+function isHolder(p: unknown): p is PolicyHolder {
+  return (
+    typeof p === "object" &&
+    p !== null &&
+    "current" in p &&
+    typeof (p as { subscribe?: unknown }).subscribe === "function"
+  );
+}
+
+function header(req: IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/**
+ * Creates the MCP policy gateway: a Streamable HTTP endpoint that proxies one or more
+ * upstream MCP servers (HTTP, stdio or in-process), filters `tools/list` and decides
+ * every `tools/call` with the policy of the caller's grant, and relays everything else
+ * unchanged. Options are validated here, so a bad config fails at start-up.
+ *
+ * @example
+ * const gw = createToolgateMcp({
+ *   upstreams: [{ name: "everything", command: "npx", args: ["@modelcontextprotocol/server-everything"] }],
+ *   apiKeys: { "sk-demo": "demo" },
+ *   policy: holder,            // PolicyHolder: reloads push tools/list_changed
+ * });
+ * await gw.start();
+ * app.all("/mcp", gw.handler);
+ */
+export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
+  validateOptions(options);
+  const now = options.now ?? Date.now;
+  const newId = options.newId ?? randomUUID;
+  const scheduler = options.scheduler ?? realScheduler;
+  const logger = options.logger ?? noopLogger;
+  const maxBody = options.maxBodyBytes ?? 4 * 1024 * 1024;
+  const idleMs = options.sessionIdleMs ?? 30 * 60_000;
+  const responseMode = options.responseMode ?? "auto";
+  const engine: PolicyEngineLike =
+    (options as { engine?: PolicyEngineLike }).engine ??
+    createEngine({ store: options.store, now, newId: options.newId });
+  const allowed = options.allowedOrigins ? new Set(options.allowedOrigins) : undefined;
+
+  const configs = options.upstreams;
+  const factories = configs.map(transportFactory);
+  const health = new Map<string, { ok: boolean; detail?: string }>(
+    configs.map((c) => [c.name, { ok: false, detail: "not connected yet" }]),
+  );
+  const sessions = new Map<string, ProxySession>();
+  const sharedLinks = new Map<number, Promise<UpstreamLink>>();
+  const watched = new WeakSet<object>();
+  const sharedSet = new WeakSet<UpstreamLink>();
+  const validators = new WeakMap<object, ((a: unknown) => string | undefined) | null>();
+  const ajv = new Ajv({ strict: false, allErrors: false });
+  let closing = false;
+  let started: Promise<void> | undefined;
+  let sweepTimer: unknown;
+  let drainWaiters: Array<() => void> = [];
+
+  const apiKeys = options.apiKeys;
+  const lookupKey =
+    typeof apiKeys === "function"
+      ? apiKeys
+      : apiKeys
+        ? (k: string) => (Object.hasOwn(apiKeys, k) ? apiKeys[k] : undefined)
+        : () => undefined;
+
+  async function identify(req: Request): Promise<Identity | undefined> {
+    if (options.identify) return options.identify(req);
+    const key = presentedKey(req);
+    if (key === undefined) return undefined;
+    const grant = lookupKey(key);
+    return grant ? { grant } : undefined;
+  }
+
+  function watch(holder: PolicyHolder): void {
+    if (watched.has(holder)) return;
+    watched.add(holder);
+    holder.subscribe(() => {
+      for (const s of sessions.values()) void s.toolsMaybeChanged();
+    });
+  }
+
+  function policyFor(grant: string): CompiledPolicy | undefined {
+    const src = options.policy;
+    const p = typeof src === "function" ? src(grant) : src;
+    if (!p) return undefined;
+    if (isHolder(p)) {
+      watch(p);
+      return p.current;
+    }
+    return p as CompiledPolicy;
+  }
+
+  function kindOf(c: UpstreamConfig): "http" | "stdio" | "embed" {
+    return "url" in c ? "http" : "command" in c ? "stdio" : "embed";
+  }
+
+  function newLink(i: number): UpstreamLink {
+    const c = configs[i]!;
+    return new UpstreamLink({
+      name: c.name,
+      kind: kindOf(c),
+      factory: factories[i]!,
+      supervise: "command" in c,
+      scheduler,
+      logger,
+    });
+  }
+
+  function isSharedConfig(c: UpstreamConfig): boolean {
+    return "server" in c && typeof c.server !== "function";
+  }
+
+  async function connectLink(
+    i: number,
+    initParams: Record<string, unknown>,
+  ): Promise<UpstreamLink> {
+    const c = configs[i]!;
+    if (isSharedConfig(c)) {
+      let p = sharedLinks.get(i);
+      if (!p) {
+        const link = newLink(i);
+        sharedSet.add(link);
+        p = link.connect(initParams).then(async () => {
+          await link.notify({ jsonrpc: "2.0", method: "notifications/initialized" });
+          return link;
+        });
+        sharedLinks.set(i, p);
+        p.catch(() => sharedLinks.delete(i));
+      }
+      return p;
+    }
+    const link = newLink(i);
+    try {
+      await link.connect(initParams);
+    } catch (e) {
+      await link.close();
+      throw e;
+    }
+    return link;
+  }
+
+  function markHealth(name: string, ok: boolean, detail?: string): void {
+    health.set(name, detail === undefined ? { ok } : { ok, detail });
+  }
+
+  const ctx: SessionContext = {
+    separator: options.separator ?? "__",
+    namespace: options.namespace ?? "auto",
+    validateArguments: options.validateArguments ?? false,
+    approvalTimeoutMs: options.approvalTimeoutMs ?? 120_000,
+    approvalProgressMs: options.approvalProgressMs ?? 5_000,
+    now,
+    newId,
+    scheduler,
+    logger,
+    async decide(identity, tool, args): Promise<Decision> {
+      const policy = policyFor(identity.grant);
+      if (!policy) {
+        throw new ToolgateMcpError("NO_POLICY", `no policy for grant ${identity.grant}`);
+      }
+      return engine.decide(policy, { name: tool, arguments: args }, identity);
+    },
+    visible(identity, tools) {
+      const policy = policyFor(identity.grant);
+      if (!policy) return new Set();
+      return new Set(engine.visibleTools(policy, tools, identity).map((t) => t.name));
+    },
+    validator(route) {
+      let v = validators.get(route.tool);
+      if (v === undefined) {
+        v = null;
+        const schema = route.tool.inputSchema;
+        if (schema && typeof schema === "object") {
+          try {
+            const { $schema: _s, ...rest } = schema as Record<string, unknown>;
+            const check = ajv.compile(rest);
+            v = (a: unknown) =>
+              check(a)
+                ? undefined
+                : (check.errors ?? [])
+                    .map((e) => `${e.instancePath || "(arguments)"} ${e.message ?? "is invalid"}`)
+                    .join("; ");
+          } catch (e) {
+            logger.warn?.({ tool: route.exposed, err: String(e) }, "inputSchema does not compile");
+          }
+        }
+        validators.set(route.tool, v);
+      }
+      return v ?? undefined;
+    },
+    approve(req): Promise<ApprovalOutcome> {
+      if (options.approve) return options.approve(req);
+      return Promise.resolve({ outcome: "rejected", reason: "no approver configured" });
+    },
+    onDecision(e) {
+      try {
+        options.onDecision?.(e);
+      } catch (err) {
+        logger.warn?.({ err: String(err) }, "onDecision hook threw");
+      }
+    },
+    onSlotDone() {
+      if (drainWaiters.length > 0 && inFlight() === 0) {
+        const w = drainWaiters;
+        drainWaiters = [];
+        for (const f of w) f();
+      }
+    },
+  };
+
+  function inFlight(): number {
+    let n = 0;
+    for (const s of sessions.values()) n += s.inFlight;
+    return n;
+  }
+
+  function mergeInit(
+    results: Array<{ link: UpstreamLink; result: Record<string, unknown> }>,
+  ): Record<string, unknown> {
+    if (results.length === 1) {
+      const r = results[0]!.result;
+      const caps = (r.capabilities ?? {}) as Record<string, unknown>;
+      if (!caps.tools) return r;
+      return {
+        ...r,
+        capabilities: { ...caps, tools: { ...(caps.tools as object), listChanged: true } },
+      };
+    }
+    const caps: Record<string, Record<string, unknown>> = {};
+    const instructions: string[] = [];
+    for (const { link, result } of results) {
+      const c = (result.capabilities ?? {}) as Record<string, unknown>;
+      for (const [k, v] of Object.entries(c)) {
+        caps[k] = { ...(caps[k] ?? {}), ...(typeof v === "object" && v !== null ? v : {}) };
+      }
+      if (typeof result.instructions === "string")
+        instructions.push(`[${link.name}] ${result.instructions}`);
+    }
+    if (caps.tools) caps.tools.listChanged = true;
+    const merged: Record<string, unknown> = {
+      protocolVersion: results[0]!.result.protocolVersion,
+      capabilities: caps,
+      serverInfo: { name: "toolgate", version: "0.1.0" },
+    };
+    if (instructions.length > 0) merged.instructions = instructions.join("\n\n");
+    return merged;
+  }
+
+  async function initialize(
+    msg: RpcMessage,
+    identity: Identity,
+    res: ServerResponse,
+  ): Promise<void> {
+    if (!policyFor(identity.grant)) {
+      sendError(res, "NO_POLICY", `no policy is configured for grant ${identity.grant}`);
+      return;
+    }
+    const params = msg.params ?? {};
+    const settled = await Promise.allSettled(configs.map((_c, i) => connectLink(i, params)));
+    const results: Array<{ link: UpstreamLink; result: Record<string, unknown> }> = [];
+    settled.forEach((s, i) => {
+      const name = configs[i]!.name;
+      if (s.status === "fulfilled") {
+        markHealth(name, true);
+        results.push({ link: s.value, result: s.value.initResult ?? {} });
+      } else {
+        const detail = s.reason instanceof Error ? s.reason.message : String(s.reason);
+        markHealth(name, false, detail);
+        logger.warn?.({ upstream: name, err: detail }, "upstream initialize failed");
+      }
+    });
+    if (results.length === 0 || closing) {
+      await Promise.all(results.filter((r) => !isShared(r.link)).map((r) => r.link.close()));
+      sendError(res, "UPSTREAM_FAILED", "no upstream MCP server is available", undefined, -32603);
+      return;
+    }
+    const sid = newId();
+    const streams = new ClientStreams(sid, responseMode);
+    const shared = new Set(results.map((r) => r.link).filter(isShared));
+    const session = new ProxySession(
+      sid,
+      { grant: identity.grant, session: sid },
+      streams,
+      results.map((r) => r.link),
+      shared,
+      ctx,
+    );
+    session.clientCapabilities = (params.capabilities ?? {}) as Record<string, unknown>;
+    sessions.set(sid, session);
+    const body = JSON.stringify({ jsonrpc: "2.0", id: msg.id, result: mergeInit(results) });
+    res.writeHead(200, {
+      "content-type": "application/json",
+      "content-length": Buffer.byteLength(body),
+      "mcp-session-id": sid,
+    });
+    res.end(body);
+  }
+
+  function isShared(link: UpstreamLink): boolean {
+    return sharedSet.has(link);
+  }
+
+  function lookupSession(
+    req: IncomingMessage,
+    res: ServerResponse,
+    identity: Identity,
+  ): ProxySession | undefined {
+    const sid = header(req, "mcp-session-id");
+    if (!sid) {
+      sendError(
+        res,
+        "SESSION_REQUIRED",
+        "Bad Request: Mcp-Session-Id header is required; initialize first",
+      );
+      return undefined;
+    }
+    const s = sessions.get(sid);
+    if (!s || s.closed || s.grant !== identity.grant) {
+      sendError(res, "SESSION_NOT_FOUND", "Session not found; initialize a new session");
+      return undefined;
+    }
+    const pv = header(req, "mcp-protocol-version");
+    if (pv !== undefined && !SUPPORTED.has(pv)) {
+      sendError(
+        res,
+        "PROTOCOL_VERSION_UNSUPPORTED",
+        `Bad Request: unsupported MCP-Protocol-Version ${pv} (supported: ${SUPPORTED_PROTOCOL_VERSIONS.join(", ")})`,
+      );
+      return undefined;
+    }
+    s.lastSeen = now();
+    return s;
+  }
+
+  async function handlePost(req: Request, res: Response, identity: Identity): Promise<void> {
+    const ct = header(req, "content-type") ?? "";
+    if (!ct.toLowerCase().includes("application/json")) {
+      sendError(
+        res,
+        "UNSUPPORTED_MEDIA_TYPE",
+        "Unsupported Media Type: Content-Type must be application/json",
+      );
+      return;
+    }
+    let parsed: unknown;
+    const pre = (req as { body?: unknown }).body;
+    if (pre !== undefined && req.readableEnded) {
+      parsed = pre;
+    } else {
+      const body = await readBody(req, maxBody);
+      if (!body.ok) {
+        res.setHeader("connection", "close");
+        sendError(res, "BODY_TOO_LARGE", `Payload Too Large: body exceeds ${maxBody} bytes`);
+        return;
+      }
+      try {
+        parsed = JSON.parse(body.text);
+      } catch {
+        sendError(res, "PARSE_ERROR", "Parse error: body is not valid JSON");
+        return;
+      }
+    }
+    if (Array.isArray(parsed)) {
+      sendError(res, "INVALID_REQUEST", "Invalid Request: JSON-RPC batches are not supported");
+      return;
+    }
+    const kind = classify(parsed);
+    if (!kind) {
+      sendError(res, "INVALID_REQUEST", "Invalid Request: body is not a JSON-RPC 2.0 message");
+      return;
+    }
+    const msg = parsed as RpcMessage;
+    if (kind === "request" && msg.method === "initialize") {
+      if (header(req, "mcp-session-id")) {
+        sendError(res, "INVALID_REQUEST", "Invalid Request: session already initialized");
+        return;
+      }
+      await initialize(msg, identity, res);
+      return;
+    }
+    const session = lookupSession(req, res, identity);
+    if (!session) return;
+    if (kind === "request") {
+      session.handleRequest(msg, res);
+      return;
+    }
+    if (kind === "notification") session.handleNotification(msg);
+    else session.handleResponse(msg);
+    res.writeHead(202).end();
+  }
+
+  function handleGet(req: Request, res: Response, identity: Identity): void {
+    const accept = header(req, "accept") ?? "";
+    if (!accept.includes("text/event-stream")) {
+      sendError(res, "NOT_ACCEPTABLE", "Not Acceptable: client must accept text/event-stream");
+      return;
+    }
+    const session = lookupSession(req, res, identity);
+    if (!session) return;
+    const refused = session.streams.attach(res, header(req, "last-event-id"));
+    if (refused) {
+      const code = refused.status === 409 ? "INVALID_REQUEST" : "SESSION_NOT_FOUND";
+      res.statusCode = refused.status;
+      sendErrorStatus(res, refused.status, code, refused.message);
+    }
+  }
+
+  async function handleDelete(req: Request, res: Response, identity: Identity): Promise<void> {
+    const session = lookupSession(req, res, identity);
+    if (!session) return;
+    sessions.delete(session.id);
+    await session.close();
+    res.writeHead(200).end();
+  }
+
+  function sweep(): void {
+    const t = now();
+    for (const s of sessions.values()) {
+      if (s.inFlight === 0 && !s.streams.hasStandalone && t - s.lastSeen > idleMs) {
+        sessions.delete(s.id);
+        void s.close();
+      }
+    }
+    sweepTimer = scheduler.setTimeout(sweep, Math.min(idleMs, 60_000));
+  }
+
+  async function start(): Promise<void> {
+    if (!started) {
+      started = (async () => {
+        sweepTimer = scheduler.setTimeout(sweep, Math.min(idleMs, 60_000));
+        const probe = {
+          protocolVersion: LATEST_PROTOCOL_VERSION,
+          capabilities: {},
+          clientInfo: { name: "toolgate-probe", version: "0.1.0" },
+        };
+        await Promise.all(
+          configs.map(async (c, i) => {
+            try {
+              const link = await connectLink(i, probe);
+              if (!isShared(link)) await link.close();
+              markHealth(c.name, true);
+            } catch (e) {
+              markHealth(c.name, false, e instanceof Error ? e.message : String(e));
+              logger.warn?.({ upstream: c.name, err: String(e) }, "upstream probe failed");
+            }
+          }),
+        );
+      })();
+    }
+    return started;
+  }
+
+  const handler: RequestHandler = async function toolgateMcpHandler(
+    req: Request,
+    res: Response,
+    next: NextFunction,
+  ): Promise<void> {
+    try {
+      if (closing) {
+        sendError(res, "CLOSING", "Service Unavailable: gateway is shutting down");
+        return;
+      }
+      const origin = header(req, "origin");
+      if (origin !== undefined && !(allowed ? allowed.has(origin) : isLoopbackOrigin(origin))) {
+        sendError(res, "ORIGIN_FORBIDDEN", "Forbidden: Origin not allowed");
+        return;
+      }
+      const identity = await identify(req);
+      if (!identity) {
+        sendError(
+          res,
+          "UNAUTHORIZED",
+          "Unauthorized: present an API key (Authorization: Bearer <key> or X-API-Key)",
+          {
+            "www-authenticate": 'Bearer realm="toolgate"',
+          },
+        );
+        return;
+      }
+      if (started) await started;
+      switch (req.method) {
+        case "POST":
+          await handlePost(req, res, identity);
+          return;
+        case "GET":
+          handleGet(req, res, identity);
+          return;
+        case "DELETE":
+          await handleDelete(req, res, identity);
+          return;
+        default:
+          sendError(res, "METHOD_NOT_ALLOWED", "Method Not Allowed", {
+            allow: "GET, POST, DELETE",
+          });
+      }
+    } catch (e) {
+      logger.error?.(
+        { err: e instanceof Error ? e.message : String(e) },
+        "toolgate handler failed",
+      );
+      if (!res.headersSent)
+        sendError(res, "UPSTREAM_FAILED", "internal gateway error", undefined, -32603);
+      else if (!res.writableEnded) res.end();
+      void next;
+    }
+  };
+
+  return {
+    handler,
+    start,
+    async close(opts) {
+      if (closing) return;
+      closing = true;
+      if (sweepTimer !== undefined) scheduler.clearTimeout(sweepTimer);
+      const grace = opts?.graceMs ?? 5_000;
+      if (inFlight() > 0) {
+        await new Promise<void>((resolve) => {
+          const t = scheduler.setTimeout(resolve, grace);
+          drainWaiters.push(() => {
+            scheduler.clearTimeout(t);
+            resolve();
+          });
+        });
+      }
+      const all = [...sessions.values()];
+      sessions.clear();
+      await Promise.all(all.map((s) => s.close()));
+      const shared = await Promise.allSettled(sharedLinks.values());
+      await Promise.all(
+        shared.map((s) => (s.status === "fulfilled" ? s.value.close() : undefined)),
+      );
+    },
+    upstreamHealth() {
+      return configs.map((c) => {
+        const h = health.get(c.name) ?? { ok: false };
+        return h.detail === undefined
+          ? { name: c.name, ok: h.ok }
+          : { name: c.name, ok: h.ok, detail: h.detail };
+      });
+    },
+    sessions() {
+      return [...sessions.values()].map((s) => ({
+        id: s.id,
+        grant: s.grant,
+        createdAt: s.createdAt,
+      }));
+    },
+    notifyToolsChanged(grant) {
+      for (const s of sessions.values()) {
+        if (grant === undefined || s.grant === grant) void s.toolsMaybeChanged(true);
+      }
+    },
+    inFlight,
+  };
+}
+
+function sendErrorStatus(res: ServerResponse, status: number, code: string, message: string): void {
+  const body = JSON.stringify({
+    jsonrpc: "2.0",
+    id: null,
+    error: { code: -32000, message, data: { code } },
+  });
+  res.writeHead(status, {
+    "content-type": "application/json",
+    "content-length": Buffer.byteLength(body),
+  });
+  res.end(body);
+}
+
+/** Re-exported for embed users who want the type without importing the SDK path. */
+export type { McpServer };

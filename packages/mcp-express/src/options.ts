@@ -1,0 +1,213 @@
+import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import type { Request } from "express";
+import { z } from "zod";
+import type { CompiledPolicy, CounterStore, Decision, Identity, PolicyHolder } from "./engine.js";
+import { ToolgateMcpError } from "./errors.js";
+
+/** A Streamable HTTP upstream. `headers` carry the upstream's own credentials. */
+export interface HttpUpstreamConfig {
+  name: string;
+  url: string;
+  headers?: Record<string, string>;
+}
+/** A stdio upstream: spawned per client session and restarted with backoff if it dies. */
+export interface StdioUpstreamConfig {
+  name: string;
+  command: string;
+  args?: string[];
+  env?: Record<string, string>;
+  cwd?: string;
+}
+/**
+ * An in-process `McpServer`. A factory gets one server per client session (full
+ * semantics); a single instance is shared by all sessions (see README for the limits).
+ */
+export interface EmbedUpstreamConfig {
+  name: string;
+  server: McpServer | (() => McpServer | Promise<McpServer>);
+}
+/** One upstream MCP server behind the gateway. */
+export type UpstreamConfig = HttpUpstreamConfig | StdioUpstreamConfig | EmbedUpstreamConfig;
+
+/** Structured logger (pino-compatible call shape: object first, message second). */
+export interface Logger {
+  info?(obj: Record<string, unknown>, msg?: string): void;
+  warn?(obj: Record<string, unknown>, msg?: string): void;
+  error?(obj: Record<string, unknown>, msg?: string): void;
+  debug?(obj: Record<string, unknown>, msg?: string): void;
+}
+
+/** setTimeout/clearTimeout-like seam so time-driven code runs under fake time in tests. */
+export interface Scheduler {
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+/** What the approval hook receives for a `require_approval` call. */
+export interface ApprovalRequest {
+  /** Unique approval id (from `newId`). */
+  id: string;
+  grant: string;
+  session?: string;
+  /** Tool name as the client sees it. */
+  tool: string;
+  upstream: string;
+  /** Full values: the approval UI masks secrets itself. */
+  arguments: Record<string, unknown>;
+  /** `sha256:<hex>` of canonical JSON; the approval is bound to it. */
+  argumentsDigest: string;
+  decision: Decision;
+  /** Aborted if the client cancels the call or the session ends. */
+  signal: AbortSignal;
+  /** Present when the client declared elicitation: asks the user in the client itself. */
+  elicit?: (message: string) => Promise<"approved" | "rejected" | "unsupported">;
+}
+
+/** Result of the approval hook. */
+export type ApprovalOutcome =
+  | "approved"
+  | "rejected"
+  | "timeout"
+  | { outcome: "approved" | "rejected" | "timeout"; reason?: string; by?: string };
+
+/** `onDecision` payload: keys and a digest of the arguments, never their values. */
+export interface DecisionEvent {
+  decision: Omit<Decision, "reservation">;
+  grant: string;
+  session?: string;
+  tool: string;
+  upstream?: string;
+  argumentKeys: string[];
+  argumentsDigest: string;
+  outcome?: "forwarded" | "upstream_error" | "approval_rejected" | "approval_timeout" | "denied";
+  upstreamMs?: number;
+  at: number;
+}
+
+/** A policy source: a holder (hot reload), a compiled policy, or a per-grant resolver. */
+export type PolicySource =
+  | PolicyHolder
+  | CompiledPolicy
+  | ((grant: string) => PolicyHolder | CompiledPolicy | undefined);
+
+/** Options of {@link createToolgateMcp}. */
+export interface ToolgateMcpOptions {
+  upstreams: UpstreamConfig[];
+  /** Namespace separator, 1-8 chars of `[A-Za-z0-9_.-]`. Default `"__"`. */
+  separator?: string;
+  /** `auto` (default): bare names unless two upstreams collide; `always`; `never`. */
+  namespace?: "auto" | "always" | "never";
+  /** API key -> grant. Keys arrive as `Authorization: Bearer <key>` or `X-API-Key`. */
+  apiKeys?: Record<string, string> | ((key: string) => string | undefined);
+  /** Custom identity; overrides `apiKeys`. Return undefined to answer 401. */
+  identify?: (req: Request) => Identity | undefined | Promise<Identity | undefined>;
+  policy: PolicySource;
+  /** Counter store; default: the engine's in-process store. */
+  store?: CounterStore;
+  /** Approval hook; default rejects with "no approver configured". */
+  approve?: (req: ApprovalRequest) => Promise<ApprovalOutcome>;
+  /** How long a held call waits for approval. Default 120000. */
+  approvalTimeoutMs?: number;
+  /** Interval of progress notifications while a call is held. Default 5000. */
+  approvalProgressMs?: number;
+  onDecision?: (e: DecisionEvent) => void;
+  /** Validate call arguments against the upstream tool's `inputSchema`. Default false. */
+  validateArguments?: boolean;
+  /** Allowed `Origin` values; default localhost origins. Requests without Origin pass. */
+  allowedOrigins?: string[];
+  /** Default 4 MiB. */
+  maxBodyBytes?: number;
+  /**
+   * `auto` (default): answer JSON when the response is ready before anything else must be
+   * streamed, else switch to SSE; `sse`: always SSE; `json`: JSON only (no mid-call messages).
+   */
+  responseMode?: "auto" | "sse" | "json";
+  /** Idle sessions are closed after this long. Default 30 minutes. */
+  sessionIdleMs?: number;
+  now?: () => number;
+  newId?: () => string;
+  scheduler?: Scheduler;
+  logger?: Logger;
+}
+
+const fn = z.custom<(...args: never[]) => unknown>((v) => typeof v === "function", {
+  message: "must be a function",
+});
+const nameRe = /^[A-Za-z0-9_.-]{1,64}$/;
+const upstreamSchema = z.union([
+  z.object({
+    name: z.string().regex(nameRe, "use 1-64 chars of [A-Za-z0-9_.-]"),
+    url: z.url("give an http(s) URL of the upstream's MCP endpoint"),
+    headers: z.record(z.string(), z.string()).optional(),
+  }),
+  z.object({
+    name: z.string().regex(nameRe, "use 1-64 chars of [A-Za-z0-9_.-]"),
+    command: z.string().min(1, "give the executable to spawn"),
+    args: z.array(z.string()).optional(),
+    env: z.record(z.string(), z.string()).optional(),
+    cwd: z.string().optional(),
+  }),
+  z.object({
+    name: z.string().regex(nameRe, "use 1-64 chars of [A-Za-z0-9_.-]"),
+    server: z.custom<object>(
+      (v) => typeof v === "function" || (typeof v === "object" && v !== null && "connect" in v),
+      { message: "pass an McpServer or a function returning one" },
+    ),
+  }),
+]);
+
+const optionsSchema = z.object({
+  upstreams: z
+    .array(upstreamSchema)
+    .min(1, "configure at least one upstream")
+    .refine(
+      (u) => new Set(u.map((x) => x.name)).size === u.length,
+      "upstream names must be unique",
+    ),
+  separator: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,8}$/, "use 1-8 chars of [A-Za-z0-9_.-] (tool-name charset)")
+    .optional(),
+  namespace: z.enum(["auto", "always", "never"]).optional(),
+  apiKeys: z.union([z.record(z.string(), z.string()), fn]).optional(),
+  identify: fn.optional(),
+  policy: z.custom<object>(
+    (v) => typeof v === "function" || (typeof v === "object" && v !== null),
+    { message: "pass a PolicyHolder, a CompiledPolicy or (grant) => policy" },
+  ),
+  store: z.custom<object>((v) => typeof v === "object" && v !== null).optional(),
+  approve: fn.optional(),
+  approvalTimeoutMs: z.number().int().positive().optional(),
+  approvalProgressMs: z.number().int().positive().optional(),
+  onDecision: fn.optional(),
+  validateArguments: z.boolean().optional(),
+  allowedOrigins: z.array(z.string()).optional(),
+  maxBodyBytes: z.number().int().positive().optional(),
+  responseMode: z.enum(["auto", "sse", "json"]).optional(),
+  sessionIdleMs: z.number().int().positive().optional(),
+  now: fn.optional(),
+  newId: fn.optional(),
+  scheduler: z.custom<object>((v) => typeof v === "object" && v !== null).optional(),
+  logger: z.custom<object>((v) => typeof v === "object" && v !== null).optional(),
+});
+
+/**
+ * Validates options at creation time so a bad config fails at start-up; the error names
+ * each bad path and how to fix it.
+ */
+export function validateOptions(options: ToolgateMcpOptions): void {
+  const r = optionsSchema.safeParse(options);
+  if (r.success) {
+    if (!options.apiKeys && !options.identify) {
+      throw new ToolgateMcpError(
+        "OPTIONS_INVALID",
+        "toolgate-mcp options: set apiKeys (key -> grant) or identify(req)",
+      );
+    }
+    return;
+  }
+  const lines = r.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`);
+  throw new ToolgateMcpError("OPTIONS_INVALID", `toolgate-mcp options: ${lines.join("; ")}`, {
+    issues: lines,
+  });
+}

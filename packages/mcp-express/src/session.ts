@@ -1,0 +1,740 @@
+import type { ServerResponse } from "node:http";
+import type { ClientStreams, Slot } from "./client-streams.js";
+import { argumentsDigest } from "./digest.js";
+import type { Decision, Identity } from "./engine.js";
+import { ToolgateMcpError } from "./errors.js";
+import { idKey, RpcErrorCode, type RpcId, type RpcMessage, rpcError } from "./jsonrpc.js";
+import type {
+  ApprovalOutcome,
+  ApprovalRequest,
+  DecisionEvent,
+  Logger,
+  Scheduler,
+} from "./options.js";
+import type { LinkListener, UpstreamLink } from "./upstream.js";
+
+/** A tool as the client sees it, and where it really lives. */
+interface ToolRoute {
+  readonly exposed: string;
+  readonly link: UpstreamLink;
+  readonly name: string;
+  readonly tool: Record<string, unknown>;
+}
+
+/** What a session needs from the gateway (policy, hooks, seams). */
+export interface SessionContext {
+  readonly separator: string;
+  readonly namespace: "auto" | "always" | "never";
+  readonly validateArguments: boolean;
+  readonly approvalTimeoutMs: number;
+  readonly approvalProgressMs: number;
+  readonly now: () => number;
+  readonly newId: () => string;
+  readonly scheduler: Scheduler;
+  readonly logger: Logger;
+  decide(identity: Identity, tool: string, args: Record<string, unknown>): Promise<Decision>;
+  visible(identity: Identity, tools: ReadonlyArray<{ name: string }>): Set<string>;
+  validator(route: ToolRoute): ((args: unknown) => string | undefined) | undefined;
+  approve(req: ApprovalRequest): Promise<ApprovalOutcome>;
+  onDecision(e: DecisionEvent): void;
+  onSlotDone(): void;
+}
+
+/** A forwarded request in flight on a link. */
+interface Forward {
+  readonly slot: Slot;
+  readonly link: UpstreamLink;
+  readonly upstreamId: number;
+}
+
+/** A request sent to the client: answered back to an upstream or to the gateway itself. */
+type ToClient =
+  | { kind: "upstream"; link: UpstreamLink; upstreamId: RpcId }
+  | { kind: "local"; resolve: (m: RpcMessage) => void };
+
+/** Open request bookkeeping on top of the stream slot. */
+interface Open {
+  readonly slot: Slot;
+  forward?: Forward;
+  abort?: AbortController;
+  progressToken?: string | number;
+}
+
+/**
+ * One client session of the gateway: its upstream links, the id maps between the
+ * client and each upstream, and the MCP methods the gateway intercepts (initialize is
+ * done by the gateway; tools, prompts and resources are aggregated; tools/call is
+ * decided by policy). Everything else is relayed unchanged.
+ */
+export class ProxySession implements LinkListener {
+  readonly createdAt: number;
+  lastSeen: number;
+  clientCapabilities: Record<string, unknown> = {};
+  private readonly open = new Map<string, Open>();
+  private readonly progress = new Map<string, Open>();
+  private readonly toClient = new Map<number, ToClient>();
+  private nextToClientId = 1;
+  private routes: Map<string, ToolRoute> | undefined;
+  private routesEpoch = -1;
+  private promptRoutes = new Map<string, { link: UpstreamLink; name: string }>();
+  private readonly uriOwner = new Map<string, UpstreamLink>();
+  private lastVisible: string | undefined;
+  private closedFlag = false;
+
+  constructor(
+    readonly id: string,
+    readonly identity: Identity,
+    readonly streams: ClientStreams,
+    readonly links: UpstreamLink[],
+    private readonly shared: ReadonlySet<UpstreamLink>,
+    private readonly ctx: SessionContext,
+  ) {
+    this.createdAt = ctx.now();
+    this.lastSeen = this.createdAt;
+    for (const l of links) l.addListener(this);
+  }
+
+  get grant(): string {
+    return this.identity.grant;
+  }
+  get inFlight(): number {
+    return this.open.size;
+  }
+  get closed(): boolean {
+    return this.closedFlag;
+  }
+
+  // ---------------------------------------------------------------- client -> gateway
+
+  /** A request POSTed by the client; its answer goes to `res`. */
+  handleRequest(msg: RpcMessage, res: ServerResponse): void {
+    const id = msg.id as RpcId;
+    const key = idKey(id);
+    const slot = this.streams.open(id, key, res);
+    const entry: Open = { slot };
+    this.open.set(key, entry);
+    const method = msg.method as string;
+    const params = msg.params;
+    const token = (params?._meta as Record<string, unknown> | undefined)?.progressToken;
+    if (typeof token === "string" || typeof token === "number") {
+      entry.progressToken = token;
+      this.progress.set(idKey(token), entry);
+    }
+    let p: Promise<RpcMessage>;
+    switch (method) {
+      case "ping":
+        p = Promise.resolve({ jsonrpc: "2.0", id, result: {} });
+        break;
+      case "tools/list":
+        p = this.listTools(id);
+        break;
+      case "tools/call":
+        p = this.callTool(entry, id, params ?? {});
+        break;
+      case "prompts/list":
+        p = this.listPrompts(entry, id, params);
+        break;
+      case "prompts/get":
+        p = this.getPrompt(entry, id, params ?? {});
+        break;
+      case "resources/list":
+        p = this.aggregate(entry, id, method, params, "resources");
+        break;
+      case "resources/templates/list":
+        p = this.aggregate(entry, id, method, params, "resourceTemplates");
+        break;
+      case "resources/read":
+      case "resources/subscribe":
+      case "resources/unsubscribe":
+        p = this.forward(entry, this.ownerOf(params?.uri), method, params);
+        break;
+      case "completion/complete":
+        p = this.complete(entry, id, params ?? {});
+        break;
+      case "logging/setLevel":
+        p = this.broadcast(entry, id, method, params);
+        break;
+      default:
+        p = this.forward(entry, this.links[0]!, method, params);
+    }
+    p.then(
+      (m) => this.finish(entry, m),
+      (e: unknown) => this.finish(entry, errorResponse(id, e)),
+    );
+  }
+
+  /** A notification POSTed by the client. */
+  handleNotification(msg: RpcMessage): void {
+    if (msg.method === "notifications/cancelled") {
+      const rid = msg.params?.requestId;
+      if (typeof rid !== "string" && typeof rid !== "number") return;
+      const o = this.open.get(idKey(rid));
+      if (!o) return;
+      o.abort?.abort();
+      const f = o.forward;
+      if (f) {
+        void f.link.notify({
+          jsonrpc: "2.0",
+          method: "notifications/cancelled",
+          params: { ...msg.params, requestId: f.upstreamId },
+        });
+      }
+      return;
+    }
+    for (const l of this.links) {
+      // A shared link was initialized once by the gateway; repeating it confuses servers.
+      if (msg.method === "notifications/initialized" && this.shared.has(l)) continue;
+      void l.notify(msg);
+    }
+  }
+
+  /** A response POSTed by the client to a request the gateway sent it. */
+  handleResponse(msg: RpcMessage): void {
+    if (typeof msg.id !== "number") return;
+    const t = this.toClient.get(msg.id);
+    if (!t) return;
+    this.toClient.delete(msg.id);
+    if (t.kind === "local") t.resolve(msg);
+    else void t.link.notify({ ...msg, id: t.upstreamId });
+  }
+
+  // ---------------------------------------------------------------- upstream -> client
+
+  onUpstreamMessage(link: UpstreamLink, m: RpcMessage): void {
+    if (this.closedFlag) return;
+    const method = m.method as string;
+    if (m.id !== undefined) {
+      // A server-to-client request: only the session that last called a shared link
+      // answers it; a per-session link has just this one.
+      if (this.shared.has(link) && lastCaller.get(link) !== this) {
+        const lc = lastCaller.get(link);
+        if (lc && !lc.closed) return;
+      }
+      const gid = this.nextToClientId++;
+      this.toClient.set(gid, { kind: "upstream", link, upstreamId: m.id });
+      this.streams.sendRelated(this.relatedSlot(link), { ...m, id: gid });
+      return;
+    }
+    if (method === "notifications/progress") {
+      const token = m.params?.progressToken;
+      if (typeof token !== "string" && typeof token !== "number") return;
+      const o = this.progress.get(
+        idKey(this.shared.has(link) ? unshareToken(this.id, token) : token),
+      );
+      if (!o) return;
+      const params = this.shared.has(link)
+        ? { ...m.params, progressToken: o.progressToken }
+        : m.params;
+      this.streams.sendRelated(o.slot, { jsonrpc: "2.0", method, params: params ?? {} });
+      return;
+    }
+    if (method === "notifications/cancelled") {
+      const rid = m.params?.requestId;
+      for (const [gid, t] of this.toClient) {
+        if (t.kind === "upstream" && t.link === link && t.upstreamId === rid) {
+          this.toClient.delete(gid);
+          this.streams.sendUnrelated({ ...m, params: { ...m.params, requestId: gid } });
+        }
+      }
+      return;
+    }
+    this.streams.sendUnrelated(m);
+  }
+
+  onUpstreamRestarted(link: UpstreamLink): void {
+    void link.notify({ jsonrpc: "2.0", method: "notifications/initialized" });
+    this.streams.sendUnrelated({ jsonrpc: "2.0", method: "notifications/tools/list_changed" });
+  }
+
+  /**
+   * Sends `notifications/tools/list_changed` when the set of tools this session may see
+   * differs from what it was last shown (or unconditionally with `force`).
+   */
+  async toolsMaybeChanged(force = false): Promise<void> {
+    if (this.closedFlag) return;
+    if (force) {
+      this.streams.sendUnrelated({ jsonrpc: "2.0", method: "notifications/tools/list_changed" });
+      return;
+    }
+    if (this.lastVisible === undefined) return;
+    try {
+      const routes = await this.toolRoutes();
+      const sig = this.visibleSignature(routes);
+      if (sig !== this.lastVisible) {
+        this.lastVisible = sig;
+        this.streams.sendUnrelated({ jsonrpc: "2.0", method: "notifications/tools/list_changed" });
+      }
+    } catch (e) {
+      this.ctx.logger.warn?.({ session: this.id, err: String(e) }, "tools re-check failed");
+    }
+  }
+
+  /** Ends the session: aborts held calls, answers nothing more, closes owned links. */
+  async close(): Promise<void> {
+    if (this.closedFlag) return;
+    this.closedFlag = true;
+    for (const o of this.open.values()) o.abort?.abort();
+    this.streams.close();
+    for (const l of this.links) {
+      l.removeListener(this);
+      if (lastCaller.get(l) === this) lastCaller.delete(l);
+    }
+    await Promise.all(this.links.filter((l) => !this.shared.has(l)).map((l) => l.close()));
+  }
+
+  // ---------------------------------------------------------------- intercepted methods
+
+  private async toolRoutes(): Promise<Map<string, ToolRoute>> {
+    const epoch = this.links.reduce((a, l) => a + l.toolsEpoch, 0);
+    if (this.routes && this.routesEpoch === epoch && this.links.every((l) => l.tools)) {
+      return this.routes;
+    }
+    const lists = await Promise.all(
+      this.links.map(async (l) => {
+        if (!l.ok || !l.initResult?.capabilities) return [];
+        const caps = l.initResult.capabilities as Record<string, unknown>;
+        if (!caps.tools) return [];
+        if (!l.tools) l.tools = await fetchAll(l, "tools/list", "tools");
+        return l.tools;
+      }),
+    );
+    const count = new Map<string, number>();
+    for (const list of lists) {
+      for (const t of list) count.set(String(t.name), (count.get(String(t.name)) ?? 0) + 1);
+    }
+    const routes = new Map<string, ToolRoute>();
+    const multi = this.links.length > 1;
+    lists.forEach((list, i) => {
+      const link = this.links[i]!;
+      for (const tool of list) {
+        const name = String(tool.name);
+        const prefix =
+          this.ctx.namespace === "always" ||
+          (multi && this.ctx.namespace === "auto" && (count.get(name) ?? 0) > 1);
+        const exposed = prefix ? `${link.name}${this.ctx.separator}${name}` : name;
+        if (!routes.has(exposed)) routes.set(exposed, { exposed, link, name, tool });
+      }
+    });
+    this.routes = routes;
+    this.routesEpoch = this.links.reduce((a, l) => a + l.toolsEpoch, 0);
+    return routes;
+  }
+
+  private visibleSignature(routes: Map<string, ToolRoute>): string {
+    const visible = this.ctx.visible(
+      this.identity,
+      [...routes.values()].map((r) => ({ name: r.exposed })),
+    );
+    return [...visible].sort().join("\n");
+  }
+
+  private async listTools(id: RpcId): Promise<RpcMessage> {
+    const routes = await this.toolRoutes();
+    const all = [...routes.values()];
+    const visible = this.ctx.visible(
+      this.identity,
+      all.map((r) => ({ name: r.exposed })),
+    );
+    const tools: Array<Record<string, unknown>> = [];
+    for (const r of all) {
+      if (!visible.has(r.exposed)) continue;
+      tools.push(r.exposed === r.name ? r.tool : { ...r.tool, name: r.exposed });
+    }
+    this.lastVisible = [...visible].sort().join("\n");
+    return { jsonrpc: "2.0", id, result: { tools } };
+  }
+
+  private async callTool(
+    entry: Open,
+    id: RpcId,
+    params: Record<string, unknown>,
+  ): Promise<RpcMessage> {
+    const name = params.name;
+    if (typeof name !== "string") {
+      return rpcError(id, RpcErrorCode.INVALID_PARAMS, "tools/call: params.name must be a string");
+    }
+    const rawArgs = params.arguments;
+    const args =
+      rawArgs && typeof rawArgs === "object" && !Array.isArray(rawArgs)
+        ? (rawArgs as Record<string, unknown>)
+        : {};
+    const routes = await this.toolRoutes();
+    const route = routes.get(name);
+    if (!route) {
+      return rpcError(id, RpcErrorCode.INVALID_PARAMS, `MCP error -32602: Tool ${name} not found`);
+    }
+    const decision = await this.ctx.decide(this.identity, name, args);
+    const digest = argumentsDigest(args);
+    const base = {
+      grant: this.grant,
+      session: this.id,
+      tool: name,
+      upstream: route.link.name,
+      argumentKeys: Object.keys(args),
+      argumentsDigest: digest,
+    };
+    const emit = (outcome: DecisionEvent["outcome"], upstreamMs?: number): void => {
+      const { reservation: _r, ...d } = decision;
+      const e: DecisionEvent = { decision: d, ...base, outcome, at: this.ctx.now() };
+      if (upstreamMs !== undefined) e.upstreamMs = upstreamMs;
+      this.ctx.onDecision(e);
+    };
+    if (decision.effect === "deny") {
+      emit("denied");
+      return { jsonrpc: "2.0", id, result: deniedResult(decision, decision.reason) };
+    }
+    if (decision.effect === "require_approval") {
+      const outcome = await this.hold(entry, route, args, digest, decision);
+      if (outcome.outcome !== "approved") {
+        await decision.reservation?.rollback();
+        emit(outcome.outcome === "timeout" ? "approval_timeout" : "approval_rejected");
+        const why =
+          outcome.outcome === "timeout"
+            ? "approval timed out"
+            : `approval rejected${outcome.reason ? `: ${outcome.reason}` : ""}`;
+        return { jsonrpc: "2.0", id, result: deniedResult(decision, why) };
+      }
+    }
+    const validate = this.ctx.validateArguments ? this.ctx.validator(route) : undefined;
+    if (validate) {
+      const problem = validate(args);
+      if (problem !== undefined) {
+        await decision.reservation?.rollback();
+        emit("denied");
+        return {
+          jsonrpc: "2.0",
+          id,
+          result: {
+            isError: true,
+            content: [{ type: "text", text: `invalid arguments for ${name}: ${problem}` }],
+          },
+        };
+      }
+    }
+    const fwdParams = name === route.name ? params : { ...params, name: route.name };
+    const started = this.ctx.now();
+    let res: RpcMessage;
+    try {
+      res = await this.forward(entry, route.link, "tools/call", fwdParams);
+    } catch (e) {
+      await decision.reservation?.rollback();
+      emit("upstream_error", this.ctx.now() - started);
+      throw e;
+    }
+    if (res.error) {
+      await decision.reservation?.rollback();
+      emit("upstream_error", this.ctx.now() - started);
+    } else {
+      await decision.reservation?.commit();
+      emit("forwarded", this.ctx.now() - started);
+    }
+    return res;
+  }
+
+  private async hold(
+    entry: Open,
+    route: ToolRoute,
+    args: Record<string, unknown>,
+    digest: string,
+    decision: Decision,
+  ): Promise<{ outcome: "approved" | "rejected" | "timeout"; reason?: string }> {
+    const abort = new AbortController();
+    entry.abort = abort;
+    const { scheduler } = this.ctx;
+    let timer: unknown;
+    let ticker: unknown;
+    let progress = 0;
+    const tick = (): void => {
+      if (entry.progressToken !== undefined) {
+        this.streams.sendRelated(entry.slot, {
+          jsonrpc: "2.0",
+          method: "notifications/progress",
+          params: {
+            progressToken: entry.progressToken,
+            progress: ++progress,
+            message: `waiting for approval of ${route.exposed}`,
+          },
+        });
+      }
+      ticker = scheduler.setTimeout(tick, this.ctx.approvalProgressMs);
+    };
+    const req: ApprovalRequest = {
+      id: this.ctx.newId(),
+      grant: this.grant,
+      session: this.id,
+      tool: route.exposed,
+      upstream: route.link.name,
+      arguments: args,
+      argumentsDigest: digest,
+      decision,
+      signal: abort.signal,
+    };
+    const elicitation = this.clientCapabilities.elicitation;
+    if (elicitation) {
+      req.elicit = (message) => this.elicit(entry.slot, message);
+    }
+    const timeout = new Promise<ApprovalOutcome>((resolve) => {
+      timer = scheduler.setTimeout(() => resolve("timeout"), this.ctx.approvalTimeoutMs);
+    });
+    const aborted = new Promise<ApprovalOutcome>((resolve) => {
+      abort.signal.addEventListener("abort", () =>
+        resolve({ outcome: "rejected", reason: "cancelled" }),
+      );
+    });
+    tick();
+    try {
+      const r = await Promise.race([
+        this.ctx
+          .approve(req)
+          .catch(
+            (e: unknown): ApprovalOutcome => ({
+              outcome: "rejected",
+              reason: `approver failed: ${String(e)}`,
+            }),
+          ),
+        timeout,
+        aborted,
+      ]);
+      return typeof r === "string" ? { outcome: r } : r;
+    } finally {
+      scheduler.clearTimeout(timer);
+      scheduler.clearTimeout(ticker);
+      entry.abort = undefined;
+      if (!abort.signal.aborted) abort.abort();
+    }
+  }
+
+  private elicit(slot: Slot, message: string): Promise<"approved" | "rejected" | "unsupported"> {
+    return new Promise((resolve) => {
+      const gid = this.nextToClientId++;
+      this.toClient.set(gid, {
+        kind: "local",
+        resolve: (m) => {
+          if (m.error) return resolve("unsupported");
+          const r = m.result as { action?: string; content?: { approve?: unknown } } | undefined;
+          resolve(r?.action === "accept" && r.content?.approve === true ? "approved" : "rejected");
+        },
+      });
+      this.streams.sendRelated(slot, {
+        jsonrpc: "2.0",
+        id: gid,
+        method: "elicitation/create",
+        params: {
+          message,
+          requestedSchema: {
+            type: "object",
+            properties: { approve: { type: "boolean", title: "Approve this tool call" } },
+            required: ["approve"],
+          },
+        },
+      });
+    });
+  }
+
+  private async listPrompts(
+    entry: Open,
+    id: RpcId,
+    params: RpcMessage["params"],
+  ): Promise<RpcMessage> {
+    if (this.links.length === 1) return this.forward(entry, this.links[0]!, "prompts/list", params);
+    const prompts: Array<Record<string, unknown>> = [];
+    this.promptRoutes = new Map();
+    for (const l of this.links) {
+      const caps = l.initResult?.capabilities as Record<string, unknown> | undefined;
+      if (!l.ok || !caps?.prompts) continue;
+      for (const p of await fetchAll(l, "prompts/list", "prompts")) {
+        const exposed =
+          this.ctx.namespace === "never"
+            ? String(p.name)
+            : `${l.name}${this.ctx.separator}${String(p.name)}`;
+        this.promptRoutes.set(exposed, { link: l, name: String(p.name) });
+        prompts.push({ ...p, name: exposed });
+      }
+    }
+    return { jsonrpc: "2.0", id, result: { prompts } };
+  }
+
+  private async getPrompt(
+    entry: Open,
+    id: RpcId,
+    params: Record<string, unknown>,
+  ): Promise<RpcMessage> {
+    if (this.links.length === 1) return this.forward(entry, this.links[0]!, "prompts/get", params);
+    const r = this.promptRoutes.get(String(params.name));
+    if (!r)
+      return rpcError(id, RpcErrorCode.INVALID_PARAMS, `Prompt ${String(params.name)} not found`);
+    return this.forward(entry, r.link, "prompts/get", { ...params, name: r.name });
+  }
+
+  private async complete(
+    entry: Open,
+    id: RpcId,
+    params: Record<string, unknown>,
+  ): Promise<RpcMessage> {
+    if (this.links.length === 1)
+      return this.forward(entry, this.links[0]!, "completion/complete", params);
+    const ref = params.ref as { type?: string; name?: string; uri?: string } | undefined;
+    if (ref?.type === "ref/prompt") {
+      const r = this.promptRoutes.get(String(ref.name));
+      if (!r)
+        return rpcError(id, RpcErrorCode.INVALID_PARAMS, `Prompt ${String(ref.name)} not found`);
+      return this.forward(entry, r.link, "completion/complete", {
+        ...params,
+        ref: { ...ref, name: r.name },
+      });
+    }
+    return this.forward(entry, this.ownerOf(ref?.uri), "completion/complete", params);
+  }
+
+  private async aggregate(
+    entry: Open,
+    id: RpcId,
+    method: string,
+    params: RpcMessage["params"],
+    field: "resources" | "resourceTemplates",
+  ): Promise<RpcMessage> {
+    if (this.links.length === 1) return this.forward(entry, this.links[0]!, method, params);
+    const items: Array<Record<string, unknown>> = [];
+    for (const l of this.links) {
+      const caps = l.initResult?.capabilities as Record<string, unknown> | undefined;
+      if (!l.ok || !caps?.resources) continue;
+      for (const r of await fetchAll(l, method, field)) {
+        const uri = r.uri ?? r.uriTemplate;
+        if (typeof uri === "string") this.uriOwner.set(uri, l);
+        items.push(r);
+      }
+    }
+    return { jsonrpc: "2.0", id, result: { [field]: items } };
+  }
+
+  private ownerOf(uri: unknown): UpstreamLink {
+    if (this.links.length > 1 && typeof uri === "string") {
+      const exact = this.uriOwner.get(uri);
+      if (exact) return exact;
+      // Templates: the longest registered template prefix before its first variable.
+      let best: UpstreamLink | undefined;
+      let bestLen = -1;
+      for (const [u, l] of this.uriOwner) {
+        const brace = u.indexOf("{");
+        const prefix = brace >= 0 ? u.slice(0, brace) : u;
+        if (uri.startsWith(prefix) && prefix.length > bestLen) {
+          best = l;
+          bestLen = prefix.length;
+        }
+      }
+      if (best) return best;
+    }
+    return this.links[0]!;
+  }
+
+  private async broadcast(
+    entry: Open,
+    _id: RpcId,
+    method: string,
+    params: RpcMessage["params"],
+  ): Promise<RpcMessage> {
+    const [first, ...rest] = this.links;
+    const others = rest.map((l) => l.request(method, params).catch(() => undefined));
+    const r = await this.forward(entry, first!, method, params);
+    await Promise.all(others);
+    return r;
+  }
+
+  /** Relays a request to one upstream and maps the response id back to the client's. */
+  private async forward(
+    entry: Open,
+    link: UpstreamLink,
+    method: string,
+    params: RpcMessage["params"],
+  ): Promise<RpcMessage> {
+    let p = params;
+    if (this.shared.has(link)) {
+      lastCaller.set(link, this);
+      if (entry.progressToken !== undefined && p) {
+        p = {
+          ...p,
+          _meta: {
+            ...(p._meta as object),
+            progressToken: shareToken(this.id, entry.progressToken),
+          },
+        };
+      }
+    }
+    entry.forward = { slot: entry.slot, link, upstreamId: link.peekNextId() };
+    const res = await link.request(method, p);
+    entry.forward = undefined;
+    return res.id === entry.slot.clientId ? res : { ...res, id: entry.slot.clientId };
+  }
+
+  private relatedSlot(link: UpstreamLink): Slot | undefined {
+    let found: Slot | undefined;
+    for (const o of this.open.values()) {
+      if (o.forward?.link === link) found = o.slot;
+    }
+    return found;
+  }
+
+  private finish(entry: Open, m: RpcMessage): void {
+    this.open.delete(entry.slot.key);
+    if (entry.progressToken !== undefined) this.progress.delete(idKey(entry.progressToken));
+    this.lastSeen = this.ctx.now();
+    if (!this.closedFlag) this.streams.respond(entry.slot, m);
+    this.ctx.onSlotDone();
+  }
+}
+
+/** Which session last sent a request over a shared link (routes server-to-client requests). */
+const lastCaller = new WeakMap<UpstreamLink, ProxySession>();
+
+function shareToken(session: string, token: string | number): string {
+  return `${session}/${typeof token}/${String(token)}`;
+}
+function unshareToken(session: string, token: string | number): string | number {
+  const s = String(token);
+  const prefix = `${session}/`;
+  if (!s.startsWith(prefix)) return `\u0000${s}`;
+  const rest = s.slice(prefix.length);
+  const slash = rest.indexOf("/");
+  const type = rest.slice(0, slash);
+  const value = rest.slice(slash + 1);
+  return type === "number" ? Number(value) : value;
+}
+
+/** Fetches every page of a list method. */
+async function fetchAll(
+  link: UpstreamLink,
+  method: string,
+  field: string,
+): Promise<Array<Record<string, unknown>>> {
+  const out: Array<Record<string, unknown>> = [];
+  let cursor: unknown;
+  for (let page = 0; page < 100; page++) {
+    const res = await link.request(method, cursor === undefined ? undefined : { cursor });
+    if (res.error) {
+      throw new ToolgateMcpError(
+        "UPSTREAM_FAILED",
+        `upstream ${link.name}: ${method} failed: ${res.error.message}`,
+      );
+    }
+    const items = res.result?.[field];
+    if (Array.isArray(items)) out.push(...(items as Array<Record<string, unknown>>));
+    cursor = res.result?.nextCursor;
+    if (typeof cursor !== "string") break;
+  }
+  return out;
+}
+
+/** A denied `CallToolResult` the model can act on, with the decision in `_meta`. */
+export function deniedResult(decision: Decision, why: string): Record<string, unknown> {
+  let text = `denied by policy: ${why}`;
+  if (decision.retryAfterMs !== undefined) {
+    text += `; retry after ${Math.max(1, Math.ceil(decision.retryAfterMs / 1000))}s`;
+  }
+  const { reservation: _r, ...d } = decision;
+  return { isError: true, content: [{ type: "text", text }], _meta: { "toolgate/decision": d } };
+}
+
+function errorResponse(id: RpcId, e: unknown): RpcMessage {
+  if (e instanceof ToolgateMcpError) return rpcError(id, e.rpcCode, e.message, { code: e.code });
+  return rpcError(id, RpcErrorCode.INTERNAL_ERROR, "internal gateway error");
+}

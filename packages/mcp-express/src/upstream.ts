@@ -1,0 +1,272 @@
+import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
+import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
+import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
+import { ToolgateMcpError } from "./errors.js";
+import type { RpcMessage } from "./jsonrpc.js";
+import type { Logger, Scheduler, UpstreamConfig } from "./options.js";
+
+/** Builds a fresh, not yet started transport to one upstream. */
+export type TransportFactory = () => Promise<Transport>;
+
+/** Creates the transport factory for an upstream config. */
+export function transportFactory(config: UpstreamConfig): TransportFactory {
+  if ("url" in config) {
+    const url = new URL(config.url);
+    const headers = config.headers;
+    return async () =>
+      new StreamableHTTPClientTransport(url, headers ? { requestInit: { headers } } : undefined);
+  }
+  if ("command" in config) {
+    return async () => {
+      const params: ConstructorParameters<typeof StdioClientTransport>[0] = {
+        command: config.command,
+        args: config.args ?? [],
+        stderr: "pipe",
+      };
+      if (config.env) params.env = config.env;
+      if (config.cwd) params.cwd = config.cwd;
+      return new StdioClientTransport(params);
+    };
+  }
+  const server = config.server;
+  return async () => {
+    const instance: McpServer = typeof server === "function" ? await server() : server;
+    const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
+    await instance.connect(serverSide);
+    return clientSide;
+  };
+}
+
+/** What a link reports to its owner: upstream-initiated messages and lifecycle changes. */
+export interface LinkListener {
+  /** Requests and notifications the upstream sent (responses are resolved internally). */
+  onUpstreamMessage(link: UpstreamLink, message: RpcMessage): void;
+  /** The upstream restarted (stdio supervision) and was initialized again. */
+  onUpstreamRestarted?(link: UpstreamLink): void;
+}
+
+interface Pending {
+  resolve(message: RpcMessage): void;
+  reject(error: Error): void;
+}
+
+/** Options of one link. */
+export interface LinkOptions {
+  readonly name: string;
+  readonly kind: "http" | "stdio" | "embed";
+  readonly factory: TransportFactory;
+  /** Restart with backoff when the transport closes unexpectedly (stdio). */
+  readonly supervise: boolean;
+  readonly scheduler: Scheduler;
+  readonly logger: Logger;
+  /** Backoff of restarts: base and cap in ms. */
+  readonly restartBaseMs?: number;
+  readonly restartMaxMs?: number;
+}
+
+/**
+ * One JSON-RPC connection to one upstream MCP server. Owns the upstream-side id space:
+ * every request gets a fresh integer id and its response resolves a promise, so the
+ * session above can map client ids without caring which transport is underneath.
+ */
+export class UpstreamLink {
+  readonly name: string;
+  readonly kind: "http" | "stdio" | "embed";
+  /** Result of the last successful initialize (capabilities, serverInfo, ...). */
+  initResult: Record<string, unknown> | undefined;
+  /** Cached upstream tools (raw definitions) and an epoch bumped on list_changed. */
+  tools: Array<Record<string, unknown>> | undefined;
+  toolsEpoch = 0;
+  ok = false;
+  detail: string | undefined;
+
+  private transport: Transport | undefined;
+  private nextId = 1;
+  private readonly pending = new Map<number, Pending>();
+  private readonly listeners = new Set<LinkListener>();
+  private initParams: Record<string, unknown> | undefined;
+  private closing = false;
+  private restartAttempt = 0;
+  private restartTimer: unknown;
+
+  constructor(private readonly opts: LinkOptions) {
+    this.name = opts.name;
+    this.kind = opts.kind;
+  }
+
+  addListener(l: LinkListener): void {
+    this.listeners.add(l);
+  }
+  removeListener(l: LinkListener): void {
+    this.listeners.delete(l);
+  }
+  get listenerCount(): number {
+    return this.listeners.size;
+  }
+
+  /** Connects and runs initialize + notifications/initialized; resolves the initialize result. */
+  async connect(initParams: Record<string, unknown>): Promise<Record<string, unknown>> {
+    this.initParams = initParams;
+    const transport = await this.opts.factory();
+    this.transport = transport;
+    transport.onmessage = (m: JSONRPCMessage) => this.receive(m as unknown as RpcMessage);
+    transport.onerror = (e: Error) => {
+      this.detail = e.message;
+      this.opts.logger.debug?.({ upstream: this.name, err: e.message }, "upstream transport error");
+    };
+    transport.onclose = () => this.closed(transport);
+    if ("stderr" in transport) {
+      const stderr = (transport as StdioClientTransport).stderr;
+      stderr?.on("data", () => {
+        // Drained so a chatty child never blocks on a full pipe; content may hold secrets.
+      });
+    }
+    await transport.start();
+    const res = await this.request("initialize", initParams);
+    if (res.error) {
+      throw new ToolgateMcpError("UPSTREAM_FAILED", `upstream ${this.name}: initialize failed`, {
+        upstream: this.name,
+        error: res.error,
+      });
+    }
+    const result = res.result ?? {};
+    const version = result.protocolVersion;
+    if (typeof version === "string" && "setProtocolVersion" in transport) {
+      (transport as StreamableHTTPClientTransport).setProtocolVersion(version);
+    }
+    this.initResult = result;
+    await this.notify({ jsonrpc: "2.0", method: "notifications/initialized" });
+    this.ok = true;
+    this.detail = undefined;
+    this.restartAttempt = 0;
+    return result;
+  }
+
+  /** Sends a request with a fresh upstream id; resolves with the response message. */
+  request(method: string, params: Record<string, unknown> | undefined): Promise<RpcMessage> {
+    const t = this.transport;
+    if (!t || this.closing) {
+      return Promise.reject(
+        new ToolgateMcpError("UPSTREAM_FAILED", `upstream ${this.name} is not connected`),
+      );
+    }
+    const id = this.nextId++;
+    const msg: RpcMessage = { jsonrpc: "2.0", id, method };
+    if (params !== undefined) msg.params = params;
+    return new Promise<RpcMessage>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      t.send(msg as JSONRPCMessage).catch((e: unknown) => {
+        if (this.pending.delete(id)) {
+          reject(
+            new ToolgateMcpError("UPSTREAM_FAILED", `upstream ${this.name}: ${errText(e)}`, {
+              upstream: this.name,
+            }),
+          );
+        }
+      });
+    });
+  }
+
+  /** The upstream id the next `request` call will use (for cancellation mapping). */
+  peekNextId(): number {
+    return this.nextId;
+  }
+
+  /** Sends a notification or a response to an upstream-initiated request. */
+  async notify(message: RpcMessage): Promise<void> {
+    const t = this.transport;
+    if (!t) return;
+    try {
+      await t.send(message as JSONRPCMessage);
+    } catch (e) {
+      this.opts.logger.warn?.({ upstream: this.name, err: errText(e) }, "upstream send failed");
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    if (this.restartTimer !== undefined) this.opts.scheduler.clearTimeout(this.restartTimer);
+    const t = this.transport;
+    this.transport = undefined;
+    this.failPending("upstream closed");
+    this.ok = false;
+    if (t) {
+      if ("terminateSession" in t) {
+        await (t as StreamableHTTPClientTransport).terminateSession().catch(() => undefined);
+      }
+      await t.close().catch(() => undefined);
+    }
+  }
+
+  private receive(m: RpcMessage): void {
+    if (m.method === undefined) {
+      if (typeof m.id === "number") {
+        const p = this.pending.get(m.id);
+        if (p) {
+          this.pending.delete(m.id);
+          p.resolve(m);
+        }
+      }
+      return;
+    }
+    if (m.method === "notifications/tools/list_changed") {
+      this.tools = undefined;
+      this.toolsEpoch++;
+    }
+    for (const l of this.listeners) l.onUpstreamMessage(this, m);
+  }
+
+  private failPending(reason: string): void {
+    if (this.pending.size === 0) return;
+    const err = new ToolgateMcpError("UPSTREAM_FAILED", `upstream ${this.name}: ${reason}`, {
+      upstream: this.name,
+    });
+    const all = [...this.pending.values()];
+    this.pending.clear();
+    for (const p of all) p.reject(err);
+  }
+
+  private closed(t: Transport): void {
+    if (this.transport !== t) return;
+    this.transport = undefined;
+    this.ok = false;
+    this.failPending("connection closed");
+    if (this.closing) return;
+    this.detail = "connection closed";
+    if (!this.opts.supervise || !this.initParams) return;
+    const base = this.opts.restartBaseMs ?? 200;
+    const cap = this.opts.restartMaxMs ?? 10_000;
+    const delay = Math.min(cap, base * 2 ** this.restartAttempt++);
+    this.opts.logger.warn?.({ upstream: this.name, delayMs: delay }, "upstream died, restarting");
+    this.restartTimer = this.opts.scheduler.setTimeout(() => {
+      this.restartTimer = undefined;
+      if (this.closing || !this.initParams) return;
+      this.tools = undefined;
+      this.toolsEpoch++;
+      this.connect(this.initParams).then(
+        () => {
+          for (const l of this.listeners) l.onUpstreamRestarted?.(this);
+        },
+        (e: unknown) => {
+          this.detail = errText(e);
+          const tr = this.transport;
+          if (tr) this.closed(tr);
+          else {
+            // connect failed before a transport existed; schedule again.
+            this.transport = undefined;
+            const fake = {} as Transport;
+            this.transport = fake;
+            this.closed(fake);
+          }
+        },
+      );
+    }, delay);
+  }
+}
+
+function errText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
