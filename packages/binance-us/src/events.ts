@@ -1,0 +1,225 @@
+import { z } from "zod";
+
+// Field letters are case-sensitive on Binance (`c`/`C`, `x`/`X`, ...), so every schema
+// spells them exactly; loose objects keep fields the exchange adds later.
+
+// `E` arrives as a number on Binance.US but as a string in `listenKeyExpired`; the parser
+// normalises digit strings to numbers before validation (cheaper than a union per event).
+const EventTime = z.number();
+const Decimal = z.string();
+
+/** `outboundAccountPosition`: balances of the assets that changed. */
+export const OutboundAccountPositionSchema = z.looseObject({
+  e: z.literal("outboundAccountPosition"),
+  E: EventTime,
+  u: z.number(),
+  B: z.array(z.looseObject({ a: z.string(), f: Decimal, l: Decimal })),
+});
+
+/** `balanceUpdate`: a deposit, withdrawal or transfer. */
+export const BalanceUpdateSchema = z.looseObject({
+  e: z.literal("balanceUpdate"),
+  E: EventTime,
+  a: z.string(),
+  d: Decimal,
+  T: z.number(),
+});
+
+/** `executionReport`: every order state change and trade. */
+export const ExecutionReportSchema = z.looseObject({
+  e: z.literal("executionReport"),
+  E: EventTime,
+  s: z.string(),
+  c: z.string(),
+  S: z.string(),
+  o: z.string(),
+  f: z.string(),
+  q: Decimal,
+  p: Decimal,
+  P: Decimal.optional(),
+  F: Decimal.optional(),
+  g: z.number().optional(),
+  C: z.string().optional(),
+  x: z.string(),
+  X: z.string(),
+  r: z.string().optional(),
+  i: z.number(),
+  l: Decimal,
+  z: Decimal,
+  L: Decimal,
+  n: Decimal.nullable().optional(),
+  N: z.string().nullable().optional(),
+  T: z.number(),
+  t: z.number(),
+  w: z.boolean().optional(),
+  m: z.boolean().optional(),
+  O: z.number().optional(),
+  Z: Decimal.optional(),
+  Y: Decimal.optional(),
+  Q: Decimal.optional(),
+  W: z.number().optional(),
+  V: z.string().optional(),
+});
+
+/** `listStatus`: OCO order-list updates. */
+export const ListStatusSchema = z.looseObject({
+  e: z.literal("listStatus"),
+  E: EventTime,
+  s: z.string(),
+  g: z.number(),
+  c: z.string(),
+  l: z.string(),
+  L: z.string(),
+  r: z.string(),
+  C: z.string(),
+  T: z.number(),
+  O: z.array(z.looseObject({ s: z.string(), i: z.number(), c: z.string() })),
+});
+
+/** `listenKeyExpired`: the key died; the connector re-creates it and reconnects. */
+export const ListenKeyExpiredSchema = z.looseObject({
+  e: z.literal("listenKeyExpired"),
+  E: EventTime,
+  listenKey: z.string().optional(),
+});
+
+/** A validated `outboundAccountPosition` payload (`E` normalised to a number). */
+export type OutboundAccountPosition = z.infer<typeof OutboundAccountPositionSchema>;
+/** A validated `balanceUpdate` payload. */
+export type BalanceUpdate = z.infer<typeof BalanceUpdateSchema>;
+/** A validated `executionReport` payload. */
+export type ExecutionReport = z.infer<typeof ExecutionReportSchema>;
+/** A validated `listStatus` payload. */
+export type ListStatus = z.infer<typeof ListStatusSchema>;
+/** A validated `listenKeyExpired` payload. */
+export type ListenKeyExpired = z.infer<typeof ListenKeyExpiredSchema>;
+
+/**
+ * One user-data event after parsing. Known types are validated; unknown types are passed
+ * through untouched (`kind: "unknown"`), and a known type that fails validation is kept as
+ * `kind: "invalid"` with the reason, so nothing the exchange sends is silently dropped.
+ */
+export type ParsedUserDataEvent =
+  | { kind: "outboundAccountPosition"; eventTime: number; data: OutboundAccountPosition }
+  | { kind: "balanceUpdate"; eventTime: number; data: BalanceUpdate }
+  | { kind: "executionReport"; eventTime: number; data: ExecutionReport }
+  | { kind: "listStatus"; eventTime: number; data: ListStatus }
+  | { kind: "listenKeyExpired"; eventTime: number; data: ListenKeyExpired }
+  | { kind: "unknown"; type: string; eventTime: number | undefined; data: Record<string, unknown> }
+  | {
+      kind: "invalid";
+      type: string;
+      eventTime: number | undefined;
+      reason: string;
+      data: Record<string, unknown>;
+    };
+
+const SCHEMAS = {
+  outboundAccountPosition: OutboundAccountPositionSchema,
+  balanceUpdate: BalanceUpdateSchema,
+  executionReport: ExecutionReportSchema,
+  listStatus: ListStatusSchema,
+  listenKeyExpired: ListenKeyExpiredSchema,
+} as const;
+
+type KnownType = keyof typeof SCHEMAS;
+
+function looseEventTime(value: unknown): number | undefined {
+  if (typeof value === "number") return value;
+  if (typeof value === "string" && /^\d+$/.test(value)) return Number(value);
+  return undefined;
+}
+
+/**
+ * Validates an already-decoded payload. Combined-stream envelopes
+ * (`{"stream": "...", "data": {...}}`) are unwrapped. Returns `undefined` only for
+ * payloads that are not objects with a string `e` (those are not events at all).
+ *
+ * @example
+ * ```ts
+ * const ev = parseUserDataPayload({ e: "balanceUpdate", E: 1, a: "BTC", d: "0.1", T: 1 });
+ * if (ev?.kind === "balanceUpdate") console.log(ev.data.d); // "0.1"
+ * ```
+ */
+export function parseUserDataPayload(payload: unknown): ParsedUserDataEvent | undefined {
+  let value = payload;
+  if (
+    typeof value === "object" &&
+    value !== null &&
+    !("e" in value) &&
+    "data" in value &&
+    "stream" in value
+  ) {
+    value = (value as { data: unknown }).data;
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return undefined;
+  const record = value as Record<string, unknown>;
+  const type = record.e;
+  if (typeof type !== "string") return undefined;
+  if (!Object.hasOwn(SCHEMAS, type)) {
+    return { kind: "unknown", type, eventTime: looseEventTime(record.E), data: record };
+  }
+  const schema = SCHEMAS[type as KnownType];
+  const normalised =
+    typeof record.E === "string" && /^\d+$/.test(record.E)
+      ? { ...record, E: Number(record.E) }
+      : record;
+  const parsed = schema.safeParse(normalised);
+  if (!parsed.success) {
+    return {
+      kind: "invalid",
+      type,
+      eventTime: looseEventTime(record.E),
+      reason: parsed.error.issues
+        .map((i) => `${i.path.join(".") || "(event)"}: ${i.message}`)
+        .join("; "),
+      data: record,
+    };
+  }
+  return {
+    kind: type as KnownType,
+    eventTime: parsed.data.E,
+    data: parsed.data,
+  } as ParsedUserDataEvent;
+}
+
+/**
+ * Decodes and validates one WebSocket text frame. Non-JSON frames yield `undefined`.
+ *
+ * @example
+ * ```ts
+ * parseUserDataMessage('{"e":"listenKeyExpired","E":"1699596037418"}')?.eventTime; // 1699596037418
+ * ```
+ */
+export function parseUserDataMessage(text: string): ParsedUserDataEvent | undefined {
+  let payload: unknown;
+  try {
+    payload = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  return parseUserDataPayload(payload);
+}
+
+/**
+ * Identity of an event for de-duplication when two sockets overlap (rotation): the type,
+ * the event time and the ids that make two events of that type different.
+ */
+export function userDataEventIdentity(event: ParsedUserDataEvent): string {
+  const d = event.data as Record<string, unknown>;
+  const base = `${event.kind === "unknown" || event.kind === "invalid" ? event.type : event.kind}|${event.eventTime}`;
+  switch (event.kind) {
+    case "executionReport":
+      return `${base}|${d.s}|${d.i}|${d.x}|${d.X}|${d.t}|${d.z}|${d.c}`;
+    case "outboundAccountPosition":
+      return `${base}|${d.u}|${JSON.stringify(d.B)}`;
+    case "balanceUpdate":
+      return `${base}|${d.a}|${d.d}|${d.T}`;
+    case "listStatus":
+      return `${base}|${d.g}|${d.L}|${d.l}|${d.T}`;
+    case "listenKeyExpired":
+      return `${base}|${d.listenKey}`;
+    default:
+      return `${base}|${JSON.stringify(d)}`;
+  }
+}

@@ -1,0 +1,639 @@
+import { z } from "zod";
+import { TypedEmitter } from "./emitter.js";
+import { BinanceUsError, isBinanceUsError } from "./errors.js";
+import { type BufferedEntry, EventBuffer, type EventPage } from "./event-buffer.js";
+import { type ParsedUserDataEvent, parseUserDataMessage, userDataEventIdentity } from "./events.js";
+import { ListenKeyManager } from "./listen-key-manager.js";
+import { createRedactingLogger, type Logger, maskListenKey, silentLogger } from "./logger.js";
+import {
+  type AccountSnapshot,
+  BinanceUsRestClient,
+  type OpenOrder,
+  optionsError,
+  RestClientOptionsSchema,
+} from "./rest-client.js";
+import { type StreamSocket, type WebSocketFactory, wsWebSocketFactory } from "./socket.js";
+import { fullJitterBackoff, type Scheduler, systemScheduler } from "./time.js";
+
+const positiveMs = z.number().int().positive();
+
+/**
+ * Options of {@link UserDataStream} (zod-validated at construction; every error names the
+ * path). Besides the REST options: WebSocket base URL, keepalive, watchdog, backoff,
+ * rotation, ownership, resync and buffer settings, plus the injected seams.
+ */
+export const UserDataStreamOptionsSchema = RestClientOptionsSchema.extend({
+  wsBaseUrl: z
+    .string()
+    .regex(/^wss?:\/\//, "wsBaseUrl must start with ws:// or wss://")
+    .default("wss://stream.binance.us:9443"),
+  keepaliveIntervalMs: positiveMs.default(30 * 60_000),
+  keepaliveJitterMs: z.number().int().nonnegative().default(60_000),
+  watchdog: z
+    .object({
+      pingIntervalMs: positiveMs.default(30_000),
+      deadAfterMs: positiveMs.default(75_000),
+    })
+    .refine((w) => w.deadAfterMs > w.pingIntervalMs, {
+      message: "watchdog.deadAfterMs must exceed watchdog.pingIntervalMs so a pong can arrive",
+    })
+    .default({ pingIntervalMs: 30_000, deadAfterMs: 75_000 }),
+  backoff: z
+    .object({ baseMs: positiveMs.default(500), maxMs: positiveMs.default(30_000) })
+    .refine((b) => b.maxMs >= b.baseMs, { message: "backoff.maxMs must be >= backoff.baseMs" })
+    .default({ baseMs: 500, maxMs: 30_000 }),
+  rotateAfterMs: positiveMs
+    .max(24 * 3_600_000 - 60_000, "rotateAfterMs must leave time before the 24 h cut")
+    .default(23 * 3_600_000),
+  rotationOverlapMs: z.number().int().nonnegative().default(5_000),
+  ownsStream: z.boolean().default(false),
+  resync: z.boolean().optional(),
+  buffer: z
+    .object({
+      size: positiveMs.default(1_000),
+      overflow: z.enum(["drop_oldest", "drop_newest"]).default("drop_oldest"),
+    })
+    .default({ size: 1_000, overflow: "drop_oldest" }),
+  dedupeWindow: positiveMs.default(4_096),
+  random: z.custom<() => number>((v) => typeof v === "function").optional(),
+  webSocketFactory: z.custom<WebSocketFactory>((v) => typeof v === "function").optional(),
+  restClient: z.custom<BinanceUsRestClient>((v) => typeof v === "object" && v !== null).optional(),
+});
+
+/** Input accepted by {@link UserDataStream}. */
+export type UserDataStreamOptions = z.input<typeof UserDataStreamOptionsSchema>;
+
+/** One delivered event with its stream cursor. */
+export type UserDataEntry = BufferedEntry<ParsedUserDataEvent>;
+
+/** Snapshot announced by `resynced` after a (re)connect. */
+export interface ResyncSnapshot {
+  at: number;
+  reason: "initial" | "reconnect";
+  account: AccountSnapshot;
+  openOrders: OpenOrder[] | undefined;
+}
+
+/** Events of {@link UserDataStream}. */
+export interface UserDataStreamEvents {
+  /** A parsed user-data event, exactly once, with a monotonically increasing cursor. */
+  event: UserDataEntry;
+  connected: { at: number; listenKeyMasked: string | undefined; reconnect: boolean };
+  disconnected: { at: number; reason: string };
+  reconnecting: { attempt: number; delayMs: number };
+  keyChanged: { previousMasked: string | undefined; listenKeyMasked: string | undefined };
+  /** A fresh socket replaced the old one without a gap (24 h rotation or key change). */
+  rotated: { at: number; reason: "rotation" | "keyChanged" };
+  resynced: ResyncSnapshot;
+  /** Something went wrong that the stream recovers from by itself. */
+  warning: { code: string; message: string };
+  /** The stream stopped for good (-2014/-2015). */
+  fatal: BinanceUsError;
+}
+
+/** Status of the managed stream, safe to show to an agent (no keys). */
+export interface UserDataStreamStatus {
+  state: "idle" | "connecting" | "connected" | "reconnecting" | "failed" | "closed";
+  connected: boolean;
+  connectedSince: number | undefined;
+  listenKeyMasked: string | undefined;
+  keyAgeMs: number | undefined;
+  lastKeepaliveAt: number | undefined;
+  nextKeepaliveAt: number | undefined;
+  reconnects: number;
+  rotations: number;
+  reconnectAttempt: number;
+  lastEventAt: number | undefined;
+  lastCursor: number;
+  bufferedEvents: number;
+  droppedEvents: number;
+  usedWeight1m: number | undefined;
+  lastError: { code: string; message: string } | undefined;
+}
+
+interface Connection {
+  id: number;
+  key: string;
+  socket: StreamSocket | undefined;
+  state: "connecting" | "open" | "closed";
+  swap: "rotation" | "keyChanged" | undefined;
+  openedAt: number;
+  lastActivity: number;
+  nextPingAt: number;
+  watchdogTimer: unknown;
+  drainTimer: unknown;
+}
+
+/**
+ * A Binance.US user-data stream that does not silently lose events.
+ *
+ * - Keeps the listen key alive through a {@link ListenKeyManager} (one timer per key).
+ * - Answers server pings and runs its own ping watchdog: a socket silent for
+ *   `watchdog.deadAfterMs` is terminated, instead of waiting the server's 10 minutes.
+ * - Reconnects with capped exponential backoff and full jitter, re-POSTing for the key
+ *   before every attempt, and never sooner than a `Retry-After`.
+ * - Rotates before the 24 h cut: the new socket is up before the old one closes; events
+ *   seen on both are delivered once (bounded de-duplication window).
+ * - Handles `listenKeyExpired` and plain server closes; -2014/-2015 end the stream with
+ *   `fatal`.
+ * - Optionally resyncs from the signed account snapshot after every (re)connect.
+ * - `close()` leaves no timer or socket behind.
+ *
+ * @example
+ * ```ts
+ * const stream = new UserDataStream({ apiKey: process.env.BINANCE_US_API_KEY! });
+ * stream.on("event", ({ cursor, event }) => console.log(cursor, event.kind));
+ * await stream.start();
+ * ```
+ */
+export class UserDataStream {
+  readonly #o: z.output<typeof UserDataStreamOptionsSchema>;
+  readonly #now: () => number;
+  readonly #scheduler: Scheduler;
+  readonly #random: () => number;
+  readonly #factory: WebSocketFactory;
+  readonly #logger: Logger;
+  readonly #rest: BinanceUsRestClient;
+  readonly #keys: ListenKeyManager;
+  readonly #buffer: EventBuffer<ParsedUserDataEvent>;
+  readonly #emitter: TypedEmitter<UserDataStreamEvents>;
+  readonly #resync: boolean;
+  readonly #seen = new Set<string>();
+  readonly #seenOrder: (string | undefined)[];
+  #seenPos = 0;
+
+  #state: UserDataStreamStatus["state"] = "idle";
+  #primary: Connection | undefined;
+  #pending: Connection | undefined;
+  readonly #draining = new Set<Connection>();
+  #connectInFlight = false;
+  #nextId = 1;
+  #attempt = 0;
+  #reconnectTimer: unknown;
+  #rotateTimer: unknown;
+  #everConnected = false;
+  #reconnects = 0;
+  #rotations = 0;
+  #connectedSince: number | undefined;
+  #lastEventAt: number | undefined;
+  #lastError: { code: string; message: string } | undefined;
+  #startPromise: Promise<void> | undefined;
+  #startSettle: { resolve: () => void; reject: (e: unknown) => void } | undefined;
+
+  constructor(options: UserDataStreamOptions) {
+    const parsed = UserDataStreamOptionsSchema.safeParse(options);
+    if (!parsed.success) throw optionsError(parsed.error);
+    const o = parsed.data;
+    this.#o = o;
+    this.#now = o.now ?? Date.now;
+    this.#scheduler = o.scheduler ?? systemScheduler;
+    this.#random = o.random ?? Math.random;
+    this.#factory = o.webSocketFactory ?? wsWebSocketFactory;
+    const keys: { current?: ListenKeyManager } = {};
+    this.#logger = createRedactingLogger(o.logger ?? silentLogger, {
+      secrets: () => [o.apiKey, o.apiSecret],
+      listenKeys: () => keys.current?.knownKeys ?? [],
+    });
+    this.#rest =
+      o.restClient ??
+      new BinanceUsRestClient({
+        apiKey: o.apiKey,
+        apiSecret: o.apiSecret,
+        restBaseUrl: o.restBaseUrl,
+        requestTimeoutMs: o.requestTimeoutMs,
+        recvWindowMs: o.recvWindowMs,
+        now: this.#now,
+        scheduler: this.#scheduler,
+        fetch: o.fetch,
+        logger: this.#logger,
+      });
+    this.#keys = new ListenKeyManager({
+      api: this.#rest,
+      keepaliveIntervalMs: o.keepaliveIntervalMs,
+      keepaliveJitterMs: o.keepaliveJitterMs,
+      backoff: o.backoff,
+      ownsStream: o.ownsStream,
+      now: this.#now,
+      scheduler: this.#scheduler,
+      random: this.#random,
+      logger: this.#logger,
+    });
+    keys.current = this.#keys;
+    this.#resync = o.resync ?? o.apiSecret !== undefined;
+    this.#buffer = new EventBuffer({ size: o.buffer.size, overflow: o.buffer.overflow });
+    this.#seenOrder = new Array(o.dedupeWindow);
+    this.#emitter = new TypedEmitter((error) =>
+      this.#logger.error("user-data listener threw", { error }),
+    );
+    this.#keys.on("keyChanged", ({ previous, listenKey }) => {
+      this.#emitter.emit("keyChanged", {
+        previousMasked: maskListenKey(previous),
+        listenKeyMasked: maskListenKey(listenKey),
+      });
+      // A keepalive found the key gone and re-created it: move the socket over without a gap.
+      if (!this.#connectInFlight && this.#primary && this.#primary.key !== listenKey) {
+        void this.#connect("keyChanged");
+      }
+    });
+    this.#keys.on("fatal", (error) => this.#fail(error));
+    this.#keys.on("retrying", ({ error }) => this.#warn(error.code, error.message));
+  }
+
+  /** Subscribe to stream events; returns an unsubscribe function. */
+  on<K extends keyof UserDataStreamEvents>(
+    event: K,
+    listener: (payload: UserDataStreamEvents[K]) => void,
+  ): () => void {
+    return this.#emitter.on(event, listener);
+  }
+
+  /**
+   * Starts the stream (idempotent). Resolves on the first connection; rejects with the
+   * fatal error (or `CLOSED`). Transient failures keep retrying in the background.
+   */
+  start(): Promise<void> {
+    if (this.#startPromise) return this.#startPromise;
+    this.#startPromise = new Promise<void>((resolve, reject) => {
+      this.#startSettle = { resolve, reject };
+    });
+    this.#startPromise.catch(() => {});
+    this.#state = "connecting";
+    void this.#connect("initial");
+    return this.#startPromise;
+  }
+
+  /** Buffered events after `cursor`, at most `limit`, with overflow information. */
+  events(cursor = 0, limit = 100): EventPage<ParsedUserDataEvent> {
+    return this.#buffer.since(cursor, limit);
+  }
+
+  /** The current listen key, if any (a credential: do not log it). */
+  get listenKey(): string | undefined {
+    return this.#keys.listenKey;
+  }
+
+  /** Status snapshot. */
+  status(): UserDataStreamStatus {
+    const keys = this.#keys.status();
+    const now = this.#now();
+    return {
+      state: this.#state,
+      connected: this.#primary?.state === "open",
+      connectedSince: this.#connectedSince,
+      listenKeyMasked: keys.listenKeyMasked,
+      keyAgeMs: keys.keyObtainedAt === undefined ? undefined : now - keys.keyObtainedAt,
+      lastKeepaliveAt: keys.lastKeepaliveAt,
+      nextKeepaliveAt: keys.nextKeepaliveAt,
+      reconnects: this.#reconnects,
+      rotations: this.#rotations,
+      reconnectAttempt: this.#attempt,
+      lastEventAt: this.#lastEventAt,
+      lastCursor: this.#buffer.lastCursor,
+      bufferedEvents: this.#buffer.length,
+      droppedEvents: this.#buffer.droppedTotal,
+      usedWeight1m: this.#rest.usedWeight1m,
+      lastError: this.#lastError,
+    };
+  }
+
+  async #connect(reason: "initial" | "reconnect" | "rotation" | "keyChanged"): Promise<void> {
+    if (this.#isStopped() || this.#connectInFlight || this.#pending) return;
+    this.#connectInFlight = true;
+    let key: string;
+    try {
+      key = await this.#keys.acquire();
+    } catch (error) {
+      this.#connectInFlight = false;
+      if (this.#isStopped()) return;
+      const typed = toTyped(error);
+      if (typed.fatal) return this.#fail(typed);
+      this.#warn(typed.code, typed.message);
+      if (reason === "rotation" || reason === "keyChanged") {
+        if (this.#primary) return this.#scheduleRotation(this.#backoffDelay(typed));
+      }
+      return this.#scheduleReconnect(typed.retryAfterMs ?? 0);
+    }
+    this.#connectInFlight = false;
+    if (this.#isStopped()) return;
+    const primaryOpen = this.#primary?.state === "open";
+    const swap =
+      primaryOpen && (reason === "rotation" || reason === "keyChanged") ? reason : undefined;
+    if (primaryOpen && swap === undefined) return;
+    if (swap === "keyChanged" && this.#primary?.key === key) return;
+    this.#open(key, swap);
+  }
+
+  #open(key: string, swap: Connection["swap"]): void {
+    const now = this.#now();
+    const conn: Connection = {
+      id: this.#nextId++,
+      key,
+      socket: undefined,
+      state: "connecting",
+      swap,
+      openedAt: now,
+      lastActivity: now,
+      nextPingAt: now,
+      watchdogTimer: undefined,
+      drainTimer: undefined,
+    };
+    this.#pending = conn;
+    const base = this.#o.wsBaseUrl.replace(/\/+$/, "");
+    this.#logger.debug("opening user-data socket", {
+      conn: conn.id,
+      listenKey: maskListenKey(key),
+      swap,
+    });
+    try {
+      conn.socket = this.#factory(`${base}/ws/${key}`, {
+        onOpen: () => this.#onOpen(conn),
+        onMessage: (text) => this.#onMessage(conn, text),
+        onPing: (data) => {
+          conn.lastActivity = this.#now();
+          conn.socket?.pong(data);
+        },
+        onPong: () => {
+          conn.lastActivity = this.#now();
+        },
+        onClose: (code, why) =>
+          this.#onSocketGone(conn, `closed by server (${code}${why ? ` ${why}` : ""})`),
+        onError: (error) => this.#onSocketGone(conn, `socket error: ${error.message}`),
+      });
+    } catch (error) {
+      this.#onSocketGone(
+        conn,
+        `socket factory failed: ${error instanceof Error ? error.message : String(error)}`,
+      );
+    }
+  }
+
+  #onOpen(conn: Connection): void {
+    if (conn.state !== "connecting") return;
+    if (this.#isStopped()) {
+      conn.state = "closed";
+      conn.socket?.close(1000, "closing");
+      return;
+    }
+    const now = this.#now();
+    conn.state = "open";
+    conn.openedAt = now;
+    conn.lastActivity = now;
+    conn.nextPingAt = now + this.#o.watchdog.pingIntervalMs;
+    if (this.#pending === conn) this.#pending = undefined;
+    this.#armWatchdog(conn);
+
+    const old = this.#primary;
+    this.#primary = conn;
+    this.#attempt = 0;
+    this.#state = "connected";
+    this.#scheduleRotation(this.#o.rotateAfterMs);
+    if (old && old.state === "open" && conn.swap) {
+      // Make before break: keep the old socket a little longer so events already in flight
+      // on it still arrive; duplicates are removed by the de-duplication window.
+      this.#draining.add(old);
+      old.drainTimer = this.#scheduler.setTimeout(() => {
+        old.drainTimer = undefined;
+        this.#retire(old, 1000, "rotated");
+      }, this.#o.rotationOverlapMs);
+      this.#rotations++;
+      this.#logger.info("user-data socket rotated", { conn: conn.id, reason: conn.swap });
+      this.#emitter.emit("rotated", { at: now, reason: conn.swap });
+      return;
+    }
+    const reconnect = this.#everConnected;
+    this.#everConnected = true;
+    if (reconnect) this.#reconnects++;
+    this.#connectedSince = now;
+    this.#logger.info("user-data socket connected", {
+      conn: conn.id,
+      listenKey: maskListenKey(conn.key),
+      reconnect,
+    });
+    this.#emitter.emit("connected", {
+      at: now,
+      listenKeyMasked: maskListenKey(conn.key),
+      reconnect,
+    });
+    this.#startSettle?.resolve();
+    this.#startSettle = undefined;
+    if (this.#resync) void this.#runResync(reconnect ? "reconnect" : "initial");
+  }
+
+  #onMessage(conn: Connection, text: string): void {
+    if (conn.state !== "open") return;
+    const now = this.#now();
+    conn.lastActivity = now;
+    const event = parseUserDataMessage(text);
+    if (event === undefined) {
+      this.#logger.debug("ignored a non-event frame", { conn: conn.id, bytes: text.length });
+      return;
+    }
+    const identity = userDataEventIdentity(event);
+    if (this.#seen.has(identity)) return;
+    this.#remember(identity);
+    if (event.kind === "invalid") {
+      this.#warn("EVENT_INVALID", `${event.type} failed validation: ${event.reason}`);
+    }
+    this.#lastEventAt = now;
+    const entry = this.#buffer.push(event, now) ?? {
+      cursor: this.#buffer.lastCursor,
+      receivedAt: now,
+      event,
+    };
+    this.#emitter.emit("event", entry);
+    if (event.kind === "listenKeyExpired") {
+      const expired = event.data.listenKey;
+      if (expired === undefined || expired === conn.key) {
+        this.#logger.warn("server reported listenKeyExpired", { conn: conn.id });
+        this.#retire(conn, 1000, "listenKeyExpired");
+        this.#afterGone(conn, "listenKeyExpired");
+      }
+    }
+  }
+
+  #remember(identity: string): void {
+    const evicted = this.#seenOrder[this.#seenPos];
+    if (evicted !== undefined) this.#seen.delete(evicted);
+    this.#seenOrder[this.#seenPos] = identity;
+    this.#seenPos = (this.#seenPos + 1) % this.#seenOrder.length;
+    this.#seen.add(identity);
+  }
+
+  #armWatchdog(conn: Connection): void {
+    const now = this.#now();
+    const deadline = conn.lastActivity + this.#o.watchdog.deadAfterMs;
+    const wake = Math.min(conn.nextPingAt, deadline);
+    this.#scheduler.clearTimeout(conn.watchdogTimer);
+    conn.watchdogTimer = this.#scheduler.setTimeout(
+      () => this.#watchdogTick(conn),
+      Math.max(0, wake - now),
+    );
+  }
+
+  #watchdogTick(conn: Connection): void {
+    conn.watchdogTimer = undefined;
+    if (conn.state !== "open" || this.#isStopped()) return;
+    const now = this.#now();
+    const silentFor = now - conn.lastActivity;
+    if (silentFor >= this.#o.watchdog.deadAfterMs) {
+      this.#logger.warn("user-data socket silent; terminating", { conn: conn.id, silentFor });
+      this.#warn("SOCKET_DEAD", `no frame for ${silentFor} ms; reconnecting`);
+      this.#retire(conn, undefined, "watchdog");
+      this.#afterGone(conn, `watchdog: silent for ${silentFor} ms`);
+      return;
+    }
+    if (now >= conn.nextPingAt) {
+      conn.socket?.ping();
+      conn.nextPingAt = now + this.#o.watchdog.pingIntervalMs;
+    }
+    this.#armWatchdog(conn);
+  }
+
+  /** Closes a connection's socket and timers; `code` undefined means terminate. */
+  #retire(conn: Connection, code: number | undefined, reason: string): void {
+    if (conn.state === "closed") return;
+    conn.state = "closed";
+    this.#scheduler.clearTimeout(conn.watchdogTimer);
+    this.#scheduler.clearTimeout(conn.drainTimer);
+    conn.watchdogTimer = undefined;
+    conn.drainTimer = undefined;
+    this.#draining.delete(conn);
+    if (code === undefined) conn.socket?.terminate();
+    else conn.socket?.close(code, reason);
+  }
+
+  #onSocketGone(conn: Connection, reason: string): void {
+    if (conn.state === "closed") return;
+    this.#retire(conn, undefined, reason);
+    this.#afterGone(conn, reason);
+  }
+
+  #afterGone(conn: Connection, reason: string): void {
+    if (this.#isStopped()) return;
+    if (conn === this.#pending) {
+      this.#pending = undefined;
+      this.#logger.warn("user-data socket failed to open", { conn: conn.id, reason });
+      if (this.#primary?.state === "open" && conn.swap) {
+        this.#scheduleRotation(this.#backoffDelay());
+      } else {
+        this.#scheduleReconnect(0);
+      }
+      return;
+    }
+    if (conn === this.#primary) {
+      this.#primary = undefined;
+      this.#connectedSince = undefined;
+      this.#scheduler.clearTimeout(this.#rotateTimer);
+      this.#rotateTimer = undefined;
+      const at = this.#now();
+      this.#logger.warn("user-data socket lost", { conn: conn.id, reason });
+      this.#emitter.emit("disconnected", { at, reason });
+      if (!this.#pending) this.#scheduleReconnect(0);
+    }
+  }
+
+  #backoffDelay(error?: BinanceUsError): number {
+    return Math.max(
+      fullJitterBackoff(this.#attempt, this.#o.backoff, this.#random),
+      error?.retryAfterMs ?? 0,
+    );
+  }
+
+  #scheduleReconnect(minDelayMs: number): void {
+    if (this.#isStopped() || this.#reconnectTimer !== undefined || this.#connectInFlight) return;
+    const delayMs = Math.max(
+      fullJitterBackoff(this.#attempt, this.#o.backoff, this.#random),
+      minDelayMs,
+    );
+    this.#attempt++;
+    this.#state = "reconnecting";
+    this.#logger.info("reconnecting user-data socket", { attempt: this.#attempt, delayMs });
+    this.#emitter.emit("reconnecting", { attempt: this.#attempt, delayMs });
+    this.#reconnectTimer = this.#scheduler.setTimeout(() => {
+      this.#reconnectTimer = undefined;
+      void this.#connect("reconnect");
+    }, delayMs);
+  }
+
+  #scheduleRotation(delayMs: number): void {
+    this.#scheduler.clearTimeout(this.#rotateTimer);
+    this.#rotateTimer = this.#scheduler.setTimeout(() => {
+      this.#rotateTimer = undefined;
+      void this.#connect("rotation");
+    }, delayMs);
+  }
+
+  async #runResync(reason: "initial" | "reconnect"): Promise<void> {
+    try {
+      const { data: account } = await this.#rest.getAccount();
+      let openOrders: OpenOrder[] | undefined;
+      try {
+        openOrders = (await this.#rest.getOpenOrders()).data;
+      } catch (error) {
+        const typed = toTyped(error);
+        this.#warn(typed.code, `open-orders snapshot failed: ${typed.message}`);
+      }
+      if (this.#isStopped()) return;
+      this.#emitter.emit("resynced", { at: this.#now(), reason, account, openOrders });
+    } catch (error) {
+      const typed = toTyped(error);
+      if (this.#isStopped()) return;
+      this.#warn(typed.code, `resync failed: ${typed.message}`);
+    }
+  }
+
+  #warn(code: string, message: string): void {
+    this.#lastError = { code, message };
+    this.#emitter.emit("warning", { code, message });
+  }
+
+  #isStopped(): boolean {
+    return this.#state === "closed" || this.#state === "failed";
+  }
+
+  #fail(error: BinanceUsError): void {
+    if (this.#isStopped()) return;
+    this.#lastError = { code: error.code, message: error.message };
+    this.#teardown();
+    this.#state = "failed";
+    this.#logger.error("user-data stream stopped", { code: error.code, message: error.message });
+    this.#emitter.emit("fatal", error);
+    this.#startSettle?.reject(error);
+    this.#startSettle = undefined;
+  }
+
+  #teardown(): void {
+    this.#scheduler.clearTimeout(this.#reconnectTimer);
+    this.#scheduler.clearTimeout(this.#rotateTimer);
+    this.#reconnectTimer = undefined;
+    this.#rotateTimer = undefined;
+    for (const conn of [this.#pending, this.#primary, ...this.#draining]) {
+      if (conn) this.#retire(conn, 1000, "client closing");
+    }
+    this.#pending = undefined;
+    this.#primary = undefined;
+    this.#connectedSince = undefined;
+  }
+
+  /**
+   * Stops everything: timers, sockets, keepalive. DELETEs the listen key only when
+   * `ownsStream` is true. Safe to call twice.
+   */
+  async close(): Promise<void> {
+    if (this.#state === "closed") return;
+    this.#teardown();
+    this.#state = "closed";
+    this.#startSettle?.reject(new BinanceUsError("CLOSED", "user-data stream closed"));
+    this.#startSettle = undefined;
+    await this.#keys.close();
+    this.#emitter.clear();
+  }
+}
+
+function toTyped(error: unknown): BinanceUsError {
+  if (isBinanceUsError(error)) return error;
+  return new BinanceUsError(
+    "NETWORK_ERROR",
+    `unexpected failure: ${error instanceof Error ? error.message : String(error)}`,
+  );
+}
