@@ -1,0 +1,148 @@
+/**
+ * Builders for realistic user-data events. Field letters follow the exchange exactly (they
+ * are case-sensitive: `c`/`C`, `x`/`X`, `z`/`Z` differ) and amounts are decimal strings,
+ * so a parser tested against these sees what production sends. `E` is left out unless
+ * given, so {@link MockControl.pushEvent} stamps it from the mock's clock.
+ */
+
+/** A JSON object sent on the stream. */
+export type MockEvent = Record<string, unknown>;
+
+let orderSeq = 100_000;
+let tradeSeq = 5_000;
+
+/**
+ * A `NEW` limit buy `executionReport`; override any field (e.g. `{ x: "TRADE", X: "FILLED" }`).
+ *
+ * @example
+ * mock.control.pushEvent({ apiKey }, executionReport({ s: "ETHUSD", S: "SELL" }));
+ */
+export function executionReport(overrides: MockEvent = {}): MockEvent {
+  const orderId = overrides.i ?? orderSeq++;
+  const t = typeof overrides.T === "number" ? overrides.T : Date.UTC(2026, 0, 1);
+  return {
+    e: "executionReport",
+    s: "BTCUSD",
+    c: `mock_${String(orderId)}`,
+    S: "BUY",
+    o: "LIMIT",
+    f: "GTC",
+    q: "0.01000000",
+    p: "42000.00000000",
+    P: "0.00000000",
+    F: "0.00000000",
+    g: -1,
+    C: "",
+    x: "NEW",
+    X: "NEW",
+    r: "NONE",
+    i: orderId,
+    l: "0.00000000",
+    z: "0.00000000",
+    L: "0.00000000",
+    n: "0",
+    N: null,
+    T: t,
+    t: -1,
+    I: 8_641_984,
+    w: true,
+    m: false,
+    M: false,
+    O: t,
+    Z: "0.00000000",
+    Y: "0.00000000",
+    Q: "0.00000000",
+    W: t,
+    V: "NONE",
+    ...overrides,
+  };
+}
+
+/**
+ * A fill (`x: "TRADE"`, `X: "FILLED"`) for a whole order, with trade id, commission and the
+ * quote amounts consistent with `q` and `p`.
+ */
+export function executionReportFill(overrides: MockEvent = {}): MockEvent {
+  const q = String(overrides.q ?? "0.01000000");
+  const p = String(overrides.p ?? "42000.00000000");
+  const quote = (Number(q) * Number(p)).toFixed(8);
+  return executionReport({
+    x: "TRADE",
+    X: "FILLED",
+    l: q,
+    z: q,
+    L: p,
+    n: (Number(quote) * 0.001).toFixed(8),
+    N: "USD",
+    t: tradeSeq++,
+    w: false,
+    m: false,
+    Z: quote,
+    Y: quote,
+    ...overrides,
+  });
+}
+
+/** An `outboundAccountPosition` with the given balances (default: one USD and one BTC line). */
+export function outboundAccountPosition(overrides: MockEvent = {}): MockEvent {
+  return {
+    e: "outboundAccountPosition",
+    u: Date.UTC(2026, 0, 1),
+    B: [
+      { a: "USD", f: "1000.00000000", l: "0.00000000" },
+      { a: "BTC", f: "0.01000000", l: "0.00000000" },
+    ],
+    ...overrides,
+  };
+}
+
+/** A `balanceUpdate` (deposit/withdrawal delta `d`, a signed decimal string). */
+export function balanceUpdate(overrides: MockEvent = {}): MockEvent {
+  return {
+    e: "balanceUpdate",
+    a: "USD",
+    d: "100.00000000",
+    T: Date.UTC(2026, 0, 1),
+    ...overrides,
+  };
+}
+
+/** An OCO `listStatus` with two legs. */
+export function listStatus(overrides: MockEvent = {}): MockEvent {
+  const base = orderSeq;
+  orderSeq += 2;
+  return {
+    e: "listStatus",
+    s: "BTCUSD",
+    g: 2,
+    c: "OCO",
+    l: "EXEC_STARTED",
+    L: "EXECUTING",
+    r: "NONE",
+    C: `mock_list_${base}`,
+    T: Date.UTC(2026, 0, 1),
+    O: [
+      { s: "BTCUSD", i: base, c: `mock_leg_${base}` },
+      { s: "BTCUSD", i: base + 1, c: `mock_leg_${base + 1}` },
+    ],
+    ...overrides,
+  };
+}
+
+/**
+ * The `listenKeyExpired` event as Binance global documents it: note `E` is a *string* of
+ * milliseconds, which is exactly what trips parsers expecting a number.
+ */
+export function listenKeyExpired(listenKey: string, nowMs: number): MockEvent {
+  return { e: "listenKeyExpired", E: String(nowMs), listenKey };
+}
+
+/** All builders in one object, also reachable as `mock.control.build`. */
+export const mockEvents = {
+  executionReport,
+  executionReportFill,
+  outboundAccountPosition,
+  balanceUpdate,
+  listStatus,
+  listenKeyExpired,
+} as const;
