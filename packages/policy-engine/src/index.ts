@@ -42,6 +42,22 @@ export { PolicyHolder } from "./holder.js";
 export type { InProcessCounterStoreOptions } from "./in-process-store.js";
 export { createInProcessCounterStore } from "./in-process-store.js";
 export type {
+  PolicyTestCase,
+  PolicyTestCaseResult,
+  PolicyTestExpect,
+  PolicyTestReport,
+  PolicyTestSuite,
+  RunPolicyTestsOptions,
+} from "./policy-tests.js";
+export {
+  formatPolicyTestReport,
+  loadPolicyTestSuite,
+  PolicyTestCaseSchema,
+  PolicyTestSuiteSchema,
+  parsePolicyTestSuite,
+  runPolicyTests,
+} from "./policy-tests.js";
+export type {
   ConditionOp,
   ParsePolicyTextOptions,
   PolicyCondition,

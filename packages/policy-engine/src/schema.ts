@@ -283,6 +283,14 @@ function issueFromZod(issue: z.core.$ZodIssue, input: unknown): PolicyIssue[] {
       ];
     }
     case "invalid_value":
+      if (valueAt(input, path) === undefined)
+        return [
+          {
+            path: where,
+            message: `missing required "${field}"`,
+            fix: fixFor(field) ?? `add "${field}"`,
+          },
+        ];
       return [
         {
           path: where,
@@ -294,20 +302,37 @@ function issueFromZod(issue: z.core.$ZodIssue, input: unknown): PolicyIssue[] {
       ];
     case "too_small":
     case "too_big":
-      if (field === "max") return [{ path: where, message: "max out of range", fix: FIX.max }];
-      return [
-        {
-          path: where,
-          message: field === "tools" ? "tool key is empty" : "must not be empty",
-          fix: field === "tools" ? "name the tool or glob" : "write a non-empty value",
-        },
-      ];
+      if (field === "max")
+        return [
+          {
+            path: where,
+            message: `max ${JSON.stringify(valueAt(input, path))} is out of range`,
+            fix: FIX.max,
+          },
+        ];
+      if (field === "tools.rule")
+        return [
+          {
+            path: where,
+            message: "tool key is empty",
+            fix: 'name the tool or glob, e.g. "binance_us_*"',
+          },
+        ];
+      return [{ path: where, message: "must not be empty", fix: "write a non-empty value" }];
     case "invalid_format":
       return [
         {
           path: where,
           message: `"${String(valueAt(input, path))}" is not a valid ${field}`,
           fix: fixFor(field) ?? "check the format",
+        },
+      ];
+    case "invalid_key":
+      return [
+        {
+          path: where,
+          message: path[0] === "tools" ? "tool key is empty" : "invalid key",
+          fix: 'name the tool or glob, e.g. "binance_us_*"',
         },
       ];
     case "custom": {
