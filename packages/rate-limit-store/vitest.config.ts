@@ -4,5 +4,6 @@ export default defineProject({
   test: {
     name: "rate-limit-store",
     include: ["src/**/*.test.ts", "test/**/*.test.ts"],
+    globalSetup: ["./test/redis-global-setup.ts"],
   },
 });

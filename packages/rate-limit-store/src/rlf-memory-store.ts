@@ -11,6 +11,8 @@ import { fnSchema, parseOptions, sequentialIds } from "./options.js";
 import { invalidSpec } from "./specs.js";
 import { type MeteredCounterStore, Tally } from "./stats.js";
 
+const SCALE = 1_000_000;
+
 /** Options of {@link createRlfMemoryStore}. */
 export const RlfMemoryStoreOptionsSchema = z
   .object({
@@ -31,7 +33,7 @@ export type RlfMemoryStoreOptions = z.input<typeof RlfMemoryStoreOptionsSchema>;
  *
  * Same window shape as the other stores (fixed window opened by the first reservation,
  * `retryAfterMs` = time left in it), with two documented approximations that only
- * matter during an outage: it reads the real clock (`Date.now`, which Vitest fake
+ * matter during an outage: it counts fractional weights in millionths, it reads the real clock (`Date.now`, which Vitest fake
  * timers also control) instead of an injected one, and a refused multi-limit call
  * holds its units for one microtask before giving them back, so a concurrent call may
  * be refused conservatively. It never admits more than `max` per window.
@@ -55,6 +57,9 @@ export function createRlfMemoryStore(options: RlfMemoryStoreOptions = {}): Meter
   const closedError = () =>
     new RateLimitStoreError(RateLimitStoreErrorCode.STORE_CLOSED, `${name} store is closed`);
   const seconds = (ms: number) => ({ customDuration: ms / 1000 });
+  // RateLimiterMemory stores integers only, so fractional `increment_from` weights are
+  // counted in millionths of a unit.
+  const units = (n: number) => Math.round(n * SCALE);
 
   /** Gives units back without ever leaving a negative counter or moving its expiry. */
   async function giveBack(key: string, weight: number, windowMs: number): Promise<void> {
@@ -67,7 +72,7 @@ export function createRlfMemoryStore(options: RlfMemoryStoreOptions = {}): Meter
     r: RateLimiterRes | null,
     t: number,
   ): CounterState {
-    const used = r !== null && r.msBeforeNext > 0 ? Math.max(0, r.consumedPoints) : 0;
+    const used = r !== null && r.msBeforeNext > 0 ? Math.max(0, r.consumedPoints) / SCALE : 0;
     return {
       key: s.key,
       used,
@@ -81,15 +86,19 @@ export function createRlfMemoryStore(options: RlfMemoryStoreOptions = {}): Meter
     if (closed) throw closedError();
     const bad = invalidSpec(specs, true);
     if (bad !== undefined) throw bad;
-    tally.reservations++;
+    // Forget reservations nobody settled once their windows ended (rollback is a no-op then).
+    if ((++tally.reservations & 1023) === 0) {
+      const t0 = Date.now();
+      for (const [id, until] of open) if (until <= t0) open.delete(id);
+    }
     // RateLimiterMemory applies each increment synchronously when called, so issuing
     // all of them before the first await keeps the check-and-consume atomic.
-    const pending = specs.map((s) => limiter.penalty(s.key, s.weight, seconds(s.windowMs)));
+    const pending = specs.map((s) => limiter.penalty(s.key, units(s.weight), seconds(s.windowMs)));
     const results = await Promise.all(pending);
     const t = Date.now();
-    const blockedBy = specs.findIndex((s, i) => results[i]!.consumedPoints > s.max);
+    const blockedBy = specs.findIndex((s, i) => results[i]!.consumedPoints > units(s.max));
     if (blockedBy >= 0) {
-      await Promise.all(specs.map((s) => giveBack(s.key, s.weight, s.windowMs)));
+      await Promise.all(specs.map((s) => giveBack(s.key, units(s.weight), s.windowMs)));
       tally.refused++;
       const states = await Promise.all(specs.map((s) => limiter.get(s.key)));
       return {
@@ -131,7 +140,7 @@ export function createRlfMemoryStore(options: RlfMemoryStoreOptions = {}): Meter
       // RLF does not expose a window id; windows of one key are at least windowMs apart,
       // so an end time within half a window is the same window.
       if (Math.abs(Date.now() + r.msBeforeNext - c.resetAtMs) > c.windowMs / 2) continue;
-      await giveBack(c.key, Math.min(c.weight, r.consumedPoints), c.windowMs);
+      await giveBack(c.key, Math.min(units(c.weight), r.consumedPoints), c.windowMs);
     }
   }
 

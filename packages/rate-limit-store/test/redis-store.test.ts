@@ -1,0 +1,184 @@
+import { randomUUID } from "node:crypto";
+import type { ReserveOutcome } from "@toolgate/policy-engine";
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { createMemoryStore } from "../src/memory-store.js";
+import { createRedisStore } from "../src/redis-store.js";
+import type { MeteredCounterStore } from "../src/stats.js";
+import { runStoreContract, spec, WINDOW_MS } from "./contract.js";
+import { startRedisServer } from "./redis-server.js";
+
+const url = inject("redisUrl");
+const prefix = () => `test:${randomUUID()}:`;
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+runStoreContract("redis", async () => {
+  const store = createRedisStore({ url, prefix: prefix() });
+  await store.ready();
+  return {
+    store,
+    slackMs: 15,
+    advance: (ms) => sleep(ms),
+    close: () => store.close(),
+  };
+});
+
+describe("redis store: exact across instances", () => {
+  const stores: MeteredCounterStore[] = [];
+  let p: string;
+  beforeAll(async () => {
+    p = prefix();
+    // Four stores, four connections: four gateway processes as far as Redis can tell.
+    for (let i = 0; i < 4; i++) stores.push(createRedisStore({ url, prefix: p }));
+    await Promise.all(stores.map((s) => s.ready()));
+  });
+  afterAll(async () => {
+    await Promise.all(stores.map((s) => s.close()));
+  });
+
+  const fire = (specs: Parameters<MeteredCounterStore["reserve"]>[0], total: number) =>
+    Promise.all(Array.from({ length: total }, (_, i) => stores[i % 4]!.reserve(specs)));
+
+  it("admits exactly 100 of 1,000 concurrent reservations at max 100", async () => {
+    const s = spec("burst|grant|demo", 100, 1, 60_000);
+    const outs = await fire([s], 1000);
+    expect(outs.filter((o) => o.admitted)).toHaveLength(100);
+    expect(outs.every((o) => o.degraded === undefined)).toBe(true);
+    expect((await stores[0]!.peek([s]))[0]!.used).toBe(100);
+  });
+
+  it("with three limits per call only the tightest binds, and rollback restores exactly", async () => {
+    const specs = [
+      spec("all|global|*", 1000, 1, 60_000),
+      spec("tool|grant|x", 100, 1, 60_000),
+      spec("shared|grant|x", 300, 1, 60_000),
+    ];
+    const outs = await fire(specs, 1000);
+    const ok = outs.filter((o): o is Extract<ReserveOutcome, { admitted: true }> => o.admitted);
+    expect(ok).toHaveLength(100);
+    const refused = outs.filter((o) => !o.admitted);
+    expect(refused.every((o) => !o.admitted && o.blockedBy === 1)).toBe(true);
+    expect((await stores[1]!.peek(specs)).map((c) => c.used)).toEqual([100, 100, 100]);
+    // Roll back half from different instances than reserved them, each twice.
+    const half = ok.slice(0, 50);
+    await Promise.all(
+      half.flatMap((o, i) => [
+        stores[(i + 1) % 4]!.rollback(o.reservation),
+        stores[(i + 2) % 4]!.rollback(o.reservation),
+      ]),
+    );
+    expect((await stores[2]!.peek(specs)).map((c) => c.used)).toEqual([50, 50, 50]);
+    // Exactly 50 more fit again.
+    const again = await fire(specs, 200);
+    expect(again.filter((o) => o.admitted)).toHaveLength(50);
+  });
+
+  it("answers keys already over their limit locally, without admitting what Redis refuses", async () => {
+    const s = spec("hot|grant|y", 5, 1, 60_000);
+    const before = stores[0]!.stats().localRefusals;
+    const outs = [];
+    for (let i = 0; i < 20; i++) outs.push(await stores[0]!.reserve([s]));
+    expect(outs.filter((o) => o.admitted)).toHaveLength(5);
+    expect(stores[0]!.stats().localRefusals - before).toBe(14);
+    const local = outs[19]!;
+    expect(local.admitted).toBe(false);
+    if (!local.admitted) expect(local.retryAfterMs).toBeGreaterThan(59_000);
+    // A rollback on this instance clears the mark: the freed unit is admitted again.
+    const first = outs[0]!;
+    if (!first.admitted) throw new Error("first call must be admitted");
+    await stores[0]!.rollback(first.reservation);
+    expect((await stores[0]!.reserve([s])).admitted).toBe(true);
+  });
+});
+
+describe("redis store: windows, scripts and connections", () => {
+  it("keeps window and retry semantics identical to the memory store for the same sequence", async () => {
+    let t = Date.now();
+    const mem = createMemoryStore({ now: () => t, sweepIntervalMs: 0 });
+    const red = createRedisStore({ url, prefix: prefix() });
+    const seq = [3, 4, 4, 2, 1, 0, 1, 5, 0.5];
+    for (const w of seq) {
+      const s = spec("eq|grant|z", 10, w, 60_000);
+      const [a, b] = [await mem.reserve([s]), await red.reserve([s])];
+      expect(b.admitted, `weight ${w}`).toBe(a.admitted);
+      expect(b.counters[0]?.used).toBe(a.counters[0]?.used);
+      t += 1;
+    }
+    await Promise.all([mem.close(), red.close()]);
+  });
+
+  it("gives retry times from the real window and admits again after it", async () => {
+    const store = createRedisStore({ url, prefix: prefix(), localRefusalMaxMs: 0 });
+    const s = spec("short|grant|a", 2, 1, WINDOW_MS);
+    await store.reserve([s]);
+    await store.reserve([s]);
+    const refused = await store.reserve([s]);
+    if (refused.admitted) throw new Error("expected refusal");
+    expect(refused.retryAfterMs).toBeGreaterThan(WINDOW_MS - 100);
+    expect(refused.retryAfterMs).toBeLessThanOrEqual(WINDOW_MS);
+    await sleep(refused.retryAfterMs + 15);
+    expect((await store.reserve([s])).admitted).toBe(true);
+    await store.close();
+  });
+
+  it("reloads its scripts after SCRIPT FLUSH (NOSCRIPT) without degrading", async () => {
+    const admin = new Redis(url);
+    const store = createRedisStore({ url, prefix: prefix() });
+    const s = spec("ns|grant|a", 10, 1, 60_000);
+    expect((await store.reserve([s])).admitted).toBe(true);
+    await admin.script("FLUSH");
+    const out = await store.reserve([s]);
+    expect(out.admitted).toBe(true);
+    expect(out.degraded).toBeUndefined();
+    expect((await store.peek([s]))[0]!.used).toBe(2);
+    await store.close();
+    admin.disconnect();
+  });
+
+  it("keeps counting across a reconnect (connection killed server-side)", async () => {
+    const server = await startRedisServer();
+    const admin = new Redis(server.url);
+    const store = createRedisStore({ url: server.url, prefix: prefix(), maxReconnectDelayMs: 50 });
+    const s = spec("rc|grant|a", 10, 1, 60_000);
+    for (let i = 0; i < 3; i++) await store.reserve([s]);
+    await admin.client("KILL", "TYPE", "normal", "SKIPME", "yes");
+    let out: ReserveOutcome | undefined;
+    for (let i = 0; i < 100; i++) {
+      out = await store.reserve([s]);
+      if (out.admitted && out.degraded === undefined) break;
+      await sleep(20);
+    }
+    expect(out?.admitted && out.degraded === undefined).toBe(true);
+    expect((await store.peek([s]))[0]!.used).toBe(4);
+    await store.close();
+    admin.disconnect();
+    await server.kill();
+  });
+
+  it("shares one hash tag across a call's keys and prefixes them", async () => {
+    const admin = new Redis(url);
+    const p = prefix();
+    const store = createRedisStore({ url, prefix: p, hashTag: "tg" });
+    await store.reserve([spec("a|grant|1", 5, 1, 60_000), spec("b|global|*", 5, 1, 60_000)]);
+    const keys = (await admin.keys(`${p}*`)).sort();
+    expect(keys).toEqual([`${p}{tg}:c:a|grant|1`, `${p}{tg}:c:b|global|*`]);
+    await store.close();
+    admin.disconnect();
+  });
+
+  it("accepts a caller-owned ioredis client and leaves it open on close", async () => {
+    const client = new Redis(url, { enableOfflineQueue: false, lazyConnect: false });
+    const store = createRedisStore({ client, prefix: prefix() });
+    expect((await store.ready()).ok).toBe(true);
+    expect((await store.reserve([spec("own|grant|1", 1)])).admitted).toBe(true);
+    await store.close();
+    expect(await client.ping()).toBe("PONG");
+    client.disconnect();
+  });
+
+  it("rejects bad options naming the field and the fix", () => {
+    expect(() => createRedisStore({ url: "http://x" })).toThrow(/url: must start with redis:\/\//);
+    expect(() => createRedisStore({ url, prefix: "a{b}" })).toThrow(/prefix.*hash tag/);
+    expect(() => createRedisStore({} as never)).toThrow(/exactly one of url/);
+  });
+});
