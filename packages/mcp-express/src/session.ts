@@ -484,14 +484,12 @@ export class ProxySession implements LinkListener {
     tick();
     try {
       const r = await Promise.race([
-        this.ctx
-          .approve(req)
-          .catch(
-            (e: unknown): ApprovalOutcome => ({
-              outcome: "rejected",
-              reason: `approver failed: ${String(e)}`,
-            }),
-          ),
+        this.ctx.approve(req).catch(
+          (e: unknown): ApprovalOutcome => ({
+            outcome: "rejected",
+            reason: `approver failed: ${String(e)}`,
+          }),
+        ),
         timeout,
         aborted,
       ]);
