@@ -92,6 +92,7 @@ export class FakeServerSocket implements StreamSocket {
   readonly sentPongs: Uint8Array[] = [];
   pingsReceived = 0;
   closedBy: "client-close" | "client-terminate" | "server" | undefined;
+  openTimer: unknown;
   readonly #exchange: FakeExchange;
 
   constructor(exchange: FakeExchange, listenKey: string, handlers: StreamSocketHandlers) {
@@ -112,6 +113,7 @@ export class FakeServerSocket implements StreamSocket {
   }
 
   close(): void {
+    this.#exchange.clock.clearTimeout(this.openTimer);
     if (this.state === "closed") return;
     const wasOpen = this.state === "open";
     this.state = "closed";
@@ -120,6 +122,7 @@ export class FakeServerSocket implements StreamSocket {
   }
 
   terminate(): void {
+    this.#exchange.clock.clearTimeout(this.openTimer);
     if (this.state === "closed") return;
     this.state = "closed";
     this.closedBy = "client-terminate";
@@ -246,7 +249,7 @@ export class FakeExchange {
     const listenKey = url.slice(url.lastIndexOf("/") + 1);
     const socket = new FakeServerSocket(this, listenKey, handlers);
     this.sockets.push(socket);
-    this.clock.setTimeout(() => {
+    socket.openTimer = this.clock.setTimeout(() => {
       if (socket.state !== "connecting") return;
       if (!this.acceptSockets || this.#activeKey()?.listenKey !== listenKey) {
         socket.state = "closed";
