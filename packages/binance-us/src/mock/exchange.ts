@@ -159,10 +159,15 @@ interface IpState {
 const MAX_BAN_SEC = 3 * 24 * 60 * 60;
 const BASE62 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 
-/** Masks an API key for logs: the first four characters and the length, never the rest. */
+/**
+ * Masks an API key for logs: the first four characters and the length (only the length
+ * for keys shorter than 16 characters, where four characters would give too much away).
+ *
+ * @example maskApiKey("A".repeat(64)) // "AAAA…(64)"
+ */
 export function maskApiKey(key: string | undefined): string | undefined {
   if (key === undefined) return undefined;
-  return `${key.slice(0, 4)}…(${key.length})`;
+  return key.length < 16 ? `…(${key.length})` : `${key.slice(0, 4)}…(${key.length})`;
 }
 
 function defaultListenKey(): string {

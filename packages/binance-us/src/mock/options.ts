@@ -12,9 +12,8 @@ export interface MockLogger {
   debug?(fields: Record<string, unknown>, msg?: string): void;
 }
 
-const decimal = z
-  .string()
-  .regex(/^-?\d+(\.\d+)?$/, 'must be a decimal string such as "1.00000000" (never a number)');
+const DECIMAL_FIX = 'must be a decimal string such as "1.00000000" (never a number)';
+const decimal = z.string({ error: DECIMAL_FIX }).regex(/^-?\d+(\.\d+)?$/, DECIMAL_FIX);
 
 const clockSchema = z.custom<Clock>(
   (v) =>
