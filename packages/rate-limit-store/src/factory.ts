@@ -78,6 +78,11 @@ function parseStoreString(raw: string, ctx: z.RefinementCtx): unknown {
   return out;
 }
 
+const StoreConfigObjectSchema = z.discriminatedUnion("type", [
+  MemoryConfigSchema,
+  RedisConfigSchema,
+]);
+
 /**
  * A store configuration as written in the gateway config: one string (`"memory"`,
  * `"redis://host:port/db"`, `"rediss://..."`, with optional `?fail=open|closed`,
@@ -90,18 +95,18 @@ function parseStoreString(raw: string, ctx: z.RefinementCtx): unknown {
  * // { type: "redis", url: "redis://10.0.0.5:6379/2", fail: "open", insurance: true }
  * ```
  */
-export const StoreConfigSchema = z.union([
-  z
-    .string()
-    .transform(parseStoreString)
-    .pipe(z.discriminatedUnion("type", [MemoryConfigSchema, RedisConfigSchema])),
-  z.discriminatedUnion("type", [MemoryConfigSchema, RedisConfigSchema]),
-]);
+export const StoreConfigSchema = z
+  .union([z.string(), z.object({ type: z.string() }).loose()], {
+    message:
+      'must be a string like "memory" or "redis://host:port/db", or an object with type "memory" or "redis"',
+  })
+  .transform((v, ctx) => (typeof v === "string" ? parseStoreString(v, ctx) : v))
+  .pipe(StoreConfigObjectSchema);
 
 /** A parsed store configuration (the object form). */
 export type StoreConfig = z.output<typeof StoreConfigSchema>;
 /** What {@link createCounterStore} accepts: a URL-ish string or the object form. */
-export type StoreConfigInput = z.input<typeof StoreConfigSchema>;
+export type StoreConfigInput = string | z.input<typeof StoreConfigObjectSchema>;
 
 /** Runtime seams passed through to the store the factory builds. */
 export const CounterStoreRuntimeSchema = z

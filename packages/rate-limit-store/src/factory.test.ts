@@ -1,0 +1,82 @@
+import { describe, expect, inject, it } from "vitest";
+import { spec } from "../test/contract.js";
+import { RateLimitStoreErrorCode } from "./errors.js";
+import { createCounterStore, StoreConfigSchema } from "./factory.js";
+
+describe("StoreConfigSchema", () => {
+  it("parses the one-line forms", () => {
+    expect(StoreConfigSchema.parse("memory")).toEqual({ type: "memory" });
+    expect(StoreConfigSchema.parse("redis://10.0.0.5:6379/2")).toEqual({
+      type: "redis",
+      url: "redis://10.0.0.5:6379/2",
+    });
+    expect(
+      StoreConfigSchema.parse(
+        "rediss://u:p@cache.example:6380/0?fail=open&insurance=true&timeout=250&prefix=tg:&family=6",
+      ),
+    ).toEqual({
+      type: "redis",
+      url: "rediss://u:p@cache.example:6380/0?family=6",
+      fail: "open",
+      insurance: true,
+      commandTimeoutMs: 250,
+      prefix: "tg:",
+    });
+  });
+
+  it("parses the object form", () => {
+    expect(
+      StoreConfigSchema.parse({ type: "redis", url: "redis://h:1/0", fail: "closed" }),
+    ).toEqual({
+      type: "redis",
+      url: "redis://h:1/0",
+      fail: "closed",
+    });
+  });
+
+  it("explains what is wrong and how to write it", () => {
+    expect(() => createCounterStore("mysql://x")).toThrow(
+      /must be "memory", "redis:\/\/host:port\/db"/,
+    );
+    expect(() => createCounterStore("redis://h:1/0?fail=maybe")).toThrow(/store\.fail/);
+    expect(() => createCounterStore("redis://h:1/0?insurance=yes")).toThrow(
+      /insurance must be true or false/,
+    );
+    expect(() =>
+      createCounterStore({ type: "redis", url: "redis://h:1", fail: "sideways" } as never),
+    ).toThrow(/store\.fail/);
+    try {
+      createCounterStore("redis://admin:hunter2@h:1/0?timeout=-5");
+      expect.unreachable();
+    } catch (err) {
+      expect(err).toMatchObject({ code: RateLimitStoreErrorCode.CONFIG_INVALID });
+      expect(String((err as Error).message)).not.toContain("hunter2");
+      expect(String((err as Error).message)).toMatch(/commandTimeoutMs/);
+    }
+  });
+});
+
+describe("createCounterStore", () => {
+  it("builds a memory store by default name", async () => {
+    let t = 0;
+    const store = createCounterStore("memory", { now: () => t });
+    expect(store.name).toBe("memory");
+    expect((await store.reserve([spec("f|grant|1", 1)])).admitted).toBe(true);
+    t += 1000;
+    expect((await store.reserve([spec("f|grant|1", 1)])).admitted).toBe(true);
+    await store.close();
+  });
+
+  it("builds a working Redis store from a URL", async () => {
+    const url = new URL(inject("redisUrl"));
+    url.searchParams.set("prefix", `factory:${Date.now()}:`);
+    url.searchParams.set("fail", "open");
+    const store = createCounterStore(url.toString());
+    expect(store.name).toBe("redis");
+    expect(await store.ready()).toEqual({ ok: true, store: "redis" });
+    const s = spec("f|grant|1", 1, 1, 60_000);
+    expect((await store.reserve([s])).admitted).toBe(true);
+    expect((await store.reserve([s])).admitted).toBe(false);
+    await store.close();
+  });
+});
