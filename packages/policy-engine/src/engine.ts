@@ -212,9 +212,9 @@ export function evaluateCall(policy: CompiledPolicy, call: ToolCall, identity: I
   // Shadow rule: its outcome is reported, the call is allowed; all_tools limits still bind.
   const bad = pushSpecs(policy.allLimits, args, identity, counters);
   if (bad !== undefined) return withTool(bad, name);
-  let shadow: Outcome | undefined = checkArguments(rule, args);
+  let shadow: Outcome | undefined =
+    plan.base.effect === "deny" ? plan.base : checkArguments(rule, args);
   let shadowCounters: CounterSpec[] | undefined;
-  if (shadow === undefined && plan.base.effect === "deny") shadow = plan.base;
   if (shadow === undefined) {
     shadowCounters = [];
     shadow = pushSpecs(rule.limits, args, identity, shadowCounters);
@@ -373,8 +373,9 @@ function explainCall(policy: CompiledPolicy, call: ToolCall, identity: Identity)
  * Creates the decision engine. Policies are passed per call, so one engine (and one
  * counter store) serves every policy version: counters survive reloads.
  *
- * Precedence: hide → deny; `deny_if` / `require` / `arguments` failures → deny;
- * `action: deny` → deny; limits (all_tools first, then the rule's) → deny when any is
+ * Precedence: hide → deny; `action: deny` → deny (checked before arguments because
+ * no argument can change it, so the agent is not told to fix them); `deny_if`, then
+ * `require`, then `arguments` failures → deny; limits (all_tools first, then the rule's) → deny when any is
  * exhausted; `require_approval`; else allow. A shadow rule's outcome is reported in
  * `shadow` and the call is allowed; its own limits are peeked, not consumed, while
  * `all_tools` limits still bind.
