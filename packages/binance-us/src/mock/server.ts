@@ -158,6 +158,10 @@ export async function startBinanceUsMock(options?: BinanceUsMockOptions): Promis
       return;
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
+      if (ex.isClosed) {
+        ws.terminate();
+        return;
+      }
       const rec = ex.addSocket(
         ws,
         socket,
