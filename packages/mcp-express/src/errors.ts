@@ -31,6 +31,8 @@ export const McpErrorCode = {
   UPSTREAM_FAILED: { http: 502, rpc: -32603 },
   /** No upstream owns the requested tool/prompt/resource. */
   NOT_FOUND: { http: 404, rpc: -32602 },
+  /** The client cancelled the request (`notifications/cancelled`). */
+  CANCELLED: { http: 200, rpc: -32800 },
   /** The gateway is shutting down. */
   CLOSING: { http: 503, rpc: -32603 },
   /** The grant has no policy configured. */

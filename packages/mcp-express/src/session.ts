@@ -178,6 +178,7 @@ export class ProxySession implements LinkListener {
           method: "notifications/cancelled",
           params: { ...msg.params, requestId: f.upstreamId },
         });
+        f.link.abandon(f.upstreamId);
       }
       return;
     }
@@ -725,7 +726,8 @@ async function fetchAll(
 /** A denied `CallToolResult` the model can act on, with the decision in `_meta`. */
 export function deniedResult(decision: Decision, why: string): Record<string, unknown> {
   let text = `denied by policy: ${why}`;
-  if (decision.retryAfterMs !== undefined) {
+  // The engine's reason usually says when to retry already; add it only when missing.
+  if (decision.retryAfterMs !== undefined && !/retry/i.test(why)) {
     text += `; retry after ${Math.max(1, Math.ceil(decision.retryAfterMs / 1000))}s`;
   }
   const { reservation: _r, ...d } = decision;

@@ -170,6 +170,17 @@ export class UpstreamLink {
     });
   }
 
+  /**
+   * Stops waiting for a request the client cancelled: the upstream will not answer it
+   * (MCP receivers drop cancelled requests), so its promise is rejected here.
+   */
+  abandon(id: number): void {
+    const p = this.pending.get(id);
+    if (!p) return;
+    this.pending.delete(id);
+    p.reject(new ToolgateMcpError("CANCELLED", "request cancelled by the client"));
+  }
+
   /** The upstream id the next `request` call will use (for cancellation mapping). */
   peekNextId(): number {
     return this.nextId;

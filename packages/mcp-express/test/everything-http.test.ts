@@ -144,7 +144,7 @@ describe("tools through the gateway (Streamable HTTP upstream)", () => {
     const limited = await c2.callTool({ name: "get-tiny-image", arguments: {} });
     expect(limited.isError).toBe(true);
     const text = (limited.content as Array<{ text: string }>)[0]?.text ?? "";
-    expect(text).toMatch(/^denied by policy: .*retry after \d+s$/);
+    expect(text).toMatch(/^denied by policy: rate limit "img" .*retry in \d+s$/);
     const d = (limited._meta as Record<string, { code: string; retryAfterMs: number }>)[
       "toolgate/decision"
     ];
