@@ -1,0 +1,426 @@
+import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { z } from "zod";
+import { BinanceUsError, isBinanceUsError } from "./errors.js";
+import { createRedactingLogger, type Logger, maskListenKey, silentLogger } from "./logger.js";
+import { BinanceUsRestClient, optionsError } from "./rest-client.js";
+import {
+  UserDataStream,
+  type UserDataStreamOptions,
+  UserDataStreamOptionsSchema,
+} from "./user-data-stream.js";
+
+/** The tool names, as agents and policies already know them. */
+export const BINANCE_US_TOOL_NAMES = {
+  createListenKey: "binance_us_create_listen_key",
+  keepaliveListenKey: "binance_us_keepalive_listen_key",
+  closeListenKey: "binance_us_close_listen_key",
+  userStreamStatus: "binance_us_user_stream_status",
+  userStreamEvents: "binance_us_user_stream_events",
+} as const;
+
+/**
+ * Options of {@link createBinanceUsConnector} / {@link registerBinanceUsTools}: the
+ * {@link UserDataStream} options with `apiKey` optional (falls back to `env`), plus when to
+ * start the managed stream.
+ */
+export type BinanceUsConnectorOptions = Omit<UserDataStreamOptions, "apiKey"> & {
+  apiKey?: string;
+  /** Where `BINANCE_US_API_KEY` / `BINANCE_US_API_SECRET` are read from. Default `process.env`. */
+  env?: Record<string, string | undefined>;
+  /**
+   * `lazy` (default): the managed stream starts on the first status/events call.
+   * `eager`: it starts when the connector is created. `off`: the two stream tools report
+   * that the managed stream is disabled.
+   */
+  managedStream?: "lazy" | "eager" | "off";
+};
+
+/**
+ * The shared state behind the tools: one REST client (one `Retry-After` gate) and one
+ * lazily started managed stream. Several MCP sessions can share one connector, which is
+ * what you want: Binance allows one listen key per account anyway.
+ */
+export interface BinanceUsConnector {
+  readonly rest: BinanceUsRestClient;
+  readonly managedStream: "lazy" | "eager" | "off";
+  /** The managed stream, started on first use. Undefined when `managedStream` is `off`. */
+  stream(): UserDataStream | undefined;
+  /** Whether the managed stream has been started. */
+  readonly streamStarted: boolean;
+  /** Closes the managed stream (no DELETE unless `ownsStream`). */
+  close(): Promise<void>;
+}
+
+/**
+ * Builds a connector, validating the options now so a bad configuration fails at start-up.
+ *
+ * @example
+ * ```ts
+ * const connector = createBinanceUsConnector({ restBaseUrl: mock.restUrl, wsBaseUrl: mock.wsUrl, apiKey });
+ * ```
+ */
+export function createBinanceUsConnector(
+  options: BinanceUsConnectorOptions = {},
+): BinanceUsConnector {
+  const env = options.env ?? process.env;
+  const { env: _env, managedStream: mode = "lazy", ...rest } = options;
+  const streamOptions: UserDataStreamOptions = {
+    ...rest,
+    apiKey: options.apiKey ?? env.BINANCE_US_API_KEY ?? "",
+    apiSecret: options.apiSecret ?? (env.BINANCE_US_API_SECRET || undefined),
+  };
+  const parsed = UserDataStreamOptionsSchema.safeParse(streamOptions);
+  if (!parsed.success) {
+    const err = optionsError(parsed.error);
+    if (!streamOptions.apiKey) {
+      throw new BinanceUsError(
+        "OPTIONS_INVALID",
+        "apiKey is missing: pass options.apiKey or set BINANCE_US_API_KEY",
+      );
+    }
+    throw err;
+  }
+  const logger: Logger = createRedactingLogger(options.logger ?? silentLogger, {
+    secrets: () => [streamOptions.apiKey, streamOptions.apiSecret],
+  });
+  const restClient =
+    options.restClient ??
+    new BinanceUsRestClient({
+      apiKey: streamOptions.apiKey,
+      apiSecret: streamOptions.apiSecret,
+      restBaseUrl: options.restBaseUrl,
+      requestTimeoutMs: options.requestTimeoutMs,
+      recvWindowMs: options.recvWindowMs,
+      now: options.now,
+      scheduler: options.scheduler,
+      fetch: options.fetch,
+      logger,
+    });
+  let stream: UserDataStream | undefined;
+  let closed = false;
+  const connector: BinanceUsConnector = {
+    rest: restClient,
+    managedStream: mode,
+    get streamStarted() {
+      return stream !== undefined;
+    },
+    stream() {
+      if (mode === "off" || closed) return stream;
+      if (!stream) {
+        stream = new UserDataStream({ ...streamOptions, restClient, logger });
+        stream.start().catch(() => {
+          // Failures are reported by status(): state "failed" and lastError.
+        });
+      }
+      return stream;
+    },
+    async close() {
+      closed = true;
+      await stream?.close();
+    },
+  };
+  if (mode === "eager") connector.stream();
+  return connector;
+}
+
+const weightShape = {
+  usedWeight1m: z
+    .number()
+    .optional()
+    .describe("X-MBX-USED-WEIGHT-1M after the call (Binance.US allows 1200 per minute per IP)"),
+};
+
+const statusShape = {
+  enabled: z.boolean(),
+  state: z.string(),
+  connected: z.boolean(),
+  connectedSince: z.number().optional(),
+  listenKeyMasked: z.string().optional(),
+  keyAgeMs: z.number().optional(),
+  lastKeepaliveAt: z.number().optional(),
+  nextKeepaliveAt: z.number().optional(),
+  reconnects: z.number(),
+  rotations: z.number(),
+  reconnectAttempt: z.number(),
+  lastEventAt: z.number().optional(),
+  lastCursor: z.number(),
+  bufferedEvents: z.number(),
+  droppedEvents: z.number(),
+  usedWeight1m: z.number().optional(),
+  lastError: z.object({ code: z.string(), message: z.string() }).optional(),
+};
+
+const eventsShape = {
+  events: z.array(
+    z.object({
+      cursor: z.number(),
+      receivedAt: z.number(),
+      kind: z.string(),
+      type: z.string(),
+      eventTime: z.number().optional(),
+      data: z.record(z.string(), z.unknown()),
+    }),
+  ),
+  nextCursor: z.number(),
+  dropped: z.boolean().describe("true if events after your cursor were evicted: resync"),
+  connected: z.boolean(),
+};
+
+function ok(text: string, structuredContent: Record<string, unknown>): CallToolResult {
+  return { content: [{ type: "text", text }], structuredContent };
+}
+
+function stripUndefined<T extends Record<string, unknown>>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
+}
+
+/**
+ * Registers the five `binance_us_*` tools on an SDK `McpServer`.
+ *
+ * - `binance_us_create_listen_key` (no arguments), `binance_us_keepalive_listen_key`
+ *   (`listenKey`), `binance_us_close_listen_key` (`listenKey`): the listen-key REST calls.
+ * - `binance_us_user_stream_status` and `binance_us_user_stream_events` (`cursor?`,
+ *   `limit?`): a managed stream so agents need not hold a WebSocket.
+ *
+ * Results carry text plus `structuredContent`; failures are `isError` results naming the
+ * stable error code. The API key and secret never appear in results; only the create tool
+ * returns a listen key, because that is its purpose.
+ *
+ * @example
+ * ```ts
+ * const server = new McpServer({ name: "binance-us", version: "0.1.0" });
+ * const handle = registerBinanceUsTools(server, { apiKey, restBaseUrl: mock.restUrl, wsBaseUrl: mock.wsUrl });
+ * // later: await handle.close();
+ * ```
+ */
+export function registerBinanceUsTools(
+  server: McpServer,
+  optionsOrConnector: BinanceUsConnectorOptions | BinanceUsConnector = {},
+): { connector: BinanceUsConnector; close(): Promise<void> } {
+  const owned = !isConnector(optionsOrConnector);
+  const connector = isConnector(optionsOrConnector)
+    ? optionsOrConnector
+    : createBinanceUsConnector(optionsOrConnector);
+  const { rest } = connector;
+
+  const fail = (error: unknown): CallToolResult => {
+    const typed = isBinanceUsError(error)
+      ? error
+      : new BinanceUsError("NETWORK_ERROR", "unexpected failure");
+    const retry =
+      typed.retryAfterMs !== undefined
+        ? ` Retry after ${Math.ceil(typed.retryAfterMs / 1000)} s.`
+        : "";
+    return {
+      isError: true,
+      content: [{ type: "text", text: `${typed.code}: ${typed.message}.${retry}` }],
+      _meta: { binanceUs: stripUndefined({ code: typed.code, ...typed.data }) },
+    };
+  };
+
+  server.registerTool(
+    BINANCE_US_TOOL_NAMES.createListenKey,
+    {
+      title: "Create Binance.US listen key",
+      description:
+        "Start (or get) the account's user-data stream: POST /api/v3/userDataStream. Returns the listen key, valid 60 minutes; keep it alive about every 30 minutes. Binance.US has one key per account, so this returns the existing key if there is one and extends it.",
+      inputSchema: {},
+      outputSchema: { listenKey: z.string(), ...weightShape },
+      annotations: {
+        readOnlyHint: false,
+        destructiveHint: false,
+        idempotentHint: true,
+        openWorldHint: true,
+      },
+    },
+    async () => {
+      try {
+        const { data, usedWeight1m } = await rest.createListenKey();
+        return ok(
+          `Listen key ${data.listenKey} is active for 60 minutes; call ${BINANCE_US_TOOL_NAMES.keepaliveListenKey} about every 30 minutes to keep it.`,
+          stripUndefined({ listenKey: data.listenKey, usedWeight1m }),
+        );
+      } catch (error) {
+        return fail(error);
+      }
+    },
+  );
+
+  server.registerTool(
+    BINANCE_US_TOOL_NAMES.keepaliveListenKey,
+    {
+      title: "Keep a Binance.US listen key alive",
+      description:
+        "Extend a listen key by 60 minutes: PUT /api/v3/userDataStream. Call about every 30 minutes. Fails with LISTEN_KEY_NOT_FOUND if the key expired; then create a new one.",
+      inputSchema: {
+        listenKey: z.string().min(1).describe("The key from binance_us_create_listen_key"),
+      },
+      outputSchema: { ok: z.boolean(), ...weightShape },
+      annotations: {
+        readOnlyHint: false,
+        destructiveHint: false,
+        idempotentHint: true,
+        openWorldHint: true,
+      },
+    },
+    async ({ listenKey }) => {
+      try {
+        const { usedWeight1m } = await rest.keepaliveListenKey(listenKey);
+        return ok(
+          `Listen key ${maskListenKey(listenKey)} extended by 60 minutes.`,
+          stripUndefined({ ok: true, usedWeight1m }),
+        );
+      } catch (error) {
+        return fail(error);
+      }
+    },
+  );
+
+  server.registerTool(
+    BINANCE_US_TOOL_NAMES.closeListenKey,
+    {
+      title: "Close a Binance.US listen key",
+      description:
+        "Close the user-data stream: DELETE /api/v3/userDataStream. This ends the stream for every process using the account's key.",
+      inputSchema: { listenKey: z.string().min(1).describe("The key to close") },
+      outputSchema: { ok: z.boolean(), ...weightShape },
+      annotations: {
+        readOnlyHint: false,
+        destructiveHint: true,
+        idempotentHint: false,
+        openWorldHint: true,
+      },
+    },
+    async ({ listenKey }) => {
+      try {
+        const { usedWeight1m } = await rest.closeListenKey(listenKey);
+        return ok(
+          `Listen key ${maskListenKey(listenKey)} closed; the stream has ended for every consumer.`,
+          stripUndefined({ ok: true, usedWeight1m }),
+        );
+      } catch (error) {
+        return fail(error);
+      }
+    },
+  );
+
+  const disabledStatus = {
+    enabled: false,
+    state: "disabled",
+    connected: false,
+    reconnects: 0,
+    rotations: 0,
+    reconnectAttempt: 0,
+    lastCursor: 0,
+    bufferedEvents: 0,
+    droppedEvents: 0,
+  };
+
+  server.registerTool(
+    BINANCE_US_TOOL_NAMES.userStreamStatus,
+    {
+      title: "Binance.US user-stream status",
+      description:
+        "Status of the managed user-data stream this server keeps for you (started on first use): connected, key age, next keepalive, reconnects, buffered events.",
+      inputSchema: {},
+      outputSchema: statusShape,
+      annotations: {
+        readOnlyHint: true,
+        destructiveHint: false,
+        idempotentHint: true,
+        openWorldHint: true,
+      },
+    },
+    async () => {
+      const stream = connector.stream();
+      if (!stream) {
+        return ok("The managed user-data stream is disabled on this server.", disabledStatus);
+      }
+      const status = stripUndefined({ enabled: true, ...stream.status() });
+      const text = status.connected
+        ? `Connected (key ${status.listenKeyMasked}, age ${Math.round((status.keyAgeMs ?? 0) / 60_000)} min); ${status.reconnects} reconnects, ${status.bufferedEvents} events buffered, last cursor ${status.lastCursor}.`
+        : `Not connected (state ${status.state})${status.lastError ? `; last error ${status.lastError.code}: ${status.lastError.message}` : ""}.`;
+      return ok(text, status);
+    },
+  );
+
+  server.registerTool(
+    BINANCE_US_TOOL_NAMES.userStreamEvents,
+    {
+      title: "Binance.US user-stream events",
+      description:
+        "Events (executionReport, outboundAccountPosition, balanceUpdate, listStatus, ...) received after `cursor`, oldest first. Pass the returned nextCursor next time. `dropped: true` means the buffer overflowed past your cursor.",
+      inputSchema: {
+        cursor: z
+          .number()
+          .int()
+          .min(0)
+          .optional()
+          .describe("Return events after this cursor (default 0)"),
+        limit: z
+          .number()
+          .int()
+          .min(1)
+          .max(500)
+          .optional()
+          .describe("At most this many (default 50)"),
+      },
+      outputSchema: eventsShape,
+      annotations: {
+        readOnlyHint: true,
+        destructiveHint: false,
+        idempotentHint: true,
+        openWorldHint: true,
+      },
+    },
+    async ({ cursor, limit }) => {
+      const stream = connector.stream();
+      if (!stream) {
+        return ok("The managed user-data stream is disabled on this server.", {
+          events: [],
+          nextCursor: cursor ?? 0,
+          dropped: false,
+          connected: false,
+        });
+      }
+      const page = stream.events(cursor ?? 0, limit ?? 50);
+      const events = page.events.map((entry) => {
+        const ev = entry.event;
+        const type = ev.kind === "unknown" || ev.kind === "invalid" ? ev.type : ev.kind;
+        return stripUndefined({
+          cursor: entry.cursor,
+          receivedAt: entry.receivedAt,
+          kind: ev.kind,
+          type,
+          eventTime: ev.eventTime,
+          data: ev.data as Record<string, unknown>,
+        });
+      });
+      const connected = stream.status().connected;
+      const text = `${events.length} event(s) after cursor ${cursor ?? 0}; next cursor ${page.nextCursor}${page.dropped ? "; some events were dropped by overflow, resync your view" : ""}.${events.length ? `\n${events.map((e) => `#${e.cursor} ${e.type}`).join("\n")}` : ""}`;
+      return ok(text, {
+        events,
+        nextCursor: page.nextCursor,
+        dropped: page.dropped,
+        connected,
+      });
+    },
+  );
+
+  return {
+    connector,
+    close: async () => {
+      if (owned) await connector.close();
+    },
+  };
+}
+
+function isConnector(value: unknown): value is BinanceUsConnector {
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    "rest" in value &&
+    typeof (value as { stream?: unknown }).stream === "function"
+  );
+}
