@@ -2,6 +2,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { StoreConfigSchema } from "@toolgate/rate-limit-store";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { GatewayError, type GatewayIssue } from "./errors.js";
@@ -43,15 +44,9 @@ const GrantSchema = z
     message: "a grant needs apiKey or apiKeyHash",
   });
 
-const StoreSchema = z.union([
-  z.literal("memory"),
-  z.string().regex(/^rediss?:\/\//, 'use "memory" or a redis:// URL'),
-  z.strictObject({
-    url: z.string().regex(/^rediss?:\/\//, "use a redis:// or rediss:// URL"),
-    keyPrefix: z.string().min(1).optional(),
-    failureMode: z.enum(["closed", "open"]).optional(),
-  }),
-]);
+// The store line is parsed by the store package itself, so the gateway accepts exactly
+// what createCounterStore accepts ("memory", "redis://host:6379/0?fail=open", or objects).
+const StoreSchema = StoreConfigSchema;
 
 /**
  * The gateway config file schema (`toolgate.config.yaml`). Every field is optional: what
@@ -64,16 +59,13 @@ export const GatewayConfigSchema = z.strictObject({
       port: z.number().int().min(0).max(65535).default(8080),
     })
     .default({ host: "127.0.0.1", port: 8080 }),
-  upstreams: z
-    .array(UpstreamSchema)
-    .min(1, "list at least one upstream")
-    .default([{ name: "binance-us", builtin: "binance-us" }]),
+  upstreams: z.array(UpstreamSchema).default([{ name: "binance-us", builtin: "binance-us" }]),
   grants: z
     .record(z.string().regex(NAME, "grant names use A-Z a-z 0-9 _ . -"), GrantSchema)
     .optional(),
   /** Policy used by grants that name none. */
   policy: z.string().min(1).optional(),
-  store: StoreSchema.default("memory"),
+  store: StoreSchema.default({ type: "memory" }),
   approvals: z
     .strictObject({
       timeoutMs: z.number().int().min(1000, "use at least 1000 ms").default(300_000),
@@ -125,7 +117,7 @@ export const DEFAULT_POLICY_PATH = fileURLToPath(
 /** Fixes shown next to schema problems, by the last path segment. */
 const FIXES: Record<string, string> = {
   port: "use a number from 0 to 65535 (0 picks a free port)",
-  store: 'use "memory" or "redis://host:6379"',
+  store: 'use "memory" or "redis://host:6379/0"',
   upstreams: "each upstream needs name plus one of url, command or builtin",
   apiKey: `set it directly, as \${ENV_VAR}, or use apiKeyHash: sha256:<hex>`,
 };

@@ -28,7 +28,7 @@ describe("loadGatewayConfig", () => {
     });
     expect(loaded.file).toBeUndefined();
     expect(loaded.config.listen).toEqual({ host: "127.0.0.1", port: 8080 });
-    expect(loaded.config.store).toBe("memory");
+    expect(loaded.config.store).toEqual({ type: "memory" });
     expect(loaded.config.upstreams).toEqual([{ name: "binance-us", builtin: "binance-us" }]);
     expect(loaded.grants).toEqual([
       {
@@ -71,7 +71,7 @@ describe("loadGatewayConfig", () => {
         "grants:",
         `  alice: { apiKey: '\${ALICE_KEY}', policy: policies/alice.yaml }`,
         `  bob: { apiKeyHash: 'sha256:${hash}' }`,
-        "store: { url: 'redis://127.0.0.1:6379', keyPrefix: 'tg:' }",
+        "store: 'redis://127.0.0.1:6379/0?prefix=tg:'",
         "audit: { path: logs/audit.jsonl }",
       ].join("\n"),
     );
@@ -87,6 +87,7 @@ describe("loadGatewayConfig", () => {
       { name: "bob", keyHash: hash, policyPath: DEFAULT_POLICY_PATH },
     ]);
     expect(loaded.config.audit.path).toBe(join(cwd, "logs/audit.jsonl"));
+    expect(loaded.config.store).toMatchObject({ type: "redis", prefix: "tg:" });
   });
 
   it("lists every problem by path with a fix", () => {

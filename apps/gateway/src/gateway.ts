@@ -1,0 +1,459 @@
+import { randomUUID } from "node:crypto";
+import { type FSWatcher, watch } from "node:fs";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { basename, dirname } from "node:path";
+import type { ApprovalOutcome, DecisionEvent, UpstreamConfig } from "@toolgate/mcp-express";
+import { createToolgateMcp, type ToolgateMcp } from "@toolgate/mcp-express";
+import { PolicyError, PolicyHolder } from "@toolgate/policy-engine";
+import { createCounterStore, type MeteredCounterStore } from "@toolgate/rate-limit-store";
+import express, { type Express } from "express";
+import { type CounterView, createAdminRouter } from "./admin.js";
+import { createApprover } from "./approvals/approver.js";
+import { createRedisApprovalStore } from "./approvals/redis-store.js";
+import { type ApprovalStore, createMemoryApprovalStore } from "./approvals/store.js";
+import { AuditLog } from "./audit.js";
+import type { LoadedConfig, UpstreamEntry } from "./config.js";
+import { GatewayError, type GatewayIssue } from "./errors.js";
+import { DecisionFeed } from "./feed.js";
+import { createLogger, type Logger } from "./logger.js";
+import { sha256Hex } from "./mask.js";
+import { createGatewayMetrics, type GatewayMetrics } from "./metrics.js";
+
+/** A built-in upstream started by the gateway (e.g. the Binance.US tools). */
+export interface BuiltinUpstream {
+  readonly upstream: UpstreamConfig;
+  /** One line for the start-up banner, e.g. "Binance.US mock exchange at http://...". */
+  readonly description?: string | undefined;
+  /** Reports stream reconnects to metrics; called once at start. */
+  onReconnect?(listener: () => void): void;
+  close(): Promise<void>;
+}
+
+/** Starts the built-in upstream named in `builtin:`. */
+export type BuiltinFactory = (
+  entry: { readonly name: string; readonly builtin: string },
+  ctx: { readonly env: Record<string, string | undefined>; readonly logger: Logger },
+) => Promise<BuiltinUpstream>;
+
+/** Options of {@link startGateway}. */
+export interface GatewayOptions {
+  /** The loaded config (see `loadGatewayConfig`). */
+  readonly loaded: LoadedConfig;
+  readonly logger?: Logger;
+  readonly env?: Record<string, string | undefined>;
+  /** Starts `builtin:` upstreams. Without it a config naming one fails at start-up. */
+  readonly builtins?: BuiltinFactory;
+  /** Extra upstreams (e.g. an in-process McpServer), added after the configured ones. */
+  readonly extraUpstreams?: readonly UpstreamConfig[];
+  readonly now?: () => number;
+  readonly newId?: () => string;
+  /** Listen on this instead of `config.listen` (tests). */
+  readonly listen?: { readonly host: string; readonly port: number };
+}
+
+/** A running gateway. */
+export interface RunningGateway {
+  readonly url: string;
+  readonly mcpUrl: string;
+  readonly adminUrl: string;
+  readonly port: number;
+  readonly app: Express;
+  readonly server: Server;
+  readonly mcp: ToolgateMcp;
+  readonly metrics: GatewayMetrics;
+  readonly approvals: ApprovalStore;
+  readonly store: MeteredCounterStore;
+  readonly feed: DecisionFeed;
+  readonly logger: Logger;
+  /** Builtin descriptions for the banner. */
+  readonly notes: readonly string[];
+  /** Policies by file, for reload tests and the admin counters. */
+  readonly policies: ReadonlyMap<string, PolicyHolder>;
+  /** Reloads one policy file now (the watcher calls this); resolves true when applied. */
+  reloadPolicy(path: string): Promise<boolean>;
+  /** Stops accepting, drains in-flight calls within the grace period, closes everything. */
+  close(): Promise<void>;
+}
+
+function upstreamFromEntry(entry: UpstreamEntry): UpstreamConfig | undefined {
+  if ("url" in entry) return { name: entry.name, url: entry.url, headers: entry.headers };
+  if ("command" in entry) {
+    return {
+      name: entry.name,
+      command: entry.command,
+      args: entry.args,
+      env: entry.env,
+      cwd: entry.cwd,
+    };
+  }
+  return undefined;
+}
+
+/**
+ * Composes the packages into a running gateway: policies (watched), the counter store,
+ * approvals, upstreams, `/mcp`, `/admin`, `/metrics`, `/healthz`, `/readyz`, the audit log.
+ * Resolves once it listens.
+ *
+ * @example
+ * const gw = await startGateway({ loaded: loadGatewayConfig({}), builtins: binanceBuiltin });
+ * console.log(gw.mcpUrl);
+ * process.on("SIGTERM", () => gw.close().then(() => process.exit(0)));
+ */
+export async function startGateway(options: GatewayOptions): Promise<RunningGateway> {
+  const { loaded } = options;
+  const { config } = loaded;
+  const env = options.env ?? process.env;
+  const logger = options.logger ?? createLogger();
+  const now = options.now ?? Date.now;
+  const newId = options.newId ?? randomUUID;
+  const cleanups: Array<() => Promise<void> | void> = [];
+  const runCleanups = async () => {
+    for (const c of cleanups.splice(0).reverse()) {
+      try {
+        await c();
+      } catch (err) {
+        logger.warn({ err: (err as Error).message }, "error while shutting down");
+      }
+    }
+  };
+
+  try {
+    // Policies: one holder per file, shared by the grants naming it.
+    const policies = new Map<string, PolicyHolder>();
+    const issues: GatewayIssue[] = [];
+    for (const g of loaded.grants) {
+      if (policies.has(g.policyPath)) continue;
+      try {
+        policies.set(g.policyPath, await PolicyHolder.fromFile(g.policyPath));
+      } catch (err) {
+        if (!(err instanceof PolicyError)) throw err;
+        for (const i of err.issues) {
+          issues.push({
+            path: `grants.${g.name}.policy (${g.policyPath})${i.path ? ` ${i.path}` : ""}`,
+            message: i.message,
+            fix: i.fix,
+          });
+        }
+      }
+    }
+    if (issues.length > 0) {
+      throw new GatewayError(
+        "CONFIG_INVALID",
+        `invalid policy: ${issues.length} problem(s)`,
+        issues,
+      );
+    }
+    const holderOf = new Map(loaded.grants.map((g) => [g.name, policies.get(g.policyPath)]));
+    const grantByHash = new Map(loaded.grants.map((g) => [g.keyHash, g.name]));
+
+    const store = createCounterStore(config.store, { now });
+    cleanups.push(() => store.close());
+    const approvals =
+      config.store.type === "redis"
+        ? createRedisApprovalStore({
+            url: config.store.url,
+            keyPrefix: config.store.prefix ?? "toolgate:",
+          })
+        : createMemoryApprovalStore();
+    cleanups.push(() => approvals.close());
+
+    const metrics = createGatewayMetrics({
+      pendingApprovals: async () => (await approvals.listPending()).length,
+    });
+    const feed = new DecisionFeed(200);
+    const audit = config.audit.enabled
+      ? new AuditLog({
+          path: config.audit.path,
+          maxBytes: config.audit.maxBytes,
+          keep: config.audit.keep,
+        })
+      : undefined;
+    if (audit) cleanups.push(() => audit.close());
+
+    // Upstreams.
+    const upstreams: UpstreamConfig[] = [];
+    const notes: string[] = [];
+    for (const entry of config.upstreams) {
+      const plain = upstreamFromEntry(entry);
+      if (plain) {
+        upstreams.push(plain);
+        continue;
+      }
+      const b = entry as { name: string; builtin: string };
+      if (!options.builtins) {
+        throw new GatewayError(
+          "CONFIG_INVALID",
+          `built-in upstream "${b.builtin}" is not available`,
+        );
+      }
+      const started = await options.builtins(b, { env, logger });
+      cleanups.push(() => started.close());
+      started.onReconnect?.(() => metrics.streamReconnects.inc({ stream: b.name }));
+      upstreams.push(started.upstream);
+      if (started.description) notes.push(started.description);
+    }
+    upstreams.push(...(options.extraUpstreams ?? []));
+    if (upstreams.length === 0) {
+      throw new GatewayError("CONFIG_INVALID", "no upstreams configured", [
+        {
+          path: "upstreams",
+          message: "list at least one upstream",
+          fix: "add a url, command or builtin upstream",
+        },
+      ]);
+    }
+
+    const approve = createApprover({
+      store: approvals,
+      timeoutMs: config.approvals.timeoutMs,
+      elicitation: config.approvals.elicitation,
+      now,
+      onError: (err) => logger.error({ err: (err as Error).message }, "approval store error"),
+    });
+
+    const onDecision = (e: DecisionEvent) => {
+      const d = e.decision;
+      metrics.decisions.inc({ tool: e.tool, effect: d.effect, code: d.code });
+      metrics.decisionSeconds.observe({ effect: d.effect }, d.decideUs / 1e6);
+      if (e.upstreamMs !== undefined && e.upstream) {
+        metrics.upstreamSeconds.observe(
+          { upstream: e.upstream, outcome: e.outcome === "upstream_error" ? "error" : "ok" },
+          e.upstreamMs / 1000,
+        );
+      }
+      if (e.outcome === "upstream_error")
+        metrics.upstreamErrors.inc({ upstream: e.upstream ?? "unknown" });
+      if (e.outcome === "approval_rejected") metrics.approvals.inc({ outcome: "rejected" });
+      if (e.outcome === "approval_timeout") metrics.approvals.inc({ outcome: "timeout" });
+      if (d.effect === "require_approval" && e.outcome === "forwarded") {
+        metrics.approvals.inc({ outcome: "approved" });
+      }
+      if (d.degraded) {
+        metrics.storeErrors.inc({ store: d.degraded.store });
+        metrics.failureModeActivations.inc({ store: d.degraded.store, mode: d.degraded.mode });
+      }
+      const shadow = d.shadow !== undefined;
+      audit?.write({
+        time: new Date(e.at).toISOString(),
+        decisionId: d.id,
+        grant: e.grant,
+        session: e.session,
+        tool: e.tool,
+        upstream: e.upstream,
+        effect: d.effect,
+        code: d.code,
+        rule: d.ruleId,
+        reason: d.reason,
+        argumentKeys: e.argumentKeys,
+        argumentsDigest: e.argumentsDigest,
+        shadow,
+        shadowEffect: d.shadow?.effect,
+        outcome: e.outcome,
+        retryAfterMs: d.retryAfterMs,
+        policyVersion: d.policyVersion,
+        upstreamMs: e.upstreamMs,
+      });
+      feed.push({
+        id: d.id,
+        at: e.at,
+        grant: e.grant,
+        session: e.session,
+        tool: e.tool,
+        effect: d.effect,
+        code: d.code,
+        reason: d.reason,
+        ruleId: d.ruleId,
+        outcome: e.outcome,
+        retryAfterMs: d.retryAfterMs,
+        shadow,
+      });
+    };
+
+    const mcp = createToolgateMcp({
+      upstreams,
+      apiKeys: (key) => grantByHash.get(sha256Hex(key)),
+      policy: (grant) => holderOf.get(grant),
+      store,
+      approve: async (req) => (await approve(req)) as ApprovalOutcome,
+      // The approver's own timeout (recorded in the store) must fire first.
+      approvalTimeoutMs: config.approvals.timeoutMs + 5_000,
+      onDecision,
+      allowedOrigins: config.allowedOrigins,
+      now,
+      newId,
+      logger: {
+        info: (o, m) => logger.info(o, m),
+        warn: (o, m) => logger.warn(o, m),
+        error: (o, m) => logger.error(o, m),
+        debug: (o, m) => logger.debug(o, m),
+      },
+    });
+    cleanups.push(() => mcp.close({ graceMs: config.shutdownGraceMs }));
+    await mcp.start();
+
+    const counters = async (): Promise<CounterView[]> => {
+      const out: CounterView[] = [];
+      for (const g of loaded.grants) {
+        const holder = holderOf.get(g.name);
+        if (!holder) continue;
+        const limits = [...holder.current.limitsById.values()].filter((l) => l.scope === "grant");
+        if (limits.length === 0) continue;
+        const states = await store.peek(
+          limits.map((l) => ({ key: l.keyPrefix + g.name, windowMs: l.windowMs, max: l.max })),
+        );
+        limits.forEach((l, i) => {
+          const s = states[i];
+          out.push({
+            grant: g.name,
+            counter: l.counter,
+            used: s?.used ?? 0,
+            max: l.max,
+            resetAtMs: s?.resetAtMs ?? 0,
+          });
+        });
+      }
+      return out;
+    };
+
+    const app = express();
+    app.disable("x-powered-by");
+    app.set("trust proxy", false);
+    let accepting = true;
+    app.use((_req, res, next) => {
+      if (!accepting) {
+        res.status(503).set("Connection", "close").json({ error: "shutting_down" });
+        return;
+      }
+      next();
+    });
+    app.all("/mcp", mcp.handler);
+    app.use(createAdminRouter({ approvals, token: loaded.adminToken, feed, counters, now }));
+    app.get("/metrics", async (_req, res) => {
+      const stats = store.stats();
+      res.set("Content-Type", metrics.registry.contentType);
+      res.send(
+        (await metrics.registry.metrics()) +
+          `# HELP toolgate_store_backend_errors_total Backend errors seen by the counter store\n` +
+          `# TYPE toolgate_store_backend_errors_total counter\n` +
+          `toolgate_store_backend_errors_total{store="${stats.store}"} ${stats.errors}\n`,
+      );
+    });
+    app.get("/healthz", (_req, res) => {
+      res.json({ ok: true });
+    });
+    app.get("/readyz", async (_req, res) => {
+      const [s, a] = await Promise.all([store.ready(), approvals.ready()]);
+      const ups = mcp.upstreamHealth();
+      const ok = s.ok && a.ok && ups.every((u) => u.ok);
+      res.status(ok ? 200 : 503).json({ ok, store: s, approvals: a, upstreams: ups });
+    });
+    app.get("/", (_req, res) => {
+      res.json({ name: "toolgate", mcp: "/mcp", admin: "/admin", metrics: "/metrics" });
+    });
+
+    // Policy watching: a valid change applies to the next call, an invalid one is logged
+    // and the last good policy stays. Watch the folder: editors replace files by rename.
+    const timers = new Map<string, NodeJS.Timeout>();
+    const reloadPolicy = async (path: string): Promise<boolean> => {
+      const holder = policies.get(path);
+      if (!holder) return false;
+      const r = await holder.reloadFile(path);
+      if (!r.ok) {
+        logger.error(
+          { policy: path, issues: r.error.issues },
+          `policy change rejected, keeping the last good policy: ${r.error.message}`,
+        );
+        return false;
+      }
+      if (r.changed) {
+        logger.info({ policy: path, version: r.policy.version.slice(0, 12) }, "policy reloaded");
+        // Grants resolve through a function, so mcp-express cannot subscribe to the holder:
+        // tell the affected grants' sessions ourselves.
+        for (const g of loaded.grants) if (g.policyPath === path) mcp.notifyToolsChanged(g.name);
+      }
+      return true;
+    };
+    const watchers: FSWatcher[] = [];
+    const dirs = new Map<string, string[]>();
+    for (const path of policies.keys()) {
+      const d = dirname(path);
+      dirs.set(d, [...(dirs.get(d) ?? []), path]);
+    }
+    for (const [d, files] of dirs) {
+      try {
+        const w = watch(d, { persistent: false }, (_ev, name) => {
+          for (const f of files) {
+            if (name !== null && String(name) !== basename(f)) continue;
+            clearTimeout(timers.get(f));
+            timers.set(
+              f,
+              setTimeout(() => void reloadPolicy(f), config.watchDebounceMs),
+            );
+          }
+        });
+        w.on("error", (err) => logger.warn({ err: err.message, dir: d }, "policy watcher error"));
+        watchers.push(w);
+      } catch (err) {
+        logger.warn({ err: (err as Error).message, dir: d }, "cannot watch policy folder");
+      }
+    }
+    cleanups.push(() => {
+      for (const w of watchers) w.close();
+      for (const t of timers.values()) clearTimeout(t);
+    });
+
+    const server = createServer(app);
+    const listen = options.listen ?? config.listen;
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(listen.port, listen.host, () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+    const port = (server.address() as AddressInfo).port;
+    const hostForUrl = listen.host.includes(":") ? `[${listen.host}]` : listen.host;
+    const url = `http://${hostForUrl === "0.0.0.0" ? "127.0.0.1" : hostForUrl}:${port}`;
+    logger.info(
+      { url, store: store.name, upstreams: upstreams.map((u) => u.name) },
+      "toolgate listening",
+    );
+
+    let closing: Promise<void> | undefined;
+    const close = () => {
+      closing ??= (async () => {
+        accepting = false;
+        const serverClosed = new Promise<void>((r) => server.close(() => r()));
+        server.closeIdleConnections();
+        await runCleanups(); // mcp.close drains in-flight calls within the grace period
+        server.closeAllConnections();
+        await serverClosed;
+        logger.info({}, "toolgate stopped");
+      })();
+      return closing;
+    };
+
+    return {
+      url,
+      mcpUrl: `${url}/mcp`,
+      adminUrl: `${url}/admin`,
+      port,
+      app,
+      server,
+      mcp,
+      metrics,
+      approvals,
+      store,
+      feed,
+      logger,
+      notes,
+      policies,
+      reloadPolicy,
+      close,
+    };
+  } catch (err) {
+    await runCleanups();
+    throw err;
+  }
+}

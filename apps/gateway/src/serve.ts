@@ -1,0 +1,105 @@
+import { parseArgs } from "node:util";
+import type { CliIo } from "./cli.js";
+import { loadGatewayConfig } from "./config.js";
+import { formatIssues, GatewayError } from "./errors.js";
+import { type BuiltinFactory, type RunningGateway, startGateway } from "./gateway.js";
+import { createLogger, type Logger } from "./logger.js";
+
+/** The one-line client example printed at start-up; tests run exactly this request. */
+export function curlExample(mcpUrl: string, key: string): string {
+  const body = JSON.stringify({
+    jsonrpc: "2.0",
+    id: 1,
+    method: "initialize",
+    params: {
+      protocolVersion: "2025-06-18",
+      capabilities: {},
+      clientInfo: { name: "curl", version: "1" },
+    },
+  });
+  return (
+    `curl -s ${mcpUrl} -H "Authorization: Bearer ${key}" -H "Content-Type: application/json" ` +
+    `-H "Accept: application/json, text/event-stream" -d '${body}'`
+  );
+}
+
+/** The start-up banner: where to connect and with what. Printed once, to stdout. */
+export function banner(
+  gw: RunningGateway,
+  info: { generatedKey?: string | undefined; adminToken: string; adminTokenGenerated: boolean },
+): string {
+  const key = info.generatedKey ?? "$TOOLGATE_API_KEY";
+  const lines = [
+    "",
+    `  Toolgate is running`,
+    "",
+    `  MCP endpoint   ${gw.mcpUrl}`,
+    info.generatedKey
+      ? `  API key        ${info.generatedKey}   (grant "demo"; set TOOLGATE_API_KEY to choose your own)`
+      : `  API key        from TOOLGATE_API_KEY / the config file`,
+    info.adminTokenGenerated
+      ? `  Approvals      ${gw.adminUrl}?token=${encodeURIComponent(info.adminToken)}`
+      : `  Approvals      ${gw.adminUrl}   (admin token from TOOLGATE_ADMIN_TOKEN / the config)`,
+    `  Metrics        ${gw.url}/metrics`,
+    ...gw.notes.map((n) => `  ${n}`),
+    "",
+    "  Try it:",
+    `  ${curlExample(gw.mcpUrl, key)}`,
+    "",
+  ];
+  return `${lines.join("\n")}\n`;
+}
+
+/** Options of {@link serveCommand}: the pieces `bin.ts` wires in. */
+export interface ServeDeps {
+  readonly builtins?: BuiltinFactory;
+  readonly logger?: Logger;
+  /** Resolves when the process should stop (SIGTERM/SIGINT in the real binary). */
+  readonly stopSignal: Promise<string>;
+}
+
+/**
+ * `toolgate serve`: loads the config, starts the gateway, prints the banner, and closes
+ * gracefully when `stopSignal` resolves (in-flight calls get `shutdownGraceMs`).
+ * Returns the exit code: 0 after a clean shutdown, 1 when start-up failed.
+ */
+export async function serveCommand(argv: string[], io: CliIo, deps: ServeDeps): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { config: { type: "string", short: "c" }, help: { type: "boolean", short: "h" } },
+  });
+  if (values.help) return -1;
+  if (positionals.length > 0) {
+    io.stderr.write(
+      `error: serve takes no arguments (got ${positionals.join(" ")}); use --config FILE\n`,
+    );
+    return 2;
+  }
+  const logger = deps.logger ?? createLogger({ level: io.env.LOG_LEVEL });
+  let gw: RunningGateway;
+  let loaded: ReturnType<typeof loadGatewayConfig>;
+  try {
+    loaded = loadGatewayConfig({ file: values.config, cwd: io.cwd, env: io.env });
+    gw = await startGateway({ loaded, logger, env: io.env, builtins: deps.builtins });
+  } catch (err) {
+    if (err instanceof GatewayError) {
+      io.stderr.write(`toolgate: ${err.message}\n`);
+      if (err.issues.length > 0) io.stderr.write(`${formatIssues(err.issues)}\n`);
+    } else {
+      io.stderr.write(`toolgate: failed to start: ${(err as Error).message}\n`);
+    }
+    return 1;
+  }
+  io.stdout.write(
+    banner(gw, {
+      generatedKey: loaded.grants.find((g) => g.generatedKey)?.generatedKey,
+      adminToken: loaded.adminToken,
+      adminTokenGenerated: loaded.adminTokenGenerated,
+    }),
+  );
+  const signal = await deps.stopSignal;
+  logger.info({ signal }, "shutting down: finishing in-flight calls");
+  await gw.close();
+  return 0;
+}
