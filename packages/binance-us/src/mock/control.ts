@@ -2,7 +2,7 @@ import { z } from "zod";
 import type { Clock, MockClock } from "./clock.js";
 import { BinanceUsMockError, MockErrorCode } from "./errors.js";
 import { type MockEvent, mockEvents } from "./events.js";
-import type { MockExchange, MockState, RequestCounters } from "./exchange.js";
+import type { MockExchange, MockNotifications, MockState, RequestCounters } from "./exchange.js";
 import {
   type AccountSnapshotInput,
   accountSnapshotInputSchema,
@@ -69,6 +69,18 @@ export interface MockControl {
   state(): MockState;
   /** REST request counters by route and status. */
   readonly requests: RequestCounters;
+  /**
+   * Subscribes to `request`, `socketOpen`, `socketClose`, `keyCreated` or `keyEnded`;
+   * returns the unsubscribe function. Listeners run synchronously inside the mock; one
+   * that throws is logged and ignored.
+   *
+   * @example
+   * const reconnected = new Promise((r) => { const off = mock.control.on("socketOpen", (s) => { off(); r(s); }); });
+   */
+  on<K extends keyof MockNotifications>(
+    type: K,
+    listener: (payload: MockNotifications[K]) => void,
+  ): () => void;
 }
 
 function parse<S extends z.ZodType>(schema: S, input: unknown, what: string): z.output<S> {
@@ -116,6 +128,7 @@ export function createControl(ex: MockExchange): MockControl {
     get requests() {
       return ex.requestCounters();
     },
+    on: (type, listener) => ex.on(type, listener),
   };
 }
 

@@ -108,6 +108,21 @@ export interface ClosedSocketState {
   reason: string;
 }
 
+/** Why a listen key stopped existing. */
+export type KeyEndReason = "expired" | "deleted" | "expired-by-control" | "invalidated-by-control";
+
+/**
+ * Notifications a test can subscribe to with `control.on(type, listener)`, so it can await
+ * "the client reconnected" or "the keepalive arrived" instead of polling `state()`.
+ */
+export interface MockNotifications {
+  request: LoggedRequest;
+  socketOpen: SocketState;
+  socketClose: ClosedSocketState;
+  keyCreated: ListenKeyState;
+  keyEnded: { listenKey: string; account: string; reason: KeyEndReason };
+}
+
 interface KeyRecord {
   listenKey: string;
   account: string;
@@ -224,6 +239,7 @@ export class MockExchange {
   private readonly counters: RequestCounters = { total: 0, byRoute: {}, byStatus: {} };
   private readonly timers = new Set<unknown>();
   private readonly newListenKey: () => string;
+  private readonly listeners = new Map<keyof MockNotifications, Set<(p: never) => void>>();
   private nextSocketId = 1;
   private pingsOn = true;
   private pongsOn = true;
@@ -250,6 +266,39 @@ export class MockExchange {
     if (handle === undefined) return;
     this.clock.clearTimeout(handle);
     this.timers.delete(handle);
+  }
+
+  /** Subscribes to a notification; returns the unsubscribe function. */
+  on<K extends keyof MockNotifications>(
+    type: K,
+    listener: (payload: MockNotifications[K]) => void,
+  ): () => void {
+    let set = this.listeners.get(type);
+    if (!set) {
+      set = new Set();
+      this.listeners.set(type, set);
+    }
+    const fn = listener as (p: never) => void;
+    set.add(fn);
+    return () => {
+      set.delete(fn);
+    };
+  }
+
+  private emit<K extends keyof MockNotifications>(type: K, payload: MockNotifications[K]): void {
+    const set = this.listeners.get(type);
+    if (!set) return;
+    for (const fn of [...set]) {
+      try {
+        (fn as (p: MockNotifications[K]) => void)(payload);
+      } catch (err) {
+        // A throwing test listener must not corrupt the exchange's own bookkeeping.
+        this.opts.logger?.warn(
+          { type, err: err instanceof Error ? err.message : String(err) },
+          "mock listener threw",
+        );
+      }
+    }
   }
 
   private logInfo(fields: Record<string, unknown>, msg: string): void {
@@ -395,12 +444,19 @@ export class MockExchange {
       timer: undefined,
     };
     rec.timer = this.arm(
-      () => this.expire(rec.listenKey, this.opts.onKeyExpiry),
+      () => this.expire(rec.listenKey, this.opts.onKeyExpiry, "expired"),
       this.opts.keyValidityMs,
     );
     this.keys.set(listenKey, rec);
     acc.listenKey = listenKey;
     this.logInfo({ account }, "listen key created");
+    this.emit("keyCreated", {
+      listenKey,
+      account,
+      createdAt: rec.createdAt,
+      expiresAt: rec.expiresAt,
+      sockets: 0,
+    });
     return rec;
   }
 
@@ -408,24 +464,29 @@ export class MockExchange {
     this.disarm(rec.timer);
     rec.expiresAt = this.clock.now() + this.opts.keyValidityMs;
     rec.timer = this.arm(
-      () => this.expire(rec.listenKey, this.opts.onKeyExpiry),
+      () => this.expire(rec.listenKey, this.opts.onKeyExpiry, "expired"),
       this.opts.keyValidityMs,
     );
   }
 
-  private invalidate(listenKey: string): KeyRecord | undefined {
+  private invalidate(listenKey: string, reason: KeyEndReason): KeyRecord | undefined {
     const rec = this.keys.get(listenKey);
     if (!rec) return undefined;
     this.disarm(rec.timer);
     this.keys.delete(listenKey);
     const acc = this.accounts.get(rec.account);
     if (acc && acc.listenKey === listenKey) acc.listenKey = undefined;
+    this.emit("keyEnded", { listenKey, account: rec.account, reason });
     return rec;
   }
 
   /** Ends a key (timeout or control). Returns false when it was not active. */
-  expire(listenKey: string, sockets: "event" | "close" | "keep"): boolean {
-    const rec = this.invalidate(listenKey);
+  expire(
+    listenKey: string,
+    sockets: "event" | "close" | "keep",
+    reason: KeyEndReason = "expired-by-control",
+  ): boolean {
+    const rec = this.invalidate(listenKey, reason);
     if (!rec) return false;
     this.logInfo({ account: rec.account }, "listen key expired");
     for (const s of this.socketsOfKey(listenKey)) {
@@ -446,7 +507,7 @@ export class MockExchange {
       this.sendRaw(s, listenKey, listenKeyExpired(listenKey, this.clock.now()));
       this.closeSocket(s, 1000, "listen key expired");
     }
-    if (invalidateKey) this.invalidate(listenKey);
+    if (invalidateKey) this.invalidate(listenKey, "invalidated-by-control");
     return targets.length;
   }
 
@@ -660,7 +721,7 @@ export class MockExchange {
       this.extend(rec);
       return { status: 200, headers: {}, body: {} };
     }
-    this.invalidate(listenKey);
+    this.invalidate(listenKey, "deleted");
     for (const s of this.socketsOfKey(listenKey)) this.closeSocket(s, 1000, "listen key closed");
     this.logInfo({ account: rec.account }, "listen key closed");
     return { status: 200, headers: {}, body: {} };
@@ -739,6 +800,7 @@ export class MockExchange {
     if (masked !== undefined) entry.apiKey = masked;
     if (injected) entry.injected = true;
     this.log.push(entry);
+    this.emit("request", { ...entry });
     if (this.log.length > this.opts.requestLogLimit) this.log.shift();
     this.opts.logger?.debug?.({ ...entry }, "request");
   }
@@ -816,6 +878,7 @@ export class MockExchange {
       // A peer that vanished mid-frame; the close handler below does the cleanup.
     });
     ws.on("close", () => this.forget(rec, "closed"));
+    this.emit("socketOpen", this.socketView(rec));
     return rec;
   }
 
@@ -857,13 +920,15 @@ export class MockExchange {
     this.disarm(rec.pongDeadline);
     this.disarm(rec.maxAgeTimer);
     this.sockets.delete(rec.id);
-    this.closedSockets.push({
+    const closed: ClosedSocketState = {
       id: rec.id,
-      listenKeys: rec.listenKeys,
+      listenKeys: [...rec.listenKeys],
       openedAt: rec.openedAt,
       closedAt: this.clock.now(),
       reason,
-    });
+    };
+    this.closedSockets.push(closed);
+    this.emit("socketClose", { ...closed, listenKeys: [...closed.listenKeys] });
     if (this.closedSockets.length > this.opts.requestLogLimit) this.closedSockets.shift();
   }
 
@@ -949,6 +1014,26 @@ export class MockExchange {
     for (const s of this.sockets.values()) s.silenced = false;
   }
 
+  private socketView(rec: SocketRecord): SocketState {
+    return {
+      id: rec.id,
+      listenKeys: [...rec.listenKeys],
+      account: rec.account,
+      combined: rec.combined,
+      openedAt: rec.openedAt,
+      pingsSent: rec.pingsSent,
+      pongsReceived: rec.pongsReceived,
+      pingsReceived: rec.pingsReceived,
+      pongsSent: rec.pongsSent,
+      messagesReceived: rec.messagesReceived,
+      eventsDelivered: rec.eventsDelivered,
+      lastPongAt: rec.lastPongAt,
+      awaitingPongSince: rec.awaitingPongSince,
+      silenced: rec.silenced,
+      incomingLimitHits: rec.incomingLimitHits,
+    };
+  }
+
   state(): MockState {
     const keys = [...this.keys.values()].map((k) => ({
       listenKey: k.listenKey,
@@ -957,22 +1042,7 @@ export class MockExchange {
       expiresAt: k.expiresAt,
       sockets: this.socketsOfKey(k.listenKey).length,
     }));
-    const sockets = [...this.sockets.values()].map(
-      ({
-        ws: _ws,
-        raw: _raw,
-        pingTimer: _p,
-        pongDeadline: _d,
-        maxAgeTimer: _m,
-        windowSecond: _s,
-        windowCount: _c,
-        closed: _x,
-        ...rest
-      }) => ({
-        ...rest,
-        listenKeys: [...rest.listenKeys],
-      }),
-    );
+    const sockets = [...this.sockets.values()].map((rec) => this.socketView(rec));
     return {
       now: this.clock.now(),
       keys,
@@ -1000,5 +1070,6 @@ export class MockExchange {
     }
     for (const k of this.keys.values()) k.timer = undefined;
     for (const t of [...this.timers]) this.disarm(t);
+    this.listeners.clear();
   }
 }

@@ -28,8 +28,10 @@ export {
 } from "./events.js";
 export {
   type ClosedSocketState,
+  type KeyEndReason,
   type ListenKeyState,
   type LoggedRequest,
+  type MockNotifications,
   type MockState,
   maskApiKey,
   type RequestCounters,

@@ -292,3 +292,51 @@ describe("user-data stream sockets", () => {
     await expect(fetch(`${mock.restUrl}/api/v3/ping`)).rejects.toThrow();
   });
 });
+
+describe("notifications", () => {
+  it("announces requests, keys and sockets so tests can await them instead of polling", async () => {
+    const { mock, clock } = await start();
+    const seen: string[] = [];
+    const offs = [
+      mock.control.on("request", (r) => seen.push(`request ${r.method} ${r.status}`)),
+      mock.control.on("keyCreated", () => seen.push("keyCreated")),
+      mock.control.on("keyEnded", (k) => seen.push(`keyEnded ${k.reason}`)),
+      mock.control.on("socketOpen", (s) => seen.push(`socketOpen ${s.id}`)),
+      mock.control.on("socketClose", (s) => seen.push(`socketClose ${s.id} ${s.reason}`)),
+    ];
+    const listenKey = await createKey(mock);
+    const opened = new Promise<number>((resolve) => {
+      const off = mock.control.on("socketOpen", (s) => {
+        off();
+        resolve(s.id);
+      });
+    });
+    const p = connect(`${mock.wsUrl}/ws/${listenKey}`);
+    probes.push(p);
+    expect(await opened).toBe(1);
+    await clock.advance(60 * MIN);
+    await until(() => expect(p.closed).toBeDefined());
+    expect(seen).toEqual([
+      "keyCreated",
+      "request POST 200",
+      "socketOpen 1",
+      "keyEnded expired",
+      "socketClose 1 listen key expired",
+    ]);
+    for (const off of offs) off();
+    await createKey(mock);
+    expect(seen).toHaveLength(5);
+  });
+
+  it("survives a throwing listener", async () => {
+    const warnings: string[] = [];
+    const { mock } = await start({
+      logger: { info: () => {}, warn: (_f, m) => warnings.push(String(m)) },
+    });
+    mock.control.on("request", () => {
+      throw new Error("boom");
+    });
+    expect((await rest(mock, "POST", UDS, { apiKey: KEY_A })).status).toBe(200);
+    expect(warnings).toEqual(["mock listener threw"]);
+  });
+});
