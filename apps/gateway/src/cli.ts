@@ -126,7 +126,7 @@ const validate: Command = async (argv, io) => {
     allowPositionals: true,
     options: { help: { type: "boolean", short: "h" } },
   });
-  if (values.help) return io.stdout.write(HELP.validate ?? MAIN_HELP), 0;
+  if (values.help) return printHelp(io, HELP.validate ?? MAIN_HELP);
   if (positionals.length !== 1) return usageError(io, "validate", "give exactly one policy file");
   try {
     const policy = await loadCompiled(positionals[0] as string, io);
@@ -147,7 +147,7 @@ const test: Command = async (argv, io) => {
     allowPositionals: true,
     options: { json: { type: "boolean" }, help: { type: "boolean", short: "h" } },
   });
-  if (values.help) return io.stdout.write(HELP.test ?? MAIN_HELP), 0;
+  if (values.help) return printHelp(io, HELP.test ?? MAIN_HELP);
   if (positionals.length !== 2) {
     return usageError(io, "test", "give a policy file and a test cases file");
   }
@@ -189,7 +189,7 @@ const explain: Command = async (argv, io) => {
       help: { type: "boolean", short: "h" },
     },
   });
-  if (values.help) return io.stdout.write(HELP.explain ?? MAIN_HELP), 0;
+  if (values.help) return printHelp(io, HELP.explain ?? MAIN_HELP);
   if (positionals.length !== 1) return usageError(io, "explain", "give exactly one policy file");
   if (!values.tool) return usageError(io, "explain", "--tool is required");
   let args: Record<string, unknown> = {};
@@ -252,7 +252,7 @@ const scan: Command = async (argv, io) => {
       help: { type: "boolean", short: "h" },
     },
   });
-  if (values.help) return io.stdout.write(HELP.scan ?? MAIN_HELP), 0;
+  if (values.help) return printHelp(io, HELP.scan ?? MAIN_HELP);
   let target: ScanTarget;
   if (command.length > 0) {
     if (positionals.length > 0) return usageError(io, "scan", "give a URL or a command, not both");
