@@ -1,5 +1,6 @@
 import type { CompiledLimit, CompiledPolicy, CompiledRule, StaticOutcome } from "./compile.js";
 import type {
+  CounterReservation,
   CounterSpec,
   CounterState,
   CounterStore,
@@ -8,6 +9,7 @@ import type {
   Effect,
   Identity,
   Reservation,
+  ReserveOutcome,
   ToolCall,
 } from "./contracts.js";
 import { createInProcessCounterStore } from "./in-process-store.js";
@@ -258,6 +260,24 @@ function rateLimitOutcome(
   };
 }
 
+/** The caller's handle: a class so a decision does not allocate two closures. */
+class StoreReservation implements Reservation {
+  readonly id: string;
+  readonly #store: CounterStore;
+  readonly #res: CounterReservation;
+  constructor(store: CounterStore, res: CounterReservation) {
+    this.id = res.id;
+    this.#store = store;
+    this.#res = res;
+  }
+  commit(): Promise<void> {
+    return this.#store.commit(this.#res);
+  }
+  rollback(): Promise<void> {
+    return this.#store.rollback(this.#res);
+  }
+}
+
 /**
  * Default decision ids: a random per-process prefix plus a counter, so ids are unique
  * across processes without paying for a UUID per call.
@@ -389,31 +409,52 @@ export function createPolicyEngine(opts: PolicyEngineOptions = {}): PolicyEngine
   const store = opts.store ?? createInProcessCounterStore({ now: opts.now ?? Date.now });
   const newId = opts.newId ?? defaultIdGenerator();
 
-  async function decide(
-    policy: CompiledPolicy,
-    call: ToolCall,
-    identity: Identity,
-  ): Promise<Decision> {
+  const now = opts.now ?? Date.now;
+
+  // Plain functions returning promises instead of `async` ones: a decision without
+  // counters settles with a single resolved promise, and one with counters with a
+  // single `then`, which keeps the per-call overhead to what the store needs.
+  function decide(policy: CompiledPolicy, call: ToolCall, identity: Identity): Promise<Decision> {
     const t0 = performance.now();
-    const v = evaluateCall(policy, call, identity);
-    let shadow = v.shadow;
-    if (v.shadowCounters !== undefined && v.shadowCounters.length > 0) {
-      const states = await store.peek(v.shadowCounters);
-      for (let i = 0; i < states.length; i++) {
-        const st = states[i] as CounterState;
-        const spec = v.shadowCounters[i] as CounterSpec;
-        if (st.used + spec.weight > spec.max) {
-          shadow = rateLimitOutcome(
-            policy,
-            spec,
-            Math.max(1, st.resetAtMs - (opts.now ?? Date.now)()),
-          );
-          break;
-        }
-      }
+    let v: Verdict;
+    try {
+      v = evaluateCall(policy, call, identity);
+    } catch (err) {
+      return Promise.reject(err);
     }
+    const peek = v.shadowCounters;
+    if (peek !== undefined && peek.length > 0) {
+      const verdict = v;
+      return store
+        .peek(peek)
+        .then((states) => finish(policy, verdict, shadowFromPeek(policy, verdict, states), t0));
+    }
+    return finish(policy, v, v.shadow, t0);
+  }
+
+  function shadowFromPeek(
+    policy: CompiledPolicy,
+    v: Verdict,
+    states: readonly CounterState[],
+  ): Outcome | undefined {
+    const specs = v.shadowCounters ?? EMPTY;
+    for (let i = 0; i < states.length; i++) {
+      const st = states[i] as CounterState;
+      const spec = specs[i] as CounterSpec;
+      if (st.used + spec.weight > spec.max)
+        return rateLimitOutcome(policy, spec, Math.max(1, st.resetAtMs - now()));
+    }
+    return v.shadow;
+  }
+
+  function finish(
+    policy: CompiledPolicy,
+    v: Verdict,
+    shadow: Outcome | undefined,
+    t0: number,
+  ): Promise<Decision> {
     if (v.effect === "deny" || v.counters.length === 0) {
-      return {
+      return Promise.resolve({
         id: newId(),
         effect: v.effect,
         code: v.code,
@@ -423,9 +464,18 @@ export function createPolicyEngine(opts: PolicyEngineOptions = {}): PolicyEngine
         tool: v.tool,
         shadow,
         decideUs: (performance.now() - t0) * 1000,
-      };
+      });
     }
-    const out = await store.reserve(v.counters);
+    return store.reserve(v.counters).then((out) => reserved(policy, v, shadow, t0, out));
+  }
+
+  function reserved(
+    policy: CompiledPolicy,
+    v: Verdict,
+    shadow: Outcome | undefined,
+    t0: number,
+    out: ReserveOutcome,
+  ): Decision {
     if (!out.admitted) {
       const spec = v.counters[out.blockedBy] as CounterSpec;
       const failClosed = out.degraded?.mode === "fail_closed";
@@ -452,12 +502,6 @@ export function createPolicyEngine(opts: PolicyEngineOptions = {}): PolicyEngine
         decideUs: (performance.now() - t0) * 1000,
       };
     }
-    const res = out.reservation;
-    const reservation: Reservation = {
-      id: res.id,
-      commit: () => store.commit(res),
-      rollback: () => store.rollback(res),
-    };
     return {
       id: newId(),
       effect: v.effect,
@@ -469,7 +513,7 @@ export function createPolicyEngine(opts: PolicyEngineOptions = {}): PolicyEngine
       shadow,
       limits: out.counters,
       degraded: out.degraded,
-      reservation,
+      reservation: new StoreReservation(store, out.reservation),
       decideUs: (performance.now() - t0) * 1000,
     };
   }

@@ -19,6 +19,20 @@ export interface InProcessCounterStoreOptions {
 }
 
 /**
+ * The reservation handed out by this store. Its own `settled` flag makes commit and
+ * rollback idempotent without a registry of pending ids (which would cost a map insert
+ * and delete per call and need sweeping); an unsettled reservation is simply
+ * garbage-collected.
+ */
+class InProcessReservation implements CounterReservation {
+  settled = false;
+  constructor(
+    readonly id: string,
+    readonly counters: CounterReservation["counters"],
+  ) {}
+}
+
+/**
  * Sweeping expired windows is amortised: after at least this many operations and at
  * least as many operations as there are entries, so each operation pays O(1).
  */
@@ -28,7 +42,6 @@ class InProcessCounterStore implements CounterStore {
   readonly name = "in-process";
   readonly #now: () => number;
   readonly #windows = new Map<string, Window>();
-  readonly #pending = new Map<string, CounterReservation>();
   #seq = 0;
   #opsSinceSweep = 0;
 
@@ -59,13 +72,9 @@ class InProcessCounterStore implements CounterStore {
 
   #maybeSweep(now: number): void {
     if (++this.#opsSinceSweep < SWEEP_EVERY) return;
-    if (this.#opsSinceSweep < this.#windows.size + this.#pending.size) return;
+    if (this.#opsSinceSweep < this.#windows.size) return;
     this.#opsSinceSweep = 0;
     for (const [k, w] of this.#windows) if (now >= w.resetAtMs) this.#windows.delete(k);
-    for (const [id, r] of this.#pending) {
-      // Once every window of a reservation ended, rollback would be a no-op anyway.
-      if (r.counters.every((c) => now >= c.resetAtMs)) this.#pending.delete(id);
-    }
   }
 
   reserve(specs: readonly CounterSpec[]): Promise<ReserveOutcome> {
@@ -113,18 +122,19 @@ class InProcessCounterStore implements CounterStore {
       };
       reserved[i] = { key: s.key, weight: s.weight, resetAtMs: w.resetAtMs, windowMs: s.windowMs };
     }
-    const reservation: CounterReservation = { id: `r${++this.#seq}`, counters: reserved };
-    this.#pending.set(reservation.id, reservation);
+    const reservation = new InProcessReservation(`r${++this.#seq}`, reserved);
     return Promise.resolve({ admitted: true, reservation, counters });
   }
 
   commit(reservation: CounterReservation): Promise<void> {
-    this.#pending.delete(reservation.id);
+    if (reservation instanceof InProcessReservation) reservation.settled = true;
     return Promise.resolve();
   }
 
   rollback(reservation: CounterReservation): Promise<void> {
-    if (this.#pending.delete(reservation.id)) {
+    // Only reservations this store issued and nobody settled yet give units back.
+    if (reservation instanceof InProcessReservation && !reservation.settled) {
+      reservation.settled = true;
       const now = this.#now();
       for (const c of reservation.counters) {
         const w = this.#live(c.key, now);
@@ -148,7 +158,6 @@ class InProcessCounterStore implements CounterStore {
 
   close(): Promise<void> {
     this.#windows.clear();
-    this.#pending.clear();
     return Promise.resolve();
   }
 }
@@ -158,7 +167,8 @@ class InProcessCounterStore implements CounterStore {
  * opens at the first reservation on a key and lasts `windowMs`). For the engine's
  * own tests, the policy test runner and embedded single-process use; use
  * `@toolgate/rate-limit-store` for Redis-backed counters shared by several processes.
- * Holds no timers: expired windows are dropped lazily.
+ * Holds no timers: expired windows are dropped lazily. `commit`/`rollback` accept only
+ * reservations this store returned (others are ignored).
  *
  * @example
  * const store = createInProcessCounterStore({ now: () => clock.now });
