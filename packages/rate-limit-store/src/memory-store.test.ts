@@ -70,10 +70,26 @@ describe("memory store", () => {
     expect(() => createMemoryStore({ bogus: 1 } as never)).toThrow(/CONFIG|bogus|Unrecognized/i);
   });
 
-  it("uses injected ids", async () => {
-    let n = 0;
-    const store = createMemoryStore({ ids: () => `id-${++n}`, sweepIntervalMs: 0 });
+  it("keeps rollback idempotent across thousands of reservations and ignores foreign ids", async () => {
+    const store = createMemoryStore({ sweepIntervalMs: 0 });
+    const s = spec("many|grant|1", 10_000, 1, 60_000);
+    const outs = [];
+    for (let i = 0; i < 3000; i++) outs.push(await store.reserve([s]));
+    const res = outs
+      .map((o) => (o.admitted ? o.reservation : undefined))
+      .filter((r) => r !== undefined);
+    expect(res).toHaveLength(3000);
+    for (const r of res.slice(0, 1500)) await store.commit(r);
+    for (const r of res) await store.rollback(r);
+    for (const r of res) await store.rollback({ ...r, counters: [...r.counters] });
+    await store.rollback({ id: "someone-else-1", counters: res[2000]!.counters });
+    await store.rollback({ id: `${res[0]!.id.slice(0, -1)}zzzzzz`, counters: res[2000]!.counters });
+    expect((await store.peek([s]))[0]!.used).toBe(1500);
+  });
+
+  it("uses the injected id prefix", async () => {
+    const store = createMemoryStore({ idPrefix: "id-", sweepIntervalMs: 0 });
     const out = await store.reserve([spec("i|grant|1", 2)]);
-    expect(out.admitted && out.reservation.id).toBe("id-1");
+    expect(out.admitted && out.reservation.id).toBe("id-0");
   });
 });

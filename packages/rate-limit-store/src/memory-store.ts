@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import type {
   CounterReservation,
   CounterSpec,
@@ -13,7 +14,6 @@ import {
   realScheduler,
   type Scheduler,
   schedulerSchema,
-  sequentialIds,
 } from "./options.js";
 import { invalidSpec } from "./specs.js";
 import { type MeteredCounterStore, type StoreStats, Tally } from "./stats.js";
@@ -33,8 +33,11 @@ export const MemoryStoreOptionsSchema = z
      * only bounds memory. Default 60 000; 0 disables it.
      */
     sweepIntervalMs: z.number().int().min(0).default(60_000),
-    /** Reservation id source. Default: a random prefix plus a sequence number. */
-    ids: fnSchema<() => string>("returning a unique reservation id").optional(),
+    /**
+     * Reservation ids are this prefix plus a base-36 sequence number. Default: `m`, 16
+     * random hex digits and `-`. Set it for deterministic ids in tests.
+     */
+    idPrefix: z.string().min(1).optional(),
   })
   .strict();
 
@@ -45,6 +48,25 @@ interface Window {
   used: number;
   resetAt: number;
 }
+
+/**
+ * Settle-state of 1024 consecutive reservations. Rollback must be idempotent, so the
+ * store has to remember which reservations are still open; a bit per reservation in
+ * chunks that disappear once all their reservations settled (or all their windows
+ * ended) keeps that O(1) per call and as small as the calls in flight. A per-id Map
+ * cost more than the rest of `reserve` together.
+ */
+interface Chunk {
+  /** Bit set = settled (committed or rolled back). */
+  readonly settled: Uint32Array;
+  /** Reservations handed out from this chunk and not yet settled. */
+  open: number;
+  /** End of the latest window any of its reservations went into. */
+  until: number;
+}
+
+const CHUNK_BITS = 10;
+const CHUNK_SIZE = 1 << CHUNK_BITS;
 
 /**
  * Creates the embedded, exact, in-process `CounterStore`: the default for a single
@@ -69,12 +91,11 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MeteredCoun
   const name = opts.name;
   const now = opts.now ?? Date.now;
   const scheduler: Scheduler = opts.scheduler ?? realScheduler;
-  const nextId = opts.ids ?? sequentialIds("m");
+  const idPrefix = opts.idPrefix ?? `m${randomBytes(8).toString("hex")}-`;
   const windows = new Map<string, Window>();
-  // Reservations not yet committed or rolled back -> end of their last window. Tracking
-  // the open ones (not the settled ones) keeps this map as small as the calls in flight,
-  // and makes commit/rollback idempotent even when the caller copies the reservation.
-  const open = new Map<string, number>();
+  const chunks = new Map<number, Chunk>();
+  let seq = 0;
+  let current: Chunk | undefined;
   const tally = new Tally();
   let closed = false;
   let sweepHandle: unknown;
@@ -82,8 +103,8 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MeteredCoun
   const sweep = (): void => {
     const t = now();
     for (const [key, w] of windows) if (w.resetAt <= t) windows.delete(key);
-    // A reservation whose windows all ended can only roll back into nothing: forget it.
-    for (const [id, until] of open) if (until <= t) open.delete(id);
+    // Reservations whose windows all ended can only roll back into nothing: forget them.
+    for (const [n, c] of chunks) if (c.until <= t && c !== current) chunks.delete(n);
     schedule();
   };
   const schedule = (): void => {
@@ -124,6 +145,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MeteredCoun
     // Phase 2: consume. Nothing can interleave: this function is synchronous.
     const counters: CounterReservation["counters"][number][] = new Array(n);
     let until = 0;
+    let lastWindow: Window | undefined;
     for (let i = 0; i < n; i++) {
       const s = specs[i]!;
       let w = windows.get(s.key);
@@ -134,15 +156,34 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MeteredCoun
       w.used += s.weight;
       counters[i] = { key: s.key, weight: s.weight, resetAtMs: w.resetAt, windowMs: s.windowMs };
       if (w.resetAt > until) until = w.resetAt;
+      lastWindow = w;
     }
     tally.admitted++;
-    const id = nextId();
-    open.set(id, until);
+    const n0 = seq++;
+    if ((n0 & (CHUNK_SIZE - 1)) === 0 || current === undefined) {
+      if (current !== undefined && current.open === 0) chunks.delete((n0 >>> CHUNK_BITS) - 1);
+      current = { settled: new Uint32Array(CHUNK_SIZE / 32), open: 0, until: 0 };
+      chunks.set(n0 >>> CHUNK_BITS, current);
+    }
+    current.open++;
+    if (until > current.until) current.until = until;
     return Promise.resolve({
       admitted: true,
-      reservation: { id, counters },
-      counters: statesOf(specs, t),
+      reservation: { id: idPrefix + n0.toString(36), counters },
+      // One spec (the common case) needs no second lookup; with several, a key may repeat
+      // and every state must show its final count.
+      counters: n === 1 ? [stateOfWindow(specs[0]!, lastWindow!)] : statesOf(specs, t),
     });
+  }
+
+  function stateOfWindow(s: Pick<CounterSpec, "key" | "max">, w: Window): CounterState {
+    return {
+      key: s.key,
+      used: w.used,
+      max: s.max,
+      remaining: Math.max(0, s.max - w.used),
+      resetAtMs: w.resetAt,
+    };
   }
 
   function statesOf(
@@ -166,18 +207,38 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MeteredCoun
     return out;
   }
 
+  /**
+   * Marks a reservation settled. False when it was already settled, its chunk is gone
+   * (all settled, or every window ended) or the id is not one of ours.
+   */
+  function settle(id: string): boolean {
+    if (!id.startsWith(idPrefix)) return false;
+    const n = Number.parseInt(id.slice(idPrefix.length), 36);
+    if (!Number.isSafeInteger(n) || n < 0 || n >= seq) return false;
+    const chunkNo = n >>> CHUNK_BITS;
+    const chunk = chunks.get(chunkNo);
+    if (chunk === undefined) return false;
+    const bit = n & (CHUNK_SIZE - 1);
+    const word = bit >>> 5;
+    const mask = 1 << (bit & 31);
+    if ((chunk.settled[word]! & mask) !== 0) return false;
+    chunk.settled[word]! |= mask;
+    if (--chunk.open === 0 && chunk !== current) chunks.delete(chunkNo);
+    return true;
+  }
+
   return {
     name,
     reserve,
     commit(reservation) {
       if (closed) return Promise.reject(closedError());
-      open.delete(reservation.id);
+      settle(reservation.id);
       return Promise.resolve();
     },
     rollback(reservation) {
       if (closed) return Promise.reject(closedError());
       // Unknown ids (settled before, or from another store) give nothing back.
-      if (!open.delete(reservation.id)) return Promise.resolve();
+      if (!settle(reservation.id)) return Promise.resolve();
       const t = now();
       for (const c of reservation.counters) {
         const w = windows.get(c.key);
@@ -203,7 +264,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MeteredCoun
       closed = true;
       if (sweepHandle !== undefined) scheduler.clearTimeout(sweepHandle);
       windows.clear();
-      open.clear();
+      chunks.clear();
       return Promise.resolve();
     },
     stats(): StoreStats {

@@ -1,0 +1,226 @@
+/**
+ * `pnpm bench`: reservations/s and p50/p99 latency of the memory and Redis stores at
+ * concurrency 1 and 64, each next to a baseline measured in the same run:
+ * - memory store vs rate-limiter-flexible's RateLimiterMemory.consume (one key, no
+ *   all-or-nothing, no reservation) — the library the package builds on;
+ * - Redis store vs `redis-benchmark -t incr` at the same concurrency against the same
+ *   Redis — one round trip per call, the practical ceiling.
+ * Prints a table and writes bench/results/rate-limit-store.json at the repo root.
+ */
+import { execFileSync } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { cpus } from "node:os";
+import { RateLimiterMemory } from "rate-limiter-flexible";
+import { createMemoryStore } from "../src/memory-store.js";
+import { createRedisStore } from "../src/redis-store.js";
+import {
+  hasRedisServer,
+  pingRedis,
+  type RedisServerProcess,
+  startRedisServer,
+} from "../test/redis-server.js";
+
+const repoRoot = new URL("../../../", import.meta.url);
+const resultsFile = new URL("bench/results/rate-limit-store.json", repoRoot);
+
+interface Row {
+  name: string;
+  concurrency: number;
+  ops: number;
+  opsPerSec: number;
+  p50Us: number | null;
+  p99Us: number | null;
+  baseline?: string;
+  ratio?: number;
+}
+
+const KEYS = Array.from({ length: 1024 }, (_, i) => `bench|grant|g${i}`);
+const specFor = (i: number) => [
+  {
+    key: KEYS[i & 1023]!,
+    counter: "bench",
+    windowMs: 60_000,
+    max: 1e12,
+    weight: 1,
+    ruleId: "bench",
+  },
+];
+
+function pct(sorted: Float64Array, p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!;
+}
+
+/**
+ * Runs `op` `total` times over `concurrency` loops. Throughput comes from an untimed
+ * pass (per-call timers would dominate sub-microsecond calls); latency from a timed one.
+ */
+async function measure(
+  op: (i: number) => Promise<unknown>,
+  total: number,
+  concurrency: number,
+  timedTotal = total,
+): Promise<{ opsPerSec: number; p50Us: number; p99Us: number }> {
+  const per = Math.floor(total / concurrency);
+  let next = 0;
+  const untimed = async () => {
+    for (let k = 0; k < per; k++) await op(next++);
+  };
+  const t0 = process.hrtime.bigint();
+  await Promise.all(Array.from({ length: concurrency }, untimed));
+  const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+  const tPer = Math.floor(timedTotal / concurrency);
+  const lat = new Float64Array(tPer * concurrency);
+  let li = 0;
+  const timed = async () => {
+    for (let k = 0; k < tPer; k++) {
+      const s = process.hrtime.bigint();
+      await op(next++);
+      lat[li++] = Number(process.hrtime.bigint() - s) / 1000;
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, timed));
+  lat.sort();
+  return { opsPerSec: (per * concurrency) / secs, p50Us: pct(lat, 0.5), p99Us: pct(lat, 0.99) };
+}
+
+function redisBenchmark(
+  url: string,
+  concurrency: number,
+  n: number,
+): { opsPerSec: number; p50Us: number; p99Us: number } {
+  const u = new URL(url);
+  const args = [
+    "-h",
+    u.hostname,
+    "-p",
+    u.port || "6379",
+    "-t",
+    "incr",
+    "-c",
+    String(concurrency),
+    "-n",
+    String(n),
+    "--csv",
+  ];
+  if (u.password) args.push("-a", decodeURIComponent(u.password));
+  const out = execFileSync("redis-benchmark", args, {
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "ignore"],
+  });
+  // "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms"
+  const line = out.split("\n").find((l) => l.startsWith('"INCR"'));
+  if (line === undefined) throw new Error(`unexpected redis-benchmark output: ${out}`);
+  const f = line.split(",").map((c) => Number(c.replaceAll('"', "")));
+  return { opsPerSec: f[1]!, p50Us: f[4]! * 1000, p99Us: f[6]! * 1000 };
+}
+
+async function main(): Promise<void> {
+  const rows: Row[] = [];
+  const add = (
+    name: string,
+    concurrency: number,
+    ops: number,
+    r: { opsPerSec: number; p50Us: number; p99Us: number },
+    base?: Row,
+  ) => {
+    const row: Row = {
+      name,
+      concurrency,
+      ops,
+      opsPerSec: r.opsPerSec,
+      p50Us: r.p50Us,
+      p99Us: r.p99Us,
+    };
+    if (base !== undefined) {
+      row.baseline = base.name;
+      row.ratio = r.opsPerSec / base.opsPerSec;
+    }
+    rows.push(row);
+    return row;
+  };
+
+  // --- memory
+  const MEM_OPS = 2_000_000;
+  for (const c of [1, 64]) {
+    const rlf = new RateLimiterMemory({ points: 1e12, duration: 60 });
+    await measure((i) => rlf.consume(KEYS[i & 1023]!, 1), 200_000, c); // warm-up
+    const base = add(
+      "rlf RateLimiterMemory.consume",
+      c,
+      MEM_OPS,
+      await measure((i) => rlf.consume(KEYS[i & 1023]!, 1), MEM_OPS, c, 200_000),
+    );
+    const store = createMemoryStore({ sweepIntervalMs: 0 });
+    const reserve = (i: number) => store.reserve(specFor(i));
+    await measure(reserve, 200_000, c);
+    add("memory store reserve", c, MEM_OPS, await measure(reserve, MEM_OPS, c, 200_000), base);
+    const cycle = async (i: number) => {
+      const o = await store.reserve(specFor(i));
+      if (o.admitted) await store.commit(o.reservation);
+    };
+    add("memory store reserve+commit", c, MEM_OPS, await measure(cycle, MEM_OPS, c, 200_000), base);
+    await store.close();
+  }
+
+  // --- redis: a private server when possible, so the shared one stays quiet
+  let server: RedisServerProcess | undefined;
+  let url = process.env.BENCH_REDIS_URL;
+  if (url === undefined) {
+    if (hasRedisServer()) {
+      server = await startRedisServer();
+      url = server.url;
+    } else url = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
+  }
+  if (!(await pingRedis(url, 1000))) throw new Error(`no Redis answers at ${url}`);
+  try {
+    for (const [c, n] of [
+      [1, 20_000],
+      [64, 200_000],
+    ] as const) {
+      const incr = redisBenchmark(url, c, n);
+      const base = add("redis-benchmark -t incr", c, n, incr);
+      const store = createRedisStore({ url, prefix: `bench:${Date.now()}:` });
+      await store.ready();
+      const reserve = (i: number) => store.reserve(specFor(i));
+      await measure(reserve, Math.min(n, 20_000), c);
+      add("redis store reserve", c, n, await measure(reserve, n, c), base);
+      await store.close();
+    }
+  } finally {
+    await server?.kill();
+  }
+
+  const fmt = (n: number | null | undefined, d = 0) =>
+    n === null || n === undefined
+      ? ""
+      : n.toLocaleString("en-US", { maximumFractionDigits: d, minimumFractionDigits: d });
+  const table = rows.map((r) => ({
+    benchmark: r.name,
+    c: r.concurrency,
+    "ops/s": fmt(r.opsPerSec),
+    "p50 µs": fmt(r.p50Us, 1),
+    "p99 µs": fmt(r.p99Us, 1),
+    "vs baseline": r.ratio === undefined ? "(baseline)" : `${fmt(r.ratio, 2)}x ${r.baseline}`,
+  }));
+  console.table(table);
+  mkdirSync(new URL(".", resultsFile), { recursive: true });
+  writeFileSync(
+    resultsFile,
+    `${JSON.stringify(
+      {
+        package: "@toolgate/rate-limit-store",
+        date: new Date().toISOString(),
+        node: process.version,
+        cpus: cpus().length,
+        note: "Throughput from an untimed pass; p50/p99 from a timed pass. Redis rows ran against the same redis-server as the redis-benchmark row above them.",
+        rows,
+      },
+      null,
+      2,
+    )}\n`,
+  );
+  console.log(`wrote ${resultsFile.pathname.replace(repoRoot.pathname, "")}`);
+}
+
+await main();
