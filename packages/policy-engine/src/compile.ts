@@ -79,6 +79,8 @@ interface GlobEntry {
 
 /** Cap on cached plans for names that are not exact keys (names come from agents). */
 const PLAN_CACHE_MAX = 10_000;
+/** Longest tool name whose plan is cached. */
+const PLAN_CACHE_NAME_MAX = 256;
 
 function canonicalJson(value: unknown): string {
   if (value === null || typeof value !== "object") return JSON.stringify(value) ?? "null";
@@ -326,6 +328,9 @@ export class CompiledPolicy {
     let p = this.#plans.get(name);
     if (p === undefined) {
       p = this.#buildPlan(name);
+      // Names come from agents: overlong ones are decided but never cached, so a
+      // client cannot pin large strings in memory.
+      if (name.length > PLAN_CACHE_NAME_MAX) return p;
       if (this.#plans.size >= PLAN_CACHE_MAX) this.#plans.clear();
       this.#plans.set(name, p);
     }

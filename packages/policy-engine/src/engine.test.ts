@@ -416,6 +416,22 @@ describe("decision fields", () => {
     expect(d.reservation).toBeUndefined();
   });
 
+  it("rejects an identity without a grant with a typed error", async () => {
+    const p = policy({ default: "allow" });
+    await expect(engine.decide(p, { name: "x" }, {} as Identity)).rejects.toMatchObject({
+      code: "IDENTITY_INVALID",
+    });
+  });
+
+  it("decides overlong and many distinct tool names correctly (bounded plan cache)", async () => {
+    const p = policy({ tools: { "long_*": { action: "require_approval" } } });
+    const long = `long_${"x".repeat(10_000)}`;
+    expect((await decide(p, long)).effect).toBe("require_approval");
+    for (let i = 0; i < 12_000; i++) p.plan(`long_${i}`);
+    expect((await decide(p, "long_1")).effect).toBe("require_approval");
+    expect((await decide(p, "other")).effect).toBe("deny");
+  });
+
   it("reports a fail-closed store as STORE_UNAVAILABLE", async () => {
     const failing: CounterStore = {
       name: "broken",

@@ -12,6 +12,7 @@ import type {
   ReserveOutcome,
   ToolCall,
 } from "./contracts.js";
+import { PolicyErrorCode, ToolgateError } from "./errors.js";
 import { createInProcessCounterStore } from "./in-process-store.js";
 import { readPath } from "./syntax.js";
 
@@ -416,6 +417,13 @@ export function createPolicyEngine(opts: PolicyEngineOptions = {}): PolicyEngine
   // single `then`, which keeps the per-call overhead to what the store needs.
   function decide(policy: CompiledPolicy, call: ToolCall, identity: Identity): Promise<Decision> {
     const t0 = performance.now();
+    if (typeof identity?.grant !== "string")
+      return Promise.reject(
+        new ToolgateError(
+          PolicyErrorCode.IDENTITY_INVALID,
+          "decide() needs an identity with a string grant; pass { grant, session? } from authentication",
+        ),
+      );
     let v: Verdict;
     try {
       v = evaluateCall(policy, call, identity);

@@ -13,6 +13,8 @@ export const PolicyErrorCode = {
   POLICY_CONFLICT: "POLICY_CONFLICT",
   /** A policy test suite file is malformed. */
   POLICY_TEST_INVALID: "POLICY_TEST_INVALID",
+  /** `decide` was given an identity without a string `grant` (a programming error). */
+  IDENTITY_INVALID: "IDENTITY_INVALID",
   /** An options object passed to a factory is malformed. */
   OPTIONS_INVALID: "OPTIONS_INVALID",
 } as const;

@@ -5,9 +5,12 @@ import {
   compilePolicy,
   createPolicyEngine,
   type Decision,
+  formatPolicyTestReport,
   loadPolicyFile,
+  loadPolicyTestSuite,
   mergePolicies,
   type PolicyEngine,
+  runPolicyTests,
 } from "../src/index.js";
 
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
@@ -123,5 +126,13 @@ describe("fixture policies, enforced exactly", () => {
         grant: "a",
       }),
     ).toEqual([{ name: CREATE }, { name: KEEPALIVE }]);
+  });
+
+  it("the YAML policy test suite passes against the merged default policy", async () => {
+    const merged = compilePolicy(mergePolicies([create.document, keepalive.document]));
+    const suite = await loadPolicyTestSuite(fixture("binance-us.policy-test.yaml"));
+    const report = await runPolicyTests(merged, suite);
+    expect(report.ok, formatPolicyTestReport(report)).toBe(true);
+    expect(report.total).toBe(5);
   });
 });
