@@ -1,7 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { afterEach, describe, expect, it } from "vitest";
-import { until } from "./test-utils/harness.js";
+import { afterEach, describe, expect, it, vi } from "vitest";
 
 const binPath = fileURLToPath(new URL("../bin/mock.ts", import.meta.url));
 const repoRoot = fileURLToPath(new URL("../../../../", import.meta.url));
@@ -31,7 +30,11 @@ describe("bin/mock", () => {
     child.stderr?.on("data", (c: Buffer) => {
       err += c.toString("utf8");
     });
-    await until(() => expect(out).toContain("/__mock/clock/advance"));
+    // Starting node + tsx can take seconds on a loaded machine; this wait is for a real process.
+    await vi.waitFor(() => expect(out).toContain("/__mock/clock/advance"), {
+      timeout: 10_000,
+      interval: 20,
+    });
     const restUrl = /REST:\s+(http:\/\/[\d.]+:\d+)/.exec(out)?.[1];
     expect(restUrl).toBeDefined();
     expect(out).toMatch(/WebSocket: ws:\/\/[\d.]+:\d+\/ws\/<listenKey>/);

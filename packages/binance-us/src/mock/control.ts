@@ -1,7 +1,7 @@
 import { z } from "zod";
 import type { Clock, MockClock } from "./clock.js";
 import { BinanceUsMockError, MockErrorCode } from "./errors.js";
-import { type MockEvent, mockEvents } from "./events.js";
+import { createEventBuilders, type MockEvent, type MockEventBuilders } from "./events.js";
 import type { MockExchange, MockNotifications, MockState, RequestCounters } from "./exchange.js";
 import {
   type AccountSnapshotInput,
@@ -29,8 +29,11 @@ export interface MockControl {
    * mock's clock when absent.
    */
   pushEvent(target: MockTarget, event: MockEvent): number;
-  /** Realistic event builders (`executionReport`, `outboundAccountPosition`, ...). */
-  readonly build: typeof mockEvents;
+  /**
+   * Realistic event builders (`executionReport`, `outboundAccountPosition`, ...) whose
+   * timestamps come from the mock's clock.
+   */
+  readonly build: MockEventBuilders;
   /** Queues a fault for the next matching REST call(s); see {@link InjectErrorSpec}. */
   injectError(spec: InjectErrorSpec): void;
   /** Forgets queued faults and lifts any 429 window or 418 ban. */
@@ -102,7 +105,7 @@ export function createControl(ex: MockExchange): MockControl {
       const e = parse(z.record(z.string(), z.unknown()), event, "pushEvent event");
       return ex.pushEvent(t, e);
     },
-    build: mockEvents,
+    build: createEventBuilders(() => ex.clock.now()),
     injectError: (spec) => ex.injectError(parse(injectErrorSpecSchema, spec, "injectError spec")),
     clearErrors: () => ex.clearErrors(),
     expireKey: (listenKey, opts) => ex.expire(listenKey, opts?.sockets ?? "event"),

@@ -8,6 +8,9 @@
 /** A JSON object sent on the stream. */
 export type MockEvent = Record<string, unknown>;
 
+/** Timestamp used for `T`/`O`/`W`/`u` when no clock is given: 2026-01-01T00:00:00Z. */
+const DEFAULT_TIME = Date.UTC(2026, 0, 1);
+
 let orderSeq = 100_000;
 let tradeSeq = 5_000;
 
@@ -17,9 +20,9 @@ let tradeSeq = 5_000;
  * @example
  * mock.control.pushEvent({ apiKey }, executionReport({ s: "ETHUSD", S: "SELL" }));
  */
-export function executionReport(overrides: MockEvent = {}): MockEvent {
+export function executionReport(overrides: MockEvent = {}, nowMs = DEFAULT_TIME): MockEvent {
   const orderId = overrides.i ?? orderSeq++;
-  const t = typeof overrides.T === "number" ? overrides.T : Date.UTC(2026, 0, 1);
+  const t = typeof overrides.T === "number" ? overrides.T : nowMs;
   return {
     e: "executionReport",
     s: "BTCUSD",
@@ -62,32 +65,38 @@ export function executionReport(overrides: MockEvent = {}): MockEvent {
  * A fill (`x: "TRADE"`, `X: "FILLED"`) for a whole order, with trade id, commission and the
  * quote amounts consistent with `q` and `p`.
  */
-export function executionReportFill(overrides: MockEvent = {}): MockEvent {
+export function executionReportFill(overrides: MockEvent = {}, nowMs = DEFAULT_TIME): MockEvent {
   const q = String(overrides.q ?? "0.01000000");
   const p = String(overrides.p ?? "42000.00000000");
   const quote = (Number(q) * Number(p)).toFixed(8);
-  return executionReport({
-    x: "TRADE",
-    X: "FILLED",
-    l: q,
-    z: q,
-    L: p,
-    n: (Number(quote) * 0.001).toFixed(8),
-    N: "USD",
-    t: tradeSeq++,
-    w: false,
-    m: false,
-    Z: quote,
-    Y: quote,
-    ...overrides,
-  });
+  return executionReport(
+    {
+      x: "TRADE",
+      X: "FILLED",
+      l: q,
+      z: q,
+      L: p,
+      n: (Number(quote) * 0.001).toFixed(8),
+      N: "USD",
+      t: tradeSeq++,
+      w: false,
+      m: false,
+      Z: quote,
+      Y: quote,
+      ...overrides,
+    },
+    nowMs,
+  );
 }
 
 /** An `outboundAccountPosition` with the given balances (default: one USD and one BTC line). */
-export function outboundAccountPosition(overrides: MockEvent = {}): MockEvent {
+export function outboundAccountPosition(
+  overrides: MockEvent = {},
+  nowMs = DEFAULT_TIME,
+): MockEvent {
   return {
     e: "outboundAccountPosition",
-    u: Date.UTC(2026, 0, 1),
+    u: nowMs,
     B: [
       { a: "USD", f: "1000.00000000", l: "0.00000000" },
       { a: "BTC", f: "0.01000000", l: "0.00000000" },
@@ -97,18 +106,18 @@ export function outboundAccountPosition(overrides: MockEvent = {}): MockEvent {
 }
 
 /** A `balanceUpdate` (deposit/withdrawal delta `d`, a signed decimal string). */
-export function balanceUpdate(overrides: MockEvent = {}): MockEvent {
+export function balanceUpdate(overrides: MockEvent = {}, nowMs = DEFAULT_TIME): MockEvent {
   return {
     e: "balanceUpdate",
     a: "USD",
     d: "100.00000000",
-    T: Date.UTC(2026, 0, 1),
+    T: nowMs,
     ...overrides,
   };
 }
 
 /** An OCO `listStatus` with two legs. */
-export function listStatus(overrides: MockEvent = {}): MockEvent {
+export function listStatus(overrides: MockEvent = {}, nowMs = DEFAULT_TIME): MockEvent {
   const base = orderSeq;
   orderSeq += 2;
   return {
@@ -120,7 +129,7 @@ export function listStatus(overrides: MockEvent = {}): MockEvent {
     L: "EXECUTING",
     r: "NONE",
     C: `mock_list_${base}`,
-    T: Date.UTC(2026, 0, 1),
+    T: nowMs,
     O: [
       { s: "BTCUSD", i: base, c: `mock_leg_${base}` },
       { s: "BTCUSD", i: base + 1, c: `mock_leg_${base + 1}` },
@@ -137,7 +146,35 @@ export function listenKeyExpired(listenKey: string, nowMs: number): MockEvent {
   return { e: "listenKeyExpired", E: String(nowMs), listenKey };
 }
 
-/** All builders in one object, also reachable as `mock.control.build`. */
+/**
+ * Builders whose timestamps (`T`, `O`, `W`, `u`) come from a clock, as on
+ * `mock.control.build`. `E` is still left to `pushEvent`.
+ */
+export interface MockEventBuilders {
+  executionReport(overrides?: MockEvent): MockEvent;
+  executionReportFill(overrides?: MockEvent): MockEvent;
+  outboundAccountPosition(overrides?: MockEvent): MockEvent;
+  balanceUpdate(overrides?: MockEvent): MockEvent;
+  listStatus(overrides?: MockEvent): MockEvent;
+  listenKeyExpired(listenKey: string): MockEvent;
+}
+
+/** Binds the builders to a clock so event times follow the (possibly fake) mock time. */
+export function createEventBuilders(now: () => number): MockEventBuilders {
+  return {
+    executionReport: (o) => executionReport(o, now()),
+    executionReportFill: (o) => executionReportFill(o, now()),
+    outboundAccountPosition: (o) => outboundAccountPosition(o, now()),
+    balanceUpdate: (o) => balanceUpdate(o, now()),
+    listStatus: (o) => listStatus(o, now()),
+    listenKeyExpired: (k) => listenKeyExpired(k, now()),
+  };
+}
+
+/**
+ * All builders in one object, unbound: times default to 2026-01-01T00:00:00Z unless a
+ * second `nowMs` argument is given.
+ */
 export const mockEvents = {
   executionReport,
   executionReportFill,

@@ -18,11 +18,13 @@ export {
 } from "./errors.js";
 export {
   balanceUpdate,
+  createEventBuilders,
   executionReport,
   executionReportFill,
   listenKeyExpired,
   listStatus,
   type MockEvent,
+  type MockEventBuilders,
   mockEvents,
   outboundAccountPosition,
 } from "./events.js";
