@@ -14,7 +14,6 @@ function setup(opts: { ownsStream?: boolean; apiKey?: string; random?: () => num
     restBaseUrl: "http://exchange.test",
     fetch: exchange.fetch,
     now: clock.now,
-    scheduler: clock,
   });
   const manager = new ListenKeyManager({
     api: rest,

@@ -2,7 +2,6 @@ import { createHmac } from "node:crypto";
 import { z } from "zod";
 import { BinanceUsError, type BinanceUsErrorCode } from "./errors.js";
 import { type Logger, silentLogger } from "./logger.js";
-import { type Scheduler, systemScheduler } from "./time.js";
 
 /** The `fetch` shape the client needs; the global `fetch` fits. */
 export type FetchLike = (
@@ -19,8 +18,8 @@ const functionSchema = <T>(name: string) =>
 
 /**
  * Options of {@link BinanceUsRestClient}, validated with zod when the client is created.
- * Keys default to `BINANCE_US_API_KEY` / `BINANCE_US_API_SECRET` only in the runnable
- * server; the library never reads the environment by itself.
+ * The client never reads the environment; the MCP tool layer falls back to
+ * `BINANCE_US_API_KEY` / `BINANCE_US_API_SECRET`.
  */
 export const RestClientOptionsSchema = z.object({
   apiKey: z
@@ -33,7 +32,6 @@ export const RestClientOptionsSchema = z.object({
   requestTimeoutMs: z.number().int().positive().default(10_000),
   recvWindowMs: z.number().int().positive().max(60_000).default(5_000),
   now: functionSchema<() => number>("now").optional(),
-  scheduler: z.custom<Scheduler>().optional(),
   fetch: functionSchema<FetchLike>("fetch").optional(),
   logger: z.custom<Logger>().optional(),
 });
@@ -101,7 +99,6 @@ export class BinanceUsRestClient {
   readonly #timeoutMs: number;
   readonly #recvWindowMs: number;
   readonly #now: () => number;
-  readonly #scheduler: Scheduler;
   readonly #fetch: FetchLike;
   readonly #logger: Logger;
   #blockedUntil = 0;
@@ -118,7 +115,6 @@ export class BinanceUsRestClient {
     this.#timeoutMs = o.requestTimeoutMs;
     this.#recvWindowMs = o.recvWindowMs;
     this.#now = o.now ?? Date.now;
-    this.#scheduler = o.scheduler ?? systemScheduler;
     this.#fetch = o.fetch ?? (globalThis.fetch as unknown as FetchLike);
     this.#logger = o.logger ?? silentLogger;
   }
@@ -207,13 +203,15 @@ export class BinanceUsRestClient {
       body = new URLSearchParams(params).toString();
     }
 
-    const controller = new AbortController();
-    const timer = this.#scheduler.setTimeout(() => controller.abort(), this.#timeoutMs);
+    // The request timeout measures real network time, so it runs on a real (unref'd) timer
+    // even when the clock and scheduler are fake: a test moving fake time by an hour must
+    // not abort a request that is still legitimately in flight.
+    const signal = AbortSignal.timeout(this.#timeoutMs);
     let status: number;
     let text: string;
     let usedWeight1m: number | undefined;
     try {
-      const init: Parameters<FetchLike>[1] = { method, headers, signal: controller.signal };
+      const init: Parameters<FetchLike>[1] = { method, headers, signal };
       if (body !== undefined) init.body = body;
       const res = await this.#fetch(url, init);
       status = res.status;
@@ -241,15 +239,13 @@ export class BinanceUsRestClient {
       }
     } catch (err) {
       if (err instanceof BinanceUsError) throw err;
-      const timedOut = controller.signal.aborted;
+      const timedOut = signal.aborted;
       throw new BinanceUsError(
         timedOut ? "TIMEOUT" : "NETWORK_ERROR",
         timedOut
           ? `${method} ${path} timed out after ${this.#timeoutMs} ms; the outcome is unknown`
           : `${method} ${path} failed before a response: ${this.#scrub(errorMessage(err))}`,
       );
-    } finally {
-      this.#scheduler.clearTimeout(timer);
     }
 
     const json = safeJson(text);

@@ -93,7 +93,6 @@ export function createBinanceUsConnector(
       requestTimeoutMs: options.requestTimeoutMs,
       recvWindowMs: options.recvWindowMs,
       now: options.now,
-      scheduler: options.scheduler,
       fetch: options.fetch,
       logger,
     });

@@ -55,6 +55,16 @@ export const UserDataStreamOptionsSchema = RestClientOptionsSchema.extend({
     })
     .default({ size: 1_000, overflow: "drop_oldest" }),
   dedupeWindow: positiveMs.default(4_096),
+  scheduler: z
+    .custom<Scheduler>(
+      (v) =>
+        typeof v === "object" &&
+        v !== null &&
+        typeof (v as Scheduler).setTimeout === "function" &&
+        typeof (v as Scheduler).clearTimeout === "function",
+      "scheduler must have setTimeout(fn, ms) and clearTimeout(handle)",
+    )
+    .optional(),
   random: z.custom<() => number>((v) => typeof v === "function").optional(),
   webSocketFactory: z.custom<WebSocketFactory>((v) => typeof v === "function").optional(),
   restClient: z.custom<BinanceUsRestClient>((v) => typeof v === "object" && v !== null).optional(),
@@ -203,7 +213,6 @@ export class UserDataStream {
         requestTimeoutMs: o.requestTimeoutMs,
         recvWindowMs: o.recvWindowMs,
         now: this.#now,
-        scheduler: this.#scheduler,
         fetch: o.fetch,
         logger: this.#logger,
       });
