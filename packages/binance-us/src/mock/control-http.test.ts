@@ -168,6 +168,20 @@ describe("HTTP control API", () => {
 });
 
 describe("startBinanceUsMock options", () => {
+  it("runs on real time by default", async () => {
+    const mock = await startBinanceUsMock();
+    try {
+      expect(Math.abs(mock.clock.now() - Date.now())).toBeLessThan(1000);
+      expect(mock.restUrl).toBe(`http://127.0.0.1:${mock.port}`);
+      expect(mock.wsUrl).toBe(`ws://127.0.0.1:${mock.port}`);
+      await createKey(mock);
+      const key = mock.control.state().keys[0]!;
+      expect(Math.abs(key.expiresAt - (Date.now() + 3_600_000))).toBeLessThan(1000);
+    } finally {
+      await mock.close();
+    }
+  });
+
   it("rejects bad options with the option name and the fix", async () => {
     await expect(startBinanceUsMock({ port: -1 })).rejects.toMatchObject({
       code: "MOCK_INVALID_OPTIONS",

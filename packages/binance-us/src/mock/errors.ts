@@ -65,6 +65,11 @@ export const BINANCE_US_WIRE_ERRORS = {
     code: -1021,
     msg: "Timestamp for this request is outside of the recvWindow.",
   },
+  TIMESTAMP_AHEAD: {
+    status: 400,
+    code: -1021,
+    msg: "Timestamp for this request was 1000ms ahead of the server's time.",
+  },
   INVALID_SIGNATURE: { status: 400, code: -1022, msg: "Signature for this request is not valid." },
   MANDATORY_PARAM_LISTEN_KEY: {
     status: 400,

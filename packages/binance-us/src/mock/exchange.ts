@@ -754,9 +754,8 @@ export class MockExchange {
       return wire(BINANCE_US_WIRE_ERRORS.RECV_WINDOW_TOO_LARGE);
     }
     const now = this.clock.now();
-    if (ts > now + 1000 || now - ts > recvWindow) {
-      return wire(BINANCE_US_WIRE_ERRORS.TIMESTAMP_OUTSIDE_RECV_WINDOW);
-    }
+    if (ts > now + 1000) return wire(BINANCE_US_WIRE_ERRORS.TIMESTAMP_AHEAD);
+    if (now - ts > recvWindow) return wire(BINANCE_US_WIRE_ERRORS.TIMESTAMP_OUTSIDE_RECV_WINDOW);
     const acc = this.account(auth.account);
     if (req.path === "/api/v3/account") {
       let snapshot = acc.snapshot;

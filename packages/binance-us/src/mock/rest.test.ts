@@ -378,7 +378,8 @@ describe("signed snapshots", () => {
       apiKey: KEY_A,
       query: sign(`timestamp=${clock.now() + 1001}`),
     });
-    expect(ahead.body).toEqual(body(E.TIMESTAMP_OUTSIDE_RECV_WINDOW));
+    expect(ahead.body).toEqual(body(E.TIMESTAMP_AHEAD));
+    expect(ahead.body).toMatchObject({ code: -1021 });
     const wide = await rest(mock, "GET", "/api/v3/account", {
       apiKey: KEY_A,
       query: sign(`recvWindow=10000&timestamp=${clock.now() - 9000}`),
