@@ -218,28 +218,24 @@ export function createRedisStore(options: RedisStoreOptions): MeteredCounterStor
     insurance = opts.insurance;
   }
 
-  // A store-owned connection is still connecting right after creation; calls made then
-  // wait for it (up to one command timeout) instead of failing at start-up.
-  let everReady = client.status === "ready";
-  let firstReady: Promise<void> | undefined;
-  if (!everReady) {
-    firstReady = new Promise<void>((resolve) => {
-      client.once("ready", () => {
-        everReady = true;
-        resolve();
+  // Right after creation the connection is still being made. Calls in that start-up
+  // period (at most connectTimeoutMs) wait for it instead of failing; afterwards an
+  // unreachable Redis fails fast.
+  let startupDone = client.status === "ready";
+  let startupHandle: unknown;
+  const startup: Promise<void> | undefined = startupDone
+    ? undefined
+    : new Promise<void>((resolve) => {
+        const finish = () => {
+          startupDone = true;
+          client.off("ready", finish);
+          if (startupHandle !== undefined) scheduler.clearTimeout(startupHandle);
+          resolve();
+        };
+        client.once("ready", finish);
+        startupHandle = scheduler.setTimeout(finish, opts.connectTimeoutMs);
       });
-    });
-  }
-  const waitFirstReady = (): Promise<void> | undefined => {
-    if (everReady || firstReady === undefined) return undefined;
-    return new Promise<void>((resolve) => {
-      const handle = scheduler.setTimeout(resolve, opts.commandTimeoutMs);
-      firstReady!.then(() => {
-        scheduler.clearTimeout(handle);
-        resolve();
-      });
-    });
-  };
+  const waitFirstReady = (): Promise<void> | undefined => (startupDone ? undefined : startup);
 
   const closedError = () =>
     new RateLimitStoreError(RateLimitStoreErrorCode.STORE_CLOSED, `${name} store is closed`);
@@ -537,6 +533,7 @@ export function createRedisStore(options: RedisStoreOptions): MeteredCounterStor
       if (closed) return;
       closed = true;
       marks.clear();
+      if (startupHandle !== undefined) scheduler.clearTimeout(startupHandle);
       if (ownsInsurance) await insurance?.close();
       if (owned) {
         try {

@@ -47,6 +47,7 @@ describe("redis store under outage", () => {
       url: server.url,
       prefix: `fault:${randomUUID()}:`,
       commandTimeoutMs: 200,
+      connectTimeoutMs: 300,
       maxReconnectDelayMs: 50,
       ...extra,
     } as Parameters<typeof createRedisStore>[0]);
@@ -160,6 +161,23 @@ describe("redis store under outage", () => {
       server.thaw();
     }
     await until("thaw", async () => healthy(await s.reserve([sp])));
+  });
+
+  it("waits for the first connection only during start-up, then fails fast", async () => {
+    await server.kill();
+    const s = make({ fail: "closed" });
+    const t0 = Date.now();
+    const first = await s.reserve([spec("st|grant|a", 1)]);
+    expect(first.degraded?.mode).toBe("fail_closed");
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(250);
+    const t1 = Date.now();
+    await s.reserve([spec("st|grant|a", 1)]);
+    expect(Date.now() - t1).toBeLessThan(100);
+    await server.start();
+    await until(
+      "first connection",
+      async () => (await s.reserve([spec("st|grant|a", 1)])).degraded === undefined,
+    );
   });
 
   it("never puts the password of the URL into reasons or stats", async () => {
