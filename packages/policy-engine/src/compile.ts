@@ -3,6 +3,7 @@ import type { Ajv, ValidateFunction } from "ajv";
 import { compileJsonSchema, createAjv } from "./ajv.js";
 import { type CompiledCondition, compileCondition } from "./conditions.js";
 import type { DecisionCode, Effect } from "./contracts.js";
+import { PolicyError, PolicyErrorCode } from "./errors.js";
 import { type PolicyDocument, type PolicyLimit, parsePolicy, type ToolRule } from "./schema.js";
 import {
   formatPath,
@@ -225,9 +226,28 @@ export class CompiledPolicy {
       validate:
         rule.arguments === undefined || this.ajv === undefined
           ? undefined
-          : compileJsonSchema(this.ajv, rule.arguments),
+          : this.#compileSchema(ruleId, rule.arguments),
       limits,
     };
+  }
+
+  #compileSchema(ruleId: string, schema: unknown): ValidateFunction {
+    try {
+      return compileJsonSchema(this.ajv as Ajv, schema);
+    } catch (err) {
+      // Valid on its own but not next to the others, e.g. two rules using one `$id`.
+      throw new PolicyError(
+        PolicyErrorCode.POLICY_INVALID,
+        [
+          {
+            path: `${ruleId}.arguments`,
+            message: `JSON Schema does not compile with the rest of the policy: ${(err as Error).message}`,
+            fix: "give every schema a unique $id (or none)",
+          },
+        ],
+        { source: this.source },
+      );
+    }
   }
 
   /** The rule governing `name`: exact key first, else the most specific matching glob. */

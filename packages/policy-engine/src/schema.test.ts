@@ -213,6 +213,21 @@ describe("malformed policies are rejected with the path, the problem and the fix
     );
   });
 
+  it("rejects two argument schemas sharing one $id at compile time", () => {
+    const schema = { $id: "urn:x", type: "object" };
+    expect(() =>
+      compilePolicy({
+        version: "1",
+        tools: { a: { arguments: schema }, b: { arguments: schema } },
+      }),
+    ).toThrow(
+      expect.objectContaining({
+        code: "POLICY_INVALID",
+        message: expect.stringContaining("tools.b.arguments"),
+      }),
+    );
+  });
+
   it("compilePolicy re-validates hand-built documents", () => {
     const doc = { version: "1", tools: { t: { action: "nope" } } } as unknown as PolicyDocument;
     expect(() => compilePolicy(doc)).toThrow(/tools\.t\.action/);
