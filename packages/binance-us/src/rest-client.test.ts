@@ -31,7 +31,7 @@ async function caught(p: Promise<unknown>): Promise<BinanceUsError> {
 
 describe("BinanceUsRestClient", () => {
   it("creates unsigned with the API key header and reads the used weight", async () => {
-    const { exchange, rest, clock } = setup();
+    const { exchange, rest } = setup();
     const res = await rest.createListenKey();
     expect(res.data.listenKey).toHaveLength(64);
     expect(res.usedWeight1m).toBe(1);
