@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type CliIo, runCli } from "../src/cli.js";
 import { classifyTool } from "../src/scan.js";
 import { fakeUpstream } from "./helpers/fake-upstream.js";
-import { API_KEY, startTestGateway, type TestGateway } from "./helpers/gateway.js";
+import { API_KEY, startTestGateway, type TestGateway, TSX_IMPORT } from "./helpers/gateway.js";
 
 const dir = mkdtempSync(join(tmpdir(), "toolgate-cli-"));
 const policies = new URL("../policies/", import.meta.url).pathname;
@@ -199,7 +199,7 @@ describe("toolgate scan", () => {
 
   it("scans a stdio command and reports bad inputs", async () => {
     const script = new URL("./helpers/stdio-server.ts", import.meta.url).pathname;
-    const r = await run("scan", "--", process.execPath, "--import", "tsx", script);
+    const r = await run("scan", "--", process.execPath, ...TSX_IMPORT, script);
     expect(r.code, r.err).toBe(0);
     expect(r.out).toMatch(/# allow: annotated readOnlyHint: true\n {2}list_files:/);
     expect(r.out).toMatch(/# approve: name says "delete"\n {2}delete_file:/);

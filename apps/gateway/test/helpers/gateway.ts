@@ -86,3 +86,6 @@ export function textOf(result: unknown): string {
   const content = (result as { content?: Array<{ type: string; text?: string }> }).content ?? [];
   return content.map((c) => c.text ?? "").join("\n");
 }
+
+/** `--import <tsx loader>` that works whatever the child's cwd is. */
+export const TSX_IMPORT = ["--import", import.meta.resolve("tsx")];
