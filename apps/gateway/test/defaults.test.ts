@@ -105,8 +105,12 @@ describe("`pnpm start` as a child process", () => {
     });
     let out = "";
     let err = "";
-    child.stdout.on("data", (d) => (out += String(d)));
-    child.stderr.on("data", (d) => (err += String(d)));
+    child.stdout.on("data", (d) => {
+      out += String(d);
+    });
+    child.stderr.on("data", (d) => {
+      err += String(d);
+    });
     const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
     try {
       for (let i = 0; i < 300 && !out.includes("Try it:\n"); i++)
