@@ -6,7 +6,7 @@ import type { MockExchange, MockNotifications, MockState, RequestCounters } from
 import {
   type AccountSnapshotInput,
   accountSnapshotInputSchema,
-  describeIssues,
+  describeZodError,
   type InjectErrorSpec,
   injectErrorSpecSchema,
   type MockTarget,
@@ -91,7 +91,7 @@ function parse<S extends z.ZodType>(schema: S, input: unknown, what: string): z.
   if (!r.success) {
     throw new BinanceUsMockError(
       MockErrorCode.INVALID_CONTROL_INPUT,
-      `Invalid ${what}: ${describeIssues(r.error)}`,
+      `Invalid ${what}: ${describeZodError(r.error)}`,
     );
   }
   return r.data;
@@ -318,7 +318,7 @@ export async function handleControlHttp(
       return {
         status: 400,
         body: {
-          error: { code: MockErrorCode.INVALID_CONTROL_INPUT, message: describeIssues(err) },
+          error: { code: MockErrorCode.INVALID_CONTROL_INPUT, message: describeZodError(err) },
         },
       };
     }

@@ -99,8 +99,8 @@ export type BinanceUsMockOptions = z.input<typeof binanceUsMockOptionsSchema>;
 /** Options after defaults were applied. */
 export type ResolvedMockOptions = z.output<typeof binanceUsMockOptionsSchema>;
 
-/** Formats zod issues as "path: problem" lines so the caller sees what to fix. */
-export function describeIssues(error: z.ZodError): string {
+/** Formats a zod error as "path: problem" lines so the caller sees what to fix. */
+export function describeZodError(error: z.ZodError): string {
   return error.issues
     .map((i) => `${i.path.length > 0 ? i.path.join(".") : "(root)"}: ${i.message}`)
     .join("; ");
@@ -112,8 +112,10 @@ export function parseMockOptions(input: unknown): ResolvedMockOptions {
   if (!parsed.success) {
     throw new BinanceUsMockError(
       MockErrorCode.INVALID_OPTIONS,
-      `Invalid Binance.US mock options: ${describeIssues(parsed.error)}`,
-      { issues: parsed.error.issues.map((i) => ({ path: i.path.join("."), message: i.message })) },
+      `Invalid Binance.US mock options: ${describeZodError(parsed.error)}`,
+      {
+        problems: parsed.error.issues.map((i) => ({ path: i.path.join("."), message: i.message })),
+      },
     );
   }
   return parsed.data;
