@@ -105,7 +105,7 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
   const allowed = options.allowedOrigins ? new Set(options.allowedOrigins) : undefined;
 
   const configs = options.upstreams;
-  const factories = configs.map(transportFactory);
+  const factories = configs.map((c) => transportFactory(c, scheduler));
   const health = new Map<string, { ok: boolean; detail?: string }>(
     configs.map((c) => [c.name, { ok: false, detail: "not connected yet" }]),
   );
@@ -214,6 +214,7 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
     validateArguments: options.validateArguments ?? false,
     approvalTimeoutMs: options.approvalTimeoutMs ?? 120_000,
     approvalProgressMs: options.approvalProgressMs ?? 5_000,
+    wantsDecisions: options.onDecision !== undefined,
     now,
     newId,
     scheduler,

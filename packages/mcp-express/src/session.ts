@@ -28,6 +28,8 @@ export interface SessionContext {
   readonly validateArguments: boolean;
   readonly approvalTimeoutMs: number;
   readonly approvalProgressMs: number;
+  /** False when no `onDecision` hook is set, so events are not even built. */
+  readonly wantsDecisions: boolean;
   readonly now: () => number;
   readonly newId: () => string;
   readonly scheduler: Scheduler;
@@ -365,18 +367,26 @@ export class ProxySession implements LinkListener {
       return rpcError(id, RpcErrorCode.INVALID_PARAMS, `MCP error -32602: Tool ${name} not found`);
     }
     const decision = await this.ctx.decide(this.identity, name, args);
-    const digest = argumentsDigest(args);
-    const base = {
-      grant: this.grant,
-      session: this.id,
-      tool: name,
-      upstream: route.link.name,
-      argumentKeys: Object.keys(args),
-      argumentsDigest: digest,
+    // Hashing costs a few microseconds per call: only when an audit hook or approval needs it.
+    let digest: string | undefined;
+    const getDigest = (): string => {
+      digest ??= argumentsDigest(args);
+      return digest;
     };
     const emit = (outcome: DecisionEvent["outcome"], upstreamMs?: number): void => {
+      if (!this.ctx.wantsDecisions) return;
       const { reservation: _r, ...d } = decision;
-      const e: DecisionEvent = { decision: d, ...base, outcome, at: this.ctx.now() };
+      const e: DecisionEvent = {
+        decision: d,
+        grant: this.grant,
+        session: this.id,
+        tool: name,
+        upstream: route.link.name,
+        argumentKeys: Object.keys(args),
+        argumentsDigest: getDigest(),
+        outcome,
+        at: this.ctx.now(),
+      };
       if (upstreamMs !== undefined) e.upstreamMs = upstreamMs;
       this.ctx.onDecision(e);
     };
@@ -385,7 +395,7 @@ export class ProxySession implements LinkListener {
       return { jsonrpc: "2.0", id, result: deniedResult(decision, decision.reason) };
     }
     if (decision.effect === "require_approval") {
-      const outcome = await this.hold(entry, route, args, digest, decision);
+      const outcome = await this.hold(entry, route, args, getDigest(), decision);
       if (outcome.outcome !== "approved") {
         await decision.reservation?.rollback();
         emit(outcome.outcome === "timeout" ? "approval_timeout" : "approval_rejected");

@@ -1,10 +1,10 @@
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
-import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 import { ToolgateMcpError } from "./errors.js";
+import { HttpUpstreamTransport } from "./http-upstream.js";
 import type { RpcMessage } from "./jsonrpc.js";
 import type { Logger, Scheduler, UpstreamConfig } from "./options.js";
 
@@ -12,12 +12,11 @@ import type { Logger, Scheduler, UpstreamConfig } from "./options.js";
 export type TransportFactory = () => Promise<Transport>;
 
 /** Creates the transport factory for an upstream config. */
-export function transportFactory(config: UpstreamConfig): TransportFactory {
+export function transportFactory(config: UpstreamConfig, scheduler: Scheduler): TransportFactory {
   if ("url" in config) {
     const url = new URL(config.url);
-    const headers = config.headers;
-    return async () =>
-      new StreamableHTTPClientTransport(url, headers ? { requestInit: { headers } } : undefined);
+    const headers = config.headers ?? {};
+    return async () => new HttpUpstreamTransport(url, headers, scheduler);
   }
   if ("command" in config) {
     return async () => {
@@ -135,7 +134,7 @@ export class UpstreamLink {
     const result = res.result ?? {};
     const version = result.protocolVersion;
     if (typeof version === "string" && "setProtocolVersion" in transport) {
-      (transport as StreamableHTTPClientTransport).setProtocolVersion(version);
+      (transport as HttpUpstreamTransport).setProtocolVersion(version);
     }
     this.initResult = result;
     await this.notify({ jsonrpc: "2.0", method: "notifications/initialized" });
@@ -206,7 +205,7 @@ export class UpstreamLink {
     this.ok = false;
     if (t) {
       if ("terminateSession" in t) {
-        await (t as StreamableHTTPClientTransport).terminateSession().catch(() => undefined);
+        await (t as HttpUpstreamTransport).terminateSession().catch(() => undefined);
       }
       await t.close().catch(() => undefined);
     }

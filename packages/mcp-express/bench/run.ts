@@ -1,0 +1,229 @@
+/**
+ * tools/call throughput and latency, directly against one upstream and through the
+ * middleware (same upstream), at concurrency 1 and 32, measured side by side in one run.
+ * Upstream and gateway run in their own processes; this process only drives raw HTTP
+ * POSTs over keep-alive sockets so the client is not the bottleneck.
+ *
+ * Usage: pnpm bench   (writes bench/results/mcp-express.json at the repo root)
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { Agent, request } from "node:http";
+import { fileURLToPath } from "node:url";
+
+const here = (p: string): string => fileURLToPath(new URL(p, import.meta.url));
+const resultFile = here("../../../bench/results/mcp-express.json");
+const children: ChildProcess[] = [];
+
+async function startChild(file: string, args: string[] = []): Promise<number> {
+  const prof = process.env.BENCH_CPU_PROF
+    ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`]
+    : [];
+  const child = spawn(process.execPath, [...prof, ...process.execArgv, here(file), ...args], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  children.push(child);
+  return new Promise((resolve, reject) => {
+    let out = "";
+    child.stdout?.on("data", (d: Buffer) => {
+      out += d.toString();
+      const m = /PORT (\d+)/.exec(out);
+      if (m) resolve(Number(m[1]));
+    });
+    child.once("exit", (code) => reject(new Error(`${file} exited with ${code}`)));
+  });
+}
+
+interface Target {
+  port: number;
+  headers: Record<string, string>;
+  agent: Agent;
+}
+
+function postRaw(t: Target, body: string): Promise<{ status: number; text: string; sid?: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: "127.0.0.1",
+        port: t.port,
+        path: "/mcp",
+        method: "POST",
+        agent: t.agent,
+        headers: {
+          "content-type": "application/json",
+          accept: "application/json, text/event-stream",
+          "content-length": Buffer.byteLength(body),
+          ...t.headers,
+        },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => {
+          const sid = res.headers["mcp-session-id"];
+          const out: { status: number; text: string; sid?: string } = {
+            status: res.statusCode ?? 0,
+            text: Buffer.concat(chunks).toString("utf8"),
+          };
+          if (typeof sid === "string") out.sid = sid;
+          resolve(out);
+        });
+        res.on("error", reject);
+      },
+    );
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+async function session(
+  port: number,
+  auth: Record<string, string>,
+  sockets: number,
+): Promise<Target> {
+  const t: Target = {
+    port,
+    headers: { ...auth },
+    agent: new Agent({ keepAlive: true, maxSockets: sockets }),
+  };
+  const init = await postRaw(
+    t,
+    JSON.stringify({
+      jsonrpc: "2.0",
+      id: 0,
+      method: "initialize",
+      params: {
+        protocolVersion: "2025-11-25",
+        capabilities: {},
+        clientInfo: { name: "bench", version: "1" },
+      },
+    }),
+  );
+  if (init.status !== 200 || !init.sid)
+    throw new Error(`initialize failed: ${init.status} ${init.text}`);
+  t.headers["mcp-session-id"] = init.sid;
+  t.headers["mcp-protocol-version"] = "2025-11-25";
+  await postRaw(t, JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" }));
+  return t;
+}
+
+interface Stats {
+  calls: number;
+  seconds: number;
+  rps: number;
+  p50Ms: number;
+  p99Ms: number;
+}
+
+async function load(t: Target, concurrency: number, calls: number): Promise<Stats> {
+  const lat: number[] = [];
+  let next = 0;
+  let id = 1;
+  const worker = async (): Promise<void> => {
+    while (next < calls) {
+      next++;
+      const body = `{"jsonrpc":"2.0","id":${id++},"method":"tools/call","params":{"name":"echo","arguments":{"message":"hello"}}}`;
+      const t0 = process.hrtime.bigint();
+      const r = await postRaw(t, body);
+      lat.push(Number(process.hrtime.bigint() - t0) / 1e6);
+      if (r.status !== 200 || !r.text.includes('"hello"'))
+        throw new Error(`bad response ${r.status} ${r.text}`);
+    }
+  };
+  const start = process.hrtime.bigint();
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  lat.sort((a, b) => a - b);
+  const pct = (p: number): number => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))] ?? 0;
+  return { calls, seconds, rps: calls / seconds, p50Ms: pct(0.5), p99Ms: pct(0.99) };
+}
+
+const round = (n: number, d = 3): number => Math.round(n * 10 ** d) / 10 ** d;
+
+async function main(): Promise<void> {
+  const upPort = await startChild("./upstream.ts");
+  const gwPort = await startChild("./gateway.ts", [`http://127.0.0.1:${upPort}/mcp`]);
+  const plan = [
+    { concurrency: 1, calls: 3000 },
+    { concurrency: 32, calls: 12000 },
+  ];
+  const rows: Array<Record<string, unknown>> = [];
+  for (const { concurrency, calls } of plan) {
+    const direct = await session(upPort, {}, concurrency);
+    const proxied = await session(gwPort, { authorization: "Bearer bench-key" }, concurrency);
+    await load(direct, concurrency, 500);
+    await load(proxied, concurrency, 500);
+    // Interleave two rounds and keep each side's better one, so drift hits both alike.
+    const d: Stats[] = [];
+    const p: Stats[] = [];
+    for (let r = 0; r < 2; r++) {
+      d.push(await load(direct, concurrency, calls / 2));
+      p.push(await load(proxied, concurrency, calls / 2));
+    }
+    const best = (xs: Stats[]): Stats => xs.reduce((a, b) => (b.rps > a.rps ? b : a));
+    const bd = best(d);
+    const bp = best(p);
+    rows.push({
+      concurrency,
+      directRps: round(bd.rps, 0),
+      gatewayRps: round(bp.rps, 0),
+      throughputRatio: round(bp.rps / bd.rps),
+      directP50Ms: round(bd.p50Ms),
+      gatewayP50Ms: round(bp.p50Ms),
+      addedP50Ms: round(bp.p50Ms - bd.p50Ms),
+      directP99Ms: round(bd.p99Ms),
+      gatewayP99Ms: round(bp.p99Ms),
+    });
+    direct.agent.destroy();
+    proxied.agent.destroy();
+  }
+  console.table(rows);
+  const c32 = rows.find((r) => r.concurrency === 32);
+  const c1 = rows.find((r) => r.concurrency === 1);
+  const targets = {
+    throughputRatioAtC32: {
+      target: ">= 0.70",
+      actual: c32?.throughputRatio,
+      met: Number(c32?.throughputRatio) >= 0.7,
+    },
+    addedP50MsAtC1: {
+      target: "<= 0.5",
+      actual: c1?.addedP50Ms,
+      met: Number(c1?.addedP50Ms) <= 0.5,
+    },
+  };
+  console.log(JSON.stringify(targets, null, 2));
+  mkdirSync(here("../../../bench/results"), { recursive: true });
+  writeFileSync(
+    resultFile,
+    `${JSON.stringify(
+      {
+        package: "@toolgate/mcp-express",
+        benchmark:
+          "tools/call echo: direct upstream vs through the middleware (separate processes, loopback)",
+        node: process.version,
+        at: new Date().toISOString(),
+        rows,
+        targets,
+      },
+      null,
+      2,
+    )}\n`,
+  );
+  console.log(`wrote ${resultFile}`);
+}
+
+try {
+  await main();
+} finally {
+  await Promise.all(
+    children.map(
+      (c) =>
+        new Promise<void>((resolve) => {
+          if (c.exitCode !== null) return resolve();
+          c.once("exit", () => resolve());
+          c.kill("SIGTERM");
+        }),
+    ),
+  );
+}

@@ -1,0 +1,283 @@
+import { Agent, type IncomingMessage, request } from "node:http";
+import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
+import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
+import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
+import { ToolgateMcpError } from "./errors.js";
+import type { RpcMessage } from "./jsonrpc.js";
+import type { Scheduler } from "./options.js";
+
+/** Keep-alive agents shared by all upstream connections of the process. */
+const httpAgent = new Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 64 });
+const httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 64 });
+
+/**
+ * Incremental parser for `text/event-stream`: feeds complete events (id + data) to a
+ * callback. Only the fields MCP uses are kept (`id`, `data`, `event`, `retry`).
+ */
+class SseParser {
+  private buf = "";
+  constructor(
+    private readonly onEvent: (e: { id?: string; data: string; event?: string }) => void,
+  ) {}
+  push(chunk: string): void {
+    this.buf += chunk;
+    for (;;) {
+      const m = /\r?\n\r?\n/.exec(this.buf);
+      if (!m) return;
+      const block = this.buf.slice(0, m.index);
+      this.buf = this.buf.slice(m.index + m[0].length);
+      const e: { id?: string; data: string; event?: string } = { data: "" };
+      const data: string[] = [];
+      for (const line of block.split(/\r?\n/)) {
+        if (line.startsWith(":")) continue;
+        const colon = line.indexOf(":");
+        const field = colon < 0 ? line : line.slice(0, colon);
+        let value = colon < 0 ? "" : line.slice(colon + 1);
+        if (value.startsWith(" ")) value = value.slice(1);
+        if (field === "data") data.push(value);
+        else if (field === "id") e.id = value;
+        else if (field === "event") e.event = value;
+      }
+      e.data = data.join("\n");
+      this.onEvent(e);
+    }
+  }
+}
+
+/**
+ * Client side of Streamable HTTP towards one upstream, on `node:http` keep-alive sockets.
+ * Leaner than a fetch-based client on the hot path: JSON responses are parsed once and
+ * handed over without re-validation (the session above only routes them). Handles SSE
+ * responses, the standalone GET stream (opened after `notifications/initialized`),
+ * resumption with `Last-Event-ID`, and session termination with DELETE.
+ */
+export class HttpUpstreamTransport implements Transport {
+  onmessage?: (message: JSONRPCMessage) => void;
+  onerror?: (error: Error) => void;
+  onclose?: () => void;
+  sessionId?: string;
+  private protocolVersion: string | undefined;
+  private closed = false;
+  private getReq: ReturnType<typeof request> | undefined;
+  private getRetry: unknown;
+  private getAttempt = 0;
+  private lastGetEventId: string | undefined;
+
+  constructor(
+    private readonly url: URL,
+    private readonly headers: Record<string, string>,
+    private readonly scheduler: Scheduler,
+  ) {}
+
+  async start(): Promise<void> {}
+
+  setProtocolVersion(version: string): void {
+    this.protocolVersion = version;
+  }
+
+  async send(message: JSONRPCMessage): Promise<void> {
+    const msg = message as unknown as RpcMessage;
+    const body = JSON.stringify(msg);
+    const res = await this.request("POST", body, {
+      "content-type": "application/json",
+      accept: "application/json, text/event-stream",
+    });
+    const sid = res.headers["mcp-session-id"];
+    if (typeof sid === "string") this.sessionId = sid;
+    const status = res.statusCode ?? 0;
+    if (
+      status === 202 ||
+      (status >= 200 && status < 300 && msg.method !== undefined && msg.id === undefined)
+    ) {
+      res.resume();
+      if (msg.method === "notifications/initialized") this.openGet();
+      return;
+    }
+    if (status < 200 || status >= 300) {
+      const text = await readAll(res).catch(() => "");
+      throw new ToolgateMcpError(
+        "UPSTREAM_FAILED",
+        `HTTP ${status} from upstream: ${text.slice(0, 200)}`,
+        {
+          status,
+        },
+      );
+    }
+    const ct = String(res.headers["content-type"] ?? "");
+    if (ct.includes("text/event-stream")) {
+      this.consumeSse(res, msg.id, false);
+      return;
+    }
+    const text = await readAll(res);
+    if (text.length === 0) return;
+    const parsed = JSON.parse(text) as unknown;
+    if (Array.isArray(parsed)) {
+      for (const m of parsed) this.onmessage?.(m as JSONRPCMessage);
+    } else {
+      this.onmessage?.(parsed as JSONRPCMessage);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.getRetry !== undefined) this.scheduler.clearTimeout(this.getRetry);
+    this.getReq?.destroy();
+    this.onclose?.();
+  }
+
+  /** Ends the upstream session (DELETE), ignoring failures. */
+  async terminateSession(): Promise<void> {
+    if (!this.sessionId) return;
+    try {
+      const res = await this.request("DELETE", undefined, {});
+      res.resume();
+    } catch {
+      // The upstream may already be gone; nothing to clean up then.
+    }
+  }
+
+  private request(
+    method: string,
+    body: string | undefined,
+    extra: Record<string, string>,
+  ): Promise<IncomingMessage> {
+    const headers: Record<string, string | number> = { ...this.headers, ...extra };
+    if (this.sessionId) headers["mcp-session-id"] = this.sessionId;
+    if (this.protocolVersion) headers["mcp-protocol-version"] = this.protocolVersion;
+    if (body !== undefined) headers["content-length"] = Buffer.byteLength(body);
+    const https = this.url.protocol === "https:";
+    return new Promise((resolve, reject) => {
+      const req = (https ? httpsRequest : request)(
+        this.url,
+        { method, headers, agent: https ? httpsAgent : httpAgent },
+        resolve,
+      );
+      req.on("error", (e) =>
+        reject(new ToolgateMcpError("UPSTREAM_FAILED", `upstream request failed: ${e.message}`)),
+      );
+      req.end(body);
+    });
+  }
+
+  /**
+   * Reads an SSE response. For a POST stream that ends before its response arrived but
+   * after an event id was seen, resumes with GET + Last-Event-ID.
+   */
+  private consumeSse(res: IncomingMessage, requestId: RpcMessage["id"], standalone: boolean): void {
+    let lastId: string | undefined;
+    let answered = false;
+    const parser = new SseParser((e) => {
+      if (e.id) {
+        lastId = e.id;
+        if (standalone) this.lastGetEventId = e.id;
+      }
+      if (!e.data || (e.event && e.event !== "message")) return;
+      let m: RpcMessage;
+      try {
+        m = JSON.parse(e.data) as RpcMessage;
+      } catch {
+        this.onerror?.(new Error("upstream sent an SSE event that is not JSON"));
+        return;
+      }
+      if (m.method === undefined && m.id === requestId) answered = true;
+      this.onmessage?.(m as unknown as JSONRPCMessage);
+    });
+    res.setEncoding("utf8");
+    res.on("data", (c: string) => parser.push(c));
+    const ended = (): void => {
+      if (this.closed) return;
+      if (standalone) {
+        this.getReq = undefined;
+        this.scheduleGet();
+        return;
+      }
+      if (!answered && lastId !== undefined && requestId !== undefined) {
+        void this.resume(lastId, requestId);
+      }
+    };
+    res.on("end", ended);
+    res.on("error", (e) => {
+      this.onerror?.(e);
+    });
+    res.on("close", () => {
+      if (!res.complete) ended();
+    });
+  }
+
+  private async resume(lastEventId: string, requestId: RpcMessage["id"]): Promise<void> {
+    try {
+      const res = await this.request("GET", undefined, {
+        accept: "text/event-stream",
+        "last-event-id": lastEventId,
+      });
+      if (res.statusCode !== 200) {
+        res.resume();
+        return;
+      }
+      this.consumeSse(res, requestId, false);
+    } catch (e) {
+      this.onerror?.(e instanceof Error ? e : new Error(String(e)));
+    }
+  }
+
+  private openGet(): void {
+    if (this.closed || this.getReq) return;
+    const headers: Record<string, string | number> = {
+      ...this.headers,
+      accept: "text/event-stream",
+    };
+    if (this.sessionId) headers["mcp-session-id"] = this.sessionId;
+    if (this.protocolVersion) headers["mcp-protocol-version"] = this.protocolVersion;
+    if (this.lastGetEventId) headers["last-event-id"] = this.lastGetEventId;
+    const https = this.url.protocol === "https:";
+    // The long-lived GET stream gets its own socket so it never blocks pooled requests.
+    const req = (https ? httpsRequest : request)(
+      this.url,
+      { method: "GET", headers, agent: false },
+      (res) => {
+        if (res.statusCode === 405) {
+          res.resume();
+          this.getReq = undefined;
+          return;
+        }
+        if (res.statusCode !== 200) {
+          res.resume();
+          this.getReq = undefined;
+          this.scheduleGet();
+          return;
+        }
+        this.getAttempt = 0;
+        this.consumeSse(res, undefined, true);
+      },
+    );
+    req.on("error", () => {
+      if (this.getReq === req) this.getReq = undefined;
+      this.scheduleGet();
+    });
+    this.getReq = req;
+    req.end();
+  }
+
+  private scheduleGet(): void {
+    if (this.closed || this.getRetry !== undefined) return;
+    const delay = Math.min(30_000, 500 * 2 ** this.getAttempt++);
+    this.getRetry = this.scheduler.setTimeout(() => {
+      this.getRetry = undefined;
+      this.openGet();
+    }, delay);
+  }
+}
+
+function readAll(res: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    res.on("data", (c: Buffer) => chunks.push(c));
+    res.on("end", () =>
+      resolve(
+        chunks.length === 1 ? chunks[0]!.toString("utf8") : Buffer.concat(chunks).toString("utf8"),
+      ),
+    );
+    res.on("error", reject);
+  });
+}
