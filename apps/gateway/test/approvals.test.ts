@@ -1,9 +1,9 @@
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { afterEach, describe, expect, inject, it, vi } from "vitest";
 import { createApprover, type HeldCall } from "../src/approvals/approver.js";
 import { createRedisApprovalStore } from "../src/approvals/redis-store.js";
 import { type ApprovalStore, createMemoryApprovalStore } from "../src/approvals/store.js";
 
-const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
+const REDIS_URL = inject("redisUrl");
 
 function held(id: string, extra: Partial<HeldCall> = {}): HeldCall {
   return {
