@@ -119,6 +119,7 @@ export type RedisStoreOptions = z.input<typeof RedisStoreOptionsSchema>;
 type Reply = ReadonlyArray<string | number>;
 interface ScriptClient {
   toolgateReserve(numKeys: number, ...args: Array<string | number>): Promise<Reply>;
+  toolgateReserveDirect(numKeys: number, ...args: Array<string | number>): Promise<Reply>;
   toolgateRollback(numKeys: number, ...args: Array<string | number>): Promise<number>;
   toolgatePeek(numKeys: number, ...args: string[]): Promise<Reply>;
 }
@@ -169,6 +170,7 @@ export function createRedisStore(options: RedisStoreOptions): MeteredCounterStor
   const marks = new Map<string, LocalMark>();
   const secrets: string[] = [];
   let closed = false;
+  let inflight = 0;
 
   const owned = opts.client === undefined;
   let client: Redis | Cluster;
@@ -185,6 +187,8 @@ export function createRedisStore(options: RedisStoreOptions): MeteredCounterStor
       commandTimeout: opts.commandTimeoutMs,
       connectTimeout: opts.connectTimeoutMs,
       maxRetriesPerRequest: 1,
+      // Sent at once when nothing else is in flight (see `inflight` below).
+      autoPipeliningIgnoredCommands: ["toolgateReserveDirect"],
       retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 10), opts.maxReconnectDelayMs),
     });
   }
@@ -200,6 +204,7 @@ export function createRedisStore(options: RedisStoreOptions): MeteredCounterStor
 
   for (const [cmd, lua] of [
     ["toolgateReserve", RESERVE_LUA],
+    ["toolgateReserveDirect", RESERVE_LUA],
     ["toolgateRollback", ROLLBACK_LUA],
     ["toolgatePeek", PEEK_LUA],
   ] as const) {
@@ -362,12 +367,19 @@ export function createRedisStore(options: RedisStoreOptions): MeteredCounterStor
       args[n + 3 * i + 2] = s.windowMs;
     }
     let reply: Reply;
+    inflight++;
     try {
       const wait = waitFirstReady();
       if (wait !== undefined) await wait;
-      reply = await scripts.toolgateReserve(n, ...args);
+      // Auto-pipelining batches concurrent calls into one write but defers each to the
+      // next event-loop turn; a lone call goes out at once instead.
+      reply = await (inflight === 1
+        ? scripts.toolgateReserveDirect(n, ...args)
+        : scripts.toolgateReserve(n, ...args));
     } catch (err) {
       return degrade(specs, err, now());
+    } finally {
+      inflight--;
     }
     const t = now();
     if (reply[0] === 1) {

@@ -131,6 +131,12 @@ describe("redis store: windows, scripts and connections", () => {
     expect(out.admitted).toBe(true);
     expect(out.degraded).toBeUndefined();
     expect((await store.peek([s]))[0]!.used).toBe(2);
+    // Concurrent calls travel auto-pipelined: that path must reload the script too.
+    await admin.script("FLUSH");
+    const many = await Promise.all(
+      Array.from({ length: 50 }, () => store.reserve([spec("ns|grant|b", 100, 1, 60_000)])),
+    );
+    expect(many.every((o) => o.admitted && o.degraded === undefined)).toBe(true);
     await store.close();
     admin.disconnect();
   });
