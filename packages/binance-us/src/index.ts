@@ -45,64 +45,46 @@ export {
   type RedactionSources,
   silentLogger,
 } from "./logger.js";
-// Mock exchange (tests and the offline demo).
+// Mock exchange (tests and the offline demo). Its `Scheduler` is the same shape as the
+// connector's, exported once above.
 export {
+  type AccountSnapshotInput,
   BINANCE_US_WIRE_ERRORS,
   type BinanceUsMock,
   BinanceUsMockError,
   type BinanceUsMockOptions,
+  balanceUpdate,
   type Clock,
+  type ClosedSocketState,
   CONTROL_ROUTES,
+  createEventBuilders,
   createMockClock,
   createRealClock,
+  executionReport,
+  executionReportFill,
   type InjectErrorSpec,
+  type KeyEndReason,
+  type ListenKeyState,
+  type LoggedRequest,
+  listenKeyExpired,
+  listStatus,
   type MockClock,
   type MockControl,
   MockErrorCode,
   type MockEvent,
+  type MockEventBuilders,
+  type MockLogger,
+  type MockNotifications,
   type MockState,
   type MockTarget,
+  type MockTimerHandle,
+  maskApiKey,
   mockEvents,
+  type OpenOrderInput,
+  outboundAccountPosition,
+  type RequestCounters,
   type SocketFilter,
+  type SocketState,
   startBinanceUsMock,
+  type WireError,
 } from "./mock/index.js";
-export {
-  type AccountSnapshot,
-  AccountSnapshotSchema,
-  BinanceUsRestClient,
-  type FetchLike,
-  type OpenOrder,
-  OpenOrdersSchema,
-  type RestClientOptions,
-  RestClientOptionsSchema,
-  type RestResult,
-} from "./rest-client.js";
-export { BINANCE_US_SERVER_INFO, BinanceUsMcpServer, createBinanceUsMcpServer } from "./server.js";
-export {
-  type StreamSocket,
-  type StreamSocketHandlers,
-  type WebSocketFactory,
-  wsWebSocketFactory,
-} from "./socket.js";
-export {
-  type BackoffSettings,
-  fullJitterBackoff,
-  type Scheduler,
-  systemScheduler,
-} from "./time.js";
-export {
-  BINANCE_US_TOOL_NAMES,
-  type BinanceUsConnector,
-  type BinanceUsConnectorOptions,
-  createBinanceUsConnector,
-  registerBinanceUsTools,
-} from "./tools.js";
-export {
-  type ResyncSnapshot,
-  type UserDataEntry,
-  UserDataStream,
-  type UserDataStreamEvents,
-  type UserDataStreamOptions,
-  UserDataStreamOptionsSchema,
-  type UserDataStreamStatus,
-} from "./user-data-stream.js";

@@ -1,0 +1,260 @@
+/**
+ * Two measurements, each next to its baseline in the same run:
+ *
+ * 1. executionReport events parsed and validated per second, against a bare `JSON.parse`
+ *    of the same frames (the floor any validating parser pays), plus the full delivery path
+ *    (parse, validate, de-duplicate, buffer, emit) through a UserDataStream.
+ * 2. Time from a socket dropped without a close frame (mock `dropSockets`) to the first
+ *    event received on the new socket, against the target "1 s + the first backoff step".
+ *
+ * Usage: pnpm bench   (writes bench/results/binance-us.json at the repo root)
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseUserDataMessage } from "../src/events.js";
+import { startBinanceUsMock } from "../src/mock/server.js";
+import type { StreamSocketHandlers, WebSocketFactory } from "../src/socket.js";
+import { UserDataStream } from "../src/user-data-stream.js";
+
+const resultFile = fileURLToPath(
+  new URL("../../../bench/results/binance-us.json", import.meta.url),
+);
+const API_KEY = "Bn7".repeat(21) + "X";
+
+function frames(n: number): string[] {
+  const out: string[] = [];
+  for (let k = 0; k < n; k++) {
+    out.push(
+      JSON.stringify({
+        e: "executionReport",
+        E: 1_767_225_600_000 + k,
+        s: "BTCUSD",
+        c: `web_${k.toString(36)}`,
+        S: k % 2 ? "SELL" : "BUY",
+        o: "LIMIT",
+        f: "GTC",
+        q: "0.01000000",
+        p: "65000.12000000",
+        P: "0.00000000",
+        F: "0.00000000",
+        g: -1,
+        C: "",
+        x: k % 3 ? "TRADE" : "NEW",
+        X: k % 3 ? "PARTIALLY_FILLED" : "NEW",
+        r: "NONE",
+        i: 4_293_153 + k,
+        l: "0.00100000",
+        z: "0.00500000",
+        L: "65000.12000000",
+        n: "0.00000100",
+        N: "BTC",
+        T: 1_767_225_600_000 + k,
+        t: k % 3 ? 10_000 + k : -1,
+        I: 8_641_984 + k,
+        w: true,
+        m: false,
+        M: false,
+        O: 1_767_225_600_000,
+        Z: "325.00060000",
+        Y: "65.00012000",
+        Q: "0.00000000",
+        W: 1_767_225_600_000,
+        V: "EXPIRE_MAKER",
+      }),
+    );
+  }
+  return out;
+}
+
+function rate(work: () => void, count: number, rounds: number): number {
+  const rates: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    const t0 = performance.now();
+    work();
+    rates.push((count / (performance.now() - t0)) * 1000);
+  }
+  rates.sort((a, b) => a - b);
+  return rates[Math.floor(rates.length / 2)]!; // median round
+}
+
+function parseBench() {
+  const input = frames(50_000);
+  let sink = 0;
+  const jsonOnly = () => {
+    for (const f of input) sink += (JSON.parse(f) as { i: number }).i & 1;
+  };
+  const validated = () => {
+    for (const f of input) {
+      const ev = parseUserDataMessage(f);
+      if (ev?.kind !== "executionReport") throw new Error("bench frame failed validation");
+      sink += ev.data.i & 1;
+    }
+  };
+  // Full delivery path through the stream, fed by an in-process socket.
+  let handlers: StreamSocketHandlers | undefined;
+  const factory: WebSocketFactory = (_url, h) => {
+    handlers = h;
+    queueMicrotask(() => h.onOpen());
+    return { ping() {}, pong() {}, close() {}, terminate() {} };
+  };
+  const stream = new UserDataStream({
+    apiKey: API_KEY,
+    restClient: {
+      createListenKey: async () => ({ data: { listenKey: "k".repeat(64) }, usedWeight1m: 1 }),
+    } as never,
+    webSocketFactory: factory,
+    buffer: { size: 1_000, overflow: "drop_oldest" },
+  });
+  let delivered = 0;
+  stream.on("event", () => delivered++);
+  return {
+    input,
+    jsonOnly,
+    validated,
+    stream,
+    handlers: () => handlers,
+    sinkRef: () => sink,
+    delivered: () => delivered,
+  };
+}
+
+async function reconnectBench(trials: number, baseMs: number) {
+  const mock = await startBinanceUsMock({ apiKeys: { [API_KEY]: {} } });
+  const stream = new UserDataStream({
+    apiKey: API_KEY,
+    restBaseUrl: mock.restUrl,
+    wsBaseUrl: mock.wsUrl,
+    backoff: { baseMs, maxMs: 10_000 },
+  });
+  let waiter: ((t: number) => void) | undefined;
+  stream.on("connected", () => {
+    // Push as soon as the new socket is up; the event must travel the new connection.
+    mock.control.pushEvent({ apiKey: API_KEY }, mock.control.build.balanceUpdate());
+  });
+  stream.on("event", () => waiter?.(performance.now()));
+  const first = new Promise<number>((resolve) => {
+    waiter = resolve;
+  });
+  await stream.start();
+  await first;
+  const samples: number[] = [];
+  for (let k = 0; k < trials; k++) {
+    const arrived = new Promise<number>((resolve) => {
+      waiter = resolve;
+    });
+    const t0 = performance.now();
+    mock.control.dropSockets({ apiKey: API_KEY });
+    samples.push((await arrived) - t0);
+  }
+  await stream.close();
+  await mock.close();
+  samples.sort((a, b) => a - b);
+  const pct = (p: number) => samples[Math.min(samples.length - 1, Math.floor(p * samples.length))]!;
+  return { samples, median: pct(0.5), p95: pct(0.95), max: samples.at(-1)! };
+}
+
+async function main() {
+  const p = parseBench();
+  await p.stream.start();
+  const h = p.handlers()!;
+  const n = p.input.length;
+  // Warm up the JIT before measuring.
+  p.jsonOnly();
+  p.validated();
+  const rounds = 7;
+  const jsonRate = rate(p.jsonOnly, n, rounds);
+  const validatedRate = rate(p.validated, n, rounds);
+  const deliveredRates: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    // Fresh ids each round (prepared untimed) so the de-duplication window hides nothing.
+    const round = p.input.map((f) => f.replace('"i":', `"i":${r + 1}`));
+    const t0 = performance.now();
+    for (const f of round) h.onMessage(f);
+    deliveredRates.push((n / (performance.now() - t0)) * 1000);
+  }
+  deliveredRates.sort((a, b) => a - b);
+  const deliveredRate = deliveredRates[Math.floor(rounds / 2)]!;
+  const deliveredOk = p.delivered() >= n * rounds;
+  await p.stream.close();
+
+  const baseMs = 250;
+  const reconnect = await reconnectBench(15, baseMs);
+  const targetMs = 1_000 + baseMs;
+
+  const table = [
+    {
+      measure: "JSON.parse only (baseline)",
+      value: Math.round(jsonRate),
+      unit: "events/s",
+      ratio: 1,
+    },
+    {
+      measure: "parse + zod validate executionReport",
+      value: Math.round(validatedRate),
+      unit: "events/s",
+      ratio: +(validatedRate / jsonRate).toFixed(3),
+    },
+    {
+      measure: "full stream delivery (parse, validate, dedupe, buffer, emit)",
+      value: Math.round(deliveredRate),
+      unit: "events/s",
+      ratio: +(deliveredRate / jsonRate).toFixed(3),
+    },
+    { measure: "target: 1 s + first backoff step", value: targetMs, unit: "ms", ratio: 1 },
+    {
+      measure: "dropped socket -> first event on new socket (median)",
+      value: +reconnect.median.toFixed(1),
+      unit: "ms",
+      ratio: +(reconnect.median / targetMs).toFixed(3),
+    },
+    {
+      measure: "dropped socket -> first event on new socket (p95)",
+      value: +reconnect.p95.toFixed(1),
+      unit: "ms",
+      ratio: +(reconnect.p95 / targetMs).toFixed(3),
+    },
+  ];
+  console.table(table);
+  const result = {
+    package: "@toolgate/binance-us",
+    date: new Date().toISOString(),
+    node: process.version,
+    parse: {
+      frames: n,
+      rounds,
+      jsonParsePerSec: Math.round(jsonRate),
+      validatedPerSec: Math.round(validatedRate),
+      deliveredPerSec: Math.round(deliveredRate),
+      validatedToJsonRatio: +(validatedRate / jsonRate).toFixed(3),
+      targetPerSec: 200_000,
+      meetsTarget: validatedRate >= 200_000,
+      allDelivered: deliveredOk,
+    },
+    reconnect: {
+      trials: reconnect.samples.length,
+      firstBackoffStepMs: baseMs,
+      targetMs,
+      medianMs: +reconnect.median.toFixed(1),
+      p95Ms: +reconnect.p95.toFixed(1),
+      maxMs: +reconnect.max.toFixed(1),
+      medianToTargetRatio: +(reconnect.median / targetMs).toFixed(3),
+      meetsTarget: reconnect.max < targetMs,
+      samplesMs: reconnect.samples.map((s) => +s.toFixed(1)),
+    },
+    sink: p.sinkRef() > -1,
+  };
+  mkdirSync(dirname(resultFile), { recursive: true });
+  writeFileSync(resultFile, `${JSON.stringify(result, null, 2)}\n`);
+  console.log(
+    `wrote ${fileURLToPath(new URL("../../../bench/results/binance-us.json", import.meta.url))
+      .split("/")
+      .slice(-3)
+      .join("/")}`,
+  );
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
