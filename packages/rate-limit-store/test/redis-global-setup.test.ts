@@ -10,7 +10,9 @@ describe("redis global setup", () => {
     process.env.REDIS_URL = dead;
     const provided: Record<string, unknown> = {};
     const project = {
-      provide: (k: string, v: unknown) => (provided[k] = v),
+      provide: (k: string, v: unknown) => {
+        provided[k] = v;
+      },
     } as unknown as TestProject;
     try {
       const teardown = await setup(project);
