@@ -91,6 +91,28 @@ describe("redis store: exact across instances", () => {
   });
 });
 
+describe("redis store: local refusals across instances", () => {
+  it("a rollback elsewhere is seen here at the latest after localRefusalMaxMs", async () => {
+    let t = Date.now();
+    const p = prefix();
+    const a = createRedisStore({ url, prefix: p, now: () => t, localRefusalMaxMs: 1000 });
+    const b = createRedisStore({ url, prefix: p });
+    const s = spec("xi|grant|1", 2, 1, 60_000);
+    const first = await b.reserve([s]);
+    await b.reserve([s]);
+    expect((await a.reserve([s])).admitted).toBe(false); // Redis refuses, A remembers
+    if (!first.admitted) throw new Error("expected admission");
+    await b.rollback(first.reservation);
+    const local = a.stats().localRefusals;
+    expect((await a.reserve([s])).admitted).toBe(false); // conservative, from memory
+    expect(a.stats().localRefusals).toBe(local + 1);
+    t += 1000;
+    expect((await a.reserve([s])).admitted).toBe(true); // mark expired: asks Redis again
+    expect((await b.peek([s]))[0]!.used).toBe(2);
+    await Promise.all([a.close(), b.close()]);
+  });
+});
+
 describe("redis store: windows, scripts and connections", () => {
   it("keeps window and retry semantics identical to the memory store for the same sequence", async () => {
     let t = Date.now();
