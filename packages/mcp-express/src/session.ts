@@ -276,7 +276,14 @@ export class ProxySession implements LinkListener {
   async close(): Promise<void> {
     if (this.closedFlag) return;
     this.closedFlag = true;
-    for (const o of this.open.values()) o.abort?.abort();
+    for (const o of this.open.values()) {
+      o.abort?.abort();
+      // Answer what is still open so no client request hangs on a closed session.
+      this.streams.respond(
+        o.slot,
+        rpcError(o.slot.clientId, RpcErrorCode.INTERNAL_ERROR, "session closed by the gateway"),
+      );
+    }
     this.streams.close();
     for (const l of this.links) {
       l.removeListener(this);

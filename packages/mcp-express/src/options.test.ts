@@ -1,0 +1,63 @@
+import { compilePolicy } from "@toolgate/policy-engine";
+import { describe, expect, it } from "vitest";
+import { ToolgateMcpError } from "./errors.js";
+import { createToolgateMcp } from "./gateway.js";
+
+const policy = compilePolicy({ version: "1", default: "allow" });
+
+function error(fn: () => unknown): ToolgateMcpError {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof ToolgateMcpError) return e;
+    throw e;
+  }
+  throw new Error("did not throw");
+}
+
+describe("createToolgateMcp options", () => {
+  it("names each bad path and the fix", () => {
+    const e = error(() =>
+      createToolgateMcp({
+        upstreams: [{ name: "bad name!", url: "not a url" }],
+        separator: "::",
+        apiKeys: { k: "g" },
+        policy,
+      }),
+    );
+    expect(e.code).toBe("OPTIONS_INVALID");
+    expect(e.message).toContain("separator: use 1-8 chars of [A-Za-z0-9_.-]");
+    expect(e.message).toContain("upstreams.0");
+  });
+  it("requires at least one upstream, unique names and a way to identify callers", () => {
+    expect(
+      error(() => createToolgateMcp({ upstreams: [], apiKeys: {}, policy })).message,
+    ).toContain("configure at least one upstream");
+    expect(
+      error(() =>
+        createToolgateMcp({
+          upstreams: [
+            { name: "a", url: "http://127.0.0.1:1/mcp" },
+            { name: "a", url: "http://127.0.0.1:2/mcp" },
+          ],
+          apiKeys: {},
+          policy,
+        }),
+      ).message,
+    ).toContain("upstream names must be unique");
+    expect(
+      error(() =>
+        createToolgateMcp({ upstreams: [{ name: "a", url: "http://127.0.0.1:1/mcp" }], policy }),
+      ).message,
+    ).toContain("set apiKeys");
+  });
+  it("accepts a valid configuration without connecting anything", () => {
+    const gw = createToolgateMcp({
+      upstreams: [{ name: "a", command: "node", args: ["server.js"] }],
+      apiKeys: { k: "g" },
+      policy,
+    });
+    expect(gw.inFlight()).toBe(0);
+    expect(gw.upstreamHealth()).toEqual([{ name: "a", ok: false, detail: "not connected yet" }]);
+  });
+});

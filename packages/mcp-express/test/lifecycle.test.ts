@@ -1,0 +1,98 @@
+import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import { compilePolicy, createInProcessCounterStore } from "@toolgate/policy-engine";
+import { describe, expect, it } from "vitest";
+import type { ApprovalRequest, DecisionEvent } from "../src/index.js";
+import { FakeTime } from "./fake-time.js";
+import { connect, post, startGateway, until } from "./harness.js";
+
+function server(): McpServer {
+  const s = new McpServer({ name: "life", version: "1.0.0" });
+  s.registerTool("guarded", {}, async () => ({ content: [{ type: "text", text: "ran" }] }));
+  return s;
+}
+
+const INIT = JSON.stringify({
+  jsonrpc: "2.0",
+  id: 1,
+  method: "initialize",
+  params: {
+    protocolVersion: "2025-06-18",
+    capabilities: {},
+    clientInfo: { name: "raw", version: "1" },
+  },
+});
+
+describe("session lifecycle (fake time)", () => {
+  it("closes idle sessions; a later request gets 404", async () => {
+    const time = new FakeTime();
+    const gw = await startGateway({
+      upstreams: [{ name: "life", server }],
+      apiKeys: { k: "g" },
+      policy: compilePolicy({ version: "1", default: "allow" }),
+      sessionIdleMs: 1_000,
+      now: time.clock,
+      scheduler: time,
+    });
+    const r = await post(gw.url, INIT, { "x-api-key": "k" });
+    const sid = r.headers.get("mcp-session-id")!;
+    await r.text();
+    expect(gw.gw.sessions()).toHaveLength(1);
+    time.advance(500);
+    expect(gw.gw.sessions()).toHaveLength(1);
+    time.advance(2_000);
+    expect(gw.gw.sessions()).toHaveLength(0);
+    const late = await post(gw.url, JSON.stringify({ jsonrpc: "2.0", id: 2, method: "ping" }), {
+      "x-api-key": "k",
+      "mcp-session-id": sid,
+    });
+    expect(late.status).toBe(404);
+    await gw.stop();
+  });
+
+  it("close() waits for in-flight calls, then rolls back what is still held", async () => {
+    const time = new FakeTime();
+    const store = createInProcessCounterStore({ now: time.clock });
+    const policy = compilePolicy({
+      version: "1",
+      default: "deny",
+      tools: {
+        guarded: {
+          action: "require_approval",
+          limits: [{ counter: "guarded", window: "hour", max: 5, scope: "grant" }],
+        },
+      },
+    });
+    const held: ApprovalRequest[] = [];
+    const events: DecisionEvent[] = [];
+    const gw = await startGateway({
+      upstreams: [{ name: "life", server }],
+      apiKeys: { k: "g" },
+      policy,
+      store,
+      approve: (req) =>
+        new Promise((resolve) => {
+          held.push(req);
+          req.signal.addEventListener("abort", () => resolve("rejected"));
+        }),
+      onDecision: (e) => events.push(e),
+      now: time.clock,
+      scheduler: time,
+    });
+    const { client } = await connect(gw.url, "k");
+    const call = client.callTool({ name: "guarded", arguments: {} }).catch((e: Error) => e);
+    await until(() => held.length === 1);
+    const limit = [...policy.limitsById.values()][0]!;
+    const spec = { key: limit.keyPrefix + "g", windowMs: limit.windowMs, max: limit.max };
+    expect((await store.peek([spec]))[0]?.used).toBe(1);
+    expect(gw.gw.inFlight()).toBe(1);
+    const closing = gw.gw.close({ graceMs: 5_000 });
+    time.advance(5_000);
+    await closing;
+    await until(() => events.length === 1);
+    expect(events[0]?.outcome).toBe("approval_rejected");
+    expect((await store.peek([spec]))[0]?.used).toBe(0);
+    expect(gw.gw.sessions()).toHaveLength(0);
+    await call;
+    await gw.stop();
+  });
+});
