@@ -437,9 +437,13 @@ export class UserDataStream {
       this.#logger.debug("ignored a non-event frame", { conn: conn.id, bytes: text.length });
       return;
     }
-    const identity = userDataEventIdentity(event);
-    if (this.#seen.has(identity)) return;
-    this.#remember(identity);
+    // Duplicates can only come from two sockets overlapping (rotation or key change), so
+    // identities are tracked just while a second socket is opening or draining.
+    if (this.#draining.size > 0 || this.#pending?.swap !== undefined) {
+      const identity = userDataEventIdentity(event);
+      if (this.#seen.has(identity)) return;
+      this.#remember(identity);
+    }
     if (event.kind === "invalid") {
       this.#warn("EVENT_INVALID", `${event.type} failed validation: ${event.reason}`);
     }

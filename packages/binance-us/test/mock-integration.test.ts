@@ -157,13 +157,27 @@ describe("UserDataStream against the mock exchange", () => {
     await s.stream.start();
     await waitFor(() => expect(s.openSockets()).toBe(1));
     let sent = 0;
-    for (let h = 0; h < 26; h++) {
+    const push = () =>
       s.mock.control.pushEvent(s.target(), s.mock.control.build.executionReport({ i: ++sent }));
+    for (let h = 0; h < 23; h++) {
+      push();
       await s.clock.advance(HOUR);
+    }
+    // Step through the rotation until both sockets are up, then push during the overlap:
+    // every one of these events reaches the client twice.
+    let overlapPushes = 0;
+    for (let step = 0; step < 120 && overlapPushes < 3; step++) {
+      await s.clock.advance(1_000);
       if (s.openSockets() === 2) {
-        // Overlap window: the same event reaches both sockets.
-        s.mock.control.pushEvent(s.target(), s.mock.control.build.executionReport({ i: ++sent }));
+        await waitFor(() => expect(s.seen.rotated).toHaveLength(1));
+        expect(push()).toBe(2);
+        overlapPushes++;
       }
+    }
+    expect(overlapPushes).toBe(3);
+    for (let h = 0; h < 3; h++) {
+      push();
+      await s.clock.advance(HOUR);
     }
     await waitFor(() => expect(s.seen.event).toHaveLength(sent));
     const ids = s.seen.event.map((e) => (e.event.data as { i: number }).i);
