@@ -1,5 +1,4 @@
 #!/usr/bin/env node
-import { binanceBuiltin } from "./builtins.js";
 import { type CliIo, COMMAND_HELP, registerCommand, runCli } from "./cli.js";
 import { serveCommand } from "./serve.js";
 
@@ -23,6 +22,8 @@ const stopSignal = new Promise<string>((resolve) => {
 });
 
 registerCommand("serve", async (argv, cliIo) => {
+  // Loaded only to serve: validate/test/explain/scan should not pay for the exchange code.
+  const { binanceBuiltin } = await import("./builtins.js");
   const code = await serveCommand(argv, cliIo, { builtins: binanceBuiltin, stopSignal });
   if (code === -1) {
     cliIo.stdout.write(COMMAND_HELP.serve ?? "");

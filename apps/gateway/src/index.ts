@@ -1,1 +1,65 @@
-export {};
+/**
+ * @toolgate/gateway: the example Toolgate gateway — config, CLI, approvals page and API,
+ * Prometheus metrics, audit log and scale-out on Redis, composed from the packages.
+ */
+
+export type { AdminRouterOptions, CounterView } from "./admin.js";
+export { createAdminRouter } from "./admin.js";
+export { ADMIN_PAGE_HTML } from "./admin-page.js";
+export type {
+  ApproverOptions,
+  HeldCall,
+  HeldCallOutcome,
+  Scheduler,
+} from "./approvals/approver.js";
+export { createApprover } from "./approvals/approver.js";
+export type { RedisApprovalStoreOptions } from "./approvals/redis-store.js";
+export { createRedisApprovalStore } from "./approvals/redis-store.js";
+export type {
+  ApprovalEvent,
+  ApprovalRecord,
+  ApprovalResolution,
+  ApprovalStatus,
+  ApprovalStore,
+  MemoryApprovalStoreOptions,
+} from "./approvals/store.js";
+export { createMemoryApprovalStore } from "./approvals/store.js";
+export type { AuditEntry, AuditLogOptions } from "./audit.js";
+export { AuditLog } from "./audit.js";
+export { binanceBuiltin } from "./builtins.js";
+export type { CliIo } from "./cli.js";
+export { registerCommand, runCli } from "./cli.js";
+export type {
+  GatewayConfig,
+  GatewayConfigInput,
+  LoadConfigOptions,
+  LoadedConfig,
+  ResolvedGrant,
+  UpstreamEntry,
+} from "./config.js";
+export {
+  DEFAULT_POLICY_PATH,
+  GatewayConfigSchema,
+  loadGatewayConfig,
+  substituteEnv,
+} from "./config.js";
+export type { GatewayIssue } from "./errors.js";
+export { formatIssues, GatewayError, GatewayErrorCode } from "./errors.js";
+export type { FeedDecision, GrantTally } from "./feed.js";
+export { DecisionFeed } from "./feed.js";
+export type {
+  BuiltinFactory,
+  BuiltinUpstream,
+  GatewayOptions,
+  RunningGateway,
+} from "./gateway.js";
+export { startGateway } from "./gateway.js";
+export type { Logger, LoggerOptions } from "./logger.js";
+export { createLogger, REDACT_PATHS } from "./logger.js";
+export { canonicalJson, MASK, maskSecrets, SECRET_KEY_PATTERN, sha256Hex } from "./mask.js";
+export type { GatewayMetrics, GatewayMetricsOptions } from "./metrics.js";
+export { createGatewayMetrics } from "./metrics.js";
+export type { ScannedTool, ScanTarget, ToolVerdict } from "./scan.js";
+export { classifyTool, listUpstreamTools, starterPolicy } from "./scan.js";
+export type { ServeDeps } from "./serve.js";
+export { banner, curlExample, serveCommand } from "./serve.js";
