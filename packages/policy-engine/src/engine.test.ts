@@ -416,6 +416,18 @@ describe("decision fields", () => {
     expect(d.reservation).toBeUndefined();
   });
 
+  it("default ids are unique within and across engines", async () => {
+    const p = policy({ default: "allow" });
+    const e1 = createPolicyEngine();
+    const e2 = createPolicyEngine();
+    const ids = new Set<string>();
+    for (let i = 0; i < 100; i++) {
+      ids.add((await e1.decide(p, { name: "x" }, alice)).id);
+      ids.add((await e2.decide(p, { name: "x" }, alice)).id);
+    }
+    expect(ids.size).toBe(200);
+  });
+
   it("rejects an identity without a grant with a typed error", async () => {
     const p = policy({ default: "allow" });
     await expect(engine.decide(p, { name: "x" }, {} as Identity)).rejects.toMatchObject({

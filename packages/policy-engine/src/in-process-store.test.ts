@@ -41,6 +41,15 @@ describe("in-process counter store", () => {
     expect(states.map((s) => s.used)).toEqual([0, 0]);
   });
 
+  it("a refused reserve opens no window", async () => {
+    let now = 0;
+    const store = createInProcessCounterStore({ now: () => now });
+    expect((await store.reserve([spec("k", 6, 4), spec("k", 6, 4)])).admitted).toBe(false);
+    now = 500;
+    const ok = await store.reserve([spec("k", 6, 3)]);
+    expect(ok).toMatchObject({ admitted: true, counters: [{ used: 3, resetAtMs: 1_500 }] });
+  });
+
   it("counts a key named twice in one call twice", async () => {
     const store = createInProcessCounterStore({ now: () => 0 });
     expect((await store.reserve([spec("k", 3), spec("k", 3)])).admitted).toBe(true);

@@ -10,6 +10,8 @@ import type {
 interface Window {
   used: number;
   resetAtMs: number;
+  /** Set while the reserve that created this window is still deciding. */
+  opened?: boolean;
 }
 
 /** Options of {@link createInProcessCounterStore}. */
@@ -90,7 +92,10 @@ class InProcessCounterStore implements CounterStore {
       const used = w === undefined ? 0 : w.used;
       if (used + s.weight > s.max) {
         for (let j = 0; j < applied.length; j++) {
-          (applied[j] as Window).used -= (specs[j] as CounterSpec).weight;
+          const aw = applied[j] as Window;
+          aw.used -= (specs[j] as CounterSpec).weight;
+          // A window this refused call opened must not exist: the next admitted call opens it.
+          if (aw.used === 0 && aw.opened) this.#windows.delete((specs[j] as CounterSpec).key);
         }
         const counters: CounterState[] = new Array(n);
         for (let j = 0; j < n; j++) {
@@ -102,7 +107,7 @@ class InProcessCounterStore implements CounterStore {
         return Promise.resolve({ admitted: false, blockedBy: i, retryAfterMs, counters });
       }
       if (w === undefined) {
-        w = { used: 0, resetAtMs: now + s.windowMs };
+        w = { used: 0, resetAtMs: now + s.windowMs, opened: true };
         this.#windows.set(s.key, w);
       }
       w.used += s.weight;
@@ -113,6 +118,7 @@ class InProcessCounterStore implements CounterStore {
     for (let i = 0; i < n; i++) {
       const s = specs[i] as CounterSpec;
       const w = applied[i] as Window;
+      w.opened = false;
       counters[i] = {
         key: s.key,
         used: w.used,

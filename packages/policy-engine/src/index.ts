@@ -75,6 +75,7 @@ export {
   parsePolicy,
   parsePolicyText,
   policyIssues,
+  policyJsonSchema,
   ToolRuleSchema,
 } from "./schema.js";
 export { parseWindow } from "./syntax.js";

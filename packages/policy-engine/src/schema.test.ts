@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { createAjv } from "./ajv.js";
 import { compilePolicy } from "./compile.js";
 import { PolicyError } from "./errors.js";
 import {
@@ -7,6 +8,7 @@ import {
   type PolicyDocument,
   parsePolicy,
   parsePolicyText,
+  policyJsonSchema,
 } from "./schema.js";
 
 const T = "tools.t";
@@ -301,5 +303,14 @@ describe("mergePolicies", () => {
     expect(() => mergePolicies([b, c])).toThrow(
       expect.objectContaining({ code: "POLICY_INVALID" }),
     );
+  });
+});
+
+describe("policyJsonSchema", () => {
+  it("is a draft-07 schema that accepts valid shapes and rejects unknown keys", () => {
+    const validate = createAjv().compile(policyJsonSchema());
+    expect(validate({ version: "1", default: "deny", tools: { t: { limits: [lim] } } })).toBe(true);
+    expect(validate({ version: "1", tools: { t: { actoin: "deny" } } })).toBe(false);
+    expect(validate({ version: "2" })).toBe(false);
   });
 });

@@ -198,6 +198,19 @@ export const PolicySchema = z.strictObject({
 /** A validated v1 policy document (as written: defaults are applied by the compiler). */
 export type PolicyDocument = z.infer<typeof PolicySchema>;
 
+/**
+ * The policy language as a JSON Schema (draft-07), generated from {@link PolicySchema},
+ * for editor completion via `"$schema"` or a YAML language server. It covers the shape
+ * only; {@link parsePolicy} also checks windows, regexes, argument paths, nested JSON
+ * Schemas and counter consistency.
+ */
+export function policyJsonSchema(): Record<string, unknown> {
+  return z.toJSONSchema(PolicySchema, { target: "draft-7", unrepresentable: "any" }) as Record<
+    string,
+    unknown
+  >;
+}
+
 const ROOT_KEYS = Object.keys(PolicySchema.shape);
 const RULE_KEYS = Object.keys(ToolRuleSchema.shape);
 const LIMIT_KEYS = Object.keys(LimitSchema.shape);
