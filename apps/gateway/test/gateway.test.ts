@@ -1,5 +1,6 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { afterEach, describe, expect, it } from "vitest";
 import { fakeUpstream } from "./helpers/fake-upstream.js";
 import { ADMIN_TOKEN, startTestGateway, type TestGateway, textOf } from "./helpers/gateway.js";
@@ -203,5 +204,52 @@ describe("gateway", () => {
     expect(t.logs.find((l) => l.includes("keeping the last good policy"))).toContain("default");
     const still = await client.callTool({ name: "binance_us_create_listen_key", arguments: {} });
     expect(still.isError).toBeFalsy();
+  });
+
+  it("on close finishes in-flight calls, and refuses new work", async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    let started = 0;
+    const slow = () => {
+      const server = new McpServer({ name: "slow", version: "1.0.0" });
+      server.registerTool("slow_job", { description: "slow" }, async () => {
+        started++;
+        await gate;
+        return { content: [{ type: "text", text: "finished" }] };
+      });
+      return server;
+    };
+    t = await startTestGateway({
+      config: CONFIG,
+      files: {
+        "policy.yaml":
+          'version: "1"\ndefault: deny\ntools:\n  slow_job:\n    limits: [{ counter: slow, window: hour, max: 5 }]\n',
+      },
+      extraUpstreams: [{ name: "slow", server: slow }],
+    });
+    const gw = t.gw;
+    const client = await t.connect();
+    const call = client.callTool({ name: "slow_job", arguments: {} });
+    await waitFor(() => (started === 1 ? true : undefined));
+    expect(gw.mcp.inFlight()).toBeGreaterThan(0);
+    const closed = gw.close();
+    const during = await fetch(`${gw.url}/healthz`).then(
+      (r) => r.status,
+      () => "refused",
+    );
+    expect([503, "refused"]).toContain(during);
+    release();
+    const r = await call;
+    expect(textOf(r)).toBe("finished");
+    await closed;
+    // The call went through and was audited as forwarded (its reservation committed).
+    const audit = readFileSync(join(t.dir, "audit.jsonl"), "utf8").trim().split("\n");
+    expect(JSON.parse(audit.at(-1) as string)).toMatchObject({
+      tool: "slow_job",
+      outcome: "forwarded",
+    });
+    t = undefined;
   });
 });
