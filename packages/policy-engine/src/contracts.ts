@@ -108,7 +108,7 @@ export interface StoreHealth {
  *
  * Window semantics (every implementation): a fixed window opens at the first
  * reservation on a key and lasts `windowMs`; when it ends the counter is gone and the
- * next reservation opens a new window. `retryAfterMs` is the time until the refusing
+ * next reservation opens a new window; a refused reserve opens none. `retryAfterMs` is the time until the refusing
  * key's window ends (or until enough units expire for the call's weight to fit).
  *
  * Reservation semantics: `reserve` consumes every spec's weight atomically, or none
