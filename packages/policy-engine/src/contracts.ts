@@ -108,8 +108,9 @@ export interface StoreHealth {
  *
  * Window semantics (every implementation): a fixed window opens at the first
  * reservation on a key and lasts `windowMs`; when it ends the counter is gone and the
- * next reservation opens a new window; a refused reserve opens none. `retryAfterMs` is the time until the refusing
- * key's window ends (or until enough units expire for the call's weight to fit).
+ * next reservation opens a new window; a refused reserve opens none. `retryAfterMs`
+ * is the time until the refusing key's window ends (or until enough units expire for
+ * the call's weight to fit).
  *
  * Reservation semantics: `reserve` consumes every spec's weight atomically, or none
  * when any spec would exceed its `max`. `commit` makes it final (the units stay).
