@@ -72,6 +72,28 @@ return out
 `;
 
 /**
+ * RESERVE_LUA specialised to one key (most calls carry one limit): no Lua tables, so
+ * noticeably less work per call on the server. Same ARGV and reply layout.
+ */
+export const RESERVE_ONE_LUA = `
+local k = KEYS[1]
+local w = tonumber(ARGV[1])
+local v = redis.call('GET', k)
+local used = tonumber(v or '0') or 0
+if used + w > tonumber(ARGV[2]) then
+  return {0, 0, tostring(used), redis.call('PTTL', k)}
+end
+if not v then
+  redis.call('SET', k, ARGV[1], 'PX', ARGV[3])
+elseif w % 1 == 0 and used % 1 == 0 then
+  redis.call('INCRBY', k, ARGV[1])
+else
+  redis.call('INCRBYFLOAT', k, ARGV[1])
+end
+return {1, tostring(used + w), redis.call('PEXPIRETIME', k)}
+`;
+
+/**
  * KEYS[1]: the reservation's settle marker; KEYS[2..]: its counter keys.
  * ARGV[1]: marker lifetime (ms); then per counter, weight and the window's expiretime.
  * Reply: 1 when units were given back, 0 when the reservation was already settled.

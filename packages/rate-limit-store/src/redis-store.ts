@@ -10,7 +10,7 @@ import type {
 import { type Cluster, Redis } from "ioredis";
 import { z } from "zod";
 import { RateLimitStoreError, RateLimitStoreErrorCode } from "./errors.js";
-import { PEEK_LUA, RESERVE_LUA, ROLLBACK_LUA } from "./lua.js";
+import { PEEK_LUA, RESERVE_LUA, RESERVE_ONE_LUA, ROLLBACK_LUA } from "./lua.js";
 import {
   fnSchema,
   parseOptions,
@@ -120,6 +120,20 @@ type Reply = ReadonlyArray<string | number>;
 interface ScriptClient {
   toolgateReserve(numKeys: number, ...args: Array<string | number>): Promise<Reply>;
   toolgateReserveDirect(numKeys: number, ...args: Array<string | number>): Promise<Reply>;
+  toolgateReserveOne(
+    numKeys: 1,
+    key: string,
+    weight: number,
+    max: number,
+    windowMs: number,
+  ): Promise<Reply>;
+  toolgateReserveOneDirect(
+    numKeys: 1,
+    key: string,
+    weight: number,
+    max: number,
+    windowMs: number,
+  ): Promise<Reply>;
   toolgateRollback(numKeys: number, ...args: Array<string | number>): Promise<number>;
   toolgatePeek(numKeys: number, ...args: string[]): Promise<Reply>;
 }
@@ -188,7 +202,7 @@ export function createRedisStore(options: RedisStoreOptions): MeteredCounterStor
       connectTimeout: opts.connectTimeoutMs,
       maxRetriesPerRequest: 1,
       // Sent at once when nothing else is in flight (see `inflight` below).
-      autoPipeliningIgnoredCommands: ["toolgateReserveDirect"],
+      autoPipeliningIgnoredCommands: ["toolgateReserveDirect", "toolgateReserveOneDirect"],
       retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 10), opts.maxReconnectDelayMs),
     });
   }
@@ -205,6 +219,8 @@ export function createRedisStore(options: RedisStoreOptions): MeteredCounterStor
   for (const [cmd, lua] of [
     ["toolgateReserve", RESERVE_LUA],
     ["toolgateReserveDirect", RESERVE_LUA],
+    ["toolgateReserveOne", RESERVE_ONE_LUA],
+    ["toolgateReserveOneDirect", RESERVE_ONE_LUA],
     ["toolgateRollback", ROLLBACK_LUA],
     ["toolgatePeek", PEEK_LUA],
   ] as const) {
@@ -358,14 +374,6 @@ export function createRedisStore(options: RedisStoreOptions): MeteredCounterStor
       if (local !== undefined) return local;
     }
     const n = specs.length;
-    const args: Array<string | number> = new Array(n * 4);
-    for (let i = 0; i < n; i++) {
-      const s = specs[i]!;
-      args[i] = keyBase + "c:" + s.key;
-      args[n + 3 * i] = s.weight;
-      args[n + 3 * i + 1] = s.max;
-      args[n + 3 * i + 2] = s.windowMs;
-    }
     let reply: Reply;
     inflight++;
     try {
@@ -373,9 +381,26 @@ export function createRedisStore(options: RedisStoreOptions): MeteredCounterStor
       if (wait !== undefined) await wait;
       // Auto-pipelining batches concurrent calls into one write but defers each to the
       // next event-loop turn; a lone call goes out at once instead.
-      reply = await (inflight === 1
-        ? scripts.toolgateReserveDirect(n, ...args)
-        : scripts.toolgateReserve(n, ...args));
+      const lone = inflight === 1;
+      if (n === 1) {
+        const s = specs[0]!;
+        const key = keyBase + "c:" + s.key;
+        reply = await (lone
+          ? scripts.toolgateReserveOneDirect(1, key, s.weight, s.max, s.windowMs)
+          : scripts.toolgateReserveOne(1, key, s.weight, s.max, s.windowMs));
+      } else {
+        const args: Array<string | number> = new Array(n * 4);
+        for (let i = 0; i < n; i++) {
+          const s = specs[i]!;
+          args[i] = keyBase + "c:" + s.key;
+          args[n + 3 * i] = s.weight;
+          args[n + 3 * i + 1] = s.max;
+          args[n + 3 * i + 2] = s.windowMs;
+        }
+        reply = await (lone
+          ? scripts.toolgateReserveDirect(n, ...args)
+          : scripts.toolgateReserve(n, ...args));
+      }
     } catch (err) {
       return degrade(specs, err, now());
     } finally {
