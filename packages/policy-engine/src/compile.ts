@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import type { Ajv, ValidateFunction } from "ajv";
 import { compileJsonSchema, createAjv } from "./ajv.js";
 import { type CompiledCondition, compileCondition } from "./conditions.js";
-import type { DecisionCode, Effect } from "./contracts.js";
+import type { CounterSpec, DecisionCode, Effect } from "./contracts.js";
 import { PolicyError, PolicyErrorCode } from "./errors.js";
 import { type PolicyDocument, type PolicyLimit, parsePolicy, type ToolRule } from "./schema.js";
 import {
@@ -65,6 +65,10 @@ export interface ToolPlan {
   readonly rule?: CompiledRule | undefined;
   /** Outcome when nothing per call can change it (no conditions, schema or limits). */
   readonly fixed?: StaticOutcome | undefined;
+  /** `fixed` with the tool name and no counters: the whole verdict, shared by every call. */
+  readonly fixedVerdict?:
+    | (StaticOutcome & { readonly tool: string; readonly counters: readonly CounterSpec[] })
+    | undefined;
   /** Outcome of the rule before limits, when the rule has no argument checks. */
   readonly base: StaticOutcome;
   /** Whether `tools/list` shows it. */
@@ -77,6 +81,8 @@ interface GlobEntry {
   readonly literals: number;
   readonly wildcards: number;
 }
+
+const NO_COUNTERS: readonly CounterSpec[] = Object.freeze([]);
 
 /** Cap on cached plans for names that are not exact keys (names come from agents). */
 const PLAN_CACHE_MAX = 10_000;
@@ -338,7 +344,11 @@ export class CompiledPolicy {
     const visible =
       hidden === undefined &&
       (rule === undefined ? this.defaultEffect === "allow" : rule.shadow || rule.action !== "deny");
-    return { name, hidden, rule, fixed, base, visible };
+    const fixedVerdict =
+      fixed === undefined
+        ? undefined
+        : Object.freeze({ ...fixed, tool: name, counters: NO_COUNTERS });
+    return { name, hidden, rule, fixed, fixedVerdict, base, visible };
   }
 
   /** The cached plan for a tool name (built on first use; bounded cache for unknown names). */

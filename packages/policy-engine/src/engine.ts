@@ -197,8 +197,8 @@ function withTool(o: Outcome, tool: string, counters: readonly CounterSpec[] = E
 export function evaluateCall(policy: CompiledPolicy, call: ToolCall, identity: Identity): Verdict {
   const name = call.name;
   const plan = policy.plan(name);
-  const fixed = plan.fixed;
-  if (fixed !== undefined) return withTool(fixed, name);
+  const fixed = plan.fixedVerdict;
+  if (fixed !== undefined) return fixed;
   const args = call.arguments ?? EMPTY_ARGS;
   const rule = plan.rule;
   const counters: CounterSpec[] = [];
