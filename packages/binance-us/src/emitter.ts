@@ -30,7 +30,9 @@ export class TypedEmitter<Events extends { [K in keyof Events]: unknown }> {
   emit<K extends keyof Events>(event: K, payload: Events[K]): void {
     const set = this.#listeners.get(event);
     if (!set) return;
-    for (const listener of [...set]) {
+    // Iterating the live Set is safe: a listener removed mid-emit is skipped, one added
+    // mid-emit also runs, and no array is copied per event on the hot path.
+    for (const listener of set) {
       try {
         (listener as (payload: Events[K]) => void)(payload);
       } catch (error) {

@@ -210,6 +210,41 @@ describe("UserDataStream against the mock exchange", () => {
     }
   });
 
+  it("retries an outcome-unknown 5xx on re-POST and stays on the same key (get-or-extend)", async () => {
+    const s = await setup();
+    await s.stream.start();
+    await waitFor(() => expect(s.openSockets()).toBe(1));
+    const key = s.stream.listenKey;
+    s.mock.control.injectError({ method: "POST", status: 503, applied: true });
+    s.mock.control.dropSockets({ apiKey: API_KEY });
+    await waitFor(() => expect(s.seen.disconnected).toHaveLength(1));
+    await s.clock.advance(200); // reconnect attempt: POST answers 503 (but took effect)
+    await waitFor(() =>
+      expect(s.seen.warning.map((w) => w.code)).toContain("SERVER_ERROR_OUTCOME_UNKNOWN"),
+    );
+    await s.clock.advance(400); // next step of the ladder
+    await waitFor(() => expect(s.seen.connected).toHaveLength(2));
+    expect(s.stream.listenKey).toBe(key);
+    expect(s.seen.keyChanged).toHaveLength(1);
+  });
+
+  it("obeys the exchange's Retry-After on a 429 before reconnecting", async () => {
+    const s = await setup();
+    await s.stream.start();
+    await waitFor(() => expect(s.openSockets()).toBe(1));
+    s.mock.control.injectError({ method: "POST", status: 429, retryAfterSec: 30 });
+    s.mock.control.dropSockets({ apiKey: API_KEY });
+    await waitFor(() => expect(s.seen.disconnected).toHaveLength(1));
+    await s.clock.advance(200);
+    await waitFor(() => expect(s.seen.reconnecting.map((r) => r.delayMs)).toContain(30_000));
+    const posts = () => s.mock.control.state().requests.filter((r) => r.method === "POST").length;
+    const before = posts();
+    await s.clock.advance(29_000);
+    expect(posts()).toBe(before);
+    await s.clock.advance(1_000);
+    await waitFor(() => expect(s.seen.connected).toHaveLength(2));
+  });
+
   it("surfaces a rejected API key as fatal", async () => {
     const s = await setup({ apiKey: "Z".repeat(64) });
     await expect(s.stream.start()).rejects.toMatchObject({ code: "API_KEY_REJECTED" });
