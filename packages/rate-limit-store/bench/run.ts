@@ -185,6 +185,34 @@ async function main(): Promise<void> {
       const reserve = (i: number) => store.reserve(specFor(i));
       await measure(reserve, Math.min(n, 20_000), c);
       add("redis store reserve", c, n, await measure(reserve, n, c), base);
+      const three = (i: number) => [
+        {
+          key: "bench-all|global|*",
+          counter: "all",
+          windowMs: 60_000,
+          max: 1e12,
+          weight: 1,
+          ruleId: "a",
+        },
+        {
+          key: KEYS[i & 1023]!,
+          counter: "tool",
+          windowMs: 60_000,
+          max: 1e12,
+          weight: 1,
+          ruleId: "b",
+        },
+        {
+          key: `shared|grant|g${i & 63}`,
+          counter: "shared",
+          windowMs: 60_000,
+          max: 1e12,
+          weight: 1,
+          ruleId: "c",
+        },
+      ];
+      const reserve3 = (i: number) => store.reserve(three(i));
+      add("redis store reserve, 3 limits", c, n, await measure(reserve3, n, c), base);
       await store.close();
     }
   } finally {

@@ -374,6 +374,10 @@ export function createRedisStore(options: RedisStoreOptions): MeteredCounterStor
       if (local !== undefined) return local;
     }
     const n = specs.length;
+    if (n === 0) {
+      tally.admitted++;
+      return { admitted: true, reservation: { id: nextId(), counters: [] }, counters: [] };
+    }
     let reply: Reply;
     inflight++;
     try {

@@ -24,7 +24,7 @@ export interface StoreStats {
   readonly insurance: number;
   /** Backend errors seen (failed commands and connection errors). */
   readonly errors: number;
-  /** Memory: live counter keys. Redis: keys currently marked full in local memory. */
+  /** Memory: counter keys held (ended windows until the next sweep). Redis: keys marked full in local memory. */
   readonly keys: number;
   /** The latest backend error message, secrets removed; absent while none happened. */
   readonly lastError?: string | undefined;
