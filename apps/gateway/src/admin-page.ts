@@ -123,7 +123,7 @@ export const ADMIN_PAGE_HTML = `<!doctype html>
   }
   function showLogin(msg) { $("app").hidden = true; $("login").hidden = false; $("loginError").textContent = msg || ""; }
   $("loginForm").addEventListener("submit", (e) => { e.preventDefault(); token = $("tokenInput").value.trim(); sessionStorage.setItem("toolgate.admin", token); start(); });
-  const fmtTime = (t) => new Date(t).toLocaleTimeString();
+  const fmtTime = (t) => new Date(t).toLocaleTimeString([], { hour12: false });
   function left(ms) { const s = Math.max(0, Math.round(ms / 1000)); return s >= 60 ? Math.floor(s / 60) + "m " + (s % 60) + "s" : s + "s"; }
 
   function renderPending() {

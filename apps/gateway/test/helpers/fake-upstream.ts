@@ -10,7 +10,11 @@ export function fakeUpstream(calls: string[] = []): () => McpServer {
       { description: "create", inputSchema: {} },
       async () => {
         calls.push("create");
-        return { content: [{ type: "text", text: JSON.stringify({ listenKey: "k".repeat(64) }) }] };
+        const listenKey = "pqia91ma19a5s61cv6a81va65sdf19v8a65a1a5s61cv6a81va65sdf19v8a65a1";
+        return {
+          content: [{ type: "text", text: JSON.stringify({ listenKey }) }],
+          structuredContent: { listenKey },
+        };
       },
     );
     server.registerTool(
@@ -19,6 +23,14 @@ export function fakeUpstream(calls: string[] = []): () => McpServer {
       async ({ listenKey }) => {
         calls.push(`keepalive:${listenKey.length}`);
         return { content: [{ type: "text", text: "{}" }] };
+      },
+    );
+    server.registerTool(
+      "binance_us_close_listen_key",
+      { description: "close", inputSchema: { listenKey: z.string() } },
+      async () => {
+        calls.push("close");
+        return { content: [{ type: "text", text: "{}" }], structuredContent: { closed: true } };
       },
     );
     server.registerTool(

@@ -1,0 +1,114 @@
+import { execFileSync } from "node:child_process";
+import { mkdirSync, readFileSync } from "node:fs";
+import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { type Browser, chromium } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { fakeUpstream } from "./helpers/fake-upstream.js";
+import { ADMIN_TOKEN, startTestGateway, type TestGateway, textOf } from "./helpers/gateway.js";
+
+function findChromium(): string | undefined {
+  for (const name of ["chromium", "chromium-browser"]) {
+    try {
+      return execFileSync("which", [name], { encoding: "utf8" }).trim() || undefined;
+    } catch {
+      // try the next name
+    }
+  }
+  return undefined;
+}
+
+const executablePath = findChromium();
+if (!executablePath) {
+  console.warn(
+    "\n\n*** SKIPPING the approvals browser test: chromium is not installed. ***\n" +
+      "*** Install it with: apt-get install -y chromium                     ***\n\n",
+  );
+}
+
+const policy = JSON.parse(
+  readFileSync(new URL("../policies/default.json", import.meta.url), "utf8"),
+);
+policy.tools.binance_us_close_listen_key = {
+  action: "require_approval",
+  reason: "closing the listen key ends the stream for every process on the account",
+};
+
+describe.skipIf(!executablePath)("approvals page in a real browser", () => {
+  let t: TestGateway;
+  let browser: Browser;
+  let client: Client;
+
+  beforeAll(async () => {
+    t = await startTestGateway({
+      config: `upstreams: []\ngrants: { demo: { apiKey: "\${TOOLGATE_API_KEY}", policy: policy.json } }\n`,
+      files: { "policy.json": JSON.stringify(policy) },
+      // Tools named and shaped like the Binance.US ones, so the page shows the real workload.
+      extraUpstreams: [{ name: "binance-us", server: fakeUpstream() }],
+    });
+    client = await t.connect();
+    browser = await chromium.launch({
+      executablePath,
+      args: [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+      ],
+    });
+  }, 30_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await t?.close();
+  });
+
+  it("shows a held call; approve completes the client's call, reject fails it with the reason", async () => {
+    // Some traffic so the page has decisions and counters to show.
+    let listenKey = "";
+    for (let i = 0; i < 11; i++) {
+      const r = await client.callTool({ name: "binance_us_create_listen_key", arguments: {} });
+      if (!r.isError) listenKey = (r.structuredContent as { listenKey: string }).listenKey;
+    }
+    await client.callTool({ name: "binance_us_keepalive_listen_key", arguments: { listenKey } });
+
+    const page = await browser.newPage({ viewport: { width: 1280, height: 820 } });
+    await page.goto(`${t.gw.adminUrl}?token=${ADMIN_TOKEN}`);
+    expect(page.url()).not.toContain("token="); // dropped from the address bar
+    await page.getByText("No calls are waiting").waitFor();
+
+    const held = client.callTool({ name: "binance_us_close_listen_key", arguments: { listenKey } });
+    const card = page.locator("[data-approval]");
+    await card.waitFor(); // arrives live, without a reload
+    await expect(card.locator(".tool").textContent()).resolves.toBe("binance_us_close_listen_key");
+    const args = (await card.locator("pre.args").textContent()) ?? "";
+    expect(args).toContain("••••••");
+    expect(args).not.toContain(listenKey);
+    await page.locator("#grants [data-grant=demo] .limit").first().waitFor();
+    await page.getByText("rate-limited").first().waitFor();
+
+    mkdirSync(new URL("../docs/", import.meta.url), { recursive: true });
+    await page.screenshot({ path: new URL("../docs/approvals.png", import.meta.url).pathname });
+
+    await card.locator('button[data-action="approve"]').click();
+    const approved = await held;
+    expect(approved.isError, textOf(approved)).toBeFalsy();
+    await page.getByText("No calls are waiting").waitFor();
+
+    const held2 = client.callTool({
+      name: "binance_us_close_listen_key",
+      arguments: { listenKey: "x".repeat(64) },
+    });
+    await card.waitFor();
+    await card.locator("input[data-reason]").fill("not during market hours");
+    await card.locator('button[data-action="reject"]').click();
+    const rejected = await held2;
+    expect(rejected.isError).toBe(true);
+    expect(textOf(rejected)).toContain("not during market hours");
+    await page.locator("#resolved .eff.deny").first().waitFor();
+    await page.close();
+  }, 30_000);
+});
