@@ -88,3 +88,43 @@ export {
   startBinanceUsMock,
   type WireError,
 } from "./mock/index.js";
+export {
+  type AccountSnapshot,
+  AccountSnapshotSchema,
+  BinanceUsRestClient,
+  type FetchLike,
+  type OpenOrder,
+  OpenOrdersSchema,
+  type RestClientOptions,
+  RestClientOptionsSchema,
+  type RestResult,
+} from "./rest-client.js";
+export { BINANCE_US_SERVER_INFO, BinanceUsMcpServer, createBinanceUsMcpServer } from "./server.js";
+export {
+  type StreamSocket,
+  type StreamSocketHandlers,
+  type WebSocketFactory,
+  wsWebSocketFactory,
+} from "./socket.js";
+export {
+  type BackoffSettings,
+  fullJitterBackoff,
+  type Scheduler,
+  systemScheduler,
+} from "./time.js";
+export {
+  BINANCE_US_TOOL_NAMES,
+  type BinanceUsConnector,
+  type BinanceUsConnectorOptions,
+  createBinanceUsConnector,
+  registerBinanceUsTools,
+} from "./tools.js";
+export {
+  type ResyncSnapshot,
+  type UserDataEntry,
+  UserDataStream,
+  type UserDataStreamEvents,
+  type UserDataStreamOptions,
+  UserDataStreamOptionsSchema,
+  type UserDataStreamStatus,
+} from "./user-data-stream.js";
