@@ -45,8 +45,8 @@ export {
   type RedactionSources,
   silentLogger,
 } from "./logger.js";
-// Mock exchange (tests and the offline demo). Its `Scheduler` is the same shape as the
-// connector's, exported once above.
+// Mock exchange (tests and the offline demo). Its `Scheduler` has the same shape as the
+// connector's, which is exported once, from time.js.
 export {
   type AccountSnapshotInput,
   BINANCE_US_WIRE_ERRORS,
