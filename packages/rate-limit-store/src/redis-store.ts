@@ -209,12 +209,21 @@ export function createRedisStore(options: RedisStoreOptions): MeteredCounterStor
   const describe = (err: unknown): string =>
     redact(err instanceof Error ? err.message : String(err), secrets);
 
+  let lastConnectionError: string | undefined;
   const onError = (err: unknown): void => {
     tally.errors++;
     tally.lastError = describe(err);
   };
+  const onConnectionError = (err: unknown): void => {
+    onError(err);
+    lastConnectionError = tally.lastError;
+  };
   // Without a listener ioredis reports connection errors as unhandled 'error' events.
-  client.on("error", onError);
+  client.on("error", onConnectionError);
+  const onReady = (): void => {
+    lastConnectionError = undefined;
+  };
+  client.on("ready", onReady);
 
   for (const [cmd, lua] of [
     ["toolgateReserve", RESERVE_LUA],
@@ -307,9 +316,16 @@ export function createRedisStore(options: RedisStoreOptions): MeteredCounterStor
     err: unknown,
     t: number,
   ): Promise<ReserveOutcome> {
-    tally.errors++;
-    tally.lastError = describe(err);
-    const reason = `limit store unavailable: ${tally.lastError}`;
+    onError(err);
+    // ioredis's own text for a refused command while disconnected is about its offline
+    // queue; the connection error says more.
+    const disconnected =
+      client.status !== "ready" ||
+      /Stream isn't writeable|Connection is closed/.test(tally.lastError ?? "");
+    const cause = disconnected
+      ? `not connected to Redis (${lastConnectionError ?? "connection lost"})`
+      : tally.lastError;
+    const reason = `limit store unavailable: ${cause}`;
     if (opts.fail === "closed") {
       tally.failClosed++;
       const degraded: StoreDegradation = { mode: "fail_closed", store: name, reason };
@@ -390,8 +406,8 @@ export function createRedisStore(options: RedisStoreOptions): MeteredCounterStor
         const s = specs[0]!;
         const key = keyBase + "c:" + s.key;
         reply = await (lone
-          ? scripts.toolgateReserveOneDirect(1, key, s.weight, s.max, s.windowMs)
-          : scripts.toolgateReserveOne(1, key, s.weight, s.max, s.windowMs));
+          ? scripts.toolgateReserveOneDirect(1, key, s.weight, s.max, Math.ceil(s.windowMs))
+          : scripts.toolgateReserveOne(1, key, s.weight, s.max, Math.ceil(s.windowMs)));
       } else {
         const args: Array<string | number> = new Array(n * 4);
         for (let i = 0; i < n; i++) {
@@ -399,7 +415,8 @@ export function createRedisStore(options: RedisStoreOptions): MeteredCounterStor
           args[i] = keyBase + "c:" + s.key;
           args[n + 3 * i] = s.weight;
           args[n + 3 * i + 1] = s.max;
-          args[n + 3 * i + 2] = s.windowMs;
+          // PX takes whole milliseconds.
+          args[n + 3 * i + 2] = Math.ceil(s.windowMs);
         }
         reply = await (lone
           ? scripts.toolgateReserveDirect(n, ...args)
@@ -583,7 +600,8 @@ export function createRedisStore(options: RedisStoreOptions): MeteredCounterStor
           client.disconnect();
         }
       }
-      client.off("error", onError);
+      client.off("error", onConnectionError);
+      client.off("ready", onReady);
     },
     stats(): StoreStats {
       return tally.snapshot(name, marks.size);

@@ -68,7 +68,7 @@ describe("redis store under outage", () => {
       retryAfterMs: 1000,
       degraded: { mode: "fail_closed", store: "redis" },
     });
-    expect(out.degraded?.reason).toMatch(/^limit store unavailable: /);
+    expect(out.degraded?.reason).toMatch(/^limit store unavailable: not connected to Redis \(/);
     expect(await s.ready()).toMatchObject({ ok: false, store: "redis" });
     await expect(s.peek([sp])).rejects.toMatchObject({ code: "STORE_UNAVAILABLE" });
     expect(s.stats().failClosed).toBeGreaterThan(0);
