@@ -49,7 +49,15 @@ export function createRedisApprovalStore(options: RedisApprovalStoreOptions): Ap
   const recentKey = `${prefix}recent`;
   const channel = `${prefix}events`;
   const listeners = new Set<(event: ApprovalEvent) => void>();
-  const subscribed = sub.subscribe(channel);
+  // ioredis re-subscribes after reconnects once a subscribe succeeded; until then every
+  // create/ready retries it, so a Redis that was down at start-up is picked up later.
+  let subscribed = false;
+  const ensureSubscribed = async () => {
+    if (subscribed) return;
+    await sub.subscribe(channel);
+    subscribed = true;
+  };
+  void ensureSubscribed().catch(() => {});
   sub.on("message", (_ch: string, message: string) => {
     let msg: { type: ApprovalEvent["type"]; id: string };
     try {
@@ -106,7 +114,7 @@ export function createRedisApprovalStore(options: RedisApprovalStoreOptions): Ap
     name: "redis",
     create: (record) =>
       wrap("create", async () => {
-        await subscribed;
+        await ensureSubscribed().catch(() => {});
         const { status } = record;
         // Only the immutable part goes into "record"; status fields live beside it.
         const rest = {
@@ -170,7 +178,7 @@ export function createRedisApprovalStore(options: RedisApprovalStoreOptions): Ap
     },
     async ready() {
       try {
-        await subscribed;
+        await ensureSubscribed();
         await client.ping();
         return { ok: true };
       } catch (err) {

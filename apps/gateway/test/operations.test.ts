@@ -1,0 +1,116 @@
+import { Writable } from "node:stream";
+import { ElicitRequestSchema } from "@modelcontextprotocol/sdk/types.js";
+import { afterEach, describe, expect, it } from "vitest";
+import { createLogger } from "../src/logger.js";
+import { fakeUpstream } from "./helpers/fake-upstream.js";
+import { startTestGateway, type TestGateway, textOf } from "./helpers/gateway.js";
+
+let t: TestGateway | undefined;
+afterEach(async () => {
+  await t?.close();
+  t = undefined;
+});
+
+const POLICY = `version: "1"
+default: deny
+tools:
+  transfer_funds: { action: require_approval, reason: "moving money needs a person" }
+  get_time: { action: allow }
+`;
+
+describe("operations", () => {
+  it("asks the client's user through elicitation when the client supports it", async () => {
+    const calls: string[] = [];
+    t = await startTestGateway({
+      config: `upstreams: []\ngrants: { demo: { apiKey: "\${TOOLGATE_API_KEY}", policy: p.yaml } }\n`,
+      files: { "p.yaml": POLICY },
+      extraUpstreams: [{ name: "fake", server: fakeUpstream(calls) }],
+    });
+    const client = await t.connect(undefined, { elicitation: {} });
+    const asked: string[] = [];
+    let answer: "accept" | "decline" = "accept";
+    client.setRequestHandler(ElicitRequestSchema, async (req) => {
+      asked.push(String(req.params.message));
+      return answer === "accept"
+        ? { action: "accept", content: { approve: true } }
+        : { action: "decline" };
+    });
+    const ok = await client.callTool({
+      name: "transfer_funds",
+      arguments: { amount: 3, apiSecret: "s3cr3t" },
+    });
+    expect(textOf(ok)).toBe("moved 3");
+    expect(asked[0]).toContain("transfer_funds");
+    expect(asked[0]).not.toContain("s3cr3t");
+    answer = "decline";
+    const no = await client.callTool({
+      name: "transfer_funds",
+      arguments: { amount: 4, apiSecret: "x" },
+    });
+    expect(no.isError).toBe(true);
+    expect(textOf(no)).toContain("declined");
+    expect(calls).toEqual(["transfer:3"]);
+    const recent = (await t.gw.approvals.listRecent(5)).map((a) => [a.status, a.resolvedBy]);
+    expect(recent).toEqual([
+      ["rejected", "elicitation"],
+      ["approved", "elicitation"],
+    ]);
+  });
+
+  it("answers 403 to a browser origin that is not allowed", async () => {
+    t = await startTestGateway({
+      config: `upstreams: []\ngrants: { demo: { apiKey: "\${TOOLGATE_API_KEY}", policy: p.yaml } }\nallowedOrigins: ["http://good.example"]\n`,
+      files: { "p.yaml": POLICY },
+      extraUpstreams: [{ name: "fake", server: fakeUpstream() }],
+    });
+    const res = await fetch(t.gw.mcpUrl, {
+      method: "POST",
+      headers: { Origin: "http://evil.example", "Content-Type": "application/json" },
+      body: "{}",
+    });
+    expect(res.status).toBe(403);
+  });
+
+  it("reports not ready when the store cannot reach Redis", async () => {
+    t = await startTestGateway({
+      config: `upstreams: []\ngrants: { demo: { apiKey: "\${TOOLGATE_API_KEY}", policy: p.yaml } }\nstore: "redis://127.0.0.1:9/0?timeout=200"\n`,
+      files: { "p.yaml": POLICY },
+      extraUpstreams: [{ name: "fake", server: fakeUpstream() }],
+    });
+    const res = await fetch(`${t.gw.url}/readyz`);
+    expect(res.status).toBe(503);
+    const body = (await res.json()) as { ok: boolean; store: { ok: boolean } };
+    expect(body.ok).toBe(false);
+    expect((await fetch(`${t.gw.url}/healthz`)).status).toBe(200);
+  });
+
+  it("redacts credentials from log lines", () => {
+    let out = "";
+    const destination = new Writable({
+      write(chunk, _enc, cb) {
+        out += String(chunk);
+        cb();
+      },
+    });
+    const log = createLogger({ level: "info", destination });
+    log.info(
+      {
+        req: {
+          headers: { authorization: "Bearer tg_secret_value", "x-mbx-apikey": "binance-key-value" },
+        },
+        apiKey: "api-key-value",
+        upstream: { apiSecret: "binance-secret-value", url: "http://u" },
+      },
+      "request",
+    );
+    expect(out).toContain("http://u");
+    for (const secret of [
+      "tg_secret_value",
+      "binance-key-value",
+      "api-key-value",
+      "binance-secret-value",
+    ]) {
+      expect(out).not.toContain(secret);
+    }
+  });
+});
