@@ -344,10 +344,18 @@ export class CompiledPolicy {
     const visible =
       hidden === undefined &&
       (rule === undefined ? this.defaultEffect === "allow" : rule.shadow || rule.action !== "deny");
+    // One literal shape for every fixed verdict keeps the decide path monomorphic.
     const fixedVerdict =
       fixed === undefined
         ? undefined
-        : Object.freeze({ ...fixed, tool: name, counters: NO_COUNTERS });
+        : {
+            tool: name,
+            effect: fixed.effect,
+            code: fixed.code,
+            reason: fixed.reason,
+            ruleId: fixed.ruleId,
+            counters: NO_COUNTERS,
+          };
     return { name, hidden, rule, fixed, fixedVerdict, base, visible };
   }
 
