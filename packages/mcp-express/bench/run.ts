@@ -7,7 +7,7 @@
  * Usage: pnpm bench   (writes bench/results/mcp-express.json at the repo root)
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { Agent, request } from "node:http";
 import { fileURLToPath } from "node:url";
 
@@ -140,6 +140,17 @@ async function load(t: Target, concurrency: number, calls: number): Promise<Stat
 
 const round = (n: number, d = 3): number => Math.round(n * 10 ** d) / 10 ** d;
 
+/** CPU time (user + system, ms) a child has used so far; Linux only, else NaN. */
+function cpuMs(pid: number | undefined): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+  } catch {
+    return Number.NaN;
+  }
+}
+
 async function main(): Promise<void> {
   const upPort = await startChild("./upstream.ts");
   const gwPort = await startChild("./gateway.ts", [`http://127.0.0.1:${upPort}/mcp`]);
@@ -156,9 +167,19 @@ async function main(): Promise<void> {
     // Interleave two rounds and keep each side's better one, so drift hits both alike.
     const d: Stats[] = [];
     const p: Stats[] = [];
+    let gwCpu = 0;
+    let upCpuProxied = 0;
+    let upCpuDirect = 0;
+    const [upChild, gwChild] = children;
     for (let r = 0; r < 2; r++) {
+      let u0 = cpuMs(upChild?.pid);
       d.push(await load(direct, concurrency, calls / 2));
+      upCpuDirect += cpuMs(upChild?.pid) - u0;
+      u0 = cpuMs(upChild?.pid);
+      const g0 = cpuMs(gwChild?.pid);
       p.push(await load(proxied, concurrency, calls / 2));
+      gwCpu += cpuMs(gwChild?.pid) - g0;
+      upCpuProxied += cpuMs(upChild?.pid) - u0;
     }
     const best = (xs: Stats[]): Stats => xs.reduce((a, b) => (b.rps > a.rps ? b : a));
     const bd = best(d);
@@ -173,6 +194,11 @@ async function main(): Promise<void> {
       addedP50Ms: round(bp.p50Ms - bd.p50Ms),
       directP99Ms: round(bd.p99Ms),
       gatewayP99Ms: round(bp.p99Ms),
+      // CPU per call is robust to other load on the machine: the gateway's own cost
+      // next to the upstream's cost for the same calls.
+      upstreamCpuUsPerCall: round((upCpuDirect * 1000) / calls, 1),
+      gatewayCpuUsPerCall: round((gwCpu * 1000) / calls, 1),
+      upstreamCpuUsPerCallProxied: round((upCpuProxied * 1000) / calls, 1),
     });
     direct.agent.destroy();
     proxied.agent.destroy();

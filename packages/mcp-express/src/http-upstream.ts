@@ -1,12 +1,28 @@
 import { Agent, type IncomingMessage, request } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
+import type { Readable } from "node:stream";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
+import { Pool } from "undici";
 import { ToolgateMcpError } from "./errors.js";
 import type { RpcMessage } from "./jsonrpc.js";
 import type { Scheduler } from "./options.js";
 
-/** Keep-alive agents shared by all upstream connections of the process. */
+/**
+ * One undici pool per upstream origin, shared by every session: POSTs are the hot path
+ * and undici's client costs noticeably less CPU per request than `node:http`.
+ */
+const pools = new Map<string, Pool>();
+function poolFor(url: URL): Pool {
+  let p = pools.get(url.origin);
+  if (!p) {
+    p = new Pool(url.origin, { connections: 256, pipelining: 1 });
+    pools.set(url.origin, p);
+  }
+  return p;
+}
+
+/** Keep-alive agents for the long-lived GET streams, resumption and DELETE. */
 const httpAgent = new Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 64 });
 const httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 64 });
 
@@ -63,11 +79,17 @@ export class HttpUpstreamTransport implements Transport {
   private getAttempt = 0;
   private lastGetEventId: string | undefined;
 
+  private readonly pool: Pool;
+  private readonly path: string;
+
   constructor(
     private readonly url: URL,
     private readonly headers: Record<string, string>,
     private readonly scheduler: Scheduler,
-  ) {}
+  ) {
+    this.pool = poolFor(url);
+    this.path = url.pathname + url.search;
+  }
 
   async start(): Promise<void> {}
 
@@ -77,24 +99,40 @@ export class HttpUpstreamTransport implements Transport {
 
   async send(message: JSONRPCMessage): Promise<void> {
     const msg = message as unknown as RpcMessage;
-    const body = JSON.stringify(msg);
-    const res = await this.request("POST", body, {
+    const headers: Record<string, string> = {
+      ...this.headers,
       "content-type": "application/json",
       accept: "application/json, text/event-stream",
-    });
+    };
+    if (this.sessionId) headers["mcp-session-id"] = this.sessionId;
+    if (this.protocolVersion) headers["mcp-protocol-version"] = this.protocolVersion;
+    let res: Awaited<ReturnType<Pool["request"]>>;
+    try {
+      res = await this.pool.request({
+        path: this.path,
+        method: "POST",
+        headers,
+        body: JSON.stringify(msg),
+      });
+    } catch (e) {
+      throw new ToolgateMcpError(
+        "UPSTREAM_FAILED",
+        `upstream request failed: ${e instanceof Error ? e.message : String(e)}`,
+      );
+    }
     const sid = res.headers["mcp-session-id"];
     if (typeof sid === "string") this.sessionId = sid;
-    const status = res.statusCode ?? 0;
+    const status = res.statusCode;
     if (
       status === 202 ||
       (status >= 200 && status < 300 && msg.method !== undefined && msg.id === undefined)
     ) {
-      res.resume();
+      res.body.resume();
       if (msg.method === "notifications/initialized") this.openGet();
       return;
     }
     if (status < 200 || status >= 300) {
-      const text = await readAll(res).catch(() => "");
+      const text = await res.body.text().catch(() => "");
       throw new ToolgateMcpError(
         "UPSTREAM_FAILED",
         `HTTP ${status} from upstream: ${text.slice(0, 200)}`,
@@ -105,10 +143,10 @@ export class HttpUpstreamTransport implements Transport {
     }
     const ct = String(res.headers["content-type"] ?? "");
     if (ct.includes("text/event-stream")) {
-      this.consumeSse(res, msg.id, false);
+      this.consumeSse(res.body, msg.id, false);
       return;
     }
-    const text = await readAll(res);
+    const text = await res.body.text();
     if (text.length === 0) return;
     const parsed = JSON.parse(text) as unknown;
     if (Array.isArray(parsed)) {
@@ -147,26 +185,35 @@ export class HttpUpstreamTransport implements Transport {
     if (this.protocolVersion) headers["mcp-protocol-version"] = this.protocolVersion;
     if (body !== undefined) headers["content-length"] = Buffer.byteLength(body);
     const https = this.url.protocol === "https:";
-    return new Promise((resolve, reject) => {
-      const req = (https ? httpsRequest : request)(
-        this.url,
-        { method, headers, agent: https ? httpsAgent : httpAgent },
-        resolve,
-      );
-      req.on("error", (e) =>
-        reject(new ToolgateMcpError("UPSTREAM_FAILED", `upstream request failed: ${e.message}`)),
-      );
-      req.end(body);
-    });
+    const attempt = (retry: boolean): Promise<IncomingMessage> =>
+      new Promise((resolve, reject) => {
+        const req = (https ? httpsRequest : request)(
+          this.url,
+          { method, headers, agent: https ? httpsAgent : httpAgent },
+          resolve,
+        );
+        req.on("error", (e: NodeJS.ErrnoException) => {
+          // A pooled socket the server closed while idle fails before any response:
+          // the request never reached the server, so one retry on a fresh socket is safe.
+          if (retry && req.reusedSocket && e.code === "ECONNRESET") {
+            attempt(false).then(resolve, reject);
+            return;
+          }
+          reject(new ToolgateMcpError("UPSTREAM_FAILED", `upstream request failed: ${e.message}`));
+        });
+        req.end(body);
+      });
+    return attempt(true);
   }
 
   /**
    * Reads an SSE response. For a POST stream that ends before its response arrived but
    * after an event id was seen, resumes with GET + Last-Event-ID.
    */
-  private consumeSse(res: IncomingMessage, requestId: RpcMessage["id"], standalone: boolean): void {
+  private consumeSse(res: Readable, requestId: RpcMessage["id"], standalone: boolean): void {
     let lastId: string | undefined;
     let answered = false;
+    let over = false;
     const parser = new SseParser((e) => {
       if (e.id) {
         lastId = e.id;
@@ -186,7 +233,8 @@ export class HttpUpstreamTransport implements Transport {
     res.setEncoding("utf8");
     res.on("data", (c: string) => parser.push(c));
     const ended = (): void => {
-      if (this.closed) return;
+      if (over || this.closed) return;
+      over = true;
       if (standalone) {
         this.getReq = undefined;
         this.scheduleGet();
@@ -200,9 +248,7 @@ export class HttpUpstreamTransport implements Transport {
     res.on("error", (e) => {
       this.onerror?.(e);
     });
-    res.on("close", () => {
-      if (!res.complete) ended();
-    });
+    res.on("close", ended);
   }
 
   private async resume(lastEventId: string, requestId: RpcMessage["id"]): Promise<void> {
@@ -267,17 +313,4 @@ export class HttpUpstreamTransport implements Transport {
       this.openGet();
     }, delay);
   }
-}
-
-function readAll(res: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    res.on("data", (c: Buffer) => chunks.push(c));
-    res.on("end", () =>
-      resolve(
-        chunks.length === 1 ? chunks[0]!.toString("utf8") : Buffer.concat(chunks).toString("utf8"),
-      ),
-    );
-    res.on("error", reject);
-  });
 }
