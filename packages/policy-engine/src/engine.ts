@@ -175,7 +175,10 @@ function checkArguments(rule: CompiledRule, args: unknown): Outcome | undefined 
     return {
       effect: "deny",
       code: "ARGUMENTS_INVALID",
-      reason: rule.reason ?? `arguments do not match the schema of ${rule.ruleId}: ${detail}`,
+      reason:
+        rule.reason === undefined
+          ? `arguments do not match the schema of ${rule.ruleId}: ${detail}`
+          : `${rule.reason}: ${detail}`,
       ruleId: `${rule.ruleId}.arguments`,
     };
   }
@@ -193,7 +196,7 @@ function withTool(o: Outcome, tool: string, counters: readonly CounterSpec[] = E
   };
 }
 
-/** The verdict for a call; exported for the reference tests and `runPolicyTests`. */
+/** The verdict for a call: plan lookup, argument checks and counter specs, no I/O. */
 export function evaluateCall(policy: CompiledPolicy, call: ToolCall, identity: Identity): Verdict {
   const name = call.name;
   const plan = policy.plan(name);
