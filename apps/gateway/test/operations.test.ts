@@ -2,8 +2,15 @@ import { Writable } from "node:stream";
 import { ElicitRequestSchema } from "@modelcontextprotocol/sdk/types.js";
 import { afterEach, describe, expect, it } from "vitest";
 import { createLogger } from "../src/logger.js";
+import { serveCommand } from "../src/serve.js";
 import { fakeUpstream } from "./helpers/fake-upstream.js";
-import { startTestGateway, type TestGateway, textOf } from "./helpers/gateway.js";
+import {
+  API_KEY,
+  startTestGateway,
+  type TestGateway,
+  TSX_IMPORT,
+  textOf,
+} from "./helpers/gateway.js";
 
 let t: TestGateway | undefined;
 afterEach(async () => {
@@ -112,5 +119,70 @@ describe("operations", () => {
     ]) {
       expect(out).not.toContain(secret);
     }
+  });
+
+  it("proxies configured HTTP and stdio upstreams side by side", async () => {
+    const inner = await startTestGateway({
+      config: `upstreams: []\ngrants: { demo: { apiKey: "\${TOOLGATE_API_KEY}", policy: p.yaml } }\n`,
+      files: { "p.yaml": 'version: "1"\ndefault: allow\n' },
+      extraUpstreams: [{ name: "fake", server: fakeUpstream() }],
+    });
+    try {
+      const script = new URL("./helpers/stdio-server.ts", import.meta.url).pathname;
+      t = await startTestGateway({
+        config: [
+          "upstreams:",
+          `  - { name: remote, url: "${inner.gw.mcpUrl}", headers: { Authorization: "Bearer ${API_KEY}" } }`,
+          `  - { name: local, command: "${process.execPath}", args: ${JSON.stringify([...TSX_IMPORT, script])} }`,
+          'grants: { demo: { apiKey: "${TOOLGATE_API_KEY}", policy: p.yaml } }',
+        ].join("\n"),
+        files: { "p.yaml": 'version: "1"\ndefault: allow\n' },
+      });
+      const client = await t.connect();
+      const names = (await client.listTools()).tools.map((x) => x.name);
+      expect(names).toContain("get_time");
+      expect(names).toContain("list_files");
+      const r = await client.callTool({ name: "get_time", arguments: {} });
+      expect(textOf(r)).toBe("now");
+    } finally {
+      await inner.close();
+    }
+  }, 30_000);
+
+  it("serve refuses to start on a bad config and lists every problem", async () => {
+    const { mkdtempSync, writeFileSync } = await import("node:fs");
+    const { tmpdir } = await import("node:os");
+    const { join } = await import("node:path");
+    const cwd = mkdtempSync(join(tmpdir(), "toolgate-badserve-"));
+    writeFileSync(join(cwd, "bad.yaml"), 'version: "1"\ndefault: nope\n');
+    writeFileSync(
+      join(cwd, "toolgate.config.yaml"),
+      "listen: { port: -1 }\ngrants: { a: { apiKey: short } }\nstore: mysql://x\n",
+    );
+    let err = "";
+    const io = {
+      stdout: { write: () => true },
+      stderr: {
+        write: (s: string) => {
+          err += s;
+          return true;
+        },
+      },
+      cwd,
+      env: {},
+    };
+    const code = await serveCommand([], io, { stopSignal: new Promise(() => {}) });
+    expect(code).toBe(1);
+    expect(err).toContain("listen.port");
+    expect(err).toContain("grants.a.apiKey");
+    expect(err).toContain("store");
+
+    writeFileSync(
+      join(cwd, "toolgate.config.yaml"),
+      'grants: { a: { apiKey: "long-enough-key-0123", policy: bad.yaml } }\n',
+    );
+    err = "";
+    expect(await serveCommand([], io, { stopSignal: new Promise(() => {}) })).toBe(1);
+    expect(err).toMatch(/grants\.a\.policy .*default/);
   });
 });
