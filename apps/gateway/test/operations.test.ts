@@ -134,7 +134,7 @@ describe("operations", () => {
           "upstreams:",
           `  - { name: remote, url: "${inner.gw.mcpUrl}", headers: { Authorization: "Bearer ${API_KEY}" } }`,
           `  - { name: local, command: "${process.execPath}", args: ${JSON.stringify([...TSX_IMPORT, script])} }`,
-          'grants: { demo: { apiKey: "${TOOLGATE_API_KEY}", policy: p.yaml } }',
+          `grants: { demo: { apiKey: "\${TOOLGATE_API_KEY}", policy: p.yaml } }`,
         ].join("\n"),
         files: { "p.yaml": 'version: "1"\ndefault: allow\n' },
       });
