@@ -96,3 +96,54 @@ describe("session lifecycle (fake time)", () => {
     await gw.stop();
   });
 });
+
+describe("response modes and unavailable upstreams", () => {
+  const ping = JSON.stringify({ jsonrpc: "2.0", id: 5, method: "tools/list" });
+
+  async function session(url: string): Promise<Record<string, string>> {
+    const r = await post(url, INIT, { "x-api-key": "k" });
+    await r.text();
+    return { "x-api-key": "k", "mcp-session-id": r.headers.get("mcp-session-id")! };
+  }
+
+  it("responseMode sse streams every answer; json answers with plain JSON", async () => {
+    for (const mode of ["sse", "json"] as const) {
+      const gw = await startGateway({
+        upstreams: [{ name: "life", server }],
+        apiKeys: { k: "g" },
+        policy: compilePolicy({ version: "1", default: "allow" }),
+        responseMode: mode,
+      });
+      const h = await session(gw.url);
+      const r = await post(gw.url, ping, h);
+      const body = await r.text();
+      if (mode === "sse") {
+        expect(r.headers.get("content-type")).toBe("text/event-stream");
+        expect(body).toMatch(/^id: p1\.\d+\ndata: \n\n/);
+        expect(body).toContain(
+          'data: {"jsonrpc":"2.0","id":5,"result":{"tools":[{"name":"guarded"',
+        );
+      } else {
+        expect(r.headers.get("content-type")).toBe("application/json");
+        expect(JSON.parse(body).result.tools[0].name).toBe("guarded");
+      }
+      await gw.stop();
+    }
+  });
+
+  it("reports an unreachable upstream and answers initialize with an error, leaking nothing", async () => {
+    const gw = await startGateway({
+      upstreams: [{ name: "gone", url: "http://127.0.0.1:9/mcp" }],
+      apiKeys: { k: "g" },
+      policy: compilePolicy({ version: "1", default: "allow" }),
+    });
+    const [h] = gw.gw.upstreamHealth();
+    expect(h?.ok).toBe(false);
+    expect(h?.detail).toMatch(/upstream request failed/);
+    const r = await post(gw.url, INIT, { "x-api-key": "k" });
+    expect(r.status).toBe(502);
+    expect(((await r.json()) as { error: { code: number } }).error.code).toBe(-32603);
+    expect(gw.gw.sessions()).toHaveLength(0);
+    await gw.stop();
+  });
+});
