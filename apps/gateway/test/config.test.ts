@@ -153,3 +153,19 @@ describe("loadGatewayConfig", () => {
     expect(loaded.grants.length).toBeGreaterThan(0);
   });
 });
+
+describe("default policy", () => {
+  it("is exactly the two fixture policies merged", async () => {
+    const { mergePolicies, parsePolicy, policyVersion } = await import("@toolgate/policy-engine");
+    const { readFileSync } = await import("node:fs");
+    const read = (name: string) =>
+      parsePolicy(
+        JSON.parse(readFileSync(new URL(`../policies/${name}`, import.meta.url), "utf8")),
+      );
+    const merged = mergePolicies([
+      read("binance-us-create-listen-key.json"),
+      read("binance-us-keepalive-listen-key.json"),
+    ]);
+    expect(policyVersion(read("default.json"))).toBe(policyVersion(merged));
+  });
+});
