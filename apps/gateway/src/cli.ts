@@ -39,6 +39,7 @@ Usage:
 Run "toolgate <command> --help" for details.
 `;
 
+/** `--help` text per command; `registerCommand` may add entries. */
 const HELP: Record<string, string> = {
   serve: `Usage: toolgate serve [--config FILE]
 
@@ -336,4 +337,5 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   }
 }
 
-export { HELP as COMMAND_HELP };
+/** The per-command `--help` texts, for commands registered from outside (e.g. `serve`). */
+export const COMMAND_HELP: Readonly<Record<string, string>> = HELP;

@@ -52,4 +52,5 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     (options.destination as pino.DestinationStream | undefined) ?? pino.destination(2),
   );
 }
+/** The pino logger type the gateway passes around. */
 export type { Logger };
