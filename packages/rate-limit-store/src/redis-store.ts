@@ -195,12 +195,15 @@ export function createRedisStore(options: RedisStoreOptions): MeteredCounterStor
     if (url.password) secrets.push(decodeURIComponent(url.password), url.password);
     client = new Redis(opts.url!, {
       // Fail fast instead of queueing: a queued increment replayed minutes later would
-      // count against a window the caller was already told about.
+      // count against a window the caller was already told about. For the same reason
+      // commands in flight when the connection drops fail at once (maxRetriesPerRequest
+      // 0) and are not resent after the reconnect: their callers already got an answer.
       enableOfflineQueue: false,
+      autoResendUnfulfilledCommands: false,
       enableAutoPipelining: true,
       commandTimeout: opts.commandTimeoutMs,
       connectTimeout: opts.connectTimeoutMs,
-      maxRetriesPerRequest: 1,
+      maxRetriesPerRequest: 0,
       // Sent at once when nothing else is in flight (see `inflight` below).
       autoPipeliningIgnoredCommands: ["toolgateReserveDirect", "toolgateReserveOneDirect"],
       retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 10), opts.maxReconnectDelayMs),
