@@ -1,7 +1,9 @@
 import { z } from "zod";
 
 // Field letters are case-sensitive on Binance (`c`/`C`, `x`/`X`, ...), so every schema
-// spells them exactly; loose objects keep fields the exchange adds later.
+// spells them exactly. The schemas validate the fields we know; the parser then hands out
+// the original object, so fields the exchange adds later are kept rather than stripped
+// (cheaper than a catch-all copy on every event).
 
 // `E` arrives as a number on Binance.US but as a string in `listenKeyExpired`; the parser
 // normalises digit strings to numbers before validation (cheaper than a union per event).
@@ -9,15 +11,15 @@ const EventTime = z.number();
 const Decimal = z.string();
 
 /** `outboundAccountPosition`: balances of the assets that changed. */
-export const OutboundAccountPositionSchema = z.looseObject({
+export const OutboundAccountPositionSchema = z.object({
   e: z.literal("outboundAccountPosition"),
   E: EventTime,
   u: z.number(),
-  B: z.array(z.looseObject({ a: z.string(), f: Decimal, l: Decimal })),
+  B: z.array(z.object({ a: z.string(), f: Decimal, l: Decimal })),
 });
 
 /** `balanceUpdate`: a deposit, withdrawal or transfer. */
-export const BalanceUpdateSchema = z.looseObject({
+export const BalanceUpdateSchema = z.object({
   e: z.literal("balanceUpdate"),
   E: EventTime,
   a: z.string(),
@@ -26,7 +28,7 @@ export const BalanceUpdateSchema = z.looseObject({
 });
 
 /** `executionReport`: every order state change and trade. */
-export const ExecutionReportSchema = z.looseObject({
+export const ExecutionReportSchema = z.object({
   e: z.literal("executionReport"),
   E: EventTime,
   s: z.string(),
@@ -62,7 +64,7 @@ export const ExecutionReportSchema = z.looseObject({
 });
 
 /** `listStatus`: OCO order-list updates. */
-export const ListStatusSchema = z.looseObject({
+export const ListStatusSchema = z.object({
   e: z.literal("listStatus"),
   E: EventTime,
   s: z.string(),
@@ -73,26 +75,29 @@ export const ListStatusSchema = z.looseObject({
   r: z.string(),
   C: z.string(),
   T: z.number(),
-  O: z.array(z.looseObject({ s: z.string(), i: z.number(), c: z.string() })),
+  O: z.array(z.object({ s: z.string(), i: z.number(), c: z.string() })),
 });
 
 /** `listenKeyExpired`: the key died; the connector re-creates it and reconnects. */
-export const ListenKeyExpiredSchema = z.looseObject({
+export const ListenKeyExpiredSchema = z.object({
   e: z.literal("listenKeyExpired"),
   E: EventTime,
   listenKey: z.string().optional(),
 });
 
+/** Fields beyond the validated ones, kept as the exchange sent them. */
+export type ExtraFields = { readonly [field: string]: unknown };
+
 /** A validated `outboundAccountPosition` payload (`E` normalised to a number). */
-export type OutboundAccountPosition = z.infer<typeof OutboundAccountPositionSchema>;
+export type OutboundAccountPosition = z.infer<typeof OutboundAccountPositionSchema> & ExtraFields;
 /** A validated `balanceUpdate` payload. */
-export type BalanceUpdate = z.infer<typeof BalanceUpdateSchema>;
+export type BalanceUpdate = z.infer<typeof BalanceUpdateSchema> & ExtraFields;
 /** A validated `executionReport` payload. */
-export type ExecutionReport = z.infer<typeof ExecutionReportSchema>;
+export type ExecutionReport = z.infer<typeof ExecutionReportSchema> & ExtraFields;
 /** A validated `listStatus` payload. */
-export type ListStatus = z.infer<typeof ListStatusSchema>;
+export type ListStatus = z.infer<typeof ListStatusSchema> & ExtraFields;
 /** A validated `listenKeyExpired` payload. */
-export type ListenKeyExpired = z.infer<typeof ListenKeyExpiredSchema>;
+export type ListenKeyExpired = z.infer<typeof ListenKeyExpiredSchema> & ExtraFields;
 
 /**
  * One user-data event after parsing. Known types are validated; unknown types are passed
@@ -176,10 +181,12 @@ export function parseUserDataPayload(payload: unknown): ParsedUserDataEvent | un
       data: record,
     };
   }
+  // Every validated field is a plain value (no transforms or defaults), so the input object
+  // equals zod's output plus the fields zod would strip.
   return {
     kind: type as KnownType,
     eventTime: parsed.data.E,
-    data: parsed.data,
+    data: normalised,
   } as ParsedUserDataEvent;
 }
 

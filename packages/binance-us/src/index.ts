@@ -17,6 +17,7 @@ export {
   BalanceUpdateSchema,
   type ExecutionReport,
   ExecutionReportSchema,
+  type ExtraFields,
   type ListenKeyExpired,
   ListenKeyExpiredSchema,
   type ListStatus,
