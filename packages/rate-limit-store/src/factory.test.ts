@@ -59,7 +59,7 @@ describe("StoreConfigSchema", () => {
 describe("createCounterStore", () => {
   it("builds a memory store by default name", async () => {
     let t = 0;
-    const store = createCounterStore("memory", { now: () => t });
+    const store = createCounterStore("memory", { now: () => t, ids: () => "ignored" });
     expect(store.name).toBe("memory");
     expect((await store.reserve([spec("f|grant|1", 1)])).admitted).toBe(true);
     t += 1000;

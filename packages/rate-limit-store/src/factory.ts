@@ -108,7 +108,11 @@ export type StoreConfig = z.output<typeof StoreConfigSchema>;
 /** What {@link createCounterStore} accepts: a URL-ish string or the object form. */
 export type StoreConfigInput = string | z.input<typeof StoreConfigObjectSchema>;
 
-/** Runtime seams passed through to the store the factory builds. */
+/**
+ * Runtime seams passed through to the store the factory builds: `now` and `scheduler`
+ * for every store; `ids` (a reservation id source) for Redis only, since the memory
+ * store derives its ids from a sequence it can look up in O(1).
+ */
 export const CounterStoreRuntimeSchema = z
   .object({
     now: z
@@ -123,8 +127,11 @@ export const CounterStoreRuntimeSchema = z
 
 /** Input type of {@link CounterStoreRuntimeSchema}. */
 export interface CounterStoreRuntime {
+  /** Clock in epoch ms. Default `Date.now`. */
   now?: () => number;
+  /** Timers for sweeps and start-up waits. Default: real, unref'd timers. */
   scheduler?: Scheduler;
+  /** Redis only: reservation id source, unique across gateway instances. */
   ids?: () => string;
 }
 
@@ -162,7 +169,12 @@ export function createCounterStore(
   }
   const rt = CounterStoreRuntimeSchema.parse(runtime);
   const c = parsed.data;
-  if (c.type === "memory") return createMemoryStore(rt);
+  if (c.type === "memory") {
+    return createMemoryStore({
+      ...(rt.now !== undefined && { now: rt.now }),
+      ...(rt.scheduler !== undefined && { scheduler: rt.scheduler }),
+    });
+  }
   const { type: _type, ...redis } = c;
   return createRedisStore({ ...redis, ...rt });
 }
