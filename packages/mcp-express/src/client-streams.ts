@@ -128,12 +128,15 @@ export class ClientStreams {
   attach(
     res: ServerResponse,
     lastEventId: string | undefined,
-  ): { status: number; message: string } | undefined {
+  ): { code: "EVENT_NOT_FOUND" | "STREAM_CONFLICT"; message: string } | undefined {
     if (lastEventId !== undefined) {
       const events = this.store.after(lastEventId);
       const streamId = SessionEventStore.streamOf(lastEventId);
       if (events === undefined || streamId === undefined) {
-        return { status: 404, message: "unknown or expired Last-Event-ID; re-issue the request" };
+        return {
+          code: "EVENT_NOT_FOUND",
+          message: "unknown or expired Last-Event-ID; re-issue the request",
+        };
       }
       res.writeHead(200, { ...SSE_HEADERS, "mcp-session-id": this.sessionId });
       for (const e of events) res.write(`id: ${e.id}\ndata: ${e.data}\n\n`);
@@ -150,7 +153,7 @@ export class ClientStreams {
       return undefined;
     }
     if (this.standalone?.res) {
-      return { status: 409, message: "a GET stream is already open for this session" };
+      return { code: "STREAM_CONFLICT", message: "a GET stream is already open for this session" };
     }
     const stream: Stream = this.standalone ?? { id: "g", res: undefined, live: true };
     this.standalone = stream;

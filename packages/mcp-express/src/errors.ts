@@ -21,6 +21,10 @@ export const McpErrorCode = {
   ORIGIN_FORBIDDEN: { http: 403, rpc: -32000 },
   /** Missing or unknown credential. */
   UNAUTHORIZED: { http: 401, rpc: -32001 },
+  /** A GET stream is already open for the session. */
+  STREAM_CONFLICT: { http: 409, rpc: -32000 },
+  /** `Last-Event-ID` names an event that expired or never existed. */
+  EVENT_NOT_FOUND: { http: 404, rpc: -32000 },
   /** Method not allowed on the MCP endpoint. */
   METHOD_NOT_ALLOWED: { http: 405, rpc: -32000 },
   /** Accept header lacks a media type the transport needs. */

@@ -1,6 +1,5 @@
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import {
   LATEST_PROTOCOL_VERSION,
   SUPPORTED_PROTOCOL_VERSIONS,
@@ -464,11 +463,7 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
     const session = lookupSession(req, res, identity);
     if (!session) return;
     const refused = session.streams.attach(res, header(req, "last-event-id"));
-    if (refused) {
-      const code = refused.status === 409 ? "INVALID_REQUEST" : "SESSION_NOT_FOUND";
-      res.statusCode = refused.status;
-      sendErrorStatus(res, refused.status, code, refused.message);
-    }
+    if (refused) sendError(res, refused.code, refused.message);
   }
 
   async function handleDelete(req: Request, res: Response, identity: Identity): Promise<void> {
@@ -619,19 +614,3 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
     inFlight,
   };
 }
-
-function sendErrorStatus(res: ServerResponse, status: number, code: string, message: string): void {
-  const body = JSON.stringify({
-    jsonrpc: "2.0",
-    id: null,
-    error: { code: -32000, message, data: { code } },
-  });
-  res.writeHead(status, {
-    "content-type": "application/json",
-    "content-length": Buffer.byteLength(body),
-  });
-  res.end(body);
-}
-
-/** Re-exported for embed users who want the type without importing the SDK path. */
-export type { McpServer };
