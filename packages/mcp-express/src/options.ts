@@ -92,6 +92,7 @@ export type PolicySource =
 
 /** Options of {@link createToolgateMcp}. */
 export interface ToolgateMcpOptions {
+  /** The MCP servers behind the gateway (at least one; unique names). */
   upstreams: UpstreamConfig[];
   /** Namespace separator, 1-8 chars of `[A-Za-z0-9_.-]`. Default `"__"`. */
   separator?: string;
@@ -101,6 +102,10 @@ export interface ToolgateMcpOptions {
   apiKeys?: Record<string, string> | ((key: string) => string | undefined);
   /** Custom identity; overrides `apiKeys`. Return undefined to answer 401. */
   identify?: (req: Request) => Identity | undefined | Promise<Identity | undefined>;
+  /**
+   * The policy of each grant (one per grant). A `PolicyHolder` (also when returned by the
+   * function) is subscribed to, so reloads push `tools/list_changed` to affected sessions.
+   */
   policy: PolicySource;
   /** Counter store; default: the engine's in-process store. */
   store?: CounterStore;
@@ -110,6 +115,7 @@ export interface ToolgateMcpOptions {
   approvalTimeoutMs?: number;
   /** Interval of progress notifications while a call is held. Default 5000. */
   approvalProgressMs?: number;
+  /** Audit/metrics hook, called for every decided `tools/call`; errors it throws are logged. */
   onDecision?: (e: DecisionEvent) => void;
   /** Validate call arguments against the upstream tool's `inputSchema`. Default false. */
   validateArguments?: boolean;
@@ -124,9 +130,13 @@ export interface ToolgateMcpOptions {
   responseMode?: "auto" | "sse" | "json";
   /** Idle sessions are closed after this long. Default 30 minutes. */
   sessionIdleMs?: number;
+  /** Clock (epoch ms). Default `Date.now`. */
   now?: () => number;
+  /** Session, approval and decision ids. Default `crypto.randomUUID` (sessions, approvals). */
   newId?: () => string;
+  /** Timers for approval timeouts, progress, idle sweep, restarts. Default: real, unref'd. */
   scheduler?: Scheduler;
+  /** Structured logger; default silent. Never receives secrets or argument values. */
   logger?: Logger;
 }
 

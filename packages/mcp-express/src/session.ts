@@ -112,6 +112,16 @@ export class ProxySession implements LinkListener {
   handleRequest(msg: RpcMessage, res: ServerResponse): void {
     const id = msg.id as RpcId;
     const key = idKey(id);
+    if (this.open.has(key)) {
+      // Ids must be unique among a client's in-flight requests; a duplicate would
+      // misroute the first request's answer.
+      const slot = this.streams.open(id, `${key}#dup`, res);
+      this.streams.respond(
+        slot,
+        rpcError(id, RpcErrorCode.INVALID_REQUEST, "Invalid Request: request id already in flight"),
+      );
+      return;
+    }
     const slot = this.streams.open(id, key, res);
     const entry: Open = { slot };
     this.open.set(key, entry);
