@@ -317,5 +317,6 @@ describe("UserDataStream", () => {
         }),
     ).toThrow(/watchdog.*deadAfterMs/);
     expect(() => new UserDataStream({ apiKey: "k", wsBaseUrl: "http://x" })).toThrow(/wsBaseUrl/);
+    expect(() => new UserDataStream({ apiKey: "k", resync: true })).toThrow(/resync.*apiSecret/);
   });
 });

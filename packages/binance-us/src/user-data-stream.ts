@@ -68,6 +68,9 @@ export const UserDataStreamOptionsSchema = RestClientOptionsSchema.extend({
   random: z.custom<() => number>((v) => typeof v === "function").optional(),
   webSocketFactory: z.custom<WebSocketFactory>((v) => typeof v === "function").optional(),
   restClient: z.custom<BinanceUsRestClient>((v) => typeof v === "object" && v !== null).optional(),
+}).refine((o) => !(o.resync === true && o.apiSecret === undefined && o.restClient === undefined), {
+  path: ["resync"],
+  message: "resync needs the signed account endpoint: set apiSecret, or drop resync",
 });
 
 /** Input accepted by {@link UserDataStream}. */
