@@ -146,4 +146,34 @@ describe("redis approval store", () => {
       code: "APPROVAL_NOT_FOUND",
     });
   });
+
+  it("stops listing a call whose holder died once its deadline has passed", async () => {
+    let now = 1_000_000;
+    const store = createRedisApprovalStore({
+      url: REDIS_URL,
+      keyPrefix: `tg-test-stale-${process.pid}-${Date.now()}:`,
+      now: () => now,
+    });
+    stores.push(store);
+    const base = {
+      grant: "demo",
+      tool: "t",
+      upstream: "u",
+      arguments: {},
+      argumentsDigest: "d",
+      reason: "r",
+      ruleId: "x",
+      status: "pending" as const,
+    };
+    await store.create({ ...base, id: "live", createdAt: now, expiresAt: now + 30_000 });
+    await store.create({
+      ...base,
+      id: "orphan",
+      createdAt: now - 200_000,
+      expiresAt: now - 100_000,
+    });
+    expect((await store.listPending()).map((r) => r.id)).toEqual(["live"]);
+    now += 120_000;
+    expect(await store.listPending()).toEqual([]);
+  });
 });

@@ -11,6 +11,8 @@ export interface RedisApprovalStoreOptions {
   /** How long resolved approvals stay visible in "recent". Default 1 hour. */
   readonly keepResolvedMs?: number;
   readonly redisOptions?: RedisOptions;
+  /** Clock (epoch ms). Default `Date.now`. */
+  readonly now?: () => number;
 }
 
 // Resolve atomically: only a pending record changes, exactly once, and the event is
@@ -38,6 +40,7 @@ return 2
 export function createRedisApprovalStore(options: RedisApprovalStoreOptions): ApprovalStore {
   const prefix = `${options.keyPrefix ?? "toolgate:"}approvals:`;
   const keepMs = options.keepResolvedMs ?? 3_600_000;
+  const now = options.now ?? Date.now;
   const redisOptions: RedisOptions = { maxRetriesPerRequest: 2, ...options.redisOptions };
   const client = new Redis(options.url, redisOptions);
   const sub = new Redis(options.url, redisOptions);
@@ -139,10 +142,13 @@ export function createRedisApprovalStore(options: RedisApprovalStoreOptions): Ap
       }),
     listPending: () =>
       wrap("list", async () => {
+        // An instance that died while holding a call never resolves it; once its deadline
+        // has passed (plus a minute for the holder's own timeout) it is no longer pending.
+        await client.zremrangebyscore(pendingKey, "-inf", now() - 60_000);
         const ids = await client.zrange(pendingKey, 0, -1);
         const records = await load(ids);
         return records
-          .filter((r) => r.status === "pending")
+          .filter((r) => r.status === "pending" && r.expiresAt > now() - 60_000)
           .sort((a, b) => a.createdAt - b.createdAt);
       }),
     listRecent: (limit = 20) =>
