@@ -5,6 +5,7 @@ import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
 import {
   ElicitRequestSchema,
+  ToolListChangedNotificationSchema,
   UrlElicitationRequiredError,
 } from "@modelcontextprotocol/sdk/types.js";
 import { compilePolicy, type PolicyDocument } from "@toolgate/policy-engine";
@@ -433,5 +434,49 @@ describe("client credentials never reach the upstream", () => {
       expect(h["x-api-key"]).toBeUndefined();
       expect(JSON.stringify(h)).not.toContain("client-secret-key");
     }
+  });
+});
+
+describe("upstream list changes", () => {
+  let gw: RunningGateway;
+  beforeAll(async () => {
+    gw = await startGateway({
+      upstreams: [
+        {
+          name: "grow",
+          server: () => {
+            const s = new McpServer({ name: "grow", version: "1.0.0" });
+            s.registerTool("unlock", {}, async () => {
+              s.registerTool("secret_door", {}, async () => ({
+                content: [{ type: "text", text: "opened" }],
+              }));
+              return { content: [{ type: "text", text: "unlocked" }] };
+            });
+            return s;
+          },
+        },
+      ],
+      apiKeys: { k: "g" },
+      policy: compilePolicy({ version: "1", default: "allow" }),
+    });
+  });
+  afterAll(async () => gw?.stop());
+
+  it("relays tools/list_changed from the upstream and refreshes the routed list", async () => {
+    const { client } = await connect(gw.url, "k");
+    let changed = 0;
+    client.setNotificationHandler(ToolListChangedNotificationSchema, () => {
+      changed++;
+    });
+    expect((await client.listTools()).tools.map((t) => t.name)).toEqual(["unlock"]);
+    await client.callTool({ name: "unlock", arguments: {} });
+    await until(() => changed > 0);
+    expect((await client.listTools()).tools.map((t) => t.name).sort()).toEqual([
+      "secret_door",
+      "unlock",
+    ]);
+    const r = await client.callTool({ name: "secret_door", arguments: {} });
+    expect(r.content).toEqual([{ type: "text", text: "opened" }]);
+    await client.close();
   });
 });
