@@ -165,6 +165,27 @@ describe("UserDataStream", () => {
     await s.stream.close();
   });
 
+  it("backs off failed rotation attempts while the old socket keeps delivering", async () => {
+    const s = await started(setup({ rotateAfterMs: HOUR }));
+    const old = s.exchange.openSockets()[0]!;
+    await s.clock.advance(HOUR - 1_000);
+    s.exchange.acceptSockets = false;
+    const before = s.exchange.sockets.length;
+    await s.clock.advance(13_000);
+    const attempts = s.exchange.sockets.length - before;
+    expect(attempts).toBeGreaterThanOrEqual(5);
+    expect(attempts).toBeLessThanOrEqual(6); // 0.5, 1, 2, 4, 4 s apart, not every 0.5 s
+    expect(old.state).toBe("open");
+    expect(s.seen.disconnected).toHaveLength(0);
+    s.exchange.push(executionReport({ i: 1 }));
+    s.exchange.acceptSockets = true;
+    await s.clock.advance(10_000);
+    expect(s.seen.rotated).toHaveLength(1);
+    s.exchange.push(executionReport({ i: 2 }));
+    expect(eventIds(s)).toEqual([1, 2]);
+    await s.stream.close();
+  });
+
   it("handles listenKeyExpired: passes it on, re-creates the key, reconnects", async () => {
     const s = await started(setup());
     const oldKey = s.exchange.key!.listenKey;

@@ -182,6 +182,9 @@ export class UserDataStream {
   #connectInFlight = false;
   #nextId = 1;
   #attempt = 0;
+  // Failed make-before-break attempts in a row; kept apart from #attempt because the old
+  // socket is still up, yet repeated failures must still back off.
+  #swapAttempt = 0;
   #reconnectTimer: unknown;
   #rotateTimer: unknown;
   #everConnected = false;
@@ -321,7 +324,7 @@ export class UserDataStream {
       if (typed.fatal) return this.#fail(typed);
       this.#warn(typed.code, typed.message);
       if (reason === "rotation" || reason === "keyChanged") {
-        if (this.#primary) return this.#scheduleRotation(this.#backoffDelay(typed));
+        if (this.#primary) return this.#scheduleRotation(this.#swapBackoff(typed));
       }
       return this.#scheduleReconnect(typed.retryAfterMs ?? 0);
     }
@@ -408,6 +411,7 @@ export class UserDataStream {
         this.#retire(old, 1000, "rotated");
       }, this.#o.rotationOverlapMs);
       this.#rotations++;
+      this.#swapAttempt = 0;
       this.#logger.info("user-data socket rotated", { conn: conn.id, reason: conn.swap });
       this.#emitter.emit("rotated", { at: now, reason: conn.swap });
       return;
@@ -530,7 +534,7 @@ export class UserDataStream {
       this.#pending = undefined;
       this.#logger.warn("user-data socket failed to open", { conn: conn.id, reason });
       if (this.#primary?.state === "open" && conn.swap) {
-        this.#scheduleRotation(this.#backoffDelay());
+        this.#scheduleRotation(this.#swapBackoff());
       } else {
         this.#scheduleReconnect(0);
       }
@@ -548,9 +552,9 @@ export class UserDataStream {
     }
   }
 
-  #backoffDelay(error?: BinanceUsError): number {
+  #swapBackoff(error?: BinanceUsError): number {
     return Math.max(
-      fullJitterBackoff(this.#attempt, this.#o.backoff, this.#random),
+      fullJitterBackoff(this.#swapAttempt++, this.#o.backoff, this.#random),
       error?.retryAfterMs ?? 0,
     );
   }
