@@ -5,7 +5,7 @@ import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 import { Pool } from "undici";
 import { ToolgateMcpError } from "./errors.js";
-import type { RpcMessage } from "./jsonrpc.js";
+import type { RpcId, RpcMessage } from "./jsonrpc.js";
 import type { Scheduler } from "./options.js";
 
 /**
@@ -21,6 +21,9 @@ function poolFor(url: URL): Pool {
   }
   return p;
 }
+
+/** How often one request's stream may be resumed before the call is failed. */
+const MAX_RESUMES = 50;
 
 /** Keep-alive agents for the long-lived GET streams, resumption and DELETE. */
 const httpAgent = new Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 64 });
@@ -210,7 +213,12 @@ export class HttpUpstreamTransport implements Transport {
    * Reads an SSE response. For a POST stream that ends before its response arrived but
    * after an event id was seen, resumes with GET + Last-Event-ID.
    */
-  private consumeSse(res: Readable, requestId: RpcMessage["id"], standalone: boolean): void {
+  private consumeSse(
+    res: Readable,
+    requestId: RpcMessage["id"],
+    standalone: boolean,
+    resumes = 0,
+  ): void {
     let lastId: string | undefined;
     let answered = false;
     let over = false;
@@ -240,8 +248,11 @@ export class HttpUpstreamTransport implements Transport {
         this.scheduleGet();
         return;
       }
-      if (!answered && lastId !== undefined && requestId !== undefined) {
-        void this.resume(lastId, requestId);
+      if (answered || requestId === undefined) return;
+      if (lastId !== undefined && resumes < MAX_RESUMES) {
+        void this.resume(lastId, requestId, resumes + 1);
+      } else {
+        this.unanswered(requestId, "upstream closed the stream before answering");
       }
     };
     res.on("end", ended);
@@ -251,7 +262,7 @@ export class HttpUpstreamTransport implements Transport {
     res.on("close", ended);
   }
 
-  private async resume(lastEventId: string, requestId: RpcMessage["id"]): Promise<void> {
+  private async resume(lastEventId: string, requestId: RpcId, resumes: number): Promise<void> {
     try {
       const res = await this.request("GET", undefined, {
         accept: "text/event-stream",
@@ -259,12 +270,29 @@ export class HttpUpstreamTransport implements Transport {
       });
       if (res.statusCode !== 200) {
         res.resume();
+        this.unanswered(
+          requestId,
+          `upstream refused to resume the stream (HTTP ${res.statusCode})`,
+        );
         return;
       }
-      this.consumeSse(res, requestId, false);
+      this.consumeSse(res, requestId, false, resumes);
     } catch (e) {
-      this.onerror?.(e instanceof Error ? e : new Error(String(e)));
+      this.unanswered(requestId, e instanceof Error ? e.message : String(e));
     }
+  }
+
+  /**
+   * A request whose answer can no longer arrive: answered locally with a JSON-RPC error
+   * so the caller fails (and rolls back) instead of waiting forever.
+   */
+  private unanswered(requestId: RpcId, reason: string): void {
+    if (this.closed) return;
+    this.onmessage?.({
+      jsonrpc: "2.0",
+      id: requestId,
+      error: { code: -32603, message: `upstream failed: ${reason}` },
+    } as JSONRPCMessage);
   }
 
   private openGet(): void {
