@@ -279,6 +279,10 @@ describe("UserDataStream", () => {
     const idle = setup();
     await idle.stream.close();
     expect(idle.clock.pending()).toBe(0);
+    await expect(idle.stream.start()).rejects.toMatchObject({ code: "CLOSED" });
+    await idle.clock.advance(HOUR);
+    expect(idle.exchange.calls).toHaveLength(0);
+    expect(idle.clock.pending()).toBe(0);
 
     const s = await started(setup());
     await s.stream.close();

@@ -268,6 +268,11 @@ export class UserDataStream {
    */
   start(): Promise<void> {
     if (this.#startPromise) return this.#startPromise;
+    if (this.#isStopped()) {
+      return Promise.reject(
+        new BinanceUsError("CLOSED", "user-data stream is closed; create a new one"),
+      );
+    }
     this.#startPromise = new Promise<void>((resolve, reject) => {
       this.#startSettle = { resolve, reject };
     });
