@@ -264,6 +264,11 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
         logger.warn?.({ err: String(err) }, "onDecision hook threw");
       }
     },
+    onSessionLost(session) {
+      if (sessions.get(session.id) === session) sessions.delete(session.id);
+      logger.warn?.({ session: session.id }, "upstream connection lost; session ended");
+      void session.close();
+    },
     onSlotDone() {
       if (drainWaiters.length > 0 && inFlight() === 0) {
         const w = drainWaiters;

@@ -136,6 +136,10 @@ export class HttpUpstreamTransport implements Transport {
     }
     if (status < 200 || status >= 300) {
       const text = await res.body.text().catch(() => "");
+      if (status === 404 && this.sessionId) {
+        // The upstream forgot our session: this connection is over (the link reports it).
+        queueMicrotask(() => void this.close());
+      }
       throw new ToolgateMcpError(
         "UPSTREAM_FAILED",
         `HTTP ${status} from upstream: ${text.slice(0, 200)}`,

@@ -40,6 +40,8 @@ export interface SessionContext {
   approve(req: ApprovalRequest): Promise<ApprovalOutcome>;
   onDecision(e: DecisionEvent): void;
   onSlotDone(): void;
+  /** The session lost an upstream for good; the gateway forgets and closes it. */
+  onSessionLost(session: ProxySession): void;
 }
 
 /** A forwarded request in flight on a link. */
@@ -252,6 +254,12 @@ export class ProxySession implements LinkListener {
       return;
     }
     this.streams.sendUnrelated(m);
+  }
+
+  onUpstreamLost(link: UpstreamLink): void {
+    // Without this upstream the session cannot behave like the upstream any more: end it,
+    // so the client gets 404 and re-initializes (as it would against the upstream).
+    if (!this.shared.has(link)) this.ctx.onSessionLost(this);
   }
 
   onUpstreamRestarted(link: UpstreamLink): void {

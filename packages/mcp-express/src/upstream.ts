@@ -45,6 +45,8 @@ export interface LinkListener {
   onUpstreamMessage(link: UpstreamLink, message: RpcMessage): void;
   /** The upstream restarted (stdio supervision) and was initialized again. */
   onUpstreamRestarted?(link: UpstreamLink): void;
+  /** The connection ended for good (not supervised), e.g. the upstream expired the session. */
+  onUpstreamLost?(link: UpstreamLink): void;
 }
 
 interface Pending {
@@ -246,7 +248,10 @@ export class UpstreamLink {
     this.failPending("connection closed");
     if (this.closing) return;
     this.detail = "connection closed";
-    if (!this.opts.supervise || !this.initParams) return;
+    if (!this.opts.supervise || !this.initParams) {
+      for (const l of [...this.listeners]) l.onUpstreamLost?.(this);
+      return;
+    }
     const base = this.opts.restartBaseMs ?? 200;
     const cap = this.opts.restartMaxMs ?? 10_000;
     const delay = Math.min(cap, base * 2 ** this.restartAttempt++);

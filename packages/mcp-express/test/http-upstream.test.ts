@@ -10,7 +10,7 @@ import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 import { compilePolicy } from "@toolgate/policy-engine";
 import express from "express";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connect, type RunningGateway, startGateway } from "./harness.js";
+import { connect, type RunningGateway, startGateway, until } from "./harness.js";
 
 /** Minimal event store so the upstream supports resumption. */
 class MemoryEvents implements EventStore {
@@ -118,11 +118,7 @@ describe("Streamable HTTP upstream that dies mid-stream", () => {
       res.status(200).end();
     });
     app.post("/mcp", (req, res) => {
-      const m = req.body as {
-        id?: number;
-        method: string;
-        params?: { _meta?: { progressToken?: unknown } };
-      };
+      const m = req.body as { id?: number; method: string; params?: { name?: string } };
       if (m.id === undefined) {
         res.status(202).end();
         return;
@@ -137,7 +133,18 @@ describe("Streamable HTTP upstream that dies mid-stream", () => {
           serverInfo: { name: "dies", version: "1" },
         });
       } else if (m.method === "tools/list") {
-        reply({ tools: [{ name: "boom", inputSchema: { type: "object" } }] });
+        reply({
+          tools: [
+            { name: "boom", inputSchema: { type: "object" } },
+            { name: "forget", inputSchema: { type: "object" } },
+          ],
+        });
+      } else if (m.params?.name === "forget") {
+        res.status(404).json({
+          jsonrpc: "2.0",
+          id: null,
+          error: { code: -32001, message: "Session not found" },
+        });
       } else {
         calls++;
         res.writeHead(200, { "content-type": "text/event-stream" });
@@ -158,7 +165,10 @@ describe("Streamable HTTP upstream that dies mid-stream", () => {
       policy: compilePolicy({
         version: "1",
         default: "deny",
-        tools: { boom: { limits: [{ counter: "boom", window: "hour", max: 1, scope: "grant" }] } },
+        tools: {
+          boom: { limits: [{ counter: "boom", window: "hour", max: 1, scope: "grant" }] },
+          forget: {},
+        },
       }),
     });
   });
@@ -178,5 +188,26 @@ describe("Streamable HTTP upstream that dies mid-stream", () => {
     expect(calls).toBe(2);
     expect(gw.gw.inFlight()).toBe(0);
     await client.close();
+  });
+
+  it("ends the client session when the upstream expires its session (client gets 404)", async () => {
+    const { client, transport } = await connect(gw.url, "k");
+    const sid = transport.sessionId!;
+    expect(gw.gw.sessions().map((x) => x.id)).toContain(sid);
+    await expect(client.callTool({ name: "forget", arguments: {} })).rejects.toThrow(
+      /session closed|404/,
+    );
+    await until(() => !gw.gw.sessions().some((x) => x.id === sid));
+    const r = await fetch(gw.url, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        accept: "application/json, text/event-stream",
+        authorization: "Bearer k",
+        "mcp-session-id": sid,
+      },
+      body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "ping" }),
+    });
+    expect(r.status).toBe(404);
   });
 });
