@@ -98,12 +98,13 @@ async function waitUntil(
 }
 
 /**
- * Spawns a throw-away `redis-server` (no persistence) on a free port. Throws with an
+ * Spawns a throw-away `redis-server` (no persistence) on a free port; `args` are appended
+ * to its command line (e.g. cluster mode). Throws with an
  * install hint when the binary is missing. Call `kill()` when done; the process is also
  * killed when the test process exits.
  */
 export async function startRedisServer(
-  options: { port?: number } = {},
+  options: { port?: number; args?: readonly string[] } = {},
 ): Promise<RedisServerProcess> {
   if (!hasRedisServer()) throw new Error(`redis-server is not installed: ${INSTALL_HINT}`);
   installExitHook();
@@ -132,6 +133,7 @@ export async function startRedisServer(
           "no",
           "--loglevel",
           "warning",
+          ...(options.args ?? []),
         ],
         { stdio: "ignore" },
       );
