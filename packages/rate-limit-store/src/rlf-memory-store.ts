@@ -32,11 +32,14 @@ export type RlfMemoryStoreOptions = z.input<typeof RlfMemoryStoreOptionsSchema>;
  * Redis is down.
  *
  * Same window shape as the other stores (fixed window opened by the first reservation,
- * `retryAfterMs` = time left in it), with two documented approximations that only
- * matter during an outage: it counts fractional weights in millionths, it reads the real clock (`Date.now`, which Vitest fake
- * timers also control) instead of an injected one, and a refused multi-limit call
- * holds its units for one microtask before giving them back, so a concurrent call may
- * be refused conservatively. It never admits more than `max` per window.
+ * `retryAfterMs` = time left in it, never more than `max` per window), with documented
+ * approximations that only matter during an outage:
+ * - it reads the real clock (`Date.now`, which Vitest fake timers also control), not an
+ *   injected one;
+ * - it counts fractional weights in millionths (RateLimiterMemory stores integers);
+ * - a refused call first increments and then gives its units back, so for one microtask a
+ *   concurrent call may be refused conservatively, and a refused call on a key without a
+ *   window opens that key's window (with 0 units) a little earlier than the memory store.
  *
  * @example
  * ```ts
