@@ -9,6 +9,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { Agent, request } from "node:http";
+import { cpus, loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
 
 const here = (p: string): string => fileURLToPath(new URL(p, import.meta.url));
@@ -164,41 +165,59 @@ async function main(): Promise<void> {
     const proxied = await session(gwPort, { authorization: "Bearer bench-key" }, concurrency);
     await load(direct, concurrency, 500);
     await load(proxied, concurrency, 500);
-    // Interleave two rounds and keep each side's better one, so drift hits both alike.
+    // Several short rounds, alternating which side goes first; each round gives a ratio
+    // measured back to back, and the medians are reported, so drift and other load on
+    // the machine hit both sides alike.
+    const ROUNDS = 6;
+    const per = Math.floor(calls / ROUNDS);
     const d: Stats[] = [];
     const p: Stats[] = [];
     let gwCpu = 0;
     let upCpuProxied = 0;
     let upCpuDirect = 0;
     const [upChild, gwChild] = children;
-    for (let r = 0; r < 2; r++) {
-      let u0 = cpuMs(upChild?.pid);
-      d.push(await load(direct, concurrency, calls / 2));
+    const runDirect = async (): Promise<void> => {
+      const u0 = cpuMs(upChild?.pid);
+      d.push(await load(direct, concurrency, per));
       upCpuDirect += cpuMs(upChild?.pid) - u0;
-      u0 = cpuMs(upChild?.pid);
+    };
+    const runProxied = async (): Promise<void> => {
+      const u0 = cpuMs(upChild?.pid);
       const g0 = cpuMs(gwChild?.pid);
-      p.push(await load(proxied, concurrency, calls / 2));
+      p.push(await load(proxied, concurrency, per));
       gwCpu += cpuMs(gwChild?.pid) - g0;
       upCpuProxied += cpuMs(upChild?.pid) - u0;
+    };
+    for (let r = 0; r < ROUNDS; r++) {
+      if (r % 2 === 0) {
+        await runDirect();
+        await runProxied();
+      } else {
+        await runProxied();
+        await runDirect();
+      }
     }
-    const best = (xs: Stats[]): Stats => xs.reduce((a, b) => (b.rps > a.rps ? b : a));
-    const bd = best(d);
-    const bp = best(p);
+    const median = (xs: number[]): number => {
+      const v = [...xs].sort((x, y) => x - y);
+      const m = v.length >> 1;
+      return v.length % 2 ? v[m]! : (v[m - 1]! + v[m]!) / 2;
+    };
+    const total = per * ROUNDS;
     rows.push({
       concurrency,
-      directRps: round(bd.rps, 0),
-      gatewayRps: round(bp.rps, 0),
-      throughputRatio: round(bp.rps / bd.rps),
-      directP50Ms: round(bd.p50Ms),
-      gatewayP50Ms: round(bp.p50Ms),
-      addedP50Ms: round(bp.p50Ms - bd.p50Ms),
-      directP99Ms: round(bd.p99Ms),
-      gatewayP99Ms: round(bp.p99Ms),
+      directRps: round(median(d.map((x) => x.rps)), 0),
+      gatewayRps: round(median(p.map((x) => x.rps)), 0),
+      throughputRatio: round(median(d.map((x, i) => p[i]!.rps / x.rps))),
+      directP50Ms: round(median(d.map((x) => x.p50Ms))),
+      gatewayP50Ms: round(median(p.map((x) => x.p50Ms))),
+      addedP50Ms: round(median(d.map((x, i) => p[i]!.p50Ms - x.p50Ms))),
+      directP99Ms: round(median(d.map((x) => x.p99Ms))),
+      gatewayP99Ms: round(median(p.map((x) => x.p99Ms))),
       // CPU per call is robust to other load on the machine: the gateway's own cost
       // next to the upstream's cost for the same calls.
-      upstreamCpuUsPerCall: round((upCpuDirect * 1000) / calls, 1),
-      gatewayCpuUsPerCall: round((gwCpu * 1000) / calls, 1),
-      upstreamCpuUsPerCallProxied: round((upCpuProxied * 1000) / calls, 1),
+      upstreamCpuUsPerCall: round((upCpuDirect * 1000) / total, 1),
+      gatewayCpuUsPerCall: round((gwCpu * 1000) / total, 1),
+      upstreamCpuUsPerCallProxied: round((upCpuProxied * 1000) / total, 1),
     });
     direct.agent.destroy();
     proxied.agent.destroy();
@@ -228,6 +247,9 @@ async function main(): Promise<void> {
         benchmark:
           "tools/call echo: direct upstream vs through the middleware (separate processes, loopback)",
         node: process.version,
+        cpus: cpus().length,
+        // Other work on the machine skews absolute numbers; the ratios are measured side by side.
+        loadAverage1m: round(loadavg()[0] ?? 0, 2),
         at: new Date().toISOString(),
         rows,
         targets,

@@ -116,6 +116,7 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
   const ajv = new Ajv({ strict: false, allErrors: false });
   let closing = false;
   let started: Promise<void> | undefined;
+  let startDone = false;
   let sweepTimer: unknown;
   let drainWaiters: Array<() => void> = [];
 
@@ -127,7 +128,7 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
         ? (k: string) => (Object.hasOwn(apiKeys, k) ? apiKeys[k] : undefined)
         : () => undefined;
 
-  async function identify(req: Request): Promise<Identity | undefined> {
+  function identify(req: Request): Identity | undefined | Promise<Identity | undefined> {
     if (options.identify) return options.identify(req);
     const key = presentedKey(req);
     if (key === undefined) return undefined;
@@ -511,6 +512,7 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
             }
           }),
         );
+        startDone = true;
       })();
     }
     return started;
@@ -531,7 +533,8 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
         sendError(res, "ORIGIN_FORBIDDEN", "Forbidden: Origin not allowed");
         return;
       }
-      const identity = await identify(req);
+      const found = identify(req);
+      const identity = found instanceof Promise ? await found : found;
       if (!identity) {
         sendError(
           res,
@@ -543,7 +546,7 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
         );
         return;
       }
-      if (started) await started;
+      if (started && !startDone) await started;
       switch (req.method) {
         case "POST":
           await handlePost(req, res, identity);

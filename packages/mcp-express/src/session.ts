@@ -312,11 +312,20 @@ export class ProxySession implements LinkListener {
 
   // ---------------------------------------------------------------- intercepted methods
 
-  private async toolRoutes(): Promise<Map<string, ToolRoute>> {
-    const epoch = this.links.reduce((a, l) => a + l.toolsEpoch, 0);
-    if (this.routes && this.routesEpoch === epoch && this.links.every((l) => l.tools)) {
-      return this.routes;
+  /** The routed tool list when still valid (no upstream changed its list). */
+  private cachedRoutes(): Map<string, ToolRoute> | undefined {
+    if (!this.routes) return undefined;
+    let epoch = 0;
+    for (const l of this.links) {
+      if (!l.tools) return undefined;
+      epoch += l.toolsEpoch;
     }
+    return this.routesEpoch === epoch ? this.routes : undefined;
+  }
+
+  private async toolRoutes(): Promise<Map<string, ToolRoute>> {
+    const cached = this.cachedRoutes();
+    if (cached) return cached;
     const lists = await Promise.all(
       this.links.map(async (l) => {
         if (!l.ok || !l.initResult?.capabilities) return [];
@@ -386,7 +395,7 @@ export class ProxySession implements LinkListener {
       rawArgs && typeof rawArgs === "object" && !Array.isArray(rawArgs)
         ? (rawArgs as Record<string, unknown>)
         : {};
-    const routes = await this.toolRoutes();
+    const routes = this.cachedRoutes() ?? (await this.toolRoutes());
     const route = routes.get(name);
     if (!route) {
       return rpcError(id, RpcErrorCode.INVALID_PARAMS, `MCP error -32602: Tool ${name} not found`);
@@ -461,7 +470,13 @@ export class ProxySession implements LinkListener {
       await decision.reservation?.rollback();
       emit("upstream_error", this.ctx.now() - started);
     } else {
-      await decision.reservation?.commit();
+      // The answer does not wait for the commit: the units are already counted.
+      const r = decision.reservation;
+      if (r) {
+        r.commit().catch((e: unknown) =>
+          this.ctx.logger.warn?.({ err: String(e), tool: name }, "reservation commit failed"),
+        );
+      }
       emit("forwarded", this.ctx.now() - started);
     }
     return res;
