@@ -98,9 +98,11 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
   const maxBody = options.maxBodyBytes ?? 4 * 1024 * 1024;
   const idleMs = options.sessionIdleMs ?? 30 * 60_000;
   const responseMode = options.responseMode ?? "auto";
-  const engine: PolicyEngineLike =
-    (options as { engine?: PolicyEngineLike }).engine ??
-    createEngine({ store: options.store, now, newId: options.newId });
+  const engine: PolicyEngineLike = createEngine({
+    store: options.store,
+    now,
+    newId: options.newId,
+  });
   const allowed = options.allowedOrigins ? new Set(options.allowedOrigins) : undefined;
 
   const configs = options.upstreams;
@@ -111,6 +113,7 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
   const sessions = new Map<string, ProxySession>();
   const sharedLinks = new Map<number, Promise<UpstreamLink>>();
   const watched = new WeakSet<object>();
+  const unsubscribers: Array<() => void> = [];
   const sharedSet = new WeakSet<UpstreamLink>();
   const validators = new WeakMap<object, ((a: unknown) => string | undefined) | null>();
   const ajv = new Ajv({ strict: false, allErrors: false });
@@ -139,9 +142,11 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
   function watch(holder: PolicyHolder): void {
     if (watched.has(holder)) return;
     watched.add(holder);
-    holder.subscribe(() => {
-      for (const s of sessions.values()) void s.toolsMaybeChanged();
-    });
+    unsubscribers.push(
+      holder.subscribe(() => {
+        for (const s of sessions.values()) void s.toolsMaybeChanged();
+      }),
+    );
   }
 
   function policyFor(grant: string): CompiledPolicy | undefined {
@@ -581,6 +586,7 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
       if (closing) return;
       closing = true;
       if (sweepTimer !== undefined) scheduler.clearTimeout(sweepTimer);
+      for (const u of unsubscribers.splice(0)) u();
       const grace = opts?.graceMs ?? 5_000;
       if (inFlight() > 0) {
         await new Promise<void>((resolve) => {
