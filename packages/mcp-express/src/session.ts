@@ -82,6 +82,7 @@ export class ProxySession implements LinkListener {
   private routesEpoch = -1;
   private promptRoutes = new Map<string, { link: UpstreamLink; name: string }>();
   private readonly uriOwner = new Map<string, UpstreamLink>();
+  private ownersLoaded = false;
   private lastVisible: string | undefined;
   private closedFlag = false;
 
@@ -160,7 +161,7 @@ export class ProxySession implements LinkListener {
       case "resources/read":
       case "resources/subscribe":
       case "resources/unsubscribe":
-        p = this.forward(entry, this.ownerOf(params?.uri), method, params);
+        p = this.routeByUri(params?.uri).then((link) => this.forward(entry, link, method, params));
         break;
       case "completion/complete":
         p = this.complete(entry, id, params ?? {});
@@ -330,7 +331,10 @@ export class ProxySession implements LinkListener {
       this.links.map(async (l) => {
         if (!l.ok || !l.initResult?.capabilities) return [];
         const caps = l.initResult.capabilities as Record<string, unknown>;
-        if (!caps.tools) return [];
+        if (!caps.tools) {
+          l.tools = [];
+          return l.tools;
+        }
         if (!l.tools) l.tools = await fetchAll(l, "tools/list", "tools");
         return l.tools;
       }),
@@ -632,7 +636,7 @@ export class ProxySession implements LinkListener {
         ref: { ...ref, name: r.name },
       });
     }
-    return this.forward(entry, this.ownerOf(ref?.uri), "completion/complete", params);
+    return this.forward(entry, await this.routeByUri(ref?.uri), "completion/complete", params);
   }
 
   private async aggregate(
@@ -654,6 +658,36 @@ export class ProxySession implements LinkListener {
       }
     }
     return { jsonrpc: "2.0", id, result: { [field]: items } };
+  }
+
+  /**
+   * The upstream owning a URI. With several upstreams and an unknown URI (the client did
+   * not list first), the resource lists are fetched once to learn the owners.
+   */
+  private async routeByUri(uri: unknown): Promise<UpstreamLink> {
+    if (
+      this.links.length > 1 &&
+      typeof uri === "string" &&
+      !this.uriOwner.has(uri) &&
+      !this.ownersLoaded
+    ) {
+      this.ownersLoaded = true;
+      for (const l of this.links) {
+        const caps = l.initResult?.capabilities as Record<string, unknown> | undefined;
+        if (!l.ok || !caps?.resources) continue;
+        for (const [method, field] of [
+          ["resources/list", "resources"],
+          ["resources/templates/list", "resourceTemplates"],
+        ] as const) {
+          const items = await fetchAll(l, method, field).catch(() => []);
+          for (const r of items) {
+            const u = r.uri ?? r.uriTemplate;
+            if (typeof u === "string" && !this.uriOwner.has(u)) this.uriOwner.set(u, l);
+          }
+        }
+      }
+    }
+    return this.ownerOf(uri);
   }
 
   private ownerOf(uri: unknown): UpstreamLink {

@@ -335,8 +335,20 @@ describe("aggregation and sharing", () => {
     content: [{ type: "text", text: `shared:${m}` }],
   }));
   shared.registerTool("only_shared", {}, async () => ({ content: [{ type: "text", text: "s" }] }));
+  shared.registerResource("a-doc", "mem://a/doc", {}, async (uri) => ({
+    contents: [{ uri: uri.href, text: "from a" }],
+  }));
+  shared.registerPrompt("greet", {}, async () => ({
+    messages: [{ role: "user", content: { type: "text", text: "hello from a" } }],
+  }));
   function other(): McpServer {
     const s = new McpServer({ name: "other", version: "1.0.0" });
+    s.registerResource("b-doc", "mem://b/doc", {}, async (uri) => ({
+      contents: [{ uri: uri.href, text: "from b" }],
+    }));
+    s.registerPrompt("greet", {}, async () => ({
+      messages: [{ role: "user", content: { type: "text", text: "hello from b" } }],
+    }));
     s.registerTool("echo", { inputSchema: { m: z.string() } }, async ({ m }) => ({
       content: [{ type: "text", text: `other:${m}` }],
     }));
@@ -365,6 +377,24 @@ describe("aggregation and sharing", () => {
     await expect(client.callTool({ name: "echo", arguments: { m: "3" } })).rejects.toThrow(
       /not found/,
     );
+    await client.close();
+  });
+
+  it("aggregates resources (routed by URI owner) and prompts (namespaced)", async () => {
+    const { client } = await connect(gw.url, "k");
+    // Reading before listing still reaches the owner.
+    const first = await client.readResource({ uri: "mem://b/doc" });
+    expect(first.contents[0]).toMatchObject({ text: "from b" });
+    const uris = (await client.listResources()).resources.map((r) => r.uri).sort();
+    expect(uris).toEqual(["mem://a/doc", "mem://b/doc"]);
+    const a = await client.readResource({ uri: "mem://a/doc" });
+    const b = await client.readResource({ uri: "mem://b/doc" });
+    expect(a.contents[0]).toMatchObject({ text: "from a" });
+    expect(b.contents[0]).toMatchObject({ text: "from b" });
+    const prompts = (await client.listPrompts()).prompts.map((p) => p.name).sort();
+    expect(prompts).toEqual(["a__greet", "b__greet"]);
+    const g = await client.getPrompt({ name: "b__greet" });
+    expect(JSON.stringify(g.messages)).toContain("hello from b");
     await client.close();
   });
 
