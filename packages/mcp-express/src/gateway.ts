@@ -551,7 +551,8 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
         );
         return;
       }
-      if (started && !startDone) await started;
+      // start() is optional: the first request runs it (probes + idle sweep).
+      if (!startDone) await start();
       switch (req.method) {
         case "POST":
           await handlePost(req, res, identity);
