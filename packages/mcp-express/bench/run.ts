@@ -155,10 +155,11 @@ function cpuMs(pid: number | undefined): number {
 async function main(): Promise<void> {
   const upPort = await startChild("./upstream.ts");
   const gwPort = await startChild("./gateway.ts", [`http://127.0.0.1:${upPort}/mcp`]);
+  const only = process.env.BENCH_CONCURRENCY ? Number(process.env.BENCH_CONCURRENCY) : undefined;
   const plan = [
     { concurrency: 1, calls: 3000 },
     { concurrency: 32, calls: 12000 },
-  ];
+  ].filter((p) => only === undefined || p.concurrency === only);
   const rows: Array<Record<string, unknown>> = [];
   for (const { concurrency, calls } of plan) {
     const direct = await session(upPort, {}, concurrency);

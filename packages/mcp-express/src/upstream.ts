@@ -252,6 +252,12 @@ export class UpstreamLink {
       for (const l of [...this.listeners]) l.onUpstreamLost?.(this);
       return;
     }
+    this.scheduleRestart();
+  }
+
+  /** Restarts after an exponential backoff; a failed restart schedules the next one. */
+  private scheduleRestart(): void {
+    if (this.restartTimer !== undefined) return;
     const base = this.opts.restartBaseMs ?? 200;
     const cap = this.opts.restartMaxMs ?? 10_000;
     const delay = Math.min(cap, base * 2 ** this.restartAttempt++);
@@ -268,14 +274,10 @@ export class UpstreamLink {
         (e: unknown) => {
           this.detail = errText(e);
           const tr = this.transport;
-          if (tr) this.closed(tr);
-          else {
-            // connect failed before a transport existed; schedule again.
-            this.transport = undefined;
-            const fake = {} as Transport;
-            this.transport = fake;
-            this.closed(fake);
-          }
+          this.transport = undefined;
+          this.failPending("restart failed");
+          void tr?.close().catch(() => undefined);
+          if (!this.closing) this.scheduleRestart();
         },
       );
     }, delay);
