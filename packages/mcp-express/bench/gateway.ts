@@ -2,6 +2,7 @@
  * Bench gateway: the middleware in its own process in front of the bench upstream, with
  * a policy whose limit is never reached (so reserve + commit run on every call).
  */
+import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { compilePolicy } from "@toolgate/policy-engine";
 import express from "express";
@@ -23,8 +24,13 @@ const gw = createToolgateMcp({
 await gw.start();
 const app = express();
 app.all("/mcp", gw.handler);
-const s = app.listen(0, "127.0.0.1", () => {
-  process.stdout.write(`PORT ${(s.address() as AddressInfo).port}\n`);
+// Two ports: the middleware mounted in Express, and the same endpoint as a plain listener.
+const viaExpress = app.listen(0, "127.0.0.1", () => {
+  const viaListener = createServer(gw.listener).listen(0, "127.0.0.1", () => {
+    const a = (viaExpress.address() as AddressInfo).port;
+    const b = (viaListener.address() as AddressInfo).port;
+    process.stdout.write(`PORT ${a} ${b}\n`);
+  });
 });
 
 // Exit cleanly on SIGTERM so --cpu-prof (BENCH_CPU_PROF) can write its profile.

@@ -16,7 +16,7 @@ const here = (p: string): string => fileURLToPath(new URL(p, import.meta.url));
 const resultFile = here("../../../bench/results/mcp-express.json");
 const children: ChildProcess[] = [];
 
-async function startChild(file: string, args: string[] = []): Promise<number> {
+async function startChild(file: string, args: string[] = []): Promise<number[]> {
   const prof = process.env.BENCH_CPU_PROF
     ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`]
     : [];
@@ -28,8 +28,8 @@ async function startChild(file: string, args: string[] = []): Promise<number> {
     let out = "";
     child.stdout?.on("data", (d: Buffer) => {
       out += d.toString();
-      const m = /PORT (\d+)/.exec(out);
-      if (m) resolve(Number(m[1]));
+      const m = /PORT ([\d ]+)\n/.exec(out);
+      if (m?.[1]) resolve(m[1].trim().split(" ").map(Number));
     });
     child.once("exit", (code) => reject(new Error(`${file} exited with ${code}`)));
   });
@@ -153,91 +153,91 @@ function cpuMs(pid: number | undefined): number {
 }
 
 async function main(): Promise<void> {
-  const upPort = await startChild("./upstream.ts");
-  const gwPort = await startChild("./gateway.ts", [`http://127.0.0.1:${upPort}/mcp`]);
+  const [upPort] = await startChild("./upstream.ts");
+  const [gwPort, gwListenerPort] = await startChild("./gateway.ts", [
+    `http://127.0.0.1:${upPort}/mcp`,
+  ]);
   const only = process.env.BENCH_CONCURRENCY ? Number(process.env.BENCH_CONCURRENCY) : undefined;
   const plan = [
     { concurrency: 1, calls: 3000 },
     { concurrency: 32, calls: 12000 },
   ].filter((p) => only === undefined || p.concurrency === only);
   const rows: Array<Record<string, unknown>> = [];
+  const median = (xs: number[]): number => {
+    const v = [...xs].sort((x, y) => x - y);
+    const m = v.length >> 1;
+    return v.length % 2 ? v[m]! : (v[m - 1]! + v[m]!) / 2;
+  };
+  const [upChild, gwChild] = children;
   for (const { concurrency, calls } of plan) {
-    const direct = await session(upPort, {}, concurrency);
-    const proxied = await session(gwPort, { authorization: "Bearer bench-key" }, concurrency);
-    await load(direct, concurrency, 500);
-    await load(proxied, concurrency, 500);
-    // Several short rounds, alternating which side goes first; each round gives a ratio
-    // measured back to back, and the medians are reported, so drift and other load on
-    // the machine hit both sides alike.
+    const auth = { authorization: "Bearer bench-key" };
+    const sides = {
+      direct: await session(upPort!, {}, concurrency),
+      express: await session(gwPort!, auth, concurrency),
+      listener: await session(gwListenerPort!, auth, concurrency),
+    };
+    type Side = keyof typeof sides;
+    const names = Object.keys(sides) as Side[];
+    const stats: Record<Side, Stats[]> = { direct: [], express: [], listener: [] };
+    const gwCpu: Record<Side, number> = { direct: 0, express: 0, listener: 0 };
+    const upCpu: Record<Side, number> = { direct: 0, express: 0, listener: 0 };
+    for (const n of names) await load(sides[n], concurrency, 500);
+    // Several short rounds, rotating the order; each round gives ratios measured back to
+    // back and the medians are reported, so drift and other load on the machine hit all
+    // sides alike.
     const ROUNDS = 6;
     const per = Math.floor(calls / ROUNDS);
-    const d: Stats[] = [];
-    const p: Stats[] = [];
-    let gwCpu = 0;
-    let upCpuProxied = 0;
-    let upCpuDirect = 0;
-    const [upChild, gwChild] = children;
-    const runDirect = async (): Promise<void> => {
-      const u0 = cpuMs(upChild?.pid);
-      d.push(await load(direct, concurrency, per));
-      upCpuDirect += cpuMs(upChild?.pid) - u0;
-    };
-    const runProxied = async (): Promise<void> => {
-      const u0 = cpuMs(upChild?.pid);
-      const g0 = cpuMs(gwChild?.pid);
-      p.push(await load(proxied, concurrency, per));
-      gwCpu += cpuMs(gwChild?.pid) - g0;
-      upCpuProxied += cpuMs(upChild?.pid) - u0;
-    };
     for (let r = 0; r < ROUNDS; r++) {
-      if (r % 2 === 0) {
-        await runDirect();
-        await runProxied();
-      } else {
-        await runProxied();
-        await runDirect();
+      for (let k = 0; k < names.length; k++) {
+        const n = names[(r + k) % names.length]!;
+        const u0 = cpuMs(upChild?.pid);
+        const g0 = cpuMs(gwChild?.pid);
+        stats[n].push(await load(sides[n], concurrency, per));
+        upCpu[n] += cpuMs(upChild?.pid) - u0;
+        gwCpu[n] += cpuMs(gwChild?.pid) - g0;
       }
     }
-    const median = (xs: number[]): number => {
-      const v = [...xs].sort((x, y) => x - y);
-      const m = v.length >> 1;
-      return v.length % 2 ? v[m]! : (v[m - 1]! + v[m]!) / 2;
-    };
     const total = per * ROUNDS;
-    rows.push({
-      concurrency,
-      directRps: round(median(d.map((x) => x.rps)), 0),
-      gatewayRps: round(median(p.map((x) => x.rps)), 0),
-      throughputRatio: round(median(d.map((x, i) => p[i]!.rps / x.rps))),
-      directP50Ms: round(median(d.map((x) => x.p50Ms))),
-      gatewayP50Ms: round(median(p.map((x) => x.p50Ms))),
-      addedP50Ms: round(median(d.map((x, i) => p[i]!.p50Ms - x.p50Ms))),
-      directP99Ms: round(median(d.map((x) => x.p99Ms))),
-      gatewayP99Ms: round(median(p.map((x) => x.p99Ms))),
-      // CPU per call is robust to other load on the machine: the gateway's own cost
-      // next to the upstream's cost for the same calls.
-      upstreamCpuUsPerCall: round((upCpuDirect * 1000) / total, 1),
-      gatewayCpuUsPerCall: round((gwCpu * 1000) / total, 1),
-      upstreamCpuUsPerCallProxied: round((upCpuProxied * 1000) / total, 1),
-    });
-    direct.agent.destroy();
-    proxied.agent.destroy();
+    const d = stats.direct;
+    for (const mount of ["express", "listener"] as const) {
+      const p = stats[mount];
+      rows.push({
+        concurrency,
+        mount,
+        directRps: round(median(d.map((x) => x.rps)), 0),
+        gatewayRps: round(median(p.map((x) => x.rps)), 0),
+        throughputRatio: round(median(d.map((x, i) => p[i]!.rps / x.rps))),
+        directP50Ms: round(median(d.map((x) => x.p50Ms))),
+        gatewayP50Ms: round(median(p.map((x) => x.p50Ms))),
+        addedP50Ms: round(median(d.map((x, i) => p[i]!.p50Ms - x.p50Ms))),
+        directP99Ms: round(median(d.map((x) => x.p99Ms))),
+        gatewayP99Ms: round(median(p.map((x) => x.p99Ms))),
+        // CPU per call is robust to other load on the machine: the gateway's own cost
+        // next to the upstream's cost for the same calls.
+        upstreamCpuUsPerCall: round((upCpu.direct * 1000) / total, 1),
+        gatewayCpuUsPerCall: round((gwCpu[mount] * 1000) / total, 1),
+      });
+    }
+    for (const n of names) sides[n].agent.destroy();
   }
   console.table(rows);
-  const c32 = rows.find((r) => r.concurrency === 32);
-  const c1 = rows.find((r) => r.concurrency === 1);
-  const targets = {
-    throughputRatioAtC32: {
-      target: ">= 0.70",
-      actual: c32?.throughputRatio,
-      met: Number(c32?.throughputRatio) >= 0.7,
-    },
-    addedP50MsAtC1: {
-      target: "<= 0.5",
-      actual: c1?.addedP50Ms,
-      met: Number(c1?.addedP50Ms) <= 0.5,
-    },
-  };
+  const targets: Record<string, unknown> = {};
+  for (const mount of ["express", "listener"]) {
+    const c32 = rows.find((r) => r.concurrency === 32 && r.mount === mount);
+    const c1 = rows.find((r) => r.concurrency === 1 && r.mount === mount);
+    targets[mount] = {
+      throughputRatioAtC32: {
+        target: ">= 0.70",
+        actual: c32?.throughputRatio,
+        met: Number(c32?.throughputRatio) >= 0.7,
+      },
+      addedP50MsAtC1: {
+        target: "<= 0.5",
+        actual: c1?.addedP50Ms,
+        met: Number(c1?.addedP50Ms) <= 0.5,
+      },
+    };
+  }
   console.log(JSON.stringify(targets, null, 2));
   mkdirSync(here("../../../bench/results"), { recursive: true });
   writeFileSync(

@@ -1,7 +1,9 @@
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { compilePolicy, createInProcessCounterStore } from "@toolgate/policy-engine";
 import { describe, expect, it } from "vitest";
-import type { ApprovalRequest, DecisionEvent } from "../src/index.js";
+import { type ApprovalRequest, createToolgateMcp, type DecisionEvent } from "../src/index.js";
 import { FakeTime } from "./fake-time.js";
 import { connect, post, startGateway, until } from "./harness.js";
 
@@ -145,5 +147,27 @@ describe("response modes and unavailable upstreams", () => {
     expect(((await r.json()) as { error: { code: number } }).error.code).toBe(-32603);
     expect(gw.gw.sessions()).toHaveLength(0);
     await gw.stop();
+  });
+});
+
+describe("plain Node listener (no Express)", () => {
+  it("serves the same endpoint from http.createServer", async () => {
+    const gw = createToolgateMcp({
+      upstreams: [{ name: "life", server }],
+      apiKeys: { k: "g" },
+      policy: compilePolicy({ version: "1", default: "allow" }),
+    });
+    const srv = createServer(gw.listener);
+    await new Promise<void>((r) => srv.listen(0, "127.0.0.1", () => r()));
+    const url = `http://127.0.0.1:${(srv.address() as AddressInfo).port}/mcp`;
+    const { client } = await connect(url, "k");
+    const r = await client.callTool({ name: "guarded", arguments: {} });
+    expect(r.content).toEqual([{ type: "text", text: "ran" }]);
+    const unauth = await post(url, INIT, {});
+    expect(unauth.status).toBe(401);
+    await client.close();
+    await gw.close({ graceMs: 10 });
+    srv.closeAllConnections();
+    await new Promise<void>((r) => srv.close(() => r()));
   });
 });
