@@ -69,6 +69,13 @@ describe("default, exact and glob precedence", () => {
     expect((await decide(p, "a.b+(c)d")).effect).toBe("allow");
     expect((await decide(p, "aXb+(c)d")).effect).toBe("deny");
   });
+
+  it("accepts dashes and slashes in globs (names like everything.trigger-*)", async () => {
+    const p = policy({ tools: { "everything.trigger-*": {}, "a/b-?": {} } });
+    expect((await decide(p, "everything.trigger-sampling")).effect).toBe("allow");
+    expect((await decide(p, "everything.triggerXsampling")).effect).toBe("deny");
+    expect((await decide(p, "a/b-1")).effect).toBe("allow");
+  });
 });
 
 describe("hide", () => {

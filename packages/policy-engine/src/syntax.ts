@@ -104,7 +104,9 @@ export function globToRegExp(pattern: string): RegExp {
     } else if (ch === "?") {
       src += "[\\s\\S]";
     } else {
-      src += ch.replace(/[\\^$.|+()[\]{}/-]/g, "\\$&");
+      // Outside a character class the `u` flag rejects escapes like `\-` and `\/`, so
+      // escape only characters that are special there.
+      src += ch.replace(/[\\^$.|+()[\]{}]/g, "\\$&");
     }
   }
   return new RegExp(src + "$", "u");
