@@ -8,8 +8,15 @@ export interface CompiledCondition {
   readonly path: string;
   readonly segments: readonly PathSegment[];
   readonly op: ConditionOp;
-  /** True when the argument satisfies the condition. */
+  /** True when the argument satisfies the condition (a `require` passes). */
   readonly test: (args: unknown) => boolean;
+  /**
+   * For `deny_if`: the deny reason when the condition matches, or when the argument is
+   * present but of a type the op cannot compare (`"5000"` against `gt: 1000`), so a
+   * caller cannot slip past a `deny_if` by changing an argument's type. `undefined`
+   * when the call may proceed.
+   */
+  readonly denies: (args: unknown) => string | undefined;
   /** Reason shown when a `require` condition fails. */
   readonly failReason: string;
   /** Reason shown when a `deny_if` condition matches. */
@@ -37,6 +44,43 @@ export function jsonEqual(a: unknown, b: unknown): boolean {
 }
 
 const isPrimitive = (v: unknown) => v === null || typeof v !== "object";
+
+function typeName(v: unknown): string {
+  if (v === null) return "null";
+  if (Array.isArray(v)) return "a list";
+  if (typeof v === "object") return "an object";
+  return `a ${typeof v}`;
+}
+
+/**
+ * The type a present argument must have for `op` to compare it with `expected`, or
+ * `undefined` when the op accepts any type (eq, neq, in, not_in, exists).
+ */
+function requiredType(op: ConditionOp, expected: unknown): ((a: unknown) => boolean) | undefined {
+  switch (op) {
+    case "lt":
+    case "lte":
+    case "gt":
+    case "gte": {
+      const t = typeof expected;
+      return (a) => typeof a === t;
+    }
+    case "regex":
+      return (a) => typeof a === "string";
+    case "contains":
+      return typeof expected === "string"
+        ? (a) => typeof a === "string" || Array.isArray(a)
+        : (a) => Array.isArray(a);
+    default:
+      return undefined;
+  }
+}
+
+function typeWanted(op: ConditionOp, expected: unknown): string {
+  if (op === "regex") return "a string";
+  if (op === "contains") return typeof expected === "string" ? "a string or a list" : "a list";
+  return typeName(expected);
+}
 
 /**
  * The predicate of one op on the value found at the path (`undefined` = missing). A
@@ -121,13 +165,28 @@ export function compileCondition(c: PolicyCondition, ruleId: string): CompiledCo
   if (typeof segments === "string") throw new TypeError(`${ruleId}.path ${segments}`);
   const pred = opPredicate(c.op, c.value);
   const p = phrase(c.op, c.value);
+  const matchReason = c.reason ?? `calls with argument "${c.path}" ${p} are not allowed`;
+  const typeOk = requiredType(c.op, c.value);
+  const wanted = typeWanted(c.op, c.value);
   return {
     ruleId,
     path: c.path,
     segments,
     op: c.op,
     test: (args) => pred(readPath(args, segments)),
+    denies:
+      typeOk === undefined
+        ? (args) => (pred(readPath(args, segments)) ? matchReason : undefined)
+        : (args) => {
+            const a = readPath(args, segments);
+            if (a === undefined) return undefined;
+            if (!typeOk(a))
+              return c.reason === undefined
+                ? `argument "${c.path}" must be ${wanted} to be checked (got ${typeName(a)}); ${matchReason}`
+                : `${c.reason} (argument "${c.path}" must be ${wanted}, got ${typeName(a)})`;
+            return pred(a) ? matchReason : undefined;
+          },
     failReason: c.reason ?? `argument "${c.path}" must be ${p}`,
-    matchReason: c.reason ?? `calls with argument "${c.path}" ${p} are not allowed`,
+    matchReason,
   };
 }

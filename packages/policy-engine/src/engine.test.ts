@@ -189,6 +189,52 @@ describe("conditions", () => {
     }
   });
 
+  it("deny_if fails closed on a present argument of a type its op cannot compare", async () => {
+    const q = policy({
+      tools: {
+        t: {
+          deny_if: [
+            { path: "args.amount", op: "gt", value: 1000 },
+            { path: "args.symbol", op: "regex", value: "^DOGE" },
+            { path: "args.tags", op: "contains", value: "danger" },
+            { path: "args.ids", op: "contains", value: 7 },
+          ],
+        },
+      },
+    });
+    const cases: [Record<string, unknown>, string | undefined][] = [
+      [{ amount: 5 }, undefined],
+      [{ amount: 5000 }, "tools.t.deny_if[0]"],
+      // A string (or list, or object) slipping past a numeric deny_if would be a bypass.
+      [{ amount: "5000" }, "tools.t.deny_if[0]"],
+      [{ amount: [5000] }, "tools.t.deny_if[0]"],
+      [{ amount: null }, "tools.t.deny_if[0]"],
+      [{ symbol: "BTCUSD" }, undefined],
+      [{ symbol: ["DOGEUSD"] }, "tools.t.deny_if[1]"],
+      [{ tags: "safe" }, undefined],
+      [{ tags: "very danger" }, "tools.t.deny_if[2]"],
+      [{ tags: { a: "danger" } }, "tools.t.deny_if[2]"],
+      [{ ids: [1, 2] }, undefined],
+      [{ ids: "7" }, "tools.t.deny_if[3]"],
+      // Absent arguments still do not fire a deny_if.
+      [{}, undefined],
+    ];
+    for (const [args, ruleId] of cases) {
+      const d = await decide(q, "t", args);
+      expect({ args, effect: d.effect, ruleId: d.ruleId }).toEqual({
+        args,
+        effect: ruleId === undefined ? "allow" : "deny",
+        ruleId: ruleId ?? "tools.t",
+      });
+    }
+    const d = await decide(q, "t", { amount: "5000" });
+    expect(d.reason).toContain(
+      'argument "args.amount" must be a number to be checked (got a string)',
+    );
+    const e = engine.explain(q, { name: "t", arguments: { amount: "5000" } }, alice);
+    expect(e.trace.find((s) => s.step === "deny_if")?.result).toBe("failed");
+  });
+
   it("reads nested paths and array indexes, own properties only", async () => {
     const q = policy({
       tools: {
@@ -230,9 +276,31 @@ describe("arguments JSON Schema", () => {
       code: "ARGUMENTS_INVALID",
       ruleId: "tools.t.arguments",
     });
-    expect(d.reason).toContain("arguments/symbol must match pattern");
-    expect(d.reason).toContain("arguments/n must be <= 3");
-    expect((await decide(p, "t")).reason).toContain("must have required property 'symbol'");
+    expect(d.reason).toContain("arguments.symbol must match pattern");
+    expect(d.reason).toContain("arguments.n must be <= 3");
+    expect((await decide(p, "t")).reason).toContain("arguments.symbol is required");
+  });
+
+  it("names the unknown property, the allowed values and nested paths the way conditions do", async () => {
+    const q = policy({
+      tools: {
+        t: {
+          arguments: {
+            type: "object",
+            properties: {
+              side: { enum: ["buy", "sell"] },
+              items: { type: "array", items: { type: "object", required: ["qty"] } },
+            },
+            additionalProperties: false,
+          },
+        },
+      },
+    });
+    const d = await decide(q, "t", { side: "hold", items: [{ qty: 1 }, {}], extra: 1 });
+    expect(d.code).toBe("ARGUMENTS_INVALID");
+    expect(d.reason).toContain('arguments must not have property "extra" (remove it)');
+    expect(d.reason).toContain('arguments.side must be one of ["buy","sell"]');
+    expect(d.reason).toContain("arguments.items[1].qty is required");
   });
 });
 

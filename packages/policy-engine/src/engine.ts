@@ -1,3 +1,4 @@
+import type { ErrorObject } from "ajv";
 import type { CompiledLimit, CompiledPolicy, CompiledRule, StaticOutcome } from "./compile.js";
 import type {
   CounterReservation,
@@ -153,11 +154,47 @@ function pushSpecs(
   return undefined;
 }
 
+/** `/order/items/0/qty` → `arguments.order.items[0].qty`, the form conditions use. */
+function argumentPath(pointer: string): string {
+  let out = "arguments";
+  if (pointer === "") return out;
+  for (const raw of pointer.slice(1).split("/")) {
+    const seg = raw.replace(/~1/g, "/").replace(/~0/g, "~");
+    out += /^[0-9]+$/.test(seg)
+      ? `[${seg}]`
+      : /^[A-Za-z_$][A-Za-z0-9_$-]*$/.test(seg)
+        ? `.${seg}`
+        : `[${JSON.stringify(seg)}]`;
+  }
+  return out;
+}
+
+/**
+ * One JSON Schema error as the agent should read it: the argument's path and what to
+ * change. Ajv's own text omits the offending property for `additionalProperties`
+ * and the allowed values for `enum`, which are exactly what a model needs to retry.
+ */
+function schemaErrorText(e: ErrorObject): string {
+  const at = argumentPath(e.instancePath);
+  const params = e.params as Record<string, unknown>;
+  switch (e.keyword) {
+    case "required":
+      return `${at}.${String(params.missingProperty)} is required`;
+    case "additionalProperties":
+      return `${at} must not have property "${String(params.additionalProperty)}" (remove it)`;
+    case "enum":
+      return `${at} must be one of ${JSON.stringify(params.allowedValues)}`;
+    default:
+      return `${at} ${e.message ?? "is invalid"}`;
+  }
+}
+
 /** Argument checks of a rule in precedence order; the first failure decides. */
 function checkArguments(rule: CompiledRule, args: unknown): Outcome | undefined {
   for (const c of rule.denyIf) {
-    if (c.test(args))
-      return { effect: "deny", code: "CONDITION_FAILED", reason: c.matchReason, ruleId: c.ruleId };
+    const reason = c.denies(args);
+    if (reason !== undefined)
+      return { effect: "deny", code: "CONDITION_FAILED", reason, ruleId: c.ruleId };
   }
   for (const c of rule.require) {
     if (!c.test(args))
@@ -165,13 +202,7 @@ function checkArguments(rule: CompiledRule, args: unknown): Outcome | undefined 
   }
   const v = rule.validate;
   if (v !== undefined && !v(args)) {
-    const detail = (v.errors ?? [])
-      .slice(0, 5)
-      .map(
-        (e) =>
-          `${e.instancePath === "" ? "arguments" : `arguments${e.instancePath}`} ${e.message ?? "is invalid"}`,
-      )
-      .join("; ");
+    const detail = (v.errors ?? []).slice(0, 5).map(schemaErrorText).join("; ");
     return {
       effect: "deny",
       code: "ARGUMENTS_INVALID",
@@ -349,12 +380,12 @@ function explainCall(policy: CompiledPolicy, call: ToolCall, identity: Identity)
         detail: "shadow: the rule's outcome is reported but the call is allowed",
       });
     for (const c of rule.denyIf) {
-      const hit = c.test(args);
+      const hit = c.denies(args);
       trace.push({
         step: "deny_if",
         ruleId: c.ruleId,
-        result: hit ? "failed" : "passed",
-        detail: hit ? c.matchReason : `${c.path} ${c.op} does not match`,
+        result: hit !== undefined ? "failed" : "passed",
+        detail: hit ?? `${c.path} ${c.op} does not match`,
       });
     }
     for (const c of rule.require) {
