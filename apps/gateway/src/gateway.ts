@@ -403,7 +403,27 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       for (const t of timers.values()) clearTimeout(t);
     });
 
-    const server = createServer(app);
+    // `/mcp` goes straight to the plain Node listener, before Express parses anything: it
+    // is the hot path and the listener does its own auth, origin check and body parsing.
+    // Odd spellings Express would also match (`/MCP`, `/mcp/`) still reach the Express
+    // mount above, so behaviour is the same either way.
+    const server = createServer(function toolgateRequest(req, res) {
+      const q = req.url?.indexOf("?") ?? -1;
+      const path = q === -1 ? req.url : req.url?.slice(0, q);
+      if (path !== "/mcp") {
+        app(req, res);
+        return;
+      }
+      if (!accepting) {
+        res.writeHead(503, {
+          "content-type": "application/json; charset=utf-8",
+          connection: "close",
+        });
+        res.end(JSON.stringify({ error: "shutting_down" }));
+        return;
+      }
+      mcp.listener(req, res);
+    });
     const listen = options.listen ?? config.listen;
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);

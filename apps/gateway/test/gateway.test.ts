@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { fakeUpstream } from "./helpers/fake-upstream.js";
 import { ADMIN_TOKEN, startTestGateway, type TestGateway, textOf } from "./helpers/gateway.js";
 
@@ -206,6 +206,29 @@ describe("gateway", () => {
     expect(still.isError).toBeFalsy();
   });
 
+  it("serves /mcp through the plain listener, with the same auth and the rest on Express", async () => {
+    const { t } = await start();
+    const listener = vi.spyOn(t.gw.mcp, "listener");
+    const client = await t.connect();
+    const r = await client.callTool({ name: "get_time", arguments: {} });
+    expect(r.isError).toBeFalsy();
+    expect(listener).toHaveBeenCalled();
+    const seen = listener.mock.calls.length;
+    const wrong = await fetch(`${t.gw.mcpUrl}?x=1`, {
+      method: "POST",
+      headers: { Authorization: "Bearer nope-nope-nope-nope", "Content-Type": "application/json" },
+      body: "{}",
+    });
+    expect(wrong.status).toBe(401);
+    expect(wrong.headers.get("www-authenticate")).toContain("Bearer");
+    expect(listener.mock.calls.length).toBe(seen + 1);
+    // Everything else is still Express.
+    expect((await fetch(`${t.gw.url}/healthz`)).status).toBe(200);
+    expect((await fetch(`${t.gw.url}/admin/api/approvals`)).status).toBe(401);
+    expect(listener.mock.calls.length).toBe(seen + 1);
+    await client.close();
+  });
+
   it("on close finishes in-flight calls, and refuses new work", async () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => {
@@ -240,6 +263,11 @@ describe("gateway", () => {
       () => "refused",
     );
     expect([503, "refused"]).toContain(during);
+    const mcpDuring = await fetch(gw.mcpUrl, { method: "POST", body: "{}" }).then(
+      (r) => r.status,
+      () => "refused",
+    );
+    expect([503, "refused"]).toContain(mcpDuring);
     release();
     const r = await call;
     expect(textOf(r)).toBe("finished");
