@@ -5,7 +5,12 @@ import { formatIssues, GatewayError } from "./errors.js";
 import { type BuiltinFactory, type RunningGateway, startGateway } from "./gateway.js";
 import { createLogger, type Logger } from "./logger.js";
 
-/** The one-line client example printed at start-up; tests run exactly this request. */
+/**
+ * The client example printed at start-up: a POSIX shell snippet of two `curl` lines that
+ * initializes a session, keeps the `Mcp-Session-Id` the gateway answers with, and lists
+ * the tools with it (a bare `tools/list` without the session id is refused). The tests
+ * run exactly this text with `sh`.
+ */
 export function curlExample(mcpUrl: string, key: string): string {
   const body = JSON.stringify({
     jsonrpc: "2.0",
@@ -17,9 +22,13 @@ export function curlExample(mcpUrl: string, key: string): string {
       clientInfo: { name: "curl", version: "1" },
     },
   });
+  const list = JSON.stringify({ jsonrpc: "2.0", id: 2, method: "tools/list" });
+  const headers =
+    `-H "Authorization: Bearer ${key}" -H "Content-Type: application/json" ` +
+    `-H "Accept: application/json, text/event-stream"`;
   return (
-    `curl -s ${mcpUrl} -H "Authorization: Bearer ${key}" -H "Content-Type: application/json" ` +
-    `-H "Accept: application/json, text/event-stream" -d '${body}'`
+    `S=$(curl -s -D - -o /dev/null ${mcpUrl} ${headers} -d '${body}' | tr -d '\\r' | awk 'tolower($1)=="mcp-session-id:"{print $2}')\n` +
+    `curl -s ${mcpUrl} ${headers} -H "Mcp-Session-Id: $S" -d '${list}'`
   );
 }
 
@@ -43,8 +52,10 @@ export function banner(
     `  Metrics        ${gw.url}/metrics`,
     ...gw.notes.map((n) => `  ${n}`),
     "",
-    "  Try it:",
-    `  ${curlExample(gw.mcpUrl, key)}`,
+    "  Try it (open a session, then list the tools with its id):",
+    ...curlExample(gw.mcpUrl, key)
+      .split("\n")
+      .map((l) => `  ${l}`),
     "",
   ];
   return `${lines.join("\n")}\n`;
