@@ -8,7 +8,11 @@
  * (PEXPIRETIME, Redis >= 7), which is what rollback compares against.
  *
  * Numbers leave Lua as strings where they may be fractional, because Redis truncates
- * Lua numbers to integers in replies.
+ * Lua numbers to integers in replies. Fractional sums are done in Lua's doubles and
+ * stored with `%.17g` (which round-trips a double), not with INCRBYFLOAT (long double,
+ * printed with 17 digits) or `tostring` (14 digits): that way a counter holds exactly
+ * the double the memory store holds for the same sequence of weights, and both stores
+ * admit and refuse the same calls at the boundary.
  */
 
 /**
@@ -35,7 +39,7 @@ for i = 1, n do
       local kj = KEYS[j]
       local b = base[kj]
       if b == nil then b = tonumber(redis.call('GET', kj) or '0') or 0 end
-      out[#out + 1] = tostring(b)
+      out[#out + 1] = string.format('%.17g', b)
       out[#out + 1] = redis.call('PTTL', kj)
     end
     return out
@@ -56,7 +60,7 @@ for i = 1, n do
     if w % 1 == 0 and before % 1 == 0 then
       redis.call('INCRBY', k, ws)
     else
-      redis.call('INCRBYFLOAT', k, ws)
+      redis.call('SET', k, string.format('%.17g', before + w), 'KEEPTTL')
     end
     cur[k] = before + w
   end
@@ -65,7 +69,7 @@ local out, exp = {1}, {}
 for i = 1, n do
   local k = KEYS[i]
   if exp[k] == nil then exp[k] = redis.call('PEXPIRETIME', k) end
-  out[#out + 1] = tostring(used[k])
+  out[#out + 1] = string.format('%.17g', used[k])
   out[#out + 1] = exp[k]
 end
 return out
@@ -81,31 +85,33 @@ local w = tonumber(ARGV[1])
 local v = redis.call('GET', k)
 local used = tonumber(v or '0') or 0
 if used + w > tonumber(ARGV[2]) then
-  return {0, 0, tostring(used), redis.call('PTTL', k)}
+  return {0, 0, string.format('%.17g', used), redis.call('PTTL', k)}
 end
 if not v then
   redis.call('SET', k, ARGV[1], 'PX', ARGV[3])
 elseif w % 1 == 0 and used % 1 == 0 then
   redis.call('INCRBY', k, ARGV[1])
 else
-  redis.call('INCRBYFLOAT', k, ARGV[1])
+  redis.call('SET', k, string.format('%.17g', used + w), 'KEEPTTL')
 end
-return {1, tostring(used + w), redis.call('PEXPIRETIME', k)}
+return {1, string.format('%.17g', used + w), redis.call('PEXPIRETIME', k)}
 `;
 
 /**
  * KEYS[1]: the reservation's settle marker; KEYS[2..]: its counter keys.
- * ARGV[1]: marker lifetime (ms); then per counter, weight and the window's expiretime.
+ * ARGV[1]: when the marker expires (epoch ms on the Redis clock, PXAT: the reservation's
+ * windows end by Redis's clock, so no gateway clock skew can expire it early); then per
+ * counter, weight and the window's expiretime.
  * Reply: 1 when units were given back, 0 when the reservation was already settled.
  */
 export const ROLLBACK_LUA = `
-if not redis.call('SET', KEYS[1], 'rolled-back', 'NX', 'PX', ARGV[1]) then return 0 end
+if not redis.call('SET', KEYS[1], 'rolled-back', 'NX', 'PXAT', ARGV[1]) then return 0 end
 for i = 2, #KEYS do
   local k = KEYS[i]
   if redis.call('PEXPIRETIME', k) == tonumber(ARGV[2 * i - 1]) then
     local v = (tonumber(redis.call('GET', k) or '0') or 0) - tonumber(ARGV[2 * i - 2])
     if v < 0 then v = 0 end
-    redis.call('SET', k, tostring(v), 'KEEPTTL')
+    redis.call('SET', k, string.format('%.17g', v), 'KEEPTTL')
   end
 end
 return 1
@@ -115,7 +121,7 @@ return 1
 export const PEEK_LUA = `
 local out = {}
 for i = 1, #KEYS do
-  out[#out + 1] = tostring(tonumber(redis.call('GET', KEYS[i]) or '0') or 0)
+  out[#out + 1] = string.format('%.17g', tonumber(redis.call('GET', KEYS[i]) or '0') or 0)
   out[#out + 1] = redis.call('PTTL', KEYS[i])
 end
 return out

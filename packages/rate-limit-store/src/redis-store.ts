@@ -467,18 +467,23 @@ export function createRedisStore(options: RedisStoreOptions): MeteredCounterStor
       if (i === blockedBy) {
         // A weight larger than max never fits; report the window length as a hint.
         retryAfterMs = pttl > 0 ? pttl : s.windowMs;
-        remember(s.key, used, pttl, t);
+        // Counted from when the call was sent, not when the reply came back: Redis read
+        // the PTTL somewhere in between, so the mark ends no later than the window does.
+        remember(s.key, used, pttl, t0);
       }
     }
     tally.refused++;
     return { admitted: false, blockedBy, retryAfterMs, counters: states };
   }
 
-  const markerTtl = (reservation: CounterReservation): number => {
+  // The marker's absolute expiry on the Redis clock: the reservation's resetAtMs values
+  // are Redis PEXPIRETIMEs, so a gateway whose clock runs ahead cannot expire a commit
+  // marker before its window ends (which would let a late rollback give units back).
+  // A little past the last window, so a late duplicate stays a no-op.
+  const markerExpireAt = (reservation: CounterReservation): number => {
     let until = 0;
     for (const c of reservation.counters) if (c.resetAtMs > until) until = c.resetAtMs;
-    // Keep the marker a little past the last window so a late duplicate stays a no-op.
-    return Math.max(1000, Math.ceil(until - now()) + 1000);
+    return Math.ceil(until) + 1000;
   };
 
   return {
@@ -494,13 +499,15 @@ export function createRedisStore(options: RedisStoreOptions): MeteredCounterStor
         });
         return;
       }
+      // Nothing was counted, so nothing can be given back later.
+      if (reservation.counters.length === 0) return;
       try {
         // The marker makes a later rollback of this reservation, on any instance, a no-op.
         await client.set(
           keyBase + "r:" + reservation.id,
           "committed",
-          "PX",
-          markerTtl(reservation),
+          "PXAT",
+          markerExpireAt(reservation),
           "NX",
         );
       } catch (err) {
@@ -517,11 +524,12 @@ export function createRedisStore(options: RedisStoreOptions): MeteredCounterStor
         });
         return;
       }
+      if (reservation.counters.length === 0) return;
       // Units given back may make room: stop refusing these keys locally.
       for (const c of reservation.counters) marks.delete(c.key);
       const args: Array<string | number> = [keyBase + "r:" + reservation.id];
       for (const c of reservation.counters) args.push(keyBase + "c:" + c.key);
-      args.push(markerTtl(reservation));
+      args.push(markerExpireAt(reservation));
       for (const c of reservation.counters) args.push(c.weight, c.resetAtMs);
       try {
         await scripts.toolgateRollback(reservation.counters.length + 1, ...args);

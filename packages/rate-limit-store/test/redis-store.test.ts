@@ -113,6 +113,60 @@ describe("redis store: local refusals across instances", () => {
   });
 });
 
+describe("redis store: clocks", () => {
+  it("a local refusal never outlives the window, however slow the reply was", async () => {
+    // The clock jumps 400 ms while each call is in flight (a slow network or event loop).
+    let t = 1_000_000;
+    let inFlightJump = 400;
+    const p = prefix();
+    const a = createRedisStore({
+      url,
+      prefix: p,
+      localRefusalMaxMs: 600_000,
+      now: () => {
+        const v = t;
+        t += inFlightJump;
+        return v;
+      },
+    });
+    const s = spec("slow|grant|1", 1, 1, 2_000);
+    expect((await a.reserve([s])).admitted).toBe(true);
+    const sent = t;
+    expect((await a.reserve([s])).admitted).toBe(false); // Redis refuses; A remembers
+    inFlightJump = 0;
+    // 2,050 ms after the refused call was sent the window (2,000 ms, less already) is
+    // over by this clock: the mark must be gone and the call go to Redis.
+    t = sent + 2_050;
+    const local = a.stats().localRefusals;
+    await a.reserve([s]);
+    expect(a.stats().localRefusals).toBe(local);
+    await a.close();
+  });
+
+  it("settle markers expire by the Redis clock, not a skewed gateway clock", async () => {
+    const p = prefix();
+    const raw = new Redis(url);
+    // A gateway whose clock runs three hours ahead of Redis.
+    const a = createRedisStore({ url, prefix: p, now: () => Date.now() + 3 * 3_600_000 });
+    const s = spec("skew|grant|1", 5, 1, 2 * 3_600_000);
+    const out = await a.reserve([s]);
+    if (!out.admitted) throw new Error("expected admission");
+    await a.commit(out.reservation);
+    const window = await raw.pexpiretime(`${p}{rl}:c:skew|grant|1`);
+    const marker = await raw.pexpiretime(`${p}{rl}:r:${out.reservation.id}`);
+    // The marker must outlive the window, or a late rollback would undo the commit.
+    expect(marker).toBeGreaterThanOrEqual(window);
+    await a.rollback(out.reservation);
+    expect((await a.peek([s]))[0]!.used).toBe(1);
+    const empty = await a.reserve([]);
+    if (!empty.admitted) throw new Error("expected admission");
+    await a.commit(empty.reservation);
+    expect(await raw.exists(`${p}{rl}:r:${empty.reservation.id}`)).toBe(0);
+    await a.close();
+    await raw.quit();
+  });
+});
+
 describe("redis store: windows, scripts and connections", () => {
   it("keeps window and retry semantics identical to the memory store for the same sequence", async () => {
     let t = Date.now();
@@ -124,6 +178,32 @@ describe("redis store: windows, scripts and connections", () => {
       const [a, b] = [await mem.reserve([s]), await red.reserve([s])];
       expect(b.admitted, `weight ${w}`).toBe(a.admitted);
       expect(b.counters[0]?.used).toBe(a.counters[0]?.used);
+      t += 1;
+    }
+    await Promise.all([mem.close(), red.close()]);
+  });
+
+  it("adds fractional weights in the same doubles as the memory store, to the last bit", async () => {
+    let t = Date.now();
+    const mem = createMemoryStore({ now: () => t, sweepIntervalMs: 0 });
+    const red = createRedisStore({ url, prefix: prefix() });
+    // 0.1 + 0.2 is 0.30000000000000004 in doubles; a counter that says 0.3 would admit a
+    // call at max 0.6 + 0.3 that the memory store refuses.
+    const seq = [0.1, 0.2, 0.3, 1 / 3, 0.1, 0.2, 0.05, 0.1, 0.2];
+    for (const [i, w] of seq.entries()) {
+      const s = spec("frac|grant|z", 1.1, w, 60_000);
+      // Odd steps name the key twice in one call (the Lua multi-key path).
+      const specs = i % 2 === 1 ? [s, s] : [s];
+      const [a, b] = [await mem.reserve(specs), await red.reserve(specs)];
+      expect(b.admitted, `step ${i}`).toBe(a.admitted);
+      expect(
+        b.counters.map((c) => c.used),
+        `step ${i}`,
+      ).toEqual(a.counters.map((c) => c.used));
+      if (a.admitted && b.admitted && i === 3) {
+        await Promise.all([mem.rollback(a.reservation), red.rollback(b.reservation)]);
+      }
+      expect((await red.peek([s]))[0]!.used, `step ${i}`).toBe((await mem.peek([s]))[0]!.used);
       t += 1;
     }
     await Promise.all([mem.close(), red.close()]);
