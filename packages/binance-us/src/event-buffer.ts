@@ -23,9 +23,15 @@ export interface EventPage<T> {
 
 /**
  * A bounded ring buffer with cursors, so pollers (MCP agents) can read "events since X"
- * without holding a socket. Overflow is explicit: `drop_oldest` (default) keeps the most
- * recent `size` events; `drop_newest` keeps the oldest and refuses new ones. Either way the
- * reader learns via `dropped` that it missed something and should resync.
+ * without holding a socket. Asking for events after cursor N marks everything up to N as
+ * read (so an event handed out counts as read only when the reader comes back for what
+ * follows it: at-least-once). A full buffer first makes room by evicting read events (no loss); only when every
+ * held event is unread does the overflow policy apply: `drop_oldest` (default) evicts the
+ * oldest unread event, `drop_newest` refuses the new one (so the unread backlog stays
+ * intact until a reader moves on). Either way the reader learns via `dropped` that it
+ * missed something and should resync; `droppedTotal` counts only unread events lost.
+ * With several readers "read" means read by the furthest one; slower readers still see
+ * `dropped`.
  *
  * @example
  * ```ts
@@ -42,8 +48,10 @@ export class EventBuffer<T> {
   #count = 0;
   #lastCursor = 0;
   #droppedTotal = 0;
-  // Cursor of the most recent event that was dropped (0 if none).
+  // Cursor of the most recent event that was dropped or evicted (0 if none).
   #lastDroppedCursor = 0;
+  // Highest cursor any reader has asked to continue after: events up to it were read.
+  #readCursor = 0;
 
   constructor(options: { size: number; overflow?: OverflowPolicy }) {
     if (!Number.isInteger(options.size) || options.size < 1) {
@@ -74,12 +82,15 @@ export class EventBuffer<T> {
     const cursor = ++this.#lastCursor;
     const entry: BufferedEntry<T> = { cursor, receivedAt, event };
     if (this.#count === this.size) {
-      this.#droppedTotal++;
-      if (this.overflow === "drop_newest") {
-        this.#lastDroppedCursor = cursor;
-        return undefined;
-      }
       const oldest = this.#ring[this.#head];
+      const oldestRead = oldest !== undefined && oldest.cursor <= this.#readCursor;
+      if (!oldestRead) {
+        this.#droppedTotal++;
+        if (this.overflow === "drop_newest") {
+          this.#lastDroppedCursor = cursor;
+          return undefined;
+        }
+      }
       if (oldest) this.#lastDroppedCursor = Math.max(this.#lastDroppedCursor, oldest.cursor);
       this.#ring[this.#head] = entry;
       this.#head = (this.#head + 1) % this.size;
@@ -92,6 +103,7 @@ export class EventBuffer<T> {
 
   /** Events with a cursor greater than `cursor` (default 0), oldest first, at most `limit`. */
   since(cursor = 0, limit = 100): EventPage<T> {
+    if (cursor > this.#readCursor) this.#readCursor = Math.min(cursor, this.#lastCursor);
     const events: BufferedEntry<T>[] = [];
     for (let k = 0; k < this.#count && events.length < limit; k++) {
       const entry = this.#ring[(this.#head + k) % this.size];

@@ -112,4 +112,42 @@ describe("EventBuffer", () => {
     expect(page.events.map((e) => e.event)).toEqual(["a", "b"]);
     expect(page.dropped).toBe(true);
   });
+
+  it("drop_newest makes room from read events, so a reader that keeps up loses nothing", () => {
+    const buf = new EventBuffer<string>({ size: 2, overflow: "drop_newest" });
+    let cursor = 0;
+    const got: string[] = [];
+    for (const s of ["a", "b", "c", "d", "e"]) {
+      expect(buf.push(s, 0)).toBeDefined();
+      const page = buf.since(cursor);
+      got.push(...page.events.map((e) => e.event));
+      expect(page.dropped).toBe(false);
+      cursor = page.nextCursor;
+    }
+    expect(got).toEqual(["a", "b", "c", "d", "e"]);
+    expect(buf.droppedTotal).toBe(0);
+    // "e" was handed out but counts as read only once the reader asks for what follows it
+    // (at-least-once), so the backlog is now "e" and "f": "g" is refused and reported.
+    expect(buf.push("f", 0)).toBeDefined();
+    expect(buf.push("g", 0)).toBeUndefined();
+    const page = buf.since(cursor);
+    expect(page.events.map((e) => e.event)).toEqual(["f"]);
+    expect(page.dropped).toBe(true);
+    expect(buf.droppedTotal).toBe(1);
+  });
+
+  it("drop_oldest counts only unread events as dropped", () => {
+    const buf = new EventBuffer<string>({ size: 2 });
+    buf.push("a", 0);
+    buf.push("b", 0);
+    const read = buf.since(0);
+    expect(buf.since(read.nextCursor).events).toEqual([]); // acknowledges "a" and "b"
+    buf.push("c", 0); // evicts "a", already read
+    expect(buf.droppedTotal).toBe(0);
+    expect(buf.since(read.nextCursor).dropped).toBe(false);
+    buf.push("d", 0); // evicts "b", already read
+    buf.push("e", 0); // evicts "c", unread
+    expect(buf.droppedTotal).toBe(1);
+    expect(buf.since(read.nextCursor).dropped).toBe(true);
+  });
 });

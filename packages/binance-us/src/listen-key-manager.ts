@@ -291,6 +291,17 @@ export class ListenKeyManager {
   }
 
   /**
+   * Leaves the `failed` state so the next `acquire()` POSTs again. For a person who fixed the
+   * cause of a -2014/-2015 (IP whitelist, permissions); without a fix it fails again at once.
+   * No effect unless the manager failed.
+   */
+  reset(): void {
+    if (this.#state !== "failed") return;
+    this.#state = "idle";
+    this.#retryAttempt = 0;
+  }
+
+  /**
    * Stops the keepalive timer. DELETEs the key only when `ownsStream` is true; a failed
    * DELETE is logged, not thrown (the key expires by itself within 60 minutes).
    */

@@ -1,5 +1,5 @@
 import { createHmac } from "node:crypto";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { BinanceUsError } from "./errors.js";
 import { BinanceUsRestClient } from "./rest-client.js";
 import { FakeClock, FakeExchange } from "./test-utils/fakes.js";
@@ -30,6 +30,32 @@ async function caught(p: Promise<unknown>): Promise<BinanceUsError> {
 }
 
 describe("BinanceUsRestClient", () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it("times out a hung request, and a finished request leaves no timer running", async () => {
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
+    const { rest } = setup();
+    await rest.createListenKey();
+    expect(vi.getTimerCount()).toBe(0);
+    const hung = new BinanceUsRestClient({
+      apiKey: "k".repeat(64),
+      requestTimeoutMs: 5_000,
+      fetch: (_url, init) =>
+        new Promise((_resolve, reject) => {
+          init.signal?.addEventListener("abort", () => reject(new Error("aborted")));
+        }),
+    });
+    const pending = caught(hung.createListenKey());
+    expect(vi.getTimerCount()).toBe(1);
+    await vi.advanceTimersByTimeAsync(5_000);
+    const err = await pending;
+    expect(err.code).toBe("TIMEOUT");
+    expect(err.message).toMatch(/outcome is unknown/);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
   it("creates unsigned with the API key header and reads the used weight", async () => {
     const { exchange, rest } = setup();
     const res = await rest.createListenKey();

@@ -203,10 +203,15 @@ export class BinanceUsRestClient {
       body = new URLSearchParams(params).toString();
     }
 
-    // The request timeout measures real network time, so it runs on a real (unref'd) timer
-    // even when the clock and scheduler are fake: a test moving fake time by an hour must
-    // not abort a request that is still legitimately in flight.
-    const signal = AbortSignal.timeout(this.#timeoutMs);
+    // The request timeout measures real network time, so it runs on a real timer even when
+    // the clock and scheduler are fake: a test moving fake time by an hour must not abort a
+    // request that is still legitimately in flight. The timer is cleared as soon as the
+    // response is read (AbortSignal.timeout would keep a handle alive for the full period
+    // after every request, so close() would leave timers behind).
+    const controller = new AbortController();
+    const { signal } = controller;
+    const timeout = globalThis.setTimeout(() => controller.abort(), this.#timeoutMs);
+    timeout.unref?.();
     let status: number;
     let text: string;
     let usedWeight1m: number | undefined;
@@ -246,6 +251,8 @@ export class BinanceUsRestClient {
           ? `${method} ${path} timed out after ${this.#timeoutMs} ms; the outcome is unknown`
           : `${method} ${path} failed before a response: ${this.#scrub(errorMessage(err))}`,
       );
+    } finally {
+      globalThis.clearTimeout(timeout);
     }
 
     const json = safeJson(text);

@@ -5,7 +5,9 @@ import { createBinanceUsMcpServer } from "./server.js";
 import { executionReport, FakeClock, FakeExchange } from "./test-utils/fakes.js";
 import { BINANCE_US_TOOL_NAMES, createBinanceUsConnector } from "./tools.js";
 
-async function setup(extra: { managedStream?: "lazy" | "eager" | "off" } = {}) {
+async function setup(
+  extra: { managedStream?: "lazy" | "eager" | "off"; fatalRetryAfterMs?: number } = {},
+) {
   const clock = new FakeClock();
   const exchange = new FakeExchange(clock);
   const server = createBinanceUsMcpServer({
@@ -116,6 +118,59 @@ describe("binance_us_* MCP tools", () => {
     await server.close();
     expect(clock.pending()).toBe(0);
     expect(exchange.openSockets()).toHaveLength(0);
+  });
+
+  it("says what to fix after a fatal error and retries on a status call after the cool-down", async () => {
+    const { call, clock, exchange, server } = await setup({ fatalRetryAfterMs: 60_000 });
+    exchange.failures.push({
+      method: "POST",
+      status: 401,
+      body: { code: -2015, msg: "Invalid API-key, IP, or permissions for action." },
+    });
+    await call(BINANCE_US_TOOL_NAMES.userStreamStatus);
+    await clock.advance(20);
+    const failed = await call(BINANCE_US_TOOL_NAMES.userStreamStatus);
+    expect(failed.structuredContent).toMatchObject({
+      state: "failed",
+      lastError: { code: "API_KEY_REJECTED" },
+      retryAt: clock.now() - 20 + 60_000,
+    });
+    expect(failed.content[0]?.text).toMatch(/^Stopped by a fatal error: API_KEY_REJECTED/);
+    expect(failed.content[0]?.text).toMatch(/whitelist/);
+    expect(failed.content[0]?.text).toMatch(/in 60 s\) retries once/);
+    const events = await call(BINANCE_US_TOOL_NAMES.userStreamEvents);
+    expect(events.content[0]?.text).toMatch(/stopped by API_KEY_REJECTED/);
+    // Before the cool-down nothing is sent: the stream stays failed.
+    const posts = () => exchange.calls.filter((c) => c.method === "POST").length;
+    const before = posts();
+    await clock.advance(30_000);
+    await call(BINANCE_US_TOOL_NAMES.userStreamEvents);
+    expect(posts()).toBe(before);
+    // The IP was whitelisted meanwhile (no failure scripted): a later call restarts it.
+    await clock.advance(30_000);
+    const retrying = await call(BINANCE_US_TOOL_NAMES.userStreamStatus);
+    expect(retrying.content[0]?.text).toMatch(/Retrying after the earlier fatal error/);
+    await clock.advance(20);
+    expect(posts()).toBe(before + 1);
+    const ok = await call(BINANCE_US_TOOL_NAMES.userStreamStatus);
+    expect(ok.structuredContent).toMatchObject({ state: "connected", connected: true });
+    expect(ok.structuredContent?.retryAt).toBeUndefined();
+    await server.close();
+    expect(clock.pending()).toBe(0);
+  });
+
+  it("masks the listen key inside listenKeyExpired events handed to agents", async () => {
+    const { call, clock, exchange, server } = await setup();
+    await call(BINANCE_US_TOOL_NAMES.userStreamStatus);
+    await clock.advance(20);
+    const key = exchange.key!.listenKey;
+    exchange.push({ e: "listenKeyExpired", E: String(clock.now()), listenKey: key });
+    const page = await call(BINANCE_US_TOOL_NAMES.userStreamEvents);
+    const [ev] = page.structuredContent?.events as { type: string; data: { listenKey: string } }[];
+    expect(ev?.type).toBe("listenKeyExpired");
+    expect(ev?.data.listenKey).toBe(`${key.slice(0, 4)}…`);
+    expect(JSON.stringify(page)).not.toContain(key);
+    await server.close();
   });
 
   it("reports a disabled managed stream instead of opening one", async () => {

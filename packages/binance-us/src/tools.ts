@@ -1,7 +1,12 @@
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod";
-import { BinanceUsError, isBinanceUsError } from "./errors.js";
+import {
+  BINANCE_US_ERRORS,
+  BinanceUsError,
+  type BinanceUsErrorCode,
+  isBinanceUsError,
+} from "./errors.js";
 import { createRedactingLogger, type Logger, maskListenKey, silentLogger } from "./logger.js";
 import { BinanceUsRestClient, optionsError } from "./rest-client.js";
 import {
@@ -34,6 +39,14 @@ export type BinanceUsConnectorOptions = Omit<UserDataStreamOptions, "apiKey"> & 
    * that the managed stream is disabled.
    */
   managedStream?: "lazy" | "eager" | "off";
+  /**
+   * After a fatal error (-2014/-2015) the managed stream stays stopped; the first
+   * status/events call at least this long after the failure restarts it, in case the cause
+   * (IP whitelist, key permissions) was fixed on the exchange. Default 60 s, so agents
+   * polling often cost at most one weight-1 POST a minute. `connector.restart()` retries at
+   * once.
+   */
+  fatalRetryAfterMs?: number;
 };
 
 /**
@@ -44,10 +57,22 @@ export type BinanceUsConnectorOptions = Omit<UserDataStreamOptions, "apiKey"> & 
 export interface BinanceUsConnector {
   readonly rest: BinanceUsRestClient;
   readonly managedStream: "lazy" | "eager" | "off";
+  /** The connector's clock (options.now, else `Date.now`). */
+  readonly now: () => number;
   /** The managed stream, started on first use. Undefined when `managedStream` is `off`. */
   stream(): UserDataStream | undefined;
   /** Whether the managed stream has been started. */
   readonly streamStarted: boolean;
+  /**
+   * Epoch ms from which a status/events call restarts a stream stopped by a fatal error;
+   * undefined unless the stream is in state `failed`.
+   */
+  retryAt(): number | undefined;
+  /**
+   * Restarts the managed stream now (after a fatal error, once its cause is fixed), or
+   * starts it if it never ran. Resolves on connection, rejects with the typed error.
+   */
+  restart(): Promise<void>;
   /** Closes the managed stream (no DELETE unless `ownsStream`). */
   close(): Promise<void>;
 }
@@ -64,7 +89,14 @@ export function createBinanceUsConnector(
   options: BinanceUsConnectorOptions = {},
 ): BinanceUsConnector {
   const env = options.env ?? process.env;
-  const { env: _env, managedStream: mode = "lazy", ...rest } = options;
+  const { env: _env, managedStream: mode = "lazy", fatalRetryAfterMs = 60_000, ...rest } = options;
+  if (!Number.isFinite(fatalRetryAfterMs) || fatalRetryAfterMs < 0) {
+    throw new BinanceUsError(
+      "OPTIONS_INVALID",
+      "invalid options: fatalRetryAfterMs must be a number of milliseconds >= 0",
+    );
+  }
+  const now = options.now ?? Date.now;
   const streamOptions: UserDataStreamOptions = {
     ...rest,
     apiKey: options.apiKey ?? env.BINANCE_US_API_KEY ?? "",
@@ -98,9 +130,16 @@ export function createBinanceUsConnector(
     });
   let stream: UserDataStream | undefined;
   let closed = false;
+  // Failures are reported by status() (state "failed", lastError), not by these promises.
+  const ignore = () => {};
+  const retryAt = (): number | undefined => {
+    const failedAt = stream?.status().failedAt;
+    return failedAt === undefined ? undefined : failedAt + fatalRetryAfterMs;
+  };
   const connector: BinanceUsConnector = {
     rest: restClient,
     managedStream: mode,
+    now,
     get streamStarted() {
       return stream !== undefined;
     },
@@ -108,11 +147,21 @@ export function createBinanceUsConnector(
       if (mode === "off" || closed) return stream;
       if (!stream) {
         stream = new UserDataStream({ ...streamOptions, restClient, logger });
-        stream.start().catch(() => {
-          // Failures are reported by status(): state "failed" and lastError.
-        });
+        stream.start().catch(ignore);
+        return stream;
       }
+      const at = retryAt();
+      if (at !== undefined && now() >= at) stream.restart().catch(ignore);
       return stream;
+    },
+    retryAt,
+    async restart() {
+      if (mode === "off") {
+        throw new BinanceUsError("CLOSED", "the managed stream is disabled (managedStream: off)");
+      }
+      if (closed) throw new BinanceUsError("CLOSED", "the connector is closed");
+      const current = stream ?? connector.stream();
+      await current?.restart();
     },
     async close() {
       closed = true;
@@ -148,6 +197,12 @@ const statusShape = {
   droppedEvents: z.number(),
   usedWeight1m: z.number().optional(),
   lastError: z.object({ code: z.string(), message: z.string() }).optional(),
+  failedAt: z.number().optional().describe("When a fatal error stopped the stream"),
+  retryAt: z
+    .number()
+    .optional()
+    .describe("From this time (epoch ms) the next status/events call retries a failed stream"),
+  advice: z.string().optional().describe("What a person must fix after a fatal error"),
 };
 
 const eventsShape = {
@@ -157,7 +212,10 @@ const eventsShape = {
       receivedAt: z.number(),
       kind: z.string(),
       type: z.string(),
-      eventTime: z.number().optional(),
+      eventTime: z
+        .number()
+        .optional()
+        .describe("The exchange's event time E (epoch ms); order by this, not by cursor"),
       data: z.record(z.string(), z.unknown()),
     }),
   ),
@@ -336,10 +394,20 @@ export function registerBinanceUsTools(
       if (!stream) {
         return ok("The managed user-data stream is disabled on this server.", disabledStatus);
       }
-      const status = stripUndefined({ enabled: true, ...stream.status() });
+      const raw = stream.status();
+      const retryAt = connector.retryAt();
+      const advice =
+        raw.state === "failed" && raw.lastError
+          ? fatalAdvice(raw.lastError.code, retryAt, connector.now())
+          : undefined;
+      const status = stripUndefined({ enabled: true, ...raw, retryAt, advice });
       const text = status.connected
         ? `Connected (key ${status.listenKeyMasked}, age ${Math.round((status.keyAgeMs ?? 0) / 60_000)} min); ${status.reconnects} reconnects, ${status.bufferedEvents} events buffered, last cursor ${status.lastCursor}.`
-        : `Not connected (state ${status.state})${status.lastError ? `; last error ${status.lastError.code}: ${status.lastError.message}` : ""}.`;
+        : raw.state === "failed"
+          ? `Stopped by a fatal error: ${raw.lastError?.code}: ${raw.lastError?.message}. ${advice ?? ""}`
+          : raw.state === "connecting" && raw.lastError && isFatalCode(raw.lastError.code)
+            ? `Retrying after the earlier fatal error ${raw.lastError.code}; call again to see the outcome.`
+            : `Not connected (state ${status.state})${status.lastError ? `; last error ${status.lastError.code}: ${status.lastError.message}` : ""}.`;
       return ok(text, status);
     },
   );
@@ -349,7 +417,7 @@ export function registerBinanceUsTools(
     {
       title: "Binance.US user-stream events",
       description:
-        "Events (executionReport, outboundAccountPosition, balanceUpdate, listStatus, ...) received after `cursor`, oldest first. Pass the returned nextCursor next time. `dropped: true` means the buffer overflowed past your cursor.",
+        "Events (executionReport, outboundAccountPosition, balanceUpdate, listStatus, ...) received after `cursor`, in arrival order. Pass the returned nextCursor next time. `dropped: true` means the buffer overflowed past your cursor. Binance does not guarantee order under load: to rebuild state, order by eventTime (the exchange's E) and, for outboundAccountPosition, data.u.",
       inputSchema: {
         cursor: z
           .number()
@@ -393,11 +461,16 @@ export function registerBinanceUsTools(
           kind: ev.kind,
           type,
           eventTime: ev.eventTime,
-          data: ev.data as Record<string, unknown>,
+          data: maskEventData(ev.data as Record<string, unknown>),
         });
       });
-      const connected = stream.status().connected;
-      const text = `${events.length} event(s) after cursor ${cursor ?? 0}; next cursor ${page.nextCursor}${page.dropped ? "; some events were dropped by overflow, resync your view" : ""}.${events.length ? `\n${events.map((e) => `#${e.cursor} ${e.type}`).join("\n")}` : ""}`;
+      const streamStatus = stream.status();
+      const connected = streamStatus.connected;
+      const stopped =
+        streamStatus.state === "failed"
+          ? ` The stream is stopped by ${streamStatus.lastError?.code}: see ${BINANCE_US_TOOL_NAMES.userStreamStatus} for what to fix.`
+          : "";
+      const text = `${events.length} event(s) after cursor ${cursor ?? 0}; next cursor ${page.nextCursor}${page.dropped ? "; some events were dropped by overflow, resync your view" : ""}.${stopped}${events.length ? `\n${events.map((e) => `#${e.cursor} ${e.type}`).join("\n")}` : ""}`;
       return ok(text, {
         events,
         nextCursor: page.nextCursor,
@@ -413,6 +486,36 @@ export function registerBinanceUsTools(
       if (owned) await connector.close();
     },
   };
+}
+
+/**
+ * `listenKeyExpired` carries the full listen key, a bearer credential for the account feed;
+ * agents only need to know which key it was, so the result shows its prefix.
+ */
+function maskEventData(data: Record<string, unknown>): Record<string, unknown> {
+  const key = data.listenKey;
+  if (typeof key !== "string") return data;
+  return { ...data, listenKey: maskListenKey(key) };
+}
+
+function isFatalCode(code: string): boolean {
+  return code in BINANCE_US_ERRORS && BINANCE_US_ERRORS[code as BinanceUsErrorCode].fatal;
+}
+
+function fatalAdvice(code: string, retryAt: number | undefined, now: number): string {
+  const fix =
+    code === "API_KEY_FORMAT_INVALID"
+      ? "The API key is malformed (-2014): set a valid BINANCE_US_API_KEY (or options.apiKey) and restart this server."
+      : code === "API_KEY_REJECTED"
+        ? "The exchange rejected the API key, this machine's IP or the key's permissions (-2015): check on Binance.US that the key is active, this IP is on its whitelist and it may read user data."
+        : "Fix the cause named above.";
+  const when =
+    retryAt === undefined
+      ? ""
+      : retryAt <= now
+        ? " The stream is retrying now; call again to see the outcome."
+        : ` The next ${BINANCE_US_TOOL_NAMES.userStreamStatus} or ${BINANCE_US_TOOL_NAMES.userStreamEvents} call from ${new Date(retryAt).toISOString()} (in ${Math.ceil((retryAt - now) / 1000)} s) retries once.`;
+  return fix + when;
 }
 
 function isConnector(value: unknown): value is BinanceUsConnector {

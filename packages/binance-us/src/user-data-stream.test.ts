@@ -249,6 +249,33 @@ describe("UserDataStream", () => {
     expect(s.exchange.openSockets()).toHaveLength(0);
   });
 
+  it("restart() after a fatal error POSTs afresh and delivers again, keeping cursors", async () => {
+    const s = await started(setup());
+    s.exchange.push(executionReport({ i: 1 }));
+    s.exchange.failures.push({
+      method: "POST",
+      status: 401,
+      body: { code: -2015, msg: "Invalid API-key, IP, or permissions for action." },
+    });
+    s.exchange.openSockets()[0]!.serverClose(1000);
+    await s.clock.advance(HOUR);
+    expect(s.stream.status()).toMatchObject({ state: "failed", failedAt: expect.any(Number) });
+    await expect(s.stream.start()).rejects.toMatchObject({ code: "API_KEY_REJECTED" });
+    // The cause was fixed on the exchange (IP whitelisted): the failure is not scripted again.
+    const restarted = s.stream.restart();
+    await s.clock.advance(10);
+    await restarted;
+    expect(s.stream.status()).toMatchObject({ state: "connected", failedAt: undefined });
+    expect(s.exchange.openSockets()).toHaveLength(1);
+    s.exchange.push(executionReport({ i: 2 }));
+    expect(s.seen.event.map((e) => e.cursor)).toEqual([1, 2]);
+    // One keepalive timer again, not one per start.
+    expect(s.clock.pendingDelays().filter((d) => d > 25 * MIN && d < 35 * MIN)).toHaveLength(1);
+    await s.stream.close();
+    await expect(s.stream.restart()).rejects.toMatchObject({ code: "CLOSED" });
+    expect(s.clock.pending()).toBe(0);
+  });
+
   it("rejects start() with the fatal error when the key is bad from the outset", async () => {
     const s = setup({ apiKey: "bad key" });
     await expect(s.stream.start()).rejects.toMatchObject({ code: "API_KEY_FORMAT_INVALID" });

@@ -122,6 +122,8 @@ export interface UserDataStreamStatus {
   droppedEvents: number;
   usedWeight1m: number | undefined;
   lastError: { code: string; message: string } | undefined;
+  /** When the stream stopped on a fatal error (state `failed`); cleared by `restart()`. */
+  failedAt: number | undefined;
 }
 
 interface Connection {
@@ -193,6 +195,8 @@ export class UserDataStream {
   #connectedSince: number | undefined;
   #lastEventAt: number | undefined;
   #lastError: { code: string; message: string } | undefined;
+  #failedAt: number | undefined;
+  #fatalError: BinanceUsError | undefined;
   #startPromise: Promise<void> | undefined;
   #startSettle: { resolve: () => void; reject: (e: unknown) => void } | undefined;
 
@@ -264,15 +268,18 @@ export class UserDataStream {
 
   /**
    * Starts the stream (idempotent). Resolves on the first connection; rejects with the
-   * fatal error (or `CLOSED`). Transient failures keep retrying in the background.
+   * fatal error (also when called after one: use `restart()` to try again) or `CLOSED`. Transient failures keep retrying in the background.
    */
   start(): Promise<void> {
-    if (this.#startPromise) return this.#startPromise;
-    if (this.#isStopped()) {
+    if (this.#state === "failed" && this.#fatalError) {
+      return Promise.reject(this.#fatalError);
+    }
+    if (this.#state === "closed") {
       return Promise.reject(
         new BinanceUsError("CLOSED", "user-data stream is closed; create a new one"),
       );
     }
+    if (this.#startPromise) return this.#startPromise;
     this.#startPromise = new Promise<void>((resolve, reject) => {
       this.#startSettle = { resolve, reject };
     });
@@ -280,6 +287,32 @@ export class UserDataStream {
     this.#state = "connecting";
     void this.#connect("initial");
     return this.#startPromise;
+  }
+
+  /**
+   * Starts again after a fatal error (-2014/-2015), for when the cause may have been fixed
+   * outside this process (IP whitelist, key permissions). Resets the backoff and POSTs
+   * afresh; buffered events and cursors are kept. Behaves like `start()` unless the stream
+   * failed; rejects with `CLOSED` after `close()`.
+   *
+   * @example
+   * ```ts
+   * if (stream.status().state === "failed") await stream.restart();
+   * ```
+   */
+  restart(): Promise<void> {
+    if (this.#state !== "failed") return this.start();
+    this.#keys.reset();
+    this.#startPromise = undefined;
+    this.#failedAt = undefined;
+    this.#fatalError = undefined;
+    this.#attempt = 0;
+    this.#swapAttempt = 0;
+    this.#state = "idle";
+    this.#logger.info("user-data stream restarting after a fatal error", {
+      code: this.#lastError?.code,
+    });
+    return this.start();
   }
 
   /** Buffered events after `cursor`, at most `limit`, with overflow information. */
@@ -313,6 +346,7 @@ export class UserDataStream {
       droppedEvents: this.#buffer.droppedTotal,
       usedWeight1m: this.#rest.usedWeight1m,
       lastError: this.#lastError,
+      failedAt: this.#failedAt,
     };
   }
 
@@ -621,6 +655,8 @@ export class UserDataStream {
     this.#lastError = { code: error.code, message: error.message };
     this.#teardown();
     this.#state = "failed";
+    this.#failedAt = this.#now();
+    this.#fatalError = error;
     this.#logger.error("user-data stream stopped", { code: error.code, message: error.message });
     this.#emitter.emit("fatal", error);
     this.#startSettle?.reject(error);
