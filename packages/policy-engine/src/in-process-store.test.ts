@@ -31,6 +31,17 @@ describe("in-process counter store", () => {
     });
   });
 
+  it("after a reload shortens a window, refuses at most for the new window", async () => {
+    let now = 0;
+    const store = createInProcessCounterStore({ now: () => now });
+    await store.reserve([spec("k", 1, 1, 86_400_000)]); // filled under "1 per day"
+    now = 1_000;
+    const refused = await store.reserve([spec("k", 1, 1, 60_000)]); // now "1 per minute"
+    expect(refused).toMatchObject({ admitted: false, retryAfterMs: 60_000 });
+    now = 61_000;
+    expect((await store.reserve([spec("k", 1, 1, 60_000)])).admitted).toBe(true);
+  });
+
   it("reserves several counters all-or-nothing and reports the first refusing one", async () => {
     const now = 0;
     const store = createInProcessCounterStore({ now: () => now });

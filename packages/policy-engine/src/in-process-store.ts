@@ -97,6 +97,9 @@ class InProcessCounterStore implements CounterStore {
           // A window this refused call opened must not exist: the next admitted call opens it.
           if (aw.used === 0 && aw.opened) this.#windows.delete((specs[j] as CounterSpec).key);
         }
+        // A window opened under an older, longer policy window (a reload shortened it)
+        // is cut to the current one: a refusal never lasts longer than the policy's window.
+        if (w !== undefined && w.resetAtMs - now > s.windowMs) w.resetAtMs = now + s.windowMs;
         const counters: CounterState[] = new Array(n);
         for (let j = 0; j < n; j++) {
           const sj = specs[j] as CounterSpec;

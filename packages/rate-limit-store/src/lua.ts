@@ -34,6 +34,10 @@ for i = 1, n do
     used[k] = base[k]
   end
   if used[k] + tonumber(ARGV[3 * i - 2]) > tonumber(ARGV[3 * i - 1]) then
+    -- A window opened under an older, longer policy window is cut to the current one,
+    -- so a refusal never lasts longer than the window the policy now names.
+    local wms = tonumber(ARGV[3 * i])
+    if redis.call('PTTL', k) > wms then redis.call('PEXPIRE', k, wms) end
     local out = {0, i - 1}
     for j = 1, n do
       local kj = KEYS[j]
@@ -85,7 +89,12 @@ local w = tonumber(ARGV[1])
 local v = redis.call('GET', k)
 local used = tonumber(v or '0') or 0
 if used + w > tonumber(ARGV[2]) then
-  return {0, 0, string.format('%.17g', used), redis.call('PTTL', k)}
+  local pttl = redis.call('PTTL', k)
+  if pttl > tonumber(ARGV[3]) then
+    redis.call('PEXPIRE', k, ARGV[3])
+    pttl = tonumber(ARGV[3])
+  end
+  return {0, 0, string.format('%.17g', used), pttl}
 end
 if not v then
   redis.call('SET', k, ARGV[1], 'PX', ARGV[3])

@@ -133,6 +133,9 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MeteredCoun
       let used = live ? w.used : 0;
       for (let j = 0; j < i; j++) if (specs[j]!.key === s.key) used += specs[j]!.weight;
       if (used + s.weight > s.max) {
+        // A window opened under an older, longer policy window is cut to the current
+        // one, so a refusal never lasts longer than the window the policy now names.
+        if (live && w.resetAt - t > s.windowMs) w.resetAt = t + s.windowMs;
         tally.refused++;
         return Promise.resolve({
           admitted: false,

@@ -103,11 +103,22 @@ export function createRlfMemoryStore(options: RlfMemoryStoreOptions = {}): Meter
     if (blockedBy >= 0) {
       await Promise.all(specs.map((s) => giveBack(s.key, units(s.weight), s.windowMs)));
       tally.refused++;
+      const blocked = specs[blockedBy]!;
+      let retryAfterMs = Math.max(0, results[blockedBy]!.msBeforeNext);
+      if (retryAfterMs > blocked.windowMs) {
+        // A window opened under an older, longer policy window is cut to the current
+        // one, so a refusal never lasts longer than the window the policy now names.
+        const r = await limiter.get(blocked.key);
+        if (r !== null) {
+          await limiter.set(blocked.key, Math.max(0, r.consumedPoints), blocked.windowMs / 1000);
+        }
+        retryAfterMs = blocked.windowMs;
+      }
       const states = await Promise.all(specs.map((s) => limiter.get(s.key)));
       return {
         admitted: false,
         blockedBy,
-        retryAfterMs: Math.max(0, results[blockedBy]!.msBeforeNext),
+        retryAfterMs,
         counters: specs.map((s, i) => stateOf(s, states[i] ?? null, t)),
       };
     }

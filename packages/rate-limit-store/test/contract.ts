@@ -62,6 +62,20 @@ export function runStoreContract(label: string, make: () => Promise<ContractHarn
       expect(out.counters[0]).toMatchObject({ used: 1, remaining: 1 });
     });
 
+    it("after a reload shortens the window, a refusal lasts at most the new window", async () => {
+      // The counter filled under a policy with a 100x longer window.
+      const before = spec("reload|grant|a", 2, 1, 100 * WINDOW_MS);
+      admitted(await h.store.reserve([before]));
+      admitted(await h.store.reserve([before]));
+      const after = spec("reload|grant|a", 2, 1, WINDOW_MS);
+      const out = await h.store.reserve([after]);
+      expect(out.admitted).toBe(false);
+      if (out.admitted) return;
+      expect(out.retryAfterMs).toBeLessThanOrEqual(WINDOW_MS + h.slackMs);
+      await h.advance(WINDOW_MS + 30);
+      admitted(await h.store.reserve([after]));
+    });
+
     it("reserves several limits all-or-nothing: a refused call consumes nothing", async () => {
       const wide = spec("shared|grant|a", 5);
       const tight = spec("tool|grant|a", 2);
