@@ -32,6 +32,9 @@ async function setup(
     ...mockOptions,
   });
   const lines: string[] = [];
+  const listenKeys = new Set<string>();
+  mock.control.on("keyCreated", (k) => listenKeys.add(k.listenKey));
+  const apiKey = streamOptions.apiKey ?? API_KEY;
   // Track the connector's own timers apart from the mock's.
   const armed = new Set<unknown>();
   const scheduler = {
@@ -77,10 +80,17 @@ async function setup(
   cleanups.push(async () => {
     await stream.close();
     await mock.close();
+    // Every scenario doubles as a secrets sweep over everything the connector logged.
+    expect(lines.length).toBeGreaterThan(0);
+    for (const line of lines) {
+      expect(line).not.toContain(apiKey);
+      expect(line).not.toContain(SECRET);
+      for (const key of listenKeys) expect(line).not.toContain(key);
+    }
   });
   const target = () => ({ apiKey: API_KEY });
   const openSockets = () => mock.control.state().sockets.length;
-  return { clock, mock, stream, seen, lines, target, openSockets, armed };
+  return { clock, mock, stream, seen, lines, target, openSockets, armed, listenKeys };
 }
 
 const waitFor = <T>(fn: () => T) => vi.waitFor(fn, { timeout: 3_000, interval: 5 });
@@ -204,10 +214,45 @@ describe("UserDataStream against the mock exchange", () => {
       free: "100.00000000",
       locked: "0.00000000",
     });
-    for (const line of s.lines) {
-      expect(line).not.toContain(API_KEY);
-      expect(line).not.toContain(SECRET);
-    }
+  });
+
+  it("keeps the key, the secret and full listen keys out of logs, errors and events through failures", async () => {
+    const s = await setup({ apiSecret: SECRET });
+    await s.stream.start();
+    await waitFor(() => expect(s.openSockets()).toBe(1));
+    const c = s.mock.control;
+    c.injectError({ method: "POST", status: 503, applied: true });
+    c.dropSockets({ apiKey: API_KEY });
+    await waitFor(() => expect(s.seen.disconnected).toHaveLength(1));
+    await s.clock.advance(200);
+    await waitFor(() =>
+      expect(s.seen.warning.map((w) => w.code)).toContain("SERVER_ERROR_OUTCOME_UNKNOWN"),
+    );
+    c.injectError({ method: "POST", status: 429, retryAfterSec: 5 });
+    await s.clock.advance(400);
+    await waitFor(() => expect(s.seen.warning.map((w) => w.code)).toContain("RATE_LIMITED"));
+    await s.clock.advance(5_000);
+    await waitFor(() => expect(s.seen.connected).toHaveLength(2));
+    c.expireKey(s.stream.listenKey!);
+    await waitFor(() => expect(s.seen.disconnected).toHaveLength(2));
+    await s.clock.advance(200);
+    await waitFor(() => expect(s.seen.connected).toHaveLength(3));
+    c.revokeApiKey(API_KEY);
+    c.dropSockets({ apiKey: API_KEY });
+    await waitFor(() => expect(s.seen.disconnected).toHaveLength(3));
+    await s.clock.advance(200);
+    await waitFor(() => expect(s.seen.fatal).toHaveLength(1));
+    expect(s.listenKeys.size).toBe(2);
+    const outward = JSON.stringify({
+      fatal: s.seen.fatal.map((e) => ({ ...e.toJSON(), stack: e.stack })),
+      warnings: s.seen.warning,
+      status: s.stream.status(),
+      keyChanged: s.seen.keyChanged,
+      connected: s.seen.connected,
+    });
+    expect(outward).not.toContain(API_KEY);
+    expect(outward).not.toContain(SECRET);
+    for (const key of s.listenKeys) expect(outward).not.toContain(key);
   });
 
   it("retries an outcome-unknown 5xx on re-POST and stays on the same key (get-or-extend)", async () => {

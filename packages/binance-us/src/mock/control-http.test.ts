@@ -42,6 +42,34 @@ describe("HTTP control API", () => {
     expect((r.body.routes as string[]).length).toBeGreaterThan(10);
   });
 
+  it("revokes an API key (-2015 on every call, sockets stay up) and restores it", async () => {
+    const { mock } = await start();
+    const listenKey = await createKey(mock);
+    const p = connect(`${mock.wsUrl}/ws/${listenKey}`);
+    probes.push(p);
+    await p.opened;
+    expect((await call(mock, "POST", "/__mock/api-keys/revoke", { apiKey: KEY_A })).status).toBe(
+      200,
+    );
+    const refused = await rest(mock, "POST", "/api/v3/userDataStream", { apiKey: KEY_A });
+    expect(refused.status).toBe(401);
+    expect(refused.body).toEqual({
+      code: -2015,
+      msg: "Invalid API-key, IP, or permissions for action.",
+    });
+    const put = await rest(mock, "PUT", "/api/v3/userDataStream", {
+      apiKey: KEY_A,
+      form: `listenKey=${listenKey}`,
+    });
+    expect(put.status).toBe(401);
+    expect(p.ws.readyState).toBe(p.ws.OPEN);
+    const bad = await call(mock, "POST", "/__mock/api-keys/revoke", {});
+    expect(bad.status).toBe(400);
+    expect(JSON.stringify(bad.body)).toMatch(/apiKey/);
+    await call(mock, "POST", "/__mock/api-keys/restore", { apiKey: KEY_A });
+    expect(await createKey(mock)).toBe(listenKey);
+  });
+
   it("pushes built and literal events, and reports state without secrets", async () => {
     const { mock, clock } = await start();
     const listenKey = await createKey(mock);

@@ -62,6 +62,14 @@ export interface MockControl {
    * and closes them. The key stays valid unless `invalidate` is true. Returns the count.
    */
   sendListenKeyExpired(listenKey: string, opts?: { invalidate?: boolean }): number;
+  /**
+   * Makes every request with `apiKey` answer -2015 (HTTP 401), as when the key is deleted,
+   * its IP whitelist changes or its permissions are cut while a client runs. Open sockets
+   * stay up, as on the exchange. `restoreApiKey` undoes it.
+   */
+  revokeApiKey(apiKey: string): void;
+  /** Lifts {@link MockControl.revokeApiKey}. */
+  restoreApiKey(apiKey: string): void;
   /** Replaces fields of an account's `GET /api/v3/account` snapshot. */
   setAccount(account: string | MockTarget, snapshot: AccountSnapshotInput): void;
   /** Replaces an account's open orders (missing fields get realistic defaults). */
@@ -122,6 +130,10 @@ export function createControl(ex: MockExchange): MockControl {
     resume: () => ex.resume(),
     sendListenKeyExpired: (listenKey, opts) =>
       ex.sendListenKeyExpired(listenKey, opts?.invalidate ?? false),
+    revokeApiKey: (apiKey) =>
+      ex.setApiKeyRevoked(parse(z.string().min(1), apiKey, "revokeApiKey apiKey"), true),
+    restoreApiKey: (apiKey) =>
+      ex.setApiKeyRevoked(parse(z.string().min(1), apiKey, "restoreApiKey apiKey"), false),
     setAccount: (account, snapshot) =>
       ex.setAccount(account, parse(accountSnapshotInputSchema, snapshot, "account snapshot")),
     setOpenOrders: (account, orders) =>
@@ -145,6 +157,7 @@ const accountRef = z.union([
 ]);
 
 const bodies = {
+  apiKey: z.object({ apiKey: z.string().min(1, "apiKey is required: the key to revoke/restore") }),
   events: z
     .object({
       target: mockTargetSchema,
@@ -190,6 +203,8 @@ export const CONTROL_ROUTES = [
   "POST /__mock/listen-key-expired {listenKey, invalidate?}",
   "POST /__mock/drop              {filter?: {listenKey?, apiKey?, account?, socketId?}}",
   "POST /__mock/silence           {filter?}",
+  "POST /__mock/api-keys/revoke   {apiKey}   (answers -2015 until restored)",
+  "POST /__mock/api-keys/restore  {apiKey}",
   "POST /__mock/pings/stop",
   "POST /__mock/pongs/stop",
   "POST /__mock/resume",
@@ -268,6 +283,13 @@ export async function handleControlHttp(
       case "POST /__mock/silence": {
         const b = parse(bodies.filter, body, "POST /__mock/silence body");
         return { status: 200, body: { silenced: control.silenceSockets(b.filter) } };
+      }
+      case "POST /__mock/api-keys/revoke":
+      case "POST /__mock/api-keys/restore": {
+        const b = parse(bodies.apiKey, body, `${route} body`);
+        if (route.endsWith("revoke")) control.revokeApiKey(b.apiKey);
+        else control.restoreApiKey(b.apiKey);
+        return { status: 200, body: { ok: true } };
       }
       case "POST /__mock/pings/stop":
         control.stopPings();

@@ -242,6 +242,9 @@ export class MockExchange {
   private readonly listeners = new Map<keyof MockNotifications, Set<(p: never) => void>>();
   private nextSocketId = 1;
   private pingsOn = true;
+  // API keys answered with -2015 until restored: a key deleted, its IP whitelist changed or
+  // its permissions cut on the exchange while a client is running.
+  private readonly revoked = new Set<string>();
   private pongsOn = true;
   private closed = false;
 
@@ -314,6 +317,9 @@ export class MockExchange {
     if (apiKey === undefined || apiKey === "") {
       return { ok: false, error: BINANCE_US_WIRE_ERRORS.API_KEY_FORMAT_INVALID };
     }
+    if (this.revoked.has(apiKey)) {
+      return { ok: false, error: BINANCE_US_WIRE_ERRORS.API_KEY_REJECTED };
+    }
     const listed = this.opts.apiKeys?.[apiKey];
     if (listed) {
       return { ok: true, account: listed.account ?? accountIdOf(apiKey), secret: listed.secret };
@@ -323,6 +329,12 @@ export class MockExchange {
     }
     if (this.opts.apiKeys) return { ok: false, error: BINANCE_US_WIRE_ERRORS.API_KEY_REJECTED };
     return { ok: true, account: accountIdOf(apiKey), secret: undefined };
+  }
+
+  /** Makes `apiKey` answer -2015 (`restore` undoes it); existing sockets stay up. */
+  setApiKeyRevoked(apiKey: string, revoked: boolean): void {
+    if (revoked) this.revoked.add(apiKey);
+    else this.revoked.delete(apiKey);
   }
 
   /** The account an API key maps to (listed `account`, else a hash-derived id). */
