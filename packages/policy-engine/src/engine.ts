@@ -14,7 +14,7 @@ import type {
   ToolCall,
 } from "./contracts.js";
 import { PolicyErrorCode, ToolgateError } from "./errors.js";
-import { createInProcessCounterStore } from "./in-process-store.js";
+import { createInProcessCounterStore, syncReserver } from "./in-process-store.js";
 import { readPath } from "./syntax.js";
 
 /** An outcome without the tool name: what a rule (or shadow rule) said. */
@@ -443,12 +443,14 @@ function explainCall(policy: CompiledPolicy, call: ToolCall, identity: Identity)
 export function createPolicyEngine(opts: PolicyEngineOptions = {}): PolicyEngine {
   const store = opts.store ?? createInProcessCounterStore({ now: opts.now ?? Date.now });
   const newId = opts.newId ?? defaultIdGenerator();
+  const reserveNow = syncReserver(store);
 
   const now = opts.now ?? Date.now;
 
   // Plain functions returning promises instead of `async` ones: a decision without
   // counters settles with a single resolved promise, and one with counters with a
-  // single `then`, which keeps the per-call overhead to what the store needs.
+  // single `then` (or, on the in-process store, which can answer synchronously, again
+  // one resolved promise), which keeps the per-call overhead to what the store needs.
   function decide(policy: CompiledPolicy, call: ToolCall, identity: Identity): Promise<Decision> {
     const t0 = performance.now();
     if (typeof identity?.grant !== "string")
@@ -507,6 +509,15 @@ export function createPolicyEngine(opts: PolicyEngineOptions = {}): PolicyEngine
         shadow,
         decideUs: (performance.now() - t0) * 1000,
       });
+    }
+    if (reserveNow !== undefined) {
+      let out: ReserveOutcome;
+      try {
+        out = reserveNow(v.counters);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+      return Promise.resolve(reserved(policy, v, shadow, t0, out));
     }
     return store.reserve(v.counters).then((out) => reserved(policy, v, shadow, t0, out));
   }
