@@ -260,6 +260,42 @@ describe("parsing text and files", () => {
     );
   });
 
+  it("rejects duplicate keys in JSON and YAML instead of keeping the last one", () => {
+    const json = `{ "version": "1",\n  "tools": {\n    "t": { "action": "deny" },\n    "t": {} } }`;
+    let err: unknown;
+    try {
+      parsePolicyText(json, { source: "dup.json" });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toMatchObject({ code: "POLICY_PARSE" });
+    expect((err as Error).message).toContain("duplicate key");
+    expect((err as Error).message).toContain("line 4");
+    expect(() =>
+      parsePolicyText('version: "1"\ntools:\n  t: { action: deny }\n  t: {}\n', {
+        format: "yaml",
+      }),
+    ).toThrow(expect.objectContaining({ code: "POLICY_PARSE" }));
+  });
+
+  it("accepts YAML anchors, aliases and merge keys", () => {
+    const yaml = [
+      'version: "1"',
+      "tools:",
+      "  a: &guarded",
+      "    action: require_approval",
+      "    limits: [{ counter: shared, window: minute, max: 5 }]",
+      "  b: *guarded",
+      "  c:",
+      "    <<: *guarded",
+      "    reason: c needs a person",
+      "",
+    ].join("\n");
+    const doc = parsePolicyText(yaml, { format: "yaml" });
+    expect(doc.tools?.b).toEqual(doc.tools?.a);
+    expect(doc.tools?.c).toMatchObject({ action: "require_approval", reason: "c needs a person" });
+  });
+
   it("reports unreadable files as POLICY_IO", async () => {
     await expect(loadPolicyFile("does-not-exist.json")).rejects.toMatchObject({
       code: "POLICY_IO",

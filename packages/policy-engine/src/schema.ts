@@ -1,5 +1,5 @@
 import { readFile } from "node:fs/promises";
-import { parse as parseYaml } from "yaml";
+import { parseDocument, parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { checkJsonSchema } from "./ajv.js";
 import { PolicyError, PolicyErrorCode, type PolicyIssue } from "./errors.js";
@@ -474,7 +474,12 @@ export function parsePolicyText(text: string, opts: ParsePolicyTextOptions = {})
   const format = detectFormat(text, opts);
   let value: unknown;
   try {
-    value = format === "json" ? JSON.parse(text) : parseYaml(text, { prettyErrors: true });
+    // `merge` lets YAML policies share rule bodies with `<<: *anchor`; duplicate keys
+    // are errors (the yaml default), never a silent "last one wins".
+    value =
+      format === "json"
+        ? JSON.parse(text)
+        : parseYaml(text, { prettyErrors: true, merge: true, uniqueKeys: true });
   } catch (err) {
     throw new PolicyError(
       PolicyErrorCode.POLICY_PARSE,
@@ -488,7 +493,29 @@ export function parsePolicyText(text: string, opts: ParsePolicyTextOptions = {})
       { source: opts.source, cause: err },
     );
   }
+  if (format === "json") rejectDuplicateJsonKeys(text, opts.source);
   return parsePolicy(value, opts.source);
+}
+
+/**
+ * `JSON.parse` keeps the last of two equal keys without a word, so a second
+ * `"binance_us_create_listen_key"` entry would silently replace the first rule. JSON is
+ * YAML, so the YAML parser finds every duplicate with its line and column.
+ */
+function rejectDuplicateJsonKeys(text: string, source: string | undefined): void {
+  const dups = parseDocument(text, { uniqueKeys: true, prettyErrors: true }).errors.filter(
+    (e) => e.code === "DUPLICATE_KEY",
+  );
+  if (dups.length === 0) return;
+  throw new PolicyError(
+    PolicyErrorCode.POLICY_PARSE,
+    dups.map((e) => ({
+      path: "",
+      message: `duplicate key: ${e.message.split("\n")[0]}`,
+      fix: "keep one entry per key (merge the two entries into one)",
+    })),
+    { source },
+  );
 }
 
 /**
