@@ -1,5 +1,7 @@
 import { execFileSync } from "node:child_process";
-import { mkdirSync, readFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { type Browser, chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -90,8 +92,14 @@ describe.skipIf(!executablePath)("approvals page in a real browser", () => {
     await page.locator("#grants [data-grant=demo] .limit").first().waitFor();
     await page.getByText("rate-limited").first().waitFor();
 
-    mkdirSync(new URL("../docs/", import.meta.url), { recursive: true });
-    await page.screenshot({ path: new URL("../docs/approvals.png", import.meta.url).pathname });
+    // The README's screenshot is refreshed only on request, so a test run leaves the
+    // working tree clean: UPDATE_SCREENSHOT=1 pnpm vitest run --project gateway browser
+    const shot = process.env.UPDATE_SCREENSHOT
+      ? new URL("../docs/approvals.png", import.meta.url).pathname
+      : join(mkdtempSync(join(tmpdir(), "toolgate-shot-")), "approvals.png");
+    mkdirSync(dirname(shot), { recursive: true });
+    await page.screenshot({ path: shot });
+    expect(statSync(shot).size).toBeGreaterThan(10_000);
 
     await card.locator('button[data-action="approve"]').click();
     const approved = await held;
