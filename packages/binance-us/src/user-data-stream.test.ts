@@ -1,11 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { createJsonLogger } from "./logger.js";
 import { executionReport, FakeClock, FakeExchange } from "./test-utils/fakes.js";
-import {
-  UserDataStream,
-  type UserDataStreamEvents,
-  type UserDataStreamOptions,
-} from "./user-data-stream.js";
+import { recordStreamEvents } from "./test-utils/record-events.js";
+import { UserDataStream, type UserDataStreamOptions } from "./user-data-stream.js";
 
 const MIN = 60_000;
 const HOUR = 60 * MIN;
@@ -29,20 +26,7 @@ function setup(overrides: Partial<UserDataStreamOptions> = {}) {
     logger: createJsonLogger({ level: "debug", write: (l) => lines.push(l), now: clock.now }),
     ...overrides,
   });
-  const seen: { [K in keyof UserDataStreamEvents]: UserDataStreamEvents[K][] } = {
-    event: [],
-    connected: [],
-    disconnected: [],
-    reconnecting: [],
-    keyChanged: [],
-    rotated: [],
-    resynced: [],
-    warning: [],
-    fatal: [],
-  };
-  for (const name of Object.keys(seen) as (keyof UserDataStreamEvents)[]) {
-    stream.on(name, (p) => (seen[name] as unknown[]).push(p));
-  }
+  const seen = recordStreamEvents(stream);
   return { clock, exchange, stream, seen, lines };
 }
 

@@ -2,11 +2,8 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { createJsonLogger } from "../src/logger.js";
 import { createMockClock, type MockClock } from "../src/mock/clock.js";
 import { type BinanceUsMock, startBinanceUsMock } from "../src/mock/server.js";
-import {
-  UserDataStream,
-  type UserDataStreamEvents,
-  type UserDataStreamOptions,
-} from "../src/user-data-stream.js";
+import { recordStreamEvents } from "../src/test-utils/record-events.js";
+import { UserDataStream, type UserDataStreamOptions } from "../src/user-data-stream.js";
 
 // The connector against the local mock exchange: real HTTP and real WebSockets on
 // 127.0.0.1, fake time shared by both sides.
@@ -63,20 +60,7 @@ async function setup(
     logger: createJsonLogger({ level: "debug", write: (l) => lines.push(l), now: clock.now }),
     ...streamOptions,
   });
-  const seen: { [K in keyof UserDataStreamEvents]: UserDataStreamEvents[K][] } = {
-    event: [],
-    connected: [],
-    disconnected: [],
-    reconnecting: [],
-    keyChanged: [],
-    rotated: [],
-    resynced: [],
-    warning: [],
-    fatal: [],
-  };
-  for (const name of Object.keys(seen) as (keyof UserDataStreamEvents)[]) {
-    stream.on(name, (p) => (seen[name] as unknown[]).push(p));
-  }
+  const seen = recordStreamEvents(stream);
   cleanups.push(async () => {
     await stream.close();
     await mock.close();

@@ -1,29 +1,9 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { createRealClock } from "./clock.js";
 import { type BinanceUsMock, startBinanceUsMock } from "./server.js";
-import {
-  connect,
-  createKey,
-  KEY_A,
-  type Probe,
-  rest,
-  startHarness,
-  until,
-} from "./test-utils/harness.js";
+import { createKey, KEY_A, rest, until, useMockLifecycle } from "./test-utils/harness.js";
 
-let current: BinanceUsMock | undefined;
-const probes: Probe[] = [];
-afterEach(async () => {
-  for (const p of probes.splice(0)) p.ws.terminate();
-  await current?.close();
-  current = undefined;
-});
-
-async function start(opts: Parameters<typeof startHarness>[0] = {}) {
-  const h = await startHarness(opts);
-  current = h.mock;
-  return h;
-}
+const { start, probe } = useMockLifecycle();
 
 async function call(mock: BinanceUsMock, method: string, path: string, body?: unknown) {
   const res = await fetch(`${mock.restUrl}${path}`, {
@@ -45,8 +25,7 @@ describe("HTTP control API", () => {
   it("revokes an API key (-2015 on every call, sockets stay up) and restores it", async () => {
     const { mock } = await start();
     const listenKey = await createKey(mock);
-    const p = connect(`${mock.wsUrl}/ws/${listenKey}`);
-    probes.push(p);
+    const p = probe(`${mock.wsUrl}/ws/${listenKey}`);
     await p.opened;
     expect((await call(mock, "POST", "/__mock/api-keys/revoke", { apiKey: KEY_A })).status).toBe(
       200,
@@ -73,8 +52,7 @@ describe("HTTP control API", () => {
   it("pushes built and literal events, and reports state without secrets", async () => {
     const { mock, clock } = await start();
     const listenKey = await createKey(mock);
-    const p = connect(`${mock.wsUrl}/ws/${listenKey}`);
-    probes.push(p);
+    const p = probe(`${mock.wsUrl}/ws/${listenKey}`);
     await p.opened;
     const built = await call(mock, "POST", "/__mock/events", {
       target: { apiKey: KEY_A },
@@ -117,8 +95,7 @@ describe("HTTP control API", () => {
     await call(mock, "DELETE", "/__mock/errors");
     const listenKey = await createKey(mock);
 
-    const a = connect(`${mock.wsUrl}/ws/${listenKey}`);
-    probes.push(a);
+    const a = probe(`${mock.wsUrl}/ws/${listenKey}`);
     await a.opened;
     expect((await call(mock, "POST", "/__mock/silence", {})).body).toEqual({ silenced: 1 });
     await call(mock, "POST", "/__mock/resume");
@@ -127,8 +104,7 @@ describe("HTTP control API", () => {
     });
     await until(() => expect(a.closed?.code).toBe(1006));
 
-    const b = connect(`${mock.wsUrl}/ws/${listenKey}`);
-    probes.push(b);
+    const b = probe(`${mock.wsUrl}/ws/${listenKey}`);
     await b.opened;
     expect((await call(mock, "POST", "/__mock/listen-key-expired", { listenKey })).body).toEqual({
       sockets: 1,
@@ -224,8 +200,7 @@ describe("startBinanceUsMock options", () => {
   it("honours custom intervals", async () => {
     const { mock, clock } = await start({ pingIntervalMs: 1000, keyValidityMs: 5000 });
     const listenKey = await createKey(mock);
-    const p = connect(`${mock.wsUrl}/ws/${listenKey}`);
-    probes.push(p);
+    const p = probe(`${mock.wsUrl}/ws/${listenKey}`);
     await p.opened;
     await clock.advance(1000);
     await until(() => expect(p.pings).toBe(1));

@@ -1,25 +1,22 @@
 import { createHmac } from "node:crypto";
 import { request } from "node:http";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { BINANCE_US_WIRE_ERRORS } from "./errors.js";
-import type { BinanceUsMock } from "./server.js";
-import { createKey, KEY_A, KEY_B, rest, SECRET, sign, startHarness } from "./test-utils/harness.js";
+import {
+  createKey,
+  KEY_A,
+  KEY_B,
+  rest,
+  SECRET,
+  sign,
+  useMockLifecycle,
+} from "./test-utils/harness.js";
 
 const UDS = "/api/v3/userDataStream";
 const E = BINANCE_US_WIRE_ERRORS;
 const body = (e: { code: number; msg: string }) => ({ code: e.code, msg: e.msg });
 
-let current: BinanceUsMock | undefined;
-afterEach(async () => {
-  await current?.close();
-  current = undefined;
-});
-
-async function start(opts: Parameters<typeof startHarness>[0] = {}) {
-  const h = await startHarness(opts);
-  current = h.mock;
-  return h;
-}
+const { start } = useMockLifecycle();
 
 describe("listen keys over REST", () => {
   it("POST is get-or-extend: the same 64-char key while active, expiry pushed 60 min", async () => {

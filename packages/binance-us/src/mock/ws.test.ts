@@ -1,39 +1,10 @@
-import { afterEach, describe, expect, it } from "vitest";
-import type { BinanceUsMock } from "./server.js";
-import {
-  connect,
-  createKey,
-  KEY_A,
-  KEY_B,
-  type Probe,
-  rest,
-  startHarness,
-  until,
-} from "./test-utils/harness.js";
+import { describe, expect, it } from "vitest";
+import { createKey, KEY_A, KEY_B, rest, until, useMockLifecycle } from "./test-utils/harness.js";
 
 const UDS = "/api/v3/userDataStream";
 const MIN = 60_000;
 
-let current: BinanceUsMock | undefined;
-const probes: Probe[] = [];
-afterEach(async () => {
-  for (const p of probes.splice(0)) p.ws.terminate();
-  await current?.close();
-  current = undefined;
-});
-
-async function start(opts: Parameters<typeof startHarness>[0] = {}) {
-  const h = await startHarness(opts);
-  current = h.mock;
-  return h;
-}
-
-async function open(url: string, opts: { autoPong?: boolean } = {}): Promise<Probe> {
-  const p = connect(url, opts);
-  probes.push(p);
-  await p.opened;
-  return p;
-}
+const { start, probe, open } = useMockLifecycle();
 
 describe("user-data stream sockets", () => {
   it("delivers pushed events to every socket of the key, stamping E from the clock", async () => {
@@ -76,8 +47,7 @@ describe("user-data stream sockets", () => {
 
   it("rejects the upgrade for an unknown key with HTTP 400 and the -1125 body", async () => {
     const { mock } = await start();
-    const p = connect(`${mock.wsUrl}/ws/${"z".repeat(64)}`);
-    probes.push(p);
+    const p = probe(`${mock.wsUrl}/ws/${"z".repeat(64)}`);
     const r = await p.upgradeRejected;
     expect(r.status).toBe(400);
     expect(JSON.parse(r.body)).toEqual({ code: -1125, msg: "This listenKey does not exist." });
@@ -85,8 +55,7 @@ describe("user-data stream sockets", () => {
 
   it("can instead accept and close, or accept and stay silent, for an unknown key", async () => {
     const closing = await start({ unknownKeyOnConnect: "close" });
-    const p = connect(`${closing.mock.wsUrl}/ws/nope`);
-    probes.push(p);
+    const p = probe(`${closing.mock.wsUrl}/ws/nope`);
     await until(() => expect(p.closed?.code).toBe(1008));
     await closing.mock.close();
     const silent = await start({ unknownKeyOnConnect: "silent" });
@@ -311,8 +280,7 @@ describe("notifications", () => {
         resolve(s.id);
       });
     });
-    const p = connect(`${mock.wsUrl}/ws/${listenKey}`);
-    probes.push(p);
+    const p = probe(`${mock.wsUrl}/ws/${listenKey}`);
     expect(await opened).toBe(1);
     await clock.advance(60 * MIN);
     await until(() => expect(p.closed).toBeDefined());

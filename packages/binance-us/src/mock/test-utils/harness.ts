@@ -1,5 +1,5 @@
 import { createHmac } from "node:crypto";
-import { vi } from "vitest";
+import { afterEach, vi } from "vitest";
 import WebSocket from "ws";
 import { createMockClock, type MockClock } from "../clock.js";
 import type { BinanceUsMockOptions } from "../options.js";
@@ -19,6 +19,43 @@ export async function startHarness(options: BinanceUsMockOptions = {}): Promise<
   const clock = createMockClock();
   const mock = await startBinanceUsMock({ clock, ...options });
   return { mock, clock };
+}
+
+/**
+ * Per-file lifecycle for the mock tests: every mock started and every probe connected
+ * through it is closed after each test, even when one test starts several mocks.
+ */
+export function useMockLifecycle(): {
+  start(options?: BinanceUsMockOptions): Promise<Harness>;
+  /** `connect` plus cleanup after the test. */
+  probe(url: string, opts?: { autoPong?: boolean }): Probe;
+  /** `probe` that waits for the socket to open. */
+  open(url: string, opts?: { autoPong?: boolean }): Promise<Probe>;
+} {
+  const mocks: BinanceUsMock[] = [];
+  const probes: Probe[] = [];
+  afterEach(async () => {
+    for (const p of probes.splice(0)) p.ws.terminate();
+    for (const m of mocks.splice(0)) await m.close();
+  });
+  const probe = (url: string, opts: { autoPong?: boolean } = {}): Probe => {
+    const p = connect(url, opts);
+    probes.push(p);
+    return p;
+  };
+  return {
+    async start(options = {}) {
+      const h = await startHarness(options);
+      mocks.push(h.mock);
+      return h;
+    },
+    probe,
+    async open(url, opts = {}) {
+      const p = probe(url, opts);
+      await p.opened;
+      return p;
+    },
+  };
 }
 
 export interface RestReply {
