@@ -68,11 +68,15 @@ export const GatewayConfigSchema = z.strictObject({
   store: StoreSchema.default({ type: "memory" }),
   approvals: z
     .strictObject({
-      timeoutMs: z.number().int().min(1000, "use at least 1000 ms").default(300_000),
+      // Below the MCP SDK client's 60 s default request timeout, so a client that sets
+      // nothing hears the gateway's own "approval timed out" denial, not a bare timeout.
+      timeoutMs: z.number().int().min(1000, "use at least 1000 ms").default(55_000),
+      // Progress keeps clients that use `resetTimeoutOnProgress` waiting past their timeout.
+      progressMs: z.number().int().min(50, "use at least 50 ms").default(5_000),
       elicitation: z.boolean().default(true),
       adminToken: z.string().min(16, "use at least 16 characters").optional(),
     })
-    .default({ timeoutMs: 300_000, elicitation: true }),
+    .default({ timeoutMs: 55_000, progressMs: 5_000, elicitation: true }),
   allowedOrigins: z.array(z.string()).optional(),
   audit: z
     .strictObject({

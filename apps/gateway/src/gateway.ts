@@ -278,6 +278,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       approve: async (req) => (await approve(req)) as ApprovalOutcome,
       // The approver's own timeout (recorded in the store) must fire first.
       approvalTimeoutMs: config.approvals.timeoutMs + 5_000,
+      approvalProgressMs: config.approvals.progressMs,
       onDecision,
       allowedOrigins: config.allowedOrigins,
       now,

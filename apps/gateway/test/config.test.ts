@@ -30,6 +30,9 @@ describe("loadGatewayConfig", () => {
     expect(loaded.config.listen).toEqual({ host: "127.0.0.1", port: 8080 });
     expect(loaded.config.store).toEqual({ type: "memory" });
     expect(loaded.config.upstreams).toEqual([{ name: "binance-us", builtin: "binance-us" }]);
+    // A held call must be denied by the gateway before the SDK client's own 60 s timeout.
+    expect(loaded.config.approvals.timeoutMs).toBeLessThan(60_000);
+    expect(loaded.config.approvals.progressMs).toBe(5_000);
     expect(loaded.grants).toEqual([
       {
         name: "demo",

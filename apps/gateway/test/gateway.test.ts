@@ -28,10 +28,10 @@ afterEach(async () => {
   t = undefined;
 });
 
-async function start(policy = POLICY) {
+async function start(policy = POLICY, config = CONFIG) {
   const calls: string[] = [];
   t = await startTestGateway({
-    config: CONFIG,
+    config,
     files: { "policy.yaml": policy },
     extraUpstreams: [{ name: "fake", server: fakeUpstream(calls) }],
   });
@@ -204,6 +204,37 @@ describe("gateway", () => {
     expect(t.logs.find((l) => l.includes("keeping the last good policy"))).toContain("default");
     const still = await client.callTool({ name: "binance_us_create_listen_key", arguments: {} });
     expect(still.isError).toBeFalsy();
+  });
+
+  it("keeps a held call alive past the client's timeout with progress notifications", async () => {
+    const { t, calls } = await start(
+      POLICY,
+      CONFIG.replace(
+        "approvals: { timeoutMs: 60000 }",
+        "approvals: { timeoutMs: 60000, progressMs: 50 }",
+      ),
+    );
+    const client = await t.connect();
+    let progress = 0;
+    const held = client.callTool(
+      { name: "transfer_funds", arguments: { amount: 3, apiSecret: "s" } },
+      undefined,
+      {
+        timeout: 250,
+        resetTimeoutOnProgress: true,
+        onprogress: () => {
+          progress++;
+        },
+      },
+    );
+    const pending = await waitFor(async () => (await json(admin("/approvals"))).pending[0]);
+    // Eight progress ticks of 50 ms: the call has outlived its 250 ms client timeout.
+    await waitFor(() => (progress >= 8 ? true : undefined));
+    await admin(`/approvals/${pending.id}/approve`, { method: "POST", body: "{}" });
+    const r = await held;
+    expect(textOf(r)).toBe("moved 3");
+    expect(calls).toEqual(["transfer:3"]);
+    await client.close();
   });
 
   it("serves /mcp through the plain listener, with the same auth and the rest on Express", async () => {

@@ -31,7 +31,7 @@ export interface Scheduler {
 /** Options of {@link createApprover}. */
 export interface ApproverOptions {
   readonly store: ApprovalStore;
-  /** How long a call may wait before it is denied. Default 5 minutes. */
+  /** How long a call may wait before it is denied. Default 55 s (below the SDK client's 60 s). */
   readonly timeoutMs?: number;
   /** Also ask the client's user through MCP elicitation when the client supports it. Default true. */
   readonly elicitation?: boolean;
@@ -54,7 +54,7 @@ export interface ApproverOptions {
  */
 export function createApprover(options: ApproverOptions) {
   const { store } = options;
-  const timeoutMs = options.timeoutMs ?? 300_000;
+  const timeoutMs = options.timeoutMs ?? 55_000;
   const now = options.now ?? Date.now;
   const scheduler: Scheduler = options.scheduler ?? {
     setTimeout: (fn, ms) => setTimeout(fn, ms),
