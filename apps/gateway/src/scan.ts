@@ -154,11 +154,24 @@ export async function listUpstreamTools(
     return tools;
   } catch (err) {
     const what = "url" in target ? target.url : target.command;
+    const message = (err as Error).message;
     throw new GatewayError(
       "SCAN_FAILED",
-      `could not list the tools of ${what}: ${(err as Error).message}`,
+      `could not list the tools of ${what}: ${message}${scanHint(target, message)}`,
     );
   } finally {
     await client.close().catch(() => {});
   }
+}
+
+// The SDK's messages name the symptom; a newcomer needs the likely fix next to it.
+function scanHint(target: ScanTarget, message: string): string {
+  if (!("url" in target)) return "";
+  if (/\b401\b|unauthori[sz]ed/i.test(message)) {
+    return ' (the server wants a credential: add --header "Authorization: Bearer <key>")';
+  }
+  if (/fetch failed|ECONNREFUSED/i.test(message)) {
+    return " (nothing answered: is the server running, and is that its MCP endpoint?)";
+  }
+  return "";
 }

@@ -209,10 +209,12 @@ describe("toolgate scan", () => {
     const unauthorized = await run("scan", t.gw.mcpUrl, "--timeout", "3000");
     expect(unauthorized.code).toBe(1);
     expect(unauthorized.err).toContain("could not list the tools");
+    expect(unauthorized.err).toContain('add --header "Authorization: Bearer <key>"');
     expect((await run("scan", "not-a-url")).err).toContain("not an http(s) URL");
     expect((await run("scan", "http://x", "--header", "nocolon")).code).toBe(2);
     expect((await run("scan")).code).toBe(2);
     const refused = await run("scan", "http://127.0.0.1:9/mcp", "--timeout", "2000");
     expect(refused.code).toBe(1);
+    expect(refused.err).toContain("is the server running");
   }, 20_000);
 });
