@@ -269,8 +269,27 @@ describe("parsing text and files", () => {
       err = e;
     }
     expect(err).toMatchObject({ code: "POLICY_PARSE" });
-    expect((err as Error).message).toContain("duplicate key");
-    expect((err as Error).message).toContain("line 4");
+    expect((err as PolicyError).issues).toEqual([
+      expect.objectContaining({
+        path: "tools.t",
+        message: 'duplicate key "t" at line 4, column 5',
+      }),
+    ]);
+    const nested = JSON.stringify({
+      version: "1",
+      tools: { t: { limits: [{ counter: "a" }, { counter: "b", window: "minute" }] } },
+    }).replace('"window"', '"max": 1, "max"');
+    expect(() => parsePolicyText(nested)).toThrow(
+      expect.objectContaining({
+        issues: [expect.objectContaining({ path: "tools.t.limits[1].max" })],
+      }),
+    );
+    // Equal keys in different objects, and strings that look like keys, are fine.
+    expect(() =>
+      parsePolicyText(
+        '{"version":"1","tools":{"a":{"reason":"b, \\"a\\": 1"},"b":{"reason":"a"}}}',
+      ),
+    ).not.toThrow();
     expect(() =>
       parsePolicyText('version: "1"\ntools:\n  t: { action: deny }\n  t: {}\n', {
         format: "yaml",
