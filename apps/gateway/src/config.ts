@@ -138,6 +138,38 @@ function flattenUnion(issue: ZodIssue, prefix: readonly PropertyKey[]): ZodIssue
   return best.flatMap((i) => flattenUnion(i, full.path));
 }
 
+function upstreamList(input: unknown): unknown[] {
+  const ups = (input as { upstreams?: unknown } | null)?.upstreams;
+  return Array.isArray(ups) ? ups : [];
+}
+
+// An upstream with none of url/command/builtin matches no union branch; without this the
+// closest branch would say "must be an http(s) URL", which hides the other two forms.
+function kindless(u: unknown): boolean {
+  return (
+    u !== null && typeof u === "object" && !("url" in u) && !("command" in u) && !("builtin" in u)
+  );
+}
+
+function upstreamKindIssues(input: unknown): GatewayIssue[] {
+  return upstreamList(input).flatMap((u, i) =>
+    kindless(u)
+      ? [
+          {
+            path: `upstreams[${i}]`,
+            message: "an upstream needs one of url, command or builtin",
+            fix: 'add url: http://host/mcp, command: npx (with args), or builtin: "binance-us"',
+          },
+        ]
+      : [],
+  );
+}
+
+function isKindlessUpstream(input: unknown, path: string): boolean {
+  const m = /^upstreams\[(\d+)\]\.(url|command|builtin)$/.exec(path);
+  return m !== null && kindless(upstreamList(input)[Number(m[1])]);
+}
+
 function toIssues(error: z.ZodError): GatewayIssue[] {
   return error.issues
     .flatMap((i) => flattenUnion(i, []))
@@ -258,7 +290,17 @@ export function loadGatewayConfig(options: LoadConfigOptions): LoadedConfig {
   const issues: GatewayIssue[] = [];
   const substituted = substituteEnv(raw, env, "", issues);
   const parsed = GatewayConfigSchema.safeParse(substituted);
-  if (!parsed.success) issues.push(...toIssues(parsed.error));
+  if (!parsed.success) {
+    // A missing ${VAR} is the real problem at its path; the schema's complaint about the
+    // empty string left behind would only mislead.
+    const envPaths = new Set(issues.map((i) => i.path));
+    issues.push(
+      ...upstreamKindIssues(substituted),
+      ...toIssues(parsed.error).filter(
+        (i) => !envPaths.has(i.path) && !isKindlessUpstream(substituted, i.path),
+      ),
+    );
+  }
   if (issues.length > 0 || !parsed.success) {
     throw new GatewayError(
       "CONFIG_INVALID",

@@ -100,7 +100,7 @@ describe("loadGatewayConfig", () => {
       file,
       [
         "listen: { port: 99999 }",
-        "upstreams: [{ name: 'bad name', url: 'nope' }]",
+        "upstreams: [{ name: 'bad name', url: 'nope' }, { name: kindless }]",
         "grants:",
         `  a: { apiKey: '\${MISSING_VAR}' }`,
         "  b: { policy: x.json }",
@@ -121,6 +121,12 @@ describe("loadGatewayConfig", () => {
     const envIssue = err.issues.find((i) => i.message.includes("MISSING_VAR"));
     expect(envIssue?.fix).toContain("export MISSING_VAR");
     expect(err.issues.find((i) => i.path === "listen.port")?.fix).toMatch(/0 to 65535/);
+    // One issue per problem: the missing variable, not also "too short" for what is left.
+    expect(paths.filter((p) => p === "grants.a.apiKey")).toHaveLength(1);
+    expect(err.issues.find((i) => i.path === "upstreams[1]")?.message).toBe(
+      "an upstream needs one of url, command or builtin",
+    );
+    expect(paths).not.toContain("upstreams[1].url");
   });
 
   it("rejects two grants sharing a key, a missing file and bad YAML", () => {
