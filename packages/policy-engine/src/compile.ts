@@ -104,10 +104,21 @@ export function policyVersion(doc: PolicyDocument): string {
   return `sha256:${createHash("sha256").update(canonicalJson(doc)).digest("hex").slice(0, 12)}`;
 }
 
-/** Glob order: more literal characters first, then fewer wildcards, then the key itself. */
-function compareGlobs(a: GlobEntry, b: GlobEntry): number {
+const STRICTNESS: Readonly<Record<Effect, number>> = { deny: 0, require_approval: 1, allow: 2 };
+
+/**
+ * Glob order: more literal characters first, then fewer wildcards. Between equally
+ * specific globs that both match a name, the stricter action wins (deny, then
+ * require_approval, then allow), as everywhere else in the language; only then does
+ * the key's sort order decide, so a tie can never quietly loosen a policy.
+ */
+function compareGlobs(
+  a: GlobEntry & { readonly action: Effect },
+  b: GlobEntry & { readonly action: Effect },
+): number {
   if (a.literals !== b.literals) return b.literals - a.literals;
   if (a.wildcards !== b.wildcards) return a.wildcards - b.wildcards;
+  if (a.action !== b.action) return STRICTNESS[a.action] - STRICTNESS[b.action];
   return a.pattern < b.pattern ? -1 : a.pattern > b.pattern ? 1 : 0;
 }
 
@@ -198,7 +209,9 @@ export class CompiledPolicy {
         globs.push({ ...compiled, re: entry.re, entry });
       } else exact.set(key, compiled);
     }
-    globs.sort((a, b) => compareGlobs(a.entry, b.entry));
+    globs.sort((a, b) =>
+      compareGlobs({ ...a.entry, action: a.action }, { ...b.entry, action: b.action }),
+    );
     this.exact = exact;
     this.globs = globs;
     this.limitsById = limitsById;

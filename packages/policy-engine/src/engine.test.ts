@@ -31,7 +31,7 @@ describe("default, exact and glob precedence", () => {
     expect((await decide(policy({}), "x")).code).toBe("DEFAULT_DENY");
   });
 
-  it("exact beats glob; more literal characters beat fewer; ties break by key order", async () => {
+  it("exact beats glob; more literal characters beat fewer; ties go to the stricter action, then key order", async () => {
     const p = policy({
       default: "allow",
       tools: {
@@ -55,10 +55,16 @@ describe("default, exact and glob precedence", () => {
       code: "TOOL_DENIED",
       reason: "glob a_*",
     });
-    // "x?" and "*x" both have one literal and one wildcard: "*x" sorts first.
-    expect((await decide(p, "xx")).ruleId).toBe("tools.*x");
+    // "x?" and "*x" both have one literal and one wildcard: the stricter action wins
+    // the tie (a deny cannot be loosened by an equally specific allow)...
+    expect(await decide(p, "xx")).toMatchObject({ effect: "deny", ruleId: "tools.x?" });
     expect((await decide(p, "xy")).ruleId).toBe("tools.x?");
     expect((await decide(p, "x")).ruleId).toBe("tools.*x");
+    // ...and between equal actions the key that sorts first.
+    const same = policy({ tools: { "y?": { reason: "y?" }, "*y": { reason: "*y" } } });
+    expect((await decide(same, "yy")).ruleId).toBe("tools.*y");
+    const approval = policy({ tools: { "*z": {}, "z?": { action: "require_approval" } } });
+    expect((await decide(approval, "zz")).effect).toBe("require_approval");
     // "q*z" (2 literals) beats "q**" (1 literal).
     expect((await decide(p, "qaz")).effect).toBe("deny");
     expect((await decide(p, "qa")).effect).toBe("allow");

@@ -36,12 +36,15 @@ function pickRule(doc: PolicyDocument, name: string): [string, ToolRule] | undef
       best = [k, r];
       continue;
     }
-    const [bk] = best;
+    const [bk, br] = best;
+    const strictness = (x: ToolRule) =>
+      x.action === "deny" ? 0 : x.action === "require_approval" ? 1 : 2;
     const better =
       literalCount(k) > literalCount(bk) ||
       (literalCount(k) === literalCount(bk) &&
         (k.length - literalCount(k) < bk.length - literalCount(bk) ||
-          (k.length - literalCount(k) === bk.length - literalCount(bk) && k < bk)));
+          (k.length - literalCount(k) === bk.length - literalCount(bk) &&
+            (strictness(r) < strictness(br) || (strictness(r) === strictness(br) && k < bk)))));
     if (better) best = [k, r];
   }
   return best;
