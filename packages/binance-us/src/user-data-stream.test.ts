@@ -203,6 +203,50 @@ describe("UserDataStream", () => {
     await s.stream.close();
   });
 
+  it("drops a rotation socket still opening on a key that a keepalive found gone", async () => {
+    const s = await started(
+      setup({ rotateAfterMs: 10 * MIN, keepaliveIntervalMs: MIN, keepaliveJitterMs: 0 }),
+    );
+    s.exchange.acceptStaleKeys = true; // the upgrade for a dead key succeeds, then silence
+    s.exchange.openDelayMs = 90_000; // a slow handshake keeps the rotation socket pending
+    await s.clock.advance(10 * MIN); // rotation: POST, the new socket starts opening
+    expect(s.exchange.sockets.filter((x) => x.state === "connecting")).toHaveLength(1);
+    s.exchange.expireKey(); // the next keepalive (due in 60 s) meets -1125 and re-creates
+    await s.clock.advance(5 * MIN);
+    // The socket on the dead key was dropped, never promoted; one move, to the new key.
+    expect(s.seen.rotated.map((r) => r.reason)).toEqual(["keyChanged"]);
+    expect(s.exchange.sockets[1]?.closedBy).toBe("client-terminate");
+    const current = s.exchange.key!.listenKey;
+    expect(s.stream.listenKey).toBe(current);
+    expect(s.exchange.openSockets().map((x) => x.listenKey)).toEqual([current]);
+    s.exchange.push(executionReport({ i: 9 }));
+    expect(eventIds(s)).toEqual([9]);
+    await s.stream.close();
+    expect(s.clock.pending()).toBe(0);
+  });
+
+  it("drops a rotation socket opening on the key that listenKeyExpired just ended", async () => {
+    const s = await started(setup({ rotateAfterMs: 10 * MIN }));
+    const k1 = s.exchange.key!.listenKey;
+    s.exchange.acceptStaleKeys = true;
+    s.exchange.openDelayMs = 5_000;
+    await s.clock.advance(10 * MIN);
+    expect(s.exchange.sockets.filter((x) => x.state === "connecting")).toHaveLength(1);
+    s.exchange.expireKey();
+    s.exchange
+      .openSockets()[0]!
+      .deliver(JSON.stringify({ e: "listenKeyExpired", E: String(s.clock.now()), listenKey: k1 }));
+    s.exchange.openDelayMs = 10;
+    await s.clock.advance(10_000);
+    const current = s.exchange.key!.listenKey;
+    expect(current).not.toBe(k1);
+    expect(s.exchange.openSockets().map((x) => x.listenKey)).toEqual([current]);
+    s.exchange.push(executionReport({ i: 10 }));
+    expect(s.seen.event.map((e) => e.event.kind)).toEqual(["listenKeyExpired", "executionReport"]);
+    await s.stream.close();
+    expect(s.clock.pending()).toBe(0);
+  });
+
   it("obeys Retry-After before reconnecting", async () => {
     const s = await started(setup());
     s.exchange.failures.push({ method: "POST", status: 429, headers: { "retry-after": "30" } });

@@ -249,10 +249,17 @@ export class UserDataStream {
         previousMasked: maskListenKey(previous),
         listenKeyMasked: maskListenKey(listenKey),
       });
-      // A keepalive found the key gone and re-created it: move the socket over without a gap.
-      if (!this.#connectInFlight && this.#primary && this.#primary.key !== listenKey) {
-        void this.#connect("keyChanged");
+      // A socket still opening on the old key would land on a dead key (the exchange may
+      // accept the upgrade and then send nothing): drop it and open on the new key instead.
+      const stale = this.#pending?.key === listenKey ? undefined : this.#pending;
+      if (stale) {
+        this.#pending = undefined;
+        this.#retire(stale, undefined, "key changed while opening");
       }
+      if (this.#connectInFlight) return;
+      // A keepalive found the key gone and re-created it: move the socket over without a gap.
+      if (this.#primary && this.#primary.key !== listenKey) void this.#connect("keyChanged");
+      else if (stale && !this.#primary) void this.#connect("reconnect");
     });
     this.#keys.on("fatal", (error) => this.#fail(error));
     this.#keys.on("retrying", ({ error }) => this.#warn(error.code, error.message));
@@ -441,6 +448,13 @@ export class UserDataStream {
     this.#attempt = 0;
     this.#state = "connected";
     this.#scheduleRotation(this.#o.rotateAfterMs);
+    // The key changed while this socket was opening (a keepalive found the old one gone):
+    // the move to the new key was skipped because this socket was pending, so make it now,
+    // or the stream would sit on a dead key that may never send a frame again.
+    const current = this.#keys.listenKey;
+    if (current !== undefined && current !== conn.key) {
+      queueMicrotask(() => void this.#connect("keyChanged"));
+    }
     if (old && old.state === "open" && conn.swap) {
       // Make before break: keep the old socket a little longer so events already in flight
       // on it still arrive; duplicates are removed by the de-duplication window.
@@ -504,6 +518,12 @@ export class UserDataStream {
       const expired = event.data.listenKey;
       if (expired === undefined || expired === conn.key) {
         this.#logger.warn("server reported listenKeyExpired", { conn: conn.id });
+        // A rotation socket opening on the same key is as dead as this one.
+        const pending = this.#pending;
+        if (pending && pending.key === conn.key) {
+          this.#pending = undefined;
+          this.#retire(pending, undefined, "listenKeyExpired");
+        }
         this.#retire(conn, 1000, "listenKeyExpired");
         this.#afterGone(conn, "listenKeyExpired");
       }

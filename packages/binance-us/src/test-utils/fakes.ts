@@ -159,6 +159,13 @@ export class FakeExchange {
     headers: Record<string, string>;
   }[] = [];
   readonly failures: InjectedFailure[] = [];
+  /**
+   * Accept sockets for a key that is no longer active; they stay open and never receive an
+   * event (an exchange that does not refuse the upgrade for a dead key).
+   */
+  acceptStaleKeys = false;
+  /** Time a socket takes to open (the handshake), on the fake clock. */
+  openDelayMs = 10;
   readonly sockets: FakeServerSocket[] = [];
   answerPings = true;
   /** When false, new sockets never open (connection refused). */
@@ -251,14 +258,15 @@ export class FakeExchange {
     this.sockets.push(socket);
     socket.openTimer = this.clock.setTimeout(() => {
       if (socket.state !== "connecting") return;
-      if (!this.acceptSockets || this.#activeKey()?.listenKey !== listenKey) {
+      const stale = this.#activeKey()?.listenKey !== listenKey;
+      if (!this.acceptSockets || (stale && !this.acceptStaleKeys)) {
         socket.state = "closed";
         handlers.onError(new Error("Unexpected server response: 400"));
         return;
       }
       socket.state = "open";
       handlers.onOpen();
-    }, 10);
+    }, this.openDelayMs);
     return socket;
   };
 
