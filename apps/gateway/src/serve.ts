@@ -52,7 +52,9 @@ export function banner(
     `  Metrics        ${gw.url}/metrics`,
     ...gw.notes.map((n) => `  ${n}`),
     "",
-    "  Try it (open a session, then list the tools with its id):",
+    info.generatedKey
+      ? "  Try it (open a session, then list the tools with its id):"
+      : "  Try it (export TOOLGATE_API_KEY=<a grant's key> first; opens a session, lists the tools):",
     ...curlExample(gw.mcpUrl, key)
       .split("\n")
       .map((l) => `  ${l}`),
