@@ -247,6 +247,28 @@ describe("UserDataStream", () => {
     expect(s.clock.pending()).toBe(0);
   });
 
+  it("holds exactly one keepalive timer through reconnects, a key change and a rotation", async () => {
+    const s = await started(setup({ rotateAfterMs: 2 * HOUR }));
+    const keepaliveTimers = () =>
+      s.clock.pendingDelays().filter((d) => d > 29 * MIN && d <= 31 * MIN).length;
+    expect(keepaliveTimers()).toBe(1);
+    for (let k = 0; k < 4; k++) {
+      s.exchange.openSockets()[0]!.serverClose(1001);
+      await s.clock.advance(5_000);
+      expect(s.exchange.openSockets()).toHaveLength(1);
+      expect(keepaliveTimers()).toBe(1);
+    }
+    s.exchange.expireKey(); // the next keepalive meets -1125 and re-creates the key
+    await s.clock.advance(31 * MIN + 10_000);
+    expect(s.seen.keyChanged).toHaveLength(2);
+    expect(keepaliveTimers()).toBe(1);
+    await s.clock.advance(2 * HOUR); // a rotation
+    expect(s.seen.rotated.map((r) => r.reason)).toContain("rotation");
+    expect(s.exchange.calls.filter((c) => c.method === "PUT").length).toBeGreaterThan(2);
+    await s.stream.close();
+    expect(s.clock.pending()).toBe(0);
+  });
+
   it("obeys Retry-After before reconnecting", async () => {
     const s = await started(setup());
     s.exchange.failures.push({ method: "POST", status: 429, headers: { "retry-after": "30" } });
