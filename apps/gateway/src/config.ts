@@ -283,7 +283,11 @@ export function loadGatewayConfig(options: LoadConfigOptions): LoadedConfig {
       raw = parseYaml(text) ?? {};
     } catch (err) {
       throw new GatewayError("CONFIG_INVALID", `config ${file} is not valid YAML`, [
-        { path: "(file)", message: (err as Error).message.split("\n")[0] ?? "parse error" },
+        {
+          path: "(file)",
+          message: ((err as Error).message.split("\n")[0] ?? "parse error").replace(/:$/, ""),
+          fix: 'quote values that contain ": " or end with ":", e.g. store: "redis://h:6379/0?prefix=app:"',
+        },
       ]);
     }
   }

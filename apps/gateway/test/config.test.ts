@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -148,6 +148,30 @@ describe("loadGatewayConfig", () => {
       expectIssues(() => loadGatewayConfig({ cwd: dir(), env: { PORT: "eighty" } })).issues[0]
         ?.path,
     ).toBe("env.PORT");
+  });
+
+  it("accepts the README's scale-out config as written (placeholder hash filled in)", () => {
+    const readme = readFileSync(new URL("../README.md", import.meta.url), "utf8");
+    const section = readme.slice(readme.indexOf("## Running several instances on Redis"));
+    const yaml = /```yaml\n([\s\S]*?)```/.exec(section)?.[1] as string;
+    expect(yaml).toContain("store:");
+    const cwd = dir();
+    writeFileSync(
+      join(cwd, "toolgate.config.yaml"),
+      yaml.replace("sha256:…", `sha256:${sha256Hex("scale-key-0123456789")}`),
+    );
+    const loaded = loadGatewayConfig({
+      cwd,
+      env: { TOOLGATE_ADMIN_TOKEN: "admin-0123456789abcdef" },
+    });
+    expect(loaded.config.store).toMatchObject({ type: "redis", prefix: "myteam:" });
+  });
+
+  it("says how to quote a value YAML mistakes for a key", () => {
+    const cwd = dir();
+    writeFileSync(join(cwd, "c.yaml"), "store: redis://127.0.0.1:6379/0?prefix=app:\n");
+    const err = expectIssues(() => loadGatewayConfig({ cwd, file: "c.yaml", env: {} }));
+    expect(err.issues[0]?.fix).toContain('store: "redis://');
   });
 
   it("accepts the shipped example config", () => {
