@@ -54,7 +54,7 @@ export function banner(
     "",
     info.generatedKey
       ? "  Try it (open a session, then list the tools with its id):"
-      : "  Try it (export TOOLGATE_API_KEY=<a grant's key> first; opens a session, lists the tools):",
+      : "  Try it (reads the key from $TOOLGATE_API_KEY in your shell; opens a session, lists the tools):",
     ...curlExample(gw.mcpUrl, key)
       .split("\n")
       .map((l) => `  ${l}`),

@@ -18,13 +18,13 @@ describe("banner", () => {
     });
     expect(out).toContain('Bearer tg_generated_key_0123"');
     expect(out).toContain("/admin?token=tg_admin_0123456789");
-    expect(out).not.toContain("TOOLGATE_API_KEY=<");
+    expect(out).not.toContain("in your shell");
   });
 
   it("never prints configured secrets, and says which variable the snippet reads", () => {
     const out = banner(gw, { adminToken: "configured-admin-token", adminTokenGenerated: false });
     expect(out).not.toContain("configured-admin-token");
     expect(out).toContain('Bearer $TOOLGATE_API_KEY"');
-    expect(out).toContain("export TOOLGATE_API_KEY=<a grant's key> first");
+    expect(out).toContain("reads the key from $TOOLGATE_API_KEY in your shell");
   });
 });
