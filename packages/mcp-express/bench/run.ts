@@ -157,6 +157,7 @@ async function main(): Promise<void> {
   const [gwPort, gwListenerPort] = await startChild("./gateway.ts", [
     `http://127.0.0.1:${upPort}/mcp`,
   ]);
+  const onlySides = process.env.BENCH_SIDES?.split(",");
   const only = process.env.BENCH_CONCURRENCY ? Number(process.env.BENCH_CONCURRENCY) : undefined;
   const plan = [
     { concurrency: 1, calls: 3000 },
@@ -177,7 +178,11 @@ async function main(): Promise<void> {
       listener: await session(gwListenerPort!, auth, concurrency),
     };
     type Side = keyof typeof sides;
-    const names = Object.keys(sides) as Side[];
+    // BENCH_SIDES=express (or listener) drives only that mount next to direct, so a CPU
+    // profile of the gateway shows one mount's path alone.
+    const names = (Object.keys(sides) as Side[]).filter(
+      (n) => n === "direct" || !onlySides || onlySides.includes(n),
+    );
     const stats: Record<Side, Stats[]> = { direct: [], express: [], listener: [] };
     const gwCpu: Record<Side, number> = { direct: 0, express: 0, listener: 0 };
     const upCpu: Record<Side, number> = { direct: 0, express: 0, listener: 0 };
@@ -201,6 +206,7 @@ async function main(): Promise<void> {
     const d = stats.direct;
     for (const mount of ["express", "listener"] as const) {
       const p = stats[mount];
+      if (p.length === 0) continue;
       rows.push({
         concurrency,
         mount,

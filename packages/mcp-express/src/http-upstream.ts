@@ -1,9 +1,9 @@
 import { Agent, type IncomingMessage, request } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
-import type { Readable } from "node:stream";
+import { PassThrough, type Readable } from "node:stream";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
-import { Pool } from "undici";
+import { type Dispatcher, Pool } from "undici";
 import { ToolgateMcpError } from "./errors.js";
 import type { RpcId, RpcMessage } from "./jsonrpc.js";
 import type { Scheduler } from "./options.js";
@@ -20,6 +20,15 @@ function poolFor(url: URL): Pool {
     pools.set(url.origin, p);
   }
   return p;
+}
+
+/** A POST's answer: status and headers, and the body as text (JSON) or a stream (SSE). */
+interface PostResult {
+  status: number;
+  /** Only the response headers the transport reads (`content-type`, `mcp-session-id`). */
+  headers: Record<string, string>;
+  text: string;
+  stream?: Readable;
 }
 
 /** How often one request's stream may be resumed before the call is failed. */
@@ -81,6 +90,9 @@ export class HttpUpstreamTransport implements Transport {
   private getRetry: unknown;
   private getAttempt = 0;
   private lastGetEventId: string | undefined;
+  private headerCache:
+    | { sid: string | undefined; pv: string | undefined; headers: Record<string, string> }
+    | undefined;
 
   private readonly pool: Pool;
   private readonly path: string;
@@ -102,21 +114,9 @@ export class HttpUpstreamTransport implements Transport {
 
   async send(message: JSONRPCMessage): Promise<void> {
     const msg = message as unknown as RpcMessage;
-    const headers: Record<string, string> = {
-      ...this.headers,
-      "content-type": "application/json",
-      accept: "application/json, text/event-stream",
-    };
-    if (this.sessionId) headers["mcp-session-id"] = this.sessionId;
-    if (this.protocolVersion) headers["mcp-protocol-version"] = this.protocolVersion;
-    let res: Awaited<ReturnType<Pool["request"]>>;
+    let res: PostResult;
     try {
-      res = await this.pool.request({
-        path: this.path,
-        method: "POST",
-        headers,
-        body: JSON.stringify(msg),
-      });
+      res = await this.post(JSON.stringify(msg));
     } catch (e) {
       throw new ToolgateMcpError(
         "UPSTREAM_FAILED",
@@ -125,35 +125,33 @@ export class HttpUpstreamTransport implements Transport {
     }
     const sid = res.headers["mcp-session-id"];
     if (typeof sid === "string") this.sessionId = sid;
-    const status = res.statusCode;
+    const status = res.status;
     if (
       status === 202 ||
       (status >= 200 && status < 300 && msg.method !== undefined && msg.id === undefined)
     ) {
-      res.body.resume();
+      res.stream?.resume();
       if (msg.method === "notifications/initialized") this.openGet();
       return;
     }
     if (status < 200 || status >= 300) {
-      const text = await res.body.text().catch(() => "");
       if (status === 404 && this.sessionId) {
         // The upstream forgot our session: this connection is over (the link reports it).
         queueMicrotask(() => void this.close());
       }
       throw new ToolgateMcpError(
         "UPSTREAM_FAILED",
-        `HTTP ${status} from upstream: ${text.slice(0, 200)}`,
+        `HTTP ${status} from upstream: ${res.text.slice(0, 200)}`,
         {
           status,
         },
       );
     }
-    const ct = String(res.headers["content-type"] ?? "");
-    if (ct.includes("text/event-stream")) {
-      this.consumeSse(res.body, msg.id, false);
+    if (res.stream) {
+      this.consumeSse(res.stream, msg.id, false);
       return;
     }
-    const text = await res.body.text();
+    const text = res.text;
     if (text.length === 0) return;
     const parsed = JSON.parse(text) as unknown;
     if (Array.isArray(parsed)) {
@@ -161,6 +159,88 @@ export class HttpUpstreamTransport implements Transport {
     } else {
       this.onmessage?.(parsed as JSONRPCMessage);
     }
+  }
+
+  /** Headers of a POST; rebuilt only when the session id or protocol version changed. */
+  private postHeaders(): Record<string, string> {
+    const c = this.headerCache;
+    if (c && c.sid === this.sessionId && c.pv === this.protocolVersion) return c.headers;
+    const headers: Record<string, string> = {
+      ...this.headers,
+      "content-type": "application/json",
+      accept: "application/json, text/event-stream",
+    };
+    if (this.sessionId) headers["mcp-session-id"] = this.sessionId;
+    if (this.protocolVersion) headers["mcp-protocol-version"] = this.protocolVersion;
+    this.headerCache = { sid: this.sessionId, pv: this.protocolVersion, headers };
+    return headers;
+  }
+
+  /**
+   * One POST on the pool through undici's handler API: a JSON body is collected into one
+   * string without a body stream or promise per chunk; an SSE body becomes a stream (with
+   * back-pressure) as soon as the headers arrive.
+   */
+  private post(body: string): Promise<PostResult> {
+    return new Promise((resolve, reject) => {
+      let status = 0;
+      const headers: PostResult["headers"] = {};
+      let stream: PassThrough | undefined;
+      const chunks: Buffer[] = [];
+      let resumeBody: (() => void) | undefined;
+      // undici's core handler interface (the `request()` API is built on it).
+      const handler: Dispatcher.DispatchHandler = {
+        onConnect() {},
+        onHeaders(statusCode, raw, resume) {
+          if (statusCode < 200) return true;
+          status = statusCode;
+          resumeBody = resume;
+          for (let i = 0; i + 1 < raw.length; i += 2) {
+            const k = raw[i]!.toString("latin1").toLowerCase();
+            if (k === "content-type" || k === "mcp-session-id")
+              headers[k] = raw[i + 1]!.toString("latin1");
+          }
+          if (
+            statusCode < 300 &&
+            String(headers["content-type"] ?? "").includes("text/event-stream")
+          ) {
+            stream = new PassThrough();
+            resolve({ status, headers, text: "", stream });
+          }
+          return true;
+        },
+        onData(chunk) {
+          if (!stream) {
+            chunks.push(chunk);
+            return true;
+          }
+          if (stream.write(chunk)) return true;
+          stream.once("drain", () => resumeBody?.());
+          return false;
+        },
+        onComplete() {
+          if (stream) {
+            stream.end();
+            return;
+          }
+          const text =
+            chunks.length === 0
+              ? ""
+              : chunks.length === 1
+                ? chunks[0]!.toString("utf8")
+                : Buffer.concat(chunks).toString("utf8");
+          resolve({ status, headers, text });
+        },
+        onError(err) {
+          if (stream) stream.destroy(err);
+          else reject(err);
+        },
+      };
+      this.pool.dispatch(
+        { path: this.path, method: "POST", headers: this.postHeaders(), body },
+        handler,
+      );
+    });
   }
 
   async close(): Promise<void> {

@@ -33,6 +33,13 @@ export type BodyResult = { ok: true; text: string } | { ok: false; tooLarge: tru
 /**
  * Reads the request body up to `limit` bytes. Rejects early on Content-Length so an
  * oversized upload is refused before it is buffered; the rest is drained, not stored.
+ *
+ * Fast path: the handler runs while Node's HTTP parser is still inside the packet that
+ * carried the headers, and a small body usually sits in that same packet. One microtask
+ * later the parser has pushed all of it (as many bytes as Content-Length declares, even
+ * before `req.complete` is set), so it is taken with one
+ * `read()` instead of switching the stream to flowing mode and waiting for the
+ * `data`/`end` ticks (measurably shorter time to first byte upstream, see bench/).
  */
 export function readBody(req: IncomingMessage, limit: number): Promise<BodyResult> {
   const declared = Number(req.headers["content-length"]);
@@ -40,6 +47,32 @@ export function readBody(req: IncomingMessage, limit: number): Promise<BodyResul
     req.resume();
     return Promise.resolve({ ok: false, tooLarge: true });
   }
+  return Promise.resolve().then(() => {
+    const size = req.readableLength;
+    const whole = req.complete || (Number.isFinite(declared) && size >= declared);
+    if (whole && req.readableFlowing !== true && !req.readableEnded) {
+      if (size > limit) {
+        req.resume();
+        return { ok: false, tooLarge: true };
+      }
+      const chunk: unknown = size === 0 ? null : req.read();
+      if (size === 0 || chunk !== null) {
+        // Drains the (now empty, ended) stream so `end` is emitted and the socket reused.
+        req.resume();
+        const text =
+          chunk === null
+            ? ""
+            : typeof chunk === "string"
+              ? chunk
+              : (chunk as Buffer).toString("utf8");
+        return { ok: true, text };
+      }
+    }
+    return readFlowing(req, limit);
+  });
+}
+
+function readFlowing(req: IncomingMessage, limit: number): Promise<BodyResult> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
