@@ -165,12 +165,14 @@ export const ADMIN_PAGE_HTML = `<!doctype html>
   }
   function renderGrants() {
     const box = $("grants"); box.replaceChildren();
-    const names = new Set([...Object.keys(tallies), ...counters.map((c) => c.grant)]);
+    const names = new Set([...Object.keys(tallies), ...counters.map((c) => c.grant), ...pending.map((a) => a.grant)]);
     if (names.size === 0) box.append(el("div", { class: "card muted" }, "No calls yet."));
     for (const g of [...names].sort()) {
       const t = tallies[g] || { allowed: 0, denied: 0, rateLimited: 0, held: 0 };
+      // Tallies count finished decisions; a call still waiting is held too.
+      const held = t.held + pending.filter((a) => a.grant === g).length;
       const card = el("div", { class: "card", "data-grant": g }, el("div", { class: "g" }, el("b", {}, g), el("span", { class: "muted" }, "this instance")),
-        el("div", { class: "nums" }, el("div", {}, el("strong", {}, t.allowed), el("span", {}, "allowed")), el("div", {}, el("strong", {}, t.held), el("span", {}, "held")),
+        el("div", { class: "nums" }, el("div", {}, el("strong", {}, t.allowed), el("span", {}, "allowed")), el("div", { "data-tally": "held" }, el("strong", {}, held), el("span", {}, "held")),
           el("div", {}, el("strong", {}, t.rateLimited), el("span", {}, "limited")), el("div", {}, el("strong", {}, t.denied), el("span", {}, "denied"))));
       for (const c of counters.filter((c) => c.grant === g)) {
         const pct = c.max > 0 ? Math.min(100, Math.round((100 * c.used) / c.max)) : 0;
@@ -190,7 +192,7 @@ export const ADMIN_PAGE_HTML = `<!doctype html>
   async function loadApprovals() {
     const j = await (await api("/approvals")).json();
     pending = j.pending; recentResolved = j.recent; skew = Date.now() - j.now;
-    renderPending(); renderResolved();
+    renderPending(); renderResolved(); renderGrants();
   }
   async function loadDecisions() {
     const j = await (await api("/decisions")).json();

@@ -91,6 +91,10 @@ describe.skipIf(!executablePath)("approvals page in a real browser", () => {
     expect(args).not.toContain(listenKey);
     await page.locator("#grants [data-grant=demo] .limit").first().waitFor();
     await page.getByText("rate-limited").first().waitFor();
+    // The waiting call already counts as held for its grant.
+    await expect(
+      page.locator('#grants [data-grant=demo] [data-tally="held"] strong').textContent(),
+    ).resolves.toBe("1");
 
     // The README's screenshot is refreshed only on request, so a test run leaves the
     // working tree clean: UPDATE_SCREENSHOT=1 pnpm vitest run --project gateway browser
