@@ -68,6 +68,12 @@ const realScheduler: Scheduler = {
   },
 };
 const SUPPORTED = new Set<string>(SUPPORTED_PROTOCOL_VERSIONS);
+const ALLOW = "GET, POST, DELETE, OPTIONS";
+/** Request headers a browser MCP client sends (API key, session, resumption). */
+const CORS_ALLOW_HEADERS =
+  "authorization, x-api-key, content-type, accept, mcp-session-id, mcp-protocol-version, last-event-id";
+/** Response headers a browser MCP client must read. */
+const CORS_EXPOSE = "mcp-session-id, mcp-protocol-version, www-authenticate";
 
 function isHolder(p: unknown): p is PolicyHolder {
   return (
@@ -548,8 +554,28 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
         return;
       }
       const origin = header(req, "origin");
-      if (origin !== undefined && !(allowed ? allowed.has(origin) : isLoopbackOrigin(origin))) {
-        sendError(res, "ORIGIN_FORBIDDEN", "Forbidden: Origin not allowed");
+      if (origin !== undefined) {
+        if (!(allowed ? allowed.has(origin) : isLoopbackOrigin(origin))) {
+          sendError(res, "ORIGIN_FORBIDDEN", "Forbidden: Origin not allowed");
+          return;
+        }
+        // CORS only for origins the operator listed: browsers may then read the session
+        // id and protocol version, which an MCP client in a web page needs.
+        if (allowed) {
+          res.setHeader("access-control-allow-origin", origin);
+          res.setHeader("access-control-expose-headers", CORS_EXPOSE);
+          res.setHeader("vary", "Origin");
+        }
+      }
+      if (req.method === "OPTIONS") {
+        // Before identify: a preflight never carries the API key.
+        const headers: Record<string, string> = { allow: ALLOW };
+        if (allowed && origin !== undefined) {
+          headers["access-control-allow-methods"] = ALLOW;
+          headers["access-control-allow-headers"] = CORS_ALLOW_HEADERS;
+          headers["access-control-max-age"] = "600";
+        }
+        res.writeHead(204, headers).end();
         return;
       }
       const found = identify(req);
@@ -578,9 +604,7 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
           await handleDelete(req, res, identity);
           return;
         default:
-          sendError(res, "METHOD_NOT_ALLOWED", "Method Not Allowed", {
-            allow: "GET, POST, DELETE",
-          });
+          sendError(res, "METHOD_NOT_ALLOWED", "Method Not Allowed", { allow: ALLOW });
       }
     } catch (e) {
       logger.error?.(

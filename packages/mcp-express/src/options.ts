@@ -119,7 +119,12 @@ export interface ToolgateMcpOptions {
   onDecision?: (e: DecisionEvent) => void;
   /** Validate call arguments against the upstream tool's `inputSchema`. Default false. */
   validateArguments?: boolean;
-  /** Allowed `Origin` values; default localhost origins. Requests without Origin pass. */
+  /**
+   * Allowed `Origin` values; default localhost origins. Requests without Origin pass; any
+   * other Origin gets 403. Listing origins also enables CORS for them: preflight
+   * `OPTIONS` is answered (204) and responses expose `Mcp-Session-Id` and
+   * `MCP-Protocol-Version`, so an MCP client in a browser page works.
+   */
   allowedOrigins?: string[];
   /** Default 4 MiB. */
   maxBodyBytes?: number;

@@ -84,6 +84,10 @@ export class ProxySession implements LinkListener {
   private readonly uriOwner = new Map<string, UpstreamLink>();
   private ownersLoaded = false;
   private lastVisible: string | undefined;
+  /** The tools last listed to (or announced as changed for) the client. */
+  private lastTools: Array<Record<string, unknown>> | undefined;
+  /** Re-checks after upstream list changes run one at a time, in order. */
+  private toolsCheck: Promise<void> = Promise.resolve();
   private closedFlag = false;
 
   constructor(
@@ -244,6 +248,10 @@ export class ProxySession implements LinkListener {
       this.streams.sendRelated(o.slot, { jsonrpc: "2.0", method, params: params ?? {} });
       return;
     }
+    if (method === "notifications/tools/list_changed") {
+      this.toolsCheck = this.toolsCheck.then(() => this.upstreamToolsChanged());
+      return;
+    }
     if (method === "notifications/cancelled") {
       const rid = m.params?.requestId;
       for (const [gid, t] of this.toClient) {
@@ -288,6 +296,29 @@ export class ProxySession implements LinkListener {
       }
     } catch (e) {
       this.ctx.logger.warn?.({ session: this.id, err: String(e) }, "tools re-check failed");
+    }
+  }
+
+  /**
+   * An upstream changed its tools: re-list and re-filter, and tell the client only when
+   * what it may see changed (names or definitions), so tools the policy hides stay
+   * invisible even as an event. A client that never listed tools just gets the event.
+   */
+  private async upstreamToolsChanged(): Promise<void> {
+    if (this.closedFlag) return;
+    const before = this.lastTools;
+    if (before !== undefined) {
+      try {
+        const now = this.visibleTools(await this.toolRoutes()).tools;
+        if (JSON.stringify(now) === JSON.stringify(before)) return;
+        this.lastTools = now;
+      } catch (e) {
+        // Cannot tell: let the client re-list and see for itself.
+        this.ctx.logger.warn?.({ session: this.id, err: String(e) }, "tools re-list failed");
+      }
+    }
+    if (!this.closedFlag) {
+      this.streams.sendUnrelated({ jsonrpc: "2.0", method: "notifications/tools/list_changed" });
     }
   }
 
@@ -370,7 +401,19 @@ export class ProxySession implements LinkListener {
   }
 
   private async listTools(id: RpcId): Promise<RpcMessage> {
-    const routes = await this.toolRoutes();
+    const { tools, visible } = this.visibleTools(await this.toolRoutes());
+    this.lastVisible = [...visible].sort().join("\n");
+    this.lastTools = tools;
+    // One page: every upstream's pages are already merged (see fetchAll), so there is
+    // no nextCursor to hand out.
+    return { jsonrpc: "2.0", id, result: { tools } };
+  }
+
+  /** The tool definitions this session may see, under the names it sees. */
+  private visibleTools(routes: Map<string, ToolRoute>): {
+    tools: Array<Record<string, unknown>>;
+    visible: Set<string>;
+  } {
     const all = [...routes.values()];
     const visible = this.ctx.visible(
       this.identity,
@@ -381,8 +424,7 @@ export class ProxySession implements LinkListener {
       if (!visible.has(r.exposed)) continue;
       tools.push(r.exposed === r.name ? r.tool : { ...r.tool, name: r.exposed });
     }
-    this.lastVisible = [...visible].sort().join("\n");
-    return { jsonrpc: "2.0", id, result: { tools } };
+    return { tools, visible };
   }
 
   private async callTool(
