@@ -1,7 +1,8 @@
 // Gateway overhead, measured side by side in one run: the same tools/call sent
 //   1. directly to the upstream MCP server over Streamable HTTP (the baseline),
 //   2. through the gateway with policy only (audit off),
-//   3. through the gateway as shipped (limits, audit log, metrics, decision feed).
+//   3. through the gateway as shipped (limits, audit log, metrics, decision feed),
+//   4. the same, with /mcp on the Express mount rather than the plain Node listener.
 // Rounds are interleaved so machine noise hits all three alike; we report medians and
 // ratios against the baseline, never a bare time as the headline.
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
@@ -30,32 +31,43 @@ function upstreamServer(): McpServer {
   return server;
 }
 
+// Stateless (a fresh server per request, as the SDK recommends for stateless HTTP), so
+// the baseline client and each gateway can all talk to upstreams built the same way.
 async function startDirect(): Promise<{ url: string; close(): Promise<void> }> {
-  const server = upstreamServer();
-  const transport = new StreamableHTTPServerTransport({
-    sessionIdGenerator: () => "bench",
-    // JSON answers, as the gateway gives for a plain call: compare like with like.
-    enableJsonResponse: true,
+  const http = createServer((req, res) => {
+    const server = upstreamServer();
+    const transport = new StreamableHTTPServerTransport({
+      sessionIdGenerator: undefined,
+      // JSON answers, as the gateway gives for a plain call: compare like with like.
+      enableJsonResponse: true,
+    });
+    res.on("close", () => {
+      void transport.close();
+      void server.close();
+    });
+    void server.connect(transport).then(() => transport.handleRequest(req, res));
   });
-  await server.connect(transport);
-  const http = createServer((req, res) => void transport.handleRequest(req, res));
   await new Promise<void>((r) => http.listen(0, "127.0.0.1", r));
   const url = `http://127.0.0.1:${(http.address() as AddressInfo).port}/mcp`;
   return {
     url,
     async close() {
-      await server.close();
       http.closeAllConnections();
       await new Promise<void>((r) => http.close(() => r()));
     },
   };
 }
 
-async function startGw(dir: string, policy: string, audit: boolean): Promise<RunningGateway> {
+async function startGw(
+  dir: string,
+  policy: string,
+  audit: boolean,
+  upstreamUrl: string,
+): Promise<RunningGateway> {
   writeFileSync(join(dir, "policy.yaml"), policy);
   writeFileSync(
     join(dir, "toolgate.config.yaml"),
-    `upstreams: []\ngrants: { bench: { apiKey: ${KEY}, policy: policy.yaml } }\naudit: { enabled: ${audit}, path: audit.jsonl }\n`,
+    `upstreams: [{ name: up, url: "${upstreamUrl}" }]\ngrants: { bench: { apiKey: ${KEY}, policy: policy.yaml } }\naudit: { enabled: ${audit}, path: audit.jsonl }\n`,
   );
   const loaded = loadGatewayConfig({
     cwd: dir,
@@ -65,7 +77,6 @@ async function startGw(dir: string, policy: string, audit: boolean): Promise<Run
     loaded,
     env: {},
     logger: pino({ level: "silent" }),
-    extraUpstreams: [{ name: "up", server: upstreamServer }],
     listen: { host: "127.0.0.1", port: 0 },
   });
 }
@@ -96,17 +107,26 @@ const p95 = (xs: number[]) => {
   return s[Math.floor(s.length * 0.95)] ?? 0;
 };
 
+// Every variant reaches an upstream of the same kind over loopback HTTP, so the ratio is
+// the gateway's added cost: its own hop plus policy, limits, audit and metrics.
 const direct = await startDirect();
 const gwPolicy = await startGw(
   mkdtempSync(join(tmpdir(), "tg-bench-a-")),
   'version: "1"\ndefault: allow\n',
   false,
+  direct.url,
 );
 const gwFull = await startGw(
   mkdtempSync(join(tmpdir(), "tg-bench-b-")),
   'version: "1"\ndefault: deny\ntools:\n  echo:\n    limits: [{ counter: echo, window: hour, max: 1000000 }]\n',
   true,
+  direct.url,
 );
+// The same shipped gateway, but with /mcp served by its Express mount instead of the
+// plain listener the gateway's own server routes it to: what routing /mcp to the listener saves.
+const viaExpress = createServer(gwFull.app);
+await new Promise<void>((r) => viaExpress.listen(0, "127.0.0.1", r));
+const expressUrl = `http://127.0.0.1:${(viaExpress.address() as AddressInfo).port}/mcp`;
 const auth = { Authorization: `Bearer ${KEY}` };
 const variants = [
   { name: "direct to upstream (baseline)", c: await client(direct.url), samples: [] as number[] },
@@ -114,6 +134,11 @@ const variants = [
   {
     name: "gateway as shipped (limits+audit+metrics)",
     c: await client(gwFull.mcpUrl, auth),
+    samples: [] as number[],
+  },
+  {
+    name: "gateway as shipped, /mcp via the Express mount",
+    c: await client(expressUrl, auth),
     samples: [] as number[],
   },
 ];
@@ -148,5 +173,6 @@ writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);
 console.log(`\nwrote ${join("bench/results", "gateway.json")}`);
 
 for (const v of variants) await v.c.close();
+viaExpress.closeAllConnections();
 await Promise.all([direct.close(), gwPolicy.close(), gwFull.close()]);
 process.exit(0);
