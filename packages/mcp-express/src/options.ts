@@ -19,8 +19,16 @@ export interface StdioUpstreamConfig {
   cwd?: string;
 }
 /**
- * An in-process `McpServer`. A factory gets one server per client session (full
- * semantics); a single instance is shared by all sessions (see README for the limits).
+ * An in-process `McpServer`. Prefer a factory: it gets one server per client session,
+ * with full semantics. A single instance is shared by all sessions, and an `McpServer`
+ * has one connection, so: its notifications (list changes, resource updates, logging)
+ * reach every session; its server-to-client requests (sampling, elicitation, roots) go
+ * to the session that sent it a request last, which under concurrent sessions may not
+ * be the one whose tool call caused them; `logging/setLevel` and subscriptions are
+ * shared. Use a single instance only for servers that never ask the client anything.
+ *
+ * @example
+ * { name: "app", server: () => buildMyMcpServer() } // one server per session
  */
 export interface EmbedUpstreamConfig {
   name: string;

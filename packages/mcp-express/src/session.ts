@@ -145,7 +145,7 @@ export class ProxySession implements LinkListener {
         p = Promise.resolve({ jsonrpc: "2.0", id, result: {} });
         break;
       case "tools/list":
-        p = this.listTools(id);
+        p = params?.cursor !== undefined ? Promise.resolve(badCursor(id)) : this.listTools(id);
         break;
       case "tools/call":
         p = this.callTool(entry, id, params ?? {});
@@ -632,6 +632,7 @@ export class ProxySession implements LinkListener {
     params: RpcMessage["params"],
   ): Promise<RpcMessage> {
     if (this.links.length === 1) return this.forward(entry, this.links[0]!, "prompts/list", params);
+    if (params?.cursor !== undefined) return badCursor(id);
     const prompts: Array<Record<string, unknown>> = [];
     this.promptRoutes = new Map();
     for (const l of this.links) {
@@ -689,6 +690,7 @@ export class ProxySession implements LinkListener {
     field: "resources" | "resourceTemplates",
   ): Promise<RpcMessage> {
     if (this.links.length === 1) return this.forward(entry, this.links[0]!, method, params);
+    if (params?.cursor !== undefined) return badCursor(id);
     const items: Array<Record<string, unknown>> = [];
     for (const l of this.links) {
       const caps = l.initResult?.capabilities as Record<string, unknown> | undefined;
@@ -858,6 +860,18 @@ export function deniedResult(decision: Decision, why: string): Record<string, un
   }
   const { reservation: _r, ...d } = decision;
   return { isError: true, content: [{ type: "text", text }], _meta: { "toolgate/decision": d } };
+}
+
+/**
+ * Merged lists are answered in one page and never hand out a cursor, so any cursor a
+ * client sends is not ours: invalid params, as MCP asks for unknown cursors.
+ */
+function badCursor(id: RpcId): RpcMessage {
+  return rpcError(
+    id,
+    RpcErrorCode.INVALID_PARAMS,
+    "Invalid params: unknown cursor (this list is served in one page; omit cursor)",
+  );
 }
 
 function errorResponse(id: RpcId, e: unknown): RpcMessage {

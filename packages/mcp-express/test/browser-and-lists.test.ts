@@ -142,6 +142,9 @@ describe("tools/list across upstream pages and upstream list changes", () => {
     ]);
     expect(listed.nextCursor).toBeUndefined();
     expect(pageCalls).toEqual([undefined, "2", "3"]);
+    // No cursor is ever handed out, so one sent by the client is invalid params.
+    await expect(client.listTools({ cursor: "2" })).rejects.toMatchObject({ code: -32602 });
+    await expect(client.listPrompts({ cursor: "x" })).rejects.toMatchObject({ code: -32602 });
     // A tool from a later page is routed like any other.
     const r = await client.callTool({ name: "p_three", arguments: {} });
     expect(r.content).toEqual([{ type: "text", text: "called p_three" }]);
