@@ -99,6 +99,11 @@ export async function serveCommand(argv: string[], io: CliIo, deps: ServeDeps): 
     if (err instanceof GatewayError) {
       io.stderr.write(`toolgate: ${err.message}\n`);
       if (err.issues.length > 0) io.stderr.write(`${formatIssues(err.issues)}\n`);
+    } else if ((err as NodeJS.ErrnoException).code === "EADDRINUSE") {
+      io.stderr.write(
+        `toolgate: failed to start: ${(err as Error).message}\n` +
+          "  another process listens there: stop it, or choose a port with PORT=8081 (or listen.port)\n",
+      );
     } else {
       io.stderr.write(`toolgate: failed to start: ${(err as Error).message}\n`);
     }
