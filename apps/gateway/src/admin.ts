@@ -181,7 +181,12 @@ export function createAdminRouter(options: AdminRouterOptions): Router {
     }
     const status = (err as { status?: number }).status;
     if (status && status >= 400 && status < 500) {
-      res.status(status).json({ error: "bad_request", message: (err as Error).message });
+      // Body-parser's own text ("Unexpected token...") does not say what was expected.
+      const message =
+        (err as { type?: string }).type === "entity.parse.failed"
+          ? `the body is not JSON (${(err as Error).message}); send {"reason":"..."} or nothing`
+          : (err as Error).message;
+      res.status(status).json({ error: "bad_request", message });
       return;
     }
     res.status(500).json({ error: "internal", message: "internal error" });

@@ -157,6 +157,9 @@ describe("gateway", () => {
     expect((await admin("/approvals/nope/approve", { method: "POST", body: "{}" })).status).toBe(
       404,
     );
+    const badBody = await admin("/approvals/nope/approve", { method: "POST", body: "{bad" });
+    expect(badBody.status).toBe(400);
+    expect((await json(badBody)).message).toContain('send {"reason":"..."}');
 
     const held2 = client.callTool({
       name: "transfer_funds",
