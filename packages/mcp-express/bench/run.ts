@@ -227,6 +227,38 @@ async function main(): Promise<void> {
     for (const n of names) sides[n].agent.destroy();
   }
   console.table(rows);
+
+  // The same interleaved rounds against the framework floor (no MCP work at all).
+  let frameworkFloor: Record<string, unknown> | undefined;
+  if (only === undefined || only === 1) {
+    const [fxPort, fpPort] = await startChild("./floor.ts");
+    const floorChild = children[children.length - 1];
+    const fSides = { express: await session(fxPort!, {}, 1), plain: await session(fpPort!, {}, 1) };
+    const fStats: Record<keyof typeof fSides, Stats[]> = { express: [], plain: [] };
+    const fCpu = { express: 0, plain: 0 };
+    for (const n of ["express", "plain"] as const) await load(fSides[n], 1, 500);
+    const ROUNDS = 6;
+    const per = 500;
+    for (let r = 0; r < ROUNDS; r++) {
+      for (const n of r % 2 ? (["plain", "express"] as const) : (["express", "plain"] as const)) {
+        const c0 = cpuMs(floorChild?.pid);
+        fStats[n].push(await load(fSides[n], 1, per));
+        fCpu[n] += cpuMs(floorChild?.pid) - c0;
+      }
+    }
+    const e = fStats.express;
+    const p = fStats.plain;
+    frameworkFloor = {
+      concurrency: 1,
+      plainP50Ms: round(median(p.map((x) => x.p50Ms))),
+      expressP50Ms: round(median(e.map((x) => x.p50Ms))),
+      expressAddedP50Ms: round(median(p.map((x, i) => e[i]!.p50Ms - x.p50Ms))),
+      plainCpuUsPerCall: round((fCpu.plain * 1000) / (per * ROUNDS), 1),
+      expressCpuUsPerCall: round((fCpu.express * 1000) / (per * ROUNDS), 1),
+    };
+    for (const n of ["express", "plain"] as const) fSides[n].agent.destroy();
+    console.log("framework floor (no MCP work):", frameworkFloor);
+  }
   const targets: Record<string, unknown> = {};
   for (const mount of ["express", "listener"]) {
     const c32 = rows.find((r) => r.concurrency === 32 && r.mount === mount);
@@ -259,6 +291,8 @@ async function main(): Promise<void> {
         loadAverage1m: round(loadavg()[0] ?? 0, 2),
         at: new Date().toISOString(),
         rows,
+        // What Express alone costs per request next to a plain listener (same rounds).
+        frameworkFloor,
         targets,
       },
       null,
