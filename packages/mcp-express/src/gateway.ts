@@ -564,7 +564,9 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
         if (allowed) {
           res.setHeader("access-control-allow-origin", origin);
           res.setHeader("access-control-expose-headers", CORS_EXPOSE);
-          res.setHeader("vary", "Origin");
+          // Appended, not replaced: the app may vary on other headers too.
+          const vary = res.getHeader("vary");
+          res.setHeader("vary", vary ? `${String(vary)}, Origin` : "Origin");
         }
       }
       if (req.method === "OPTIONS") {
