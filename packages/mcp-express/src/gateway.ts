@@ -50,8 +50,22 @@ export interface ToolgateMcp {
   upstreamHealth(): Array<{ name: string; ok: boolean; detail?: string }>;
   /** Live client sessions. */
   sessions(): Array<{ id: string; grant: string; createdAt: number }>;
-  /** Sends `notifications/tools/list_changed` to the sessions of `grant` (or all). */
-  notifyToolsChanged(grant?: string): void;
+  /**
+   * Tells the sessions of `grant` (or all) that their tools may have changed, e.g. after
+   * swapping a policy the gateway cannot subscribe to. Each session re-checks what it may
+   * see and sends `notifications/tools/list_changed` only when that differs from what its
+   * client last saw (or was told), so calling this after a `PolicyHolder` reload that the
+   * gateway already noticed does not notify twice. A session whose client never listed
+   * tools and has no earlier state to compare with gets the event once. `force: true`
+   * sends regardless (rarely needed: for changes the gateway cannot see, like an upstream
+   * changing a tool's behaviour under the same definition). Resolves when every session
+   * concerned has been checked (and notified if needed); it never rejects.
+   *
+   * @example
+   * const r = await holder.reloadFile(path);
+   * if (r.ok && r.changed) gw.notifyToolsChanged("team-a");
+   */
+  notifyToolsChanged(grant?: string, opts?: { force?: boolean }): Promise<void>;
   /** Client requests currently being processed (including calls held for approval). */
   inFlight(): number;
 }
@@ -158,15 +172,23 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
     if (watched.has(holder)) return;
     watched.add(holder);
     unsubscribers.push(
-      holder.subscribe(() => {
-        for (const s of sessions.values()) void s.toolsMaybeChanged();
+      holder.subscribe((_next, prev) => {
+        // Only sessions governed by this holder; the previous policy is their baseline
+        // when their client has not listed tools yet.
+        for (const s of sessions.values()) {
+          if (sourceOf(s.grant) === holder) void s.toolsMaybeChanged({ previousPolicy: prev });
+        }
       }),
     );
   }
 
-  function policyFor(grant: string): CompiledPolicy | undefined {
+  function sourceOf(grant: string): PolicyHolder | CompiledPolicy | undefined {
     const src = options.policy;
-    const p = typeof src === "function" ? src(grant) : src;
+    return typeof src === "function" ? src(grant) : src;
+  }
+
+  function policyFor(grant: string): CompiledPolicy | undefined {
+    const p = sourceOf(grant);
     if (!p) return undefined;
     if (isHolder(p)) {
       watch(p);
@@ -246,8 +268,8 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
       }
       return engine.decide(policy, { name: tool, arguments: args }, identity);
     },
-    visible(identity, tools) {
-      const policy = policyFor(identity.grant);
+    visible(identity, tools, at) {
+      const policy = at ?? policyFor(identity.grant);
       if (!policy) return new Set();
       return new Set(engine.visibleTools(policy, tools, identity).map((t) => t.name));
     },
@@ -671,10 +693,13 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
         createdAt: s.createdAt,
       }));
     },
-    notifyToolsChanged(grant) {
+    async notifyToolsChanged(grant, opts) {
+      const o = opts?.force ? { force: true } : {};
+      const checks: Array<Promise<void>> = [];
       for (const s of sessions.values()) {
-        if (grant === undefined || s.grant === grant) void s.toolsMaybeChanged(true);
+        if (grant === undefined || s.grant === grant) checks.push(s.toolsMaybeChanged(o));
       }
+      await Promise.all(checks);
     },
     inFlight,
   };

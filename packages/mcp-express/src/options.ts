@@ -87,7 +87,23 @@ export interface DecisionEvent {
   upstream?: string;
   argumentKeys: string[];
   argumentsDigest: string;
-  outcome?: "forwarded" | "upstream_error" | "approval_rejected" | "approval_timeout" | "denied";
+  /**
+   * What became of the call:
+   * - `forwarded`: sent upstream and answered with a result (also `isError` results);
+   * - `upstream_error`: sent upstream, failed there (JSON-RPC error, transport, cancel);
+   * - `denied`: refused by policy (also rate limits), or arguments failed validation;
+   * - `approval_rejected` / `approval_timeout`: held for approval and not approved;
+   * - `unknown_tool`: the policy let it through but no upstream offers that tool; the
+   *   client got JSON-RPC `-32602` and the reservation was rolled back (`upstream` is
+   *   absent). Under a deny-by-default policy an unknown tool is just `denied`.
+   */
+  outcome?:
+    | "forwarded"
+    | "upstream_error"
+    | "approval_rejected"
+    | "approval_timeout"
+    | "denied"
+    | "unknown_tool";
   upstreamMs?: number;
   at: number;
 }

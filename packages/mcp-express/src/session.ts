@@ -1,7 +1,7 @@
 import type { ServerResponse } from "node:http";
 import type { ClientStreams, Slot } from "./client-streams.js";
 import { argumentsDigest } from "./digest.js";
-import type { Decision, Identity } from "./engine.js";
+import type { CompiledPolicy, Decision, Identity } from "./engine.js";
 import { ToolgateMcpError } from "./errors.js";
 import { idKey, RpcErrorCode, type RpcId, type RpcMessage, rpcError } from "./jsonrpc.js";
 import type {
@@ -35,7 +35,12 @@ export interface SessionContext {
   readonly scheduler: Scheduler;
   readonly logger: Logger;
   decide(identity: Identity, tool: string, args: Record<string, unknown>): Promise<Decision>;
-  visible(identity: Identity, tools: ReadonlyArray<{ name: string }>): Set<string>;
+  /** Names the grant may see; under `policy` when given (e.g. the one before a reload). */
+  visible(
+    identity: Identity,
+    tools: ReadonlyArray<{ name: string }>,
+    policy?: CompiledPolicy,
+  ): Set<string>;
   validator(route: ToolRoute): ((args: unknown) => string | undefined) | undefined;
   approve(req: ApprovalRequest): Promise<ApprovalOutcome>;
   onDecision(e: DecisionEvent): void;
@@ -83,10 +88,14 @@ export class ProxySession implements LinkListener {
   private promptRoutes = new Map<string, { link: UpstreamLink; name: string }>();
   private readonly uriOwner = new Map<string, UpstreamLink>();
   private ownersLoaded = false;
-  private lastVisible: string | undefined;
-  /** The tools last listed to (or announced as changed for) the client. */
-  private lastTools: Array<Record<string, unknown>> | undefined;
-  /** Re-checks after upstream list changes run one at a time, in order. */
+  /**
+   * The visible tools the client is up to date with: what it was last listed, or the
+   * state it was last told about (an announcement or a check that found no change).
+   * Every list_changed decision compares against this one snapshot, so two paths
+   * reacting to one change (a holder subscription and an explicit notify) send once.
+   */
+  private seenTools: Array<Record<string, unknown>> | undefined;
+  /** Tool re-checks (policy reloads, upstream changes, explicit notifies) run in order. */
   private toolsCheck: Promise<void> = Promise.resolve();
   private closedFlag = false;
 
@@ -249,7 +258,7 @@ export class ProxySession implements LinkListener {
       return;
     }
     if (method === "notifications/tools/list_changed") {
-      this.toolsCheck = this.toolsCheck.then(() => this.upstreamToolsChanged());
+      void this.toolsMaybeChanged();
       return;
     }
     if (method === "notifications/cancelled") {
@@ -273,51 +282,59 @@ export class ProxySession implements LinkListener {
 
   onUpstreamRestarted(link: UpstreamLink): void {
     void link.notify({ jsonrpc: "2.0", method: "notifications/initialized" });
-    this.streams.sendUnrelated({ jsonrpc: "2.0", method: "notifications/tools/list_changed" });
+    // The new process may offer other tools: re-list and tell the client if it sees a change.
+    void this.toolsMaybeChanged();
   }
 
   /**
-   * Sends `notifications/tools/list_changed` when the set of tools this session may see
-   * differs from what it was last shown (or unconditionally with `force`).
+   * Sends `notifications/tools/list_changed` when the tools this session may see (names or
+   * definitions) differ from the ones the client is up to date with, and records the new
+   * state, so several triggers of one change notify once. Checks run one at a time in
+   * call order; the returned promise settles when this one is done.
+   *
+   * - `previousPolicy`: the policy before a reload; the baseline for a client that has not
+   *   listed tools yet (did the tools visible under it differ?).
+   * - `force`: send even when nothing visible changed (the snapshot is still updated).
+   * - With no baseline at all (never listed, no previous policy; e.g. an upstream's own
+   *   list_changed) the event is sent once, as the gateway cannot tell what the client
+   *   knows; from then on the snapshot is known.
+   * - When the tools cannot be listed the event is sent, so the client re-lists itself.
    */
-  async toolsMaybeChanged(force = false): Promise<void> {
+  toolsMaybeChanged(
+    opts: { force?: boolean; previousPolicy?: CompiledPolicy } = {},
+  ): Promise<void> {
+    // Never rejects: a failed check must not stop the ones queued after it.
+    const run = this.toolsCheck
+      .then(() => this.checkTools(opts))
+      .catch((e: unknown) =>
+        this.ctx.logger.warn?.({ session: this.id, err: String(e) }, "tools re-check failed"),
+      );
+    this.toolsCheck = run;
+    return run;
+  }
+
+  private async checkTools(opts: {
+    force?: boolean;
+    previousPolicy?: CompiledPolicy;
+  }): Promise<void> {
     if (this.closedFlag) return;
-    if (force) {
-      this.streams.sendUnrelated({ jsonrpc: "2.0", method: "notifications/tools/list_changed" });
-      return;
-    }
-    if (this.lastVisible === undefined) return;
+    let now: Array<Record<string, unknown>> | undefined;
+    let before: string | undefined;
     try {
       const routes = await this.toolRoutes();
-      const sig = this.visibleSignature(routes);
-      if (sig !== this.lastVisible) {
-        this.lastVisible = sig;
-        this.streams.sendUnrelated({ jsonrpc: "2.0", method: "notifications/tools/list_changed" });
-      }
+      now = this.visibleTools(routes).tools;
+      // Read after the await: a tools/list answered meanwhile is the newer baseline.
+      if (this.seenTools !== undefined) before = JSON.stringify(this.seenTools);
+      else if (opts.previousPolicy)
+        before = JSON.stringify(this.visibleTools(routes, opts.previousPolicy).tools);
     } catch (e) {
+      // Cannot tell: let the client re-list and see for itself.
       this.ctx.logger.warn?.({ session: this.id, err: String(e) }, "tools re-check failed");
     }
-  }
-
-  /**
-   * An upstream changed its tools: re-list and re-filter, and tell the client only when
-   * what it may see changed (names or definitions), so tools the policy hides stay
-   * invisible even as an event. A client that never listed tools just gets the event.
-   */
-  private async upstreamToolsChanged(): Promise<void> {
     if (this.closedFlag) return;
-    const before = this.lastTools;
-    if (before !== undefined) {
-      try {
-        const now = this.visibleTools(await this.toolRoutes()).tools;
-        if (JSON.stringify(now) === JSON.stringify(before)) return;
-        this.lastTools = now;
-      } catch (e) {
-        // Cannot tell: let the client re-list and see for itself.
-        this.ctx.logger.warn?.({ session: this.id, err: String(e) }, "tools re-list failed");
-      }
-    }
-    if (!this.closedFlag) {
+    const changed = now === undefined || before === undefined || JSON.stringify(now) !== before;
+    if (now !== undefined) this.seenTools = now;
+    if (changed || opts.force) {
       this.streams.sendUnrelated({ jsonrpc: "2.0", method: "notifications/tools/list_changed" });
     }
   }
@@ -392,25 +409,19 @@ export class ProxySession implements LinkListener {
     return routes;
   }
 
-  private visibleSignature(routes: Map<string, ToolRoute>): string {
-    const visible = this.ctx.visible(
-      this.identity,
-      [...routes.values()].map((r) => ({ name: r.exposed })),
-    );
-    return [...visible].sort().join("\n");
-  }
-
   private async listTools(id: RpcId): Promise<RpcMessage> {
-    const { tools, visible } = this.visibleTools(await this.toolRoutes());
-    this.lastVisible = [...visible].sort().join("\n");
-    this.lastTools = tools;
+    const { tools } = this.visibleTools(await this.toolRoutes());
+    this.seenTools = tools;
     // One page: every upstream's pages are already merged (see fetchAll), so there is
     // no nextCursor to hand out.
     return { jsonrpc: "2.0", id, result: { tools } };
   }
 
-  /** The tool definitions this session may see, under the names it sees. */
-  private visibleTools(routes: Map<string, ToolRoute>): {
+  /** The tool definitions this session may see (under `policy`, default the current one). */
+  private visibleTools(
+    routes: Map<string, ToolRoute>,
+    policy?: CompiledPolicy,
+  ): {
     tools: Array<Record<string, unknown>>;
     visible: Set<string>;
   } {
@@ -418,6 +429,7 @@ export class ProxySession implements LinkListener {
     const visible = this.ctx.visible(
       this.identity,
       all.map((r) => ({ name: r.exposed })),
+      policy,
     );
     const tools: Array<Record<string, unknown>> = [];
     for (const r of all) {
@@ -443,9 +455,8 @@ export class ProxySession implements LinkListener {
         : {};
     const routes = this.cachedRoutes() ?? (await this.toolRoutes());
     const route = routes.get(name);
-    if (!route) {
-      return rpcError(id, RpcErrorCode.INVALID_PARAMS, `MCP error -32602: Tool ${name} not found`);
-    }
+    // Unknown tools are decided too, so every call reaches the audit hook, and under a
+    // deny policy the agent cannot tell a missing tool from a forbidden one.
     const decision = await this.ctx.decide(this.identity, name, args);
     // Hashing costs a few microseconds per call: only when an audit hook or approval needs it.
     let digest: string | undefined;
@@ -461,18 +472,25 @@ export class ProxySession implements LinkListener {
         grant: this.grant,
         session: this.id,
         tool: name,
-        upstream: route.link.name,
         argumentKeys: Object.keys(args),
         argumentsDigest: getDigest(),
         outcome,
         at: this.ctx.now(),
       };
+      if (route) e.upstream = route.link.name;
       if (upstreamMs !== undefined) e.upstreamMs = upstreamMs;
       this.ctx.onDecision(e);
     };
     if (decision.effect === "deny") {
       emit("denied");
       return { jsonrpc: "2.0", id, result: deniedResult(decision, decision.reason) };
+    }
+    if (!route) {
+      // Allowed (or held) by policy but no upstream has it: nothing ran, so nothing is
+      // counted, and nobody is asked to approve a call that cannot happen.
+      await decision.reservation?.rollback();
+      emit("unknown_tool");
+      return rpcError(id, RpcErrorCode.INVALID_PARAMS, `MCP error -32602: Tool ${name} not found`);
     }
     if (decision.effect === "require_approval") {
       const outcome = await this.hold(entry, route, args, getDigest(), decision);
