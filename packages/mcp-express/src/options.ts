@@ -139,7 +139,11 @@ export interface ToolgateMcpOptions {
   approvalTimeoutMs?: number;
   /** Interval of progress notifications while a call is held. Default 5000. */
   approvalProgressMs?: number;
-  /** Audit/metrics hook, called for every decided `tools/call`; errors it throws are logged. */
+  /**
+   * Audit/metrics hook, called once for every `tools/call` that names a tool (also tools
+   * no upstream offers: see `DecisionEvent.outcome`); errors it throws are logged. Tool
+   * names come from the client: bound their cardinality before using them as labels.
+   */
   onDecision?: (e: DecisionEvent) => void;
   /** Validate call arguments against the upstream tool's `inputSchema`. Default false. */
   validateArguments?: boolean;
