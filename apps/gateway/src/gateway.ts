@@ -20,6 +20,9 @@ import { createLogger, type Logger } from "./logger.js";
 import { sha256Hex } from "./mask.js";
 import { createGatewayMetrics, type GatewayMetrics } from "./metrics.js";
 
+/** Metric label for calls to tools no upstream has. */
+const UNKNOWN_TOOL_LABEL = "(unknown)";
+
 /** A built-in upstream started by the gateway (e.g. the Binance.US tools). */
 export interface BuiltinUpstream {
   readonly upstream: UpstreamConfig;
@@ -214,7 +217,10 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
 
     const onDecision = (e: DecisionEvent) => {
       const d = e.decision;
-      metrics.decisions.inc({ tool: e.tool, effect: d.effect, code: d.code });
+      // A tool no upstream has gets one fixed label: agents calling made-up names must not
+      // grow the metric's label set without bound (the audit log keeps the real name).
+      const toolLabel = e.upstream === undefined ? UNKNOWN_TOOL_LABEL : e.tool;
+      metrics.decisions.inc({ tool: toolLabel, effect: d.effect, code: d.code });
       metrics.decisionSeconds.observe({ effect: d.effect }, d.decideUs / 1e6);
       if (e.upstreamMs !== undefined && e.upstream) {
         metrics.upstreamSeconds.observe(
@@ -369,8 +375,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       }
       if (r.changed) {
         logger.info({ policy: path, version: r.policy.version.slice(0, 12) }, "policy reloaded");
-        // Grants resolve through a function, so mcp-express cannot subscribe to the holder:
-        // tell the affected grants' sessions ourselves.
+        // mcp-express also watches holders it resolved, but only for grants that have
+        // connected; telling the affected grants here covers the rest. Sessions are only
+        // notified when what they may see changed, so the two paths never double up.
         for (const g of loaded.grants) if (g.policyPath === path) mcp.notifyToolsChanged(g.name);
       }
       return true;

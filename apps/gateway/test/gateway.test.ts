@@ -76,12 +76,15 @@ describe("gateway", () => {
     });
     expect(denied.isError).toBe(true);
     expect(calls).toEqual(["create", "create"]);
+    const unknown = await client.callTool({ name: "no_such_tool_42", arguments: {} });
+    expect(unknown.isError).toBe(true);
 
     const audit = readFileSync(join(t.dir, "audit.jsonl"), "utf8")
       .trim()
       .split("\n")
       .map((l) => JSON.parse(l));
-    expect(audit).toHaveLength(4);
+    expect(audit).toHaveLength(5);
+    expect(audit[4]).toMatchObject({ tool: "no_such_tool_42", code: "DEFAULT_DENY" });
     expect(audit[2]).toMatchObject({
       grant: "demo",
       tool: "binance_us_create_listen_key",
@@ -99,6 +102,10 @@ describe("gateway", () => {
     expect(metrics).toContain(
       'toolgate_decisions_total{tool="binance_us_create_listen_key",effect="deny",code="RATE_LIMITED"} 1',
     );
+    expect(metrics).toContain(
+      'toolgate_decisions_total{tool="(unknown)",effect="deny",code="DEFAULT_DENY"} 1',
+    );
+    expect(metrics).not.toContain("no_such_tool_42");
     expect(metrics).toContain("toolgate_pending_approvals 0");
     expect(metrics).toMatch(
       /toolgate_upstream_duration_seconds_count\{upstream="fake",outcome="ok"\} 2/,
@@ -114,7 +121,7 @@ describe("gateway", () => {
       expect.objectContaining({ grant: "demo", counter: "create_rate", used: 2, max: 2 }),
     ]);
     const decisions = await json(admin("/decisions"));
-    expect(decisions.tallies.demo).toMatchObject({ allowed: 2, rateLimited: 1, denied: 1 });
+    expect(decisions.tallies.demo).toMatchObject({ allowed: 2, rateLimited: 1, denied: 2 });
   });
 
   it("answers 401 for a wrong API key and for the admin API without the token", async () => {
