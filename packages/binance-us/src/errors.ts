@@ -115,3 +115,16 @@ export function isBinanceUsError(value: unknown): value is BinanceUsError {
       typeof (value as { code?: unknown }).code === "string")
   );
 }
+
+/**
+ * Anything caught at an internal boundary as a {@link BinanceUsError}: typed errors pass
+ * through; anything else (a socket or runtime failure) becomes `NETWORK_ERROR`, so callers
+ * can always branch on `code`, `fatal` and `transient`.
+ */
+export function toTypedError(error: unknown): BinanceUsError {
+  if (isBinanceUsError(error)) return error;
+  return new BinanceUsError(
+    "NETWORK_ERROR",
+    `unexpected failure: ${error instanceof Error ? error.message : String(error)}`,
+  );
+}

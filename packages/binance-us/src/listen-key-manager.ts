@@ -1,5 +1,5 @@
 import { TypedEmitter } from "./emitter.js";
-import { BinanceUsError, isBinanceUsError } from "./errors.js";
+import { BinanceUsError, toTypedError as toTyped } from "./errors.js";
 import { type Logger, maskListenKey, silentLogger } from "./logger.js";
 import type { RestResult } from "./rest-client.js";
 import {
@@ -323,12 +323,4 @@ export class ListenKeyManager {
     }
     this.#emitter.clear();
   }
-}
-
-function toTyped(error: unknown): BinanceUsError {
-  if (isBinanceUsError(error)) return error;
-  return new BinanceUsError(
-    "NETWORK_ERROR",
-    `unexpected failure: ${error instanceof Error ? error.message : String(error)}`,
-  );
 }

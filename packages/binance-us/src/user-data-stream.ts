@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { TypedEmitter } from "./emitter.js";
-import { BinanceUsError, isBinanceUsError } from "./errors.js";
+import { BinanceUsError, toTypedError as toTyped } from "./errors.js";
 import { type BufferedEntry, EventBuffer, type EventPage } from "./event-buffer.js";
 import { type ParsedUserDataEvent, parseUserDataMessage, userDataEventIdentity } from "./events.js";
 import { ListenKeyManager } from "./listen-key-manager.js";
@@ -709,12 +709,4 @@ export class UserDataStream {
     await this.#keys.close();
     this.#emitter.clear();
   }
-}
-
-function toTyped(error: unknown): BinanceUsError {
-  if (isBinanceUsError(error)) return error;
-  return new BinanceUsError(
-    "NETWORK_ERROR",
-    `unexpected failure: ${error instanceof Error ? error.message : String(error)}`,
-  );
 }
