@@ -486,19 +486,26 @@ export function createRedisStore(options: RedisStoreOptions): MeteredCounterStor
     return Math.ceil(until) + 1000;
   };
 
+  /**
+   * Reservations admitted while Redis was down never reached it: fail-open ones counted
+   * nothing, insurance ones live in the insurance store. True when handled here.
+   */
+  const settledElsewhere = async (
+    reservation: CounterReservation,
+    op: "commit" | "rollback",
+  ): Promise<boolean> => {
+    if (closed) throw closedError();
+    if (reservation.id.startsWith(OPEN_PREFIX)) return true;
+    if (!reservation.id.startsWith(INSURANCE_PREFIX)) return false;
+    await insurance?.[op]({ ...reservation, id: reservation.id.slice(INSURANCE_PREFIX.length) });
+    return true;
+  };
+
   return {
     name,
     reserve,
     async commit(reservation) {
-      if (closed) throw closedError();
-      if (reservation.id.startsWith(OPEN_PREFIX)) return;
-      if (reservation.id.startsWith(INSURANCE_PREFIX)) {
-        await insurance?.commit({
-          ...reservation,
-          id: reservation.id.slice(INSURANCE_PREFIX.length),
-        });
-        return;
-      }
+      if (await settledElsewhere(reservation, "commit")) return;
       // Nothing was counted, so nothing can be given back later.
       if (reservation.counters.length === 0) return;
       try {
@@ -515,15 +522,7 @@ export function createRedisStore(options: RedisStoreOptions): MeteredCounterStor
       }
     },
     async rollback(reservation) {
-      if (closed) throw closedError();
-      if (reservation.id.startsWith(OPEN_PREFIX)) return;
-      if (reservation.id.startsWith(INSURANCE_PREFIX)) {
-        await insurance?.rollback({
-          ...reservation,
-          id: reservation.id.slice(INSURANCE_PREFIX.length),
-        });
-        return;
-      }
+      if (await settledElsewhere(reservation, "rollback")) return;
       if (reservation.counters.length === 0) return;
       // Units given back may make room: stop refusing these keys locally.
       for (const c of reservation.counters) marks.delete(c.key);
