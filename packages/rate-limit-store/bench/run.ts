@@ -7,9 +7,11 @@
  *   Redis — one round trip per call, the practical ceiling.
  * Prints a table and writes bench/results/rate-limit-store.json at the repo root.
  */
+
 import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
+import { Redis } from "ioredis";
 import { RateLimiterMemory } from "rate-limiter-flexible";
 import { createMemoryStore } from "../src/memory-store.js";
 import { createRedisStore } from "../src/redis-store.js";
@@ -180,6 +182,14 @@ async function main(): Promise<void> {
     ] as const) {
       const incr = redisBenchmark(url, c, n);
       const base = add("redis-benchmark -t incr", c, n, incr);
+      // The floor for any Node client: one ioredis INCR round trip per call, same options
+      // the store uses (auto-pipelining), so the store's own cost is the difference.
+      const raw = new Redis(url, { enableAutoPipelining: true, lazyConnect: true });
+      await raw.connect();
+      const rawIncr = (i: number) => raw.incr(`bench-floor:${i & 1023}`);
+      await measure(rawIncr, Math.min(n, 20_000), c);
+      add("ioredis INCR (Node floor)", c, n, await measure(rawIncr, n, c), base);
+      raw.disconnect();
       const store = createRedisStore({ url, prefix: `bench:${Date.now()}:` });
       await store.ready();
       const reserve = (i: number) => store.reserve(specFor(i));
