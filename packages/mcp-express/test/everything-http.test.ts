@@ -190,7 +190,7 @@ describe("everything else passes through", () => {
   beforeAll(async () => {
     ({ client } = await connect(gw.url, "key-2", { roots: { listChanged: true } }));
     client.setRequestHandler(ListRootsRequestSchema, async () => ({
-      roots: [{ uri: "file:///tmp/root-a", name: "a" }],
+      roots: [{ uri: "file:///projects/root-a", name: "a" }],
     }));
   });
   afterAll(async () => client?.close());
