@@ -259,6 +259,7 @@ function issueFromZod(issue: z.core.$ZodIssue, input: unknown): PolicyIssue[] {
   const path = issue.path as PropertyKey[];
   const field = lastField(path);
   const where = formatPath(path);
+  const got = valueAt(input, path);
   switch (issue.code) {
     case "unrecognized_keys": {
       const known = keysAt(path);
@@ -274,14 +275,24 @@ function issueFromZod(issue: z.core.$ZodIssue, input: unknown): PolicyIssue[] {
         };
       });
     }
-    case "invalid_type": {
-      const got = valueAt(input, path);
+    case "invalid_type":
+    case "invalid_value":
       if (got === undefined)
         return [
           {
             path: where,
             message: `missing required "${field}"`,
             fix: fixFor(field) ?? `add "${field}"`,
+          },
+        ];
+      if (issue.code === "invalid_value")
+        return [
+          {
+            path: where,
+            message: `${JSON.stringify(got) ?? "nothing"} is not allowed here`,
+            fix:
+              fixFor(field) ??
+              `use one of ${issue.values.map((v: unknown) => JSON.stringify(v)).join(", ")}`,
           },
         ];
       return [
@@ -294,32 +305,13 @@ function issueFromZod(issue: z.core.$ZodIssue, input: unknown): PolicyIssue[] {
               : (fixFor(field) ?? `use ${issue.expected}`),
         },
       ];
-    }
-    case "invalid_value":
-      if (valueAt(input, path) === undefined)
-        return [
-          {
-            path: where,
-            message: `missing required "${field}"`,
-            fix: fixFor(field) ?? `add "${field}"`,
-          },
-        ];
-      return [
-        {
-          path: where,
-          message: `${JSON.stringify(valueAt(input, path)) ?? "nothing"} is not allowed here`,
-          fix:
-            fixFor(field) ??
-            `use one of ${issue.values.map((v: unknown) => JSON.stringify(v)).join(", ")}`,
-        },
-      ];
     case "too_small":
     case "too_big":
       if (field === "max")
         return [
           {
             path: where,
-            message: `max ${JSON.stringify(valueAt(input, path))} is out of range`,
+            message: `max ${JSON.stringify(got)} is out of range`,
             fix: FIX.max,
           },
         ];
@@ -336,7 +328,7 @@ function issueFromZod(issue: z.core.$ZodIssue, input: unknown): PolicyIssue[] {
       return [
         {
           path: where,
-          message: `"${String(valueAt(input, path))}" is not a valid ${field}`,
+          message: `"${String(got)}" is not a valid ${field}`,
           fix: fixFor(field) ?? "check the format",
         },
       ];
