@@ -441,11 +441,10 @@ function explainCall(policy: CompiledPolicy, call: ToolCall, identity: Identity)
  * if (d.effect === "allow") { try { await forward(); await d.reservation?.commit(); } catch { await d.reservation?.rollback(); } }
  */
 export function createPolicyEngine(opts: PolicyEngineOptions = {}): PolicyEngine {
-  const store = opts.store ?? createInProcessCounterStore({ now: opts.now ?? Date.now });
+  const now = opts.now ?? Date.now;
+  const store = opts.store ?? createInProcessCounterStore({ now });
   const newId = opts.newId ?? defaultIdGenerator();
   const reserveNow = syncReserver(store);
-
-  const now = opts.now ?? Date.now;
 
   // Plain functions returning promises instead of `async` ones: a decision without
   // counters settles with a single resolved promise, and one with counters with a
