@@ -44,3 +44,8 @@ export class RateLimitStoreError extends Error {
     this.data = data;
   }
 }
+
+/** The error every store of this package throws when used after `close()`. */
+export function storeClosedError(store: string): RateLimitStoreError {
+  return new RateLimitStoreError(RateLimitStoreErrorCode.STORE_CLOSED, `${store} store is closed`);
+}

@@ -7,7 +7,7 @@ import type {
   StoreHealth,
 } from "@toolgate/policy-engine";
 import { z } from "zod";
-import { RateLimitStoreError, RateLimitStoreErrorCode } from "./errors.js";
+import { storeClosedError } from "./errors.js";
 import {
   fnSchema,
   parseOptions,
@@ -114,11 +114,8 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MeteredCoun
   };
   schedule();
 
-  const closedError = () =>
-    new RateLimitStoreError(RateLimitStoreErrorCode.STORE_CLOSED, `${name} store is closed`);
-
   function reserve(specs: readonly CounterSpec[]): Promise<ReserveOutcome> {
-    if (closed) return Promise.reject(closedError());
+    if (closed) return Promise.reject(storeClosedError(name));
     const bad = invalidSpec(specs, true);
     if (bad !== undefined) return Promise.reject(bad);
     tally.reservations++;
@@ -234,12 +231,12 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MeteredCoun
     name,
     reserve,
     commit(reservation) {
-      if (closed) return Promise.reject(closedError());
+      if (closed) return Promise.reject(storeClosedError(name));
       settle(reservation.id);
       return Promise.resolve();
     },
     rollback(reservation) {
-      if (closed) return Promise.reject(closedError());
+      if (closed) return Promise.reject(storeClosedError(name));
       // Unknown ids (settled before, or from another store) give nothing back.
       if (!settle(reservation.id)) return Promise.resolve();
       const t = now();
@@ -253,7 +250,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MeteredCoun
       return Promise.resolve();
     },
     peek(specs) {
-      if (closed) return Promise.reject(closedError());
+      if (closed) return Promise.reject(storeClosedError(name));
       const bad = invalidSpec(specs, false);
       if (bad !== undefined) return Promise.reject(bad);
       return Promise.resolve(statesOf(specs, now()));

@@ -9,7 +9,7 @@ import type {
 } from "@toolgate/policy-engine";
 import { type Cluster, Redis } from "ioredis";
 import { z } from "zod";
-import { RateLimitStoreError, RateLimitStoreErrorCode } from "./errors.js";
+import { RateLimitStoreError, RateLimitStoreErrorCode, storeClosedError } from "./errors.js";
 import { PEEK_LUA, RESERVE_LUA, RESERVE_ONE_LUA, ROLLBACK_LUA } from "./lua.js";
 import {
   fnSchema,
@@ -270,9 +270,6 @@ export function createRedisStore(options: RedisStoreOptions): MeteredCounterStor
       });
   const waitFirstReady = (): Promise<void> | undefined => (startupDone ? undefined : startup);
 
-  const closedError = () =>
-    new RateLimitStoreError(RateLimitStoreErrorCode.STORE_CLOSED, `${name} store is closed`);
-
   function localRefusal(specs: readonly CounterSpec[], t: number): ReserveOutcome | undefined {
     for (let i = 0; i < specs.length; i++) {
       const s = specs[i]!;
@@ -383,7 +380,7 @@ export function createRedisStore(options: RedisStoreOptions): MeteredCounterStor
   }
 
   async function reserve(specs: readonly CounterSpec[]): Promise<ReserveOutcome> {
-    if (closed) throw closedError();
+    if (closed) throw storeClosedError(name);
     const bad = invalidSpec(specs, true);
     if (bad !== undefined) throw bad;
     tally.reservations++;
@@ -494,7 +491,7 @@ export function createRedisStore(options: RedisStoreOptions): MeteredCounterStor
     reservation: CounterReservation,
     op: "commit" | "rollback",
   ): Promise<boolean> => {
-    if (closed) throw closedError();
+    if (closed) throw storeClosedError(name);
     if (reservation.id.startsWith(OPEN_PREFIX)) return true;
     if (!reservation.id.startsWith(INSURANCE_PREFIX)) return false;
     await insurance?.[op]({ ...reservation, id: reservation.id.slice(INSURANCE_PREFIX.length) });
@@ -538,7 +535,7 @@ export function createRedisStore(options: RedisStoreOptions): MeteredCounterStor
       }
     },
     async peek(specs) {
-      if (closed) throw closedError();
+      if (closed) throw storeClosedError(name);
       const bad = invalidSpec(specs, false);
       if (bad !== undefined) throw bad;
       let reply: Reply;

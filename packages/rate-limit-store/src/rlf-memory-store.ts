@@ -6,7 +6,7 @@ import type {
 } from "@toolgate/policy-engine";
 import { RateLimiterMemory, type RateLimiterRes } from "rate-limiter-flexible";
 import { z } from "zod";
-import { RateLimitStoreError, RateLimitStoreErrorCode } from "./errors.js";
+import { storeClosedError } from "./errors.js";
 import { fnSchema, parseOptions, sequentialIds } from "./options.js";
 import { invalidSpec } from "./specs.js";
 import { type MeteredCounterStore, Tally } from "./stats.js";
@@ -57,8 +57,6 @@ export function createRlfMemoryStore(options: RlfMemoryStoreOptions = {}): Meter
   const tally = new Tally();
   let closed = false;
 
-  const closedError = () =>
-    new RateLimitStoreError(RateLimitStoreErrorCode.STORE_CLOSED, `${name} store is closed`);
   const seconds = (ms: number) => ({ customDuration: ms / 1000 });
   // RateLimiterMemory stores integers only, so fractional `increment_from` weights are
   // counted in millionths of a unit.
@@ -86,7 +84,7 @@ export function createRlfMemoryStore(options: RlfMemoryStoreOptions = {}): Meter
   }
 
   async function reserve(specs: readonly CounterSpec[]): Promise<ReserveOutcome> {
-    if (closed) throw closedError();
+    if (closed) throw storeClosedError(name);
     const bad = invalidSpec(specs, true);
     if (bad !== undefined) throw bad;
     // Forget reservations nobody settled once their windows ended (rollback is a no-op then).
@@ -146,7 +144,7 @@ export function createRlfMemoryStore(options: RlfMemoryStoreOptions = {}): Meter
   }
 
   async function rollback(reservation: CounterReservation): Promise<void> {
-    if (closed) throw closedError();
+    if (closed) throw storeClosedError(name);
     if (!open.delete(reservation.id)) return;
     for (const c of reservation.counters) {
       const r = await limiter.get(c.key);
@@ -162,12 +160,12 @@ export function createRlfMemoryStore(options: RlfMemoryStoreOptions = {}): Meter
     name,
     reserve,
     async commit(reservation) {
-      if (closed) throw closedError();
+      if (closed) throw storeClosedError(name);
       open.delete(reservation.id);
     },
     rollback,
     async peek(specs) {
-      if (closed) throw closedError();
+      if (closed) throw storeClosedError(name);
       const bad = invalidSpec(specs, false);
       if (bad !== undefined) throw bad;
       const states = await Promise.all(specs.map((s) => limiter.get(s.key)));
