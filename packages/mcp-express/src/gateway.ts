@@ -227,10 +227,8 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
       if (!p) {
         const link = newLink(i);
         sharedSet.add(link);
-        p = link.connect(initParams).then(async () => {
-          await link.notify({ jsonrpc: "2.0", method: "notifications/initialized" });
-          return link;
-        });
+        // connect() already sent notifications/initialized: sessions never repeat it.
+        p = link.connect(initParams).then(() => link);
         sharedLinks.set(i, p);
         p.catch(() => sharedLinks.delete(i));
       }

@@ -341,6 +341,10 @@ describe("aggregation and sharing", () => {
   shared.registerPrompt("greet", {}, async () => ({
     messages: [{ role: "user", content: { type: "text", text: "hello from a" } }],
   }));
+  let sharedInitialized = 0;
+  shared.server.oninitialized = () => {
+    sharedInitialized++;
+  };
   function other(): McpServer {
     const s = new McpServer({ name: "other", version: "1.0.0" });
     s.registerResource("b-doc", "mem://b/doc", {}, async (uri) => ({
@@ -407,6 +411,8 @@ describe("aggregation and sharing", () => {
     ]);
     expect(r1.content).toEqual([{ type: "text", text: "shared:x" }]);
     expect(r2.content).toEqual([{ type: "text", text: "shared:y" }]);
+    // Initialized once by the gateway, never again per session.
+    expect(sharedInitialized).toBe(1);
     await c1.client.close();
     await c2.client.close();
   });
