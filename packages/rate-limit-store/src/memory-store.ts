@@ -15,7 +15,7 @@ import {
   type Scheduler,
   schedulerSchema,
 } from "./options.js";
-import { invalidSpec } from "./specs.js";
+import { counterState, invalidSpec } from "./specs.js";
 import { type MeteredCounterStore, type StoreStats, Tally } from "./stats.js";
 
 /** Options of {@link createMemoryStore}; every field is optional. */
@@ -145,7 +145,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MeteredCoun
     // Phase 2: consume. Nothing can interleave: this function is synchronous.
     const counters: CounterReservation["counters"][number][] = new Array(n);
     let until = 0;
-    let lastWindow: Window | undefined;
+    let last: Window | undefined;
     for (let i = 0; i < n; i++) {
       const s = specs[i]!;
       let w = windows.get(s.key);
@@ -156,7 +156,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MeteredCoun
       w.used += s.weight;
       counters[i] = { key: s.key, weight: s.weight, resetAtMs: w.resetAt, windowMs: s.windowMs };
       if (w.resetAt > until) until = w.resetAt;
-      lastWindow = w;
+      last = w;
     }
     tally.admitted++;
     const n0 = seq++;
@@ -172,18 +172,11 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MeteredCoun
       reservation: { id: idPrefix + n0.toString(36), counters },
       // One spec (the common case) needs no second lookup; with several, a key may repeat
       // and every state must show its final count.
-      counters: n === 1 ? [stateOfWindow(specs[0]!, lastWindow!)] : statesOf(specs, t),
+      counters:
+        n === 1
+          ? [counterState(specs[0]!.key, last!.used, specs[0]!.max, last!.resetAt)]
+          : statesOf(specs, t),
     });
-  }
-
-  function stateOfWindow(s: Pick<CounterSpec, "key" | "max">, w: Window): CounterState {
-    return {
-      key: s.key,
-      used: w.used,
-      max: s.max,
-      remaining: Math.max(0, s.max - w.used),
-      resetAtMs: w.resetAt,
-    };
   }
 
   function statesOf(
@@ -195,14 +188,9 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MeteredCoun
       const s = specs[i]!;
       const w = windows.get(s.key);
       const live = w !== undefined && w.resetAt > t;
-      const used = live ? w.used : 0;
-      out[i] = {
-        key: s.key,
-        used,
-        max: s.max,
-        remaining: Math.max(0, s.max - used),
-        resetAtMs: live ? w.resetAt : t + s.windowMs,
-      };
+      out[i] = live
+        ? counterState(s.key, w.used, s.max, w.resetAt)
+        : counterState(s.key, 0, s.max, t + s.windowMs);
     }
     return out;
   }

@@ -20,7 +20,7 @@ import {
   sequentialIds,
 } from "./options.js";
 import { createRlfMemoryStore } from "./rlf-memory-store.js";
-import { invalidSpec } from "./specs.js";
+import { counterState, invalidSpec } from "./specs.js";
 import { type MeteredCounterStore, type StoreStats, Tally } from "./stats.js";
 
 const noBraces = (what: string) =>
@@ -287,15 +287,7 @@ export function createRedisStore(options: RedisStoreOptions): MeteredCounterStor
           blockedBy: i,
           retryAfterMs: Math.max(0, m.resetAt - t),
           // Only the refusing counter is known without asking Redis.
-          counters: [
-            {
-              key: s.key,
-              used: m.used,
-              max: s.max,
-              remaining: Math.max(0, s.max - m.used),
-              resetAtMs: m.resetAt,
-            },
-          ],
+          counters: [counterState(s.key, m.used, s.max, m.resetAt)],
         };
       }
     }
@@ -368,13 +360,7 @@ export function createRedisStore(options: RedisStoreOptions): MeteredCounterStor
           windowMs: s.windowMs,
         })),
       },
-      counters: specs.map((s) => ({
-        key: s.key,
-        used: 0,
-        max: s.max,
-        remaining: s.max,
-        resetAtMs: t + s.windowMs,
-      })),
+      counters: specs.map((s) => counterState(s.key, 0, s.max, t + s.windowMs)),
       degraded,
     };
   }
@@ -436,13 +422,7 @@ export function createRedisStore(options: RedisStoreOptions): MeteredCounterStor
         const used = Number(reply[1 + 2 * i]);
         const resetAtMs = Number(reply[2 + 2 * i]);
         counters[i] = { key: s.key, weight: s.weight, resetAtMs, windowMs: s.windowMs };
-        states[i] = {
-          key: s.key,
-          used,
-          max: s.max,
-          remaining: Math.max(0, s.max - used),
-          resetAtMs,
-        };
+        states[i] = counterState(s.key, used, s.max, resetAtMs);
       }
       tally.admitted++;
       return { admitted: true, reservation: { id: nextId(), counters }, counters: states };
@@ -454,13 +434,7 @@ export function createRedisStore(options: RedisStoreOptions): MeteredCounterStor
       const s = specs[i]!;
       const used = Number(reply[2 + 2 * i]);
       const pttl = Number(reply[3 + 2 * i]);
-      states[i] = {
-        key: s.key,
-        used,
-        max: s.max,
-        remaining: Math.max(0, s.max - used),
-        resetAtMs: pttl > 0 ? t + pttl : t + s.windowMs,
-      };
+      states[i] = counterState(s.key, used, s.max, pttl > 0 ? t + pttl : t + s.windowMs);
       if (i === blockedBy) {
         // A weight larger than max never fits; report the window length as a hint.
         retryAfterMs = pttl > 0 ? pttl : s.windowMs;
@@ -558,14 +532,9 @@ export function createRedisStore(options: RedisStoreOptions): MeteredCounterStor
       return specs.map((s, i) => {
         const used = Number(reply[2 * i]);
         const pttl = Number(reply[2 * i + 1]);
-        const live = pttl > 0;
-        return {
-          key: s.key,
-          used: live ? used : 0,
-          max: s.max,
-          remaining: Math.max(0, s.max - (live ? used : 0)),
-          resetAtMs: live ? t + pttl : t + s.windowMs,
-        };
+        return pttl > 0
+          ? counterState(s.key, used, s.max, t + pttl)
+          : counterState(s.key, 0, s.max, t + s.windowMs);
       });
     },
     async ready(): Promise<StoreHealth> {

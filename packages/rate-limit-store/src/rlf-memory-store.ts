@@ -8,7 +8,7 @@ import { RateLimiterMemory, type RateLimiterRes } from "rate-limiter-flexible";
 import { z } from "zod";
 import { storeClosedError } from "./errors.js";
 import { fnSchema, parseOptions, sequentialIds } from "./options.js";
-import { invalidSpec } from "./specs.js";
+import { counterState, invalidSpec } from "./specs.js";
 import { type MeteredCounterStore, Tally } from "./stats.js";
 
 const SCALE = 1_000_000;
@@ -73,14 +73,9 @@ export function createRlfMemoryStore(options: RlfMemoryStoreOptions = {}): Meter
     r: RateLimiterRes | null,
     t: number,
   ): CounterState {
-    const used = r !== null && r.msBeforeNext > 0 ? Math.max(0, r.consumedPoints) / SCALE : 0;
-    return {
-      key: s.key,
-      used,
-      max: s.max,
-      remaining: Math.max(0, s.max - used),
-      resetAtMs: r !== null && r.msBeforeNext > 0 ? t + r.msBeforeNext : t + s.windowMs,
-    };
+    return r !== null && r.msBeforeNext > 0
+      ? counterState(s.key, Math.max(0, r.consumedPoints) / SCALE, s.max, t + r.msBeforeNext)
+      : counterState(s.key, 0, s.max, t + s.windowMs);
   }
 
   async function reserve(specs: readonly CounterSpec[]): Promise<ReserveOutcome> {

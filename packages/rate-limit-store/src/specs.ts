@@ -1,4 +1,4 @@
-import type { CounterSpec } from "@toolgate/policy-engine";
+import type { CounterSpec, CounterState } from "@toolgate/policy-engine";
 import { RateLimitStoreError, RateLimitStoreErrorCode } from "./errors.js";
 
 type PeekSpec = Pick<CounterSpec, "key" | "windowMs" | "max">;
@@ -38,4 +38,14 @@ export function invalidSpec(
     }
   }
   return undefined;
+}
+
+/** A counter's state as every store reports it: `remaining` never goes below 0. */
+export function counterState(
+  key: string,
+  used: number,
+  max: number,
+  resetAtMs: number,
+): CounterState {
+  return { key, used, max, remaining: Math.max(0, max - used), resetAtMs };
 }
