@@ -43,7 +43,6 @@ export class ClientStreams {
   /** Unrelated messages sent before the client opened its GET stream (bounded). */
   private early: string[] | undefined = [];
   private streamSeq = 0;
-  closed = false;
 
   constructor(
     private readonly sessionId: string,
@@ -171,7 +170,6 @@ export class ClientStreams {
 
   /** Ends every stream (session deleted or gateway closing). */
   close(): void {
-    this.closed = true;
     for (const s of this.streams.values()) {
       s.live = false;
       s.res?.end();

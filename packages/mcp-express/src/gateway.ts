@@ -197,15 +197,10 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
     return p as CompiledPolicy;
   }
 
-  function kindOf(c: UpstreamConfig): "http" | "stdio" | "embed" {
-    return "url" in c ? "http" : "command" in c ? "stdio" : "embed";
-  }
-
   function newLink(i: number): UpstreamLink {
     const c = configs[i]!;
     return new UpstreamLink({
       name: c.name,
-      kind: kindOf(c),
       factory: factories[i]!,
       supervise: "command" in c,
       scheduler,
@@ -382,7 +377,7 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
     });
     if (results.length === 0 || closing) {
       await Promise.all(results.filter((r) => !isShared(r.link)).map((r) => r.link.close()));
-      sendError(res, "UPSTREAM_FAILED", "no upstream MCP server is available", undefined, -32603);
+      sendError(res, "UPSTREAM_FAILED", "no upstream MCP server is available");
       return;
     }
     const sid = newId();
@@ -633,8 +628,7 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
         { err: e instanceof Error ? e.message : String(e) },
         "toolgate handler failed",
       );
-      if (!res.headersSent)
-        sendError(res, "UPSTREAM_FAILED", "internal gateway error", undefined, -32603);
+      if (!res.headersSent) sendError(res, "UPSTREAM_FAILED", "internal gateway error");
       else if (!res.writableEnded) res.end();
     }
   }

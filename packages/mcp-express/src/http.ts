@@ -7,7 +7,6 @@ export function sendError(
   code: McpErrorCodeName,
   message: string,
   headers?: Record<string, string>,
-  rpcCode?: number,
 ): void {
   if (res.headersSent) {
     res.end();
@@ -17,7 +16,7 @@ export function sendError(
   const body = JSON.stringify({
     jsonrpc: "2.0",
     id: null,
-    error: { code: rpcCode ?? entry.rpc, message, data: { code } },
+    error: { code: entry.rpc, message, data: { code } },
   });
   res.writeHead(entry.http, {
     "content-type": "application/json",

@@ -23,7 +23,6 @@ describe("UpstreamLink supervision (fake time)", () => {
     let failNext = 0;
     const link = new UpstreamLink({
       name: "s",
-      kind: "stdio",
       supervise: true,
       scheduler: time,
       logger: {},
@@ -80,7 +79,6 @@ describe("UpstreamLink supervision (fake time)", () => {
     let srvSide: InMemoryTransport | undefined;
     const link = new UpstreamLink({
       name: "x",
-      kind: "embed",
       supervise: false,
       scheduler: time,
       logger: {},

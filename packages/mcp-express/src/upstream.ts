@@ -57,7 +57,6 @@ interface Pending {
 /** Options of one link. */
 export interface LinkOptions {
   readonly name: string;
-  readonly kind: "http" | "stdio" | "embed";
   readonly factory: TransportFactory;
   /** Restart with backoff when the transport closes unexpectedly (stdio). */
   readonly supervise: boolean;
@@ -75,7 +74,6 @@ export interface LinkOptions {
  */
 export class UpstreamLink {
   readonly name: string;
-  readonly kind: "http" | "stdio" | "embed";
   /** Result of the last successful initialize (capabilities, serverInfo, ...). */
   initResult: Record<string, unknown> | undefined;
   /** Cached upstream tools (raw definitions) and an epoch bumped on list_changed. */
@@ -95,7 +93,6 @@ export class UpstreamLink {
 
   constructor(private readonly opts: LinkOptions) {
     this.name = opts.name;
-    this.kind = opts.kind;
   }
 
   addListener(l: LinkListener): void {
@@ -103,9 +100,6 @@ export class UpstreamLink {
   }
   removeListener(l: LinkListener): void {
     this.listeners.delete(l);
-  }
-  get listenerCount(): number {
-    return this.listeners.size;
   }
 
   /** Connects and runs initialize + notifications/initialized; resolves the initialize result. */
