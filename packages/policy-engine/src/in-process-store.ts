@@ -127,13 +127,7 @@ class InProcessCounterStore implements CounterStore {
       const s = specs[i] as CounterSpec;
       const w = applied[i] as Window;
       w.opened = false;
-      counters[i] = {
-        key: s.key,
-        used: w.used,
-        max: s.max,
-        remaining: w.used >= s.max ? 0 : s.max - w.used,
-        resetAtMs: w.resetAtMs,
-      };
+      counters[i] = this.#state(s.key, w, s.max, s.windowMs, now);
       reserved[i] = { key: s.key, weight: s.weight, resetAtMs: w.resetAtMs, windowMs: s.windowMs };
     }
     const reservation = new InProcessReservation(`r${++this.#seq}`, reserved);
