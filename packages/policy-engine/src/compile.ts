@@ -113,22 +113,20 @@ const STRICTNESS: Readonly<Record<Effect, number>> = { deny: 0, require_approval
  * the key's sort order decide, so a tie can never quietly loosen a policy.
  */
 function compareGlobs(
-  a: GlobEntry & { readonly action: Effect },
-  b: GlobEntry & { readonly action: Effect },
+  a: { readonly entry: GlobEntry; readonly action: Effect },
+  b: { readonly entry: GlobEntry; readonly action: Effect },
 ): number {
-  if (a.literals !== b.literals) return b.literals - a.literals;
-  if (a.wildcards !== b.wildcards) return a.wildcards - b.wildcards;
+  const x = a.entry;
+  const y = b.entry;
+  if (x.literals !== y.literals) return y.literals - x.literals;
+  if (x.wildcards !== y.wildcards) return x.wildcards - y.wildcards;
   if (a.action !== b.action) return STRICTNESS[a.action] - STRICTNESS[b.action];
-  return a.pattern < b.pattern ? -1 : a.pattern > b.pattern ? 1 : 0;
+  return x.pattern < y.pattern ? -1 : x.pattern > y.pattern ? 1 : 0;
 }
 
 function globEntry(pattern: string): GlobEntry {
-  return {
-    pattern,
-    re: globToRegExp(pattern),
-    literals: globLiterals(pattern),
-    wildcards: pattern.length - globLiterals(pattern),
-  };
+  const literals = globLiterals(pattern);
+  return { pattern, re: globToRegExp(pattern), literals, wildcards: pattern.length - literals };
 }
 
 function compileLimit(l: PolicyLimit, ruleId: string): CompiledLimit {
@@ -209,9 +207,7 @@ export class CompiledPolicy {
         globs.push({ ...compiled, re: entry.re, entry });
       } else exact.set(key, compiled);
     }
-    globs.sort((a, b) =>
-      compareGlobs({ ...a.entry, action: a.action }, { ...b.entry, action: b.action }),
-    );
+    globs.sort(compareGlobs);
     this.exact = exact;
     this.globs = globs;
     this.limitsById = limitsById;
