@@ -126,6 +126,8 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
   const logger = options.logger ?? noopLogger;
   const maxBody = options.maxBodyBytes ?? 4 * 1024 * 1024;
   const idleMs = options.sessionIdleMs ?? 30 * 60_000;
+  // Often enough that an idle session outlives its limit by at most a minute.
+  const sweepEveryMs = Math.min(idleMs, 60_000);
   const responseMode = options.responseMode ?? "auto";
   const engine: PolicyEngineLike = createEngine({
     store: options.store,
@@ -531,13 +533,13 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
         void s.close();
       }
     }
-    sweepTimer = scheduler.setTimeout(sweep, Math.min(idleMs, 60_000));
+    sweepTimer = scheduler.setTimeout(sweep, sweepEveryMs);
   }
 
   async function start(): Promise<void> {
     if (!started) {
       started = (async () => {
-        sweepTimer = scheduler.setTimeout(sweep, Math.min(idleMs, 60_000));
+        sweepTimer = scheduler.setTimeout(sweep, sweepEveryMs);
         const probe = {
           protocolVersion: LATEST_PROTOCOL_VERSION,
           capabilities: {},

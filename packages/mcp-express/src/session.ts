@@ -654,8 +654,7 @@ export class ProxySession implements LinkListener {
     const prompts: Array<Record<string, unknown>> = [];
     this.promptRoutes = new Map();
     for (const l of this.links) {
-      const caps = l.initResult?.capabilities as Record<string, unknown> | undefined;
-      if (!l.ok || !caps?.prompts) continue;
+      if (!offers(l, "prompts")) continue;
       for (const p of await fetchAll(l, "prompts/list", "prompts")) {
         const exposed =
           this.ctx.namespace === "never"
@@ -711,8 +710,7 @@ export class ProxySession implements LinkListener {
     if (params?.cursor !== undefined) return badCursor(id);
     const items: Array<Record<string, unknown>> = [];
     for (const l of this.links) {
-      const caps = l.initResult?.capabilities as Record<string, unknown> | undefined;
-      if (!l.ok || !caps?.resources) continue;
+      if (!offers(l, "resources")) continue;
       for (const r of await fetchAll(l, method, field)) {
         const uri = r.uri ?? r.uriTemplate;
         if (typeof uri === "string") this.uriOwner.set(uri, l);
@@ -735,8 +733,7 @@ export class ProxySession implements LinkListener {
     ) {
       this.ownersLoaded = true;
       for (const l of this.links) {
-        const caps = l.initResult?.capabilities as Record<string, unknown> | undefined;
-        if (!l.ok || !caps?.resources) continue;
+        if (!offers(l, "resources")) continue;
         for (const [method, field] of [
           ["resources/list", "resources"],
           ["resources/templates/list", "resourceTemplates"],
@@ -843,6 +840,12 @@ function unshareToken(session: string, token: string | number): string | number 
   const type = rest.slice(0, slash);
   const value = rest.slice(slash + 1);
   return type === "number" ? Number(value) : value;
+}
+
+/** True when the link is up and its server declared `capability` at initialize. */
+function offers(link: UpstreamLink, capability: "prompts" | "resources"): boolean {
+  const caps = link.initResult?.capabilities as Record<string, unknown> | undefined;
+  return link.ok && Boolean(caps?.[capability]);
 }
 
 /** Fetches every page of a list method. */
