@@ -1,3 +1,4 @@
+import { executionReport as mockExecutionReport } from "../mock/events.js";
 import type { FetchLike } from "../rest-client.js";
 import type { StreamSocket, StreamSocketHandlers, WebSocketFactory } from "../socket.js";
 import type { Scheduler } from "../time.js";
@@ -282,44 +283,11 @@ export class FakeExchange {
 }
 
 let seq = 0;
-/** A realistic executionReport with unique ids. */
+/**
+ * A realistic executionReport (the mock's builder) with a unique event time `E`, which the
+ * mock would otherwise stamp from its clock, and a fixed `I`.
+ */
 export function executionReport(overrides: Record<string, unknown> = {}): Record<string, unknown> {
   seq++;
-  return {
-    e: "executionReport",
-    E: 1_767_225_600_000 + seq,
-    s: "BTCUSD",
-    c: `client${seq}`,
-    S: "BUY",
-    o: "LIMIT",
-    f: "GTC",
-    q: "0.01000000",
-    p: "65000.00",
-    P: "0.00",
-    F: "0.00000000",
-    g: -1,
-    C: "",
-    x: "NEW",
-    X: "NEW",
-    r: "NONE",
-    i: 1000 + seq,
-    l: "0.00000000",
-    z: "0.00000000",
-    L: "0.00",
-    n: "0",
-    N: null,
-    T: 1_767_225_600_000 + seq,
-    t: -1,
-    I: 1,
-    w: true,
-    m: false,
-    M: false,
-    O: 1_767_225_600_000 + seq,
-    Z: "0.00",
-    Y: "0.00",
-    Q: "0.00",
-    W: 1_767_225_600_000 + seq,
-    V: "NONE",
-    ...overrides,
-  };
+  return mockExecutionReport({ E: 1_767_225_600_000 + seq, I: 1, ...overrides });
 }
