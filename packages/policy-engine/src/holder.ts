@@ -1,7 +1,6 @@
-import { readFile } from "node:fs/promises";
 import { type CompiledPolicy, compilePolicy } from "./compile.js";
 import { PolicyError, PolicyErrorCode, ToolgateError } from "./errors.js";
-import { loadPolicyFile, type PolicyDocument, parsePolicyText } from "./schema.js";
+import { loadPolicyFile, type PolicyDocument, parsePolicyText, readPolicyFile } from "./schema.js";
 
 /** Result of {@link PolicyHolder.reload}: never throws for bad input. */
 export type ReloadResult =
@@ -80,22 +79,9 @@ export class PolicyHolder {
   async reloadFile(path: string): Promise<ReloadResult> {
     let text: string;
     try {
-      text = await readFile(path, "utf8");
+      text = await readPolicyFile(path);
     } catch (err) {
-      return {
-        ok: false,
-        error: new PolicyError(
-          PolicyErrorCode.POLICY_IO,
-          [
-            {
-              path: "",
-              message: `cannot read file: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
-              fix: "check the path and the file permissions",
-            },
-          ],
-          { source: path, cause: err },
-        ),
-      };
+      return { ok: false, error: err as PolicyError };
     }
     return this.reload(text, { source: path });
   }

@@ -544,14 +544,14 @@ function rejectDuplicateJsonKeys(text: string, source: string | undefined): void
 }
 
 /**
- * Reads and validates a policy file (format from the extension).
+ * The text of a policy file. Internal: shared by {@link loadPolicyFile} and the holder's
+ * reload, so an unreadable file reads the same wherever it is met.
  *
- * @throws PolicyError `POLICY_IO` when unreadable, else as {@link parsePolicyText}.
+ * @throws PolicyError `POLICY_IO`.
  */
-export async function loadPolicyFile(path: string): Promise<PolicyDocument> {
-  let text: string;
+export async function readPolicyFile(path: string): Promise<string> {
   try {
-    text = await readFile(path, "utf8");
+    return await readFile(path, "utf8");
   } catch (err) {
     throw new PolicyError(
       PolicyErrorCode.POLICY_IO,
@@ -565,7 +565,15 @@ export async function loadPolicyFile(path: string): Promise<PolicyDocument> {
       { source: path, cause: err },
     );
   }
-  return parsePolicyText(text, { source: path });
+}
+
+/**
+ * Reads and validates a policy file (format from the extension).
+ *
+ * @throws PolicyError `POLICY_IO` when unreadable, else as {@link parsePolicyText}.
+ */
+export async function loadPolicyFile(path: string): Promise<PolicyDocument> {
+  return parsePolicyText(await readPolicyFile(path), { source: path });
 }
 
 /**
