@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -6,6 +6,7 @@ import { StoreConfigSchema } from "@toolgate/rate-limit-store";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { GatewayError, type GatewayIssue } from "./errors.js";
+import { sha256Hex } from "./mask.js";
 
 const NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 
@@ -260,7 +261,7 @@ export function loadGatewayConfig(options: LoadConfigOptions): LoadedConfig {
   const cwd = options.cwd ?? process.cwd();
   const env = options.env ?? process.env;
   const generate = options.generateSecret ?? defaultSecret;
-  const hash = options.sha256 ?? defaultSha256;
+  const hash = options.sha256 ?? sha256Hex;
 
   let file: string | undefined;
   let raw: unknown = {};
@@ -380,8 +381,4 @@ export function loadGatewayConfig(options: LoadConfigOptions): LoadedConfig {
 
 function defaultSecret(): string {
   return `tg_${randomBytes(24).toString("base64url")}`;
-}
-
-function defaultSha256(text: string): string {
-  return createHash("sha256").update(text).digest("hex");
 }

@@ -27,17 +27,11 @@ export function maskSecrets(value: unknown, depth = 0): unknown {
   return value;
 }
 
-/** JSON with object keys sorted at every level, so equal values hash equally. */
-export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
-  if (value !== null && typeof value === "object") {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
-  }
-  return JSON.stringify(value) ?? "null";
-}
+/**
+ * JSON with object keys sorted at every level, so equal values hash equally. The one
+ * mcp-express uses for argument digests, so the gateway and the middleware always agree.
+ */
+export { canonicalJson } from "@toolgate/mcp-express";
 
 /** `sha256:<hex>` of a string, the form API-key hashes take in the config. */
 export function sha256Hex(text: string): string {

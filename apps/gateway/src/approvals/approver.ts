@@ -1,3 +1,4 @@
+import type { Scheduler } from "@toolgate/mcp-express";
 import { maskSecrets } from "../mask.js";
 import type { ApprovalRecord, ApprovalStore } from "./store.js";
 
@@ -22,11 +23,8 @@ export interface HeldCallOutcome {
   readonly by?: string | undefined;
 }
 
-/** A setTimeout/clearTimeout pair, injectable so tests drive time. */
-export interface Scheduler {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
+/** A setTimeout/clearTimeout pair, injectable so tests drive time (mcp-express's seam). */
+export type { Scheduler } from "@toolgate/mcp-express";
 
 /** Options of {@link createApprover}. */
 export interface ApproverOptions {
