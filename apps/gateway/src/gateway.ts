@@ -289,12 +289,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       allowedOrigins: config.allowedOrigins,
       now,
       newId,
-      logger: {
-        info: (o, m) => logger.info(o, m),
-        warn: (o, m) => logger.warn(o, m),
-        error: (o, m) => logger.error(o, m),
-        debug: (o, m) => logger.debug(o, m),
-      },
+      logger,
     });
     cleanups.push(() => mcp.close({ graceMs: config.shutdownGraceMs }));
     await mcp.start();
