@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { RateLimitStoreError, RateLimitStoreErrorCode } from "./errors.js";
 import { createMemoryStore } from "./memory-store.js";
-import { type Scheduler, schedulerSchema } from "./options.js";
+import { REDIS_URL, redisUrlSchema, type Scheduler, schedulerSchema } from "./options.js";
 import { createRedisStore } from "./redis-store.js";
 import type { MeteredCounterStore } from "./stats.js";
 
@@ -10,12 +10,7 @@ const MemoryConfigSchema = z.object({ type: z.literal("memory") }).strict();
 const RedisConfigSchema = z
   .object({
     type: z.literal("redis"),
-    url: z
-      .string()
-      .regex(
-        /^rediss?:\/\//,
-        "must start with redis:// or rediss://, e.g. redis://127.0.0.1:6379/0",
-      ),
+    url: redisUrlSchema,
     prefix: z.string().optional(),
     hashTag: z.string().optional(),
     commandTimeoutMs: z.number().int().positive().optional(),
@@ -38,7 +33,7 @@ const URL_PARAMS = {
 function parseStoreString(raw: string, ctx: z.RefinementCtx): unknown {
   const text = raw.trim();
   if (text === "memory") return { type: "memory" };
-  if (!/^rediss?:\/\//.test(text)) {
+  if (!REDIS_URL.test(text)) {
     ctx.addIssue({
       code: "custom",
       message:

@@ -20,6 +20,14 @@ export const realScheduler: Scheduler = {
   },
 };
 
+/** `redis://` or `rediss://` (TLS), as ioredis accepts them. */
+export const REDIS_URL = /^rediss?:\/\//;
+
+/** A Redis URL option; the message shows the form to write. */
+export const redisUrlSchema = z
+  .string()
+  .regex(REDIS_URL, "must start with redis:// or rediss://, e.g. redis://127.0.0.1:6379/0");
+
 export const fnSchema = <T>(what: string) =>
   z.custom<T>((v) => typeof v === "function", { message: `must be a function (${what})` });
 

@@ -15,6 +15,7 @@ import {
   fnSchema,
   parseOptions,
   realScheduler,
+  redisUrlSchema,
   type Scheduler,
   schedulerSchema,
   sequentialIds,
@@ -44,13 +45,7 @@ export const RedisStoreOptionsSchema = z
      * `redis://[user:password@]host:port/db` or `rediss://...` (TLS). The store owns
      * the connection it opens: fail-fast options, reconnect, `quit` on close.
      */
-    url: z
-      .string()
-      .regex(
-        /^rediss?:\/\//,
-        "must start with redis:// or rediss://, e.g. redis://127.0.0.1:6379/0",
-      )
-      .optional(),
+    url: redisUrlSchema.optional(),
     /**
      * An ioredis client (or Cluster) you own. The store never closes it. Configure it to
      * fail fast (`enableOfflineQueue: false`, `commandTimeout`) or an outage will make
