@@ -210,6 +210,11 @@ function defaultWireFor(status: number): WireError {
   return { ...BINANCE_US_WIRE_ERRORS.UNKNOWN_ERROR, status };
 }
 
+/** Whether the body is form-encoded: only then do its parameters count. */
+function isForm(req: CoreRequest): boolean {
+  return (req.contentType ?? "").includes("application/x-www-form-urlencoded");
+}
+
 /** Splits `a=1&b=2` keeping raw pieces, so the signed payload can be rebuilt byte for byte. */
 function withoutSignature(raw: string): { rest: string; signature: string | undefined } {
   if (raw === "") return { rest: "", signature: undefined };
@@ -596,15 +601,12 @@ export class MockExchange {
         );
       } else {
         const fault = this.takeInjected(req);
-        if (fault && !fault.applied) {
+        if (fault === undefined) res = this.operate(req, params);
+        else {
           injectedHit = true;
+          // An `applied` fault lets the operation take effect, then answers with the error.
+          if (fault.applied) this.operate(req, params);
           res = this.faultResponse(fault, st, now);
-        } else {
-          res = this.operate(req, params);
-          if (fault) {
-            injectedHit = true;
-            res = this.faultResponse(fault, st, now);
-          }
         }
       }
     }
@@ -680,8 +682,7 @@ export class MockExchange {
 
   private params(req: CoreRequest): URLSearchParams {
     const merged = new URLSearchParams();
-    const isForm = (req.contentType ?? "").includes("application/x-www-form-urlencoded");
-    if (isForm && req.rawBody !== "") {
+    if (isForm(req) && req.rawBody !== "") {
       for (const [k, v] of new URLSearchParams(req.rawBody)) merged.set(k, v);
     }
     // The query string wins over the body, as the exchange documents.
@@ -745,8 +746,7 @@ export class MockExchange {
     // A key without a secret has no trading/reading permission in the mock.
     if (auth.secret === undefined) return wire(BINANCE_US_WIRE_ERRORS.API_KEY_REJECTED);
     const q = withoutSignature(req.rawQuery);
-    const isForm = (req.contentType ?? "").includes("application/x-www-form-urlencoded");
-    const b = isForm ? withoutSignature(req.rawBody) : { rest: "", signature: undefined };
+    const b = isForm(req) ? withoutSignature(req.rawBody) : { rest: "", signature: undefined };
     const signature = q.signature ?? b.signature;
     const payload = q.rest + b.rest;
     const expected = createHmac("sha256", auth.secret).update(payload).digest("hex");
