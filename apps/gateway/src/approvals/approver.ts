@@ -53,6 +53,7 @@ export interface ApproverOptions {
 export function createApprover(options: ApproverOptions) {
   const { store } = options;
   const timeoutMs = options.timeoutMs ?? 55_000;
+  const timeoutS = Math.round(timeoutMs / 1000);
   const now = options.now ?? Date.now;
   const scheduler: Scheduler = options.scheduler ?? {
     setTimeout: (fn, ms) => setTimeout(fn, ms),
@@ -68,7 +69,7 @@ export function createApprover(options: ApproverOptions) {
     if (r.status === "timeout") {
       return {
         outcome: "timeout",
-        reason: r.resolution ?? `approval timed out after ${Math.round(timeoutMs / 1000)} s`,
+        reason: r.resolution ?? `approval timed out after ${timeoutS} s`,
         by: r.resolvedBy,
       };
     }
@@ -126,13 +127,18 @@ export function createApprover(options: ApproverOptions) {
       void resolveAs(
         "timeout",
         "timeout",
-        `no one approved the call within ${Math.round(timeoutMs / 1000)} s; it was denied`,
+        `no one approved the call within ${timeoutS} s; it was denied`,
       );
     }, timeoutMs);
     const onAbort = () => {
       void resolveAs("rejected", "client", "the client cancelled the call or disconnected");
     };
     call.signal.addEventListener("abort", onAbort, { once: true });
+    const cleanUp = () => {
+      scheduler.clearTimeout(timer);
+      waiters.delete(record.id);
+      call.signal.removeEventListener("abort", onAbort);
+    };
 
     try {
       await store.create(record);
@@ -156,17 +162,13 @@ export function createApprover(options: ApproverOptions) {
     } catch (err) {
       options.onError?.(err);
       finished = true;
-      scheduler.clearTimeout(timer);
-      waiters.delete(record.id);
-      call.signal.removeEventListener("abort", onAbort);
+      cleanUp();
       return { outcome: "rejected", reason: "the approval store is unavailable", by: "gateway" };
     }
     try {
       return toOutcome(await done);
     } finally {
-      scheduler.clearTimeout(timer);
-      waiters.delete(record.id);
-      call.signal.removeEventListener("abort", onAbort);
+      cleanUp();
     }
   };
 }

@@ -136,10 +136,7 @@ export function createRedisApprovalStore(options: RedisApprovalStoreOptions): Ap
           .publish(channel, JSON.stringify({ type: "created", id: record.id }))
           .exec();
       }),
-    get: (id) =>
-      wrap("read", async () => {
-        return fetchOne(id);
-      }),
+    get: (id) => wrap("read", () => fetchOne(id)),
     listPending: () =>
       wrap("list", async () => {
         // An instance that died while holding a call never resolves it; once its deadline
