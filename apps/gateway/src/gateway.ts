@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { type FSWatcher, watch } from "node:fs";
-import { createServer, type Server } from "node:http";
+import { createServer, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { basename, dirname } from "node:path";
 import type { ApprovalOutcome, DecisionEvent, UpstreamConfig } from "@toolgate/mcp-express";
@@ -77,6 +77,17 @@ export interface RunningGateway {
   reloadPolicy(path: string): Promise<boolean>;
   /** Stops accepting, drains in-flight calls within the grace period, closes everything. */
   close(): Promise<void>;
+}
+
+/** The answer to any request that arrives while the gateway drains (Express or not). */
+function refuseShuttingDown(res: ServerResponse): void {
+  const body = JSON.stringify({ error: "shutting_down" });
+  res.writeHead(503, {
+    "content-type": "application/json; charset=utf-8",
+    "content-length": Buffer.byteLength(body),
+    connection: "close",
+  });
+  res.end(body);
 }
 
 function upstreamFromEntry(entry: UpstreamEntry): UpstreamConfig | undefined {
@@ -323,11 +334,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     app.set("trust proxy", false);
     let accepting = true;
     app.use((_req, res, next) => {
-      if (!accepting) {
-        res.status(503).set("Connection", "close").json({ error: "shutting_down" });
-        return;
-      }
-      next();
+      if (accepting) next();
+      else refuseShuttingDown(res);
     });
     app.all("/mcp", mcp.handler);
     app.use(createAdminRouter({ approvals, token: loaded.adminToken, feed, counters, now }));
@@ -417,15 +425,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         app(req, res);
         return;
       }
-      if (!accepting) {
-        res.writeHead(503, {
-          "content-type": "application/json; charset=utf-8",
-          connection: "close",
-        });
-        res.end(JSON.stringify({ error: "shutting_down" }));
-        return;
-      }
-      mcp.listener(req, res);
+      if (accepting) mcp.listener(req, res);
+      else refuseShuttingDown(res);
     });
     const listen = options.listen ?? config.listen;
     await new Promise<void>((resolve, reject) => {
