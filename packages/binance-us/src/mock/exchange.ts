@@ -11,13 +11,12 @@ import {
 import { listenKeyExpired, type MockEvent } from "./events.js";
 import type {
   AccountSnapshotInput,
-  InjectErrorSpec,
+  InjectErrorSpecParsed,
   MockTarget,
   OpenOrderInput,
   ResolvedMockOptions,
   SocketFilter,
 } from "./options.js";
-import { injectErrorSpecSchema } from "./options.js";
 
 /** A REST request as the exchange core sees it (already read off the wire). */
 export interface CoreRequest {
@@ -655,8 +654,8 @@ export class MockExchange {
     return fault;
   }
 
-  injectError(spec: InjectErrorSpec): void {
-    const s = injectErrorSpecSchema.parse(spec);
+  /** Queues a fault; `s` was validated by the control surface. */
+  injectError(s: InjectErrorSpecParsed): void {
     const d = defaultWireFor(s.status);
     this.injected.push({
       method: s.method,

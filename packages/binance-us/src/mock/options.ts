@@ -208,6 +208,8 @@ export const injectErrorSpecSchema = z
 
 /** Input of {@link MockControl.injectError}. */
 export type InjectErrorSpec = z.input<typeof injectErrorSpecSchema>;
+/** {@link InjectErrorSpec} after validation and defaults, as the exchange core takes it. */
+export type InjectErrorSpecParsed = z.output<typeof injectErrorSpecSchema>;
 
 /** Selects sockets for `dropSockets` / `silenceSockets`; empty selects every socket. */
 export const socketFilterSchema = z
