@@ -2,6 +2,7 @@ import { createHmac } from "node:crypto";
 import { z } from "zod";
 import { BinanceUsError, type BinanceUsErrorCode } from "./errors.js";
 import { type Logger, silentLogger } from "./logger.js";
+import { stripUndefined } from "./strip-undefined.js";
 
 /** The `fetch` shape the client needs; the global `fetch` fits. */
 export type FetchLike = (
@@ -239,7 +240,7 @@ export class BinanceUsRestClient {
         throw new BinanceUsError(
           code,
           `${method} ${path} ${status === 418 ? "refused: IP banned" : "rate limited"}; retry after ${Math.ceil(retryAfterMs / 1000)} s`,
-          withDefined({ status, retryAfterMs, usedWeight1m }),
+          stripUndefined({ status, retryAfterMs, usedWeight1m }),
         );
       }
     } catch (err) {
@@ -261,14 +262,14 @@ export class BinanceUsRestClient {
       throw new BinanceUsError(
         "SERVER_ERROR_OUTCOME_UNKNOWN",
         `${method} ${path} returned HTTP ${status}; the request may or may not have taken effect`,
-        withDefined({ status, usedWeight1m }),
+        stripUndefined({ status, usedWeight1m }),
       );
     }
     if (status === 403) {
       throw new BinanceUsError(
         "WAF_BLOCKED",
         `${method} ${path} blocked by the exchange's web application firewall (HTTP 403)`,
-        withDefined({ status, usedWeight1m }),
+        stripUndefined({ status, usedWeight1m }),
       );
     }
     const err = ErrorBody.safeParse(json);
@@ -278,7 +279,7 @@ export class BinanceUsRestClient {
     throw new BinanceUsError(
       code,
       `${method} ${path} failed: ${binanceCode ?? status} ${msg}`,
-      withDefined({ status, binanceCode, usedWeight1m }),
+      stripUndefined({ status, binanceCode, usedWeight1m }),
     );
   }
 
@@ -287,13 +288,6 @@ export class BinanceUsRestClient {
     if (this.#apiSecret) out = out.split(this.#apiSecret).join("[redacted]");
     return out;
   }
-}
-
-function withDefined<T extends object>(obj: T): T {
-  for (const key of Object.keys(obj) as (keyof T)[]) {
-    if (obj[key] === undefined) delete obj[key];
-  }
-  return obj;
 }
 
 function parseWeight(value: string | null): number | undefined {

@@ -9,6 +9,7 @@ import {
 } from "./errors.js";
 import { createRedactingLogger, type Logger, maskListenKey, silentLogger } from "./logger.js";
 import { BinanceUsRestClient, optionsError } from "./rest-client.js";
+import { stripUndefined } from "./strip-undefined.js";
 import {
   UserDataStream,
   type UserDataStreamOptions,
@@ -226,10 +227,6 @@ const eventsShape = {
 
 function ok(text: string, structuredContent: Record<string, unknown>): CallToolResult {
   return { content: [{ type: "text", text }], structuredContent };
-}
-
-function stripUndefined<T extends Record<string, unknown>>(value: T): T {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
 }
 
 /**
