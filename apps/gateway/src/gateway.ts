@@ -377,11 +377,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         return false;
       }
       if (r.changed) {
+        // No notify here: mcp-express subscribed to this holder when the first session of
+        // a grant using it initialized, so the swap itself tells every affected session.
         logger.info({ policy: path, version: r.policy.version.slice(0, 12) }, "policy reloaded");
-        // mcp-express also watches holders it resolved, but only for grants that have
-        // connected; telling the affected grants here covers the rest. Sessions are only
-        // notified when what they may see changed, so the two paths never double up.
-        for (const g of loaded.grants) if (g.policyPath === path) mcp.notifyToolsChanged(g.name);
       }
       return true;
     };
