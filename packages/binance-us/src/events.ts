@@ -208,13 +208,18 @@ export function parseUserDataMessage(text: string): ParsedUserDataEvent | undefi
   return parseUserDataPayload(payload);
 }
 
+/** The event's wire type `e`: the kind for known events, the sent `e` for the others. */
+export function userDataEventType(event: ParsedUserDataEvent): string {
+  return event.kind === "unknown" || event.kind === "invalid" ? event.type : event.kind;
+}
+
 /**
  * Identity of an event for de-duplication when two sockets overlap (rotation): the type,
  * the event time and the ids that make two events of that type different.
  */
 export function userDataEventIdentity(event: ParsedUserDataEvent): string {
   const d = event.data as Record<string, unknown>;
-  const base = `${event.kind === "unknown" || event.kind === "invalid" ? event.type : event.kind}|${event.eventTime}`;
+  const base = `${userDataEventType(event)}|${event.eventTime}`;
   switch (event.kind) {
     case "executionReport":
       return `${base}|${d.s}|${d.i}|${d.x}|${d.X}|${d.t}|${d.z}|${d.c}`;

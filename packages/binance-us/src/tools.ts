@@ -7,6 +7,7 @@ import {
   type BinanceUsErrorCode,
   isBinanceUsError,
 } from "./errors.js";
+import { userDataEventType } from "./events.js";
 import { createRedactingLogger, type Logger, maskListenKey, silentLogger } from "./logger.js";
 import { BinanceUsRestClient, optionsError } from "./rest-client.js";
 import { stripUndefined } from "./strip-undefined.js";
@@ -451,12 +452,11 @@ export function registerBinanceUsTools(
       const page = stream.events(cursor ?? 0, limit ?? 50);
       const events = page.events.map((entry) => {
         const ev = entry.event;
-        const type = ev.kind === "unknown" || ev.kind === "invalid" ? ev.type : ev.kind;
         return stripUndefined({
           cursor: entry.cursor,
           receivedAt: entry.receivedAt,
           kind: ev.kind,
-          type,
+          type: userDataEventType(ev),
           eventTime: ev.eventTime,
           data: maskEventData(ev.data as Record<string, unknown>),
         });
