@@ -217,7 +217,7 @@ export class ListenKeyManager {
   }
 
   async #tick(): Promise<void> {
-    if (this.#state === "closed" || this.#state === "failed") return;
+    if (this.#isStopped()) return;
     const key = this.#key;
     if (key === undefined || this.#state === "recovering") {
       await this.#recreate();
@@ -278,11 +278,15 @@ export class ListenKeyManager {
     return this.#state === "closed" || this.#state === "failed";
   }
 
-  #fail(error: BinanceUsError): void {
-    this.#state = "failed";
+  #stopTimer(): void {
     this.#scheduler.clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#nextKeepaliveAt = undefined;
+  }
+
+  #fail(error: BinanceUsError): void {
+    this.#state = "failed";
+    this.#stopTimer();
     this.#logger.error("listen-key manager stopped: fatal error", {
       code: error.code,
       message: error.message,
@@ -308,9 +312,7 @@ export class ListenKeyManager {
   async close(): Promise<void> {
     if (this.#state === "closed") return;
     this.#state = "closed";
-    this.#scheduler.clearTimeout(this.#timer);
-    this.#timer = undefined;
-    this.#nextKeepaliveAt = undefined;
+    this.#stopTimer();
     const key = this.#key;
     if (this.#ownsStream && key !== undefined) {
       try {
