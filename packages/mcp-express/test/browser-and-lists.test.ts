@@ -6,18 +6,9 @@ import {
 } from "@modelcontextprotocol/sdk/types.js";
 import { compilePolicy } from "@toolgate/policy-engine";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connect, post, type RunningGateway, startGateway, until } from "./harness.js";
+import { connect, initBody, post, type RunningGateway, startGateway, until } from "./harness.js";
 
-const INIT = JSON.stringify({
-  jsonrpc: "2.0",
-  id: 1,
-  method: "initialize",
-  params: {
-    protocolVersion: "2025-11-25",
-    capabilities: {},
-    clientInfo: { name: "browser", version: "1" },
-  },
-});
+const INIT = initBody("browser");
 
 function tiny(): McpServer {
   const s = new McpServer({ name: "tiny", version: "1.0.0" });

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DecisionEvent } from "../src/index.js";
 import {
   connect,
+  initBody,
   post,
   type RunningGateway,
   startEverythingHttp,
@@ -51,16 +52,7 @@ afterAll(async () => {
   await up?.stop();
 });
 
-const INIT = JSON.stringify({
-  jsonrpc: "2.0",
-  id: 1,
-  method: "initialize",
-  params: {
-    protocolVersion: "2025-11-25",
-    capabilities: {},
-    clientInfo: { name: "raw", version: "1" },
-  },
-});
+const INIT = initBody("raw");
 
 async function rawSession(): Promise<string> {
   const r = await post(gw.url, INIT, { "x-api-key": "key-1" });

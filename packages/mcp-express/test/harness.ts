@@ -99,6 +99,16 @@ export async function connect(
   return { client, transport };
 }
 
+/** A raw `initialize` request body (id 1) for transport-level cases. */
+export function initBody(clientName: string, protocolVersion = "2025-11-25"): string {
+  return JSON.stringify({
+    jsonrpc: "2.0",
+    id: 1,
+    method: "initialize",
+    params: { protocolVersion, capabilities: {}, clientInfo: { name: clientName, version: "1" } },
+  });
+}
+
 /** Raw POST helper for transport-level cases. */
 export async function post(
   url: string,

@@ -5,7 +5,7 @@ import { compilePolicy, createInProcessCounterStore } from "@toolgate/policy-eng
 import { describe, expect, it } from "vitest";
 import { type ApprovalRequest, createToolgateMcp, type DecisionEvent } from "../src/index.js";
 import { FakeTime } from "./fake-time.js";
-import { connect, post, startGateway, until } from "./harness.js";
+import { connect, initBody, post, startGateway, until } from "./harness.js";
 
 function server(): McpServer {
   const s = new McpServer({ name: "life", version: "1.0.0" });
@@ -13,16 +13,7 @@ function server(): McpServer {
   return s;
 }
 
-const INIT = JSON.stringify({
-  jsonrpc: "2.0",
-  id: 1,
-  method: "initialize",
-  params: {
-    protocolVersion: "2025-06-18",
-    capabilities: {},
-    clientInfo: { name: "raw", version: "1" },
-  },
-});
+const INIT = initBody("raw", "2025-06-18");
 
 describe("session lifecycle (fake time)", () => {
   it("closes idle sessions; a later request gets 404", async () => {
