@@ -3,33 +3,19 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { compilePolicy, createPolicyEngine, parsePolicyText } from "@toolgate/policy-engine";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type CliIo, runCli } from "../src/cli.js";
+import { runCli } from "../src/cli.js";
 import { classifyTool } from "../src/scan.js";
 import { fakeUpstream } from "./helpers/fake-upstream.js";
 import { API_KEY, startTestGateway, type TestGateway, TSX_IMPORT } from "./helpers/gateway.js";
+import { CapturedIo } from "./helpers/io.js";
 
 const dir = mkdtempSync(join(tmpdir(), "toolgate-cli-"));
 const policies = new URL("../policies/", import.meta.url).pathname;
 
 async function run(...argv: string[]) {
-  let out = "";
-  let err = "";
-  const io: CliIo = {
-    stdout: {
-      write: (s: string) => {
-        out += s;
-      },
-    },
-    stderr: {
-      write: (s: string) => {
-        err += s;
-      },
-    },
-    cwd: dir,
-    env: {},
-  };
+  const io = new CapturedIo(dir);
   const code = await runCli(argv, io);
-  return { code, out, err };
+  return { code, out: io.out, err: io.err };
 }
 
 describe("toolgate validate", () => {

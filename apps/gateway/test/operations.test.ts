@@ -11,6 +11,7 @@ import {
   TSX_IMPORT,
   textOf,
 } from "./helpers/gateway.js";
+import { CapturedIo } from "./helpers/io.js";
 
 let t: TestGateway | undefined;
 afterEach(async () => {
@@ -159,30 +160,19 @@ describe("operations", () => {
       join(cwd, "toolgate.config.yaml"),
       "listen: { port: -1 }\ngrants: { a: { apiKey: short } }\nstore: mysql://x\n",
     );
-    let err = "";
-    const io = {
-      stdout: { write: () => true },
-      stderr: {
-        write: (s: string) => {
-          err += s;
-          return true;
-        },
-      },
-      cwd,
-      env: {},
-    };
+    const io = new CapturedIo(cwd);
     const code = await serveCommand([], io, { stopSignal: new Promise(() => {}) });
     expect(code).toBe(1);
-    expect(err).toContain("listen.port");
-    expect(err).toContain("grants.a.apiKey");
-    expect(err).toContain("store");
+    expect(io.err).toContain("listen.port");
+    expect(io.err).toContain("grants.a.apiKey");
+    expect(io.err).toContain("store");
 
     writeFileSync(
       join(cwd, "toolgate.config.yaml"),
       'grants: { a: { apiKey: "long-enough-key-0123", policy: bad.yaml } }\n',
     );
-    err = "";
+    io.err = "";
     expect(await serveCommand([], io, { stopSignal: new Promise(() => {}) })).toBe(1);
-    expect(err).toMatch(/grants\.a\.policy .*default/);
+    expect(io.err).toMatch(/grants\.a\.policy .*default/);
   });
 });

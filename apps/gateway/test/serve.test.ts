@@ -8,6 +8,7 @@ import type { BuiltinFactory, RunningGateway } from "../src/gateway.js";
 import { banner, serveCommand } from "../src/serve.js";
 import { fakeUpstream } from "./helpers/fake-upstream.js";
 import { memoryLogger } from "./helpers/gateway.js";
+import { CapturedIo } from "./helpers/io.js";
 
 const gw = {
   url: "http://127.0.0.1:8080",
@@ -41,17 +42,10 @@ describe("serve", () => {
     const busy = createServer();
     await new Promise<void>((r) => busy.listen(0, "127.0.0.1", r));
     const port = (busy.address() as AddressInfo).port;
-    let err = "";
-    const io = {
-      stdout: { write: () => true },
-      stderr: {
-        write: (s: string) => {
-          err += s;
-        },
-      },
-      cwd: mkdtempSync(join(tmpdir(), "toolgate-serve-")),
-      env: { PORT: String(port), TOOLGATE_ADMIN_TOKEN: "admin-token-0123456789" },
-    };
+    const io = new CapturedIo(mkdtempSync(join(tmpdir(), "toolgate-serve-")), {
+      PORT: String(port),
+      TOOLGATE_ADMIN_TOKEN: "admin-token-0123456789",
+    });
     const builtins: BuiltinFactory = async (entry) => ({
       upstream: { name: entry.name, server: fakeUpstream() },
       close: async () => {},
@@ -63,8 +57,8 @@ describe("serve", () => {
         stopSignal: new Promise<string>(() => {}),
       });
       expect(code).toBe(1);
-      expect(err).toContain("EADDRINUSE");
-      expect(err).toContain("PORT=");
+      expect(io.err).toContain("EADDRINUSE");
+      expect(io.err).toContain("PORT=");
     } finally {
       busy.close();
     }
