@@ -24,7 +24,7 @@ export interface CompiledCondition {
 }
 
 /** Structural equality for JSON values; key order does not matter. */
-export function jsonEqual(a: unknown, b: unknown): boolean {
+function jsonEqual(a: unknown, b: unknown): boolean {
   if (a === b) return true;
   if (a === null || b === null || typeof a !== "object" || typeof b !== "object") return false;
   if (Array.isArray(a)) {
@@ -87,7 +87,7 @@ function typeWanted(op: ConditionOp, expected: unknown): string {
  * missing argument satisfies nothing except `exists: false`, so `require` conditions
  * fail closed and `deny_if` conditions do not fire on absent arguments.
  */
-export function opPredicate(op: ConditionOp, expected: unknown): (actual: unknown) => boolean {
+function opPredicate(op: ConditionOp, expected: unknown): (actual: unknown) => boolean {
   switch (op) {
     case "eq":
       return isPrimitive(expected)

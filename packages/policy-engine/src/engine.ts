@@ -228,7 +228,7 @@ function withTool(o: Outcome, tool: string, counters: readonly CounterSpec[] = E
 }
 
 /** The verdict for a call: plan lookup, argument checks and counter specs, no I/O. */
-export function evaluateCall(policy: CompiledPolicy, call: ToolCall, identity: Identity): Verdict {
+function evaluateCall(policy: CompiledPolicy, call: ToolCall, identity: Identity): Verdict {
   const name = call.name;
   const plan = policy.plan(name);
   const fixed = plan.fixedVerdict;

@@ -22,7 +22,7 @@ const UNIT_MS: Readonly<Record<string, number>> = {
 const DURATION = /^([1-9][0-9]{0,9})(ms|s|m|h|d)$/;
 
 /** Longest window accepted (366 days): longer windows are almost always a typo. */
-export const MAX_WINDOW_MS = 366 * 86_400_000;
+const MAX_WINDOW_MS = 366 * 86_400_000;
 
 /**
  * Window text to milliseconds: `second`/`minute`/`hour`/`day` or `<n><unit>` with unit
@@ -136,7 +136,7 @@ export function formatPath(segments: readonly PropertyKey[]): string {
 }
 
 /** Edit distance counting swapped neighbours as one edit, for "did you mean" hints. */
-export function editDistance(a: string, b: string): number {
+function editDistance(a: string, b: string): number {
   const rows: number[][] = [];
   for (let i = 0; i <= a.length; i++) {
     const row: number[] = [i];
