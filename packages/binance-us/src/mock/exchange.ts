@@ -192,7 +192,7 @@ function defaultListenKey(): string {
 }
 
 /** Default account id of an API key: stable, and it does not reveal the key. */
-export function accountIdOf(apiKey: string): string {
+function accountIdOf(apiKey: string): string {
   return `acct_${createHash("sha256").update(apiKey).digest("hex").slice(0, 12)}`;
 }
 

@@ -37,7 +37,7 @@ const loggerSchema = z.custom<MockLogger>(
 const positiveMs = z.number().int().positive();
 
 /** Zod schema of {@link BinanceUsMockOptions}; errors name the option and the fix. */
-export const binanceUsMockOptionsSchema = z
+const binanceUsMockOptionsSchema = z
   .object({
     host: z.string().min(1).default("127.0.0.1"),
     port: z.number().int().min(0).max(65_535).default(0),
@@ -132,7 +132,7 @@ export const mockTargetSchema = z.union([
 export type MockTarget = z.infer<typeof mockTargetSchema>;
 
 /** One balance line of an account snapshot (amounts are decimal strings). */
-export const mockBalanceSchema = z
+const mockBalanceSchema = z
   .object({ asset: z.string().min(1), free: decimal, locked: decimal })
   .strict();
 
