@@ -37,6 +37,17 @@ async function started(s: ReturnType<typeof setup>) {
   return s;
 }
 
+/** The socket drops and the re-POST for a key answers -2015, as when the IP whitelist changed. */
+async function rejectKeyOnReconnect(s: ReturnType<typeof setup>) {
+  s.exchange.failures.push({
+    method: "POST",
+    status: 401,
+    body: { code: -2015, msg: "Invalid API-key, IP, or permissions for action." },
+  });
+  s.exchange.openSockets()[0]!.serverClose(1000);
+  await s.clock.advance(HOUR);
+}
+
 function eventIds(s: ReturnType<typeof setup>): number[] {
   return s.seen.event.map((e) => (e.event.data as { i: number }).i);
 }
@@ -286,13 +297,7 @@ describe("UserDataStream", () => {
 
   it("surfaces -2015 as fatal and stops without retrying or leaving timers", async () => {
     const s = await started(setup());
-    s.exchange.failures.push({
-      method: "POST",
-      status: 401,
-      body: { code: -2015, msg: "Invalid API-key, IP, or permissions for action." },
-    });
-    s.exchange.openSockets()[0]!.serverClose(1000);
-    await s.clock.advance(HOUR);
+    await rejectKeyOnReconnect(s);
     expect(s.seen.fatal.map((f) => f.code)).toEqual(["API_KEY_REJECTED"]);
     expect(s.stream.status().state).toBe("failed");
     expect(s.clock.pending()).toBe(0);
@@ -302,13 +307,7 @@ describe("UserDataStream", () => {
   it("restart() after a fatal error POSTs afresh and delivers again, keeping cursors", async () => {
     const s = await started(setup());
     s.exchange.push(executionReport({ i: 1 }));
-    s.exchange.failures.push({
-      method: "POST",
-      status: 401,
-      body: { code: -2015, msg: "Invalid API-key, IP, or permissions for action." },
-    });
-    s.exchange.openSockets()[0]!.serverClose(1000);
-    await s.clock.advance(HOUR);
+    await rejectKeyOnReconnect(s);
     expect(s.stream.status()).toMatchObject({ state: "failed", failedAt: expect.any(Number) });
     await expect(s.stream.start()).rejects.toMatchObject({ code: "API_KEY_REJECTED" });
     // The cause was fixed on the exchange (IP whitelisted): the failure is not scripted again.
