@@ -481,6 +481,11 @@ export class ProxySession implements LinkListener {
       if (upstreamMs !== undefined) e.upstreamMs = upstreamMs;
       this.ctx.onDecision(e);
     };
+    // A call that ends without a result costs no quota: roll back, then report.
+    const undo = async (outcome: DecisionEvent["outcome"], upstreamMs?: number) => {
+      await decision.reservation?.rollback();
+      emit(outcome, upstreamMs);
+    };
     if (decision.effect === "deny") {
       emit("denied");
       return { jsonrpc: "2.0", id, result: deniedResult(decision, decision.reason) };
@@ -488,15 +493,13 @@ export class ProxySession implements LinkListener {
     if (!route) {
       // Allowed (or held) by policy but no upstream has it: nothing ran, so nothing is
       // counted, and nobody is asked to approve a call that cannot happen.
-      await decision.reservation?.rollback();
-      emit("unknown_tool");
+      await undo("unknown_tool");
       return rpcError(id, RpcErrorCode.INVALID_PARAMS, `MCP error -32602: Tool ${name} not found`);
     }
     if (decision.effect === "require_approval") {
       const outcome = await this.hold(entry, route, args, getDigest(), decision);
       if (outcome.outcome !== "approved") {
-        await decision.reservation?.rollback();
-        emit(outcome.outcome === "timeout" ? "approval_timeout" : "approval_rejected");
+        await undo(outcome.outcome === "timeout" ? "approval_timeout" : "approval_rejected");
         const why =
           outcome.outcome === "timeout"
             ? "approval timed out"
@@ -508,8 +511,7 @@ export class ProxySession implements LinkListener {
     if (validate) {
       const problem = validate(args);
       if (problem !== undefined) {
-        await decision.reservation?.rollback();
-        emit("denied");
+        await undo("denied");
         return {
           jsonrpc: "2.0",
           id,
@@ -526,13 +528,11 @@ export class ProxySession implements LinkListener {
     try {
       res = await this.forward(entry, route.link, "tools/call", fwdParams);
     } catch (e) {
-      await decision.reservation?.rollback();
-      emit("upstream_error", this.ctx.now() - started);
+      await undo("upstream_error", this.ctx.now() - started);
       throw e;
     }
     if (res.error) {
-      await decision.reservation?.rollback();
-      emit("upstream_error", this.ctx.now() - started);
+      await undo("upstream_error", this.ctx.now() - started);
     } else {
       // The answer does not wait for the commit: the units are already counted.
       const r = decision.reservation;
