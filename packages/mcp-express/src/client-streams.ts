@@ -85,10 +85,8 @@ export class ClientStreams {
     const stream = slot.stream;
     if (!stream) return;
     this.writeEvent(stream, JSON.stringify(message));
-    stream.live = false;
     this.streams.delete(stream.id);
-    stream.res?.end();
-    stream.res = undefined;
+    end(stream);
   }
 
   /**
@@ -142,10 +140,7 @@ export class ClientStreams {
       const stream = streamId === "g" ? this.standalone : this.streams.get(streamId);
       if (stream?.live) {
         stream.res?.end();
-        stream.res = res;
-        res.on("close", () => {
-          if (stream.res === res) stream.res = undefined;
-        });
+        bind(stream, res);
       } else {
         res.end();
       }
@@ -156,10 +151,7 @@ export class ClientStreams {
     }
     const stream: Stream = this.standalone ?? { id: "g", res: undefined, live: true };
     this.standalone = stream;
-    stream.res = res;
-    res.on("close", () => {
-      if (stream.res === res) stream.res = undefined;
-    });
+    bind(stream, res);
     res.writeHead(200, { ...SSE_HEADERS, "mcp-session-id": this.sessionId });
     this.writeEvent(stream, "");
     const early = this.early;
@@ -170,17 +162,9 @@ export class ClientStreams {
 
   /** Ends every stream (session deleted or gateway closing). */
   close(): void {
-    for (const s of this.streams.values()) {
-      s.live = false;
-      s.res?.end();
-      s.res = undefined;
-    }
+    for (const s of this.streams.values()) end(s);
     this.streams.clear();
-    if (this.standalone) {
-      this.standalone.live = false;
-      this.standalone.res?.end();
-      this.standalone.res = undefined;
-    }
+    if (this.standalone) end(this.standalone);
   }
 
   private toSse(slot: Slot): void {
@@ -201,4 +185,19 @@ export class ClientStreams {
     const res = stream.res;
     if (res && !res.writableEnded) res.write(`id: ${id}\ndata: ${data}\n\n`);
   }
+}
+
+/** Points a stream at a (re)connected response; a later drop detaches only that one. */
+function bind(stream: Stream, res: ServerResponse): void {
+  stream.res = res;
+  res.on("close", () => {
+    if (stream.res === res) stream.res = undefined;
+  });
+}
+
+/** Ends a stream for good: nothing more is written to it, resumption replays only. */
+function end(stream: Stream): void {
+  stream.live = false;
+  stream.res?.end();
+  stream.res = undefined;
 }
