@@ -3,6 +3,7 @@ import { BinanceUsError } from "./errors.js";
 import { ListenKeyManager, type ListenKeyManagerEvents } from "./listen-key-manager.js";
 import { BinanceUsRestClient } from "./rest-client.js";
 import { FakeClock, FakeExchange } from "./test-utils/fakes.js";
+import { recordEvents } from "./test-utils/record-events.js";
 
 const MIN = 60_000;
 
@@ -23,15 +24,12 @@ function setup(opts: { ownsStream?: boolean; apiKey?: string; random?: () => num
     ownsStream: opts.ownsStream ?? false,
     backoff: { baseMs: 1_000, maxMs: 16_000 },
   });
-  const seen: { [K in keyof ListenKeyManagerEvents]: ListenKeyManagerEvents[K][] } = {
-    keyChanged: [],
-    keepalive: [],
-    retrying: [],
-    fatal: [],
-  };
-  for (const name of Object.keys(seen) as (keyof ListenKeyManagerEvents)[]) {
-    manager.on(name, (p) => (seen[name] as unknown[]).push(p));
-  }
+  const seen = recordEvents<ListenKeyManagerEvents>(manager, [
+    "keyChanged",
+    "keepalive",
+    "retrying",
+    "fatal",
+  ]);
   return { clock, exchange, rest, manager, seen };
 }
 

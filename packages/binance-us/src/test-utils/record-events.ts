@@ -1,25 +1,36 @@
 import type { UserDataStream, UserDataStreamEvents } from "../user-data-stream.js";
 
+/** Every event a source emitted, per event name, in order. */
+export type RecordedEvents<E> = { [K in keyof E]: E[K][] };
+
 /** Every event a stream emitted, per event name, in order. */
-export type RecordedStreamEvents = {
-  [K in keyof UserDataStreamEvents]: UserDataStreamEvents[K][];
-};
+export type RecordedStreamEvents = RecordedEvents<UserDataStreamEvents>;
+
+/** Subscribes to each named event of `source` so a test can assert on what it saw. */
+export function recordEvents<E>(
+  source: { on<K extends keyof E>(event: K, listener: (payload: E[K]) => void): unknown },
+  names: readonly (keyof E)[],
+): RecordedEvents<E> {
+  const seen = {} as RecordedEvents<E>;
+  for (const name of names) {
+    const list: E[typeof name][] = [];
+    seen[name] = list;
+    source.on(name, (payload) => list.push(payload));
+  }
+  return seen;
+}
 
 /** Subscribes to every stream event so a test can assert on what it saw. */
 export function recordStreamEvents(stream: UserDataStream): RecordedStreamEvents {
-  const seen: RecordedStreamEvents = {
-    event: [],
-    connected: [],
-    disconnected: [],
-    reconnecting: [],
-    keyChanged: [],
-    rotated: [],
-    resynced: [],
-    warning: [],
-    fatal: [],
-  };
-  for (const name of Object.keys(seen) as (keyof UserDataStreamEvents)[]) {
-    stream.on(name, (payload) => (seen[name] as unknown[]).push(payload));
-  }
-  return seen;
+  return recordEvents<UserDataStreamEvents>(stream, [
+    "event",
+    "connected",
+    "disconnected",
+    "reconnecting",
+    "keyChanged",
+    "rotated",
+    "resynced",
+    "warning",
+    "fatal",
+  ]);
 }
