@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { RateLimitStoreError, RateLimitStoreErrorCode } from "./errors.js";
 import { createMemoryStore } from "./memory-store.js";
-import { REDIS_URL, redisUrlSchema, type Scheduler, schedulerSchema } from "./options.js";
+import { fnSchema, REDIS_URL, redisUrlSchema, type Scheduler, schedulerSchema } from "./options.js";
 import { createRedisStore } from "./redis-store.js";
 import type { MeteredCounterStore } from "./stats.js";
 
@@ -110,13 +110,9 @@ export type StoreConfigInput = string | z.input<typeof StoreConfigObjectSchema>;
  */
 export const CounterStoreRuntimeSchema = z
   .object({
-    now: z
-      .custom<() => number>((v) => typeof v === "function", { message: "must be a function" })
-      .optional(),
+    now: fnSchema<() => number>("a clock returning epoch ms").optional(),
     scheduler: schedulerSchema.optional(),
-    ids: z
-      .custom<() => string>((v) => typeof v === "function", { message: "must be a function" })
-      .optional(),
+    ids: fnSchema<() => string>("returning a unique reservation id").optional(),
   })
   .strict();
 
