@@ -43,6 +43,11 @@ export const McpErrorCode = {
   NO_POLICY: { http: 403, rpc: -32603 },
 } as const;
 
+/** The message of anything thrown (an `Error` or not), for logs and error texts. */
+export function errText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
 /** Name of an entry of {@link McpErrorCode}. */
 export type McpErrorCodeName = keyof typeof McpErrorCode;
 

@@ -15,7 +15,7 @@ import {
   type PolicyEngineLike,
   type PolicyHolder,
 } from "./engine.js";
-import { ToolgateMcpError } from "./errors.js";
+import { errText, ToolgateMcpError } from "./errors.js";
 import { isLoopbackOrigin, presentedKey, readBody, sendError } from "./http.js";
 import { classify, type RpcMessage } from "./jsonrpc.js";
 import {
@@ -372,7 +372,7 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
         markHealth(name, true);
         results.push({ link: s.value, result: s.value.initResult ?? {} });
       } else {
-        const detail = s.reason instanceof Error ? s.reason.message : String(s.reason);
+        const detail = errText(s.reason);
         markHealth(name, false, detail);
         logger.warn?.({ upstream: name, err: detail }, "upstream initialize failed");
       }
@@ -552,7 +552,7 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
               if (!isShared(link)) await link.close();
               markHealth(c.name, true);
             } catch (e) {
-              markHealth(c.name, false, e instanceof Error ? e.message : String(e));
+              markHealth(c.name, false, errText(e));
               logger.warn?.({ upstream: c.name, err: String(e) }, "upstream probe failed");
             }
           }),
@@ -626,10 +626,7 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
           sendError(res, "METHOD_NOT_ALLOWED", "Method Not Allowed", { allow: ALLOW });
       }
     } catch (e) {
-      logger.error?.(
-        { err: e instanceof Error ? e.message : String(e) },
-        "toolgate handler failed",
-      );
+      logger.error?.({ err: errText(e) }, "toolgate handler failed");
       if (!res.headersSent) sendError(res, "UPSTREAM_FAILED", "internal gateway error");
       else if (!res.writableEnded) res.end();
     }

@@ -4,7 +4,7 @@ import { PassThrough, type Readable } from "node:stream";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 import { type Dispatcher, Pool } from "undici";
-import { ToolgateMcpError } from "./errors.js";
+import { errText, ToolgateMcpError } from "./errors.js";
 import type { RpcId, RpcMessage } from "./jsonrpc.js";
 import type { Scheduler } from "./options.js";
 
@@ -118,10 +118,7 @@ export class HttpUpstreamTransport implements Transport {
     try {
       res = await this.post(JSON.stringify(msg));
     } catch (e) {
-      throw new ToolgateMcpError(
-        "UPSTREAM_FAILED",
-        `upstream request failed: ${e instanceof Error ? e.message : String(e)}`,
-      );
+      throw new ToolgateMcpError("UPSTREAM_FAILED", `upstream request failed: ${errText(e)}`);
     }
     const sid = res.headers["mcp-session-id"];
     if (typeof sid === "string") this.sessionId = sid;
@@ -362,7 +359,7 @@ export class HttpUpstreamTransport implements Transport {
       }
       this.consumeSse(res, requestId, false, resumes);
     } catch (e) {
-      this.unanswered(requestId, e instanceof Error ? e.message : String(e));
+      this.unanswered(requestId, errText(e));
     }
   }
 

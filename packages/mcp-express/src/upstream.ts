@@ -3,7 +3,7 @@ import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
-import { ToolgateMcpError } from "./errors.js";
+import { errText, ToolgateMcpError } from "./errors.js";
 import { HttpUpstreamTransport } from "./http-upstream.js";
 import type { RpcMessage } from "./jsonrpc.js";
 import type { Logger, Scheduler, UpstreamConfig } from "./options.js";
@@ -276,8 +276,4 @@ export class UpstreamLink {
       );
     }, delay);
   }
-}
-
-function errText(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
 }
