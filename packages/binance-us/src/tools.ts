@@ -106,14 +106,13 @@ export function createBinanceUsConnector(
   };
   const parsed = UserDataStreamOptionsSchema.safeParse(streamOptions);
   if (!parsed.success) {
-    const err = optionsError(parsed.error);
     if (!streamOptions.apiKey) {
       throw new BinanceUsError(
         "OPTIONS_INVALID",
         "apiKey is missing: pass options.apiKey or set BINANCE_US_API_KEY",
       );
     }
-    throw err;
+    throw optionsError(parsed.error);
   }
   const logger: Logger = createRedactingLogger(options.logger ?? silentLogger, {
     secrets: () => [streamOptions.apiKey, streamOptions.apiSecret],
