@@ -40,7 +40,7 @@ const httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: 256, maxFreeSoc
 
 /**
  * Incremental parser for `text/event-stream`: feeds complete events (id + data) to a
- * callback. Only the fields MCP uses are kept (`id`, `data`, `event`, `retry`).
+ * callback. Only the fields MCP uses are kept (`id`, `data`, `event`).
  */
 class SseParser {
   private buf = "";
