@@ -246,7 +246,6 @@ export interface LoadConfigOptions {
   readonly env?: Record<string, string | undefined>;
   /** Generates API keys and admin tokens (default: 32 random bytes, base64url). */
   readonly generateSecret?: () => string;
-  readonly sha256?: (text: string) => string;
 }
 
 /**
@@ -261,7 +260,6 @@ export function loadGatewayConfig(options: LoadConfigOptions): LoadedConfig {
   const cwd = options.cwd ?? process.cwd();
   const env = options.env ?? process.env;
   const generate = options.generateSecret ?? defaultSecret;
-  const hash = options.sha256 ?? sha256Hex;
 
   let file: string | undefined;
   let raw: unknown = {};
@@ -338,7 +336,7 @@ export function loadGatewayConfig(options: LoadConfigOptions): LoadedConfig {
     const key = given && given.length > 0 ? given : generate();
     grants.push({
       name: "demo",
-      keyHash: hash(key),
+      keyHash: sha256Hex(key),
       policyPath: defaultPolicy,
       generatedKey: given ? undefined : key,
     });
@@ -348,7 +346,7 @@ export function loadGatewayConfig(options: LoadConfigOptions): LoadedConfig {
         ? g.apiKeyHash.slice("sha256:".length)
         : g.apiKey?.startsWith("sha256:")
           ? g.apiKey.slice("sha256:".length)
-          : hash(g.apiKey ?? "");
+          : sha256Hex(g.apiKey ?? "");
       grants.push({ name, keyHash, policyPath: g.policy ? abs(g.policy) : defaultPolicy });
     }
   }
