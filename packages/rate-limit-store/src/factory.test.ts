@@ -54,6 +54,15 @@ describe("StoreConfigSchema", () => {
       expect(String((err as Error).message)).toMatch(/commandTimeoutMs/);
     }
   });
+
+  it("rejects bad runtime hooks with a typed error that names the option", () => {
+    expect(() => createCounterStore("memory", { now: 42 } as never)).toThrow(
+      expect.objectContaining({
+        code: RateLimitStoreErrorCode.CONFIG_INVALID,
+        message: expect.stringMatching(/createCounterStore runtime\.now/),
+      }),
+    );
+  });
 });
 
 describe("createCounterStore", () => {

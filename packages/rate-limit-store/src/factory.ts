@@ -1,7 +1,14 @@
 import { z } from "zod";
 import { RateLimitStoreError, RateLimitStoreErrorCode } from "./errors.js";
 import { createMemoryStore } from "./memory-store.js";
-import { fnSchema, REDIS_URL, redisUrlSchema, type Scheduler, schedulerSchema } from "./options.js";
+import {
+  fnSchema,
+  parseOptions,
+  REDIS_URL,
+  redisUrlSchema,
+  type Scheduler,
+  schedulerSchema,
+} from "./options.js";
 import { createRedisStore } from "./redis-store.js";
 import type { MeteredCounterStore } from "./stats.js";
 
@@ -158,7 +165,7 @@ export function createCounterStore(
       { issues },
     );
   }
-  const rt = CounterStoreRuntimeSchema.parse(runtime);
+  const rt = parseOptions(CounterStoreRuntimeSchema, runtime, "createCounterStore runtime");
   const c = parsed.data;
   if (c.type === "memory") {
     return createMemoryStore({
