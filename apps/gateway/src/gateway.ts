@@ -172,8 +172,13 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         : createMemoryApprovalStore();
     cleanups.push(() => approvals.close());
 
+    // The MCP endpoint is created below, after the metrics it reports into; the gauges
+    // read it through this late-bound reference at scrape time.
+    let mcpRef: ToolgateMcp | undefined;
     const metrics = createGatewayMetrics({
       pendingApprovals: async () => (await approvals.listPending()).length,
+      sessions: () => mcpRef?.sessions().length ?? 0,
+      inFlight: () => mcpRef?.inFlight() ?? 0,
     });
     const feed = new DecisionFeed(200);
     const audit = config.audit.enabled
@@ -302,6 +307,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       newId,
       logger,
     });
+    mcpRef = mcp;
+
     cleanups.push(() => mcp.close({ graceMs: config.shutdownGraceMs }));
     await mcp.start();
 

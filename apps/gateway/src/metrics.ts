@@ -12,12 +12,18 @@ export interface GatewayMetrics {
   readonly pendingApprovals: Gauge;
   readonly approvals: Counter<"outcome">;
   readonly streamReconnects: Counter<"stream">;
+  readonly sessions: Gauge;
+  readonly inFlight: Gauge;
 }
 
 /** Options of {@link createGatewayMetrics}. */
 export interface GatewayMetricsOptions {
   /** Reports the current number of pending approvals when Prometheus scrapes. */
   readonly pendingApprovals?: () => Promise<number> | number;
+  /** Reports the number of live MCP client sessions when Prometheus scrapes. */
+  readonly sessions?: () => number;
+  /** Reports the client requests being processed right now when Prometheus scrapes. */
+  readonly inFlight?: () => number;
   /** Adds Node process metrics (CPU, memory, event loop). Default true. */
   readonly processMetrics?: boolean;
 }
@@ -37,6 +43,7 @@ export function createGatewayMetrics(options: GatewayMetricsOptions = {}): Gatew
   if (options.processMetrics ?? true)
     collectDefaultMetrics({ register: registry, prefix: "toolgate_" });
   const pending = options.pendingApprovals;
+  const { sessions, inFlight } = options;
   return {
     registry,
     decisions: new Counter({
@@ -96,6 +103,24 @@ export function createGatewayMetrics(options: GatewayMetricsOptions = {}): Gatew
       help: "Reconnects of upstream event streams (e.g. the Binance.US user-data stream)",
       labelNames: ["stream"] as const,
       registers: [registry],
+    }),
+    // Both gauges are read at scrape time, so a leak (sessions never closed, requests
+    // never answered) shows as a number that does not come back down after load.
+    sessions: new Gauge({
+      name: "toolgate_sessions",
+      help: "Live MCP client sessions",
+      registers: [registry],
+      collect() {
+        if (sessions) this.set(sessions());
+      },
+    }),
+    inFlight: new Gauge({
+      name: "toolgate_in_flight_requests",
+      help: "Client requests being processed (including calls held for approval)",
+      registers: [registry],
+      collect() {
+        if (inFlight) this.set(inFlight());
+      },
     }),
   };
 }
