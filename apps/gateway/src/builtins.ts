@@ -23,7 +23,8 @@ function demoExchangeKey(): string {
  * Starts the built-in `binance-us` upstream: the Binance.US tools as an in-process MCP
  * server (no network hop). Without `BINANCE_US_API_KEY` it also starts the mock exchange
  * in-process with a generated demo key, so the demo works offline; with it, the tools talk
- * to the real exchange (`BINANCE_US_API_SECRET` optional, only for signed resync calls).
+ * to the real exchange (`BINANCE_US_API_SECRET` optional, only for signed resync calls;
+ * `BINANCE_US_REST_URL` / `BINANCE_US_WS_URL` point them elsewhere).
  * All sessions share one connector: Binance allows one listen key per account anyway.
  */
 export const binanceBuiltin: BuiltinFactory = async (entry, { env }) => {
@@ -41,8 +42,19 @@ export const binanceBuiltin: BuiltinFactory = async (entry, { env }) => {
   let description: string;
   const realKey = env.BINANCE_US_API_KEY;
   if (realKey) {
-    connector = createBinanceUsConnector({ env, managedStream: "lazy" });
-    description = "Binance.US      the real exchange (BINANCE_US_API_KEY is set)";
+    // Base URLs may be overridden (a proxy, a staging exchange, or the mock run on its own
+    // with a key of yours); the defaults are the real exchange.
+    const restBaseUrl = env.BINANCE_US_REST_URL || undefined;
+    const wsBaseUrl = env.BINANCE_US_WS_URL || undefined;
+    connector = createBinanceUsConnector({
+      env,
+      managedStream: "lazy",
+      ...(restBaseUrl ? { restBaseUrl } : {}),
+      ...(wsBaseUrl ? { wsBaseUrl } : {}),
+    });
+    description = restBaseUrl
+      ? `Binance.US     the exchange at ${restBaseUrl} (BINANCE_US_REST_URL)`
+      : "Binance.US      the real exchange (BINANCE_US_API_KEY is set)";
   } else {
     const apiKey = demoExchangeKey();
     mock = await startBinanceUsMock({ port: 0, apiKeys: { [apiKey]: {} } });
