@@ -4,6 +4,6 @@ import { defineConfig } from "vitest/config";
 // `pnpm vitest run --project policy-engine` runs one.
 export default defineConfig({
   test: {
-    projects: ["packages/*", "apps/*"],
+    projects: ["packages/*", "apps/*", "tests/*"],
   },
 });
