@@ -66,9 +66,11 @@ function expectWellFormed(err: PolicyError, source: string): void {
 /** Every path into a JSON value, as key lists. */
 function paths(v: unknown, prefix: Array<string | number> = []): Array<Array<string | number>> {
   const out: Array<Array<string | number>> = [prefix];
-  if (Array.isArray(v)) v.forEach((x, i) => out.push(...paths(x, [...prefix, i])));
-  else if (v && typeof v === "object")
+  if (Array.isArray(v)) {
+    for (const [i, x] of v.entries()) out.push(...paths(x, [...prefix, i]));
+  } else if (v && typeof v === "object") {
     for (const [k, x] of Object.entries(v)) out.push(...paths(x, [...prefix, k]));
+  }
   return out;
 }
 
