@@ -58,7 +58,14 @@ export interface ListenKeyStatus {
   lastKeepaliveAt: number | undefined;
   nextKeepaliveAt: number | undefined;
   keyChanges: number;
+  /** The last successful POST or PUT plus the exchange's 60-minute validity. */
+  keyValidUntil: number | undefined;
+  /** First failure of a keepalive or re-creation since the last success; undefined when fine. */
+  failingSince: number | undefined;
 }
+
+// Binance.US documents a 60-minute validity from creation or the last keepalive.
+const KEY_VALIDITY_MS = 60 * 60_000;
 
 /**
  * Keeps the account's single listen key alive.
@@ -96,6 +103,8 @@ export class ListenKeyManager {
   #keyObtainedAt: number | undefined;
   #lastKeepaliveAt: number | undefined;
   #nextKeepaliveAt: number | undefined;
+  #extendedAt: number | undefined;
+  #failingSince: number | undefined;
   #timer: unknown;
   #retryAttempt = 0;
   #keyChanges = 0;
@@ -145,6 +154,9 @@ export class ListenKeyManager {
       lastKeepaliveAt: this.#lastKeepaliveAt,
       nextKeepaliveAt: this.#nextKeepaliveAt,
       keyChanges: this.#keyChanges,
+      keyValidUntil:
+        this.#extendedAt === undefined ? undefined : this.#extendedAt + KEY_VALIDITY_MS,
+      failingSince: this.#failingSince,
     };
   }
 
@@ -173,6 +185,8 @@ export class ListenKeyManager {
       const { data } = await this.#api.createListenKey();
       if (this.#isStopped()) return data.listenKey;
       this.#adopt(data.listenKey);
+      this.#extendedAt = this.#now();
+      this.#failingSince = undefined;
       this.#retryAttempt = 0;
       this.#state = "active";
       this.#scheduleKeepalive(this.#nextDelay());
@@ -228,6 +242,8 @@ export class ListenKeyManager {
       if (this.#isStopped() || this.#key !== key) return;
       this.#retryAttempt = 0;
       this.#lastKeepaliveAt = this.#now();
+      this.#extendedAt = this.#lastKeepaliveAt;
+      this.#failingSince = undefined;
       this.#logger.debug("listen key kept alive", { listenKey: maskListenKey(key) });
       this.#emitter.emit("keepalive", { listenKey: key, at: this.#lastKeepaliveAt });
       this.#scheduleKeepalive(this.#nextDelay());
@@ -259,6 +275,7 @@ export class ListenKeyManager {
   }
 
   #retry(operation: "create" | "keepalive", error: BinanceUsError): void {
+    this.#failingSince ??= this.#now();
     const attempt = this.#retryAttempt++;
     const delayMs = Math.max(
       fullJitterBackoff(attempt, this.#backoff, this.#random),
@@ -303,6 +320,7 @@ export class ListenKeyManager {
     if (this.#state !== "failed") return;
     this.#state = "idle";
     this.#retryAttempt = 0;
+    this.#failingSince = undefined;
   }
 
   /**

@@ -15,6 +15,7 @@ import {
   UserDataStream,
   type UserDataStreamOptions,
   UserDataStreamOptionsSchema,
+  type UserDataStreamStatus,
 } from "./user-data-stream.js";
 
 /** The tool names, as agents and policies already know them. */
@@ -199,6 +200,19 @@ const statusShape = {
   usedWeight1m: z.number().optional(),
   lastError: z.object({ code: z.string(), message: z.string() }).optional(),
   failedAt: z.number().optional().describe("When a fatal error stopped the stream"),
+  lastDisconnect: z
+    .object({ at: z.number(), reason: z.string() })
+    .optional()
+    .describe("When and why the socket was last lost"),
+  nextReconnectAt: z.number().optional().describe("When the next reconnect attempt runs"),
+  keyValidUntil: z
+    .number()
+    .optional()
+    .describe("Last successful create/keepalive plus the key's 60-minute validity"),
+  keepaliveFailingSince: z
+    .number()
+    .optional()
+    .describe("Since when keepalives have been failing (the stream is degraded)"),
   retryAt: z
     .number()
     .optional()
@@ -398,14 +412,7 @@ export function registerBinanceUsTools(
           ? fatalAdvice(raw.lastError.code, retryAt, connector.now())
           : undefined;
       const status = stripUndefined({ enabled: true, ...raw, retryAt, advice });
-      const text = status.connected
-        ? `Connected (key ${status.listenKeyMasked}, age ${Math.round((status.keyAgeMs ?? 0) / 60_000)} min); ${status.reconnects} reconnects, ${status.bufferedEvents} events buffered, last cursor ${status.lastCursor}.`
-        : raw.state === "failed"
-          ? `Stopped by a fatal error: ${raw.lastError?.code}: ${raw.lastError?.message}. ${advice ?? ""}`
-          : raw.state === "connecting" && raw.lastError && isFatalCode(raw.lastError.code)
-            ? `Retrying after the earlier fatal error ${raw.lastError.code}; call again to see the outcome.`
-            : `Not connected (state ${status.state})${status.lastError ? `; last error ${status.lastError.code}: ${status.lastError.message}` : ""}.`;
-      return ok(text, status);
+      return ok(statusText(raw, connector.now(), advice), status);
     },
   );
 
@@ -492,6 +499,43 @@ function maskEventData(data: Record<string, unknown>): Record<string, unknown> {
   const key = data.listenKey;
   if (typeof key !== "string") return data;
   return { ...data, listenKey: maskListenKey(key) };
+}
+
+/**
+ * The status tool's text. An agent reads only this line, so it must say what is wrong now:
+ * why the socket is down and when the next attempt runs, or that a connected stream is about
+ * to lose its key because keepalives fail.
+ */
+function statusText(raw: UserDataStreamStatus, now: number, advice: string | undefined): string {
+  const err = raw.lastError ? `${raw.lastError.code}: ${raw.lastError.message}` : undefined;
+  if (raw.connected) {
+    const head = `Connected (key ${raw.listenKeyMasked}, age ${Math.round((raw.keyAgeMs ?? 0) / 60_000)} min); ${raw.reconnects} reconnects, ${raw.bufferedEvents} events buffered, last cursor ${raw.lastCursor}.`;
+    if (raw.keepaliveFailingSince === undefined) return head;
+    const until = raw.keyValidUntil;
+    const lapse =
+      until === undefined
+        ? ""
+        : until > now
+          ? `; the exchange drops the key at ${isoTime(until)} unless one succeeds`
+          : `; the key has probably lapsed since ${isoTime(until)}, so events may not arrive until it is re-created`;
+    return `${head} Degraded: keepalives failing since ${isoTime(raw.keepaliveFailingSince)}${err ? ` (last error ${err})` : ""}${lapse}.`;
+  }
+  if (raw.state === "failed") return `Stopped by a fatal error: ${err}. ${advice ?? ""}`;
+  if (raw.state === "connecting" && raw.lastError && isFatalCode(raw.lastError.code)) {
+    return `Retrying after the earlier fatal error ${raw.lastError.code}; call again to see the outcome.`;
+  }
+  const lost = raw.lastDisconnect
+    ? `: socket lost at ${isoTime(raw.lastDisconnect.at)}: ${raw.lastDisconnect.reason}`
+    : "";
+  const next =
+    raw.nextReconnectAt === undefined
+      ? ""
+      : `; next attempt at ${isoTime(raw.nextReconnectAt)} (in ${Math.max(0, Math.ceil((raw.nextReconnectAt - now) / 1000))} s)`;
+  return `Not connected (state ${raw.state})${lost}${next}${err ? `; last error ${err}` : ""}.`;
+}
+
+function isoTime(ms: number): string {
+  return new Date(ms).toISOString();
 }
 
 function isFatalCode(code: string): boolean {

@@ -124,6 +124,17 @@ export interface UserDataStreamStatus {
   lastError: { code: string; message: string } | undefined;
   /** When the stream stopped on a fatal error (state `failed`); cleared by `restart()`. */
   failedAt: number | undefined;
+  /** When and why the last socket was lost (kept after a reconnect, as history). */
+  lastDisconnect: { at: number; reason: string } | undefined;
+  /** When the next reconnect attempt runs, while one is scheduled (state `reconnecting`). */
+  nextReconnectAt: number | undefined;
+  /**
+   * Until when the exchange holds the key: the last successful POST or PUT plus its
+   * 60-minute validity, as seen from here.
+   */
+  keyValidUntil: number | undefined;
+  /** Since when keepalives (or the key's re-creation) have been failing; undefined when fine. */
+  keepaliveFailingSince: number | undefined;
 }
 
 interface Connection {
@@ -195,6 +206,8 @@ export class UserDataStream {
   #connectedSince: number | undefined;
   #lastEventAt: number | undefined;
   #lastError: { code: string; message: string } | undefined;
+  #lastDisconnect: { at: number; reason: string } | undefined;
+  #nextReconnectAt: number | undefined;
   #failedAt: number | undefined;
   #fatalError: BinanceUsError | undefined;
   #startPromise: Promise<void> | undefined;
@@ -354,6 +367,10 @@ export class UserDataStream {
       usedWeight1m: this.#rest.usedWeight1m,
       lastError: this.#lastError,
       failedAt: this.#failedAt,
+      lastDisconnect: this.#lastDisconnect,
+      nextReconnectAt: this.#nextReconnectAt,
+      keyValidUntil: keys.keyValidUntil,
+      keepaliveFailingSince: keys.failingSince,
     };
   }
 
@@ -417,7 +434,14 @@ export class UserDataStream {
           conn.lastActivity = this.#now();
         },
         onClose: (code, why) =>
-          this.#onSocketGone(conn, `closed by server (${code}${why ? ` ${why}` : ""})`),
+          this.#onSocketGone(
+            conn,
+            // 1006 is never sent on the wire: it means the TCP connection ended without a
+            // close frame, so "closed by server" would not be true.
+            code === 1006
+              ? "connection lost without a close frame (1006)"
+              : `closed by server (${code}${why ? ` ${why}` : ""})`,
+          ),
         onError: (error) => this.#onSocketGone(conn, `socket error: ${error.message}`),
       });
     } catch (error) {
@@ -605,6 +629,7 @@ export class UserDataStream {
       this.#scheduler.clearTimeout(this.#rotateTimer);
       this.#rotateTimer = undefined;
       const at = this.#now();
+      this.#lastDisconnect = { at, reason };
       this.#logger.warn("user-data socket lost", { conn: conn.id, reason });
       this.#emitter.emit("disconnected", { at, reason });
       if (!this.#pending) this.#scheduleReconnect(0);
@@ -626,10 +651,12 @@ export class UserDataStream {
     );
     this.#attempt++;
     this.#state = "reconnecting";
+    this.#nextReconnectAt = this.#now() + delayMs;
     this.#logger.info("reconnecting user-data socket", { attempt: this.#attempt, delayMs });
     this.#emitter.emit("reconnecting", { attempt: this.#attempt, delayMs });
     this.#reconnectTimer = this.#scheduler.setTimeout(() => {
       this.#reconnectTimer = undefined;
+      this.#nextReconnectAt = undefined;
       void this.#connect("reconnect");
     }, delayMs);
   }
@@ -687,6 +714,7 @@ export class UserDataStream {
     this.#scheduler.clearTimeout(this.#reconnectTimer);
     this.#scheduler.clearTimeout(this.#rotateTimer);
     this.#reconnectTimer = undefined;
+    this.#nextReconnectAt = undefined;
     this.#rotateTimer = undefined;
     for (const conn of [this.#pending, this.#primary, ...this.#draining]) {
       if (conn) this.#retire(conn, 1000, "client closing");
