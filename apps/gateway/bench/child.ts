@@ -1,0 +1,35 @@
+/**
+ * One process of the concurrent gateway benchmark, so the load generator, the upstream
+ * and each gateway get their own event loop (as in production) instead of sharing one.
+ *
+ *   child.ts upstream        the echo upstream
+ *   child.ts gateway <dir>   a gateway started from a folder written by writeGatewayDir
+ *
+ * Prints `PORT <n>` once it listens. A gateway answers the IPC message "stats" with its
+ * store's counters, so the parent can check every call really went through the store.
+ */
+import type { RunningGateway } from "../src/gateway.js";
+import { startGatewayIn, startUpstream } from "./servers.js";
+
+const [mode, dir] = process.argv.slice(2);
+let close: () => Promise<void>;
+if (mode === "upstream") {
+  const up = await startUpstream();
+  close = () => up.close();
+  process.stdout.write(`PORT ${up.port}\n`);
+} else if (mode === "gateway" && dir !== undefined) {
+  const gw: RunningGateway = await startGatewayIn(dir);
+  close = () => gw.close();
+  process.on("message", (m) => {
+    if (m === "stats") process.send?.(gw.store.stats());
+  });
+  process.stdout.write(`PORT ${gw.port}\n`);
+} else {
+  process.stderr.write("usage: child.ts upstream | child.ts gateway <dir>\n");
+  process.exit(2);
+}
+// The parent stops its children with SIGTERM (or by disconnecting the IPC channel when it
+// dies): close cleanly so a Redis-backed gateway leaves no connection behind.
+const stop = () => void close().finally(() => process.exit(0));
+process.once("SIGTERM", stop);
+process.once("disconnect", stop);
