@@ -181,11 +181,14 @@ export class ListenKeyManager {
   }
 
   async #create(): Promise<string> {
+    // The exchange extends the key somewhere between sending and the answer; counting from
+    // the send keeps keyValidUntil on the safe side.
+    const sentAt = this.#now();
     try {
       const { data } = await this.#api.createListenKey();
       if (this.#isStopped()) return data.listenKey;
       this.#adopt(data.listenKey);
-      this.#extendedAt = this.#now();
+      this.#extendedAt = sentAt;
       this.#failingSince = undefined;
       this.#retryAttempt = 0;
       this.#state = "active";
@@ -237,12 +240,13 @@ export class ListenKeyManager {
       await this.#recreate();
       return;
     }
+    const sentAt = this.#now();
     try {
       await this.#api.keepaliveListenKey(key);
       if (this.#isStopped() || this.#key !== key) return;
       this.#retryAttempt = 0;
       this.#lastKeepaliveAt = this.#now();
-      this.#extendedAt = this.#lastKeepaliveAt;
+      this.#extendedAt = sentAt;
       this.#failingSince = undefined;
       this.#logger.debug("listen key kept alive", { listenKey: maskListenKey(key) });
       this.#emitter.emit("keepalive", { listenKey: key, at: this.#lastKeepaliveAt });
