@@ -19,7 +19,9 @@ export default function setup(project: TestProject): () => void {
         .slice(0, 20)
         .map((l) => `  ${l.file}:${l.line} holds ${l.secret}`)
         .join("\n");
-      // Kept for inspection: the message names the folder.
+      // Kept for inspection: the message names the folder. Vitest reports an error thrown
+      // here but still exits 0, so the exit code is set as well.
+      process.exitCode = 1;
       throw new Error(
         `secrets scan: ${leaks.length} artifact line(s) hold a secret (artifacts kept in ${dir}):\n${list}`,
       );

@@ -5,7 +5,9 @@ import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import type { TestProject } from "vitest/node";
 import { expectNoSecrets, scanForSecrets } from "../src/artifacts.js";
+import setupRun from "../src/global-setup.js";
 import {
   connectClient,
   endSession,
@@ -38,6 +40,25 @@ describe("secrets scan", () => {
     expect(leaks).toHaveLength(3);
     expect(() => expectNoSecrets(dir)).toThrow(/3 artifact line/);
     expect(scanForSecrets(dir, ["listenkey-abcdefghijklmnop"])).toHaveLength(3);
+  });
+});
+
+describe("the end-of-run scan", () => {
+  it("fails the run (exit code and error) when any artifact of the run holds a secret", () => {
+    let dir = "";
+    const teardown = setupRun({
+      provide: (_key: string, value: string) => {
+        dir = value;
+      },
+    } as unknown as TestProject);
+    writeFileSync(join(dir, "gw.log"), `{"msg":"auth","key":"${SECRETS.otherKey}"}\n`);
+    const before = process.exitCode;
+    try {
+      expect(teardown).toThrow(/1 artifact line\(s\) hold a secret/);
+      expect(process.exitCode).toBe(1);
+    } finally {
+      process.exitCode = before;
+    }
   });
 });
 
