@@ -204,7 +204,10 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
     return new UpstreamLink({
       name: c.name,
       factory: factories[i]!,
-      supervise: "command" in c,
+      // Stdio children and HTTP upstreams both come back after a crash; an in-process
+      // server does not restart on its own.
+      supervise: "command" in c || "url" in c,
+      onHealth: (ok, detail) => markHealth(c.name, ok, detail),
       scheduler,
       logger,
     });

@@ -396,6 +396,14 @@ export class HttpUpstreamTransport implements Transport {
           this.getReq = undefined;
           return;
         }
+        if (res.statusCode === 404 && this.sessionId) {
+          // The upstream forgot our session (it restarted): close, so the link reconnects
+          // now instead of on the next call.
+          res.resume();
+          this.getReq = undefined;
+          void this.close();
+          return;
+        }
         if (res.statusCode !== 200) {
           res.resume();
           this.getReq = undefined;

@@ -45,7 +45,7 @@ export interface LinkListener {
   onUpstreamMessage(link: UpstreamLink, message: RpcMessage): void;
   /** The upstream restarted (stdio supervision) and was initialized again. */
   onUpstreamRestarted?(link: UpstreamLink): void;
-  /** The connection ended for good (not supervised), e.g. the upstream expired the session. */
+  /** The connection ended for good (not supervised, e.g. an in-process server closed). */
   onUpstreamLost?(link: UpstreamLink): void;
 }
 
@@ -58,8 +58,18 @@ interface Pending {
 export interface LinkOptions {
   readonly name: string;
   readonly factory: TransportFactory;
-  /** Restart with backoff when the transport closes unexpectedly (stdio). */
+  /**
+   * Reconnect with backoff when the transport closes unexpectedly: a stdio child died, or
+   * an HTTP upstream forgot the session (it restarted). The reconnect runs initialize again
+   * on a fresh transport, so the client session above survives the upstream's restart.
+   */
   readonly supervise: boolean;
+  /**
+   * Told when this link finds the upstream reachable or not (a send failed, the connection
+   * closed, a reconnect worked), only on changes: feeds the gateway's readiness, which
+   * would otherwise keep the answer of the last initialize while the upstream is down.
+   */
+  readonly onHealth?: (ok: boolean, detail?: string) => void;
   readonly scheduler: Scheduler;
   readonly logger: Logger;
   /** Backoff of restarts: base and cap in ms. */
@@ -90,6 +100,7 @@ export class UpstreamLink {
   private closing = false;
   private restartAttempt = 0;
   private restartTimer: unknown;
+  private reported: boolean | undefined;
 
   constructor(private readonly opts: LinkOptions) {
     this.name = opts.name;
@@ -137,6 +148,7 @@ export class UpstreamLink {
     this.ok = true;
     this.detail = undefined;
     this.restartAttempt = 0;
+    this.report(true);
     return result;
   }
 
@@ -155,6 +167,7 @@ export class UpstreamLink {
       this.pending.set(id, { resolve, reject });
       t.send(msg as JSONRPCMessage).catch((e: unknown) => {
         if (this.pending.delete(id)) {
+          this.report(false, errText(e));
           reject(
             new ToolgateMcpError("UPSTREAM_FAILED", `upstream ${this.name}: ${errText(e)}`, {
               upstream: this.name,
@@ -213,6 +226,7 @@ export class UpstreamLink {
         const p = this.pending.get(m.id);
         if (p) {
           this.pending.delete(m.id);
+          if (this.reported === false && this.ok) this.report(true);
           p.resolve(m);
         }
       }
@@ -223,6 +237,12 @@ export class UpstreamLink {
       this.toolsEpoch++;
     }
     for (const l of this.listeners) l.onUpstreamMessage(this, m);
+  }
+
+  private report(ok: boolean, detail?: string): void {
+    if (this.reported === ok) return;
+    this.reported = ok;
+    this.opts.onHealth?.(ok, detail);
   }
 
   private failPending(reason: string): void {
@@ -242,6 +262,7 @@ export class UpstreamLink {
     this.failPending("connection closed");
     if (this.closing) return;
     this.detail = "connection closed";
+    this.report(false, this.detail);
     if (!this.opts.supervise || !this.initParams) {
       for (const l of [...this.listeners]) l.onUpstreamLost?.(this);
       return;
@@ -267,6 +288,7 @@ export class UpstreamLink {
         },
         (e: unknown) => {
           this.detail = errText(e);
+          this.report(false, this.detail);
           const tr = this.transport;
           this.transport = undefined;
           this.failPending("restart failed");
