@@ -20,7 +20,7 @@ import { parseArgs } from "node:util";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
-import { McpError } from "@modelcontextprotocol/sdk/types.js";
+import { CallToolRequestSchema, McpError } from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod";
 
 const { values } = parseArgs({
@@ -44,9 +44,9 @@ function build(): McpServer {
       description: "does a unit of work and says which",
       inputSchema: { id: z.string(), fail: z.boolean().optional(), delayMs: z.number().optional() },
     },
-    async ({ id, fail, delayMs }) => {
+    // `fail: true` never gets here: see the tools/call handler below.
+    async ({ id, delayMs }) => {
       if (delayMs) await new Promise((r) => setTimeout(r, delayMs));
-      if (fail) throw new McpError(-32000, `work ${id} failed upstream`);
       calls.set(id, (calls.get(id) ?? 0) + 1);
       if (callsFile) appendFileSync(callsFile, `${id}\n`);
       return { content: [{ type: "text", text: `done:${id}` }] };
@@ -57,6 +57,24 @@ function build(): McpServer {
     { description: "echoes", inputSchema: { text: z.string() } },
     async ({ text }) => ({ content: [{ type: "text", text }] }),
   );
+  // McpServer turns whatever a tool throws into an `isError` result, which the gateway
+  // rightly counts as a call that ran. `work { fail: true }` must reach it as a JSON-RPC
+  // error (the case where it rolls the reservation back), so it is answered here, ahead
+  // of McpServer's own tools/call handler, which gets every other call.
+  type Handler = (request: unknown, extra: unknown) => Promise<unknown>;
+  const own = (server.server as unknown as { _requestHandlers: Map<string, Handler> })
+    ._requestHandlers;
+  const toolsCall = own.get("tools/call");
+  if (!toolsCall) throw new Error("McpServer installed no tools/call handler");
+  server.server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
+    const a = request.params.arguments ?? {};
+    if (request.params.name === "work" && a.fail === true) {
+      const delayMs = typeof a.delayMs === "number" ? a.delayMs : 0;
+      if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
+      throw new McpError(-32000, `work ${String(a.id)} failed upstream`);
+    }
+    return (await toolsCall(request, extra)) as { content: [] };
+  });
   return server;
 }
 
