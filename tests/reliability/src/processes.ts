@@ -307,3 +307,37 @@ export function readJsonLines<T = Record<string, unknown>>(file: string): T[] {
     .filter((l) => l.trim().length > 0)
     .map((l) => JSON.parse(l) as T);
 }
+
+/**
+ * Sum of every sample of `name` in a `/metrics` text (all label sets, or only those whose
+ * labels include `labels`), e.g. a counter's total over tools and codes. NaN when absent.
+ */
+export function metricSum(text: string, name: string, labels?: string): number {
+  let sum = Number.NaN;
+  for (const line of text.split("\n")) {
+    if (!line.startsWith(name)) continue;
+    const rest = line.slice(name.length);
+    if (!(rest.startsWith(" ") || rest.startsWith("{"))) continue;
+    if (labels && !rest.includes(labels)) continue;
+    sum = (Number.isNaN(sum) ? 0 : sum) + Number(line.slice(line.lastIndexOf(" ") + 1));
+  }
+  return sum;
+}
+
+/** One limit counter as `GET /admin/api/counters` reports it. */
+export interface AdminCounter {
+  grant: string;
+  counter: string;
+  used: number;
+  max: number;
+  resetAtMs: number;
+}
+
+/** The gateway's limit counters per grant, through its admin API (admin token from SECRETS). */
+export async function adminCounters(gw: GatewayProcess): Promise<AdminCounter[]> {
+  const res = await fetch(`${gw.url}/admin/api/counters`, {
+    headers: { Authorization: `Bearer ${SECRETS.adminToken}` },
+  });
+  if (!res.ok) throw new Error(`GET /admin/api/counters answered ${res.status}`);
+  return ((await res.json()) as { counters: AdminCounter[] }).counters;
+}

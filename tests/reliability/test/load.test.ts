@@ -1,0 +1,257 @@
+// Load through two real gateway processes sharing one Redis: 10,000 `tools/call`
+// requests at concurrency 100, spread over 100 sessions on both instances, against a
+// grant-scoped limit that binds partway, with some calls failing upstream. Then 1,000
+// sessions opened and closed in two equal rounds, to show nothing is left behind and
+// memory does not keep growing.
+import { randomUUID } from "node:crypto";
+import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import type {} from "../../../packages/rate-limit-store/test/redis-global-setup.js";
+import { expectNoSecrets, recordClientText } from "../src/artifacts.js";
+import {
+  adminCounters,
+  connectClient,
+  endSession,
+  type FixtureUpstream,
+  type GatewayProcess,
+  metricSum,
+  startFixtureUpstream,
+  startGateway,
+  waitFor,
+} from "../src/processes.js";
+
+const CALLS = 10_000;
+const CONCURRENCY = 100;
+const SESSIONS = 100;
+const LIMIT = 7000;
+/** Calls that fail upstream: every 6th of the first 6,000, settled long before the limit binds. */
+const failing = (i: number): boolean => i < 6000 && i % 6 === 0;
+const FAILS = Array.from({ length: CALLS }, (_, i) => i).filter(failing).length;
+/** Rounds of the session churn, and sessions per round (half on each gateway). */
+const CHURN_ROUND = 500;
+/** Growth allowed from one churn round to the next: GC is not forced, so it is generous. */
+const MAX_GROWTH_BYTES = 30 * 1024 * 1024;
+
+const prefix = `tg-rel-load-${randomUUID().slice(0, 8)}:`;
+const redisUrl = inject("redisUrl");
+
+/** What one call came back with. */
+type Outcome =
+  | { kind: "ok" }
+  | { kind: "denied"; code: unknown }
+  | { kind: "failed" }
+  | { kind: "unexpected"; what: string };
+
+/** Runs `n` jobs with at most `width` at once; resolves when all have settled. */
+async function pool(n: number, width: number, job: (i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < n) {
+      const i = next++;
+      await job(i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(width, n) }, worker));
+}
+
+/** One `work` call, classified; nothing it can return or throw escapes unclassified. */
+async function callWork(client: Client, i: number): Promise<Outcome> {
+  const id = `L-${i}`;
+  const fail = failing(i);
+  try {
+    const r = await client.callTool({ name: "work", arguments: fail ? { id, fail } : { id } });
+    const text = (r.content as Array<{ text?: string }> | undefined)?.[0]?.text ?? "";
+    if (!r.isError && !fail && text === `done:${id}`) return { kind: "ok" };
+    if (
+      r.isError &&
+      /^denied by policy: rate limit "work_rate" reached: 7000 per hour per grant; retry in /.test(
+        text,
+      )
+    ) {
+      const meta = r._meta as Record<string, { code?: unknown }> | undefined;
+      return { kind: "denied", code: meta?.["toolgate/decision"]?.code };
+    }
+    recordClientText("load", text);
+    return { kind: "unexpected", what: `${id}: ${JSON.stringify(r).slice(0, 300)}` };
+  } catch (e) {
+    const msg = e instanceof Error ? e.message : String(e);
+    recordClientText("load", msg);
+    if (fail && msg.includes(`work ${id} failed upstream`)) return { kind: "failed" };
+    return { kind: "unexpected", what: `${id} threw: ${msg}` };
+  }
+}
+
+/** Heap in use and RSS of one gateway, from its `/metrics`. */
+async function memory(gw: GatewayProcess): Promise<{ heap: number; rss: number }> {
+  const text = await gw.metrics();
+  return {
+    heap: metricSum(text, "toolgate_nodejs_heap_size_used_bytes"),
+    rss: metricSum(text, "toolgate_process_resident_memory_bytes"),
+  };
+}
+
+/** Sessions gauge and in-flight gauge both 0 on `gw`. */
+async function idle(gw: GatewayProcess): Promise<boolean> {
+  const text = await gw.metrics();
+  return (
+    metricSum(text, "toolgate_sessions") === 0 &&
+    metricSum(text, "toolgate_in_flight_requests") === 0
+  );
+}
+
+describe("10,000 calls through two gateways on one Redis", () => {
+  let up: FixtureUpstream;
+  const gws: GatewayProcess[] = [];
+  let redis: Redis;
+
+  beforeAll(async () => {
+    up = await startFixtureUpstream({ name: "load-up" });
+    const config = [
+      "upstreams:",
+      `  - { name: fx, url: "${up.url}" }`,
+      "grants:",
+      `  agent: { apiKey: "\${TOOLGATE_API_KEY}", policy: policy.yaml }`,
+      `store: "${redisUrl}/0?prefix=${prefix}"`,
+      "audit: { path: audit.jsonl }",
+    ].join("\n");
+    const policy = [
+      'version: "1"',
+      "default: deny",
+      "tools:",
+      "  work:",
+      `    limits: [{ counter: work_rate, window: hour, max: ${LIMIT}, scope: grant }]`,
+      "  echo: {}",
+    ].join("\n");
+    const started = await Promise.all(
+      ["load-gw-a", "load-gw-b"].map((name) =>
+        startGateway({ name, config, files: { "policy.yaml": policy } }),
+      ),
+    );
+    gws.push(...started);
+    redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
+    await redis.connect();
+  });
+
+  afterAll(async () => {
+    const codes = await Promise.all(gws.map((g) => g.stop()));
+    await up?.stop();
+    if (redis) {
+      const keys = await redis.keys(`${prefix}*`);
+      if (keys.length > 0) await redis.del(...keys);
+      redis.disconnect();
+    }
+    expect(codes).toEqual(gws.map(() => 0));
+    for (const g of gws) expectNoSecrets(g.dir);
+  });
+
+  it("answers every call exactly once and counts exactly the admitted successes", async () => {
+    const [a, b] = gws as [GatewayProcess, GatewayProcess];
+    const clients = await Promise.all(
+      Array.from({ length: SESSIONS }, (_, s) => connectClient((s % 2 ? b : a).mcpUrl)),
+    );
+    // One upstream session per gateway session: the upstream sees all 100.
+    expect((await up.stats()).sessions).toBe(SESSIONS);
+
+    const settled = new Array<number>(CALLS).fill(0);
+    const outcomes = new Array<Outcome | undefined>(CALLS);
+    const t0 = performance.now();
+    await pool(CALLS, CONCURRENCY, async (i) => {
+      // Neighbouring calls go to different sessions, so each session (and each gateway)
+      // has several calls in flight at once; the shift every 100 calls sends failing
+      // calls (even ids) to both gateways.
+      const client = clients[(i * 37 + Math.floor(i / 100)) % SESSIONS] as Client;
+      outcomes[i] = await callWork(client, i);
+      settled[i] = (settled[i] ?? 0) + 1;
+    });
+    const seconds = (performance.now() - t0) / 1000;
+    process.stdout.write(
+      `load: ${CALLS} calls at concurrency ${CONCURRENCY} over ${SESSIONS} sessions on 2 gateways: ` +
+        `${seconds.toFixed(1)} s, ${Math.round(CALLS / seconds)} calls/s\n`,
+    );
+
+    // Every call settled once, with an answer about its own id.
+    expect(settled.every((n) => n === 1)).toBe(true);
+    const unexpected = outcomes.flatMap((o) => (o?.kind === "unexpected" ? [o.what] : []));
+    expect(unexpected.slice(0, 5)).toEqual([]);
+    const ids = (kind: Outcome["kind"]) =>
+      outcomes.flatMap((o, i) => (o?.kind === kind ? [`L-${i}`] : []));
+    const ok = ids("ok");
+    const denied = ids("denied");
+    const failed = ids("failed");
+    // Failed calls cost no quota, so the limit is reached by successes alone:
+    // admitted = min(limit, successes attempted).
+    expect(failed.length).toBe(FAILS);
+    expect(ok.length).toBe(Math.min(LIMIT, CALLS - FAILS));
+    expect(denied.length).toBe(CALLS - FAILS - ok.length);
+    expect(new Set(outcomes.map((o) => (o?.kind === "denied" ? o.code : "-")))).toEqual(
+      new Set(["-", "RATE_LIMITED"]),
+    );
+
+    // Upstream: every admitted success ran exactly once; no denied or failed id ran.
+    const ran = (await up.stats()).calls;
+    expect(Object.keys(ran).length).toBe(ok.length);
+    expect(ok.every((id) => ran[id] === 1)).toBe(true);
+    expect(denied.some((id) => id in ran)).toBe(false);
+    expect(failed.some((id) => id in ran)).toBe(false);
+
+    // The shared counter equals the admitted successes, in Redis and as both instances
+    // report it. Commits are sent after the answer, so wait for the last to land.
+    const counterKeys = await redis.keys(`${prefix}*:c:*`);
+    expect(counterKeys).toHaveLength(1);
+    await waitFor(
+      "the Redis counter to settle",
+      async () => Number(await redis.get(counterKeys[0] as string)) === ok.length,
+      5000,
+    );
+    for (const g of gws) {
+      const work = (await adminCounters(g)).find((c) => c.counter === "work_rate");
+      expect(work).toMatchObject({ grant: "agent", used: ok.length, max: LIMIT });
+    }
+    // Each instance rolled back its own share of the failures; together, all of them.
+    const upstreamErrors = await Promise.all(
+      gws.map(async (g) => metricSum(await g.metrics(), "toolgate_upstream_errors_total")),
+    );
+    expect(upstreamErrors.every((n) => n > 0)).toBe(true);
+    expect(upstreamErrors.reduce((x, y) => x + y, 0)).toBe(FAILS);
+
+    await Promise.all(clients.map((c) => endSession(c)));
+    for (const g of gws) await waitFor(`${g.dir} to be idle`, () => idle(g), 10_000);
+    await waitFor("upstream sessions to close", async () => (await up.stats()).sessions === 0);
+  });
+
+  it("leaves no session behind after 1,000 opened and closed, and memory stays flat", async () => {
+    const round = async (r: number) => {
+      const t0 = performance.now();
+      await pool(CHURN_ROUND, 50, async (i) => {
+        const gw = gws[i % 2] as GatewayProcess;
+        const client = await connectClient(gw.mcpUrl);
+        const res = await client.callTool({ name: "echo", arguments: { text: `c${r}-${i}` } });
+        expect(res.content).toEqual([{ type: "text", text: `c${r}-${i}` }]);
+        await endSession(client);
+      });
+      for (const g of gws) await waitFor("the gateway to be idle", () => idle(g), 10_000);
+      await waitFor("upstream sessions to close", async () => (await up.stats()).sessions === 0);
+      const seconds = (performance.now() - t0) / 1000;
+      const mem = await Promise.all(gws.map(memory));
+      process.stdout.write(
+        `sessions round ${r}: ${CHURN_ROUND} opened, used and closed in ${seconds.toFixed(1)} s; ` +
+          mem.map((m, g) => `gw${g} heap ${mb(m.heap)} MB rss ${mb(m.rss)} MB`).join(", ") +
+          "\n",
+      );
+      return mem;
+    };
+    const first = await round(1);
+    const second = await round(2);
+    for (const [g, m] of second.entries()) {
+      const before = first[g] as { heap: number; rss: number };
+      expect(m.heap).toBeGreaterThan(0);
+      expect(m.heap - before.heap).toBeLessThan(MAX_GROWTH_BYTES);
+      expect(m.rss - before.rss).toBeLessThan(MAX_GROWTH_BYTES);
+    }
+  });
+});
+
+function mb(bytes: number): string {
+  return (bytes / 1024 / 1024).toFixed(1);
+}
