@@ -21,6 +21,8 @@ const resultFile = fileURLToPath(
   new URL("../../../bench/results/binance-us.json", import.meta.url),
 );
 const API_KEY = "Bn7".repeat(21) + "X";
+/** BENCH_QUICK=1 (the root `pnpm bench:quick`): a third of the rounds and trials. */
+const QUICK = process.env.BENCH_QUICK === "1";
 
 function frames(n: number): string[] {
   const out: string[] = [];
@@ -173,7 +175,7 @@ async function main() {
   // The three measures are interleaved round by round so that load from other processes
   // hits them alike; the best round approximates an uncontended core, and the per-round
   // ratios are paired measurements.
-  const rounds = 15;
+  const rounds = QUICK ? 5 : 15;
   const json: number[] = [];
   const validatedRates: number[] = [];
   const deliveredRates: number[] = [];
@@ -204,7 +206,7 @@ async function main() {
   await p.stream.close();
 
   const baseMs = 250;
-  const reconnect = await reconnectBench(15, baseMs);
+  const reconnect = await reconnectBench(QUICK ? 5 : 15, baseMs);
   const targetMs = 1_000 + baseMs;
 
   const table = [
@@ -251,6 +253,7 @@ async function main() {
     package: "@toolgate/binance-us",
     date: new Date().toISOString(),
     node: process.version,
+    quick: QUICK,
     parse: {
       frames: n,
       rounds,

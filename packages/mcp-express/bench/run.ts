@@ -15,6 +15,8 @@ import { fileURLToPath } from "node:url";
 const here = (p: string): string => fileURLToPath(new URL(p, import.meta.url));
 const resultFile = here("../../../bench/results/mcp-express.json");
 const children: ChildProcess[] = [];
+/** BENCH_QUICK=1 (the root `pnpm bench:quick`): a fifth of the calls. */
+const QUICK = process.env.BENCH_QUICK === "1";
 
 async function startChild(file: string, args: string[] = []): Promise<number[]> {
   const prof = process.env.BENCH_CPU_PROF
@@ -160,8 +162,8 @@ async function main(): Promise<void> {
   const onlySides = process.env.BENCH_SIDES?.split(",");
   const only = process.env.BENCH_CONCURRENCY ? Number(process.env.BENCH_CONCURRENCY) : undefined;
   const plan = [
-    { concurrency: 1, calls: 3000 },
-    { concurrency: 32, calls: 12000 },
+    { concurrency: 1, calls: QUICK ? 600 : 3000 },
+    { concurrency: 32, calls: QUICK ? 2400 : 12000 },
   ].filter((p) => only === undefined || p.concurrency === only);
   const rows: Array<Record<string, unknown>> = [];
   const median = (xs: number[]): number => {
@@ -238,7 +240,7 @@ async function main(): Promise<void> {
     const fCpu = { express: 0, plain: 0 };
     for (const n of ["express", "plain"] as const) await load(fSides[n], 1, 500);
     const ROUNDS = 6;
-    const per = 500;
+    const per = QUICK ? 100 : 500;
     for (let r = 0; r < ROUNDS; r++) {
       for (const n of r % 2 ? (["plain", "express"] as const) : (["express", "plain"] as const)) {
         const c0 = cpuMs(floorChild?.pid);
@@ -287,6 +289,7 @@ async function main(): Promise<void> {
           "tools/call echo: direct upstream vs through the middleware (separate processes, loopback)",
         node: process.version,
         cpus: cpus().length,
+        quick: QUICK,
         // Other work on the machine skews absolute numbers; the ratios are measured side by side.
         loadAverage1m: round(loadavg()[0] ?? 0, 2),
         at: new Date().toISOString(),

@@ -19,7 +19,8 @@ import {
   type ToolRule,
 } from "../src/index.js";
 
-const QUICK = process.argv.includes("--quick");
+// `--quick`, or BENCH_QUICK=1 from the root `pnpm bench:quick`.
+const QUICK = process.argv.includes("--quick") || process.env.BENCH_QUICK === "1";
 const ROUNDS = QUICK ? 2 : 5;
 /** Calls per throughput sample; each scenario gets one sample per round, best kept. */
 const THROUGHPUT_CALLS = QUICK ? 100_000 : 400_000;

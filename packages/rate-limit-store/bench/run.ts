@@ -23,6 +23,8 @@ import {
 } from "../test/redis-server.js";
 
 const repoRoot = new URL("../../../", import.meta.url);
+/** BENCH_QUICK=1 (the root `pnpm bench:quick`): about a tenth of the calls. */
+const QUICK = process.env.BENCH_QUICK === "1";
 const resultsFile = new URL("bench/results/rate-limit-store.json", repoRoot);
 
 interface Row {
@@ -143,25 +145,33 @@ async function main(): Promise<void> {
   };
 
   // --- memory
-  const MEM_OPS = 2_000_000;
+  const MEM_OPS = QUICK ? 200_000 : 2_000_000;
+  /** Warm-up and timed-pass size: a tenth of the throughput pass. */
+  const MEM_SMALL = MEM_OPS / 10;
   for (const c of [1, 64]) {
     const rlf = new RateLimiterMemory({ points: 1e12, duration: 60 });
-    await measure((i) => rlf.consume(KEYS[i & 1023]!, 1), 200_000, c); // warm-up
+    await measure((i) => rlf.consume(KEYS[i & 1023]!, 1), MEM_SMALL, c); // warm-up
     const base = add(
       "rlf RateLimiterMemory.consume",
       c,
       MEM_OPS,
-      await measure((i) => rlf.consume(KEYS[i & 1023]!, 1), MEM_OPS, c, 200_000),
+      await measure((i) => rlf.consume(KEYS[i & 1023]!, 1), MEM_OPS, c, MEM_SMALL),
     );
     const store = createMemoryStore({ sweepIntervalMs: 0 });
     const reserve = (i: number) => store.reserve(specFor(i));
-    await measure(reserve, 200_000, c);
-    add("memory store reserve", c, MEM_OPS, await measure(reserve, MEM_OPS, c, 200_000), base);
+    await measure(reserve, MEM_SMALL, c);
+    add("memory store reserve", c, MEM_OPS, await measure(reserve, MEM_OPS, c, MEM_SMALL), base);
     const cycle = async (i: number) => {
       const o = await store.reserve(specFor(i));
       if (o.admitted) await store.commit(o.reservation);
     };
-    add("memory store reserve+commit", c, MEM_OPS, await measure(cycle, MEM_OPS, c, 200_000), base);
+    add(
+      "memory store reserve+commit",
+      c,
+      MEM_OPS,
+      await measure(cycle, MEM_OPS, c, MEM_SMALL),
+      base,
+    );
     await store.close();
   }
 
@@ -177,8 +187,8 @@ async function main(): Promise<void> {
   if (!(await pingRedis(url, 1000))) throw new Error(`no Redis answers at ${url}`);
   try {
     for (const [c, n] of [
-      [1, 20_000],
-      [64, 200_000],
+      [1, QUICK ? 4_000 : 20_000],
+      [64, QUICK ? 40_000 : 200_000],
     ] as const) {
       const incr = redisBenchmark(url, c, n);
       const base = add("redis-benchmark -t incr", c, n, incr);
@@ -251,6 +261,7 @@ async function main(): Promise<void> {
         date: new Date().toISOString(),
         node: process.version,
         cpus: cpus().length,
+        quick: QUICK,
         note: "Throughput from an untimed pass; p50/p99 from a timed pass. Redis rows ran against the same redis-server as the redis-benchmark row above them.",
         rows,
       },

@@ -1,0 +1,550 @@
+/**
+ * The last step of `pnpm bench`: reads every bench/results/<package>.json the package
+ * benchmarks just wrote, prints ONE table (area, measure, figure, the baseline measured
+ * in the same run, ratio, target, met?) and writes bench/results/summary.json.
+ *
+ * The targets are the ones the issues set for each package; the gateway has none of its
+ * own, so it is held to the middleware's (mcp-express) end to end. Whether a target is met
+ * is computed here from the figures, so one table decides it the same way for every area.
+ *
+ * Run: pnpm bench (all benchmarks, then this), or on its own: pnpm bench:summary
+ */
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { basename, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { z } from "zod";
+
+const resultsDir = fileURLToPath(new URL("./results/", import.meta.url));
+const SUMMARY = "summary.json";
+
+/** One line of the summary: a figure, its same-run baseline, and the target if any. */
+interface SummaryRow {
+  area: string;
+  measure: string;
+  figure: Figure;
+  baseline: Figure & { name: string };
+  /** figure ÷ baseline (same unit). */
+  ratio: number;
+  target: string | null;
+  met: boolean | null;
+  /** Extra context shown after the figure, e.g. the added latency. */
+  note?: string;
+}
+
+interface Figure {
+  value: number;
+  unit: "/s" | "µs" | "ms";
+}
+
+const fig = (value: number, unit: Figure["unit"]): Figure => ({ value, unit });
+const base = (name: string, value: number, unit: Figure["unit"]) => ({ name, value, unit });
+const ratioOf = (a: number, b: number) => a / b;
+
+// ------------------------------------------------------------------ result file shapes
+// Loose objects: the summary reads what it needs and ignores what a bench adds later.
+
+const PolicyEngineResults = z.looseObject({
+  quick: z.boolean().optional(),
+  rows: z.array(z.looseObject({ scenario: z.string(), opsPerSec: z.number(), p99Us: z.number() })),
+});
+
+const RateLimitStoreResults = z.looseObject({
+  quick: z.boolean().optional(),
+  rows: z.array(
+    z.looseObject({
+      name: z.string(),
+      concurrency: z.number(),
+      opsPerSec: z.number(),
+      p50Us: z.number().nullable(),
+    }),
+  ),
+});
+
+const McpExpressResults = z.looseObject({
+  quick: z.boolean().optional(),
+  rows: z.array(
+    z.looseObject({
+      concurrency: z.number(),
+      mount: z.string(),
+      directRps: z.number(),
+      gatewayRps: z.number(),
+      throughputRatio: z.number(),
+      directP50Ms: z.number(),
+      gatewayP50Ms: z.number(),
+      addedP50Ms: z.number(),
+    }),
+  ),
+});
+
+const BinanceUsResults = z.looseObject({
+  quick: z.boolean().optional(),
+  parse: z.looseObject({
+    jsonParsePerSec: z.number(),
+    validatedPerSec: z.number(),
+    deliveredPerSec: z.number(),
+    validatedToJsonRatio: z.number(),
+    deliveredToJsonRatio: z.number(),
+    targetPerSec: z.number(),
+  }),
+  reconnect: z.looseObject({
+    targetMs: z.number(),
+    medianMs: z.number(),
+    maxMs: z.number(),
+    coldConnectMedianMs: z.number(),
+  }),
+});
+
+const GatewayResults = z.looseObject({
+  quick: z.boolean().optional(),
+  redis: z.looseObject({ used: z.boolean(), why: z.string().optional() }),
+  rows: z.array(
+    z.looseObject({
+      id: z.string(),
+      medianUs: z.number(),
+      ratioToBaseline: z.number(),
+      addedMedianUs: z.number(),
+    }),
+  ),
+  redisVsMemory: z.looseObject({ ratio: z.number(), addedMedianUs: z.number() }).nullable(),
+  concurrent: z.looseObject({
+    concurrency: z.number(),
+    rows: z.array(
+      z.looseObject({
+        id: z.string(),
+        rps: z.number(),
+        throughputRatio: z.number(),
+        upstreamCpuUsPerCall: z.number(),
+        gatewayCpuUsPerCall: z.number().nullable(),
+      }),
+    ),
+    redisVsMemory: z.looseObject({ throughputRatio: z.number() }).nullable(),
+  }),
+});
+
+/** Thrown when a results file lacks a row the summary needs; names the file and the row. */
+class MissingRow extends Error {
+  override name = "MissingRow";
+}
+
+function pick<T>(rows: readonly T[], test: (r: T) => boolean, what: string): T {
+  const row = rows.find(test);
+  if (row === undefined) throw new MissingRow(`no row for ${what}`);
+  return row;
+}
+
+// ------------------------------------------------------------------ one extractor per file
+
+type Extractor = (json: unknown) => SummaryRow[];
+
+function policyEngine(json: unknown): SummaryRow[] {
+  const { rows } = PolicyEngineResults.parse(json);
+  const by = (prefix: string) => pick(rows, (r) => r.scenario.startsWith(prefix), prefix);
+  const map = by("baseline: await Map.get");
+  const mapBase = base("await Map.get", map.opsPerSec, "/s");
+  const a = by("(a)");
+  const b = by("(b)");
+  const c = by("(c)");
+  const d = by("(d)");
+  const area = "policy-engine";
+  return [
+    {
+      area,
+      measure: "(a) exact name, decisions/s",
+      figure: fig(a.opsPerSec, "/s"),
+      baseline: mapBase,
+      ratio: ratioOf(a.opsPerSec, map.opsPerSec),
+      target: "≥ 1 M/s",
+      met: a.opsPerSec >= 1e6,
+    },
+    {
+      area,
+      measure: "(a) exact name, p99",
+      figure: fig(a.p99Us, "µs"),
+      baseline: base("await Map.get", map.p99Us, "µs"),
+      ratio: ratioOf(a.p99Us, map.p99Us),
+      target: "< 5 µs",
+      met: a.p99Us < 5,
+    },
+    {
+      area,
+      measure: "(b) 1,000 tools + 50 globs, decisions/s",
+      figure: fig(b.opsPerSec, "/s"),
+      baseline: base("(a)", a.opsPerSec, "/s"),
+      ratio: ratioOf(b.opsPerSec, a.opsPerSec),
+      target: "≥ 0.5x (within 2x of (a))",
+      met: b.opsPerSec * 2 >= a.opsPerSec,
+    },
+    {
+      area,
+      measure: "(c) conditions + JSON Schema, decisions/s",
+      figure: fig(c.opsPerSec, "/s"),
+      baseline: mapBase,
+      ratio: ratioOf(c.opsPerSec, map.opsPerSec),
+      target: null,
+      met: null,
+    },
+    {
+      area,
+      measure: "(d) decide + commit, memory store, decisions/s",
+      figure: fig(d.opsPerSec, "/s"),
+      baseline: mapBase,
+      ratio: ratioOf(d.opsPerSec, map.opsPerSec),
+      target: "≥ 500 k/s",
+      met: d.opsPerSec >= 5e5,
+    },
+  ];
+}
+
+function rateLimitStore(json: unknown): SummaryRow[] {
+  const { rows } = RateLimitStoreResults.parse(json);
+  const by = (name: string, c: number) =>
+    pick(rows, (r) => r.name === name && r.concurrency === c, `${name} at concurrency ${c}`);
+  const area = "rate-limit-store";
+  const out: SummaryRow[] = [];
+  for (const c of [1, 64]) {
+    const rlf = by("rlf RateLimiterMemory.consume", c);
+    const mem = by("memory store reserve", c);
+    out.push({
+      area,
+      measure: `memory reserve/s at c${c}`,
+      figure: fig(mem.opsPerSec, "/s"),
+      baseline: base(`rlf consume c${c}`, rlf.opsPerSec, "/s"),
+      ratio: ratioOf(mem.opsPerSec, rlf.opsPerSec),
+      target: "≥ 1 M/s",
+      met: mem.opsPerSec >= 1e6,
+    });
+  }
+  const incr1 = by("redis-benchmark -t incr", 1);
+  const redis1 = by("redis store reserve", 1);
+  if (redis1.p50Us === null || incr1.p50Us === null) throw new MissingRow("Redis p50 at c1");
+  out.push({
+    area,
+    measure: "Redis reserve p50 at c1",
+    figure: fig(redis1.p50Us, "µs"),
+    baseline: base("redis-benchmark INCR c1", incr1.p50Us, "µs"),
+    ratio: ratioOf(redis1.p50Us, incr1.p50Us),
+    target: "< 50 µs",
+    met: redis1.p50Us < 50,
+  });
+  const incr64 = by("redis-benchmark -t incr", 64);
+  const redis64 = by("redis store reserve", 64);
+  const vsIncr = base("redis-benchmark INCR c64", incr64.opsPerSec, "/s");
+  const ratio64 = ratioOf(redis64.opsPerSec, incr64.opsPerSec);
+  out.push(
+    {
+      area,
+      measure: "Redis reserve/s at c64",
+      figure: fig(redis64.opsPerSec, "/s"),
+      baseline: vsIncr,
+      ratio: ratio64,
+      target: "≥ 0.5x",
+      met: ratio64 >= 0.5,
+    },
+    {
+      area,
+      measure: "Redis reserve/s at c64 (absolute)",
+      figure: fig(redis64.opsPerSec, "/s"),
+      baseline: vsIncr,
+      ratio: ratio64,
+      target: "≥ 100 k/s",
+      met: redis64.opsPerSec >= 1e5,
+    },
+  );
+  return out;
+}
+
+function mcpExpress(json: unknown): SummaryRow[] {
+  const { rows } = McpExpressResults.parse(json);
+  const area = "mcp-express";
+  const out: SummaryRow[] = [];
+  for (const mount of ["listener", "express"]) {
+    const c32 = pick(rows, (r) => r.mount === mount && r.concurrency === 32, `${mount} c32`);
+    const c1 = pick(rows, (r) => r.mount === mount && r.concurrency === 1, `${mount} c1`);
+    out.push(
+      {
+        area,
+        measure: `calls/s at c32, ${mount} mount`,
+        figure: fig(c32.gatewayRps, "/s"),
+        baseline: base("direct c32", c32.directRps, "/s"),
+        // The bench's own ratio: the median of per-round pairs, not a ratio of medians.
+        ratio: c32.throughputRatio,
+        target: "≥ 0.70x",
+        met: c32.throughputRatio >= 0.7,
+      },
+      {
+        area,
+        measure: `p50 at c1, ${mount} mount`,
+        figure: fig(c1.gatewayP50Ms, "ms"),
+        baseline: base("direct c1", c1.directP50Ms, "ms"),
+        ratio: ratioOf(c1.gatewayP50Ms, c1.directP50Ms),
+        note: `+${c1.addedP50Ms.toFixed(3)} ms`,
+        target: "added ≤ 0.5 ms",
+        met: c1.addedP50Ms <= 0.5,
+      },
+    );
+  }
+  return out;
+}
+
+function binanceUs(json: unknown): SummaryRow[] {
+  const { parse, reconnect } = BinanceUsResults.parse(json);
+  const area = "binance-us";
+  const jsonBase = base("JSON.parse alone", parse.jsonParsePerSec, "/s");
+  return [
+    {
+      area,
+      measure: "executionReport parse + validate, events/s",
+      figure: fig(parse.validatedPerSec, "/s"),
+      baseline: jsonBase,
+      ratio: parse.validatedToJsonRatio,
+      target: `≥ ${parse.targetPerSec / 1000} k/s`,
+      met: parse.validatedPerSec >= parse.targetPerSec,
+    },
+    {
+      area,
+      measure: "full stream delivery, events/s",
+      figure: fig(parse.deliveredPerSec, "/s"),
+      baseline: jsonBase,
+      ratio: parse.deliveredToJsonRatio,
+      target: null,
+      met: null,
+    },
+    {
+      area,
+      measure: "dropped socket -> event on new one, median",
+      figure: fig(reconnect.medianMs, "ms"),
+      baseline: base("first connect -> event", reconnect.coldConnectMedianMs, "ms"),
+      ratio: ratioOf(reconnect.medianMs, reconnect.coldConnectMedianMs),
+      note: `max ${reconnect.maxMs} ms`,
+      target: `every trial < ${reconnect.targetMs} ms`,
+      met: reconnect.maxMs < reconnect.targetMs,
+    },
+  ];
+}
+
+function gateway(json: unknown): SummaryRow[] {
+  const g = GatewayResults.parse(json);
+  const area = "gateway";
+  const seq = (id: string) => pick(g.rows, (r) => r.id === id, `sequential ${id}`);
+  const direct = seq("direct");
+  const directBase = base("direct", direct.medianUs, "µs");
+  const out: SummaryRow[] = [];
+  const latency = (id: string, label: string, target: boolean) => {
+    const r = seq(id);
+    out.push({
+      area,
+      measure: `sequential call median, ${label}`,
+      figure: fig(r.medianUs, "µs"),
+      baseline: directBase,
+      ratio: r.ratioToBaseline,
+      note: `+${r.addedMedianUs} µs`,
+      target: target ? "added ≤ 0.5 ms (as mcp-express)" : null,
+      met: target ? r.addedMedianUs <= 500 : null,
+    });
+  };
+  latency("policy-only", "policy only", false);
+  latency("memory", "as shipped, memory", true);
+  latency("memory-express", "as shipped, memory, Express mount", false);
+  const hasRedis = g.rows.some((r) => r.id === "redis");
+  if (hasRedis) {
+    latency("redis", "as shipped, Redis", true);
+    const redis = seq("redis");
+    const memory = seq("memory");
+    if (g.redisVsMemory)
+      out.push({
+        area,
+        measure: "sequential call median, Redis vs memory store",
+        figure: fig(redis.medianUs, "µs"),
+        baseline: base("as shipped, memory", memory.medianUs, "µs"),
+        ratio: g.redisVsMemory.ratio,
+        note: `+${g.redisVsMemory.addedMedianUs} µs`,
+        target: null,
+        met: null,
+      });
+  }
+  const c = g.concurrent;
+  const side = (id: string) => pick(c.rows, (r) => r.id === id, `concurrent ${id}`);
+  const cDirect = side("direct");
+  for (const [id, label] of [
+    ["memory", "memory"],
+    ["redis", "Redis"],
+  ] as const) {
+    if (id === "redis" && !hasRedis) continue;
+    const r = side(id);
+    out.push({
+      area,
+      measure: `calls/s at c${c.concurrency}, as shipped, ${label}`,
+      figure: fig(r.rps, "/s"),
+      baseline: base(`direct c${c.concurrency}`, cDirect.rps, "/s"),
+      ratio: r.throughputRatio,
+      target: "≥ 0.70x (as mcp-express)",
+      met: r.throughputRatio >= 0.7,
+    });
+  }
+  const cMemory = side("memory");
+  if (cMemory.gatewayCpuUsPerCall !== null)
+    out.push({
+      area,
+      measure: `gateway CPU per call at c${c.concurrency}, memory`,
+      figure: fig(cMemory.gatewayCpuUsPerCall, "µs"),
+      baseline: base("upstream CPU per call", cMemory.upstreamCpuUsPerCall, "µs"),
+      ratio: ratioOf(cMemory.gatewayCpuUsPerCall, cMemory.upstreamCpuUsPerCall),
+      target: null,
+      met: null,
+    });
+  if (hasRedis) {
+    const cRedis = side("redis");
+    if (cRedis.gatewayCpuUsPerCall !== null && cMemory.gatewayCpuUsPerCall !== null)
+      out.push({
+        area,
+        measure: `gateway CPU per call at c${c.concurrency}, Redis`,
+        figure: fig(cRedis.gatewayCpuUsPerCall, "µs"),
+        baseline: base("gateway CPU, memory", cMemory.gatewayCpuUsPerCall, "µs"),
+        ratio: ratioOf(cRedis.gatewayCpuUsPerCall, cMemory.gatewayCpuUsPerCall),
+        target: null,
+        met: null,
+      });
+  }
+  return out;
+}
+
+/** Results files the summary knows, in the order the table shows them. */
+const EXTRACTORS: ReadonlyArray<readonly [file: string, extract: Extractor]> = [
+  ["policy-engine.json", policyEngine],
+  ["rate-limit-store.json", rateLimitStore],
+  ["mcp-express.json", mcpExpress],
+  ["binance-us.json", binanceUs],
+  ["gateway.json", gateway],
+];
+
+// ------------------------------------------------------------------ formatting
+
+function formatValue(f: Figure): string {
+  const v = f.value;
+  if (f.unit === "/s") {
+    if (v >= 1e6) return `${(v / 1e6).toFixed(2)} M/s`;
+    if (v >= 1e4) return `${(v / 1e3).toFixed(1)} k/s`;
+    return `${Math.round(v).toLocaleString("en-US")}/s`;
+  }
+  const digits = v < 10 ? 2 : v < 100 ? 1 : 0;
+  return `${v.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits })} ${f.unit}`;
+}
+
+function formatRatio(r: number): string {
+  return `${r < 0.1 ? r.toFixed(3) : r.toFixed(2)}x`;
+}
+
+const COLUMNS = ["area", "measure", "figure", "baseline (same run)", "ratio", "target", "met?"];
+
+function cells(r: SummaryRow): string[] {
+  const figure = formatValue(r.figure) + (r.note ? ` (${r.note})` : "");
+  return [
+    r.area,
+    r.measure,
+    figure,
+    `${r.baseline.name}: ${formatValue(r.baseline)}`,
+    formatRatio(r.ratio),
+    r.target ?? "—",
+    r.met === null ? "—" : r.met ? "yes" : "NO",
+  ];
+}
+
+/** A plain-text table that reads well in a terminal and in CI logs. */
+function textTable(rows: readonly SummaryRow[]): string {
+  const body = rows.map(cells);
+  const widths = COLUMNS.map((c, i) => Math.max(c.length, ...body.map((b) => b[i]!.length)));
+  const line = (cs: readonly string[]) => cs.map((c, i) => c.padEnd(widths[i]!)).join("  ");
+  return [line(COLUMNS), widths.map((w) => "-".repeat(w)).join("  "), ...body.map(line)].join("\n");
+}
+
+/** The same table as Markdown, for pasting into the README. */
+function markdownTable(rows: readonly SummaryRow[]): string {
+  const esc = (s: string) => s.replaceAll("|", "\\|");
+  return [
+    `| ${COLUMNS.join(" | ")} |`,
+    `|${COLUMNS.map(() => "---").join("|")}|`,
+    ...rows.map((r) => `| ${cells(r).map(esc).join(" | ")} |`),
+  ].join("\n");
+}
+
+// ------------------------------------------------------------------ main
+
+interface Source {
+  file: string;
+  measuredAt: string;
+  quick: boolean;
+  rows: number;
+  error?: string;
+}
+
+function main(): number {
+  const rows: SummaryRow[] = [];
+  const sources: Source[] = [];
+  const problems: string[] = [];
+  for (const [file, extract] of EXTRACTORS) {
+    const path = join(resultsDir, file);
+    if (!existsSync(path)) {
+      problems.push(`${file}: missing (its package's bench did not run)`);
+      continue;
+    }
+    // The file's mtime is when its bench finished; not every bench records a date.
+    const measuredAt = statSync(path).mtime.toISOString();
+    try {
+      const json: unknown = JSON.parse(readFileSync(path, "utf8"));
+      const got = extract(json);
+      const quick = z.looseObject({ quick: z.boolean().optional() }).parse(json).quick === true;
+      rows.push(...got);
+      sources.push({ file, measuredAt, quick, rows: got.length });
+    } catch (err) {
+      const why =
+        err instanceof z.ZodError
+          ? err.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ")
+          : (err as Error).message;
+      problems.push(`${file}: ${why}`);
+      sources.push({ file, measuredAt, quick: false, rows: 0, error: why });
+    }
+  }
+  const known = new Set<string>([...EXTRACTORS.map(([f]) => f), SUMMARY]);
+  for (const f of readdirSync(resultsDir).filter((f) => f.endsWith(".json") && !known.has(f)))
+    problems.push(`${f}: no summary rows (add an extractor for it to bench/summary.ts)`);
+
+  // Ratios are paired within each file; the files themselves should come from one run.
+  const times = sources.map((s) => Date.parse(s.measuredAt));
+  const spreadMin = times.length > 0 ? (Math.max(...times) - Math.min(...times)) / 60_000 : 0;
+  const notes: string[] = [];
+  if (spreadMin > 30)
+    notes.push(
+      `results files span ${Math.round(spreadMin)} minutes: they may come from different runs`,
+    );
+  const quick = sources.filter((s) => s.quick).map((s) => s.file);
+  if (quick.length > 0)
+    notes.push(`quick mode (${quick.join(", ")}): fewer rounds and calls, figures are indicative`);
+
+  console.log("\nToolgate benchmarks: each figure beside a baseline measured in the same run");
+  console.log("(ratio = figure ÷ baseline; for latency and CPU, lower is better)\n");
+  console.log(textTable(rows));
+  const missed = rows.filter((r) => r.met === false);
+  const withTarget = rows.filter((r) => r.met !== null).length;
+  console.log(`\ntargets met: ${withTarget - missed.length} of ${withTarget}`);
+  for (const n of notes) console.log(`note: ${n}`);
+  for (const p of problems) console.log(`problem: ${p}`);
+
+  const summary = {
+    generatedAt: new Date().toISOString(),
+    node: process.version,
+    ratioMeans: "figure ÷ baseline, both from the same run of the same bench",
+    sources,
+    targetsMet: withTarget - missed.length,
+    targetsTotal: withTarget,
+    notes,
+    problems,
+    rows,
+    markdown: markdownTable(rows),
+  };
+  writeFileSync(join(resultsDir, SUMMARY), `${JSON.stringify(summary, null, 2)}\n`);
+  console.log(`\nwrote bench/results/${basename(SUMMARY)}`);
+  // Missed targets are findings, not failures; unreadable or missing results are failures.
+  return problems.length > 0 ? 1 : 0;
+}
+
+process.exitCode = main();
