@@ -1,0 +1,286 @@
+// Authentication games against the real gateway process. Every way of presenting a key
+// the gateway must not accept gets 401 (with WWW-Authenticate on /mcp), the admin token
+// and the API keys are not interchangeable, and the upstream behind the gateway never
+// sees any of it: no call, no session. Oversized bodies get 413, foreign origins 403.
+import { request } from "node:http";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { expectNoSecrets, recordClientText } from "../src/artifacts.js";
+import {
+  connectClient,
+  endSession,
+  type FixtureUpstream,
+  type GatewayProcess,
+  startFixtureUpstream,
+  startGateway,
+} from "../src/processes.js";
+import { SECRETS } from "../src/secrets.js";
+
+interface RawResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+/**
+ * One HTTP request with exactly the headers given (name spelling kept as written), so the
+ * test controls what fetch would normalise. A string body is sent with Content-Length;
+ * an array of chunks is sent chunked, with no length announced up front.
+ */
+function raw(
+  url: string,
+  opts: { method?: string; headers?: Array<[string, string]>; body?: string | string[] },
+): Promise<RawResponse> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: opts.method ?? "POST", setHost: true }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (c: string) => {
+        body += c;
+      });
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+      res.on("error", reject);
+    });
+    req.on("error", (e: NodeJS.ErrnoException) => {
+      // The server may answer early (413) and close while the body is still being sent.
+      if (e.code === "EPIPE" || e.code === "ECONNRESET") return;
+      reject(e);
+    });
+    for (const [k, v] of opts.headers ?? []) req.setHeader(k, v);
+    if (Array.isArray(opts.body)) {
+      for (const chunk of opts.body) req.write(chunk);
+      req.end();
+    } else {
+      if (opts.body !== undefined) req.setHeader("content-length", Buffer.byteLength(opts.body));
+      req.end(opts.body);
+    }
+  });
+}
+
+const INIT = JSON.stringify({
+  jsonrpc: "2.0",
+  id: 1,
+  method: "initialize",
+  params: {
+    protocolVersion: "2025-06-18",
+    capabilities: {},
+    clientInfo: { name: "auth-games", version: "1" },
+  },
+});
+const CALL = JSON.stringify({
+  jsonrpc: "2.0",
+  id: 2,
+  method: "tools/call",
+  params: { name: "work", arguments: { id: "sneaky" } },
+});
+const MCP_HEADERS: Array<[string, string]> = [
+  ["content-type", "application/json"],
+  ["accept", "application/json, text/event-stream"],
+];
+
+describe("auth against the real process", () => {
+  let up: FixtureUpstream;
+  let gw: GatewayProcess;
+  beforeAll(async () => {
+    up = await startFixtureUpstream({ name: "auth-up" });
+    gw = await startGateway({
+      name: "auth-gw",
+      config: [
+        "upstreams:",
+        `  - { name: fx, url: "${up.url}" }`,
+        "grants:",
+        `  agent: { apiKey: "\${TOOLGATE_API_KEY}", policy: policy.yaml }`,
+        "audit: { path: audit.jsonl }",
+      ].join("\n"),
+      files: { "policy.yaml": 'version: "1"\ndefault: deny\ntools:\n  work: {}\n' },
+    });
+  });
+  afterAll(async () => {
+    await gw?.stop();
+    await up?.stop();
+    expectNoSecrets(gw.dir);
+  });
+
+  const key = SECRETS.agentKey;
+  const flipCase = (s: string) =>
+    [...s].map((c) => (c === c.toUpperCase() ? c.toLowerCase() : c.toUpperCase())).join("");
+  /** Ways to present a credential that must all be refused on /mcp. */
+  const refused: Array<[string, Array<[string, string]>, string?]> = [
+    ["no credential", []],
+    ["empty bearer", [["Authorization", "Bearer "]]],
+    ["bearer without a space", [["Authorization", `Bearer${key}`]]],
+    ["wrong key", [["Authorization", `Bearer ${SECRETS.otherKey}`]]],
+    ["key with a different case", [["Authorization", `Bearer ${flipCase(key)}`]]],
+    ["key cut short", [["Authorization", `Bearer ${key.slice(0, -1)}`]]],
+    ["key with a suffix", [["Authorization", `Bearer ${key}x`]]],
+    [
+      "key as Basic credentials",
+      [["Authorization", `Basic ${Buffer.from(`${key}:`).toString("base64")}`]],
+    ],
+    ["key without a scheme", [["Authorization", key]]],
+    ["two keys in one header", [["Authorization", `Bearer ${SECRETS.otherKey}, Bearer ${key}`]]],
+    ["Bearer inside X-API-Key", [["X-API-Key", `Bearer ${key}`]]],
+    ["admin token as the API key", [["Authorization", `Bearer ${SECRETS.adminToken}`]]],
+    ["admin token in X-API-Key", [["X-API-Key", SECRETS.adminToken]]],
+    ["key in the query string", [], `?api_key=${key}`],
+    ["key in the query string as access_token", [], `?access_token=${key}`],
+    ["key in a cookie", [["Cookie", `api_key=${key}`]]],
+    ["key in a Proxy-Authorization header", [["Proxy-Authorization", `Bearer ${key}`]]],
+  ];
+
+  it("answers 401 with WWW-Authenticate to every bad credential on /mcp, and forwards nothing", async () => {
+    const before = await up.stats();
+    for (const [what, headers, query] of refused) {
+      for (const body of [INIT, CALL]) {
+        const extra: Array<[string, string]> =
+          body === CALL ? [["mcp-session-id", "00000000-0000-0000-0000-000000000000"]] : [];
+        const r = await raw(`${gw.mcpUrl}${query ?? ""}`, {
+          headers: [...MCP_HEADERS, ...headers, ...extra],
+          body,
+        });
+        recordClientText(`auth ${what}`, r.body);
+        expect({ what, status: r.status }).toEqual({ what, status: 401 });
+        expect(r.headers["www-authenticate"], what).toBe('Bearer realm="toolgate"');
+        expect(JSON.parse(r.body), what).toMatchObject({
+          error: { data: { code: "UNAUTHORIZED" } },
+        });
+      }
+      for (const method of ["GET", "DELETE"]) {
+        const r = await raw(`${gw.mcpUrl}${query ?? ""}`, {
+          method,
+          headers: [["accept", "text/event-stream"], ...headers],
+        });
+        recordClientText(`auth ${what} ${method}`, r.body);
+        expect({ what, method, status: r.status }).toEqual({ what, method, status: 401 });
+      }
+    }
+    // The upstream saw nothing: no call ran, no session was opened for any of it.
+    const after = await up.stats();
+    expect(after.calls).toEqual({});
+    expect(after.sessions).toBe(before.sessions);
+    expect(await gw.metric("toolgate_sessions")).toBe(0);
+    expect(await gw.metric("toolgate_decisions_total")).toBeNaN();
+  });
+
+  it("takes the right key however the header name is spelled, and a scheme in any case", async () => {
+    for (const headers of [
+      [["AUTHORIZATION", `Bearer ${key}`]],
+      [["authorization", `bearer ${key}`]],
+      [["Authorization", `BEARER   ${key}  `]],
+      [["x-API-key", key]],
+    ] as Array<Array<[string, string]>>) {
+      const r = await raw(gw.mcpUrl, { headers: [...MCP_HEADERS, ...headers], body: INIT });
+      expect({ headers: headers.map((h) => h[0]), status: r.status }).toEqual({
+        headers: headers.map((h) => h[0]),
+        status: 200,
+      });
+      const sid = r.headers["mcp-session-id"] as string;
+      const del = await raw(gw.mcpUrl, {
+        method: "DELETE",
+        headers: [...headers, ["mcp-session-id", sid]],
+      });
+      expect(del.status).toBe(200);
+    }
+    expect(await gw.metric("toolgate_sessions")).toBe(0);
+  });
+
+  it("keeps the admin API and /mcp credentials apart", async () => {
+    const refusedAdmin: Array<[string, Array<[string, string]>, string?]> = [
+      ["no token", []],
+      ["the API key", [["Authorization", `Bearer ${key}`]]],
+      ["the API key in X-API-Key", [["X-API-Key", key]]],
+      ["the token in the query string", [], `?token=${SECRETS.adminToken}`],
+      [
+        "the token with a different case",
+        [["Authorization", `Bearer ${flipCase(SECRETS.adminToken)}`]],
+      ],
+      [
+        "the token as Basic",
+        [
+          [
+            "Authorization",
+            `Basic ${Buffer.from(`admin:${SECRETS.adminToken}`).toString("base64")}`,
+          ],
+        ],
+      ],
+    ];
+    for (const [what, headers, query] of refusedAdmin) {
+      for (const [method, path] of [
+        ["GET", "approvals"],
+        ["GET", "counters"],
+        ["GET", "decisions"],
+        ["POST", "approvals/x/approve"],
+      ] as const) {
+        const r = await raw(`${gw.url}/admin/api/${path}${query ?? ""}`, {
+          method,
+          headers: [["content-type", "application/json"], ...headers],
+          body: method === "POST" ? "{}" : undefined,
+        });
+        recordClientText(`admin auth ${what}`, r.body);
+        expect({ what, path, status: r.status }).toEqual({ what, path, status: 401 });
+        expect(r.headers["www-authenticate"], what).toMatch(/^Bearer /);
+      }
+    }
+    const ok = await raw(`${gw.url}/admin/api/approvals`, {
+      method: "GET",
+      headers: [["Authorization", `Bearer ${SECRETS.adminToken}`]],
+    });
+    expect(ok.status).toBe(200);
+    expect((await up.stats()).calls).toEqual({});
+  });
+
+  it("refuses oversized bodies with 413, announced or streamed, and foreign origins with 403", async () => {
+    const auth: Array<[string, string]> = [["Authorization", `Bearer ${key}`]];
+    const big = JSON.stringify({
+      jsonrpc: "2.0",
+      id: 1,
+      method: "initialize",
+      params: { pad: "x".repeat(5 * 1024 * 1024) },
+    });
+    const announced = await raw(gw.mcpUrl, { headers: [...MCP_HEADERS, ...auth], body: big });
+    recordClientText("auth oversized", announced.body);
+    expect(announced.status).toBe(413);
+    const chunk = "x".repeat(64 * 1024);
+    const streamed = await raw(gw.mcpUrl, {
+      headers: [...MCP_HEADERS, ...auth, ["transfer-encoding", "chunked"]],
+      body: [
+        `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"pad":"`,
+        ...Array(80).fill(chunk),
+        `"}}`,
+      ],
+    });
+    expect(streamed.status).toBe(413);
+
+    for (const origin of [
+      "http://evil.example",
+      "null",
+      "http://localhost.evil.example",
+      "https://127.0.0.1.nip.io",
+    ]) {
+      const r = await raw(gw.mcpUrl, {
+        headers: [...MCP_HEADERS, ...auth, ["Origin", origin]],
+        body: INIT,
+      });
+      recordClientText(`auth origin ${origin}`, r.body);
+      expect({ origin, status: r.status }).toEqual({ origin, status: 403 });
+    }
+    // A local page (the MCP Inspector) is let in.
+    const local = await raw(gw.mcpUrl, {
+      headers: [...MCP_HEADERS, ...auth, ["Origin", "http://localhost:6274"]],
+      body: INIT,
+    });
+    expect(local.status).toBe(200);
+    await raw(gw.mcpUrl, {
+      method: "DELETE",
+      headers: [...auth, ["mcp-session-id", local.headers["mcp-session-id"] as string]],
+    });
+
+    expect((await up.stats()).calls).toEqual({});
+    expect(gw.child.exitCode).toBeNull();
+    // And the right key still works end to end after all of it.
+    const client = await connectClient(gw.mcpUrl);
+    const r = await client.callTool({ name: "work", arguments: { id: "fine" } });
+    expect(r.content).toEqual([{ type: "text", text: "done:fine" }]);
+    await endSession(client);
+    expect((await up.stats()).calls).toEqual({ fine: 1 });
+  });
+});
