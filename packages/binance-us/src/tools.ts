@@ -276,14 +276,30 @@ export function registerBinanceUsTools(
     const typed = isBinanceUsError(error)
       ? error
       : new BinanceUsError("NETWORK_ERROR", "unexpected failure");
-    const retry =
-      typed.retryAfterMs !== undefined
-        ? ` Retry after ${Math.ceil(typed.retryAfterMs / 1000)} s.`
-        : "";
+    // An agent acts on the text alone, so it names the instant it may call again (the
+    // connector refuses to send before it anyway) and says when retrying cannot help at all.
+    const retryAt =
+      typed.retryAfterMs === undefined ? undefined : connector.now() + typed.retryAfterMs;
+    const head = `${typed.code}: ${typed.message}`;
+    let text = /[.!?]$/.test(head) ? head : `${head}.`;
+    if (retryAt !== undefined) {
+      text += ` Retry after ${Math.ceil(typed.retryAfterMs! / 1000)} s (at ${isoTime(retryAt)}); nothing is sent to the exchange before then.`;
+    }
+    if (typed.fatal) {
+      text +=
+        " Fatal: retrying cannot help until a person fixes the API key, this IP's whitelist or the key's permissions on Binance.US.";
+    }
     return {
       isError: true,
-      content: [{ type: "text", text: `${typed.code}: ${typed.message}.${retry}` }],
-      _meta: { binanceUs: stripUndefined({ code: typed.code, ...typed.data }) },
+      content: [{ type: "text", text }],
+      _meta: {
+        binanceUs: stripUndefined({
+          code: typed.code,
+          ...typed.data,
+          retryAt,
+          fatal: typed.fatal || undefined,
+        }),
+      },
     };
   };
 

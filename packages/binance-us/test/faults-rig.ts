@@ -94,9 +94,23 @@ export async function startRig(options: RigOptions = {}) {
   mock.control.on("keyCreated", (k) => listenKeys.add(k.listenKey));
 
   const sent: SentRequest[] = [];
-  const recordingFetch: FetchLike = (url, init) => {
+  // Requests whose answer the connector has not read yet. Fake time must not be assumed to
+  // stand still while one is in flight, so the waits below also wait for this to reach 0.
+  let inflight = 0;
+  const recordingFetch: FetchLike = async (url, init) => {
     sent.push({ at: clock.now(), method: init.method, path: new URL(url).pathname });
-    return (globalThis.fetch as unknown as FetchLike)(url, init);
+    inflight++;
+    try {
+      const res = await (globalThis.fetch as unknown as FetchLike)(url, init);
+      return {
+        status: res.status,
+        headers: res.headers,
+        text: () => res.text().finally(() => inflight--),
+      };
+    } catch (error) {
+      inflight--;
+      throw error;
+    }
   };
   const server = createBinanceUsMcpServer({
     apiKey: API_KEY,
@@ -186,21 +200,23 @@ export async function startRig(options: RigOptions = {}) {
   /** Pushes an event to the account's active key; returns how many sockets got it. */
   const push = (event: MockEvent) => mock.control.pushEvent({ apiKey: API_KEY }, event);
 
-  /** Requests sent since index `from` (REST only; the control API is not the connector's). */
-  const sentSince = (from: number) => sent.slice(from);
-
   /** Waits until the managed stream is connected on the exchange's active key. */
-  const untilConnected = (maxMs = 2 * MIN) =>
-    advanceUntil(() => {
-      const st = raw();
-      const sockets = exchangeSockets();
-      return (
-        st.connected &&
-        sockets.length === 1 &&
-        sockets[0]!.listenKeys[0] === exchangeKey() &&
-        connector.stream()!.listenKey === exchangeKey()
-      );
-    }, maxMs);
+  const untilConnected = (maxMs = 2 * MIN, step = 250) =>
+    advanceUntil(
+      () => {
+        const st = raw();
+        const sockets = exchangeSockets();
+        return (
+          inflight === 0 &&
+          st.connected &&
+          sockets.length === 1 &&
+          sockets[0]!.listenKeys[0] === exchangeKey() &&
+          connector.stream()!.listenKey === exchangeKey()
+        );
+      },
+      maxMs,
+      step,
+    );
 
   const close = async (): Promise<void> => {
     await client.close();
@@ -245,7 +261,7 @@ export async function startRig(options: RigOptions = {}) {
     exchangeKey,
     exchangeSockets,
     push,
-    sentSince,
+    inflight: () => inflight,
     close,
   };
 }
