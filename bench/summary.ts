@@ -23,8 +23,13 @@ interface SummaryRow {
   measure: string;
   figure: Figure;
   baseline: Figure & { name: string };
-  /** figure ÷ baseline (same unit). */
+  /** figure ÷ baseline (same unit), or the median of per-round ratios when `paired`. */
   ratio: number;
+  /**
+   * The bench interleaved rounds and paired them: the ratio is the median of per-round
+   * ratios, which a burst of load from elsewhere skews less than a ratio of medians.
+   */
+  paired?: true;
   target: string | null;
   met: boolean | null;
   /** Extra context shown after the figure, e.g. the added latency. */
@@ -268,6 +273,7 @@ function mcpExpress(json: unknown): SummaryRow[] {
         baseline: base("direct c32", c32.directRps, "/s"),
         // The bench's own ratio: the median of per-round pairs, not a ratio of medians.
         ratio: c32.throughputRatio,
+        paired: true,
         target: "≥ 0.70x",
         met: c32.throughputRatio >= 0.7,
       },
@@ -277,7 +283,7 @@ function mcpExpress(json: unknown): SummaryRow[] {
         figure: fig(c1.gatewayP50Ms, "ms"),
         baseline: base("direct c1", c1.directP50Ms, "ms"),
         ratio: ratioOf(c1.gatewayP50Ms, c1.directP50Ms),
-        note: `+${c1.addedP50Ms.toFixed(3)} ms`,
+        note: signed(c1.addedP50Ms, "ms", 3),
         target: "added ≤ 0.5 ms",
         met: c1.addedP50Ms <= 0.5,
       },
@@ -297,6 +303,7 @@ function binanceUs(json: unknown): SummaryRow[] {
       figure: fig(parse.validatedPerSec, "/s"),
       baseline: jsonBase,
       ratio: parse.validatedToJsonRatio,
+      paired: true,
       target: `≥ ${parse.targetPerSec / 1000} k/s`,
       met: parse.validatedPerSec >= parse.targetPerSec,
     },
@@ -306,6 +313,7 @@ function binanceUs(json: unknown): SummaryRow[] {
       figure: fig(parse.deliveredPerSec, "/s"),
       baseline: jsonBase,
       ratio: parse.deliveredToJsonRatio,
+      paired: true,
       target: null,
       met: null,
     },
@@ -337,7 +345,8 @@ function gateway(json: unknown): SummaryRow[] {
       figure: fig(r.medianUs, "µs"),
       baseline: directBase,
       ratio: r.ratioToBaseline,
-      note: `+${r.addedMedianUs} µs`,
+      paired: true,
+      note: signed(r.addedMedianUs, "µs"),
       target: target ? "added ≤ 0.5 ms (as mcp-express)" : null,
       met: target ? r.addedMedianUs <= 500 : null,
     });
@@ -357,7 +366,8 @@ function gateway(json: unknown): SummaryRow[] {
         figure: fig(redis.medianUs, "µs"),
         baseline: base("as shipped, memory", memory.medianUs, "µs"),
         ratio: g.redisVsMemory.ratio,
-        note: `+${g.redisVsMemory.addedMedianUs} µs`,
+        paired: true,
+        note: signed(g.redisVsMemory.addedMedianUs, "µs"),
         target: null,
         met: null,
       });
@@ -377,6 +387,7 @@ function gateway(json: unknown): SummaryRow[] {
       figure: fig(r.rps, "/s"),
       baseline: base(`direct c${c.concurrency}`, cDirect.rps, "/s"),
       ratio: r.throughputRatio,
+      paired: true,
       target: "≥ 0.70x (as mcp-express)",
       met: r.throughputRatio >= 0.7,
     });
@@ -430,6 +441,17 @@ function formatValue(f: Figure): string {
   return `${v.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits })} ${f.unit}`;
 }
 
+/** A difference with its sign, e.g. "+0.286 ms" or "-476 µs". */
+function signed(v: number, unit: "µs" | "ms", digits = 0): string {
+  const abs = Math.abs(v).toLocaleString("en-US", {
+    maximumFractionDigits: digits,
+    minimumFractionDigits: digits,
+  });
+  return `${v < 0 ? "-" : "+"}${abs} ${unit}`;
+}
+
+const RATIO_MEANS = "ratio = figure ÷ baseline; * = median of per-round ratios, rounds interleaved";
+
 function formatRatio(r: number): string {
   return `${r < 0.1 ? r.toFixed(3) : r.toFixed(2)}x`;
 }
@@ -443,7 +465,7 @@ function cells(r: SummaryRow): string[] {
     r.measure,
     figure,
     `${r.baseline.name}: ${formatValue(r.baseline)}`,
-    formatRatio(r.ratio),
+    formatRatio(r.ratio) + (r.paired ? "*" : ""),
     r.target ?? "—",
     r.met === null ? "—" : r.met ? "yes" : "NO",
   ];
@@ -521,7 +543,7 @@ function main(): number {
     notes.push(`quick mode (${quick.join(", ")}): fewer rounds and calls, figures are indicative`);
 
   console.log("\nToolgate benchmarks: each figure beside a baseline measured in the same run");
-  console.log("(ratio = figure ÷ baseline; for latency and CPU, lower is better)\n");
+  console.log(`(${RATIO_MEANS}; for latency and CPU, lower is better)\n`);
   console.log(textTable(rows));
   const missed = rows.filter((r) => r.met === false);
   const withTarget = rows.filter((r) => r.met !== null).length;
@@ -532,7 +554,7 @@ function main(): number {
   const summary = {
     generatedAt: new Date().toISOString(),
     node: process.version,
-    ratioMeans: "figure ÷ baseline, both from the same run of the same bench",
+    ratioMeans: RATIO_MEANS,
     sources,
     targetsMet: withTarget - missed.length,
     targetsTotal: withTarget,
