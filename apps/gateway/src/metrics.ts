@@ -89,7 +89,15 @@ export function createGatewayMetrics(options: GatewayMetricsOptions = {}): Gatew
       help: "Calls held waiting for a person to approve or reject them",
       registers: [registry],
       async collect() {
-        if (pending) this.set(await pending());
+        if (!pending) return;
+        // The count lives in the approval store (Redis when scaled out). While that store
+        // is down the scrape must still answer, or every other metric is lost exactly
+        // when it matters; NaN says "unknown" without inventing a number.
+        try {
+          this.set(await pending());
+        } catch {
+          this.set(Number.NaN);
+        }
       },
     }),
     approvals: new Counter({
