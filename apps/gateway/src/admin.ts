@@ -175,8 +175,13 @@ export function createAdminRouter(options: AdminRouterOptions): Router {
       res.status(404).json({ error: "not_found", message: err.message });
       return;
     }
-    if (err instanceof GatewayError && err.code === "APPROVAL_STORE_FAILED") {
-      res.status(503).json({ error: "store_unavailable", message: err.message });
+    // Either store being down is an outage to report, not an internal error: the counter
+    // store's STORE_UNAVAILABLE (counters while Redis is gone) words it for people too.
+    const storeDown =
+      (err instanceof GatewayError && err.code === "APPROVAL_STORE_FAILED") ||
+      (err instanceof Error && (err as { code?: unknown }).code === "STORE_UNAVAILABLE");
+    if (storeDown) {
+      res.status(503).json({ error: "store_unavailable", message: (err as Error).message });
       return;
     }
     const status = (err as { status?: number }).status;
