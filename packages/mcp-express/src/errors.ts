@@ -9,6 +9,11 @@ export const McpErrorCode = {
   PARSE_ERROR: { http: 400, rpc: -32700 },
   /** Body is JSON but not a JSON-RPC 2.0 message (or a batch, unsupported since 2025-06-18). */
   INVALID_REQUEST: { http: 400, rpc: -32600 },
+  /**
+   * A message whose `params` MCP does not allow (not an object, a malformed `_meta`, or
+   * an `initialize` without valid client info): refused before anything is forwarded.
+   */
+  INVALID_PARAMS: { http: 400, rpc: -32602 },
   /** Body larger than `maxBodyBytes`. */
   BODY_TOO_LARGE: { http: 413, rpc: -32600 },
   /** A non-initialize request without `Mcp-Session-Id`. */
@@ -19,6 +24,8 @@ export const McpErrorCode = {
   PROTOCOL_VERSION_UNSUPPORTED: { http: 400, rpc: -32000 },
   /** `Origin` header not in `allowedOrigins`. */
   ORIGIN_FORBIDDEN: { http: 403, rpc: -32000 },
+  /** `Host` header not in `allowedHosts` (DNS-rebinding protection). */
+  HOST_FORBIDDEN: { http: 403, rpc: -32000 },
   /** Missing or unknown credential. */
   UNAUTHORIZED: { http: 401, rpc: -32001 },
   /** A GET stream is already open for the session. */

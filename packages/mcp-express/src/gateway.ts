@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import {
+  InitializeRequestParamsSchema,
   LATEST_PROTOCOL_VERSION,
   SUPPORTED_PROTOCOL_VERSIONS,
 } from "@modelcontextprotocol/sdk/types.js";
@@ -16,8 +17,23 @@ import {
   type PolicyHolder,
 } from "./engine.js";
 import { errText, ToolgateMcpError } from "./errors.js";
-import { isLoopbackOrigin, presentedKey, readBody, sendError } from "./http.js";
-import { classify, type RpcMessage } from "./jsonrpc.js";
+import {
+  accepts,
+  hostAllowed,
+  isJsonContentType,
+  isLoopbackOrigin,
+  normalizeHost,
+  presentedKey,
+  readBody,
+  sendError,
+} from "./http.js";
+import {
+  classify,
+  nestedDeeperThan,
+  paramsProblem,
+  type RpcId,
+  type RpcMessage,
+} from "./jsonrpc.js";
 import {
   type ApprovalOutcome,
   type Logger,
@@ -82,6 +98,8 @@ const realScheduler: Scheduler = {
   },
 };
 const SUPPORTED = new Set<string>(SUPPORTED_PROTOCOL_VERSIONS);
+/** Deepest JSON nesting a message may have; real MCP traffic stays far below it. */
+const MAX_JSON_DEPTH = 100;
 const ALLOW = "GET, POST, DELETE, OPTIONS";
 /** Request headers a browser MCP client sends (API key, session, resumption). */
 const CORS_ALLOW_HEADERS =
@@ -135,6 +153,10 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
     newId: options.newId,
   });
   const allowed = options.allowedOrigins ? new Set(options.allowedOrigins) : undefined;
+  // Entries were checked by validateOptions, so every one normalizes.
+  const allowedHosts = options.allowedHosts
+    ? new Set(options.allowedHosts.map((h) => normalizeHost(h) ?? h))
+    : undefined;
 
   const configs = options.upstreams;
   const factories = configs.map((c) => transportFactory(c, scheduler));
@@ -366,6 +388,17 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
       sendError(res, "NO_POLICY", `no policy is configured for grant ${identity.grant}`);
       return;
     }
+    // Checked here, not by the upstreams: a bad initialize is the client's mistake, so it
+    // must neither reach them nor count against their health (a refusal from every
+    // upstream would otherwise read as "no upstream available" and fail /readyz).
+    const checked = InitializeRequestParamsSchema.safeParse(msg.params);
+    if (!checked.success) {
+      const problems = checked.error.issues
+        .map((i) => `${["params", ...i.path].join(".")}: ${i.message}`)
+        .join("; ");
+      sendError(res, "INVALID_PARAMS", `Invalid params: ${problems}`, undefined, msg.id ?? null);
+      return;
+    }
     const params = msg.params ?? {};
     const settled = await Promise.allSettled(configs.map((_c, i) => connectLink(i, params)));
     const results: Array<{ link: UpstreamLink; result: Record<string, unknown> }> = [];
@@ -448,8 +481,18 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
     res: ServerResponse,
     identity: Identity,
   ): Promise<void> {
-    const ct = header(req, "content-type") ?? "";
-    if (!ct.toLowerCase().includes("application/json")) {
+    // Both, as Streamable HTTP requires: in `auto` mode the answer may turn into SSE
+    // mid-call, which a client that takes only JSON could not read.
+    const accept = header(req, "accept");
+    if (!accepts(accept, "application/json") || !accepts(accept, "text/event-stream")) {
+      sendError(
+        res,
+        "NOT_ACCEPTABLE",
+        "Not Acceptable: Accept must list application/json and text/event-stream",
+      );
+      return;
+    }
+    if (!isJsonContentType(header(req, "content-type"))) {
       sendError(
         res,
         "UNSUPPORTED_MEDIA_TYPE",
@@ -464,6 +507,8 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
     } else {
       const body = await readBody(req, maxBody);
       if (!body.ok) {
+        // The client is gone: nobody to answer.
+        if ("aborted" in body) return;
         res.setHeader("connection", "close");
         sendError(res, "BODY_TOO_LARGE", `Payload Too Large: body exceeds ${maxBody} bytes`);
         return;
@@ -479,12 +524,28 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
       sendError(res, "INVALID_REQUEST", "Invalid Request: JSON-RPC batches are not supported");
       return;
     }
+    // JSON.parse takes any depth, but re-serializing (to an HTTP or stdio upstream) and
+    // the argument digest recurse: a deep enough body would fail them mid-call.
+    if (nestedDeeperThan(parsed, MAX_JSON_DEPTH)) {
+      sendError(
+        res,
+        "INVALID_REQUEST",
+        `Invalid Request: JSON nested deeper than ${MAX_JSON_DEPTH} levels`,
+      );
+      return;
+    }
     const kind = classify(parsed);
     if (!kind) {
       sendError(res, "INVALID_REQUEST", "Invalid Request: body is not a JSON-RPC 2.0 message");
       return;
     }
     const msg = parsed as RpcMessage;
+    const id: RpcId | null = kind === "request" ? (msg.id as RpcId) : null;
+    const problem = kind === "response" ? undefined : paramsProblem(msg.params);
+    if (problem !== undefined) {
+      sendError(res, "INVALID_PARAMS", `Invalid params: ${problem}`, undefined, id);
+      return;
+    }
     if (kind === "request" && msg.method === "initialize") {
       if (header(req, "mcp-session-id")) {
         sendError(res, "INVALID_REQUEST", "Invalid Request: session already initialized");
@@ -505,8 +566,7 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
   }
 
   function handleGet(req: IncomingMessage, res: ServerResponse, identity: Identity): void {
-    const accept = header(req, "accept") ?? "";
-    if (!accept.includes("text/event-stream")) {
+    if (!accepts(header(req, "accept"), "text/event-stream")) {
       sendError(res, "NOT_ACCEPTABLE", "Not Acceptable: client must accept text/event-stream");
       return;
     }
@@ -569,6 +629,12 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
   /** The whole endpoint on plain Node request/response objects (Express optional). */
   async function serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
     try {
+      // First of all: a request for another host name (a DNS-rebinding page) learns
+      // nothing, not even whether its credential or session would have worked.
+      if (allowedHosts && !hostAllowed(header(req, "host"), allowedHosts)) {
+        sendError(res, "HOST_FORBIDDEN", "Forbidden: Host not allowed");
+        return;
+      }
       if (closing) {
         sendError(res, "CLOSING", "Service Unavailable: gateway is shutting down");
         return;

@@ -1,7 +1,14 @@
 import { createServer, type IncomingMessage, request } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type BodyResult, readBody } from "./http.js";
+import {
+  accepts,
+  type BodyResult,
+  hostAllowed,
+  isJsonContentType,
+  normalizeHost,
+  readBody,
+} from "./http.js";
 
 // A real server: the fast path depends on how Node's parser hands the body over.
 let handle: (req: IncomingMessage) => Promise<BodyResult>;
@@ -77,5 +84,72 @@ describe("readBody", () => {
   it("reads an empty body", async () => {
     handle = (req) => readBody(req, 10);
     expect(await post([], { "content-length": 0 })).toEqual({ ok: true, text: "" });
+  });
+});
+
+describe("readBody when the client goes away", () => {
+  it("resolves aborted (no rejection, nothing pending) when the body never completes", async () => {
+    let result: Promise<BodyResult> | undefined;
+    handle = (req) => {
+      result = readBody(req, 1000);
+      return new Promise(() => {});
+    };
+    const req = request({
+      host: "127.0.0.1",
+      port,
+      method: "POST",
+      path: "/",
+      headers: { "content-length": 100 },
+    });
+    req.on("error", () => {});
+    req.write('{"partial":');
+    await new Promise((r) => setTimeout(r, 50));
+    req.destroy();
+    for (let i = 0; i < 100 && result === undefined; i++)
+      await new Promise((r) => setTimeout(r, 10));
+    expect(await result).toEqual({ ok: false, aborted: true });
+  });
+});
+
+describe("header checks", () => {
+  it("allows only listed hosts; an entry without port allows every port", () => {
+    const allowed = new Set(["localhost", "127.0.0.1:8080", "[::1]"]);
+    for (const ok of ["localhost", "LOCALHOST:3000", "127.0.0.1:8080", "[::1]:9", "[::1]"]) {
+      expect(hostAllowed(ok, allowed)).toBe(true);
+    }
+    for (const bad of [
+      undefined,
+      "",
+      "127.0.0.1",
+      "127.0.0.1:8081",
+      "evil.example",
+      "localhost.evil.example",
+      "evil@localhost",
+      "localhost:80:80",
+      "localhost, evil.example",
+      "::1",
+    ]) {
+      expect(hostAllowed(bad, allowed)).toBe(false);
+    }
+    expect(normalizeHost(" ::1 ")).toBe("[::1]");
+    expect(normalizeHost("Example.COM:443")).toBe("example.com:443");
+    expect(normalizeHost("http://example.com")).toBeUndefined();
+  });
+
+  it("reads Accept ranges, wildcards and q=0", () => {
+    expect(accepts("application/json, text/event-stream", "text/event-stream")).toBe(true);
+    expect(accepts("*/*", "application/json")).toBe(true);
+    expect(accepts("TEXT/*;q=0.5", "text/event-stream")).toBe(true);
+    expect(accepts("application/json;q=0", "application/json")).toBe(false);
+    expect(accepts("application/jsonx", "application/json")).toBe(false);
+    expect(accepts(undefined, "application/json")).toBe(false);
+  });
+
+  it("takes JSON content types with any case and parameters, and nothing else", () => {
+    expect(isJsonContentType("Application/JSON; charset=utf-8")).toBe(true);
+    expect(isJsonContentType("application/json")).toBe(true);
+    for (const bad of [undefined, "", "application/json-seq", "text/plain; a=application/json"]) {
+      expect(isJsonContentType(bad)).toBe(false);
+    }
   });
 });

@@ -1,12 +1,16 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { McpErrorCode, type McpErrorCodeName } from "./errors.js";
 
-/** Writes a JSON-RPC error body with an HTTP status (transport-level refusals). */
+/**
+ * Writes a JSON-RPC error body with an HTTP status (transport-level refusals). `id` is the
+ * request's when it could be read (e.g. invalid params), else null as JSON-RPC asks.
+ */
 export function sendError(
   res: ServerResponse,
   code: McpErrorCodeName,
   message: string,
   headers?: Record<string, string>,
+  id: string | number | null = null,
 ): void {
   if (res.headersSent) {
     res.end();
@@ -15,7 +19,7 @@ export function sendError(
   const entry = McpErrorCode[code];
   const body = JSON.stringify({
     jsonrpc: "2.0",
-    id: null,
+    id,
     error: { code: entry.rpc, message, data: { code } },
   });
   res.writeHead(entry.http, {
@@ -26,8 +30,14 @@ export function sendError(
   res.end(body);
 }
 
-/** Outcome of reading a body: the text, or why it was refused. */
-export type BodyResult = { ok: true; text: string } | { ok: false; tooLarge: true };
+/**
+ * Outcome of reading a body: the text, or why there is none (over the limit, or the
+ * client went away before sending all of it, e.g. cut off by the server's request timeout).
+ */
+export type BodyResult =
+  | { ok: true; text: string }
+  | { ok: false; tooLarge: true }
+  | { ok: false; aborted: true };
 
 /**
  * Reads the request body up to `limit` bytes. Rejects early on Content-Length so an
@@ -72,7 +82,7 @@ export function readBody(req: IncomingMessage, limit: number): Promise<BodyResul
 }
 
 function readFlowing(req: IncomingMessage, limit: number): Promise<BodyResult> {
-  return new Promise((resolve, reject) => {
+  return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let size = 0;
     let done = false;
@@ -98,11 +108,16 @@ function readFlowing(req: IncomingMessage, limit: number): Promise<BodyResult> {
             : Buffer.concat(chunks).toString("utf8"),
       });
     });
-    req.on("error", (e) => {
+    // A client that disconnects (or is cut off by the server's request timeout) mid-body
+    // is not a gateway failure: answer nothing, log nothing, and keep no promise pending.
+    const gone = (): void => {
       if (done) return;
       done = true;
-      reject(e);
-    });
+      chunks.length = 0;
+      resolve({ ok: false, aborted: true });
+    };
+    req.on("error", gone);
+    req.on("close", gone);
   });
 }
 
@@ -126,4 +141,61 @@ export function presentedKey(req: IncomingMessage): string | undefined {
   const k = req.headers["x-api-key"];
   if (typeof k === "string" && k.length > 0) return k;
   return undefined;
+}
+
+/**
+ * One `Host` header or `allowedHosts` entry: a lower-case DNS name or IPv4 address, or a
+ * bracketed IPv6 address, with an optional port. Anything else (user info, paths,
+ * spaces, several hosts) is not a host, so it can never match.
+ */
+const HOST_RE = /^(\[[0-9a-f:.]+\]|[a-z0-9_.-]+)(?::(\d{1,5}))?$/;
+
+/**
+ * Normalizes an `allowedHosts` entry: lower case, a bare IPv6 address bracketed the way it
+ * appears in a Host header. Undefined when the entry is not a host (optionally `:port`).
+ */
+export function normalizeHost(entry: string): string | undefined {
+  let h = entry.trim().toLowerCase();
+  if (h.includes(":") && !h.startsWith("[") && h.indexOf(":") !== h.lastIndexOf(":")) {
+    h = `[${h}]`;
+  }
+  return HOST_RE.test(h) ? h : undefined;
+}
+
+/**
+ * DNS-rebinding check: true when the `Host` header names an allowed host. An entry
+ * without a port allows that host on any port; one with a port only that port. A
+ * missing or malformed header never passes.
+ */
+export function hostAllowed(host: string | undefined, allowed: ReadonlySet<string>): boolean {
+  if (host === undefined) return false;
+  const m = HOST_RE.exec(host.toLowerCase());
+  if (!m) return false;
+  return allowed.has(m[1]!) || (m[2] !== undefined && allowed.has(`${m[1]}:${m[2]}`));
+}
+
+/**
+ * True when an `Accept` header admits `type` (`major/minor`): named exactly or by a
+ * wildcard (the any-type range, or `major/*`), and not refused with `q=0`.
+ */
+export function accepts(accept: string | undefined, type: string): boolean {
+  if (accept === undefined) return false;
+  const wildcard = `${type.slice(0, type.indexOf("/"))}/*`;
+  for (const part of accept.split(",")) {
+    const [range = "", ...params] = part.split(";");
+    const r = range.trim().toLowerCase();
+    if (r !== type && r !== "*/*" && r !== wildcard) continue;
+    const q = params.map((p) => p.trim().toLowerCase()).find((p) => p.startsWith("q="));
+    if (q !== undefined && !(Number(q.slice(2)) > 0)) continue;
+    return true;
+  }
+  return false;
+}
+
+/** True when a `Content-Type` names JSON: `application/json`, any case, any parameters. */
+export function isJsonContentType(contentType: string | undefined): boolean {
+  if (contentType === undefined) return false;
+  const semi = contentType.indexOf(";");
+  const type = semi === -1 ? contentType : contentType.slice(0, semi);
+  return type.trim().toLowerCase() === "application/json";
 }

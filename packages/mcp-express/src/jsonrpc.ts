@@ -52,8 +52,39 @@ export function classify(value: unknown): "request" | "notification" | "response
     return id === undefined ? "notification" : undefined;
   }
   if (hasId || id === null) {
-    if (typeof m.result === "object" && m.result !== null) return "response";
-    if (typeof m.error === "object" && m.error !== null) return "response";
+    if (isObject(m.result)) return "response";
+    const e = m.error;
+    if (isObject(e) && Number.isSafeInteger(e.code) && typeof e.message === "string") {
+      return "response";
+    }
+  }
+  return undefined;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/**
+ * Why a request's or notification's `params` is not what MCP allows, or undefined when
+ * it is: an object (not an array) whose `_meta`, if present, is an object with a string
+ * or integer `progressToken` and a well-formed related-task entry. Peers built on the MCP
+ * SDKs silently drop a message that breaks this (no answer at all), so forwarding it
+ * would leave the client waiting forever: it is refused with `-32602` instead.
+ */
+export function paramsProblem(params: unknown): string | undefined {
+  if (params === undefined) return undefined;
+  if (!isObject(params)) return "params must be an object";
+  const meta = params._meta;
+  if (meta === undefined) return undefined;
+  if (!isObject(meta)) return "params._meta must be an object";
+  const token = meta.progressToken;
+  if (token !== undefined && typeof token !== "string" && !Number.isSafeInteger(token)) {
+    return "params._meta.progressToken must be a string or an integer";
+  }
+  const related = meta["io.modelcontextprotocol/related-task"];
+  if (related !== undefined && !(isObject(related) && typeof related.taskId === "string")) {
+    return "params._meta related-task entry must be an object with a string taskId";
   }
   return undefined;
 }
@@ -73,4 +104,21 @@ export function rpcError(
   const error: { code: number; message: string; data?: unknown } = { code, message };
   if (data !== undefined) error.data = data;
   return { jsonrpc: "2.0", id: id as RpcId, error };
+}
+
+/**
+ * True when a parsed JSON value nests objects and arrays deeper than `max`. Walks with
+ * its own stack: the value may be nested too deep for recursion, which is the point.
+ */
+export function nestedDeeperThan(value: unknown, max: number): boolean {
+  const stack: Array<{ v: unknown; depth: number }> = [{ v: value, depth: 1 }];
+  for (let top = stack.pop(); top !== undefined; top = stack.pop()) {
+    const { v, depth } = top;
+    if (typeof v !== "object" || v === null) continue;
+    if (depth > max) return true;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) {
+      if (typeof child === "object" && child !== null) stack.push({ v: child, depth: depth + 1 });
+    }
+  }
+  return false;
 }

@@ -60,4 +60,14 @@ describe("createToolgateMcp options", () => {
     expect(gw.inFlight()).toBe(0);
     expect(gw.upstreamHealth()).toEqual([{ name: "a", ok: false, detail: "not connected yet" }]);
   });
+  it("accepts host names, addresses and ports in allowedHosts, and nothing else", () => {
+    const base = { upstreams: [{ name: "a", url: "http://127.0.0.1:1/mcp" }], apiKeys: {}, policy };
+    expect(() =>
+      createToolgateMcp({ ...base, allowedHosts: ["localhost", "127.0.0.1:8080", "::1", "[::1]"] }),
+    ).not.toThrow();
+    for (const bad of ["", "a b", "user@localhost", "localhost/mcp", "localhost:port", "a,b"]) {
+      const e = error(() => createToolgateMcp({ ...base, allowedHosts: [bad] }));
+      expect(e.message).toContain("allowedHosts.0: use a host name or address");
+    }
+  });
 });

@@ -3,6 +3,7 @@ import type { Request } from "express";
 import { z } from "zod";
 import type { CompiledPolicy, CounterStore, Decision, Identity, PolicyHolder } from "./engine.js";
 import { ToolgateMcpError } from "./errors.js";
+import { normalizeHost } from "./http.js";
 
 /** A Streamable HTTP upstream. `headers` carry the upstream's own credentials. */
 export interface HttpUpstreamConfig {
@@ -154,6 +155,20 @@ export interface ToolgateMcpOptions {
    * `MCP-Protocol-Version`, so an MCP client in a browser page works.
    */
   allowedOrigins?: string[];
+  /**
+   * Allowed `Host` header values (DNS-rebinding protection): a host name or address,
+   * optionally with a port (`"localhost"`, `"127.0.0.1:8080"`, `"[::1]"`; case does not
+   * matter). An entry without a port allows that host on every port. Any other Host, or
+   * none, gets 403 before authentication and nothing is forwarded.
+   *
+   * Default: unset, no Host check, so a server bound to `0.0.0.0` behind a proxy keeps
+   * working. Set it whenever the endpoint listens on loopback for local clients: a web
+   * page can point its own domain at 127.0.0.1 and would otherwise reach the endpoint.
+   *
+   * @example
+   * allowedHosts: ["localhost", "127.0.0.1", "[::1]"] // a local-only gateway
+   */
+  allowedHosts?: string[];
   /** Default 4 MiB. */
   maxBodyBytes?: number;
   /**
@@ -225,6 +240,16 @@ const optionsSchema = z.object({
   onDecision: fn.optional(),
   validateArguments: z.boolean().optional(),
   allowedOrigins: z.array(z.string()).optional(),
+  allowedHosts: z
+    .array(
+      z
+        .string()
+        .refine(
+          (h) => normalizeHost(h) !== undefined,
+          'use a host name or address, optionally with a port: "localhost", "127.0.0.1:8080", "[::1]"',
+        ),
+    )
+    .optional(),
   maxBodyBytes: z.number().int().positive().optional(),
   responseMode: z.enum(["auto", "sse", "json"]).optional(),
   sessionIdleMs: z.number().int().positive().optional(),

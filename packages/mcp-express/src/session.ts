@@ -449,10 +449,19 @@ export class ProxySession implements LinkListener {
       return rpcError(id, RpcErrorCode.INVALID_PARAMS, "tools/call: params.name must be a string");
     }
     const rawArgs = params.arguments;
-    const args =
-      rawArgs && typeof rawArgs === "object" && !Array.isArray(rawArgs)
-        ? (rawArgs as Record<string, unknown>)
-        : {};
+    const argsOk =
+      rawArgs === undefined ||
+      (typeof rawArgs === "object" && rawArgs !== null && !Array.isArray(rawArgs));
+    if (!argsOk) {
+      // The policy decides on the arguments the upstream will see: anything but an object
+      // would be decided as `{}` while something else is forwarded.
+      return rpcError(
+        id,
+        RpcErrorCode.INVALID_PARAMS,
+        "tools/call: params.arguments must be an object",
+      );
+    }
+    const args = (rawArgs ?? {}) as Record<string, unknown>;
     const routes = this.cachedRoutes() ?? (await this.toolRoutes());
     const route = routes.get(name);
     // Unknown tools are decided too, so every call reaches the audit hook, and under a
