@@ -485,10 +485,14 @@ export function registerBinanceUsTools(
       });
       const streamStatus = stream.status();
       const connected = streamStatus.connected;
+      // An empty page reads as "nothing happened" unless it says the socket is down: events
+      // the exchange sends while it is down are not replayed.
       const stopped =
         streamStatus.state === "failed"
           ? ` The stream is stopped by ${streamStatus.lastError?.code}: see ${BINANCE_US_TOOL_NAMES.userStreamStatus} for what to fix.`
-          : "";
+          : connected
+            ? ""
+            : ` The stream is not connected (state ${streamStatus.state}); events the exchange sends before it reconnects are not replayed, see ${BINANCE_US_TOOL_NAMES.userStreamStatus}.`;
       const text = `${events.length} event(s) after cursor ${cursor ?? 0}; next cursor ${page.nextCursor}${page.dropped ? "; some events were dropped by overflow, resync your view" : ""}.${stopped}${events.length ? `\n${events.map((e) => `#${e.cursor} ${e.type}${e.eventTime === undefined ? "" : ` E=${e.eventTime}`}`).join("\n")}` : ""}`;
       return ok(text, {
         events,

@@ -607,8 +607,11 @@ export class UserDataStream {
 
   #onSocketGone(conn: Connection, reason: string): void {
     if (conn.state === "closed") return;
-    this.#retire(conn, undefined, reason);
-    this.#afterGone(conn, reason);
+    // Socket errors may quote the URL, which holds the listen key; the reason ends up in
+    // status() and tool results, so only the key's prefix may remain.
+    const safe = reason.split(conn.key).join(maskListenKey(conn.key) ?? "");
+    this.#retire(conn, undefined, safe);
+    this.#afterGone(conn, safe);
   }
 
   #afterGone(conn: Connection, reason: string): void {
@@ -616,6 +619,9 @@ export class UserDataStream {
     if (conn === this.#pending) {
       this.#pending = undefined;
       this.#logger.warn("user-data socket failed to open", { conn: conn.id, reason });
+      // Without this the status would keep showing an older, unrelated reason (or none)
+      // while every attempt fails to open.
+      this.#warn("SOCKET_OPEN_FAILED", reason);
       if (this.#primary?.state === "open" && conn.swap) {
         this.#scheduleRotation(this.#swapBackoff());
       } else {

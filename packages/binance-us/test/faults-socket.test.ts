@@ -1,4 +1,6 @@
+import { createServer } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
+import { wsWebSocketFactory } from "../src/socket.js";
 import { API_KEY, HOUR, MIN, type Rig, SEC, startRig, waitFor } from "./faults-rig.js";
 
 // Socket faults on the exchange side (issue 7): a socket dropped without a close frame, a
@@ -18,6 +20,15 @@ async function rig(options?: Parameters<typeof startRig>[0]): Promise<Rig> {
 }
 
 const masked = (key: string | undefined) => `${key?.slice(0, 4)}…`;
+
+/** A loopback port nobody listens on (bound, then released). */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
 
 /** Starts the managed stream through the status tool and waits for it to be up. */
 async function connected(r: Rig) {
@@ -64,6 +75,9 @@ describe("managed stream under socket faults, seen through the MCP tools", () =>
     expect(down.text).toMatch(/next attempt at \d{4}-\d\d-\d\dT/);
     const page = await r.events(cursor);
     expect(page).toMatchObject({ connected: false, events: [] });
+    expect(page.text).toContain(
+      "The stream is not connected (state reconnecting); events the exchange sends before it reconnects are not replayed",
+    );
 
     await r.untilConnected();
     const up = await r.status();
@@ -131,6 +145,33 @@ describe("managed stream under socket faults, seen through the MCP tools", () =>
     expect(r.exchangeSockets()[0]!.id).not.toBe(before!.id);
     expect(r.control.state().closedSockets.map((c) => c.id)).toContain(before!.id);
     await flows(r, cursor, [2]);
+  });
+
+  it("says why when the stream endpoint refuses connections while REST works, and connects once it is back", async () => {
+    const refused = `ws://127.0.0.1:${await closedPort()}`;
+    let reachable = false;
+    const r = await rig({
+      connector: {
+        webSocketFactory: (url, handlers) =>
+          wsWebSocketFactory(reachable ? url : url.replace(/^ws:\/\/[^/]+/, refused), handlers),
+      },
+    });
+    await r.status();
+    await r.advanceUntil(() => r.raw().reconnectAttempt >= 3, MIN, 100);
+    const down = await r.status();
+    expect(down.s).toMatchObject({ state: "reconnecting", connected: false });
+    expect(down.s.lastError?.code).toBe("SOCKET_OPEN_FAILED");
+    expect(down.text).toMatch(
+      /^Not connected \(state reconnecting\); next attempt at .*; last error SOCKET_OPEN_FAILED: socket error: connect ECONNREFUSED/,
+    );
+    // REST still works: the key exists and the listen-key tools answer.
+    expect(r.exchangeKey()).toBeDefined();
+    expect((await r.events(0)).text).toContain("The stream is not connected");
+    reachable = true;
+    await r.untilConnected();
+    const up = await r.status();
+    expect(up.s).toMatchObject({ state: "connected", connected: true });
+    await flows(r, 0, [1]);
   });
 
   it("rotates before the exchange's 24 h cut without a gap, on the same key", async () => {
