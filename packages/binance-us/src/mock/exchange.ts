@@ -628,13 +628,22 @@ export class MockExchange {
 
   private faultResponse(fault: InjectedError, st: IpState, now: number): CoreResponse {
     const headers: Record<string, string> = {};
-    if (fault.retryAfterSec !== undefined) headers["Retry-After"] = String(fault.retryAfterSec);
-    if (fault.sticky && fault.retryAfterSec !== undefined) {
+    // The exchange never sends a 429 or 418 without Retry-After; when the test does not pick
+    // one, use what the exchange would: the rest of the weight minute, or the ban length.
+    const retryAfterSec =
+      fault.retryAfterSec ??
+      (fault.status === 429
+        ? Math.max(1, Math.ceil(((Math.floor(now / 60_000) + 1) * 60_000 - now) / 1000))
+        : fault.status === 418
+          ? this.opts.banDurationSec
+          : undefined);
+    if (retryAfterSec !== undefined) headers["Retry-After"] = String(retryAfterSec);
+    if (fault.sticky && retryAfterSec !== undefined) {
       if (fault.status === 418) {
-        st.banUntil = now + fault.retryAfterSec * 1000;
+        st.banUntil = now + retryAfterSec * 1000;
         st.bans += 1;
       } else if (fault.status === 429) {
-        st.retryUntil = now + fault.retryAfterSec * 1000;
+        st.retryUntil = now + retryAfterSec * 1000;
         st.earlyRetries = 0;
       }
     }

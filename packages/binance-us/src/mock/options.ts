@@ -177,7 +177,9 @@ export type OpenOrderInput = z.infer<typeof openOrderInputSchema>;
  * - `method`/`path`: match only these (default: any `/api/...` call).
  * - `status`: 429, 418, 403 or 5xx. `code`/`msg` default to the documented body for it.
  * - `retryAfterSec`: sent as `Retry-After`. With `sticky`, the IP also stays limited for
- *   that long, as the real exchange does (early calls get 429 again, then 418).
+ *   that long, as the real exchange does (early calls get 429 again, then 418). A 429/418
+ *   without it still carries `Retry-After`, as the exchange's always do: the rest of the
+ *   weight minute for 429, `banDurationSec` for 418.
  * - `times`: how many calls it hits (default 1).
  * - `applied`: for 5xx, perform the request (e.g. create/extend the key) and still report
  *   failure — the "outcome unknown" case.

@@ -243,6 +243,24 @@ describe("injected errors", () => {
     expect((await rest(mock, "POST", UDS, { apiKey: KEY_A })).status).toBe(200);
   });
 
+  it("sends Retry-After on an injected 429/418 even when the spec names none, as the exchange does", async () => {
+    const { mock, clock } = await start({ banDurationSec: 240 });
+    await clock.advance(15_000); // 45 s left in the weight minute
+    mock.control.injectError({ status: 429, sticky: true });
+    const limited = await rest(mock, "POST", UDS, { apiKey: KEY_A });
+    expect(limited.status).toBe(429);
+    expect(limited.headers.get("retry-after")).toBe("45");
+    await clock.advance(45_000);
+    mock.control.injectError({ status: 418 });
+    const banned = await rest(mock, "POST", UDS, { apiKey: KEY_A });
+    expect(banned.status).toBe(418);
+    expect(banned.headers.get("retry-after")).toBe("240");
+    mock.control.injectError({ status: 503 });
+    expect(
+      (await rest(mock, "POST", UDS, { apiKey: KEY_A })).headers.get("retry-after"),
+    ).toBeNull();
+  });
+
   it("injects 5xx without applying the request by default", async () => {
     const { mock } = await start();
     mock.control.injectError({ method: "POST", path: UDS, status: 503 });
