@@ -122,6 +122,7 @@ export {
 } from "./tools.js";
 export {
   type ResyncSnapshot,
+  type StreamGap,
   type UserDataEntry,
   UserDataStream,
   type UserDataStreamEvents,

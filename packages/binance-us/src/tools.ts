@@ -237,6 +237,19 @@ const eventsShape = {
   nextCursor: z.number(),
   dropped: z.boolean().describe("true if events after your cursor were evicted: resync"),
   connected: z.boolean(),
+  gaps: z
+    .array(
+      z.object({
+        afterCursor: z.number(),
+        from: z.number(),
+        to: z.number().optional(),
+        reason: z.string(),
+      }),
+    )
+    .optional()
+    .describe(
+      "Times in this page's range when the stream had no socket (to absent: still down). The exchange does not replay: events it sent then are lost, rebuild from the account snapshot",
+    ),
 };
 
 function ok(text: string, structuredContent: Record<string, unknown>): CallToolResult {
@@ -493,12 +506,22 @@ export function registerBinanceUsTools(
           : connected
             ? ""
             : ` The stream is not connected (state ${streamStatus.state}); events the exchange sends before it reconnects are not replayed, see ${BINANCE_US_TOOL_NAMES.userStreamStatus}.`;
-      const text = `${events.length} event(s) after cursor ${cursor ?? 0}; next cursor ${page.nextCursor}${page.dropped ? "; some events were dropped by overflow, resync your view" : ""}.${stopped}${events.length ? `\n${events.map((e) => `#${e.cursor} ${e.type}${e.eventTime === undefined ? "" : ` E=${e.eventTime}`}`).join("\n")}` : ""}`;
+      // Only gaps inside this page's range; later ones are reported when the reader gets there.
+      const gaps = stream
+        .gaps(cursor ?? 0)
+        .filter((g) => g.afterCursor <= page.nextCursor)
+        .map((g) => stripUndefined(g));
+      const gapLines = gaps.map(
+        (g) =>
+          `\nGap after cursor ${g.afterCursor}: no socket from ${isoTime(g.from)} to ${g.to === undefined ? "now" : isoTime(g.to)} (${g.reason}); events the exchange sent then were not delivered, rebuild your view from the account snapshot.`,
+      );
+      const text = `${events.length} event(s) after cursor ${cursor ?? 0}; next cursor ${page.nextCursor}${page.dropped ? "; some events were dropped by overflow, resync your view" : ""}.${stopped}${gapLines.join("")}${events.length ? `\n${events.map((e) => `#${e.cursor} ${e.type}${e.eventTime === undefined ? "" : ` E=${e.eventTime}`}`).join("\n")}` : ""}`;
       return ok(text, {
         events,
         nextCursor: page.nextCursor,
         dropped: page.dropped,
         connected,
+        ...(gaps.length > 0 ? { gaps } : {}),
       });
     },
   );
@@ -547,9 +570,12 @@ function statusText(raw: UserDataStreamStatus, now: number, advice: string | und
   const lost = raw.lastDisconnect
     ? `: socket lost at ${isoTime(raw.lastDisconnect.at)}: ${raw.lastDisconnect.reason}`
     : "";
+  // Reconnecting without a scheduled attempt means one is running (POST or socket opening).
   const next =
     raw.nextReconnectAt === undefined
-      ? ""
+      ? raw.state === "reconnecting"
+        ? "; attempting now"
+        : ""
       : `; next attempt at ${isoTime(raw.nextReconnectAt)} (in ${Math.max(0, Math.ceil((raw.nextReconnectAt - now) / 1000))} s)`;
   return `Not connected (state ${raw.state})${lost}${next}${err ? `; last error ${err}` : ""}.`;
 }

@@ -137,6 +137,24 @@ export interface UserDataStreamStatus {
   keepaliveFailingSince: number | undefined;
 }
 
+/**
+ * A stretch of time without a socket. The exchange does not replay user-data events, so
+ * whatever it sent then is lost: a consumer must rebuild from the account snapshot.
+ */
+export interface StreamGap {
+  /** The gap comes after this cursor: events up to it arrived before, later ones after. */
+  afterCursor: number;
+  /** When the socket was lost (or the stream stopped). */
+  from: number;
+  /** When a socket was up again; undefined while the gap lasts. */
+  to: number | undefined;
+  reason: string;
+}
+
+// Enough gaps for any reader who polls at least once in a while, bounded so a flapping
+// connection cannot grow memory without limit.
+const MAX_GAPS = 100;
+
 interface Connection {
   id: number;
   key: string;
@@ -207,6 +225,7 @@ export class UserDataStream {
   #lastEventAt: number | undefined;
   #lastError: { code: string; message: string } | undefined;
   #lastDisconnect: { at: number; reason: string } | undefined;
+  readonly #gaps: StreamGap[] = [];
   #nextReconnectAt: number | undefined;
   #failedAt: number | undefined;
   #fatalError: BinanceUsError | undefined;
@@ -338,6 +357,27 @@ export class UserDataStream {
   /** Buffered events after `cursor`, at most `limit`, with overflow information. */
   events(cursor = 0, limit = 100): EventPage<ParsedUserDataEvent> {
     return this.#buffer.since(cursor, limit);
+  }
+
+  /**
+   * Times the stream had no socket after `cursor` (the last {@link MAX_GAPS} kept), oldest
+   * first: events the exchange sent during a gap never arrive, so a reader that sees one
+   * should rebuild its view from the account snapshot.
+   */
+  gaps(cursor = 0): StreamGap[] {
+    return this.#gaps.filter((g) => g.afterCursor >= cursor).map((g) => ({ ...g }));
+  }
+
+  #openGap(at: number, reason: string): void {
+    const last = this.#gaps.at(-1);
+    if (last && last.to === undefined) return;
+    this.#gaps.push({ afterCursor: this.#buffer.lastCursor, from: at, to: undefined, reason });
+    if (this.#gaps.length > MAX_GAPS) this.#gaps.shift();
+  }
+
+  #closeGap(at: number): void {
+    const last = this.#gaps.at(-1);
+    if (last && last.to === undefined) last.to = at;
   }
 
   /** The current listen key, if any (a credential: do not log it). */
@@ -495,6 +535,7 @@ export class UserDataStream {
     }
     const reconnect = this.#everConnected;
     this.#everConnected = true;
+    this.#closeGap(now);
     if (reconnect) this.#reconnects++;
     this.#connectedSince = now;
     this.#logger.info("user-data socket connected", {
@@ -636,6 +677,7 @@ export class UserDataStream {
       this.#rotateTimer = undefined;
       const at = this.#now();
       this.#lastDisconnect = { at, reason };
+      this.#openGap(at, reason);
       this.#logger.warn("user-data socket lost", { conn: conn.id, reason });
       this.#emitter.emit("disconnected", { at, reason });
       if (!this.#pending) this.#scheduleReconnect(0);
@@ -706,6 +748,9 @@ export class UserDataStream {
   #fail(error: BinanceUsError): void {
     if (this.#isStopped()) return;
     this.#lastError = { code: error.code, message: error.message };
+    if (this.#primary?.state === "open") {
+      this.#openGap(this.#now(), `stopped by ${error.code}`);
+    }
     this.#teardown();
     this.#state = "failed";
     this.#failedAt = this.#now();

@@ -158,6 +158,7 @@ export async function startRig(options: RigOptions = {}) {
       nextCursor: number;
       dropped: boolean;
       connected: boolean;
+      gaps?: { afterCursor: number; from: number; to?: number; reason: string }[];
     };
     return { text: textOf(res), ...sc };
   };

@@ -1,7 +1,7 @@
 import { createServer } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { wsWebSocketFactory } from "../src/socket.js";
-import { API_KEY, HOUR, MIN, type Rig, SEC, startRig, waitFor } from "./faults-rig.js";
+import { API_KEY, HOUR, iso, MIN, type Rig, SEC, startRig, waitFor } from "./faults-rig.js";
 
 // Socket faults on the exchange side (issue 7): a socket dropped without a close frame, a
 // server that stops answering pings, a socket that goes silent with TCP still up, and the
@@ -63,6 +63,7 @@ describe("managed stream under socket faults, seen through the MCP tools", () =>
     let cursor = await flows(r, 0, [1, 2]);
 
     const postsBefore = r.sent.filter((q) => q.method === "POST").length;
+    const droppedAt = r.clock.now();
     expect(r.control.dropSockets({ apiKey: API_KEY })).toBe(1);
     await waitFor(() => expect(r.raw().connected).toBe(false));
 
@@ -78,6 +79,17 @@ describe("managed stream under socket faults, seen through the MCP tools", () =>
     expect(page.text).toContain(
       "The stream is not connected (state reconnecting); events the exchange sends before it reconnects are not replayed",
     );
+    // The gap is open: it started after the last event the reader has.
+    expect(page.gaps).toEqual([
+      {
+        afterCursor: cursor,
+        from: droppedAt,
+        reason: "connection lost without a close frame (1006)",
+      },
+    ]);
+    expect(page.text).toContain(
+      `Gap after cursor ${cursor}: no socket from ${iso(droppedAt)} to now`,
+    );
 
     await r.untilConnected();
     const up = await r.status();
@@ -87,8 +99,20 @@ describe("managed stream under socket faults, seen through the MCP tools", () =>
     // The reconnect re-POSTed for the key (get-or-extend) and stayed on the same one.
     expect(r.sent.filter((q) => q.method === "POST").length).toBe(postsBefore + 1);
     expect(r.exchangeKey()).toBe(key);
+    const closed = (await r.events(cursor)).gaps;
+    expect(closed).toEqual([
+      {
+        afterCursor: cursor,
+        from: droppedAt,
+        to: expect.any(Number),
+        reason: "connection lost without a close frame (1006)",
+      },
+    ]);
+    expect(closed![0]!.to).toBeGreaterThan(droppedAt);
     cursor = await flows(r, cursor, [3]);
     expect(cursor).toBe(3);
+    // Read past it, the gap is no longer reported.
+    expect((await r.events(cursor)).gaps).toBeUndefined();
   });
 
   it("terminates a socket whose server stopped answering pings, within the watchdog bound", async () => {
@@ -196,6 +220,7 @@ describe("managed stream under socket faults, seen through the MCP tools", () =>
     });
     const st = await r.status();
     expect(st.s).toMatchObject({ state: "connected", rotations: 1, reconnects: 0 });
+    expect((await r.events(0)).gaps).toBeUndefined(); // make before break: no gap
     expect(r.exchangeKey()).toBe(key);
     const closed = r.control.state().closedSockets.find((c) => c.id === firstSocket);
     expect(closed?.reason).not.toBe("connection max age reached");
