@@ -110,6 +110,30 @@ describe("ListenKeyManager", () => {
     expect(manager.status().state).toBe("active");
   });
 
+  it("reports until when the key is held and since when keepalives fail", async () => {
+    const { clock, exchange, manager } = setup({ random: () => 0.5 });
+    const t0 = clock.now();
+    await manager.acquire();
+    expect(manager.status()).toMatchObject({
+      keyValidUntil: t0 + 60 * MIN,
+      failingSince: undefined,
+    });
+    exchange.failures.push({ method: "PUT", status: 503 }, { method: "PUT", status: 503 });
+    await clock.advance(30 * MIN);
+    const failedAt = clock.now();
+    // The failure does not extend the key: the validity still counts from the POST.
+    expect(manager.status()).toMatchObject({
+      keyValidUntil: t0 + 60 * MIN,
+      failingSince: failedAt,
+    });
+    await clock.advance(600); // the first retry fails too: still failing since the first one
+    expect(manager.status().failingSince).toBe(failedAt);
+    await clock.advance(2_000);
+    const status = manager.status();
+    expect(status.failingSince).toBeUndefined();
+    expect(status.keyValidUntil).toBe(status.lastKeepaliveAt! + 60 * MIN);
+  });
+
   it("treats -2014/-2015 as fatal: surfaced once, never retried", async () => {
     const { clock, exchange, manager, seen } = setup({ apiKey: "B".repeat(64) });
     const err = await manager.acquire().catch((e: unknown) => e);

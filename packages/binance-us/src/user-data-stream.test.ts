@@ -102,6 +102,37 @@ describe("UserDataStream", () => {
     await s.stream.close();
   });
 
+  it("records why and when the socket was lost, the next attempt and the gap it leaves", async () => {
+    const s = await started(setup());
+    s.exchange.push(executionReport({ i: 1 }));
+    const lostAt = s.clock.now();
+    s.exchange.openSockets()[0]!.terminate(); // seen by the client as 1006, no close frame
+    await s.clock.advance(0);
+    expect(s.stream.status()).toMatchObject({
+      state: "reconnecting",
+      lastDisconnect: { at: lostAt, reason: "connection lost without a close frame (1006)" },
+      nextReconnectAt: lostAt + 500,
+    });
+    expect(s.stream.gaps(0)).toEqual([
+      {
+        afterCursor: 1,
+        from: lostAt,
+        to: undefined,
+        reason: "connection lost without a close frame (1006)",
+      },
+    ]);
+    await s.clock.advance(600);
+    expect(s.stream.status()).toMatchObject({ connected: true, nextReconnectAt: undefined });
+    expect(s.stream.gaps(1)[0]!.to).toBe(s.stream.status().connectedSince);
+    expect(s.stream.gaps(2)).toEqual([]); // a reader past the gap is not told again
+    // A server close carries its code and reason; a rotation leaves no gap.
+    s.exchange.openSockets()[0]!.serverClose(1001);
+    await s.clock.advance(0);
+    expect(s.stream.status().lastDisconnect?.reason).toBe("closed by server (1001)");
+    expect(s.stream.gaps(0)).toHaveLength(2);
+    await s.stream.close();
+  });
+
   it("backs off exponentially with full jitter, capped, re-POSTing before every attempt", async () => {
     const s = await started(setup());
     s.exchange.acceptSockets = false;
