@@ -561,7 +561,9 @@ function statusText(raw: UserDataStreamStatus, now: number, advice: string | und
         : until > now
           ? `; the exchange drops the key at ${isoTime(until)} unless one succeeds`
           : `; the key has probably lapsed since ${isoTime(until)}, so events may not arrive until it is re-created`;
-    return `${head} Degraded: keepalives failing since ${isoTime(raw.keepaliveFailingSince)}${err ? ` (last error ${err})` : ""}${lapse}.`;
+    const retry =
+      raw.nextKeepaliveAt === undefined ? "" : `; next attempt at ${isoTime(raw.nextKeepaliveAt)}`;
+    return `${head} Degraded: keepalives failing since ${isoTime(raw.keepaliveFailingSince)}${err ? ` (last error ${err})` : ""}${retry}${lapse}.`;
   }
   if (raw.state === "failed") return `Stopped by a fatal error: ${err}. ${advice ?? ""}`;
   if (raw.state === "connecting" && raw.lastError && isFatalCode(raw.lastError.code)) {

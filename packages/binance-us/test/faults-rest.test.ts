@@ -159,6 +159,7 @@ describe("listen-key tools and the managed stream under REST faults", () => {
     expect(st.s.connected).toBe(true);
     expect(st.text).toMatch(/Degraded: keepalives failing since .*RATE_LIMITED/);
     expect(st.s.nextKeepaliveAt).toBeGreaterThanOrEqual(failedAt + 120 * SEC);
+    expect(st.text).toContain(`; next attempt at ${iso(st.s.nextKeepaliveAt!)}`);
     await r.advanceUntil(() => r.raw().keepaliveFailingSince === undefined, 3 * MIN, 5 * SEC);
     noneInside(r.sent, failedAt + 1, failedAt + 120 * SEC);
     const healthy = await r.status();
