@@ -248,7 +248,7 @@ const eventsShape = {
     )
     .optional()
     .describe(
-      "Times in this page's range when the stream had no socket (to absent: still down). The exchange does not replay: events it sent then are lost, rebuild from the account snapshot",
+      "Times in this page's range when no event could arrive (to absent: still the case). The exchange does not replay: events it sent then are lost, rebuild from the account snapshot",
     ),
 };
 
@@ -513,7 +513,7 @@ export function registerBinanceUsTools(
         .map((g) => stripUndefined(g));
       const gapLines = gaps.map(
         (g) =>
-          `\nGap after cursor ${g.afterCursor}: no socket from ${isoTime(g.from)} to ${g.to === undefined ? "now" : isoTime(g.to)} (${g.reason}); events the exchange sent then were not delivered, rebuild your view from the account snapshot.`,
+          `\nGap after cursor ${g.afterCursor}: nothing could arrive from ${isoTime(g.from)} to ${g.to === undefined ? "now" : isoTime(g.to)} (${g.reason}); events the exchange sent then were not delivered, rebuild your view from the account snapshot.`,
       );
       const text = `${events.length} event(s) after cursor ${cursor ?? 0}; next cursor ${page.nextCursor}${page.dropped ? "; some events were dropped by overflow, resync your view" : ""}.${stopped}${gapLines.join("")}${events.length ? `\n${events.map((e) => `#${e.cursor} ${e.type}${e.eventTime === undefined ? "" : ` E=${e.eventTime}`}`).join("\n")}` : ""}`;
       return ok(text, {

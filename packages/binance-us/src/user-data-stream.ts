@@ -138,7 +138,8 @@ export interface UserDataStreamStatus {
 }
 
 /**
- * A stretch of time without a socket. The exchange does not replay user-data events, so
+ * A stretch of time in which no event could arrive: no socket, or a socket left open on a
+ * key the exchange had ended. The exchange does not replay user-data events, so
  * whatever it sent then is lost: a consumer must rebuild from the account snapshot.
  */
 export interface StreamGap {
@@ -276,7 +277,19 @@ export class UserDataStream {
     this.#emitter = new TypedEmitter((error) =>
       this.#logger.error("user-data listener threw", { error }),
     );
-    this.#keys.on("keyChanged", ({ previous, listenKey }) => {
+    this.#keys.on("keyChanged", ({ previous, listenKey, reason }) => {
+      // Re-created while a socket is still open on the old key: the exchange ended that key
+      // under the socket (it may keep such a socket open and silent), so nothing arrived
+      // since the key lapsed. Report that as a gap from the last known validity; it closes
+      // when the socket on the new key is up.
+      const primary = this.#primary;
+      if (reason === "recreated" && primary?.state === "open" && primary.key === previous) {
+        const lapsed = this.#keys.status().keyValidUntil ?? this.#now();
+        this.#openGap(
+          Math.min(lapsed, this.#now()),
+          "listen key ended on the exchange while its socket stayed open",
+        );
+      }
       this.#emitter.emit("keyChanged", {
         previousMasked: maskListenKey(previous),
         listenKeyMasked: maskListenKey(listenKey),
@@ -360,7 +373,7 @@ export class UserDataStream {
   }
 
   /**
-   * Times the stream had no socket after `cursor` (the last {@link MAX_GAPS} kept), oldest
+   * Times no event could arrive after `cursor` (the last {@link MAX_GAPS} kept), oldest
    * first: events the exchange sent during a gap never arrive, so a reader that sees one
    * should rebuild its view from the account snapshot.
    */
@@ -529,6 +542,7 @@ export class UserDataStream {
       }, this.#o.rotationOverlapMs);
       this.#rotations++;
       this.#swapAttempt = 0;
+      if (conn.swap === "keyChanged") this.#closeGap(now);
       this.#logger.info("user-data socket rotated", { conn: conn.id, reason: conn.swap });
       this.#emitter.emit("rotated", { at: now, reason: conn.swap });
       return;

@@ -181,6 +181,20 @@ describe("managed stream under listen-key faults, seen through the MCP tools", (
     const up = await r.status();
     expect(up.s).toMatchObject({ connected: true, listenKeyMasked: masked(fresh), rotations: 1 });
     expect(up.text).not.toContain("Degraded");
+    // The events tool tells the reader that nothing arrived while the key was gone.
+    const page = await r.events(cursor);
+    expect(page.gaps).toEqual([
+      {
+        afterCursor: cursor,
+        from: st.s.keyValidUntil,
+        to: expect.any(Number),
+        reason: "listen key ended on the exchange while its socket stayed open",
+      },
+    ]);
+    expect(page.gaps![0]!.to).toBeGreaterThan(expiresAt);
+    expect(page.text).toContain(
+      `Gap after cursor ${cursor}: nothing could arrive from ${iso(st.s.keyValidUntil!)}`,
+    );
     await flows(r, cursor, [2]);
   });
 });

@@ -88,7 +88,7 @@ describe("managed stream under socket faults, seen through the MCP tools", () =>
       },
     ]);
     expect(page.text).toContain(
-      `Gap after cursor ${cursor}: no socket from ${iso(droppedAt)} to now`,
+      `Gap after cursor ${cursor}: nothing could arrive from ${iso(droppedAt)} to now`,
     );
 
     await r.untilConnected();
