@@ -79,6 +79,37 @@ export const GatewayConfigSchema = z.strictObject({
     })
     .default({ timeoutMs: 55_000, progressMs: 5_000, elicitation: true }),
   allowedOrigins: z.array(z.string()).optional(),
+  /**
+   * More `Host` values `/mcp` answers to (DNS-rebinding protection); see
+   * {@link mcpAllowedHosts} for how they combine with the listen address.
+   */
+  allowedHosts: z
+    .array(
+      z
+        .string()
+        .regex(
+          /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+)(:\d{1,5})?$|^[0-9A-Fa-f]*:[0-9A-Fa-f:]*$/,
+          'use a host name or address, optionally with a port: "gw.example.com", "10.0.0.5:8080", "[::1]"',
+        ),
+    )
+    .optional(),
+  /**
+   * How long a client may take to send its request, so slow or stalled clients (slowloris)
+   * cannot hold connections open: the headers, the whole request (headers and body; a
+   * response, e.g. a held call or an SSE stream, may take longer), and an idle keep-alive
+   * connection. Node answers 408 and closes the connection when one is exceeded.
+   */
+  httpTimeouts: z
+    .strictObject({
+      headersMs: z.number().int().min(100, "use at least 100 ms").default(10_000),
+      requestMs: z.number().int().min(100, "use at least 100 ms").default(30_000),
+      keepAliveMs: z.number().int().min(100, "use at least 100 ms").default(5_000),
+    })
+    .refine((t) => t.headersMs <= t.requestMs, {
+      message: "headersMs must not exceed requestMs (the request includes its headers)",
+      path: ["headersMs"],
+    })
+    .default({ headersMs: 10_000, requestMs: 30_000, keepAliveMs: 5_000 }),
   audit: z
     .strictObject({
       path: z.string().min(1).default(".toolgate/audit.jsonl"),
@@ -375,6 +406,31 @@ export function loadGatewayConfig(options: LoadConfigOptions): LoadedConfig {
     adminToken,
     adminTokenGenerated: !config.approvals.adminToken && !tokenFromEnv,
   };
+}
+
+/** Names a loopback listener is reached by. */
+const LOOPBACK_HOSTS = ["localhost", "127.0.0.1", "[::1]"];
+
+/**
+ * The `Host` header values `/mcp` accepts, or undefined for no Host check. A gateway on a
+ * loopback address serves this machine only: it answers to the loopback names, its own
+ * address and `allowedHosts`, so a web page that points its own domain at 127.0.0.1 (DNS
+ * rebinding) is refused with 403. On any other address the check is on only when
+ * `allowedHosts` is set, so a gateway bound to 0.0.0.0 behind a proxy keeps working.
+ *
+ * @example
+ * mcpAllowedHosts("127.0.0.1", undefined) // ["localhost", "127.0.0.1", "[::1]"]
+ * mcpAllowedHosts("0.0.0.0", ["gw.example.com"]) // ["gw.example.com"]
+ */
+export function mcpAllowedHosts(
+  listenHost: string,
+  allowedHosts: readonly string[] | undefined,
+): string[] | undefined {
+  const host = listenHost.toLowerCase();
+  const loopback = host === "localhost" || host === "::1" || /^127(\.\d{1,3}){3}$/.test(host);
+  if (!loopback) return allowedHosts ? [...allowedHosts] : undefined;
+  const own = host.includes(":") ? `[${host}]` : host;
+  return [...new Set([...LOOPBACK_HOSTS, own, ...(allowedHosts ?? [])])];
 }
 
 function defaultSecret(): string {

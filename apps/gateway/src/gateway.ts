@@ -13,7 +13,7 @@ import { createApprover } from "./approvals/approver.js";
 import { createRedisApprovalStore } from "./approvals/redis-store.js";
 import { type ApprovalStore, createMemoryApprovalStore } from "./approvals/store.js";
 import { AuditLog } from "./audit.js";
-import type { LoadedConfig, UpstreamEntry } from "./config.js";
+import { type LoadedConfig, mcpAllowedHosts, type UpstreamEntry } from "./config.js";
 import { GatewayError, type GatewayIssue } from "./errors.js";
 import { DecisionFeed } from "./feed.js";
 import { createLogger, type Logger } from "./logger.js";
@@ -303,6 +303,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       approvalProgressMs: config.approvals.progressMs,
       onDecision,
       allowedOrigins: config.allowedOrigins,
+      allowedHosts: mcpAllowedHosts((options.listen ?? config.listen).host, config.allowedHosts),
       now,
       newId,
       logger,
@@ -423,16 +424,27 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     // is the hot path and the listener does its own auth, origin check and body parsing.
     // Odd spellings Express would also match (`/MCP`, `/mcp/`) still reach the Express
     // mount above, so behaviour is the same either way.
-    const server = createServer(function toolgateRequest(req, res) {
-      const q = req.url?.indexOf("?") ?? -1;
-      const path = q === -1 ? req.url : req.url?.slice(0, q);
-      if (path !== "/mcp") {
-        app(req, res);
-        return;
-      }
-      if (accepting) mcp.listener(req, res);
-      else refuseShuttingDown(res);
-    });
+    const limits = config.httpTimeouts;
+    const server = createServer(
+      {
+        headersTimeout: limits.headersMs,
+        requestTimeout: limits.requestMs,
+        // Node checks those limits on this interval (default 30 s, which would let a
+        // stalled client outlive its limit by up to that much).
+        connectionsCheckingInterval: Math.min(1000, Math.max(50, Math.floor(limits.headersMs / 4))),
+      },
+      function toolgateRequest(req, res) {
+        const q = req.url?.indexOf("?") ?? -1;
+        const path = q === -1 ? req.url : req.url?.slice(0, q);
+        if (path !== "/mcp") {
+          app(req, res);
+          return;
+        }
+        if (accepting) mcp.listener(req, res);
+        else refuseShuttingDown(res);
+      },
+    );
+    server.keepAliveTimeout = limits.keepAliveMs;
     const listen = options.listen ?? config.listen;
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
