@@ -23,36 +23,97 @@ interface RawResponse {
 
 /**
  * One HTTP request with exactly the headers given (name spelling kept as written), so the
- * test controls what fetch would normalise. A string body is sent with Content-Length;
- * an array of chunks is sent chunked, with no length announced up front.
+ * test controls what fetch would normalise.
  */
 function raw(
   url: string,
-  opts: { method?: string; headers?: Array<[string, string]>; body?: string | string[] },
+  opts: { method?: string; headers?: Array<[string, string]>; body?: string },
 ): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
+    // Bounded: a request the gateway never answers fails here, naming itself.
+    const timer = setTimeout(() => {
+      req.destroy();
+      reject(new Error(`no answer to ${opts.method ?? "POST"} ${url} within 15 s`));
+    }, 15_000);
     const req = request(url, { method: opts.method ?? "POST", setHost: true }, (res) => {
       let body = "";
       res.setEncoding("utf8");
       res.on("data", (c: string) => {
         body += c;
       });
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-      res.on("error", reject);
+      res.on("end", () => {
+        clearTimeout(timer);
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body });
+      });
+      res.on("error", (e) => {
+        clearTimeout(timer);
+        reject(e);
+      });
     });
-    req.on("error", (e: NodeJS.ErrnoException) => {
-      // The server may answer early (413) and close while the body is still being sent.
-      if (e.code === "EPIPE" || e.code === "ECONNRESET") return;
+    req.on("error", (e) => {
+      clearTimeout(timer);
       reject(e);
     });
     for (const [k, v] of opts.headers ?? []) req.setHeader(k, v);
-    if (Array.isArray(opts.body)) {
-      for (const chunk of opts.body) req.write(chunk);
-      req.end();
-    } else {
-      if (opts.body !== undefined) req.setHeader("content-length", Buffer.byteLength(opts.body));
-      req.end(opts.body);
-    }
+    if (opts.body !== undefined) req.setHeader("content-length", Buffer.byteLength(opts.body));
+    req.end(opts.body);
+  });
+}
+
+/** The gateway's default body limit (mcp-express `maxBodyBytes`). */
+const BODY_LIMIT = 4 * 1024 * 1024;
+
+/**
+ * Starts a POST and writes `send` bytes of body in 64 KiB writes, never ending it, then
+ * waits for the gateway's answer. `announce` sets a Content-Length (else the body is
+ * chunked). A gateway that refuses a body must answer without waiting for the rest; and
+ * since the test stops writing, the refused connection is closed cleanly (a client still
+ * pushing bytes into it could be reset before it reads the answer).
+ */
+function upload(
+  url: string,
+  headers: Array<[string, string]>,
+  send: number,
+  announce?: number,
+): Promise<RawResponse & { sent: number }> {
+  return new Promise((resolve, reject) => {
+    let sent = 0;
+    let answered = false;
+    const timer = setTimeout(() => {
+      req.destroy();
+      reject(new Error(`no answer to an upload within 15 s (sent ${sent} bytes)`));
+    }, 15_000);
+    const req = request(url, { method: "POST" }, (res) => {
+      answered = true;
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (c: string) => {
+        body += c;
+      });
+      const done = () => {
+        clearTimeout(timer);
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body, sent });
+        req.destroy();
+      };
+      res.on("end", done);
+      res.on("error", done);
+    });
+    req.on("error", (e) => {
+      if (answered) return;
+      clearTimeout(timer);
+      reject(e);
+    });
+    for (const [k, v] of headers) req.setHeader(k, v);
+    if (announce !== undefined) req.setHeader("content-length", announce);
+    req.flushHeaders();
+    const chunk = Buffer.alloc(64 * 1024, "x");
+    const next = () => {
+      if (answered || req.destroyed || sent >= send) return;
+      const part = chunk.subarray(0, Math.min(chunk.length, send - sent));
+      sent += part.length;
+      req.write(part, () => setImmediate(next));
+    };
+    next();
   });
 }
 
@@ -230,24 +291,20 @@ describe("auth against the real process", () => {
 
   it("refuses oversized bodies with 413, announced or streamed, and foreign origins with 403", async () => {
     const auth: Array<[string, string]> = [["Authorization", `Bearer ${key}`]];
-    const big = JSON.stringify({
-      jsonrpc: "2.0",
-      id: 1,
-      method: "initialize",
-      params: { pad: "x".repeat(5 * 1024 * 1024) },
-    });
-    const announced = await raw(gw.mcpUrl, { headers: [...MCP_HEADERS, ...auth], body: big });
+    // Announced: refused on the Content-Length alone, before any of the body is sent.
+    const announced = await upload(gw.mcpUrl, [...MCP_HEADERS, ...auth], 0, BODY_LIMIT + 1);
     recordClientText("auth oversized", announced.body);
     expect(announced.status).toBe(413);
-    const chunk = "x".repeat(64 * 1024);
-    const streamed = await raw(gw.mcpUrl, {
-      headers: [...MCP_HEADERS, ...auth, ["transfer-encoding", "chunked"]],
-      body: [
-        `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"pad":"`,
-        ...Array(80).fill(chunk),
-        `"}}`,
-      ],
+    expect(JSON.parse(announced.body)).toMatchObject({
+      error: { data: { code: "BODY_TOO_LARGE" } },
     });
+    // Chunked: refused once the bytes received pass the limit.
+    const streamed = await upload(
+      gw.mcpUrl,
+      [...MCP_HEADERS, ...auth, ["transfer-encoding", "chunked"]],
+      BODY_LIMIT + 64 * 1024,
+    );
+    recordClientText("auth oversized chunked", streamed.body);
     expect(streamed.status).toBe(413);
 
     for (const origin of [
