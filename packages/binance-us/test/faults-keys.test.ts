@@ -102,6 +102,29 @@ describe("managed stream under listen-key faults, seen through the MCP tools", (
     await flows(r, page.nextCursor, [2, 3]);
   });
 
+  it("an agent's close tool ends the key for everyone: the managed stream says so and moves to a new key", async () => {
+    const r = await rig();
+    await connected(r);
+    const old = r.exchangeKey()!;
+    const cursor = await flows(r, 0, [1]);
+    const closed = await r.call(BINANCE_US_TOOL_NAMES.closeListenKey, { listenKey: old });
+    expect(closed.isError).toBeFalsy();
+    expect(r.textOf(closed)).toBe(
+      `Listen key ${masked(old)} closed; the stream has ended for every consumer.`,
+    );
+    await waitFor(() => expect(r.raw().connected).toBe(false));
+    const down = await r.status();
+    expect(down.s.lastDisconnect?.reason).toBe("closed by server (1000 listen key closed)");
+    expect(down.text).toContain("closed by server (1000 listen key closed); next attempt at");
+    await r.untilConnected();
+    const fresh = r.exchangeKey()!;
+    expect(fresh).not.toBe(old);
+    expect((await r.status()).s.listenKeyMasked).toBe(masked(fresh));
+    const again = await r.call(BINANCE_US_TOOL_NAMES.closeListenKey, { listenKey: old });
+    expect(r.textOf(again)).toMatch(/^LISTEN_KEY_NOT_FOUND: /);
+    await flows(r, cursor, [2]);
+  });
+
   it.each([
     ["event", /^listenKeyExpired$/],
     ["close", /^closed by server \(1000 listen key expired\)$/],
