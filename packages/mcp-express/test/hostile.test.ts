@@ -831,6 +831,52 @@ describe("hostile headers", () => {
   });
 });
 
+describe("other methods on the endpoint", () => {
+  it("GET, DELETE and unknown methods answer 405, 406, 404 or 400 as they should", async () => {
+    type MethodCase = { method: string; headers: OutgoingHttpHeaders; want: Expect };
+    const cases: fc.Arbitrary<MethodCase> = fc.oneof(
+      fc.constantFrom("PUT", "PATCH", "PROPFIND", "LINK", "PURGE").map((method) => ({
+        method,
+        headers: auth({ "mcp-session-id": sid }),
+        want: { status: 405, rpc: -32000, id: null },
+      })),
+      fc.constantFrom("application/json", "text/html", "text/event-streams").map((accept) => ({
+        method: "GET",
+        headers: auth({ "mcp-session-id": sid, accept }),
+        want: { status: 406, rpc: -32000, id: null },
+      })),
+      latin1.map((last) => ({
+        method: "GET",
+        headers: auth({
+          "mcp-session-id": sid,
+          accept: "text/event-stream",
+          "last-event-id": last,
+        }),
+        want: { status: 404, rpc: -32000, id: null },
+      })),
+      fc.oneof(fc.uuid(), latin1).map((id) => ({
+        method: "DELETE",
+        headers: auth({ "mcp-session-id": id }),
+        want: { status: 404, rpc: -32001, id: null },
+      })),
+    );
+    await fc.assert(
+      fc.asyncProperty(cases, async (c) => {
+        const r = await send({ method: c.method, headers: c.headers });
+        check(r, c.want);
+        if (r.status === 405) expect(r.headers.allow).toBe("GET, POST, DELETE, OPTIONS");
+      }),
+      { numRuns: 100 },
+    );
+    // The session survived all of it.
+    check(await send({ headers: auth({ "mcp-session-id": sid }), body: ping(2) }), {
+      status: 200,
+      result: true,
+      id: 2,
+    });
+  });
+});
+
 // ------------------------------------------------------------------ auth
 
 type AuthCase = { name: string; path?: string; headers: OutgoingHttpHeaders; ok: boolean };
