@@ -141,9 +141,11 @@ export interface ToolgateMcpOptions {
   /** Interval of progress notifications while a call is held. Default 5000. */
   approvalProgressMs?: number;
   /**
-   * Audit/metrics hook, called once for every `tools/call` that names a tool (also tools
-   * no upstream offers: see `DecisionEvent.outcome`); errors it throws are logged. Tool
-   * names come from the client: bound their cardinality before using them as labels.
+   * Audit/metrics hook, called once for every well-formed `tools/call` (a string `name`,
+   * `arguments` an object or absent), also for tools no upstream offers (see
+   * `DecisionEvent.outcome`); malformed calls are answered `-32602` without a decision.
+   * Errors it throws are logged. Tool names come from the client: bound their
+   * cardinality before using them as labels.
    */
   onDecision?: (e: DecisionEvent) => void;
   /** Validate call arguments against the upstream tool's `inputSchema`. Default false. */

@@ -21,7 +21,12 @@ import { compilePolicy } from "@toolgate/policy-engine";
 import fc from "fast-check";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
-import { createToolgateMcp, type ToolgateMcp } from "../src/index.js";
+import {
+  argumentsDigest,
+  createToolgateMcp,
+  type DecisionEvent,
+  type ToolgateMcp,
+} from "../src/index.js";
 
 const KEY = "hostile-key-7f3a91c2d4e6b805";
 const MAX_BODY = 8 * 1024;
@@ -43,6 +48,11 @@ function upstreamServer(): McpServer {
     { description: "echoes text", inputSchema: { text: z.string() } },
     async ({ text }) => ({ content: [{ type: "text", text }] }),
   );
+  for (const name of ["held", "blocked"]) {
+    s.registerTool(name, { description: name }, async () => ({
+      content: [{ type: "text", text: `${name} ran` }],
+    }));
+  }
   // Counts at the upstream's own door: whatever the gateway forwards passes here.
   const connect = s.connect.bind(s);
   s.connect = async (transport: Transport) => {
@@ -61,6 +71,7 @@ const onFault = (e: unknown): void => {
   faults.push(e);
 };
 const errorLogs: string[] = [];
+const decisions: DecisionEvent[] = [];
 
 let gw: ToolgateMcp;
 let server: Server;
@@ -84,7 +95,13 @@ beforeAll(async () => {
   gw = createToolgateMcp({
     upstreams: [{ name: "up", server: upstreamServer }],
     apiKeys: { [KEY]: "fuzz" },
-    policy: compilePolicy({ version: "1", default: "allow" }),
+    policy: compilePolicy({
+      version: "1",
+      default: "allow",
+      tools: { held: { action: "require_approval" }, blocked: { action: "deny" } },
+    }),
+    approve: async () => "approved",
+    onDecision: (e) => decisions.push(e),
     allowedHosts: ["127.0.0.1", "localhost"],
     maxBodyBytes: MAX_BODY,
     logger: { error: (o, msg) => errorLogs.push(`${msg ?? ""} ${JSON.stringify(o)}`) },
@@ -793,6 +810,66 @@ const acceptCases: fc.Arbitrary<HeaderCase> = fc.oneof(
       want: { status: 200, result: true, id: 1 },
     })),
 );
+
+describe("hostile tool arguments", () => {
+  const key = fc.oneof(
+    fc.string({ maxLength: 12 }),
+    fc.string({ unit: "binary", maxLength: 6 }),
+    fc.constantFrom("__proto__", "constructor", "prototype", "toString", "text", "_meta"),
+  );
+  const args = fc.dictionary(key, fc.jsonValue({ maxDepth: 6 }), { maxKeys: 6 });
+
+  it("every well-formed call is decided and audited exactly once, with the digest of what was sent", async () => {
+    const names = fc.oneof(
+      fc.constantFrom("echo", "held", "blocked"),
+      unknownMethod.map((m) => m.replace("/", "_")),
+    );
+    await fc.assert(
+      fc.asyncProperty(names, args, goodId, async (name, a, id) => {
+        const body = JSON.stringify({
+          jsonrpc: "2.0",
+          id,
+          method: "tools/call",
+          params: { name, arguments: a },
+        });
+        // What the gateway parses, own "__proto__" keys included.
+        const sent = (JSON.parse(body) as { params: { arguments: Record<string, unknown> } }).params
+          .arguments;
+        const before = decisions.length;
+        const r = await send({ headers: auth({ "mcp-session-id": sid }), body });
+        expect(r.status).toBe(200);
+        const reply = JSON.parse(r.text) as {
+          id: unknown;
+          result?: { isError?: boolean; content: Array<{ text: string }> };
+          error?: { code: number };
+        };
+        expect(reply.id).toEqual(id);
+        expect(decisions.length).toBe(before + 1);
+        const e = decisions[decisions.length - 1]!;
+        expect(e.tool).toBe(name);
+        expect(e.argumentKeys).toEqual(Object.keys(sent));
+        expect(e.argumentsDigest).toBe(argumentsDigest(sent));
+        if (name === "blocked") {
+          expect(e.outcome).toBe("denied");
+          expect(reply.result?.isError).toBe(true);
+        } else if (name === "held") {
+          expect(e.outcome).toBe("forwarded");
+          expect(reply.result?.content[0]?.text).toBe("held ran");
+        } else if (name === "echo") {
+          // Forwarded; the upstream itself judges `text` (an isError result is still a result).
+          expect(e.outcome).toBe("forwarded");
+          expect(reply.result).toBeDefined();
+          if (typeof sent.text === "string") expect(reply.result?.content[0]?.text).toBe(sent.text);
+        } else {
+          expect(e.outcome).toBe("unknown_tool");
+          expect(reply.error?.code).toBe(-32602);
+        }
+      }),
+      { numRuns: 150 },
+    );
+    expect(gw.inFlight()).toBe(0);
+  });
+});
 
 describe("hostile headers", () => {
   it("session ids, protocol versions, origins, content types and accept each get the right status", async () => {
