@@ -377,7 +377,10 @@ export class ProxySession implements LinkListener {
     if (cached) return cached;
     const lists = await Promise.all(
       this.links.map(async (l) => {
-        if (!l.ok || !l.initResult?.capabilities) return [];
+        // A link that is down (restarting) keeps its last known tools: a call to one of them
+        // then fails naming the upstream, instead of as a tool that does not exist.
+        if (!l.ok) return l.tools ?? [];
+        if (!l.initResult?.capabilities) return [];
         const caps = l.initResult.capabilities as Record<string, unknown>;
         if (!caps.tools) {
           l.tools = [];
@@ -503,7 +506,17 @@ export class ProxySession implements LinkListener {
       // Allowed (or held) by policy but no upstream has it: nothing ran, so nothing is
       // counted, and nobody is asked to approve a call that cannot happen.
       await undo("unknown_tool");
-      return rpcError(id, RpcErrorCode.INVALID_PARAMS, `MCP error -32602: Tool ${name} not found`);
+      // An upstream that is down has unknown tools: say so, or the agent is told that a
+      // tool it may just have used does not exist.
+      const down = this.links.filter((l) => !l.ok && !this.shared.has(l)).map((l) => l.name);
+      const why = down.length
+        ? `; upstream ${down.join(", ")} ${down.length > 1 ? "are" : "is"} unavailable right now, retry shortly`
+        : "";
+      return rpcError(
+        id,
+        RpcErrorCode.INVALID_PARAMS,
+        `MCP error -32602: Tool ${name} not found${why}`,
+      );
     }
     if (decision.effect === "require_approval") {
       const outcome = await this.hold(entry, route, args, getDigest(), decision);

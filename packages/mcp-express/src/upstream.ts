@@ -131,7 +131,7 @@ export class UpstreamLink {
       });
     }
     await transport.start();
-    const res = await this.request("initialize", initParams);
+    const res = await this.send("initialize", initParams);
     if (res.error) {
       throw new ToolgateMcpError("UPSTREAM_FAILED", `upstream ${this.name}: initialize failed`, {
         upstream: this.name,
@@ -154,6 +154,21 @@ export class UpstreamLink {
 
   /** Sends a request with a fresh upstream id; resolves with the response message. */
   request(method: string, params: Record<string, unknown> | undefined): Promise<RpcMessage> {
+    // Only once initialized: during a reconnect the new transport exists before the upstream
+    // knows the session, and a request sent then would be refused as uninitialized.
+    if (!this.ok) {
+      return Promise.reject(
+        new ToolgateMcpError(
+          "UPSTREAM_FAILED",
+          `upstream ${this.name} is not connected${this.detail ? ` (${this.detail}); reconnecting` : ""}`,
+          { upstream: this.name },
+        ),
+      );
+    }
+    return this.send(method, params);
+  }
+
+  private send(method: string, params: Record<string, unknown> | undefined): Promise<RpcMessage> {
     const t = this.transport;
     if (!t || this.closing) {
       return Promise.reject(
@@ -280,10 +295,12 @@ export class UpstreamLink {
     this.restartTimer = this.opts.scheduler.setTimeout(() => {
       this.restartTimer = undefined;
       if (this.closing || !this.initParams) return;
-      this.tools = undefined;
-      this.toolsEpoch++;
       this.connect(this.initParams).then(
         () => {
+          // The tools of the old process stay known while it is down, so calls route to this
+          // link and fail with its state (not as unknown tools); the new one is listed again.
+          this.tools = undefined;
+          this.toolsEpoch++;
           for (const l of this.listeners) l.onUpstreamRestarted?.(this);
         },
         (e: unknown) => {

@@ -10,7 +10,7 @@ import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 import { compilePolicy } from "@toolgate/policy-engine";
 import express from "express";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connect, type RunningGateway, startGateway, until } from "./harness.js";
+import { connect, type RunningGateway, startGateway } from "./harness.js";
 
 /** Minimal event store so the upstream supports resumption. */
 class MemoryEvents implements EventStore {
@@ -109,6 +109,9 @@ describe("Streamable HTTP upstream that dies mid-stream", () => {
   let gw: RunningGateway;
   let calls = 0;
   let initializes = 0;
+  /** When set, initialize answers late, and other requests meanwhile are refused (400). */
+  let slowInit = false;
+  let initializing = false;
   beforeAll(async () => {
     const app = express();
     app.use(express.json());
@@ -129,10 +132,23 @@ describe("Streamable HTTP upstream that dies mid-stream", () => {
       };
       if (m.method === "initialize") {
         initializes++;
-        reply({
-          protocolVersion: "2025-11-25",
-          capabilities: { tools: {} },
-          serverInfo: { name: "dies", version: "1" },
+        initializing = slowInit;
+        setTimeout(
+          () => {
+            initializing = false;
+            reply({
+              protocolVersion: "2025-11-25",
+              capabilities: { tools: {} },
+              serverInfo: { name: "dies", version: "1" },
+            });
+          },
+          slowInit ? 300 : 0,
+        );
+      } else if (initializing) {
+        res.status(400).json({
+          jsonrpc: "2.0",
+          id: null,
+          error: { code: -32000, message: "Server not initialized" },
         });
       } else if (m.method === "tools/list") {
         reply({
@@ -200,18 +216,27 @@ describe("Streamable HTTP upstream that dies mid-stream", () => {
     const { client, transport } = await connect(gw.url, "k");
     const sid = transport.sessionId!;
     const before = initializes;
+    slowInit = true;
     // The call that met the forgotten session fails (the upstream never ran it)...
     await expect(client.callTool({ name: "forget", arguments: {} })).rejects.toThrow(
       /upstream dies: (connection closed|HTTP 404)/,
     );
     // ...and the link initializes again by itself: the same client session works on.
-    await until(() => initializes > before);
+    // Calls made while it reconnects fail naming the upstream: never as an unknown tool,
+    // and never sent on the new connection before it is initialized.
+    const errors: string[] = [];
     let r: Awaited<ReturnType<typeof client.callTool>> | undefined;
-    for (let i = 0; i < 100 && !r; i++) {
-      r = await client.callTool({ name: "fine", arguments: {} }).catch(() => undefined);
-      if (!r) await new Promise((ok) => setTimeout(ok, 50));
+    for (let i = 0; i < 200 && !r; i++) {
+      r = await client.callTool({ name: "fine", arguments: {} }).catch((e: Error) => {
+        errors.push(e.message);
+        return undefined;
+      });
+      if (!r) await new Promise((ok) => setTimeout(ok, 5));
     }
     expect(r?.content).toEqual([{ type: "text", text: "fine" }]);
+    for (const e of errors) expect(e).toMatch(/upstream dies (is not connected|: )/);
+    slowInit = false;
+    expect(initializes).toBeGreaterThan(before);
     expect(gw.gw.sessions().map((x) => x.id)).toContain(sid);
     expect(gw.gw.upstreamHealth()).toEqual([{ name: "dies", ok: true }]);
     await client.close();
