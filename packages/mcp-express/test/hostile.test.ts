@@ -29,6 +29,8 @@ import {
 } from "../src/index.js";
 
 const KEY = "hostile-key-7f3a91c2d4e6b805";
+/** A valid key of another grant: it must not reach the first grant's session. */
+const OTHER_KEY = "hostile-other-key-5b0e2c7d19a4";
 const MAX_BODY = 8 * 1024;
 const JSON_RPC_HEADERS = {
   "content-type": "application/json",
@@ -94,7 +96,7 @@ beforeAll(async () => {
   process.on("uncaughtException", onFault);
   gw = createToolgateMcp({
     upstreams: [{ name: "up", server: upstreamServer }],
-    apiKeys: { [KEY]: "fuzz" },
+    apiKeys: { [KEY]: "fuzz", [OTHER_KEY]: "other" },
     policy: compilePolicy({
       version: "1",
       default: "allow",
@@ -811,6 +813,60 @@ const acceptCases: fc.Arbitrary<HeaderCase> = fc.oneof(
     })),
 );
 
+describe("concurrent hostile traffic", () => {
+  it("answers to many interleaved requests in one session never cross", async () => {
+    const kind = fc.constantFrom("ping", "echo", "unknown", "bad-params");
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(kind, { minLength: 2, maxLength: 25 }),
+        fc.string(),
+        async (kinds, salt) => {
+          const replies = await Promise.all(
+            kinds.map((k, i) => {
+              const id = `${i}:${salt}`;
+              const body =
+                k === "ping"
+                  ? ping(id)
+                  : k === "echo"
+                    ? JSON.stringify({
+                        jsonrpc: "2.0",
+                        id,
+                        method: "tools/call",
+                        params: { name: "echo", arguments: { text: id } },
+                      })
+                    : k === "unknown"
+                      ? JSON.stringify({ jsonrpc: "2.0", id, method: "x-fuzz/concurrent" })
+                      : JSON.stringify({ jsonrpc: "2.0", id, method: "ping", params: [id] });
+              return send({ headers: auth({ "mcp-session-id": sid }), body }).then((r) => ({
+                k,
+                id,
+                r,
+              }));
+            }),
+          );
+          for (const { k, id, r } of replies) {
+            if (k === "bad-params") {
+              check(r, { status: 400, rpc: -32602, id });
+              continue;
+            }
+            const body = JSON.parse(r.text) as {
+              id: unknown;
+              result?: { content?: Array<{ text: string }> };
+              error?: { code: number };
+            };
+            expect(r.status).toBe(200);
+            expect(body.id).toBe(id);
+            if (k === "echo") expect(body.result?.content?.[0]?.text).toBe(id);
+            if (k === "unknown") expect(body.error?.code).toBe(-32601);
+          }
+        },
+      ),
+      { numRuns: 25 },
+    );
+    expect(gw.inFlight()).toBe(0);
+  });
+});
+
 describe("hostile tool arguments", () => {
   const key = fc.oneof(
     fc.string({ maxLength: 12 }),
@@ -900,7 +956,16 @@ describe("hostile headers", () => {
       );
       expect(r.text).toMatch(/^HTTP\/1\.1 404 /);
     }
-    // A control character is refused by the HTTP parser itself.
+    // Headers past Node's 16 KiB limit, and a body framed two ways (request smuggling),
+    // are refused by the HTTP parser itself, as is a control character.
+    const huge = await raw(
+      `POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nMcp-Session-Id: ${"a".repeat(20_000)}\r\nContent-Length: 0\r\n\r\n`,
+    );
+    expect(huge.text).toMatch(/^HTTP\/1\.1 431 /);
+    const twoWays = await raw(
+      `POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${KEY}\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`,
+    );
+    expect(twoWays.text).toMatch(/^HTTP\/1\.1 400 /);
     const bad = await raw(
       `POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${KEY}\r\nMcp-Session-Id: a\x01b\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`,
     );
@@ -1074,6 +1139,16 @@ describe("hostile credentials", () => {
       }),
     });
     expect(wrong.status).toBe(401);
+    const other = await send({
+      headers: { ...JSON_RPC_HEADERS, "mcp-session-id": sid, authorization: `Bearer ${OTHER_KEY}` },
+      body: JSON.stringify({
+        jsonrpc: "2.0",
+        id: 1,
+        method: "tools/call",
+        params: { name: "echo", arguments: { text: "x" } },
+      }),
+    });
+    check(other, { status: 404, rpc: -32001, id: null });
     expect(upstream).toEqual(before);
   });
 });
