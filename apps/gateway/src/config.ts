@@ -428,7 +428,8 @@ export function mcpAllowedHosts(
 ): string[] | undefined {
   const host = listenHost.toLowerCase();
   const loopback = host === "localhost" || host === "::1" || /^127(\.\d{1,3}){3}$/.test(host);
-  if (!loopback) return allowedHosts ? [...allowedHosts] : undefined;
+  // An empty list adds nothing: on a non-loopback address it means no check, not "refuse all".
+  if (!loopback) return allowedHosts?.length ? [...allowedHosts] : undefined;
   const own = host.includes(":") ? `[${host}]` : host;
   return [...new Set([...LOOPBACK_HOSTS, own, ...(allowedHosts ?? [])])];
 }

@@ -87,6 +87,8 @@ describe("Host check (DNS-rebinding protection)", () => {
     expect(mcpAllowedHosts("0.0.0.0", undefined)).toBeUndefined();
     expect(mcpAllowedHosts("10.1.2.3", undefined)).toBeUndefined();
     expect(mcpAllowedHosts("0.0.0.0", ["gw.example.com"])).toEqual(["gw.example.com"]);
+    expect(mcpAllowedHosts("0.0.0.0", [])).toBeUndefined();
+    expect(mcpAllowedHosts("127.0.0.1", [])).toEqual(["localhost", "127.0.0.1", "[::1]"]);
   });
 
   it("a loopback gateway refuses a foreign Host on /mcp (403) and serves loopback names", async () => {

@@ -69,5 +69,8 @@ describe("createToolgateMcp options", () => {
       const e = error(() => createToolgateMcp({ ...base, allowedHosts: [bad] }));
       expect(e.message).toContain("allowedHosts.0: use a host name or address");
     }
+    expect(error(() => createToolgateMcp({ ...base, allowedHosts: [] })).message).toContain(
+      "allowedHosts: list at least one host",
+    );
   });
 });

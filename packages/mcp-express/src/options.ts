@@ -251,6 +251,8 @@ const optionsSchema = z.object({
           'use a host name or address, optionally with a port: "localhost", "127.0.0.1:8080", "[::1]"',
         ),
     )
+    // An empty list would refuse every request: almost certainly meant as "no check".
+    .min(1, "list at least one host, or leave allowedHosts unset for no Host check")
     .optional(),
   maxBodyBytes: z.number().int().positive().optional(),
   responseMode: z.enum(["auto", "sse", "json"]).optional(),
