@@ -90,18 +90,25 @@ function expectUnavailable(o: Outcome, upstream: string): void {
   expect(o.ms).toBeLessThan(10_000);
 }
 
-/** Retries a call on the SAME client until the gateway has reconnected upstream. */
-async function worksAgain(client: Client, id: string): Promise<Outcome> {
+/**
+ * Retries a call on the SAME client until the gateway has reconnected upstream. Every
+ * attempt that fails meanwhile must still say which upstream is unavailable, quickly.
+ */
+async function worksAgain(client: Client, id: string, upstream: string): Promise<Outcome> {
   let n = 0;
-  return waitFor(
+  const failed: Outcome[] = [];
+  const o = await waitFor(
     `work ${id} to succeed again`,
     async () => {
-      const o = await work(client, `${id}-${n++}`);
-      return o.ok ? o : undefined;
+      const r = await work(client, `${id}-${n++}`);
+      if (!r.ok) failed.push(r);
+      return r.ok ? r : undefined;
     },
     20_000,
     200,
   );
+  for (const f of failed) expectUnavailable(f, upstream);
+  return o;
 }
 
 async function expectIdle(gw: GatewayProcess, sessions: number): Promise<void> {
@@ -160,7 +167,7 @@ describe("an HTTP upstream killed and restarted", () => {
     await expectIdle(gw, 1);
 
     await up.restart();
-    const again = await worksAgain(client, "after");
+    const again = await worksAgain(client, "after", "fx");
     expect(again.text).toMatch(/^done:after-\d+$/);
     // Exactly the calls that succeeded were counted: before + the one that worked again
     // (any attempt made while the gateway reconnected failed and was rolled back).
@@ -189,7 +196,7 @@ describe("an HTTP upstream killed and restarted", () => {
     await expectIdle(gw, 3);
 
     await up.restart();
-    for (const [i, c] of clients.entries()) await worksAgain(c, `back-${i}`);
+    for (const [i, c] of clients.entries()) await worksAgain(c, `back-${i}`, "fx");
     expect(await used(gw)).toBe(base + 3);
     for (const c of clients) await endSession(c);
     await expectIdle(gw, 0);
@@ -275,7 +282,7 @@ describe("a stdio upstream whose process is killed", () => {
     await expectIdle(gw, 1);
 
     // The gateway restarts the child by itself; the same session works again.
-    const again = await worksAgain(client, "s-after");
+    const again = await worksAgain(client, "s-after", "sx");
     expect(again.text).toMatch(/^done:s-after-\d+$/);
     expect(pids().at(-1)).not.toBe(killed);
     expect(await used(gw)).toBe(base + 1);
