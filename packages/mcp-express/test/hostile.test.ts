@@ -18,6 +18,7 @@ import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import { SUPPORTED_PROTOCOL_VERSIONS } from "@modelcontextprotocol/sdk/types.js";
 import { compilePolicy } from "@toolgate/policy-engine";
+import express from "express";
 import fc from "fast-check";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
@@ -78,6 +79,8 @@ const decisions: DecisionEvent[] = [];
 let gw: ToolgateMcp;
 let server: Server;
 let port = 0;
+let expressServer: Server | undefined;
+let expressPort = 0;
 let sid = "";
 const agent: HttpAgent = new Agent({ keepAlive: true, maxSockets: 8 });
 
@@ -111,6 +114,11 @@ beforeAll(async () => {
   await gw.start();
   server = createServer(gw.listener);
   port = await listen(server);
+  // The same endpoint mounted in Express, for the body properties.
+  const app = express();
+  app.all("/mcp", gw.handler);
+  expressServer = createServer(app);
+  expressPort = await listen(expressServer);
   const init = await send({ headers: auth(), body: initBody() });
   expect(init.status).toBe(200);
   sid = String(init.headers["mcp-session-id"]);
@@ -132,6 +140,7 @@ afterAll(async () => {
   agent.destroy();
   await gw?.close({ graceMs: 100 });
   if (server) await shut(server);
+  if (expressServer) await shut(expressServer);
 });
 
 // ------------------------------------------------------------------ helpers
@@ -544,7 +553,7 @@ const initializeBadParams: fc.Arbitrary<Case> = fc
 // ------------------------------------------------------------------ tests
 
 describe("hostile JSON-RPC bodies", () => {
-  it("every body gets the right status and JSON-RPC error, never a 5xx or a hang", async () => {
+  it("every body gets the right status and JSON-RPC error, never a 5xx or a hang (plain listener and Express)", async () => {
     const sessionsBefore = gw.sessions().length;
     const serversBefore = upstream.servers;
     await fc.assert(
@@ -564,8 +573,10 @@ describe("hostile JSON-RPC bodies", () => {
           tooDeep,
           initializeBadParams,
         ),
-        async (c) => {
+        fc.boolean(),
+        async (c, viaExpress) => {
           const r = await send({
+            port: viaExpress ? expressPort : port,
             headers: c.headers ?? auth({ "mcp-session-id": sid }),
             body: c.body,
           });
