@@ -1,7 +1,12 @@
 // A gateway whose Redis is unreachable keeps answering its operators: the metrics scrape
 // works, and the admin API says the store is down (503) rather than "internal error".
 import { afterEach, describe, expect, it } from "vitest";
-import { freePort } from "../../../packages/rate-limit-store/test/redis-server.js";
+import {
+  freePort,
+  type RedisServerProcess,
+  startRedisServer,
+} from "../../../packages/rate-limit-store/test/redis-server.js";
+import { createRedisApprovalStore } from "../src/approvals/redis-store.js";
 import { fakeUpstream } from "./helpers/fake-upstream.js";
 import { ADMIN_TOKEN, startTestGateway, type TestGateway } from "./helpers/gateway.js";
 
@@ -50,6 +55,39 @@ describe("gateway with its Redis down", () => {
         /^(limit store unavailable|approval store \(redis\) failed)/,
       );
       expect(JSON.stringify(body), path).not.toMatch(/\.ts:\d+|\bat [\w.<>]+ \(/);
+    }
+  });
+});
+
+describe("redis approval store during an outage", () => {
+  let redis: RedisServerProcess | undefined;
+  afterEach(async () => {
+    await redis?.kill();
+  });
+
+  it("fails at once while Redis is gone (no waiting out reconnect retries) and recovers", async () => {
+    redis = await startRedisServer();
+    const store = createRedisApprovalStore({ url: redis.url, keyPrefix: "outage-approvals:" });
+    try {
+      expect(await store.listPending()).toEqual([]);
+      await redis.kill();
+      // Queued behind ioredis's reconnect retries, each of these took longer than the one
+      // before (0.5 s, 1 s, ... up to several seconds); failing fast, all of them together
+      // take a fraction of that.
+      const t0 = Date.now();
+      for (let i = 0; i < 8; i++) {
+        await expect(store.listPending()).rejects.toMatchObject({ code: "APPROVAL_STORE_FAILED" });
+      }
+      expect(await store.ready()).toMatchObject({ ok: false });
+      expect(Date.now() - t0).toBeLessThan(3000);
+      await redis.start();
+      const until = Date.now() + 10_000;
+      while (!(await store.ready()).ok && Date.now() < until) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(await store.listPending()).toEqual([]);
+    } finally {
+      await store.close();
     }
   });
 });

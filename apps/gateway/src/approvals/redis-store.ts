@@ -78,7 +78,22 @@ export function createRedisApprovalStore(options: RedisApprovalStoreOptions): Ap
       .catch(() => {});
   });
 
+  // Once connected, a lost connection fails calls at once, as the counter store does.
+  // Queued, a command would wait out ioredis's reconnect retries (seconds, longer with
+  // each failed attempt), and so would /metrics and /readyz, which ask this store. Until
+  // the first connection, commands wait in the queue as before (start-up).
+  let connectedOnce = false;
+  client.on("ready", () => {
+    connectedOnce = true;
+  });
+  const down = () => connectedOnce && client.status !== "ready";
   const wrap = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
+    if (down()) {
+      throw new GatewayError(
+        "APPROVAL_STORE_FAILED",
+        `approval store (redis) failed to ${what}: not connected to Redis`,
+      );
+    }
     try {
       return await fn();
     } catch (err) {
@@ -180,6 +195,7 @@ export function createRedisApprovalStore(options: RedisApprovalStoreOptions): Ap
       return () => listeners.delete(listener);
     },
     async ready() {
+      if (down()) return { ok: false, detail: "not connected to Redis" };
       try {
         await ensureSubscribed();
         await client.ping();
