@@ -1,8 +1,10 @@
 // Authentication games against the real gateway process. Every way of presenting a key
 // the gateway must not accept gets 401 (with WWW-Authenticate on /mcp), the admin token
 // and the API keys are not interchangeable, and the upstream behind the gateway never
-// sees any of it: no call, no session. Oversized bodies get 413, foreign origins 403.
+// sees any of it: no call, no session. Oversized bodies get 413, foreign origins and
+// foreign Host names 403, and clients too slow to send their request are cut off (408).
 import { request } from "node:http";
+import { connect as netConnect } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { expectNoSecrets, recordClientText } from "../src/artifacts.js";
 import {
@@ -12,6 +14,7 @@ import {
   type GatewayProcess,
   startFixtureUpstream,
   startGateway,
+  waitFor,
 } from "../src/processes.js";
 import { SECRETS } from "../src/secrets.js";
 
@@ -339,5 +342,142 @@ describe("auth against the real process", () => {
     expect(r.content).toEqual([{ type: "text", text: "done:fine" }]);
     await endSession(client);
     expect((await up.stats()).calls).toEqual({ fine: 1 });
+  });
+});
+
+/**
+ * Writes `text` on a raw TCP connection (so the request can be malformed or left
+ * unfinished), then waits, bounded, for the gateway to close it; resolves with what it
+ * answered and how long it took.
+ */
+function rawTcp(port: number, text: string): Promise<{ reply: string; ms: number }> {
+  return new Promise((resolve) => {
+    const started = Date.now();
+    const sock = netConnect(port, "127.0.0.1");
+    let reply = "";
+    sock.on("data", (d) => {
+      reply += d.toString("latin1");
+    });
+    sock.on("error", () => {
+      // A reset is an answer too: the close below reports it.
+    });
+    sock.on("close", () => {
+      clearTimeout(cap);
+      resolve({ reply, ms: Date.now() - started });
+    });
+    // Far above the limits under test: only a gateway that never cuts the client off
+    // gets here, and the test then fails on the time measured.
+    const cap = setTimeout(() => sock.destroy(), 20_000);
+    sock.write(text);
+  });
+}
+
+describe("Host check and slow clients against the real process", () => {
+  let up: FixtureUpstream;
+  let gw: GatewayProcess;
+  let port: number;
+  beforeAll(async () => {
+    up = await startFixtureUpstream({ name: "host-up" });
+    gw = await startGateway({
+      name: "host-gw",
+      config: [
+        "upstreams:",
+        `  - { name: fx, url: "${up.url}" }`,
+        "grants:",
+        `  agent: { apiKey: "\${TOOLGATE_API_KEY}", policy: policy.yaml }`,
+        'allowedHosts: ["gw.example.test"]',
+        "httpTimeouts: { headersMs: 500, requestMs: 1000, keepAliveMs: 1000 }",
+        "audit: { path: audit.jsonl }",
+      ].join("\n"),
+      files: { "policy.yaml": 'version: "1"\ndefault: deny\ntools:\n  work: {}\n' },
+    });
+    port = Number(new URL(gw.url).port);
+  });
+  afterAll(async () => {
+    await gw?.stop();
+    await up?.stop();
+    expectNoSecrets(gw.dir);
+  });
+
+  const auth: Array<[string, string]> = [["Authorization", `Bearer ${SECRETS.agentKey}`]];
+
+  it("refuses foreign Host names with 403 (key or not) and serves loopback names and allowedHosts", async () => {
+    const before = await up.stats();
+    for (const host of [
+      "evil.example",
+      `evil.example:${port}`,
+      `127.0.0.1.evil.example:${port}`,
+      `localhost.evil.example`,
+      "gw.example.test.evil.example",
+      "10.0.0.5",
+    ]) {
+      for (const headers of [auth, []]) {
+        const r = await raw(gw.mcpUrl, {
+          headers: [...MCP_HEADERS, ...headers, ["Host", host]],
+          body: INIT,
+        });
+        recordClientText(`host ${host}`, r.body);
+        expect({ host, status: r.status }).toEqual({ host, status: 403 });
+      }
+    }
+    for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, "LOCALHOST", "gw.example.test"]) {
+      const r = await raw(gw.mcpUrl, {
+        headers: [...MCP_HEADERS, ...auth, ["Host", host]],
+        body: INIT,
+      });
+      expect({ host, status: r.status }).toEqual({ host, status: 200 });
+      await raw(gw.mcpUrl, {
+        method: "DELETE",
+        headers: [...auth, ["mcp-session-id", String(r.headers["mcp-session-id"])]],
+      });
+    }
+    // A request with no Host at all is malformed HTTP/1.1.
+    const none = await rawTcp(
+      port,
+      `POST /mcp HTTP/1.1\r\nAuthorization: Bearer ${SECRETS.agentKey}\r\nContent-Type: application/json\r\nContent-Length: ${INIT.length}\r\nConnection: close\r\n\r\n${INIT}`,
+    );
+    expect(none.reply).toMatch(/^HTTP\/1\.1 (400|403)/);
+    // Refused hosts never reached the upstream: only the four accepted sessions did.
+    const after = await up.stats();
+    expect(after.calls).toEqual({});
+    expect(after.sessions).toBe(before.sessions);
+    expect(await gw.metric("toolgate_sessions")).toBe(0);
+  });
+
+  it("cuts off clients that stall their headers or body, while serving others", async () => {
+    const head = [
+      "POST /mcp HTTP/1.1",
+      `Host: 127.0.0.1:${port}`,
+      `Authorization: Bearer ${SECRETS.agentKey}`,
+      "Content-Type: application/json",
+      "Accept: application/json, text/event-stream",
+    ].join("\r\n");
+    // Headers never finished, and a body that stops after its first bytes.
+    const slowHeaders = rawTcp(port, `${head}\r\n`);
+    const slowBody = rawTcp(port, `${head}\r\nContent-Length: 1000\r\n\r\n{"jsonrpc":"2.0",`);
+    // Meanwhile a normal client is served as usual.
+    const client = await connectClient(gw.mcpUrl);
+    const r = await client.callTool({ name: "work", arguments: { id: "meanwhile" } });
+    expect(r.content).toEqual([{ type: "text", text: "done:meanwhile" }]);
+    for (const [what, p] of [
+      ["headers", slowHeaders],
+      ["body", slowBody],
+    ] as const) {
+      const { reply, ms } = await p;
+      recordClientText(`slow ${what}`, reply);
+      // Cut off with a 408, or just closed; well before the 20 s cap.
+      expect({ what, reply: reply.slice(0, 12) }).toMatchObject({
+        what,
+        reply: expect.stringMatching(/^(HTTP\/1\.1 408)?$/),
+      });
+      expect(ms, what).toBeLessThan(10_000);
+    }
+    await endSession(client);
+    await waitFor(
+      "nothing in flight",
+      async () => (await gw.metric("toolgate_in_flight_requests")) === 0,
+    );
+    expect((await up.stats()).calls).toEqual({ meanwhile: 1 });
+    expect(gw.child.exitCode).toBeNull();
   });
 });
