@@ -174,11 +174,17 @@ describe("Redis killed and restarted under load", () => {
         (await activations("insurance", "fail_open")) >= 20
       );
     });
-    // Readiness tells a load balancer what is going on; liveness stays up.
+    // Readiness tells a load balancer what is going on; liveness stays up; and the probes
+    // and scrapes answer promptly rather than waiting on the store's reconnect attempts
+    // (they once took longer with every scrape, past 5 s). The bound is generous: a
+    // loaded box is slow, but not seconds-per-request slow.
+    const t0 = Date.now();
     for (const m of MODES) {
       expect((await fetch(`${gw(m).url}/readyz`)).status).toBe(503);
       expect((await fetch(`${gw(m).url}/healthz`)).status).toBe(200);
+      for (let i = 0; i < 3; i++) expect(await gw(m).metric("toolgate_sessions")).toBe(4);
     }
+    expect(Date.now() - t0).toBeLessThan(8000);
     // The insurance limiter still enforces limits per instance while Redis is gone; plain
     // fail-open admits everything.
     const echoes = async (mode: Mode, n: number, tag: string) => {
