@@ -484,7 +484,11 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
     // Both, as Streamable HTTP requires: in `auto` mode the answer may turn into SSE
     // mid-call, which a client that takes only JSON could not read.
     const accept = header(req, "accept");
-    if (!accepts(accept, "application/json") || !accepts(accept, "text/event-stream")) {
+    // The exact value MCP clients send skips the parse (it runs on every call).
+    const both =
+      accept === "application/json, text/event-stream" ||
+      (accepts(accept, "application/json") && accepts(accept, "text/event-stream"));
+    if (!both) {
       sendError(
         res,
         "NOT_ACCEPTABLE",

@@ -107,18 +107,15 @@ export function rpcError(
 }
 
 /**
- * True when a parsed JSON value nests objects and arrays deeper than `max`. Walks with
- * its own stack: the value may be nested too deep for recursion, which is the point.
+ * True when a parsed JSON value nests objects and arrays deeper than `max`. The value may
+ * be nested far too deep to recurse over, which is the point: this recursion stops at
+ * depth `max`, however deep the value goes.
  */
 export function nestedDeeperThan(value: unknown, max: number): boolean {
-  const stack: Array<{ v: unknown; depth: number }> = [{ v: value, depth: 1 }];
-  for (let top = stack.pop(); top !== undefined; top = stack.pop()) {
-    const { v, depth } = top;
-    if (typeof v !== "object" || v === null) continue;
-    if (depth > max) return true;
-    for (const child of Array.isArray(v) ? v : Object.values(v)) {
-      if (typeof child === "object" && child !== null) stack.push({ v: child, depth: depth + 1 });
-    }
+  if (typeof value !== "object" || value === null) return false;
+  if (max <= 0) return true;
+  for (const child of Array.isArray(value) ? value : Object.values(value)) {
+    if (nestedDeeperThan(child, max - 1)) return true;
   }
   return false;
 }
