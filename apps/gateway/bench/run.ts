@@ -22,7 +22,7 @@
  * Writes bench/results/gateway.json at the repository root.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { cpus, loadavg } from "node:os";
@@ -40,7 +40,7 @@ import {
   POLICY_WITH_LIMIT,
   startGatewayIn,
   startUpstream,
-  writeGatewayDir,
+  writeGatewayDir as writeDir,
 } from "./servers.js";
 
 const QUICK = process.argv.includes("--quick") || process.env.BENCH_QUICK === "1";
@@ -53,6 +53,14 @@ const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 // deleted by prefix at the end.
 const REDIS_PREFIX = `tg-bench:${process.pid}-${Date.now()}:`;
 const AUTH = { Authorization: `Bearer ${BENCH_KEY}` };
+
+/** Gateway folders (config, policy, audit log) this run wrote; removed at the end. */
+const dirs: string[] = [];
+const writeGatewayDir = (spec: Parameters<typeof writeDir>[0]) => {
+  const dir = writeDir(spec);
+  dirs.push(dir);
+  return dir;
+};
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 const resultFile = here("../../../bench/results/gateway.json");
@@ -433,6 +441,7 @@ async function main(): Promise<void> {
   } finally {
     await stopChildren();
     if (redisOk) await deleteRunKeys().catch(() => 0);
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
   }
 }
 
