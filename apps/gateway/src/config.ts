@@ -78,7 +78,20 @@ export const GatewayConfigSchema = z.strictObject({
       adminToken: z.string().min(16, "use at least 16 characters").optional(),
     })
     .default({ timeoutMs: 55_000, progressMs: 5_000, elicitation: true }),
-  allowedOrigins: z.array(z.string()).optional(),
+  allowedOrigins: z
+    .array(
+      z.string().refine(
+        (o) => {
+          try {
+            return new URL(o).origin !== "null";
+          } catch {
+            return false;
+          }
+        },
+        { message: "write an origin as scheme://host[:port], e.g. http://localhost:6274" },
+      ),
+    )
+    .optional(),
   /**
    * More `Host` values `/mcp` answers to (DNS-rebinding protection); see
    * {@link mcpAllowedHosts} for how they combine with the listen address.

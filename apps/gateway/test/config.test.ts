@@ -106,6 +106,7 @@ describe("loadGatewayConfig", () => {
         "  b: { policy: x.json }",
         "store: postgres://x",
         "colour: blue",
+        "allowedOrigins: ['http://localhost:6274', 'localhost:6274']",
       ].join("\n"),
     );
     const err = expectIssues(() => loadGatewayConfig({ cwd, file: "bad.yaml", env: {} }));
@@ -117,6 +118,10 @@ describe("loadGatewayConfig", () => {
     expect(paths).toContain("upstreams[0].url");
     expect(paths).toContain("grants.b");
     expect(paths).toContain("store");
+    expect(err.issues.find((i) => i.path === "allowedOrigins[1]")?.message).toMatch(
+      /scheme:\/\/host\[:port\]/,
+    );
+    expect(paths).not.toContain("allowedOrigins[0]");
     expect(paths.some((p) => p === "" || p === "(root)")).toBe(true);
     const envIssue = err.issues.find((i) => i.message.includes("MISSING_VAR"));
     expect(envIssue?.fix).toContain("export MISSING_VAR");

@@ -152,7 +152,11 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
     now,
     newId: options.newId,
   });
-  const allowed = options.allowedOrigins ? new Set(options.allowedOrigins) : undefined;
+  // Browsers send the serialized origin (lowercase host, no path, no default port); an
+  // entry written as "http://LocalHost:6274/" must match it, so entries are serialized too.
+  const allowed = options.allowedOrigins
+    ? new Set(options.allowedOrigins.map((o) => new URL(o).origin))
+    : undefined;
   // Entries were checked by validateOptions, so every one normalizes.
   const allowedHosts = options.allowedHosts
     ? new Set(options.allowedHosts.map((h) => normalizeHost(h) ?? h))

@@ -16,6 +16,20 @@ function error(fn: () => unknown): ToolgateMcpError {
 }
 
 describe("createToolgateMcp options", () => {
+  it("refuses allowedOrigins entries that are not origins, naming the entry", () => {
+    const e = error(() =>
+      createToolgateMcp({
+        upstreams: [{ name: "a", url: "http://127.0.0.1:1/mcp" }],
+        apiKeys: { k: "g" },
+        policy,
+        allowedOrigins: ["http://localhost:6274", "localhost:6274", "null"],
+      }),
+    );
+    expect(e.code).toBe("OPTIONS_INVALID");
+    expect(e.message).toContain("allowedOrigins.1: write an origin as scheme://host[:port]");
+    expect(e.message).toContain("allowedOrigins.2:");
+    expect(e.message).not.toContain("allowedOrigins.0");
+  });
   it("names each bad path and the fix", () => {
     const e = error(() =>
       createToolgateMcp({

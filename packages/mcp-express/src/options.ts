@@ -241,7 +241,20 @@ const optionsSchema = z.object({
   approvalProgressMs: z.number().int().positive().optional(),
   onDecision: fn.optional(),
   validateArguments: z.boolean().optional(),
-  allowedOrigins: z.array(z.string()).optional(),
+  allowedOrigins: z
+    .array(
+      z.string().refine(
+        (o) => {
+          try {
+            return new URL(o).origin !== "null";
+          } catch {
+            return false;
+          }
+        },
+        { message: "write an origin as scheme://host[:port], e.g. http://localhost:6274" },
+      ),
+    )
+    .optional(),
   allowedHosts: z
     .array(
       z

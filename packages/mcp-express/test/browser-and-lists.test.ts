@@ -23,7 +23,9 @@ describe("browser clients (CORS for allowed origins)", () => {
       upstreams: [{ name: "tiny", server: tiny }],
       apiKeys: { k: "g" },
       policy: compilePolicy({ version: "1", default: "allow" }),
-      allowedOrigins: ["https://app.example"],
+      // Written the way people do (capitals, trailing slash): it must still match the
+      // serialized origin a browser sends.
+      allowedOrigins: ["https://App.Example/"],
     });
   });
   afterAll(async () => gw?.stop());
