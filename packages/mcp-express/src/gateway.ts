@@ -419,7 +419,10 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
     });
     if (results.length === 0 || closing) {
       await Promise.all(results.filter((r) => !isShared(r.link)).map((r) => r.link.close()));
-      sendError(res, "UPSTREAM_FAILED", "no upstream MCP server is available");
+      // An initialize that arrived just before close() was called: the client must hear
+      // that the gateway is going away (retry elsewhere), not that its upstreams failed.
+      if (closing) sendError(res, "CLOSING", "Service Unavailable: gateway is shutting down");
+      else sendError(res, "UPSTREAM_FAILED", "no upstream MCP server is available");
       return;
     }
     const sid = newId();

@@ -162,3 +162,62 @@ describe("plain Node listener (no Express)", () => {
     await new Promise<void>((r) => srv.close(() => r()));
   });
 });
+
+describe("shutdown racing a new session", () => {
+  it("answers an initialize caught by close() with 'shutting down', not an upstream failure", async () => {
+    // A bare HTTP upstream that answers at once, except the initializes it is told to hold.
+    let hold = false;
+    const held: Array<() => void> = [];
+    const upstream = createServer((req, res) => {
+      let body = "";
+      req.on("data", (d) => {
+        body += String(d);
+      });
+      req.on("end", () => {
+        const msg = body ? (JSON.parse(body) as { id?: number; method?: string }) : {};
+        const answer = () => {
+          if (msg.id === undefined) {
+            res.writeHead(req.method === "DELETE" ? 200 : 202).end();
+            return;
+          }
+          const result =
+            msg.method === "initialize"
+              ? {
+                  protocolVersion: "2025-06-18",
+                  capabilities: { tools: {} },
+                  serverInfo: { name: "held", version: "1.0.0" },
+                }
+              : msg.method === "tools/list"
+                ? { tools: [] }
+                : {};
+          res
+            .writeHead(200, { "content-type": "application/json", "mcp-session-id": "up-1" })
+            .end(JSON.stringify({ jsonrpc: "2.0", id: msg.id, result }));
+        };
+        if (hold && msg.method === "initialize") held.push(answer);
+        else answer();
+      });
+    });
+    await new Promise<void>((r) => upstream.listen(0, "127.0.0.1", () => r()));
+    const port = (upstream.address() as AddressInfo).port;
+    const gw = await startGateway({
+      upstreams: [{ name: "held", url: `http://127.0.0.1:${port}/mcp` }],
+      apiKeys: { k: "g" },
+      policy: compilePolicy({ version: "1", default: "allow" }),
+    });
+    hold = true;
+    const pending = post(gw.url, INIT, { "x-api-key": "k" });
+    await until(() => held.length === 1);
+    // Shutdown begins while the session is still being opened upstream.
+    const closed = gw.gw.close({ graceMs: 1000 });
+    for (const answer of held) answer();
+    const r = await pending;
+    expect(r.status).toBe(503);
+    const body = (await r.json()) as { error: { message: string } };
+    expect(body.error.message).toMatch(/shutting down/);
+    await closed;
+    expect(gw.gw.sessions()).toHaveLength(0);
+    await gw.stop();
+    await new Promise<void>((r) => upstream.close(() => r()));
+  });
+});
