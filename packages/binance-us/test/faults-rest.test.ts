@@ -155,6 +155,48 @@ describe(
       );
     });
 
+    it("an agent that exhausts the IP's request weight gets the exchange's own 429 until the minute ends", async () => {
+      // A small weight budget so a handful of calls reach it; no resync, so only listen-key
+      // calls (weight 1 each) count.
+      const r = await rig({
+        mock: { weightLimitPerMinute: 5 },
+        connector: { resync: false },
+      });
+      await connected(r);
+      const results: ToolResult[] = [];
+      for (let k = 0; k < 5; k++) results.push(await r.call(BINANCE_US_TOOL_NAMES.createListenKey));
+      expect(results.slice(0, 4).map((x) => x.isError ?? false)).toEqual([
+        false,
+        false,
+        false,
+        false,
+      ]);
+      expect(results.map((x) => x.structuredContent?.usedWeight1m)).toEqual([
+        2,
+        3,
+        4,
+        5,
+        undefined,
+      ]);
+      const limited = results[4]!;
+      const minuteEnd = Math.floor(r.clock.now() / MIN) * MIN + MIN;
+      expect(r.textOf(limited)).toMatch(/^RATE_LIMITED: POST .* rate limited/);
+      expect(r.textOf(limited)).toContain(`(at ${iso(minuteEnd)})`);
+      expect(meta(limited).retryAt).toBe(minuteEnd);
+      const sentAt429 = r.sent.length;
+      const st = await r.status();
+      expect(st.s.usedWeight1m).toBe(6);
+      await r.advance(minuteEnd - r.clock.now() - SEC, 10 * SEC);
+      const early = await r.call(BINANCE_US_TOOL_NAMES.createListenKey);
+      expect(r.textOf(early)).toMatch(/^RATE_LIMITED: .*not sent/);
+      expect(r.sent.length).toBe(sentAt429);
+      await r.advance(SEC);
+      const fresh = await r.call(BINANCE_US_TOOL_NAMES.createListenKey);
+      expect(fresh.isError).toBeFalsy();
+      expect(fresh.structuredContent?.usedWeight1m).toBe(1); // a new weight minute
+      expect(r.control.state().requests.filter((q) => q.status === 418)).toEqual([]);
+    });
+
     it("a 429 on the managed keepalive: degraded with the reason, no PUT before Retry-After, then healthy", async () => {
       const r = await rig();
       await connected(r);
