@@ -23,6 +23,7 @@ const resultFile = fileURLToPath(
 const API_KEY = "Bn7".repeat(21) + "X";
 /** BENCH_QUICK=1 (the root `pnpm bench:quick`): a third of the rounds and trials. */
 const QUICK = process.env.BENCH_QUICK === "1";
+const STABLE_MS = 300;
 
 function frames(n: number): string[] {
   const out: string[] = [];
@@ -117,6 +118,11 @@ async function reconnectBench(trials: number, baseMs: number) {
     restBaseUrl: mock.restUrl,
     wsBaseUrl: mock.wsUrl,
     backoff: { baseMs, maxMs: 10_000 },
+    // The stream restarts its backoff ladder only after a connection that lasted a ping
+    // interval, so each trial first lets the socket live that long: the figure is one drop
+    // of a healthy connection, not a storm of drops (which rightly backs off further).
+    // 300 ms stays under the exchange's 5 incoming frames per second.
+    watchdog: { pingIntervalMs: STABLE_MS, deadAfterMs: 10 * STABLE_MS },
   };
   // Baseline from the same run and the same mock: a fresh stream's first connect (new
   // listen key, new socket) to its first event, so the reconnect time sits beside what
@@ -152,6 +158,7 @@ async function reconnectBench(trials: number, baseMs: number) {
     const arrived = new Promise<number>((resolve) => {
       waiter = resolve;
     });
+    await new Promise((resolve) => setTimeout(resolve, STABLE_MS + 50));
     const t0 = performance.now();
     mock.control.dropSockets({ apiKey: API_KEY });
     samples.push((await arrived) - t0);

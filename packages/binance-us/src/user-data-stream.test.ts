@@ -145,8 +145,15 @@ describe("UserDataStream", () => {
     expect(s.exchange.calls.filter((c) => c.method === "POST").length - postsBefore).toBe(attempts);
     s.exchange.acceptSockets = true;
     await s.clock.advance(4_010);
+    expect(s.stream.status()).toMatchObject({ connected: true, reconnectAttempt: 0 });
+    // A connection cut right after it opened proves nothing: the ladder goes on.
+    s.exchange.openSockets()[0]!.serverClose(1000);
+    await s.clock.advance(0);
+    expect(s.seen.reconnecting.at(-1)!.delayMs).toBe(4_000);
+    await s.clock.advance(4_010);
     expect(s.stream.status().connected).toBe(true);
-    // A successful connection resets the ladder.
+    // One that lasted a ping interval (30 s) resets it.
+    await s.clock.advance(30_000);
     s.exchange.openSockets()[0]!.serverClose(1000);
     await s.clock.advance(0);
     expect(s.seen.reconnecting.at(-1)!.delayMs).toBe(500);

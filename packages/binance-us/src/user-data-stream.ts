@@ -412,7 +412,7 @@ export class UserDataStream {
       nextKeepaliveAt: keys.nextKeepaliveAt,
       reconnects: this.#reconnects,
       rotations: this.#rotations,
-      reconnectAttempt: this.#attempt,
+      reconnectAttempt: this.#primary?.state === "open" ? 0 : this.#attempt,
       lastEventAt: this.#lastEventAt,
       lastCursor: this.#buffer.lastCursor,
       bufferedEvents: this.#buffer.length,
@@ -522,7 +522,6 @@ export class UserDataStream {
 
     const old = this.#primary;
     this.#primary = conn;
-    this.#attempt = 0;
     this.#state = "connected";
     this.#scheduleRotation(this.#o.rotateAfterMs);
     // The key changed while this socket was opening (a keepalive found the old one gone):
@@ -690,6 +689,11 @@ export class UserDataStream {
       this.#scheduler.clearTimeout(this.#rotateTimer);
       this.#rotateTimer = undefined;
       const at = this.#now();
+      // The backoff ladder starts over only after a connection that lasted a ping interval.
+      // Opening is no proof the path works: an exchange that drops every socket right after
+      // the upgrade would otherwise get a re-POST (and a resync, weight 51) every few hundred
+      // milliseconds and the IP would soon be rate limited.
+      if (at - conn.openedAt >= this.#o.watchdog.pingIntervalMs) this.#attempt = 0;
       this.#lastDisconnect = { at, reason };
       this.#openGap(at, reason);
       this.#logger.warn("user-data socket lost", { conn: conn.id, reason });

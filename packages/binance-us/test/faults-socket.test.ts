@@ -211,6 +211,38 @@ describe(
       await flows(r, 0, [1]);
     });
 
+    it("backs off when the exchange drops every new socket right after it opens, and recovers", async () => {
+      const r = await rig();
+      await connected(r);
+      let dropping = true;
+      r.control.on("socketOpen", (socket) => {
+        if (dropping) queueMicrotask(() => r.control.dropSockets({ socketId: socket.id }));
+      });
+      const from = r.clock.now();
+      const sentBefore = r.sent.length;
+      r.control.dropSockets({ apiKey: API_KEY });
+      await r.advance(MIN, 250);
+      // Each brief connection is not proof that the path works: the backoff keeps growing
+      // (full jitter of 500 ms doubling to 30 s), so a minute holds about ten attempts, not
+      // one every few hundred milliseconds, and the re-POSTs and resyncs stay far from the
+      // exchange's weight limit.
+      const posts = r.sent.slice(sentBefore).filter((q) => q.method === "POST").length;
+      expect(posts).toBeGreaterThanOrEqual(5);
+      expect(posts).toBeLessThanOrEqual(12);
+      expect(r.control.state().requests.filter((q) => q.status === 429)).toEqual([]);
+      const st = await r.status();
+      expect(st.s.connected).toBe(false);
+      expect(st.text).toMatch(/connection lost without a close frame \(1006\); next attempt at/);
+      expect(st.s.reconnectAttempt).toBeGreaterThanOrEqual(5);
+      expect(r.clock.now() - from).toBe(MIN);
+
+      dropping = false;
+      await r.untilConnected(MIN, SEC);
+      await r.advance(2 * MIN);
+      expect((await r.status()).s).toMatchObject({ connected: true, state: "connected" });
+      await flows(r, 0, [1]);
+    });
+
     it("rotates before the exchange's 24 h cut without a gap, on the same key", async () => {
       // Coarser watchdog so a day of fake time runs in few steps; the exchange still pings
       // every 3 minutes, which keeps the socket live for it.

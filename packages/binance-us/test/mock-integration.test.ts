@@ -219,12 +219,13 @@ describe("UserDataStream against the mock exchange", () => {
     await waitFor(() => expect(s.seen.connected).toHaveLength(2));
     c.expireKey(s.stream.listenKey!);
     await waitFor(() => expect(s.seen.disconnected).toHaveLength(2));
-    await s.clock.advance(200);
+    // Connections this short do not reset the backoff ladder: wait out its 2 s cap.
+    await s.clock.advance(2_000);
     await waitFor(() => expect(s.seen.connected).toHaveLength(3));
     c.revokeApiKey(API_KEY);
     c.dropSockets({ apiKey: API_KEY });
     await waitFor(() => expect(s.seen.disconnected).toHaveLength(3));
-    await s.clock.advance(200);
+    await s.clock.advance(2_000);
     await waitFor(() => expect(s.seen.fatal).toHaveLength(1));
     expect(s.listenKeys.size).toBe(2);
     const outward = JSON.stringify({
