@@ -179,14 +179,17 @@ describe(
         undefined,
       ]);
       const limited = results[4]!;
-      const minuteEnd = Math.floor(r.clock.now() / MIN) * MIN + MIN;
+      // Retry-After is whole seconds to the end of the weight minute, counted from now.
+      const now = r.clock.now();
+      const minuteEnd = Math.floor(now / MIN) * MIN + MIN;
+      const retryAt = now + Math.ceil((minuteEnd - now) / SEC) * SEC;
       expect(r.textOf(limited)).toMatch(/^RATE_LIMITED: POST .* rate limited/);
-      expect(r.textOf(limited)).toContain(`(at ${iso(minuteEnd)})`);
-      expect(meta(limited).retryAt).toBe(minuteEnd);
+      expect(r.textOf(limited)).toContain(`(at ${iso(retryAt)})`);
+      expect(meta(limited).retryAt).toBe(retryAt);
       const sentAt429 = r.sent.length;
       const st = await r.status();
       expect(st.s.usedWeight1m).toBe(6);
-      await r.advance(minuteEnd - r.clock.now() - SEC, 10 * SEC);
+      await r.advance(retryAt - r.clock.now() - SEC, 10 * SEC);
       const early = await r.call(BINANCE_US_TOOL_NAMES.createListenKey);
       expect(r.textOf(early)).toMatch(/^RATE_LIMITED: .*not sent/);
       expect(r.sent.length).toBe(sentAt429);
