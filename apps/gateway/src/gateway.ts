@@ -369,6 +369,35 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     app.get("/", (_req, res) => {
       res.json({ name: "toolgate", mcp: "/mcp", admin: "/admin", metrics: "/metrics" });
     });
+    // Anything else is a JSON 404, and an error no route handled (a malformed admin JSON
+    // body, a bug) is answered in JSON without a stack: Express's default pages print
+    // the stack trace to whoever asked.
+    app.use((_req, res) => {
+      res.status(404).json({ error: "not_found", message: "no such endpoint; GET / lists them" });
+    });
+    app.use(
+      (
+        err: { status?: unknown; statusCode?: unknown; expose?: unknown; message?: unknown },
+        _req: express.Request,
+        res: express.Response,
+        _next: express.NextFunction,
+      ) => {
+        const status = Number(err?.status ?? err?.statusCode ?? 500);
+        if (res.headersSent) {
+          res.end();
+          return;
+        }
+        if (status >= 400 && status < 500) {
+          // Client mistakes (bad JSON, body too large): http-errors marks their messages
+          // safe to show with `expose`.
+          const message = err?.expose === true ? String(err.message) : "bad request";
+          res.status(status).json({ error: "bad_request", message });
+          return;
+        }
+        logger.error({ err: String(err?.message ?? err) }, "request failed");
+        res.status(500).json({ error: "internal", message: "internal error" });
+      },
+    );
 
     // Policy watching: a valid change applies to the next call, an invalid one is logged
     // and the last good policy stays. Watch the folder: editors replace files by rename.

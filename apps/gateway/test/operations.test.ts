@@ -5,6 +5,7 @@ import { createLogger } from "../src/logger.js";
 import { serveCommand } from "../src/serve.js";
 import { fakeUpstream } from "./helpers/fake-upstream.js";
 import {
+  ADMIN_TOKEN,
   API_KEY,
   startTestGateway,
   type TestGateway,
@@ -174,5 +175,26 @@ describe("operations", () => {
     io.err = "";
     expect(await serveCommand([], io, { stopSignal: new Promise(() => {}) })).toBe(1);
     expect(io.err).toMatch(/grants\.a\.policy .*default/);
+  });
+
+  it("answers unknown paths and malformed admin bodies in JSON, never with a stack trace", async () => {
+    t = await startTestGateway({
+      config: `upstreams: []\ngrants: { demo: { apiKey: "\${TOOLGATE_API_KEY}", policy: p.yaml } }\n`,
+      files: { "p.yaml": POLICY },
+      extraUpstreams: [{ name: "fake", server: fakeUpstream() }],
+    });
+    const missing = await fetch(`${t.gw.url}/nope`);
+    expect(missing.status).toBe(404);
+    expect(await missing.json()).toMatchObject({ error: "not_found" });
+    const bad = await fetch(`${t.gw.url}/admin/api/approvals/x/approve`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${ADMIN_TOKEN}`, "Content-Type": "application/json" },
+      body: '{"reason": ',
+    });
+    expect(bad.status).toBe(400);
+    expect(bad.headers.get("content-type")).toContain("application/json");
+    const text = await bad.text();
+    expect(JSON.parse(text)).toMatchObject({ error: "bad_request" });
+    expect(text).not.toMatch(/\bat .*\.(ts|js):\d+/);
   });
 });

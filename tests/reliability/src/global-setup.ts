@@ -29,7 +29,13 @@ export default function setup(project: TestProject): () => void {
     if (process.env.TOOLGATE_KEEP_ARTIFACTS) {
       process.stdout.write(`reliability artifacts kept in ${dir}\n`);
     } else {
-      rmSync(dir, { recursive: true, force: true });
+      // A child killed at the end of a test may still be flushing its log into the folder:
+      // retry, and never fail a passing run over cleaning up a temp folder.
+      try {
+        rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
+      } catch (err) {
+        process.stdout.write(`could not remove ${dir}: ${(err as Error).message}\n`);
+      }
     }
   };
 }
