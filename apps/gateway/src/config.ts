@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { StoreConfigSchema } from "@toolgate/rate-limit-store";
-import { parse as parseYaml } from "yaml";
+import { parseDocument } from "yaml";
 import { z } from "zod";
 import { GatewayError, type GatewayIssue } from "./errors.js";
 import { sha256Hex } from "./mask.js";
@@ -323,7 +323,12 @@ export function loadGatewayConfig(options: LoadConfigOptions): LoadedConfig {
       );
     }
     try {
-      raw = parseYaml(text) ?? {};
+      // Warnings count as errors: an unknown tag or an ambiguous alias would otherwise
+      // turn into a plain string (and a stray process warning) instead of a clear refusal.
+      const doc = parseDocument(text, { prettyErrors: true });
+      const problem = doc.errors[0] ?? doc.warnings[0];
+      if (problem) throw problem;
+      raw = doc.toJS({ maxAliasCount: 100 }) ?? {};
     } catch (err) {
       throw new GatewayError("CONFIG_INVALID", `config ${file} is not valid YAML`, [
         {

@@ -7,7 +7,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
-import { describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import { loadGatewayConfig } from "../src/config.js";
 import { formatIssues, GatewayError } from "../src/errors.js";
@@ -88,6 +88,24 @@ function expectWellFormed(err: GatewayError): void {
 const PATHS = paths(GOOD);
 
 describe("hostile config files", () => {
+  // A YAML quirk must become a GatewayError, not a stray process warning on stderr.
+  const warnings: string[] = [];
+  const onWarning = (w: Error) => warnings.push(w.message);
+  beforeAll(() => {
+    process.on("warning", onWarning);
+  });
+  afterAll(() => {
+    process.off("warning", onWarning);
+    expect(warnings).toEqual([]);
+  });
+
+  it("refuses an unknown YAML tag instead of reading it as a string", () => {
+    const r = load("listen: { host: !!hostname 127.0.0.1 }\n");
+    expect(r).not.toBe("ok");
+    expect((r as GatewayError).code).toBe("CONFIG_INVALID");
+    expect((r as GatewayError).issues[0]?.message).toMatch(/tag/i);
+  });
+
   it("arbitrary text: a config or a GatewayError with issues by path", () => {
     fc.assert(
       fc.property(

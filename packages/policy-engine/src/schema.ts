@@ -1,5 +1,5 @@
 import { readFile } from "node:fs/promises";
-import { parse as parseYaml } from "yaml";
+import { parseDocument } from "yaml";
 import { z } from "zod";
 import { checkJsonSchema } from "./ajv.js";
 import { PolicyError, PolicyErrorCode, type PolicyIssue } from "./errors.js";
@@ -466,12 +466,10 @@ export function parsePolicyText(text: string, opts: ParsePolicyTextOptions = {})
   const format = detectFormat(text, opts);
   let value: unknown;
   try {
-    // `merge` lets YAML policies share rule bodies with `<<: *anchor`; duplicate keys
-    // are errors (the yaml default), never a silent "last one wins".
     value =
       format === "json"
         ? JSON.parse(text)
-        : parseYaml(text, { prettyErrors: true, merge: true, uniqueKeys: true });
+        : parseYamlStrict(text);
   } catch (err) {
     throw new PolicyError(
       PolicyErrorCode.POLICY_PARSE,
@@ -487,6 +485,21 @@ export function parsePolicyText(text: string, opts: ParsePolicyTextOptions = {})
   }
   if (format === "json") rejectDuplicateJsonKeys(text, opts.source);
   return parsePolicy(value, opts.source);
+}
+
+/**
+ * YAML with its warnings treated as errors: an unknown tag (`!!foo`) or an ambiguous
+ * alias would otherwise become a plain string plus a process warning on stderr, and a
+ * policy that means something other than what its author wrote must be refused.
+ * `merge` lets YAML policies share rule bodies with `<<: *anchor`; duplicate keys are
+ * errors (the yaml default), never a silent "last one wins".
+ */
+function parseYamlStrict(text: string): unknown {
+  const doc = parseDocument(text, { prettyErrors: true, merge: true, uniqueKeys: true });
+  const problem = doc.errors[0] ?? doc.warnings[0];
+  if (problem) throw problem;
+  // Alias expansion stays bounded (the "billion laughs" document is refused).
+  return doc.toJS({ maxAliasCount: 100 });
 }
 
 /**

@@ -3,7 +3,7 @@
 // the problem and the fix. Nothing else may escape (no TypeError from deep inside zod,
 // Ajv, the YAML parser or the regex compiler), and a holder keeps its last good policy.
 import fc from "fast-check";
-import { describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   compilePolicy,
   createPolicyEngine,
@@ -86,6 +86,30 @@ function setAt(root: unknown, path: Array<string | number>, value: unknown): unk
 const GOOD_PATHS = paths(GOOD);
 
 describe("hostile policy files", () => {
+  // A YAML quirk must become a PolicyError, not a stray process warning on stderr.
+  const warnings: string[] = [];
+  const onWarning = (w: Error) => warnings.push(w.message);
+  beforeAll(() => {
+    process.on("warning", onWarning);
+  });
+  afterAll(() => {
+    process.off("warning", onWarning);
+    expect(warnings).toEqual([]);
+  });
+
+  it("refuses YAML that would silently mean something else (unknown tags, odd aliases)", () => {
+    for (const text of [
+      'version: "1"\ndefault: !!denyy deny\n',
+      'version: "1"\ntools: { t: { reason: !custom x } }\n',
+      'version: "1"\nx: &a 1\ndefault: *a:\n',
+    ]) {
+      const r = load(text, "odd.yaml");
+      expect(r).not.toBe("ok");
+      expect((r as PolicyError).code).toBe(PolicyErrorCode.POLICY_PARSE);
+      expectWellFormed(r as PolicyError, "odd.yaml");
+    }
+  });
+
   it("arbitrary text as JSON or YAML: a policy or a PolicyError naming path and fix", () => {
     fc.assert(
       fc.property(
