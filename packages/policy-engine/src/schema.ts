@@ -466,10 +466,7 @@ export function parsePolicyText(text: string, opts: ParsePolicyTextOptions = {})
   const format = detectFormat(text, opts);
   let value: unknown;
   try {
-    value =
-      format === "json"
-        ? JSON.parse(text)
-        : parseYamlStrict(text);
+    value = format === "json" ? JSON.parse(text) : parseYamlStrict(text);
   } catch (err) {
     throw new PolicyError(
       PolicyErrorCode.POLICY_PARSE,
