@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { isOrigin, ORIGIN_FIX } from "@toolgate/mcp-express";
 import { StoreConfigSchema } from "@toolgate/rate-limit-store";
 import { parseDocument } from "yaml";
 import { z } from "zod";
@@ -78,20 +79,7 @@ export const GatewayConfigSchema = z.strictObject({
       adminToken: z.string().min(16, "use at least 16 characters").optional(),
     })
     .default({ timeoutMs: 55_000, progressMs: 5_000, elicitation: true }),
-  allowedOrigins: z
-    .array(
-      z.string().refine(
-        (o) => {
-          try {
-            return new URL(o).origin !== "null";
-          } catch {
-            return false;
-          }
-        },
-        { message: "write an origin as scheme://host[:port], e.g. http://localhost:6274" },
-      ),
-    )
-    .optional(),
+  allowedOrigins: z.array(z.string().refine(isOrigin, { message: ORIGIN_FIX })).optional(),
   /**
    * More `Host` values `/mcp` answers to (DNS-rebinding protection); see
    * {@link mcpAllowedHosts} for how they combine with the listen address.

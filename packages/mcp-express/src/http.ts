@@ -121,6 +121,26 @@ function readFlowing(req: IncomingMessage, limit: number): Promise<BodyResult> {
   });
 }
 
+/**
+ * True when `value` is a browser origin (`scheme://host[:port]`, in any case, with or
+ * without a trailing slash): what `allowedOrigins` accepts. `new URL(value).origin` is
+ * then the exact form a browser sends in its `Origin` header.
+ *
+ * @example
+ * isOrigin("http://LocalHost:6274/"); // true
+ * isOrigin("localhost:6274"); // false (no scheme)
+ */
+export function isOrigin(value: string): boolean {
+  try {
+    return new URL(value).origin !== "null";
+  } catch {
+    return false;
+  }
+}
+
+/** How to write an `allowedOrigins` entry: shown when {@link isOrigin} refuses one. */
+export const ORIGIN_FIX = "write an origin as scheme://host[:port], e.g. http://localhost:6274";
+
 /** Default origin policy: loopback hosts only (DNS-rebinding protection for local use). */
 export function isLoopbackOrigin(origin: string): boolean {
   try {

@@ -3,7 +3,7 @@ import type { Request } from "express";
 import { z } from "zod";
 import type { CompiledPolicy, CounterStore, Decision, Identity, PolicyHolder } from "./engine.js";
 import { ToolgateMcpError } from "./errors.js";
-import { normalizeHost } from "./http.js";
+import { isOrigin, normalizeHost, ORIGIN_FIX } from "./http.js";
 
 /** A Streamable HTTP upstream. `headers` carry the upstream's own credentials. */
 export interface HttpUpstreamConfig {
@@ -241,20 +241,7 @@ const optionsSchema = z.object({
   approvalProgressMs: z.number().int().positive().optional(),
   onDecision: fn.optional(),
   validateArguments: z.boolean().optional(),
-  allowedOrigins: z
-    .array(
-      z.string().refine(
-        (o) => {
-          try {
-            return new URL(o).origin !== "null";
-          } catch {
-            return false;
-          }
-        },
-        { message: "write an origin as scheme://host[:port], e.g. http://localhost:6274" },
-      ),
-    )
-    .optional(),
+  allowedOrigins: z.array(z.string().refine(isOrigin, { message: ORIGIN_FIX })).optional(),
   allowedHosts: z
     .array(
       z

@@ -341,3 +341,24 @@ export async function adminCounters(gw: GatewayProcess): Promise<AdminCounter[]>
   if (!res.ok) throw new Error(`GET /admin/api/counters answered ${res.status}`);
   return ((await res.json()) as { counters: AdminCounter[] }).counters;
 }
+
+/**
+ * The head of most of the suite's configs: the fixture upstream `fx` at `upstreamUrl`
+ * (with the gateway's own upstream credential when `upstreamToken` is set) and the grant
+ * `agent`, whose key comes from TOOLGATE_API_KEY, on `policy.yaml`. Tests append the
+ * lines that make them different (more grants, store, approvals...).
+ */
+export function fixtureConfigLines(
+  upstreamUrl: string,
+  opts: { upstreamToken?: boolean } = {},
+): string[] {
+  const headers = opts.upstreamToken
+    ? `, headers: { Authorization: "Bearer \${UPSTREAM_TOKEN}" }`
+    : "";
+  return [
+    "upstreams:",
+    `  - { name: fx, url: "${upstreamUrl}"${headers} }`,
+    "grants:",
+    `  agent: { apiKey: "\${TOOLGATE_API_KEY}", policy: policy.yaml }`,
+  ];
+}

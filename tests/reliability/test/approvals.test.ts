@@ -9,6 +9,7 @@ import {
   connectClient,
   endSession,
   type FixtureUpstream,
+  fixtureConfigLines,
   type GatewayProcess,
   startFixtureUpstream,
   startGateway,
@@ -40,10 +41,7 @@ describe("approval replay", () => {
     gw = await startGateway({
       name: "approvals-gw",
       config: [
-        "upstreams:",
-        `  - { name: fx, url: "${up.url}" }`,
-        "grants:",
-        `  agent: { apiKey: "\${TOOLGATE_API_KEY}", policy: policy.yaml }`,
+        ...fixtureConfigLines(up.url),
         `  other: { apiKey: "\${TOOLGATE_OTHER_KEY}", policy: policy.yaml }`,
         "approvals: { timeoutMs: 30000, elicitation: false }",
         "audit: { path: audit.jsonl }",

@@ -11,6 +11,7 @@ import {
   connectClient,
   endSession,
   type FixtureUpstream,
+  fixtureConfigLines,
   type GatewayProcess,
   startFixtureUpstream,
   startGateway,
@@ -148,13 +149,7 @@ describe("auth against the real process", () => {
     up = await startFixtureUpstream({ name: "auth-up" });
     gw = await startGateway({
       name: "auth-gw",
-      config: [
-        "upstreams:",
-        `  - { name: fx, url: "${up.url}" }`,
-        "grants:",
-        `  agent: { apiKey: "\${TOOLGATE_API_KEY}", policy: policy.yaml }`,
-        "audit: { path: audit.jsonl }",
-      ].join("\n"),
+      config: [...fixtureConfigLines(up.url), "audit: { path: audit.jsonl }"].join("\n"),
       files: { "policy.yaml": 'version: "1"\ndefault: deny\ntools:\n  work: {}\n' },
     });
   });
@@ -381,10 +376,7 @@ describe("Host check and slow clients against the real process", () => {
     gw = await startGateway({
       name: "host-gw",
       config: [
-        "upstreams:",
-        `  - { name: fx, url: "${up.url}" }`,
-        "grants:",
-        `  agent: { apiKey: "\${TOOLGATE_API_KEY}", policy: policy.yaml }`,
+        ...fixtureConfigLines(up.url),
         'allowedHosts: ["gw.example.test"]',
         "httpTimeouts: { headersMs: 500, requestMs: 1000, keepAliveMs: 1000 }",
         "audit: { path: audit.jsonl }",

@@ -13,6 +13,7 @@ import {
   adminCounters,
   endSession,
   type FixtureUpstream,
+  fixtureConfigLines,
   type GatewayProcess,
   startFixtureUpstream,
   startGateway,
@@ -72,10 +73,7 @@ describe("grant-scoped limits against evasion", () => {
   beforeAll(async () => {
     up = await startFixtureUpstream({ name: "evasion-up" });
     const config = [
-      "upstreams:",
-      `  - { name: fx, url: "${up.url}" }`,
-      "grants:",
-      `  agent: { apiKey: "\${TOOLGATE_API_KEY}", policy: policy.yaml }`,
+      ...fixtureConfigLines(up.url),
       `  other: { apiKey: "\${TOOLGATE_OTHER_KEY}", policy: policy.yaml }`,
       `store: "${redisUrl}/0?prefix=${prefix}"`,
       "audit: { path: audit.jsonl }",

@@ -12,6 +12,7 @@ import {
   connectClient,
   endSession,
   type FixtureUpstream,
+  fixtureConfigLines,
   type GatewayProcess,
   startFixtureUpstream,
   startGateway,
@@ -75,10 +76,7 @@ describe("process harness", () => {
     gw = await startGateway({
       name: "harness-gw",
       config: [
-        "upstreams:",
-        `  - { name: fx, url: "${up.url}", headers: { Authorization: "Bearer \${UPSTREAM_TOKEN}" } }`,
-        "grants:",
-        `  agent: { apiKey: "\${TOOLGATE_API_KEY}", policy: policy.yaml }`,
+        ...fixtureConfigLines(up.url, { upstreamToken: true }),
         "audit: { path: audit.jsonl }",
       ].join("\n"),
       files: { "policy.yaml": 'version: "1"\ndefault: deny\ntools:\n  work: {}\n' },

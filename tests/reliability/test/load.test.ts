@@ -14,6 +14,7 @@ import {
   connectClient,
   endSession,
   type FixtureUpstream,
+  fixtureConfigLines,
   type GatewayProcess,
   metricSum,
   startFixtureUpstream,
@@ -232,10 +233,7 @@ describe("10,000 calls through two gateways on one Redis", () => {
   beforeAll(async () => {
     up = await startFixtureUpstream({ name: "load-up" });
     const config = [
-      "upstreams:",
-      `  - { name: fx, url: "${up.url}" }`,
-      "grants:",
-      `  agent: { apiKey: "\${TOOLGATE_API_KEY}", policy: policy.yaml }`,
+      ...fixtureConfigLines(up.url),
       `store: "${redisUrl}/0?prefix=${prefix}"`,
       "audit: { path: audit.jsonl }",
     ].join("\n");

@@ -12,6 +12,7 @@ import {
   connectClient,
   endSession,
   type FixtureUpstream,
+  fixtureConfigLines,
   type GatewayProcess,
   readJsonLines,
   startFixtureUpstream,
@@ -56,10 +57,7 @@ describe("policy file replaced with garbage, then fixed, while calls flow", () =
     gw = await startGateway({
       name: "reload-gw",
       config: [
-        "upstreams:",
-        `  - { name: fx, url: "${up.url}" }`,
-        "grants:",
-        `  agent: { apiKey: "\${TOOLGATE_API_KEY}", policy: policy.yaml }`,
+        ...fixtureConfigLines(up.url),
         "audit: { path: audit.jsonl }",
         "watchDebounceMs: 50",
       ].join("\n"),

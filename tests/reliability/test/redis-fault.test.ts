@@ -15,6 +15,7 @@ import {
   connectClient,
   endSession,
   type FixtureUpstream,
+  fixtureConfigLines,
   type GatewayProcess,
   metricSum,
   startFixtureUpstream,
@@ -121,10 +122,7 @@ describe("Redis killed and restarted under load", () => {
         const gw = await startGateway({
           name: `redis-fault-${mode}`,
           config: [
-            "upstreams:",
-            `  - { name: fx, url: "${up.url}" }`,
-            "grants:",
-            `  agent: { apiKey: "\${TOOLGATE_API_KEY}", policy: policy.yaml }`,
+            ...fixtureConfigLines(up.url),
             `store: "${redis.url}/0?prefix=${prefix}&${QUERY[mode]}"`,
             "audit: { path: audit.jsonl }",
           ].join("\n"),

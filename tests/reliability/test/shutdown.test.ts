@@ -11,6 +11,7 @@ import { expectNoSecrets, recordClientText } from "../src/artifacts.js";
 import {
   connectClient,
   type FixtureUpstream,
+  fixtureConfigLines,
   type GatewayProcess,
   startFixtureUpstream,
   startGateway,
@@ -47,10 +48,7 @@ describe("SIGTERM under load", () => {
     gw = await startGateway({
       name: "shutdown-gw",
       config: [
-        "upstreams:",
-        `  - { name: fx, url: "${up.url}" }`,
-        "grants:",
-        `  agent: { apiKey: "\${TOOLGATE_API_KEY}", policy: policy.yaml }`,
+        ...fixtureConfigLines(up.url),
         `store: "${redisUrl}/0?prefix=${prefix}"`,
         "audit: { path: audit.jsonl }",
         `shutdownGraceMs: ${GRACE_MS}`,

@@ -12,6 +12,7 @@ import {
   connectClient,
   endSession,
   type FixtureUpstream,
+  fixtureConfigLines,
   fixtureStdioCommand,
   type GatewayProcess,
   startFixtureUpstream,
@@ -133,10 +134,7 @@ describe("an HTTP upstream killed and restarted", () => {
     gw = await startGateway({
       name: "fault-http-gw",
       config: [
-        "upstreams:",
-        `  - { name: fx, url: "${up.url}", headers: { Authorization: "Bearer \${UPSTREAM_TOKEN}" } }`,
-        "grants:",
-        `  agent: { apiKey: "\${TOOLGATE_API_KEY}", policy: policy.yaml }`,
+        ...fixtureConfigLines(up.url, { upstreamToken: true }),
         "audit: { path: audit.jsonl }",
       ].join("\n"),
       files: { "policy.yaml": POLICY },
