@@ -4,7 +4,12 @@ import { createServer, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { basename, dirname } from "node:path";
 import type { ApprovalOutcome, DecisionEvent, UpstreamConfig } from "@toolgate/mcp-express";
-import { createToolgateMcp, type ToolgateMcp } from "@toolgate/mcp-express";
+import {
+  createToolgateMcp,
+  hostAllowed,
+  normalizeHost,
+  type ToolgateMcp,
+} from "@toolgate/mcp-express";
 import { PolicyError, PolicyHolder } from "@toolgate/policy-engine";
 import { createCounterStore, type MeteredCounterStore } from "@toolgate/rate-limit-store";
 import express, { type Express } from "express";
@@ -292,6 +297,16 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       });
     };
 
+    // The same Host allowlist guards /mcp (in mcp-express) and the approvals page and
+    // admin API here: a page that rebinds its own domain to 127.0.0.1 reaches neither.
+    // Probes and /metrics stay open to any Host (orchestrators call them by pod address).
+    const allowedHosts = mcpAllowedHosts(
+      (options.listen ?? config.listen).host,
+      config.allowedHosts,
+    );
+    const adminHosts = allowedHosts
+      ? new Set(allowedHosts.map((h) => normalizeHost(h) ?? h))
+      : undefined;
     const mcp = createToolgateMcp({
       upstreams,
       apiKeys: (key) => grantByHash.get(sha256Hex(key)),
@@ -303,7 +318,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       approvalProgressMs: config.approvals.progressMs,
       onDecision,
       allowedOrigins: config.allowedOrigins,
-      allowedHosts: mcpAllowedHosts((options.listen ?? config.listen).host, config.allowedHosts),
+      allowedHosts,
       now,
       newId,
       logger,
@@ -466,6 +481,19 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         const q = req.url?.indexOf("?") ?? -1;
         const path = q === -1 ? req.url : req.url?.slice(0, q);
         if (path !== "/mcp") {
+          if (
+            adminHosts &&
+            path?.startsWith("/admin") &&
+            !hostAllowed(req.headers.host, adminHosts)
+          ) {
+            const body = JSON.stringify({
+              error: "host_forbidden",
+              message: "Forbidden: Host not allowed",
+            });
+            res.writeHead(403, { "content-type": "application/json" });
+            res.end(body);
+            return;
+          }
           app(req, res);
           return;
         }

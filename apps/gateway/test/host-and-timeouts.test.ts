@@ -10,7 +10,13 @@ import { afterEach, describe, expect, it } from "vitest";
 import { loadGatewayConfig, mcpAllowedHosts } from "../src/config.js";
 import { GatewayError } from "../src/errors.js";
 import { fakeUpstream } from "./helpers/fake-upstream.js";
-import { API_KEY, startTestGateway, type TestGateway, textOf } from "./helpers/gateway.js";
+import {
+  ADMIN_TOKEN,
+  API_KEY,
+  startTestGateway,
+  type TestGateway,
+  textOf,
+} from "./helpers/gateway.js";
 
 const POLICY = `version: "1"
 default: deny
@@ -34,15 +40,15 @@ async function start(extra = ""): Promise<TestGateway> {
   return t;
 }
 
-/** A POST to /mcp with a chosen Host header; resolves with the status. */
-function postWithHost(gw: TestGateway, host: string, key?: string): Promise<number> {
+/** A POST to `path` (default /mcp) with a chosen Host header; resolves with the status. */
+function postWithHost(gw: TestGateway, host: string, key?: string, path = "/mcp"): Promise<number> {
   return new Promise((resolve, reject) => {
     const req = request(
       {
         host: "127.0.0.1",
         port: gw.gw.port,
         method: "POST",
-        path: "/mcp",
+        path,
         headers: {
           host,
           "content-type": "application/json",
@@ -105,6 +111,31 @@ describe("Host check (DNS-rebinding protection)", () => {
     );
     const health = await fetch(`${gw.gw.url}/healthz`);
     expect(health.status).toBe(200);
+    // The approvals page and admin API are guarded the same way (even with the token);
+    // probes and metrics answer any Host, as orchestrators call them by address.
+    const approve = "/admin/api/approvals/x/approve";
+    expect(await postWithHost(gw, "evil.example", ADMIN_TOKEN, approve)).toBe(403);
+    expect(await postWithHost(gw, "evil.example", undefined, "/admin")).toBe(403);
+    // Past the Host check the admin API itself answers (400: a ping is no approval body).
+    expect(await postWithHost(gw, `localhost:${gw.gw.port}`, ADMIN_TOKEN, approve)).toBe(400);
+    expect(await postWithHost(gw, "evil.example", undefined, "/healthz")).toBe(404);
+    const probe = await new Promise<number>((resolve, reject) => {
+      request(
+        {
+          host: "127.0.0.1",
+          port: gw.gw.port,
+          path: "/readyz",
+          headers: { host: "10.0.0.7:8080" },
+        },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        },
+      )
+        .on("error", reject)
+        .end();
+    });
+    expect([200, 503]).toContain(probe);
   });
 
   it("allowedHosts extends the loopback names", async () => {

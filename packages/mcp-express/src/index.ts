@@ -9,7 +9,7 @@ export type { McpErrorCodeName } from "./errors.js";
 export { McpErrorCode, ToolgateMcpError } from "./errors.js";
 export type { ToolgateMcp } from "./gateway.js";
 export { createToolgateMcp } from "./gateway.js";
-export { isOrigin, ORIGIN_FIX } from "./http.js";
+export { hostAllowed, isOrigin, normalizeHost, ORIGIN_FIX } from "./http.js";
 export type {
   ApprovalOutcome,
   ApprovalRequest,
