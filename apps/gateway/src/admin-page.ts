@@ -100,6 +100,7 @@ export const ADMIN_PAGE_HTML = `<!doctype html>
   let recentResolved = [];
   let decisions = [];
   let tallies = {};
+  let scope = "this instance";
   let counters = [];
   let skew = 0;
 
@@ -171,7 +172,7 @@ export const ADMIN_PAGE_HTML = `<!doctype html>
       const t = tallies[g] || { allowed: 0, denied: 0, rateLimited: 0, held: 0 };
       // Tallies count finished decisions; a call still waiting is held too.
       const held = t.held + pending.filter((a) => a.grant === g).length;
-      const card = el("div", { class: "card", "data-grant": g }, el("div", { class: "g" }, el("b", {}, g), el("span", { class: "muted" }, "this instance")),
+      const card = el("div", { class: "card", "data-grant": g }, el("div", { class: "g" }, el("b", {}, g), el("span", { class: "muted" }, scope)),
         el("div", { class: "nums" }, el("div", {}, el("strong", {}, t.allowed), el("span", {}, "allowed")), el("div", { "data-tally": "held" }, el("strong", {}, held), el("span", {}, "held")),
           el("div", {}, el("strong", {}, t.rateLimited), el("span", {}, "limited")), el("div", {}, el("strong", {}, t.denied), el("span", {}, "denied"))));
       for (const c of counters.filter((c) => c.grant === g)) {
@@ -196,7 +197,7 @@ export const ADMIN_PAGE_HTML = `<!doctype html>
   }
   async function loadDecisions() {
     const j = await (await api("/decisions")).json();
-    decisions = j.recent; tallies = j.tallies; renderDecisions(); renderGrants();
+    decisions = j.recent; tallies = j.tallies; scope = j.scope || scope; renderDecisions(); renderGrants();
   }
   async function loadCounters() {
     const j = await (await api("/counters")).json();

@@ -22,6 +22,8 @@ export interface AdminRouterOptions {
   /** Bearer token required on every `/admin/api` request. */
   readonly token: string;
   readonly feed: DecisionFeed;
+  /** Whose decisions the feed holds, as the page labels them. Default "this instance". */
+  readonly feedScope?: string;
   /** Current limit counters per grant (optional: the page hides the section without it). */
   readonly counters?: () => Promise<CounterView[]>;
   readonly now?: () => number;
@@ -134,7 +136,11 @@ export function createAdminRouter(options: AdminRouterOptions): Router {
   api.post("/approvals/:id/reject", resolveRoute("rejected"));
 
   api.get("/decisions", (_req, res) => {
-    res.json({ recent: options.feed.recent(50), tallies: options.feed.tallies() });
+    res.json({
+      recent: options.feed.recent(50),
+      tallies: options.feed.tallies(),
+      scope: options.feedScope ?? "this instance",
+    });
   });
 
   api.get("/counters", async (_req, res, next) => {

@@ -21,6 +21,7 @@ import { AuditLog } from "./audit.js";
 import { type LoadedConfig, mcpAllowedHosts, type UpstreamEntry } from "./config.js";
 import { GatewayError, type GatewayIssue } from "./errors.js";
 import { DecisionFeed } from "./feed.js";
+import { shareFeedOverRedis } from "./feed-share.js";
 import { createLogger, type Logger } from "./logger.js";
 import { sha256Hex } from "./mask.js";
 import { createGatewayMetrics, type GatewayMetrics } from "./metrics.js";
@@ -186,6 +187,16 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       inFlight: () => mcpRef?.inFlight() ?? 0,
     });
     const feed = new DecisionFeed(200);
+    // On Redis every instance's page shows the decisions of all of them.
+    const sharedFeed =
+      config.store.type === "redis"
+        ? shareFeedOverRedis(feed, {
+            url: config.store.url,
+            keyPrefix: config.store.prefix ?? "toolgate:",
+            instanceId: randomUUID(),
+          })
+        : undefined;
+    if (sharedFeed) cleanups.push(() => sharedFeed.close());
     const audit = config.audit.enabled
       ? new AuditLog({
           path: config.audit.path,
@@ -281,7 +292,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         policyVersion: d.policyVersion,
         upstreamMs: e.upstreamMs,
       });
-      feed.push({
+      (sharedFeed ?? feed).push({
         id: d.id,
         at: e.at,
         grant: e.grant,
@@ -361,7 +372,16 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       else refuseShuttingDown(res);
     });
     app.all("/mcp", mcp.handler);
-    app.use(createAdminRouter({ approvals, token: loaded.adminToken, feed, counters, now }));
+    app.use(
+      createAdminRouter({
+        approvals,
+        token: loaded.adminToken,
+        feed,
+        feedScope: sharedFeed ? "all instances (since this one started)" : "this instance",
+        counters,
+        now,
+      }),
+    );
     app.get("/metrics", async (_req, res) => {
       const stats = store.stats();
       res.set("Content-Type", metrics.registry.contentType);

@@ -47,6 +47,8 @@ export type { GatewayIssue } from "./errors.js";
 export { formatIssues, GatewayError, GatewayErrorCode } from "./errors.js";
 export type { FeedDecision, GrantTally } from "./feed.js";
 export { DecisionFeed } from "./feed.js";
+export type { SharedFeed, SharedFeedOptions } from "./feed-share.js";
+export { shareFeedOverRedis } from "./feed-share.js";
 export type {
   BuiltinFactory,
   BuiltinUpstream,

@@ -118,6 +118,23 @@ describe("scale-out on Redis", () => {
     const limited = results.filter((r) => r.isError && /retry in/.test(textOf(r)));
     expect(admitted).toHaveLength(10);
     expect(limited).toHaveLength(40);
+    // Every instance's approvals page shows the decisions of all three, each once.
+    const headers = { Authorization: `Bearer ${ADMIN}` };
+    for (const inst of instances) {
+      let tally: Record<string, number> | undefined;
+      for (let i = 0; i < 200; i++) {
+        const r = await fetch(`${inst.url}/admin/api/decisions`, { headers });
+        const j = (await r.json()) as {
+          tallies: Record<string, Record<string, number>>;
+          scope: string;
+        };
+        expect(j.scope).toMatch(/all instances/);
+        tally = j.tallies.demo;
+        if ((tally?.allowed ?? 0) + (tally?.rateLimited ?? 0) >= 50) break;
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      expect(tally).toMatchObject({ allowed: 10, rateLimited: 40 });
+    }
   }, 30_000);
 
   it("approves on instance B a call held on instance A", async () => {
