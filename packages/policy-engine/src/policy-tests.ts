@@ -5,7 +5,7 @@ import type { CompiledPolicy } from "./compile.js";
 import { type Decision, DecisionCode } from "./contracts.js";
 import { createPolicyEngine } from "./engine.js";
 import { PolicyError, PolicyErrorCode, type PolicyIssue } from "./errors.js";
-import { createInProcessCounterStore } from "./in-process-store.js";
+import { createMemoryStore } from "./store/memory-store.js";
 import { formatPath } from "./syntax.js";
 
 const EFFECTS = ["allow", "deny", "require_approval"] as const;
@@ -186,7 +186,7 @@ export async function runPolicyTests(
   let now = start;
   const fresh = () =>
     createPolicyEngine({
-      store: createInProcessCounterStore({ now: () => now }),
+      store: createMemoryStore({ now: () => now, sweepIntervalMs: 0 }),
       now: () => now,
     });
   let engine = fresh();
