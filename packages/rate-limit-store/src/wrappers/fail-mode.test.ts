@@ -19,8 +19,14 @@ function switchable(inner: MeteredCounterStore) {
   const store: MeteredCounterStore = {
     name: "switchable",
     reserve: (s) => (state.down ? Promise.reject(unavailable()) : inner.reserve(s)),
-    commit: (r) => (state.settled++, inner.commit(r)),
-    rollback: (r) => (state.settled++, inner.rollback(r)),
+    commit: (r) => {
+      state.settled++;
+      return inner.commit(r);
+    },
+    rollback: (r) => {
+      state.settled++;
+      return inner.rollback(r);
+    },
     peek: (s) => inner.peek(s),
     ready: () => inner.ready(),
     close: () => inner.close(),
