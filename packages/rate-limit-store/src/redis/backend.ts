@@ -7,6 +7,7 @@ import {
   invalidSpec,
   type MeteredCounterStore,
   type ReserveOutcome,
+  type StoreHealth,
   type StoreStats,
   storeClosedError,
   type Tally,
@@ -44,18 +45,25 @@ function markerExpireAt(reservation: CounterReservation): number {
  * `reserve`; keys Redis refused are refused locally until their window ends or
  * `localRefusalMaxMs` passes, which never admits anything Redis would refuse.
  */
-export function createRedisBackend(
-  o: RedisBackendOptions,
-  conn: RedisConnection,
-): MeteredCounterStore {
-  const { name, keyBase, tally, now, nextId } = o;
-  const scripts = conn.scripts;
-  const local = new LocalRefusals(o.localRefusalMaxMs, tally);
-  let closed = false;
-  let inflight = 0;
+class RedisBackend implements MeteredCounterStore {
+  readonly name: string;
+  readonly #o: RedisBackendOptions;
+  readonly #conn: RedisConnection;
+  readonly #local: LocalRefusals;
+  #closed = false;
+  #inflight = 0;
+
+  constructor(o: RedisBackendOptions, conn: RedisConnection) {
+    this.name = o.name;
+    this.#o = o;
+    this.#conn = conn;
+    this.#local = new LocalRefusals(o.localRefusalMaxMs, o.tally);
+  }
 
   /** One script call; auto-pipelining batches concurrent calls, a lone call goes out at once. */
-  function send(specs: readonly CounterSpec[], lone: boolean): Promise<Reply> {
+  #send(specs: readonly CounterSpec[], lone: boolean): Promise<Reply> {
+    const scripts = this.#conn.scripts;
+    const keyBase = this.#o.keyBase;
     const n = specs.length;
     if (n === 1) {
       const s = specs[0]!;
@@ -77,7 +85,7 @@ export function createRedisBackend(
     return lone ? scripts.toolgateReserveDirect(n, ...args) : scripts.toolgateReserve(n, ...args);
   }
 
-  function admitted(specs: readonly CounterSpec[], reply: Reply): ReserveOutcome {
+  #admitted(specs: readonly CounterSpec[], reply: Reply): ReserveOutcome {
     const n = specs.length;
     const counters: CounterReservation["counters"][number][] = new Array(n);
     const states: CounterState[] = new Array(n);
@@ -88,12 +96,12 @@ export function createRedisBackend(
       counters[i] = { key: s.key, weight: s.weight, resetAtMs, windowMs: s.windowMs };
       states[i] = counterState(s.key, used, s.max, resetAtMs);
     }
-    tally.admitted++;
-    return { admitted: true, reservation: { id: nextId(), counters }, counters: states };
+    this.#o.tally.admitted++;
+    return { admitted: true, reservation: { id: this.#o.nextId(), counters }, counters: states };
   }
 
-  function refused(specs: readonly CounterSpec[], reply: Reply, t0: number): ReserveOutcome {
-    const t = now();
+  #refused(specs: readonly CounterSpec[], reply: Reply, t0: number): ReserveOutcome {
+    const t = this.#o.now();
     const blockedBy = Number(reply[1]);
     const states: CounterState[] = new Array(specs.length);
     let retryAfterMs = 0;
@@ -107,116 +115,130 @@ export function createRedisBackend(
         retryAfterMs = pttl > 0 ? pttl : s.windowMs;
         // Counted from when the call was sent, not when the reply came back: Redis read
         // the PTTL somewhere in between, so the mark ends no later than the window does.
-        local.remember(s.key, used, pttl, t0);
+        this.#local.remember(s.key, used, pttl, t0);
       }
     }
-    tally.refused++;
+    this.#o.tally.refused++;
     return { admitted: false, blockedBy, retryAfterMs, counters: states };
   }
 
-  async function reserve(specs: readonly CounterSpec[]): Promise<ReserveOutcome> {
-    if (closed) throw storeClosedError(name);
+  async reserve(specs: readonly CounterSpec[]): Promise<ReserveOutcome> {
+    if (this.#closed) throw storeClosedError(this.name);
     const bad = invalidSpec(specs, true);
     if (bad !== undefined) throw bad;
+    const tally = this.#o.tally;
     tally.reservations++;
-    const t0 = now();
-    const shortcut = local.refusal(specs, t0);
+    const t0 = this.#o.now();
+    const shortcut = this.#local.refusal(specs, t0);
     if (shortcut !== undefined) return shortcut;
     if (specs.length === 0) {
       tally.admitted++;
-      return { admitted: true, reservation: { id: nextId(), counters: [] }, counters: [] };
+      return { admitted: true, reservation: { id: this.#o.nextId(), counters: [] }, counters: [] };
     }
     let reply: Reply;
-    inflight++;
+    this.#inflight++;
+    try {
+      const wait = this.#conn.waitFirstReady();
+      if (wait !== undefined) await wait;
+      reply = await this.#send(specs, this.#inflight === 1);
+    } catch (err) {
+      throw this.#conn.unavailable(err);
+    } finally {
+      this.#inflight--;
+    }
+    return reply[0] === 1 ? this.#admitted(specs, reply) : this.#refused(specs, reply, t0);
+  }
+
+  async commit(reservation: CounterReservation): Promise<void> {
+    if (this.#closed) throw storeClosedError(this.name);
+    // Nothing was counted, so nothing can be given back later.
+    if (reservation.counters.length === 0) return;
+    try {
+      // The marker makes a later rollback of this reservation, on any instance, a no-op.
+      await this.#conn.client.set(
+        this.#o.keyBase + "r:" + reservation.id,
+        "committed",
+        "PXAT",
+        markerExpireAt(reservation),
+        "NX",
+      );
+    } catch (err) {
+      this.#conn.recordError(err);
+    }
+  }
+
+  async rollback(reservation: CounterReservation): Promise<void> {
+    if (this.#closed) throw storeClosedError(this.name);
+    if (reservation.counters.length === 0) return;
+    const keyBase = this.#o.keyBase;
+    // Units given back may make room: stop refusing these keys locally.
+    for (const c of reservation.counters) this.#local.forget(c.key);
+    const args: Array<string | number> = [keyBase + "r:" + reservation.id];
+    for (const c of reservation.counters) args.push(keyBase + "c:" + c.key);
+    args.push(markerExpireAt(reservation));
+    for (const c of reservation.counters) args.push(c.weight, c.resetAtMs);
+    try {
+      await this.#conn.scripts.toolgateRollback(reservation.counters.length + 1, ...args);
+    } catch (err) {
+      // Losing a rollback only makes the limit stricter for the rest of the window.
+      this.#conn.recordError(err);
+    }
+  }
+
+  async peek(
+    specs: readonly Pick<CounterSpec, "key" | "windowMs" | "max">[],
+  ): Promise<CounterState[]> {
+    if (this.#closed) throw storeClosedError(this.name);
+    const bad = invalidSpec(specs, false);
+    if (bad !== undefined) throw bad;
+    const conn = this.#conn;
+    let reply: Reply;
     try {
       const wait = conn.waitFirstReady();
       if (wait !== undefined) await wait;
-      reply = await send(specs, inflight === 1);
+      reply = await conn.scripts.toolgatePeek(
+        specs.length,
+        ...specs.map((s) => this.#o.keyBase + "c:" + s.key),
+      );
     } catch (err) {
-      throw conn.unavailable(err);
-    } finally {
-      inflight--;
+      conn.recordError(err);
+      throw new RateLimitStoreError(
+        RateLimitStoreErrorCode.STORE_UNAVAILABLE,
+        `limit store unavailable: ${conn.describe(err)}`,
+        { store: this.name },
+      );
     }
-    return reply[0] === 1 ? admitted(specs, reply) : refused(specs, reply, t0);
+    const t = this.#o.now();
+    return specs.map((s, i) => {
+      const used = Number(reply[2 * i]);
+      const pttl = Number(reply[2 * i + 1]);
+      return pttl > 0
+        ? counterState(s.key, used, s.max, t + pttl)
+        : counterState(s.key, 0, s.max, t + s.windowMs);
+    });
   }
 
-  return {
-    name,
-    reserve,
-    async commit(reservation) {
-      if (closed) throw storeClosedError(name);
-      // Nothing was counted, so nothing can be given back later.
-      if (reservation.counters.length === 0) return;
-      try {
-        // The marker makes a later rollback of this reservation, on any instance, a no-op.
-        await conn.client.set(
-          keyBase + "r:" + reservation.id,
-          "committed",
-          "PXAT",
-          markerExpireAt(reservation),
-          "NX",
-        );
-      } catch (err) {
-        conn.recordError(err);
-      }
-    },
-    async rollback(reservation) {
-      if (closed) throw storeClosedError(name);
-      if (reservation.counters.length === 0) return;
-      // Units given back may make room: stop refusing these keys locally.
-      for (const c of reservation.counters) local.forget(c.key);
-      const args: Array<string | number> = [keyBase + "r:" + reservation.id];
-      for (const c of reservation.counters) args.push(keyBase + "c:" + c.key);
-      args.push(markerExpireAt(reservation));
-      for (const c of reservation.counters) args.push(c.weight, c.resetAtMs);
-      try {
-        await scripts.toolgateRollback(reservation.counters.length + 1, ...args);
-      } catch (err) {
-        // Losing a rollback only makes the limit stricter for the rest of the window.
-        conn.recordError(err);
-      }
-    },
-    async peek(specs) {
-      if (closed) throw storeClosedError(name);
-      const bad = invalidSpec(specs, false);
-      if (bad !== undefined) throw bad;
-      let reply: Reply;
-      try {
-        const wait = conn.waitFirstReady();
-        if (wait !== undefined) await wait;
-        reply = await scripts.toolgatePeek(
-          specs.length,
-          ...specs.map((s) => keyBase + "c:" + s.key),
-        );
-      } catch (err) {
-        conn.recordError(err);
-        throw new RateLimitStoreError(
-          RateLimitStoreErrorCode.STORE_UNAVAILABLE,
-          `limit store unavailable: ${conn.describe(err)}`,
-          { store: name },
-        );
-      }
-      const t = now();
-      return specs.map((s, i) => {
-        const used = Number(reply[2 * i]);
-        const pttl = Number(reply[2 * i + 1]);
-        return pttl > 0
-          ? counterState(s.key, used, s.max, t + pttl)
-          : counterState(s.key, 0, s.max, t + s.windowMs);
-      });
-    },
-    async ready() {
-      if (closed) return { ok: false, store: name, detail: "closed" };
-      return conn.ready();
-    },
-    async close() {
-      if (closed) return;
-      closed = true;
-      local.clear();
-      await conn.close();
-    },
-    stats(): StoreStats {
-      return tally.snapshot(name, local.size);
-    },
-  };
+  async ready(): Promise<StoreHealth> {
+    if (this.#closed) return { ok: false, store: this.name, detail: "closed" };
+    return this.#conn.ready();
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#local.clear();
+    await this.#conn.close();
+  }
+
+  stats(): StoreStats {
+    return this.#o.tally.snapshot(this.name, this.#local.size);
+  }
+}
+
+/** Creates the Redis backend over an open {@link RedisConnection}. */
+export function createRedisBackend(
+  o: RedisBackendOptions,
+  conn: RedisConnection,
+): MeteredCounterStore {
+  return new RedisBackend(o, conn);
 }

@@ -2,6 +2,7 @@ import {
   addStats,
   type CounterReservation,
   type CounterSpec,
+  type CounterState,
   type CounterStore,
   clockSchema,
   counterState,
@@ -10,6 +11,7 @@ import {
   type MeteredCounterStore,
   type ReserveOutcome,
   type StoreDegradation,
+  type StoreHealth,
   type StoreStats,
   storeClosedError,
   Tally,
@@ -57,6 +59,147 @@ export type FailModeOptions = z.input<typeof FailModeOptionsSchema>;
 const INSURANCE_PREFIX = "ins:";
 const OPEN_PREFIX = "open:";
 
+type FailModeConfig = z.output<typeof FailModeOptionsSchema>;
+
+/** The wrapper behind {@link withFailMode}. */
+class FailModeStore implements MeteredCounterStore {
+  readonly name: string;
+  readonly #backend: MeteredCounterStore;
+  readonly #opts: FailModeConfig;
+  readonly #now: () => number;
+  readonly #nextId: () => string;
+  readonly #tally = new Tally();
+  readonly #insurance: CounterStore | undefined;
+  readonly #ownsInsurance: boolean;
+  #closed = false;
+
+  constructor(backend: MeteredCounterStore, opts: FailModeConfig) {
+    this.name = backend.name;
+    this.#backend = backend;
+    this.#opts = opts;
+    this.#now = opts.now ?? Date.now;
+    this.#nextId = opts.ids ?? sequentialIds("o");
+    this.#ownsInsurance = opts.insurance === true;
+    this.#insurance =
+      opts.insurance === true
+        ? createMemoryStore({ name: `${this.name}-insurance`, now: this.#now, sweepIntervalMs: 0 })
+        : opts.insurance === false
+          ? undefined
+          : opts.insurance;
+  }
+
+  reserve(specs: readonly CounterSpec[]): Promise<ReserveOutcome> {
+    return this.#backend
+      .reserve(specs)
+      .then(undefined, (err: unknown) => this.#degrade(specs, err));
+  }
+
+  #degrade(specs: readonly CounterSpec[], err: unknown): Promise<ReserveOutcome> {
+    if (!isOutage(err)) return Promise.reject(err);
+    if (this.#opts.fail === "closed") return Promise.resolve(this.#failClosed(err.message));
+    this.#tally.failOpen++;
+    if (this.#insurance !== undefined) return this.#insured(this.#insurance, specs, err.message);
+    return Promise.resolve(this.#openAdmit(specs, err.message));
+  }
+
+  #failClosed(reason: string): ReserveOutcome {
+    this.#tally.failClosed++;
+    const degraded: StoreDegradation = { mode: "fail_closed", store: this.name, reason };
+    return {
+      admitted: false,
+      blockedBy: 0,
+      retryAfterMs: this.#opts.failClosedRetryAfterMs,
+      counters: [],
+      degraded,
+    };
+  }
+
+  async #insured(
+    ins: CounterStore,
+    specs: readonly CounterSpec[],
+    reason: string,
+  ): Promise<ReserveOutcome> {
+    const tally = this.#tally;
+    tally.insurance++;
+    const degraded: StoreDegradation = {
+      mode: "fail_open",
+      store: this.name,
+      reason,
+      insurance: true,
+    };
+    const out = await ins.reserve(specs);
+    if (!out.admitted) {
+      tally.refused++;
+      return { ...out, degraded };
+    }
+    tally.admitted++;
+    const reservation = { ...out.reservation, id: INSURANCE_PREFIX + out.reservation.id };
+    return { ...out, reservation, degraded };
+  }
+
+  #openAdmit(specs: readonly CounterSpec[], reason: string): ReserveOutcome {
+    this.#tally.admitted++;
+    const t = this.#now();
+    const degraded: StoreDegradation = { mode: "fail_open", store: this.name, reason };
+    return {
+      admitted: true,
+      reservation: {
+        id: OPEN_PREFIX + this.#nextId(),
+        counters: specs.map((s) => ({
+          key: s.key,
+          weight: s.weight,
+          resetAtMs: t + s.windowMs,
+          windowMs: s.windowMs,
+        })),
+      },
+      counters: specs.map((s) => counterState(s.key, 0, s.max, t + s.windowMs)),
+      degraded,
+    };
+  }
+
+  /** True when the reservation was made while the backend was down (and is handled here). */
+  async #settledElsewhere(
+    reservation: CounterReservation,
+    op: "commit" | "rollback",
+  ): Promise<boolean> {
+    if (this.#closed) throw storeClosedError(this.name);
+    if (reservation.id.startsWith(OPEN_PREFIX)) return true;
+    if (!reservation.id.startsWith(INSURANCE_PREFIX)) return false;
+    const id = reservation.id.slice(INSURANCE_PREFIX.length);
+    await this.#insurance?.[op]({ ...reservation, id });
+    return true;
+  }
+
+  async commit(reservation: CounterReservation): Promise<void> {
+    if (await this.#settledElsewhere(reservation, "commit")) return;
+    await this.#backend.commit(reservation);
+  }
+
+  async rollback(reservation: CounterReservation): Promise<void> {
+    if (await this.#settledElsewhere(reservation, "rollback")) return;
+    await this.#backend.rollback(reservation);
+  }
+
+  peek(specs: readonly Pick<CounterSpec, "key" | "windowMs" | "max">[]): Promise<CounterState[]> {
+    return this.#backend.peek(specs);
+  }
+
+  ready(): Promise<StoreHealth> {
+    return this.#backend.ready();
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#ownsInsurance) await this.#insurance?.close();
+    await this.#backend.close();
+  }
+
+  stats(): StoreStats {
+    return addStats(this.#backend.stats(), this.#tally);
+  }
+}
+
 /**
  * Gives any backend a failure mode. A backend's `reserve` rejects with a
  * `STORE_UNAVAILABLE` error when it cannot count (see `isOutage`); this wrapper turns
@@ -73,113 +216,8 @@ export function withFailMode(
   backend: MeteredCounterStore,
   options: FailModeOptions = {},
 ): MeteredCounterStore {
-  const opts = parseOptions(FailModeOptionsSchema, options, "fail mode options");
-  const name = backend.name;
-  const now = opts.now ?? Date.now;
-  const nextId = opts.ids ?? sequentialIds("o");
-  const tally = new Tally();
-  let closed = false;
-  let insurance: CounterStore | undefined;
-  let ownsInsurance = false;
-  if (opts.insurance === true) {
-    insurance = createMemoryStore({ name: `${name}-insurance`, now, sweepIntervalMs: 0 });
-    ownsInsurance = true;
-  } else if (opts.insurance !== false) {
-    insurance = opts.insurance;
-  }
-
-  function failClosed(reason: string): ReserveOutcome {
-    tally.failClosed++;
-    const degraded: StoreDegradation = { mode: "fail_closed", store: name, reason };
-    return {
-      admitted: false,
-      blockedBy: 0,
-      retryAfterMs: opts.failClosedRetryAfterMs,
-      counters: [],
-      degraded,
-    };
-  }
-
-  async function insured(
-    ins: CounterStore,
-    specs: readonly CounterSpec[],
-    reason: string,
-  ): Promise<ReserveOutcome> {
-    tally.insurance++;
-    const degraded: StoreDegradation = { mode: "fail_open", store: name, reason, insurance: true };
-    const out = await ins.reserve(specs);
-    if (!out.admitted) {
-      tally.refused++;
-      return { ...out, degraded };
-    }
-    tally.admitted++;
-    const reservation = { ...out.reservation, id: INSURANCE_PREFIX + out.reservation.id };
-    return { ...out, reservation, degraded };
-  }
-
-  function openAdmit(specs: readonly CounterSpec[], reason: string): ReserveOutcome {
-    tally.admitted++;
-    const t = now();
-    const degraded: StoreDegradation = { mode: "fail_open", store: name, reason };
-    return {
-      admitted: true,
-      reservation: {
-        id: OPEN_PREFIX + nextId(),
-        counters: specs.map((s) => ({
-          key: s.key,
-          weight: s.weight,
-          resetAtMs: t + s.windowMs,
-          windowMs: s.windowMs,
-        })),
-      },
-      counters: specs.map((s) => counterState(s.key, 0, s.max, t + s.windowMs)),
-      degraded,
-    };
-  }
-
-  function degrade(specs: readonly CounterSpec[], err: unknown): Promise<ReserveOutcome> {
-    if (!isOutage(err)) return Promise.reject(err);
-    if (opts.fail === "closed") return Promise.resolve(failClosed(err.message));
-    tally.failOpen++;
-    if (insurance !== undefined) return insured(insurance, specs, err.message);
-    return Promise.resolve(openAdmit(specs, err.message));
-  }
-
-  /** True when the reservation was made while the backend was down (and is handled here). */
-  async function settledElsewhere(
-    reservation: CounterReservation,
-    op: "commit" | "rollback",
-  ): Promise<boolean> {
-    if (closed) throw storeClosedError(name);
-    if (reservation.id.startsWith(OPEN_PREFIX)) return true;
-    if (!reservation.id.startsWith(INSURANCE_PREFIX)) return false;
-    await insurance?.[op]({ ...reservation, id: reservation.id.slice(INSURANCE_PREFIX.length) });
-    return true;
-  }
-
-  return {
-    name,
-    reserve(specs) {
-      return backend.reserve(specs).then(undefined, (err: unknown) => degrade(specs, err));
-    },
-    async commit(reservation) {
-      if (await settledElsewhere(reservation, "commit")) return;
-      await backend.commit(reservation);
-    },
-    async rollback(reservation) {
-      if (await settledElsewhere(reservation, "rollback")) return;
-      await backend.rollback(reservation);
-    },
-    peek: (specs) => backend.peek(specs),
-    ready: () => backend.ready(),
-    async close() {
-      if (closed) return;
-      closed = true;
-      if (ownsInsurance) await insurance?.close();
-      await backend.close();
-    },
-    stats(): StoreStats {
-      return addStats(backend.stats(), tally);
-    },
-  };
+  return new FailModeStore(
+    backend,
+    parseOptions(FailModeOptionsSchema, options, "fail mode options"),
+  );
 }
