@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import type { Ajv, ValidateFunction } from "ajv";
+import { z } from "zod";
 import { compileJsonSchema, createAjv } from "./ajv.js";
 import { type CompiledCondition, compileCondition } from "./conditions.js";
 import type { CounterSpec, DecisionCode, Effect, Identity } from "./contracts.js";
@@ -7,6 +8,7 @@ import { PolicyError, PolicyErrorCode } from "./errors.js";
 import { type CompiledLimit, compileLimit, counterKey, type LimitCounterView } from "./limits.js";
 import { type PolicyDocument, parsePolicy, type ToolRule } from "./schema.js";
 import { canonicalJson } from "./seams/canonical-json.js";
+import { parseOptions } from "./seams/options.js";
 import { formatPath, globLiterals, globToRegExp, isGlob } from "./syntax.js";
 import type { TraceStep } from "./trace.js";
 
@@ -408,10 +410,15 @@ export class CompiledPolicy {
 }
 
 /** Options of {@link compilePolicy}. */
-export interface CompilePolicyOptions {
-  /** File name or label shown in messages and on the compiled policy. */
-  readonly source?: string | undefined;
-}
+export const CompilePolicyOptionsSchema = z
+  .object({
+    /** File name or label shown in messages and on the compiled policy. */
+    source: z.string().optional(),
+  })
+  .strict();
+
+/** Options of {@link compilePolicy}, derived from {@link CompilePolicyOptionsSchema}. */
+export type CompilePolicyOptions = z.input<typeof CompilePolicyOptionsSchema>;
 
 /**
  * Validates and compiles a policy once so every decision is a few map lookups.
@@ -425,8 +432,9 @@ export interface CompilePolicyOptions {
  */
 export function compilePolicy(
   doc: PolicyDocument,
-  opts: CompilePolicyOptions = {},
+  options: CompilePolicyOptions = {},
 ): CompiledPolicy {
+  const opts = parseOptions(CompilePolicyOptionsSchema, options, "compilePolicy options");
   const valid = parsePolicy(doc, opts.source);
   return new CompiledPolicy(valid, opts.source);
 }

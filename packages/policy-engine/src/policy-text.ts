@@ -4,17 +4,24 @@
  */
 import { readFile } from "node:fs/promises";
 import { parseDocument } from "yaml";
+import { z } from "zod";
 import { PolicyError, PolicyErrorCode, type PolicyIssue } from "./errors.js";
 import { type PolicyDocument, type PolicyLimit, parsePolicy, type ToolRule } from "./schema.js";
+import { parseOptions } from "./seams/options.js";
 import { formatPath } from "./syntax.js";
 
 /** Options of {@link parsePolicyText}. */
-export interface ParsePolicyTextOptions {
-  /** File name for messages; its extension (`.json`, `.yaml`, `.yml`) picks the format. */
-  readonly source?: string;
-  /** Overrides detection. Without it: extension, else JSON when the text starts with `{`. */
-  readonly format?: "json" | "yaml";
-}
+export const ParsePolicyTextOptionsSchema = z
+  .object({
+    /** File name for messages; its extension (`.json`, `.yaml`, `.yml`) picks the format. */
+    source: z.string().optional(),
+    /** Overrides detection. Without it: extension, else JSON when the text starts with `{`. */
+    format: z.enum(["json", "yaml"]).optional(),
+  })
+  .strict();
+
+/** Options of {@link parsePolicyText}, derived from {@link ParsePolicyTextOptionsSchema}. */
+export type ParsePolicyTextOptions = z.input<typeof ParsePolicyTextOptionsSchema>;
 
 function detectFormat(text: string, opts: ParsePolicyTextOptions): "json" | "yaml" {
   if (opts.format !== undefined) return opts.format;
@@ -31,7 +38,11 @@ function detectFormat(text: string, opts: ParsePolicyTextOptions): "json" | "yam
  * @example
  * const doc = parsePolicyText('version: "1"\ndefault: deny\n', { format: "yaml" });
  */
-export function parsePolicyText(text: string, opts: ParsePolicyTextOptions = {}): PolicyDocument {
+export function parsePolicyText(
+  text: string,
+  options: ParsePolicyTextOptions = {},
+): PolicyDocument {
+  const opts = parseOptions(ParsePolicyTextOptionsSchema, options, "parsePolicyText options");
   const format = detectFormat(text, opts);
   let value: unknown;
   try {

@@ -1,19 +1,19 @@
-import {
-  clockSchema,
-  fnSchema,
-  type MeteredCounterStore,
-  schedulerSchema,
-} from "@toolgate/policy-engine";
+import type { MeteredCounterStore } from "@toolgate/policy-engine";
 import { z } from "zod";
 import { type MemoryConfig, memoryBackend } from "./backends/memory.js";
 import { type RedisConfig, redisBackend } from "./backends/redis.js";
 import { backendForScheme, STORE_BACKENDS } from "./backends/registry.js";
-import type { CounterStoreRuntime, StoreBackend } from "./backends/types.js";
+import {
+  type CounterStoreRuntime,
+  CounterStoreRuntimeSchema,
+  type StoreBackend,
+} from "./backends/types.js";
 import { RateLimitStoreError, RateLimitStoreErrorCode } from "./errors.js";
 import { parseOptions } from "./options.js";
 import { withHoldCeiling } from "./wrappers/hold-ceiling.js";
 
 export type { CounterStoreRuntime } from "./backends/types.js";
+export { CounterStoreRuntimeSchema } from "./backends/types.js";
 
 const UNKNOWN_SCHEME = `must be ${STORE_BACKENDS.map((b) => b.example).join(", ")}`;
 
@@ -75,15 +75,6 @@ export type StoreConfigInput =
   | string
   | z.input<typeof memoryBackend.schema>
   | z.input<typeof redisBackend.schema>;
-
-/** Validates {@link CounterStoreRuntime}. */
-export const CounterStoreRuntimeSchema = z
-  .object({
-    now: clockSchema.optional(),
-    scheduler: schedulerSchema.optional(),
-    ids: fnSchema<() => string>("returning a unique reservation id").optional(),
-  })
-  .strict();
 
 /** Describes a config without echoing a password. */
 function describeConfig(config: unknown): string {

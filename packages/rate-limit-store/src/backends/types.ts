@@ -1,5 +1,10 @@
-import type { Clock, MeteredCounterStore, Scheduler } from "@toolgate/policy-engine";
-import type { z } from "zod";
+import {
+  clockSchema,
+  fnSchema,
+  type MeteredCounterStore,
+  schedulerSchema,
+} from "@toolgate/policy-engine";
+import { z } from "zod";
 
 /**
  * Runtime seams the factory passes to whichever store it builds: `now` and `scheduler`
@@ -7,14 +12,19 @@ import type { z } from "zod";
  * across instances (the memory store derives its ids from a sequence it can look up
  * in O(1)).
  */
-export interface CounterStoreRuntime {
-  /** Clock in epoch ms. Default `Date.now`. */
-  now?: Clock;
-  /** Timers for sweeps, start-up waits and hold ceilings. Default: real, unref'd timers. */
-  scheduler?: Scheduler;
-  /** Reservation id source, unique across gateway instances. */
-  ids?: () => string;
-}
+export const CounterStoreRuntimeSchema = z
+  .object({
+    /** Clock in epoch ms. Default `Date.now`. */
+    now: clockSchema.optional(),
+    /** Timers for sweeps, start-up waits and hold ceilings. Default: real, unref'd timers. */
+    scheduler: schedulerSchema.optional(),
+    /** Reservation id source, unique across gateway instances. */
+    ids: fnSchema<() => string>("returning a unique reservation id").optional(),
+  })
+  .strict();
+
+/** Input type of {@link CounterStoreRuntimeSchema}. */
+export type CounterStoreRuntime = z.input<typeof CounterStoreRuntimeSchema>;
 
 /**
  * One store backend in the URL-scheme registry. Adding a backend (Postgres, Valkey
