@@ -342,7 +342,9 @@ export function evaluatePlan(
 
 /** The verdict for a call: cached plan lookup, argument checks and counter specs, no I/O. */
 export function evaluateCall(policy: CompiledPolicy, call: ToolCall, identity: Identity): Verdict {
-  return evaluatePlan(policy, policy.plan(call.name), call, identity);
+  const plan = policy.plan(call.name);
+  // The common case (a verdict no argument or identity can change) without another call.
+  return plan.fixedVerdict ?? evaluatePlan(policy, plan, call, identity);
 }
 
 /** The verdict with a trace of every entry the matching path considered. Counters are not consulted. */

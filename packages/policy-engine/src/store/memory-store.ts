@@ -77,6 +77,28 @@ const CHUNK_SIZE = 1 << CHUNK_BITS;
 
 type PeekSpec = Pick<CounterSpec, "key" | "windowMs" | "max">;
 
+/**
+ * A reservation as this store hands it out. The sequence number rides along in a
+ * private field so settling our own reservations needs no id parsing (a copy, or a
+ * plain object with the same id, still settles through the id).
+ */
+class MemoryReservation implements CounterReservation {
+  readonly id: string;
+  readonly counters: CounterReservation["counters"];
+  readonly #seq: number;
+  readonly #owner: object;
+  constructor(owner: object, id: string, seq: number, counters: CounterReservation["counters"]) {
+    this.id = id;
+    this.#owner = owner;
+    this.#seq = seq;
+    this.counters = counters;
+  }
+  /** The sequence number of `r` when `owner` issued this very object, else -1. */
+  static seqOf(r: CounterReservation, owner: object): number {
+    return r instanceof MemoryReservation && r.#owner === owner ? r.#seq : -1;
+  }
+}
+
 /** The one in-memory store; a class so the engine can recognise it (see {@link syncReserver}). */
 class MemoryCounterStore implements MeteredCounterStore {
   readonly name: string;
@@ -192,10 +214,10 @@ class MemoryCounterStore implements MeteredCounterStore {
       last = w;
     }
     this.#tally.admitted++;
-    const id = this.#openReservation(until);
+    const seq = this.#openReservation(until);
     return {
       admitted: true,
-      reservation: { id, counters },
+      reservation: new MemoryReservation(this, this.#idPrefix + seq.toString(36), seq, counters),
       // One spec (the common case) needs no second lookup; with several, a key may repeat
       // and every state must show its final count.
       counters:
@@ -205,8 +227,8 @@ class MemoryCounterStore implements MeteredCounterStore {
     };
   }
 
-  /** Allocates the next reservation id and marks it open in its chunk. */
-  #openReservation(until: number): string {
+  /** Allocates the next reservation number and marks it open in its chunk. */
+  #openReservation(until: number): number {
     const n0 = this.#seq++;
     let current = this.#current;
     if ((n0 & (CHUNK_SIZE - 1)) === 0 || current === undefined) {
@@ -219,7 +241,7 @@ class MemoryCounterStore implements MeteredCounterStore {
     }
     current.open++;
     if (until > current.until) current.until = until;
-    return this.#idPrefix + n0.toString(36);
+    return n0;
   }
 
   #statesOf(specs: readonly PeekSpec[], t: number): CounterState[] {
@@ -239,10 +261,14 @@ class MemoryCounterStore implements MeteredCounterStore {
    * Marks a reservation settled. False when it was already settled, its chunk is gone
    * (all settled, or every window ended) or the id is not one of ours.
    */
-  #settle(id: string): boolean {
-    const prefix = this.#idPrefix;
-    if (typeof id !== "string" || !id.startsWith(prefix)) return false;
-    const n = Number.parseInt(id.slice(prefix.length), 36);
+  #settle(reservation: CounterReservation): boolean {
+    let n = MemoryReservation.seqOf(reservation, this);
+    if (n === -1) {
+      const id = reservation.id;
+      const prefix = this.#idPrefix;
+      if (typeof id !== "string" || !id.startsWith(prefix)) return false;
+      n = Number.parseInt(id.slice(prefix.length), 36);
+    }
     if (!Number.isSafeInteger(n) || n < 0 || n >= this.#seq) return false;
     const chunkNo = n >>> CHUNK_BITS;
     const chunk = this.#chunks.get(chunkNo);
@@ -258,14 +284,14 @@ class MemoryCounterStore implements MeteredCounterStore {
 
   commit(reservation: CounterReservation): Promise<void> {
     if (this.#closed) return Promise.reject(storeClosedError(this.name));
-    this.#settle(reservation.id);
+    this.#settle(reservation);
     return Promise.resolve();
   }
 
   rollback(reservation: CounterReservation): Promise<void> {
     if (this.#closed) return Promise.reject(storeClosedError(this.name));
     // Unknown ids (settled before, or from another store) give nothing back.
-    if (!this.#settle(reservation.id)) return Promise.resolve();
+    if (!this.#settle(reservation)) return Promise.resolve();
     const t = this.#now();
     for (const c of reservation.counters) {
       const w = this.#windows.get(c.key);
