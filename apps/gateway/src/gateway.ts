@@ -344,11 +344,11 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       for (const g of loaded.grants) {
         const holder = holderOf.get(g.name);
         if (!holder) continue;
-        const limits = [...holder.current.limitsById.values()].filter((l) => l.scope === "grant");
+        const limits = holder.current
+          .limitCounters({ grant: g.name })
+          .filter((l) => l.scope === "grant");
         if (limits.length === 0) continue;
-        const states = await store.peek(
-          limits.map((l) => ({ key: l.keyPrefix + g.name, windowMs: l.windowMs, max: l.max })),
-        );
+        const states = await store.peek(limits);
         limits.forEach((l, i) => {
           const s = states[i];
           out.push({

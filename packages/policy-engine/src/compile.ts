@@ -1,36 +1,16 @@
 import { createHash } from "node:crypto";
 import type { Ajv, ValidateFunction } from "ajv";
+import { z } from "zod";
 import { compileJsonSchema, createAjv } from "./ajv.js";
 import { type CompiledCondition, compileCondition } from "./conditions.js";
-import type { CounterSpec, DecisionCode, Effect } from "./contracts.js";
+import type { CounterSpec, DecisionCode, Effect, Identity } from "./contracts.js";
 import { PolicyError, PolicyErrorCode } from "./errors.js";
-import { type PolicyDocument, type PolicyLimit, parsePolicy, type ToolRule } from "./schema.js";
-import {
-  formatPath,
-  globLiterals,
-  globToRegExp,
-  isGlob,
-  type PathSegment,
-  parseArgPath,
-  parseWindow,
-} from "./syntax.js";
-
-/** A limit resolved at compile time; per call only the key suffix and weight are added. */
-export interface CompiledLimit {
-  /** Policy path, e.g. `tools.binance_us_create_listen_key.limits[0]`. */
-  readonly ruleId: string;
-  readonly counter: string;
-  readonly window: string;
-  readonly windowMs: number;
-  readonly max: number;
-  readonly scope: "grant" | "session" | "global";
-  /** `<counter>|<scope>|`; the scope value is appended per call. */
-  readonly keyPrefix: string;
-  readonly incrementFrom?: string | undefined;
-  readonly incrementSegments?: readonly PathSegment[] | undefined;
-  /** `rate limit "c" reached: 10 per minute per grant`. */
-  readonly reasonPrefix: string;
-}
+import { type CompiledLimit, compileLimit, counterKey, type LimitCounterView } from "./limits.js";
+import { type PolicyDocument, parsePolicy, type ToolRule } from "./schema.js";
+import { canonicalJson } from "./seams/canonical-json.js";
+import { parseOptions } from "./seams/options.js";
+import { formatPath, globLiterals, globToRegExp, isGlob } from "./syntax.js";
+import type { TraceStep } from "./trace.js";
 
 /** A tool rule with everything parsed and compiled. */
 export interface CompiledRule {
@@ -89,16 +69,6 @@ const PLAN_CACHE_MAX = 10_000;
 /** Longest tool name whose plan is cached. */
 const PLAN_CACHE_NAME_MAX = 256;
 
-function canonicalJson(value: unknown): string {
-  if (value === null || typeof value !== "object") return JSON.stringify(value) ?? "null";
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
-  const keys = Object.keys(value).sort();
-  return `{${keys
-    .filter((k) => (value as Record<string, unknown>)[k] !== undefined)
-    .map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`)
-    .join(",")}}`;
-}
-
 /** Content hash of a policy document: same meaning, same version, whatever the format. */
 export function policyVersion(doc: PolicyDocument): string {
   return `sha256:${createHash("sha256").update(canonicalJson(doc)).digest("hex").slice(0, 12)}`;
@@ -129,25 +99,47 @@ function globEntry(pattern: string): GlobEntry {
   return { pattern, re: globToRegExp(pattern), literals, wildcards: pattern.length - literals };
 }
 
-function compileLimit(l: PolicyLimit, ruleId: string): CompiledLimit {
-  const windowMs = parseWindow(l.window);
-  if (windowMs === undefined) throw new TypeError(`${ruleId}.window is invalid`);
-  const scope = l.scope ?? "grant";
-  const segs = l.increment_from === undefined ? undefined : parseArgPath(l.increment_from);
-  if (typeof segs === "string") throw new TypeError(`${ruleId}.increment_from ${segs}`);
-  const per = scope === "global" ? "in total" : `per ${scope}`;
-  const unit = l.increment_from === undefined ? "" : ` (counted from ${l.increment_from})`;
+/** What the rule (or the default) says about `name` before arguments and limits. */
+function baseOutcome(
+  name: string,
+  rule: CompiledRule | undefined,
+  defaultEffect: "allow" | "deny",
+): StaticOutcome {
+  if (rule === undefined)
+    return defaultEffect === "deny"
+      ? {
+          effect: "deny",
+          code: "DEFAULT_DENY",
+          reason: `tool "${name}" is not allowed by this policy (default deny)`,
+          ruleId: "default",
+        }
+      : {
+          effect: "allow",
+          code: "ALLOWED",
+          reason: `tool "${name}" is allowed by this policy (default allow)`,
+          ruleId: "default",
+        };
+  if (rule.action === "deny")
+    return {
+      effect: "deny",
+      code: "TOOL_DENIED",
+      reason: rule.reason ?? `tool "${name}" is denied by this policy (${rule.ruleId})`,
+      ruleId: rule.ruleId,
+    };
+  if (rule.action === "require_approval")
+    return {
+      effect: "require_approval",
+      code: "APPROVAL_REQUIRED",
+      reason:
+        rule.reason ??
+        `tool "${name}" needs a person's approval before it runs; wait for the decision`,
+      ruleId: rule.ruleId,
+    };
   return {
-    ruleId,
-    counter: l.counter,
-    window: l.window,
-    windowMs,
-    max: l.max,
-    scope,
-    keyPrefix: `${l.counter}|${scope}|`,
-    incrementFrom: l.increment_from,
-    incrementSegments: segs,
-    reasonPrefix: `rate limit "${l.counter}" reached: ${l.max} per ${l.window} ${per}${unit}`,
+    effect: "allow",
+    code: "ALLOWED",
+    reason: `tool "${name}" is allowed by ${rule.ruleId}`,
+    ruleId: rule.ruleId,
   };
 }
 
@@ -265,16 +257,45 @@ export class CompiledPolicy {
     }
   }
 
-  /** The rule governing `name`: exact key first, else the most specific matching glob. */
-  ruleFor(name: string): CompiledRule | undefined {
+  /**
+   * The rule governing `name`: exact key first, else the most specific matching glob.
+   * With `trace`, records every entry considered (the one matching path `explain`
+   * shares with `evaluate`).
+   */
+  ruleFor(name: string, trace?: TraceStep[]): CompiledRule | undefined {
     const hit = this.exact.get(name);
-    if (hit !== undefined) return hit;
-    for (const g of this.globs) if (g.re.test(name)) return g;
-    return undefined;
+    trace?.push({
+      step: "exact",
+      ruleId: hit?.ruleId ?? "tools",
+      result: hit === undefined ? "no_match" : "matched",
+      detail: hit === undefined ? `no rule named "${name}"` : `rule for "${name}"`,
+    });
+    let rule = hit;
+    for (const g of this.globs) {
+      if (rule !== undefined) {
+        if (trace === undefined) break;
+        trace.push({
+          step: "glob",
+          ruleId: g.ruleId,
+          result: "skipped",
+          detail: "a more specific rule already matched",
+        });
+        continue;
+      }
+      const matched = g.re.test(name);
+      trace?.push({
+        step: "glob",
+        ruleId: g.ruleId,
+        result: matched ? "matched" : "no_match",
+        detail: `"${g.key}" ${matched ? "matches" : "does not match"} "${name}"`,
+      });
+      if (matched) rule = g;
+    }
+    return rule;
   }
 
-  /** Index in `hide` of the first entry covering `name`, or -1. */
-  hideIndex(name: string): number {
+  /** Index in `hide` of the first entry covering `name`, or -1. With `trace`, records the entries up to it. */
+  hideIndex(name: string, trace?: TraceStep[]): number {
     const i = this.hiddenExact.get(name);
     let best = i ?? -1;
     for (const g of this.hiddenGlobs) {
@@ -284,12 +305,54 @@ export class CompiledPolicy {
         break;
       }
     }
+    if (trace !== undefined) {
+      const hide = this.document.hide ?? [];
+      const last = best === -1 ? hide.length - 1 : best;
+      for (let k = 0; k <= last; k++) {
+        trace.push({
+          step: "hide",
+          ruleId: `hide[${k}]`,
+          result: k === best ? "matched" : "no_match",
+          detail: k === best ? `"${hide[k]}" hides "${name}"` : `"${hide[k]}" does not match`,
+        });
+      }
+    }
     return best;
   }
 
-  #buildPlan(name: string): ToolPlan {
-    const hideAt = this.hideIndex(name);
-    const rule = this.ruleFor(name);
+  /**
+   * Every limit of this policy (all_tools first, then each rule's, in policy order) as
+   * `identity`'s counter. Apps use it to show or peek counters instead of rebuilding
+   * store keys from engine internals.
+   *
+   * @example
+   * const views = policy.limitCounters({ grant: "demo" }).filter((v) => v.scope === "grant");
+   * const states = await store.peek(views);
+   */
+  limitCounters(identity: Identity): LimitCounterView[] {
+    const out: LimitCounterView[] = [];
+    for (const l of this.limitsById.values()) {
+      out.push({
+        ruleId: l.ruleId,
+        counter: l.counter,
+        key: counterKey(l, identity),
+        window: l.window,
+        windowMs: l.windowMs,
+        max: l.max,
+        scope: l.scope,
+      });
+    }
+    return out;
+  }
+
+  /** The plan for `name` built afresh (never cached) while recording the matching steps. */
+  tracedPlan(name: string, trace: TraceStep[]): ToolPlan {
+    return this.#buildPlan(name, trace);
+  }
+
+  #buildPlan(name: string, trace?: TraceStep[]): ToolPlan {
+    const hideAt = this.hideIndex(name, trace);
+    const rule = this.ruleFor(name, trace);
     const hidden: StaticOutcome | undefined =
       hideAt === -1
         ? undefined
@@ -299,46 +362,7 @@ export class CompiledPolicy {
             reason: `tool "${name}" is not available to this client`,
             ruleId: `hide[${hideAt}]`,
           };
-    let base: StaticOutcome;
-    if (rule === undefined) {
-      base =
-        this.defaultEffect === "deny"
-          ? {
-              effect: "deny",
-              code: "DEFAULT_DENY",
-              reason: `tool "${name}" is not allowed by this policy (default deny)`,
-              ruleId: "default",
-            }
-          : {
-              effect: "allow",
-              code: "ALLOWED",
-              reason: `tool "${name}" is allowed by this policy (default allow)`,
-              ruleId: "default",
-            };
-    } else if (rule.action === "deny") {
-      base = {
-        effect: "deny",
-        code: "TOOL_DENIED",
-        reason: rule.reason ?? `tool "${name}" is denied by this policy (${rule.ruleId})`,
-        ruleId: rule.ruleId,
-      };
-    } else if (rule.action === "require_approval") {
-      base = {
-        effect: "require_approval",
-        code: "APPROVAL_REQUIRED",
-        reason:
-          rule.reason ??
-          `tool "${name}" needs a person's approval before it runs; wait for the decision`,
-        ruleId: rule.ruleId,
-      };
-    } else {
-      base = {
-        effect: "allow",
-        code: "ALLOWED",
-        reason: `tool "${name}" is allowed by ${rule.ruleId}`,
-        ruleId: rule.ruleId,
-      };
-    }
+    const base = baseOutcome(name, rule, this.defaultEffect);
     const dynamic =
       rule !== undefined &&
       (rule.require.length > 0 ||
@@ -386,10 +410,15 @@ export class CompiledPolicy {
 }
 
 /** Options of {@link compilePolicy}. */
-export interface CompilePolicyOptions {
-  /** File name or label shown in messages and on the compiled policy. */
-  readonly source?: string | undefined;
-}
+export const CompilePolicyOptionsSchema = z
+  .object({
+    /** File name or label shown in messages and on the compiled policy. */
+    source: z.string().optional(),
+  })
+  .strict();
+
+/** Options of {@link compilePolicy}, derived from {@link CompilePolicyOptionsSchema}. */
+export type CompilePolicyOptions = z.input<typeof CompilePolicyOptionsSchema>;
 
 /**
  * Validates and compiles a policy once so every decision is a few map lookups.
@@ -403,8 +432,9 @@ export interface CompilePolicyOptions {
  */
 export function compilePolicy(
   doc: PolicyDocument,
-  opts: CompilePolicyOptions = {},
+  options: CompilePolicyOptions = {},
 ): CompiledPolicy {
+  const opts = parseOptions(CompilePolicyOptionsSchema, options, "compilePolicy options");
   const valid = parsePolicy(doc, opts.source);
   return new CompiledPolicy(valid, opts.source);
 }

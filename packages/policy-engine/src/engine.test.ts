@@ -603,3 +603,111 @@ describe("evaluate and explain", () => {
     ]);
   });
 });
+
+describe("explain is evaluate with a trace", () => {
+  const rich = policy({
+    default: "allow",
+    hide: ["secret_*", "h"],
+    all_tools: { limits: [{ counter: "all", window: "hour", max: 9, scope: "global" }] },
+    tools: {
+      h: { action: "allow" },
+      "d*": { action: "deny", require: [{ path: "args.n", op: "gt", value: 1 }] },
+      "s*": {
+        mode: "shadow",
+        action: "require_approval",
+        deny_if: [{ path: "args.n", op: "eq", value: 7 }],
+        limits: [{ counter: "s", window: "minute", max: 2, increment_from: "args.n" }],
+      },
+      "t*": {
+        require: [{ path: "args.n", op: "gt", value: 1 }],
+        arguments: { type: "object", properties: { n: { type: "number", maximum: 50 } } },
+        limits: [
+          { counter: "t", window: "15m", max: 20, scope: "session", increment_from: "args.n" },
+        ],
+      },
+      exact: { action: "require_approval", limits: [{ counter: "e", window: "second", max: 1 }] },
+    },
+  });
+  const names = ["h", "secret_x", "dx", "sx", "tx", "exact", "other"];
+  const argSets = [undefined, { n: 0 }, { n: 2 }, { n: 7 }, { n: 30 }, { n: 60 }, { n: "x" }];
+
+  it("gives exactly the verdict evaluate gives, for every call", () => {
+    for (const name of names)
+      for (const args of argSets) {
+        const call = { name, arguments: args };
+        expect(
+          engine.explain(rich, call, alice).verdict,
+          `${name} ${JSON.stringify(args)}`,
+        ).toEqual(engine.evaluate(rich, call, alice));
+      }
+  });
+
+  it("keeps recording after the deciding failure, so the trace shows every check", () => {
+    const x = engine.explain(rich, { name: "tx", arguments: { n: 0 } }, alice);
+    expect(x.verdict.ruleId).toBe("tools.t*.require[0]");
+    expect(x.trace.map((s) => `${s.step}:${s.result}`)).toEqual([
+      "hide:no_match",
+      "hide:no_match",
+      "exact:no_match",
+      "glob:no_match",
+      "glob:no_match",
+      "glob:matched",
+      "require:failed",
+      "arguments:passed",
+      "action:matched",
+      "limit:needs",
+      "limit:needs",
+    ]);
+    expect(x.trace.at(-1)?.detail).toBe('counter "t|session|s1": 20 per 15m counted from args.n');
+  });
+});
+
+describe("limitCounters: the public view of an identity's counters", () => {
+  it("names every limit's store key, window, max and scope, so apps never build keys", async () => {
+    const p = policy({
+      all_tools: { limits: [{ counter: "all", window: "hour", max: 9, scope: "global" }] },
+      tools: {
+        t: {
+          limits: [
+            { counter: "g", window: "minute", max: 2 },
+            { counter: "s", window: "15m", max: 3, scope: "session" },
+          ],
+        },
+      },
+    });
+    const views = p.limitCounters(alice);
+    expect(views).toEqual([
+      {
+        ruleId: "all_tools.limits[0]",
+        counter: "all",
+        key: "all|global|*",
+        window: "hour",
+        windowMs: 3_600_000,
+        max: 9,
+        scope: "global",
+      },
+      {
+        ruleId: "tools.t.limits[0]",
+        counter: "g",
+        key: "g|grant|alice",
+        window: "minute",
+        windowMs: 60_000,
+        max: 2,
+        scope: "grant",
+      },
+      {
+        ruleId: "tools.t.limits[1]",
+        counter: "s",
+        key: "s|session|s1",
+        window: "15m",
+        windowMs: 900_000,
+        max: 3,
+        scope: "session",
+      },
+    ]);
+    // The keys are the ones decide() counts in.
+    await decide(p, "t");
+    const states = await engine.store.peek(views);
+    expect(states.map((s) => s.used)).toEqual([1, 1, 1]);
+  });
+});

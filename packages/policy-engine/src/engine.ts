@@ -1,71 +1,48 @@
-import type { ErrorObject } from "ajv";
-import type { CompiledLimit, CompiledPolicy, CompiledRule, StaticOutcome } from "./compile.js";
+import { z } from "zod";
+import type { CompiledPolicy, StaticOutcome } from "./compile.js";
 import type {
   CounterReservation,
   CounterSpec,
   CounterState,
   CounterStore,
   Decision,
-  DecisionCode,
-  Effect,
   Identity,
   Reservation,
   ReserveOutcome,
   ToolCall,
 } from "./contracts.js";
 import { PolicyErrorCode, ToolgateError } from "./errors.js";
-import { createInProcessCounterStore, syncReserver } from "./in-process-store.js";
-import { readPath } from "./syntax.js";
+import {
+  type Explanation,
+  evaluateCall,
+  explainCall,
+  type Outcome,
+  type Verdict,
+} from "./evaluate.js";
+import { clockSchema, fnSchema } from "./seams/clock.js";
+import { parseOptions } from "./seams/options.js";
+import { createMemoryStore, syncReserver } from "./store/memory-store.js";
 
-/** An outcome without the tool name: what a rule (or shadow rule) said. */
-export interface Outcome {
-  readonly effect: Effect;
-  readonly code: DecisionCode;
-  readonly reason: string;
-  readonly ruleId: string;
-}
+const isStore = (v: unknown): v is CounterStore =>
+  typeof v === "object" &&
+  v !== null &&
+  typeof (v as CounterStore).reserve === "function" &&
+  typeof (v as CounterStore).peek === "function";
 
-/**
- * What the policy says about a call before counters are consulted: the effect, and
- * the counters the call needs. Synchronous and side-effect free.
- */
-export interface Verdict extends Outcome {
-  readonly tool: string;
-  /** Counters to reserve if the effect is not `deny` (all_tools limits first, then the rule's). */
-  readonly counters: readonly CounterSpec[];
-  /** The shadow rule's own outcome when it would not allow (the effect is then `allow`). */
-  readonly shadow?: Outcome | undefined;
-  /** A shadow rule's own limits: peeked, never consumed. */
-  readonly shadowCounters?: readonly CounterSpec[] | undefined;
-}
-
-/** One step of an {@link Explanation}. */
-export interface TraceStep {
-  /** What was checked: `hide`, `exact`, `glob`, `default`, `require`, `deny_if`, `arguments`, `action`, `limit`, `mode`. */
-  readonly step: string;
-  /** Policy path of the entry checked. */
-  readonly ruleId: string;
-  /** `matched`, `no_match`, `passed`, `failed`, `skipped` or `needs` (for limits). */
-  readonly result: string;
-  readonly detail: string;
-}
-
-/** The verdict plus how it was reached, for `toolgate explain`. */
-export interface Explanation {
-  readonly verdict: Verdict;
-  readonly trace: readonly TraceStep[];
-  readonly policyVersion: string;
-}
-
-/** Options of {@link createPolicyEngine}. */
-export interface PolicyEngineOptions {
-  /** Where counters live. Default: a fresh in-process store using `now`. */
-  readonly store?: CounterStore;
-  /** Clock in epoch ms, used for the default store. Default `Date.now`. */
-  readonly now?: () => number;
+/** Options of {@link createPolicyEngine}; every field is optional. */
+export const PolicyEngineOptionsSchema = z.object({
+  /** Where counters live. Default: a fresh memory store using `now`. */
+  store: z
+    .custom<CounterStore>(isStore, { message: "must be a CounterStore (reserve, peek, ...)" })
+    .optional(),
+  /** Clock in epoch ms, used for the default store and retry times. Default `Date.now`. */
+  now: clockSchema.optional(),
   /** Decision id generator. Default: a process-unique prefix plus a counter (cheap). */
-  readonly newId?: () => string;
-}
+  newId: fnSchema<() => string>("returning a unique decision id").optional(),
+});
+
+/** Options of {@link createPolicyEngine}, derived from {@link PolicyEngineOptionsSchema}. */
+export type PolicyEngineOptions = z.input<typeof PolicyEngineOptionsSchema>;
 
 /** The decision engine; see {@link createPolicyEngine}. */
 export interface PolicyEngine {
@@ -90,186 +67,6 @@ export interface PolicyEngine {
   ): T[];
   /** False for hidden tools and tools every call to which is denied. */
   isVisible(policy: CompiledPolicy, name: string, identity: Identity): boolean;
-}
-
-const EMPTY: readonly CounterSpec[] = Object.freeze([]);
-const EMPTY_ARGS: Readonly<Record<string, unknown>> = Object.freeze({});
-
-function scopeValue(limit: CompiledLimit, identity: Identity): string {
-  return limit.scope === "grant"
-    ? identity.grant
-    : limit.scope === "session"
-      ? (identity.session ?? identity.grant)
-      : "*";
-}
-
-function describeType(v: unknown): string {
-  if (v === undefined) return "missing";
-  if (v === null) return "null";
-  if (Array.isArray(v)) return "a list";
-  if (typeof v === "number") return "a negative or non-finite number";
-  return `a ${typeof v}`;
-}
-
-/**
- * Builds the specs of `limits` into `out`. Returns a deny outcome when an
- * `increment_from` argument is unusable or the weight can never fit.
- */
-function pushSpecs(
-  limits: readonly CompiledLimit[],
-  args: unknown,
-  identity: Identity,
-  out: CounterSpec[],
-): Outcome | undefined {
-  for (let i = 0; i < limits.length; i++) {
-    const l = limits[i] as CompiledLimit;
-    let weight = 1;
-    if (l.incrementSegments !== undefined) {
-      const v = readPath(args, l.incrementSegments);
-      if (typeof v !== "number" || !Number.isFinite(v) || v < 0)
-        return {
-          effect: "deny",
-          code: "ARGUMENTS_INVALID",
-          reason: `limit "${l.counter}" counts ${l.incrementFrom}, which must be a number of at least 0 (got ${describeType(v)})`,
-          ruleId: l.ruleId,
-        };
-      if (v > l.max)
-        return {
-          effect: "deny",
-          code: "RATE_LIMITED",
-          reason: `${l.reasonPrefix}; this call needs ${v}, more than the limit allows in one window`,
-          ruleId: l.ruleId,
-        };
-      weight = v;
-    }
-    out.push({
-      key: l.keyPrefix + scopeValue(l, identity),
-      counter: l.counter,
-      windowMs: l.windowMs,
-      max: l.max,
-      weight,
-      ruleId: l.ruleId,
-    });
-  }
-  return undefined;
-}
-
-/** `/order/items/0/qty` → `arguments.order.items[0].qty`, the form conditions use. */
-function argumentPath(pointer: string): string {
-  let out = "arguments";
-  if (pointer === "") return out;
-  for (const raw of pointer.slice(1).split("/")) {
-    const seg = raw.replace(/~1/g, "/").replace(/~0/g, "~");
-    out += /^[0-9]+$/.test(seg)
-      ? `[${seg}]`
-      : /^[A-Za-z_$][A-Za-z0-9_$-]*$/.test(seg)
-        ? `.${seg}`
-        : `[${JSON.stringify(seg)}]`;
-  }
-  return out;
-}
-
-/**
- * One JSON Schema error as the agent should read it: the argument's path and what to
- * change. Ajv's own text omits the offending property for `additionalProperties`
- * and the allowed values for `enum`, which are exactly what a model needs to retry.
- */
-function schemaErrorText(e: ErrorObject): string {
-  const at = argumentPath(e.instancePath);
-  const params = e.params as Record<string, unknown>;
-  switch (e.keyword) {
-    case "required":
-      return `${at}.${String(params.missingProperty)} is required`;
-    case "additionalProperties":
-      return `${at} must not have property "${String(params.additionalProperty)}" (remove it)`;
-    case "enum":
-      return `${at} must be one of ${JSON.stringify(params.allowedValues)}`;
-    default:
-      return `${at} ${e.message ?? "is invalid"}`;
-  }
-}
-
-/** Argument checks of a rule in precedence order; the first failure decides. */
-function checkArguments(rule: CompiledRule, args: unknown): Outcome | undefined {
-  for (const c of rule.denyIf) {
-    const reason = c.denies(args);
-    if (reason !== undefined)
-      return { effect: "deny", code: "CONDITION_FAILED", reason, ruleId: c.ruleId };
-  }
-  for (const c of rule.require) {
-    if (!c.test(args))
-      return { effect: "deny", code: "CONDITION_FAILED", reason: c.failReason, ruleId: c.ruleId };
-  }
-  const v = rule.validate;
-  if (v !== undefined && !v(args)) {
-    const detail = (v.errors ?? []).slice(0, 5).map(schemaErrorText).join("; ");
-    return {
-      effect: "deny",
-      code: "ARGUMENTS_INVALID",
-      reason:
-        rule.reason === undefined
-          ? `arguments do not match the schema of ${rule.ruleId}: ${detail}`
-          : `${rule.reason}: ${detail}`,
-      ruleId: `${rule.ruleId}.arguments`,
-    };
-  }
-  return undefined;
-}
-
-function withTool(o: Outcome, tool: string, counters: readonly CounterSpec[] = EMPTY): Verdict {
-  return {
-    tool,
-    effect: o.effect,
-    code: o.code,
-    reason: o.reason,
-    ruleId: o.ruleId,
-    counters,
-  };
-}
-
-/** The verdict for a call: plan lookup, argument checks and counter specs, no I/O. */
-function evaluateCall(policy: CompiledPolicy, call: ToolCall, identity: Identity): Verdict {
-  const name = call.name;
-  const plan = policy.plan(name);
-  const fixed = plan.fixedVerdict;
-  if (fixed !== undefined) return fixed;
-  const args = call.arguments ?? EMPTY_ARGS;
-  const rule = plan.rule;
-  const counters: CounterSpec[] = [];
-  if (rule === undefined || !rule.shadow) {
-    const failed = rule === undefined ? undefined : checkArguments(rule, args);
-    if (failed !== undefined) return withTool(failed, name);
-    // Static denies were settled by `fixed`; here base is allow or require_approval.
-    const bad =
-      pushSpecs(policy.allLimits, args, identity, counters) ??
-      (rule === undefined ? undefined : pushSpecs(rule.limits, args, identity, counters));
-    if (bad !== undefined) return withTool(bad, name);
-    return withTool(plan.base, name, counters);
-  }
-  // Shadow rule: its outcome is reported, the call is allowed; all_tools limits still bind.
-  const bad = pushSpecs(policy.allLimits, args, identity, counters);
-  if (bad !== undefined) return withTool(bad, name);
-  let shadow: Outcome | undefined =
-    plan.base.effect === "deny" ? plan.base : checkArguments(rule, args);
-  let shadowCounters: CounterSpec[] | undefined;
-  if (shadow === undefined) {
-    shadowCounters = [];
-    shadow = pushSpecs(rule.limits, args, identity, shadowCounters);
-    if (shadow === undefined && plan.base.effect === "require_approval") shadow = plan.base;
-  }
-  return {
-    tool: name,
-    effect: "allow",
-    code: "ALLOWED",
-    reason:
-      shadow === undefined
-        ? `tool "${name}" is allowed by ${rule.ruleId} (shadow mode)`
-        : `tool "${name}" is allowed: ${rule.ruleId} is in shadow mode and would have decided "${shadow.effect}"`,
-    ruleId: rule.ruleId,
-    counters,
-    shadow,
-    shadowCounters: shadow?.effect === "deny" ? undefined : shadowCounters,
-  };
 }
 
 function retryText(ms: number): string {
@@ -323,105 +120,111 @@ function defaultIdGenerator(): () => string {
   return () => prefix + (++n).toString(36);
 }
 
-function explainCall(policy: CompiledPolicy, call: ToolCall, identity: Identity): Explanation {
-  const trace: TraceStep[] = [];
-  const name = call.name;
-  const args = call.arguments ?? EMPTY_ARGS;
-  const hideAt = policy.hideIndex(name);
-  (policy.document.hide ?? []).forEach((h, i) => {
-    if (hideAt !== -1 && i > hideAt) return;
-    trace.push({
-      step: "hide",
-      ruleId: `hide[${i}]`,
-      result: i === hideAt ? "matched" : "no_match",
-      detail: i === hideAt ? `"${h}" hides "${name}"` : `"${h}" does not match`,
-    });
-  });
-  const exact = policy.exact.get(name);
-  trace.push({
-    step: "exact",
-    ruleId: exact?.ruleId ?? "tools",
-    result: exact === undefined ? "no_match" : "matched",
-    detail: exact === undefined ? `no rule named "${name}"` : `rule for "${name}"`,
-  });
-  let rule = exact;
-  for (const g of policy.globs) {
-    if (rule !== undefined && rule !== g) {
-      trace.push({
-        step: "glob",
-        ruleId: g.ruleId,
-        result: "skipped",
-        detail: "a more specific rule already matched",
-      });
-      continue;
-    }
-    const hit = g.re.test(name);
-    trace.push({
-      step: "glob",
-      ruleId: g.ruleId,
-      result: hit ? "matched" : "no_match",
-      detail: `"${g.key}" ${hit ? "matches" : "does not match"} "${name}"`,
-    });
-    if (hit) rule = g;
+/** What the decision functions share: the engine's store, ids and clock. */
+interface EngineContext {
+  readonly store: CounterStore;
+  readonly newId: () => string;
+  readonly now: () => number;
+  /** The store's synchronous reserve when it has one (the memory store). */
+  readonly reserveNow: ((specs: readonly CounterSpec[]) => ReserveOutcome) | undefined;
+}
+
+function shadowFromPeek(
+  ctx: EngineContext,
+  policy: CompiledPolicy,
+  v: Verdict,
+  states: readonly CounterState[],
+): Outcome | undefined {
+  const specs = v.shadowCounters ?? [];
+  for (let i = 0; i < states.length; i++) {
+    const st = states[i] as CounterState;
+    const spec = specs[i] as CounterSpec;
+    if (st.used + spec.weight > spec.max)
+      return rateLimitOutcome(policy, spec, Math.max(1, st.resetAtMs - ctx.now()));
   }
-  if (rule === undefined)
-    trace.push({
-      step: "default",
-      ruleId: "default",
-      result: "matched",
-      detail: `no rule matched; default is ${policy.defaultEffect}`,
-    });
-  else {
-    if (rule.shadow)
-      trace.push({
-        step: "mode",
-        ruleId: rule.ruleId,
-        result: "matched",
-        detail: "shadow: the rule's outcome is reported but the call is allowed",
-      });
-    for (const c of rule.denyIf) {
-      const hit = c.denies(args);
-      trace.push({
-        step: "deny_if",
-        ruleId: c.ruleId,
-        result: hit !== undefined ? "failed" : "passed",
-        detail: hit ?? `${c.path} ${c.op} does not match`,
-      });
-    }
-    for (const c of rule.require) {
-      const ok = c.test(args);
-      trace.push({
-        step: "require",
-        ruleId: c.ruleId,
-        result: ok ? "passed" : "failed",
-        detail: ok ? `${c.path} ${c.op} holds` : c.failReason,
-      });
-    }
-    if (rule.validate !== undefined) {
-      const ok = rule.validate(args);
-      trace.push({
-        step: "arguments",
-        ruleId: `${rule.ruleId}.arguments`,
-        result: ok ? "passed" : "failed",
-        detail: ok ? "arguments match the schema" : "arguments do not match the schema",
-      });
-    }
-    trace.push({
-      step: "action",
-      ruleId: rule.ruleId,
-      result: "matched",
-      detail: `action ${rule.action}`,
+  return v.shadow;
+}
+
+function finish(
+  ctx: EngineContext,
+  policy: CompiledPolicy,
+  v: Verdict,
+  shadow: Outcome | undefined,
+  t0: number,
+): Promise<Decision> {
+  if (v.effect === "deny" || v.counters.length === 0) {
+    return Promise.resolve({
+      id: ctx.newId(),
+      effect: v.effect,
+      code: v.code,
+      reason: v.reason,
+      ruleId: v.ruleId,
+      policyVersion: policy.version,
+      tool: v.tool,
+      shadow,
+      decideUs: (performance.now() - t0) * 1000,
     });
   }
-  for (const l of [...policy.allLimits, ...(rule?.limits ?? [])]) {
-    trace.push({
-      step: "limit",
-      ruleId: l.ruleId,
-      result: "needs",
-      detail: `counter "${l.keyPrefix}${scopeValue(l, identity)}": ${l.max} per ${l.window}${l.incrementFrom === undefined ? "" : ` counted from ${l.incrementFrom}`}`,
-    });
+  if (ctx.reserveNow !== undefined) {
+    let out: ReserveOutcome;
+    try {
+      out = ctx.reserveNow(v.counters);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return Promise.resolve(reserved(ctx, policy, v, shadow, t0, out));
   }
-  return { verdict: evaluateCall(policy, call, identity), trace, policyVersion: policy.version };
+  return ctx.store.reserve(v.counters).then((out) => reserved(ctx, policy, v, shadow, t0, out));
+}
+
+function reserved(
+  ctx: EngineContext,
+  policy: CompiledPolicy,
+  v: Verdict,
+  shadow: Outcome | undefined,
+  t0: number,
+  out: ReserveOutcome,
+): Decision {
+  if (!out.admitted) {
+    const spec = v.counters[out.blockedBy] as CounterSpec;
+    const failClosed = out.degraded?.mode === "fail_closed";
+    const o = failClosed
+      ? {
+          effect: "deny" as const,
+          code: "STORE_UNAVAILABLE" as const,
+          reason: `${out.degraded?.reason ?? "limit store unavailable"}; retry in ${retryText(out.retryAfterMs)}`,
+          ruleId: spec.ruleId,
+        }
+      : rateLimitOutcome(policy, spec, out.retryAfterMs);
+    return {
+      id: ctx.newId(),
+      effect: "deny",
+      code: o.code,
+      reason: o.reason,
+      ruleId: o.ruleId,
+      retryAfterMs: out.retryAfterMs,
+      policyVersion: policy.version,
+      tool: v.tool,
+      shadow,
+      limits: out.counters,
+      degraded: out.degraded,
+      decideUs: (performance.now() - t0) * 1000,
+    };
+  }
+  return {
+    id: ctx.newId(),
+    effect: v.effect,
+    code: v.code,
+    reason: v.reason,
+    ruleId: v.ruleId,
+    policyVersion: policy.version,
+    tool: v.tool,
+    shadow,
+    limits: out.counters,
+    degraded: out.degraded,
+    reservation: new StoreReservation(ctx.store, out.reservation),
+    decideUs: (performance.now() - t0) * 1000,
+  };
 }
 
 /**
@@ -440,15 +243,18 @@ function explainCall(policy: CompiledPolicy, call: ToolCall, identity: Identity)
  * const d = await engine.decide(policy, { name: "binance_us_create_listen_key" }, { grant: "demo" });
  * if (d.effect === "allow") { try { await forward(); await d.reservation?.commit(); } catch { await d.reservation?.rollback(); } }
  */
-export function createPolicyEngine(opts: PolicyEngineOptions = {}): PolicyEngine {
+export function createPolicyEngine(options: PolicyEngineOptions = {}): PolicyEngine {
+  const opts = parseOptions(PolicyEngineOptionsSchema, options, "policy engine options");
   const now = opts.now ?? Date.now;
-  const store = opts.store ?? createInProcessCounterStore({ now });
+  // No sweep timer: the store also sweeps as it goes (amortised O(1) per reserve), and
+  // a library user's process must not hold a timer it never asked for.
+  const store = opts.store ?? createMemoryStore({ now, sweepIntervalMs: 0 });
   const newId = opts.newId ?? defaultIdGenerator();
-  const reserveNow = syncReserver(store);
+  const ctx: EngineContext = { store, newId, now, reserveNow: syncReserver(store) };
 
   // Plain functions returning promises instead of `async` ones: a decision without
   // counters settles with a single resolved promise, and one with counters with a
-  // single `then` (or, on the in-process store, which can answer synchronously, again
+  // single `then` (or, on the memory store, which can answer synchronously, again
   // one resolved promise), which keeps the per-call overhead to what the store needs.
   function decide(policy: CompiledPolicy, call: ToolCall, identity: Identity): Promise<Decision> {
     const t0 = performance.now();
@@ -470,104 +276,11 @@ export function createPolicyEngine(opts: PolicyEngineOptions = {}): PolicyEngine
       const verdict = v;
       return store
         .peek(peek)
-        .then((states) => finish(policy, verdict, shadowFromPeek(policy, verdict, states), t0));
+        .then((states) =>
+          finish(ctx, policy, verdict, shadowFromPeek(ctx, policy, verdict, states), t0),
+        );
     }
-    return finish(policy, v, v.shadow, t0);
-  }
-
-  function shadowFromPeek(
-    policy: CompiledPolicy,
-    v: Verdict,
-    states: readonly CounterState[],
-  ): Outcome | undefined {
-    const specs = v.shadowCounters ?? EMPTY;
-    for (let i = 0; i < states.length; i++) {
-      const st = states[i] as CounterState;
-      const spec = specs[i] as CounterSpec;
-      if (st.used + spec.weight > spec.max)
-        return rateLimitOutcome(policy, spec, Math.max(1, st.resetAtMs - now()));
-    }
-    return v.shadow;
-  }
-
-  function finish(
-    policy: CompiledPolicy,
-    v: Verdict,
-    shadow: Outcome | undefined,
-    t0: number,
-  ): Promise<Decision> {
-    if (v.effect === "deny" || v.counters.length === 0) {
-      return Promise.resolve({
-        id: newId(),
-        effect: v.effect,
-        code: v.code,
-        reason: v.reason,
-        ruleId: v.ruleId,
-        policyVersion: policy.version,
-        tool: v.tool,
-        shadow,
-        decideUs: (performance.now() - t0) * 1000,
-      });
-    }
-    if (reserveNow !== undefined) {
-      let out: ReserveOutcome;
-      try {
-        out = reserveNow(v.counters);
-      } catch (err) {
-        return Promise.reject(err);
-      }
-      return Promise.resolve(reserved(policy, v, shadow, t0, out));
-    }
-    return store.reserve(v.counters).then((out) => reserved(policy, v, shadow, t0, out));
-  }
-
-  function reserved(
-    policy: CompiledPolicy,
-    v: Verdict,
-    shadow: Outcome | undefined,
-    t0: number,
-    out: ReserveOutcome,
-  ): Decision {
-    if (!out.admitted) {
-      const spec = v.counters[out.blockedBy] as CounterSpec;
-      const failClosed = out.degraded?.mode === "fail_closed";
-      const o = failClosed
-        ? {
-            effect: "deny" as const,
-            code: "STORE_UNAVAILABLE" as const,
-            reason: `${out.degraded?.reason ?? "limit store unavailable"}; retry in ${retryText(out.retryAfterMs)}`,
-            ruleId: spec.ruleId,
-          }
-        : rateLimitOutcome(policy, spec, out.retryAfterMs);
-      return {
-        id: newId(),
-        effect: "deny",
-        code: o.code,
-        reason: o.reason,
-        ruleId: o.ruleId,
-        retryAfterMs: out.retryAfterMs,
-        policyVersion: policy.version,
-        tool: v.tool,
-        shadow,
-        limits: out.counters,
-        degraded: out.degraded,
-        decideUs: (performance.now() - t0) * 1000,
-      };
-    }
-    return {
-      id: newId(),
-      effect: v.effect,
-      code: v.code,
-      reason: v.reason,
-      ruleId: v.ruleId,
-      policyVersion: policy.version,
-      tool: v.tool,
-      shadow,
-      limits: out.counters,
-      degraded: out.degraded,
-      reservation: new StoreReservation(store, out.reservation),
-      decideUs: (performance.now() - t0) * 1000,
-    };
+    return finish(ctx, policy, v, v.shadow, t0);
   }
 
   function isVisible(policy: CompiledPolicy, name: string, _identity: Identity): boolean {

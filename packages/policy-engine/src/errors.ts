@@ -17,28 +17,67 @@ export const PolicyErrorCode = {
   IDENTITY_INVALID: "IDENTITY_INVALID",
   /** An options object passed to a factory is malformed. */
   OPTIONS_INVALID: "OPTIONS_INVALID",
+  /** A `CounterSpec` passed to a store is malformed (a programming error upstream). */
+  SPEC_INVALID: "SPEC_INVALID",
+  /** A counter store was used after `close()`. */
+  STORE_CLOSED: "STORE_CLOSED",
 } as const;
 /** One of the {@link PolicyErrorCode} values. */
 export type PolicyErrorCode = (typeof PolicyErrorCode)[keyof typeof PolicyErrorCode];
 
 /**
- * Base class of every error Toolgate packages throw on purpose. `code` is stable and
- * machine-readable; `data` carries structured details that are safe to log (never
- * secrets).
+ * Base class of every error Toolgate packages throw on purpose. `code` is a stable,
+ * machine-readable *local* code (a string from the package's one `as const` table);
+ * `data` carries structured details that are safe to log (never secrets). Local codes
+ * never travel to an MCP client as they are: the adapter maps them to a wire code
+ * ({@link JsonRpcErrorCode}) at the boundary, so the two can evolve separately.
  *
  * @example
  * if (err instanceof ToolgateError && err.code === "POLICY_INVALID") { ... }
+ * class MyError extends ToolgateError<"MY_CODE"> {}
  */
-export class ToolgateError extends Error {
-  readonly code: string;
+export class ToolgateError<Code extends string = string> extends Error {
+  readonly code: Code;
   readonly data?: unknown;
 
-  constructor(code: string, message: string, options?: { data?: unknown; cause?: unknown }) {
+  constructor(code: Code, message: string, options?: { data?: unknown; cause?: unknown }) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = "ToolgateError";
     this.code = code;
     if (options?.data !== undefined) this.data = options.data;
   }
+}
+
+/**
+ * The *wire* codes: JSON-RPC 2.0 error numbers as MCP clients see them. Kept apart
+ * from the local string codes: a package's table maps each local code to one of these
+ * (and an HTTP status) where the error leaves the process.
+ */
+export const JsonRpcErrorCode = {
+  PARSE_ERROR: -32700,
+  INVALID_REQUEST: -32600,
+  METHOD_NOT_FOUND: -32601,
+  INVALID_PARAMS: -32602,
+  INTERNAL_ERROR: -32603,
+  /** Implementation-defined server errors start here (-32000 .. -32099). */
+  SERVER_ERROR: -32000,
+  /** MCP: the request was cancelled. */
+  REQUEST_CANCELLED: -32800,
+} as const;
+/** One of the {@link JsonRpcErrorCode} numbers. */
+export type JsonRpcErrorCode = (typeof JsonRpcErrorCode)[keyof typeof JsonRpcErrorCode];
+
+/**
+ * Turns anything thrown into a {@link ToolgateError} at a boundary: Toolgate errors
+ * pass through, anything else is wrapped with `code` and keeps the original as `cause`.
+ *
+ * @example
+ * catch (err) { const e = asToolgateError(err, "INTERNAL"); log.error({ code: e.code }, e.message); }
+ */
+export function asToolgateError<C extends string>(err: unknown, code: C): ToolgateError {
+  if (err instanceof ToolgateError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new ToolgateError(code, message, { cause: err });
 }
 
 /**

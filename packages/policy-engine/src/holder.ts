@@ -1,6 +1,7 @@
 import { type CompiledPolicy, compilePolicy } from "./compile.js";
 import { PolicyError, PolicyErrorCode, ToolgateError } from "./errors.js";
-import { loadPolicyFile, type PolicyDocument, parsePolicyText, readPolicyFile } from "./schema.js";
+import { loadPolicyFile, parsePolicyText, readPolicyFile } from "./policy-text.js";
+import type { PolicyDocument } from "./schema.js";
 
 /** Result of {@link PolicyHolder.reload}: never throws for bad input. */
 export type ReloadResult =

@@ -4,7 +4,6 @@
  */
 
 export type {
-  CompiledLimit,
   CompiledRule,
   CompilePolicyOptions,
   StaticOutcome,
@@ -26,21 +25,20 @@ export type {
   ToolCall,
 } from "./contracts.js";
 export { DecisionCode } from "./contracts.js";
-export type {
-  Explanation,
-  Outcome,
-  PolicyEngine,
-  PolicyEngineOptions,
-  TraceStep,
-  Verdict,
-} from "./engine.js";
-export { createPolicyEngine } from "./engine.js";
+export type { PolicyEngine, PolicyEngineOptions } from "./engine.js";
+export { createPolicyEngine, PolicyEngineOptionsSchema } from "./engine.js";
 export type { PolicyIssue } from "./errors.js";
-export { PolicyError, PolicyErrorCode, ToolgateError } from "./errors.js";
+export {
+  asToolgateError,
+  JsonRpcErrorCode,
+  PolicyError,
+  PolicyErrorCode,
+  ToolgateError,
+} from "./errors.js";
+export type { Explanation, Outcome, Verdict } from "./evaluate.js";
 export type { PolicyListener, ReloadResult } from "./holder.js";
 export { PolicyHolder } from "./holder.js";
-export type { InProcessCounterStoreOptions } from "./in-process-store.js";
-export { createInProcessCounterStore } from "./in-process-store.js";
+export type { CompiledLimit, LimitCounterView } from "./limits.js";
 export type {
   PolicyTestCase,
   PolicyTestCaseResult,
@@ -57,9 +55,10 @@ export {
   parsePolicyTestSuite,
   runPolicyTests,
 } from "./policy-tests.js";
+export type { ParsePolicyTextOptions } from "./policy-text.js";
+export { loadPolicyFile, mergePolicies, parsePolicyText } from "./policy-text.js";
 export type {
   ConditionOp,
-  ParsePolicyTextOptions,
   PolicyCondition,
   PolicyDocument,
   PolicyLimit,
@@ -69,13 +68,32 @@ export {
   CONDITION_OPS,
   ConditionSchema,
   LimitSchema,
-  loadPolicyFile,
-  mergePolicies,
   PolicySchema,
   parsePolicy,
-  parsePolicyText,
   policyIssues,
   policyJsonSchema,
   ToolRuleSchema,
 } from "./schema.js";
+export { canonicalJson } from "./seams/canonical-json.js";
+export type { Clock, Scheduler } from "./seams/clock.js";
+export {
+  clockSchema,
+  fnSchema,
+  realScheduler,
+  schedulerSchema,
+  systemClock,
+} from "./seams/clock.js";
+export type { Logger } from "./seams/logger.js";
+export { silentLogger } from "./seams/logger.js";
+export { parseOptions, zodIssueLines } from "./seams/options.js";
+export type { InProcessCounterStoreOptions, MemoryStoreOptions } from "./store/memory-store.js";
+export {
+  createInProcessCounterStore,
+  createMemoryStore,
+  MemoryStoreOptionsSchema,
+} from "./store/memory-store.js";
+export { counterState, invalidSpec, storeClosedError } from "./store/specs.js";
+export type { MeteredCounterStore, StoreStats } from "./store/stats.js";
+export { addStats, Tally } from "./store/stats.js";
 export { parseWindow } from "./syntax.js";
+export type { TraceStep } from "./trace.js";

@@ -5,7 +5,8 @@ import type { CompiledPolicy } from "./compile.js";
 import { type Decision, DecisionCode } from "./contracts.js";
 import { createPolicyEngine } from "./engine.js";
 import { PolicyError, PolicyErrorCode, type PolicyIssue } from "./errors.js";
-import { createInProcessCounterStore } from "./in-process-store.js";
+import { parseOptions } from "./seams/options.js";
+import { createMemoryStore } from "./store/memory-store.js";
 import { formatPath } from "./syntax.js";
 
 const EFFECTS = ["allow", "deny", "require_approval"] as const;
@@ -95,10 +96,16 @@ export interface PolicyTestReport {
 }
 
 /** Options of {@link runPolicyTests}. */
-export interface RunPolicyTestsOptions {
-  /** Overrides the suite's `startAtMs`. */
-  readonly startAtMs?: number;
-}
+/** Options of {@link runPolicyTests}. */
+export const RunPolicyTestsOptionsSchema = z
+  .object({
+    /** Overrides the suite's `startAtMs`. */
+    startAtMs: z.number().int().min(0).optional(),
+  })
+  .strict();
+
+/** Options of {@link runPolicyTests}, derived from {@link RunPolicyTestsOptionsSchema}. */
+export type RunPolicyTestsOptions = z.input<typeof RunPolicyTestsOptionsSchema>;
 
 const DEFAULT_START = Date.UTC(2025, 0, 1);
 
@@ -179,14 +186,15 @@ function mismatch(d: Decision, e: PolicyTestExpect): string | undefined {
 export async function runPolicyTests(
   policy: CompiledPolicy,
   suite: PolicyTestSuite,
-  opts: RunPolicyTestsOptions = {},
+  options: RunPolicyTestsOptions = {},
 ): Promise<PolicyTestReport> {
+  const opts = parseOptions(RunPolicyTestsOptionsSchema, options, "runPolicyTests options");
   const parsed = parsePolicyTestSuite(suite);
   const start = opts.startAtMs ?? parsed.startAtMs ?? DEFAULT_START;
   let now = start;
   const fresh = () =>
     createPolicyEngine({
-      store: createInProcessCounterStore({ now: () => now }),
+      store: createMemoryStore({ now: () => now, sweepIntervalMs: 0 }),
       now: () => now,
     });
   let engine = fresh();

@@ -2,14 +2,8 @@ import { describe, expect, it } from "vitest";
 import { createAjv } from "./ajv.js";
 import { compilePolicy } from "./compile.js";
 import { PolicyError } from "./errors.js";
-import {
-  loadPolicyFile,
-  mergePolicies,
-  type PolicyDocument,
-  parsePolicy,
-  parsePolicyText,
-  policyJsonSchema,
-} from "./schema.js";
+import { loadPolicyFile, mergePolicies, parsePolicyText } from "./policy-text.js";
+import { type PolicyDocument, parsePolicy, policyJsonSchema } from "./schema.js";
 
 const T = "tools.t";
 const lim = { counter: "c", window: "minute", max: 1 };
@@ -56,6 +50,12 @@ const MALFORMED: [string, unknown, string, string][] = [
   ["zero window", withLimit({ window: "0s" }), `${T}.limits[0].window`, "not a window"],
   ["window unit", withLimit({ window: "10 minutes" }), `${T}.limits[0].window`, "not a window"],
   ["window number", withLimit({ window: 60 }), `${T}.limits[0].window`, '"minute"'],
+  [
+    "prototype key as window",
+    withLimit({ window: "__proto__" }),
+    `${T}.limits[0].window`,
+    "not a window",
+  ],
   ["max zero", withLimit({ max: 0 }), `${T}.limits[0].max`, "at least 1"],
   ["max fraction", withLimit({ max: 1.5 }), `${T}.limits[0].max`, "whole number"],
   ["max string", withLimit({ max: "10" }), `${T}.limits[0].max`, "whole number"],

@@ -29,8 +29,8 @@ const MAX_WINDOW_MS = 366 * 86_400_000;
  * `ms`, `s`, `m`, `h`, `d` (e.g. `30s`, `15m`). Returns `undefined` when invalid.
  */
 export function parseWindow(text: string): number | undefined {
-  const named = NAMED_WINDOWS[text];
-  if (named !== undefined) return named;
+  // Own keys only: `__proto__` or `constructor` must not resolve to Object.prototype.
+  if (Object.hasOwn(NAMED_WINDOWS, text)) return NAMED_WINDOWS[text];
   const m = DURATION.exec(text);
   if (m === null) return undefined;
   const ms = Number(m[1]) * (UNIT_MS[m[2] ?? ""] ?? Number.NaN);

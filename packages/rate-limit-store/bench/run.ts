@@ -11,9 +11,9 @@
 import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
+import { createMemoryStore } from "@toolgate/policy-engine";
 import { Redis } from "ioredis";
 import { RateLimiterMemory } from "rate-limiter-flexible";
-import { createMemoryStore } from "../src/memory-store.js";
 import { createRedisStore } from "../src/redis-store.js";
 import {
   hasRedisServer,

@@ -1,11 +1,15 @@
+import { ToolgateError } from "@toolgate/policy-engine";
+
 /**
  * Every error this package throws carries one of these stable codes, so callers can
- * branch on `err.code` instead of parsing messages.
+ * branch on `err.code` instead of parsing messages. `SPEC_INVALID` and `STORE_CLOSED`
+ * have the same values as the policy engine's codes for the memory store, so a caller
+ * handles every store alike.
  *
  * @example
  * ```ts
  * try { await store.peek(specs); } catch (err) {
- *   if (err instanceof RateLimitStoreError && err.code === RateLimitStoreErrorCode.STORE_UNAVAILABLE) { ... }
+ *   if (err instanceof ToolgateError && err.code === RateLimitStoreErrorCode.STORE_UNAVAILABLE) { ... }
  * }
  * ```
  */
@@ -14,7 +18,10 @@ export const RateLimitStoreErrorCode = {
   CONFIG_INVALID: "CONFIG_INVALID",
   /** A `CounterSpec` passed to `reserve`/`peek` is malformed (a programming error upstream). */
   SPEC_INVALID: "SPEC_INVALID",
-  /** The backend could not be reached for an operation that has no failure mode (`peek`). */
+  /**
+   * The backend could not be reached. `peek` rejects with it; a backend's `reserve`
+   * rejects with it and the fail-mode wrapper turns it into a degraded outcome.
+   */
   STORE_UNAVAILABLE: "STORE_UNAVAILABLE",
   /** The store was used after `close()`. */
   STORE_CLOSED: "STORE_CLOSED",
@@ -25,13 +32,11 @@ export type RateLimitStoreErrorCode =
   (typeof RateLimitStoreErrorCode)[keyof typeof RateLimitStoreErrorCode];
 
 /**
- * The one error class of this package. `data` holds structured details (paths, keys);
- * it never contains secrets such as Redis passwords.
+ * The error class of this package, a {@link ToolgateError}. `data` holds structured
+ * details (paths, keys); it never contains secrets such as Redis passwords.
  */
-export class RateLimitStoreError extends Error {
-  override readonly name = "RateLimitStoreError";
-  readonly code: RateLimitStoreErrorCode;
-  readonly data: Readonly<Record<string, unknown>> | undefined;
+export class RateLimitStoreError extends ToolgateError<RateLimitStoreErrorCode> {
+  override readonly data: Readonly<Record<string, unknown>> | undefined;
 
   constructor(
     code: RateLimitStoreErrorCode,
@@ -39,13 +44,15 @@ export class RateLimitStoreError extends Error {
     data?: Readonly<Record<string, unknown>>,
     options?: { cause?: unknown },
   ) {
-    super(message, options);
-    this.code = code;
+    super(code, message, { data, cause: options?.cause });
+    this.name = "RateLimitStoreError";
     this.data = data;
   }
 }
 
-/** The error every store of this package throws when used after `close()`. */
-export function storeClosedError(store: string): RateLimitStoreError {
-  return new RateLimitStoreError(RateLimitStoreErrorCode.STORE_CLOSED, `${store} store is closed`);
+/** True for the error a backend rejects `reserve` with when it cannot count (an outage). */
+export function isOutage(err: unknown): err is RateLimitStoreError {
+  return (
+    err instanceof RateLimitStoreError && err.code === RateLimitStoreErrorCode.STORE_UNAVAILABLE
+  );
 }

@@ -1,5 +1,6 @@
 import { describe, expect, inject, it } from "vitest";
 import { spec } from "../test/contract.js";
+import { STORE_BACKENDS } from "./backends/registry.js";
 import { RateLimitStoreErrorCode } from "./errors.js";
 import { createCounterStore, StoreConfigSchema } from "./factory.js";
 
@@ -22,6 +23,25 @@ describe("StoreConfigSchema", () => {
       commandTimeoutMs: 250,
       prefix: "tg:",
     });
+  });
+
+  it("picks the backend by URL scheme from the registry", () => {
+    expect(STORE_BACKENDS.flatMap((b) => b.schemes)).toEqual(["memory:", "redis:", "rediss:"]);
+    expect(StoreConfigSchema.parse("memory:")).toEqual({ type: "memory" });
+    expect(StoreConfigSchema.parse("memory:?holdTimeout=120000")).toEqual({
+      type: "memory",
+      holdTimeoutMs: 120_000,
+    });
+    expect(StoreConfigSchema.parse("redis://h:1/0?holdTimeout=90000")).toEqual({
+      type: "redis",
+      url: "redis://h:1/0",
+      holdTimeoutMs: 90_000,
+    });
+    expect(() => createCounterStore("memory:?fail=open")).toThrow(/unknown option \?fail/);
+    expect(() => createCounterStore("memory:?holdTimeout=0")).toThrow(/store\.holdTimeoutMs/);
+    expect(() => createCounterStore("postgres://db/x")).toThrow(
+      /must be "memory", "redis:\/\/host:port\/db" or "rediss:\/\/host:port\/db"/,
+    );
   });
 
   it("parses the object form", () => {

@@ -1,95 +1,59 @@
+import type { MeteredCounterStore } from "@toolgate/policy-engine";
 import { z } from "zod";
-import { RateLimitStoreError, RateLimitStoreErrorCode } from "./errors.js";
-import { createMemoryStore } from "./memory-store.js";
+import { type MemoryConfig, memoryBackend } from "./backends/memory.js";
+import { type RedisConfig, redisBackend } from "./backends/redis.js";
+import { backendForScheme, STORE_BACKENDS } from "./backends/registry.js";
 import {
-  fnSchema,
-  parseOptions,
-  REDIS_URL,
-  redisUrlSchema,
-  type Scheduler,
-  schedulerSchema,
-} from "./options.js";
-import { createRedisStore } from "./redis-store.js";
-import type { MeteredCounterStore } from "./stats.js";
+  type CounterStoreRuntime,
+  CounterStoreRuntimeSchema,
+  type StoreBackend,
+} from "./backends/types.js";
+import { RateLimitStoreError, RateLimitStoreErrorCode } from "./errors.js";
+import { parseOptions } from "./options.js";
+import { withHoldCeiling } from "./wrappers/hold-ceiling.js";
 
-const MemoryConfigSchema = z.object({ type: z.literal("memory") }).strict();
+export type { CounterStoreRuntime } from "./backends/types.js";
+export { CounterStoreRuntimeSchema } from "./backends/types.js";
 
-const RedisConfigSchema = z
-  .object({
-    type: z.literal("redis"),
-    url: redisUrlSchema,
-    prefix: z.string().optional(),
-    hashTag: z.string().optional(),
-    commandTimeoutMs: z.number().int().positive().optional(),
-    fail: z.enum(["closed", "open"]).optional(),
-    insurance: z.boolean().optional(),
-    localRefusalMaxMs: z.number().int().min(0).optional(),
-  })
-  .strict();
-
-/** Query parameters of a store URL and the option each one sets. */
-const URL_PARAMS = {
-  fail: "fail",
-  prefix: "prefix",
-  hashTag: "hashTag",
-  timeout: "commandTimeoutMs",
-  insurance: "insurance",
-  localRefusalMaxMs: "localRefusalMaxMs",
-} as const;
+const UNKNOWN_SCHEME = `must be ${STORE_BACKENDS.map((b) => b.example).join(", ")}`;
 
 function parseStoreString(raw: string, ctx: z.RefinementCtx): unknown {
   const text = raw.trim();
-  if (text === "memory") return { type: "memory" };
-  if (!REDIS_URL.test(text)) {
-    ctx.addIssue({
-      code: "custom",
-      message:
-        'must be "memory", "redis://host:port/db" or "rediss://host:port/db" (optionally with ?fail=open&insurance=true)',
-    });
+  // The bare word is the memory store's short form.
+  const withScheme = text === "memory" ? "memory:" : text;
+  const scheme = /^[a-z][a-z0-9+.-]*:/i.exec(withScheme)?.[0].toLowerCase();
+  const backend = scheme === undefined ? undefined : backendForScheme(scheme);
+  if (backend === undefined) {
+    ctx.addIssue({ code: "custom", message: UNKNOWN_SCHEME });
     return z.NEVER;
   }
   let url: URL;
   try {
-    url = new URL(text);
+    url = new URL(withScheme);
   } catch {
     ctx.addIssue({
       code: "custom",
-      message: "is not a valid URL; write it like redis://127.0.0.1:6379/0",
+      message: `is not a valid URL; write it like ${backend.example}`,
     });
     return z.NEVER;
   }
-  const out: Record<string, unknown> = { type: "redis" };
-  for (const [param, value] of [...url.searchParams]) {
-    const option = URL_PARAMS[param as keyof typeof URL_PARAMS];
-    if (option === undefined) continue; // left in the URL for ioredis (e.g. family=6)
-    url.searchParams.delete(param);
-    if (option === "commandTimeoutMs" || option === "localRefusalMaxMs")
-      out[option] = Number(value);
-    else if (option === "insurance") {
-      if (value !== "true" && value !== "false") {
-        ctx.addIssue({
-          code: "custom",
-          message: `?insurance must be true or false, got "${value}"`,
-        });
-        return z.NEVER;
-      }
-      out[option] = value === "true";
-    } else out[option] = value;
-  }
-  out.url = url.toString();
-  return out;
+  return backend.fromUrl(url, ctx) ?? z.NEVER;
 }
 
 const StoreConfigObjectSchema = z.discriminatedUnion("type", [
-  MemoryConfigSchema,
-  RedisConfigSchema,
+  memoryBackend.schema as z.ZodType<MemoryConfig> & typeof memoryBackend.schema,
+  redisBackend.schema as z.ZodType<RedisConfig> & typeof redisBackend.schema,
+] as unknown as [
+  z.ZodObject<{ type: z.ZodLiteral<"memory"> }>,
+  z.ZodObject<{ type: z.ZodLiteral<"redis"> }>,
 ]);
 
 /**
- * A store configuration as written in the gateway config: one string (`"memory"`,
- * `"redis://host:port/db"`, `"rediss://..."`, with optional `?fail=open|closed`,
- * `insurance=true`, `timeout=<ms>`, `prefix=`, `hashTag=`, `localRefusalMaxMs=`), or
- * the equivalent object (`{ type: "redis", url, fail, ... }`). Parses to the object form.
+ * A store configuration as written in the gateway config: one string whose URL scheme
+ * picks the backend (`"memory"`, `"redis://host:port/db"`, `"rediss://..."`, with
+ * optional `?fail=open|closed`, `insurance=true`, `timeout=<ms>`, `prefix=`, `hashTag=`,
+ * `localRefusalMaxMs=`, `holdTimeout=<ms>`), or the equivalent object
+ * (`{ type: "redis", url, fail, ... }`). Parses to the object form.
  *
  * @example
  * ```ts
@@ -99,50 +63,31 @@ const StoreConfigObjectSchema = z.discriminatedUnion("type", [
  */
 export const StoreConfigSchema = z
   .union([z.string(), z.object({ type: z.string() }).loose()], {
-    message:
-      'must be a string like "memory" or "redis://host:port/db", or an object with type "memory" or "redis"',
+    message: `must be a string like "memory" or "redis://host:port/db", or an object with type ${STORE_BACKENDS.map((b) => `"${b.type}"`).join(" or ")}`,
   })
   .transform((v, ctx) => (typeof v === "string" ? parseStoreString(v, ctx) : v))
-  .pipe(StoreConfigObjectSchema);
+  .pipe(StoreConfigObjectSchema) as unknown as z.ZodType<MemoryConfig | RedisConfig, unknown>;
 
 /** A parsed store configuration (the object form). */
-export type StoreConfig = z.output<typeof StoreConfigSchema>;
+export type StoreConfig = MemoryConfig | RedisConfig;
 /** What {@link createCounterStore} accepts: a URL-ish string or the object form. */
-export type StoreConfigInput = string | z.input<typeof StoreConfigObjectSchema>;
-
-/**
- * Runtime seams passed through to the store the factory builds: `now` and `scheduler`
- * for every store; `ids` (a reservation id source) for Redis only, since the memory
- * store derives its ids from a sequence it can look up in O(1).
- */
-export const CounterStoreRuntimeSchema = z
-  .object({
-    now: fnSchema<() => number>("a clock returning epoch ms").optional(),
-    scheduler: schedulerSchema.optional(),
-    ids: fnSchema<() => string>("returning a unique reservation id").optional(),
-  })
-  .strict();
-
-/** Input type of {@link CounterStoreRuntimeSchema}. */
-export interface CounterStoreRuntime {
-  /** Clock in epoch ms. Default `Date.now`. */
-  now?: () => number;
-  /** Timers for sweeps and start-up waits. Default: real, unref'd timers. */
-  scheduler?: Scheduler;
-  /** Redis only: reservation id source, unique across gateway instances. */
-  ids?: () => string;
-}
+export type StoreConfigInput =
+  | string
+  | z.input<typeof memoryBackend.schema>
+  | z.input<typeof redisBackend.schema>;
 
 /** Describes a config without echoing a password. */
 function describeConfig(config: unknown): string {
   return typeof config === "string"
-    ? config.replace(/(rediss?:\/\/)[^@\s/]*@/g, "$1***@")
+    ? config.replace(/([a-z][a-z0-9+.-]*:\/\/)[^@\s/]*@/gi, "$1***@")
     : "(object)";
 }
 
 /**
- * Builds a store from a one-line config, so the gateway config stays one line.
- * Validates first: a bad config throws `CONFIG_INVALID` at start-up naming the problem.
+ * Builds a store from a one-line config, so the gateway config stays one line: the
+ * URL scheme picks the backend from the registry (`backends/`), and `holdTimeout`
+ * wraps it in the hold ceiling. Validates first: a bad config throws `CONFIG_INVALID`
+ * at start-up naming the problem.
  *
  * @example
  * ```ts
@@ -167,12 +112,12 @@ export function createCounterStore(
   }
   const rt = parseOptions(CounterStoreRuntimeSchema, runtime, "createCounterStore runtime");
   const c = parsed.data;
-  if (c.type === "memory") {
-    return createMemoryStore({
-      ...(rt.now !== undefined && { now: rt.now }),
-      ...(rt.scheduler !== undefined && { scheduler: rt.scheduler }),
-    });
-  }
-  const { type: _type, ...redis } = c;
-  return createRedisStore({ ...redis, ...rt });
+  const backend = STORE_BACKENDS.find((b) => b.type === c.type) as StoreBackend<typeof c>;
+  const store = backend.create(c, rt);
+  if (c.holdTimeoutMs === undefined) return store;
+  return withHoldCeiling(store, {
+    holdTimeoutMs: c.holdTimeoutMs,
+    ...(rt.now !== undefined && { now: rt.now }),
+    ...(rt.scheduler !== undefined && { scheduler: rt.scheduler }),
+  });
 }

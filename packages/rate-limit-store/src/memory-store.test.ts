@@ -1,6 +1,6 @@
+import { createMemoryStore } from "@toolgate/policy-engine";
 import { describe, expect, it, vi } from "vitest";
 import { runStoreContract, spec } from "../test/contract.js";
-import { createMemoryStore } from "./memory-store.js";
 
 runStoreContract("memory", async () => {
   let t = 1_000_000;

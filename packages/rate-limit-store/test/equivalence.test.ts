@@ -5,9 +5,9 @@
  */
 import { randomUUID } from "node:crypto";
 import type { CounterReservation, CounterSpec } from "@toolgate/policy-engine";
+import { createMemoryStore } from "@toolgate/policy-engine";
 import fc from "fast-check";
 import { describe, expect, inject, it } from "vitest";
-import { createMemoryStore } from "../src/memory-store.js";
 import { createRedisStore } from "../src/redis-store.js";
 
 const KEYS = ["tool|grant|a", "shared|grant|a", "all|global|*"] as const;

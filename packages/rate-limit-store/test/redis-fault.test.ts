@@ -4,10 +4,9 @@
  * and comes back.
  */
 import { randomUUID } from "node:crypto";
-import type { ReserveOutcome } from "@toolgate/policy-engine";
+import type { MeteredCounterStore, ReserveOutcome } from "@toolgate/policy-engine";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createRedisStore } from "../src/redis-store.js";
-import type { MeteredCounterStore } from "../src/stats.js";
 import { spec } from "./contract.js";
 import { type RedisServerProcess, startRedisServer } from "./redis-server.js";
 

@@ -1,10 +1,9 @@
 import { randomUUID } from "node:crypto";
-import type { ReserveOutcome } from "@toolgate/policy-engine";
+import type { MeteredCounterStore, ReserveOutcome } from "@toolgate/policy-engine";
+import { createMemoryStore } from "@toolgate/policy-engine";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { createMemoryStore } from "../src/memory-store.js";
 import { createRedisStore } from "../src/redis-store.js";
-import type { MeteredCounterStore } from "../src/stats.js";
 import { runStoreContract, spec, WINDOW_MS } from "./contract.js";
 import { startRedisServer } from "./redis-server.js";
 

@@ -1,20 +1,22 @@
-import type { CounterSpec, CounterState } from "@toolgate/policy-engine";
-import { RateLimitStoreError, RateLimitStoreErrorCode } from "./errors.js";
+import type { CounterSpec, CounterState } from "../contracts.js";
+import { PolicyErrorCode, ToolgateError } from "../errors.js";
 
 type PeekSpec = Pick<CounterSpec, "key" | "windowMs" | "max">;
 
 /**
- * Specs come from the compiled policy, so a bad one is a bug in the caller, not user
- * input: reject loudly instead of degrading. Kept as plain comparisons because it runs
- * on every reservation.
+ * Checks specs handed to a store. Specs come from the compiled policy, so a bad one is
+ * a bug in the caller, not user input: stores reject loudly instead of degrading.
+ * Plain comparisons because it runs on every reservation.
+ *
+ * @returns the `SPEC_INVALID` error to throw, or `undefined` when every spec is sound.
  */
 export function invalidSpec(
   specs: readonly PeekSpec[],
   withWeight: boolean,
-): RateLimitStoreError | undefined {
+): ToolgateError | undefined {
   if (!Array.isArray(specs)) {
-    return new RateLimitStoreError(
-      RateLimitStoreErrorCode.SPEC_INVALID,
+    return new ToolgateError(
+      PolicyErrorCode.SPEC_INVALID,
       "specs must be an array of counter specs",
     );
   }
@@ -30,10 +32,10 @@ export function invalidSpec(
     else if (withWeight && (!(s.weight >= 0) || !Number.isFinite(s.weight)))
       problem = "weight must be a finite number >= 0";
     if (problem !== undefined) {
-      return new RateLimitStoreError(
-        RateLimitStoreErrorCode.SPEC_INVALID,
+      return new ToolgateError(
+        PolicyErrorCode.SPEC_INVALID,
         `specs[${i}]: ${problem} (fix the limit that produced it)`,
-        { index: i, key: typeof s?.key === "string" ? s.key : undefined },
+        { data: { index: i, key: typeof s?.key === "string" ? s.key : undefined } },
       );
     }
   }
@@ -48,4 +50,9 @@ export function counterState(
   resetAtMs: number,
 ): CounterState {
   return { key, used, max, remaining: Math.max(0, max - used), resetAtMs };
+}
+
+/** The error every store throws when used after `close()`. */
+export function storeClosedError(store: string): ToolgateError {
+  return new ToolgateError(PolicyErrorCode.STORE_CLOSED, `${store} store is closed`);
 }

@@ -1,4 +1,4 @@
-import type { CounterStore } from "@toolgate/policy-engine";
+import type { CounterStore } from "../contracts.js";
 
 /**
  * A point-in-time snapshot of a store's counters, meant to be exported as metrics
@@ -26,17 +26,22 @@ export interface StoreStats {
   readonly errors: number;
   /** Memory: counter keys held (ended windows until the next sweep). Redis: keys marked full in local memory. */
   readonly keys: number;
+  /** Reservations released by the hold ceiling because nobody settled them in time. */
+  readonly released?: number;
   /** The latest backend error message, secrets removed; absent while none happened. */
   readonly lastError?: string | undefined;
 }
 
-/** A `CounterStore` that also reports {@link StoreStats}; every store of this package is one. */
+/** A `CounterStore` that also reports {@link StoreStats}; every shipped store is one. */
 export interface MeteredCounterStore extends CounterStore {
   /** Snapshot of the store's counters; cheap, safe to call on every metrics scrape. */
   stats(): StoreStats;
 }
 
-/** Mutable tallies behind {@link StoreStats}; internal. */
+/**
+ * Mutable tallies behind {@link StoreStats}, for store implementations (and wrappers,
+ * which add theirs to the backend's with {@link addStats}).
+ */
 export class Tally {
   reservations = 0;
   admitted = 0;
@@ -46,8 +51,10 @@ export class Tally {
   failOpen = 0;
   insurance = 0;
   errors = 0;
+  released = 0;
   lastError: string | undefined = undefined;
 
+  /** The tallies as {@link StoreStats} of `store` holding `keys` keys. */
   snapshot(store: string, keys: number): StoreStats {
     return {
       store,
@@ -60,7 +67,26 @@ export class Tally {
       insurance: this.insurance,
       errors: this.errors,
       keys,
+      released: this.released,
       lastError: this.lastError,
     };
   }
+}
+
+/** `base` with a wrapper's own tallies added (the wrapper's last error wins when newer). */
+export function addStats(base: StoreStats, extra: Tally): StoreStats {
+  return {
+    store: base.store,
+    reservations: base.reservations + extra.reservations,
+    admitted: base.admitted + extra.admitted,
+    refused: base.refused + extra.refused,
+    localRefusals: base.localRefusals + extra.localRefusals,
+    failClosed: base.failClosed + extra.failClosed,
+    failOpen: base.failOpen + extra.failOpen,
+    insurance: base.insurance + extra.insurance,
+    errors: base.errors + extra.errors,
+    keys: base.keys,
+    released: (base.released ?? 0) + extra.released,
+    lastError: base.lastError,
+  };
 }

@@ -1,6 +1,9 @@
 import { describe, expect, it } from "vitest";
-import type { CounterSpec } from "./contracts.js";
-import { createInProcessCounterStore } from "./in-process-store.js";
+import type { CounterSpec } from "../contracts.js";
+import { createMemoryStore } from "./memory-store.js";
+
+const createInProcessCounterStore = (o: { now: () => number }) =>
+  createMemoryStore({ now: o.now, sweepIntervalMs: 0 });
 
 const spec = (key: string, max: number, weight = 1, windowMs = 1000): CounterSpec => ({
   key,
@@ -11,7 +14,7 @@ const spec = (key: string, max: number, weight = 1, windowMs = 1000): CounterSpe
   ruleId: `r.${key}`,
 });
 
-describe("in-process counter store", () => {
+describe("memory counter store (the engine's default)", () => {
   it("opens a fixed window at the first reservation and resets when it ends", async () => {
     let now = 5_000;
     const store = createInProcessCounterStore({ now: () => now });
@@ -95,15 +98,18 @@ describe("in-process counter store", () => {
     expect((await store.peek([spec("k", 2)]))[0]?.used).toBe(1);
   });
 
-  it("drops expired windows so memory stays bounded", async () => {
+  it("drops expired windows as it is used, without a timer, so memory stays bounded", async () => {
     let now = 0;
     const store = createInProcessCounterStore({ now: () => now });
     for (let i = 0; i < 5_000; i++) await store.reserve([spec(`k${i}`, 1)]);
+    expect(store.stats().keys).toBe(5_000);
     now = 10_000;
     for (let i = 0; i < 5_000; i++) await store.reserve([spec("live", 1e9)]);
+    // Swept on the way: only the live key (and none of the 5,000 ended windows) remains.
+    expect(store.stats().keys).toBe(1);
     const peek = await store.peek([spec("k0", 1)]);
     expect(peek[0]).toMatchObject({ used: 0, remaining: 1, resetAtMs: 11_000 });
-    expect(await store.ready()).toEqual({ ok: true, store: "in-process" });
+    expect(await store.ready()).toEqual({ ok: true, store: "memory" });
     await store.close();
   });
 });

@@ -1,0 +1,392 @@
+import { randomBytes } from "node:crypto";
+import { z } from "zod";
+import type {
+  CounterReservation,
+  CounterSpec,
+  CounterState,
+  ReserveOutcome,
+  StoreHealth,
+} from "../contracts.js";
+import {
+  type Clock,
+  clockSchema,
+  realScheduler,
+  type Scheduler,
+  schedulerSchema,
+} from "../seams/clock.js";
+import { parseOptions } from "../seams/options.js";
+import { counterState, invalidSpec, storeClosedError } from "./specs.js";
+import { type MeteredCounterStore, type StoreStats, Tally } from "./stats.js";
+
+/** Options of {@link createMemoryStore}; every field is optional. */
+export const MemoryStoreOptionsSchema = z
+  .object({
+    /** Store name used in reasons and metrics. Default `memory`. */
+    name: z.string().min(1).default("memory"),
+    /** Clock in epoch ms. Default `Date.now`. */
+    now: clockSchema.optional(),
+    /** Timers for the background sweep. Default: real, unref'd timers. */
+    scheduler: schedulerSchema.optional(),
+    /**
+     * How often expired windows are dropped from memory. Expiry itself is lazy (a
+     * window ends exactly at its reset time whether or not the sweep ran); the sweep
+     * only bounds memory. Default 60 000; 0 disables it.
+     */
+    sweepIntervalMs: z.number().int().min(0).default(60_000),
+    /**
+     * Reservation ids are this prefix plus a base-36 sequence number. Default: `m`, 16
+     * random hex digits and `-`. Set it for deterministic ids in tests.
+     */
+    idPrefix: z.string().min(1).optional(),
+  })
+  .strict();
+
+/** Input type of {@link MemoryStoreOptionsSchema}. */
+export type MemoryStoreOptions = z.input<typeof MemoryStoreOptionsSchema>;
+
+interface Window {
+  used: number;
+  resetAt: number;
+}
+
+/**
+ * Settle-state of 1024 consecutive reservations. Rollback must be idempotent, so the
+ * store has to remember which reservations are still open; a bit per reservation in
+ * chunks that disappear once all their reservations settled (or all their windows
+ * ended) keeps that O(1) per call and as small as the calls in flight. A per-id Map
+ * cost more than the rest of `reserve` together.
+ */
+interface Chunk {
+  /** Bit set = settled (committed or rolled back). */
+  readonly settled: Uint32Array;
+  /** Reservations handed out from this chunk and not yet settled. */
+  open: number;
+  /** End of the latest window any of its reservations went into. */
+  until: number;
+}
+
+/**
+ * Besides the timer, expired windows are swept as the store is used: after at least
+ * this many reservations and at least as many as there are windows, so each reserve
+ * pays O(1) amortised and a store without a timer still stays bounded.
+ */
+const SWEEP_EVERY = 4096;
+
+const CHUNK_BITS = 10;
+const CHUNK_SIZE = 1 << CHUNK_BITS;
+
+type PeekSpec = Pick<CounterSpec, "key" | "windowMs" | "max">;
+
+/**
+ * A reservation as this store hands it out. The sequence number rides along in a
+ * private field so settling our own reservations needs no id parsing (a copy, or a
+ * plain object with the same id, still settles through the id).
+ */
+class MemoryReservation implements CounterReservation {
+  readonly id: string;
+  readonly counters: CounterReservation["counters"];
+  readonly #seq: number;
+  readonly #owner: object;
+  constructor(owner: object, id: string, seq: number, counters: CounterReservation["counters"]) {
+    this.id = id;
+    this.#owner = owner;
+    this.#seq = seq;
+    this.counters = counters;
+  }
+  /** The sequence number of `r` when `owner` issued this very object, else -1. */
+  static seqOf(r: CounterReservation, owner: object): number {
+    return r instanceof MemoryReservation && r.#owner === owner ? r.#seq : -1;
+  }
+}
+
+/** The one in-memory store; a class so the engine can recognise it (see {@link syncReserver}). */
+class MemoryCounterStore implements MeteredCounterStore {
+  readonly name: string;
+  readonly #now: Clock;
+  readonly #scheduler: Scheduler;
+  readonly #sweepIntervalMs: number;
+  readonly #idPrefix: string;
+  readonly #windows = new Map<string, Window>();
+  readonly #chunks = new Map<number, Chunk>();
+  readonly #tally = new Tally();
+  #seq = 0;
+  #opsSinceSweep = 0;
+  #current: Chunk | undefined;
+  #closed = false;
+  #sweepHandle: unknown;
+
+  constructor(opts: z.output<typeof MemoryStoreOptionsSchema>) {
+    this.name = opts.name;
+    this.#now = opts.now ?? Date.now;
+    this.#scheduler = opts.scheduler ?? realScheduler;
+    this.#sweepIntervalMs = opts.sweepIntervalMs;
+    this.#idPrefix = opts.idPrefix ?? `m${randomBytes(8).toString("hex")}-`;
+    this.#schedule();
+  }
+
+  #schedule(): void {
+    if (this.#closed || this.#sweepIntervalMs <= 0) return;
+    this.#sweepHandle = this.#scheduler.setTimeout(() => this.#sweep(), this.#sweepIntervalMs);
+  }
+
+  #sweep(): void {
+    this.#sweepNow(this.#now());
+    this.#schedule();
+  }
+
+  #sweepNow(t: number): void {
+    this.#opsSinceSweep = 0;
+    for (const [key, w] of this.#windows) if (w.resetAt <= t) this.#windows.delete(key);
+    // Reservations whose windows all ended can only roll back into nothing: forget them.
+    for (const [n, c] of this.#chunks) {
+      if (c.until <= t && c !== this.#current) this.#chunks.delete(n);
+    }
+  }
+
+  reserve(specs: readonly CounterSpec[]): Promise<ReserveOutcome> {
+    try {
+      return Promise.resolve(this.reserveNow(specs));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /**
+   * `reserve` without the promise, for the engine's hot path. Throws (instead of
+   * rejecting) for a closed store or malformed specs.
+   */
+  reserveNow(specs: readonly CounterSpec[]): ReserveOutcome {
+    if (this.#closed) throw storeClosedError(this.name);
+    const bad = invalidSpec(specs, true);
+    if (bad !== undefined) throw bad;
+    this.#tally.reservations++;
+    const t = this.#now();
+    if (++this.#opsSinceSweep >= SWEEP_EVERY && this.#opsSinceSweep >= this.#windows.size) {
+      this.#sweepNow(t);
+    }
+    const refused = this.#check(specs, t);
+    if (refused !== undefined) return refused;
+    return this.#consume(specs, t);
+  }
+
+  /**
+   * Phase 1: every spec against its live window. Units of earlier specs with the same
+   * key count too, so a key listed twice cannot overshoot its max.
+   */
+  #check(specs: readonly CounterSpec[], t: number): ReserveOutcome | undefined {
+    for (let i = 0; i < specs.length; i++) {
+      const s = specs[i]!;
+      const w = this.#windows.get(s.key);
+      const live = w !== undefined && w.resetAt > t;
+      let used = live ? w.used : 0;
+      for (let j = 0; j < i; j++) if (specs[j]!.key === s.key) used += specs[j]!.weight;
+      if (used + s.weight <= s.max) continue;
+      // A window opened under an older, longer policy window is cut to the current
+      // one, so a refusal never lasts longer than the window the policy now names.
+      if (live && w.resetAt - t > s.windowMs) w.resetAt = t + s.windowMs;
+      this.#tally.refused++;
+      return {
+        admitted: false,
+        blockedBy: i,
+        retryAfterMs: live ? w.resetAt - t : s.windowMs,
+        counters: this.#statesOf(specs, t),
+      };
+    }
+    return undefined;
+  }
+
+  /** Phase 2: consume. Nothing can interleave: this runs synchronously after the check. */
+  #consume(specs: readonly CounterSpec[], t: number): ReserveOutcome {
+    const n = specs.length;
+    const counters: CounterReservation["counters"][number][] = new Array(n);
+    let until = 0;
+    let last: Window | undefined;
+    for (let i = 0; i < n; i++) {
+      const s = specs[i]!;
+      let w = this.#windows.get(s.key);
+      if (w === undefined || w.resetAt <= t) {
+        w = { used: 0, resetAt: t + s.windowMs };
+        this.#windows.set(s.key, w);
+      }
+      w.used += s.weight;
+      counters[i] = { key: s.key, weight: s.weight, resetAtMs: w.resetAt, windowMs: s.windowMs };
+      if (w.resetAt > until) until = w.resetAt;
+      last = w;
+    }
+    this.#tally.admitted++;
+    const seq = this.#openReservation(until);
+    return {
+      admitted: true,
+      reservation: new MemoryReservation(this, this.#idPrefix + seq.toString(36), seq, counters),
+      // One spec (the common case) needs no second lookup; with several, a key may repeat
+      // and every state must show its final count.
+      counters:
+        n === 1
+          ? [counterState(specs[0]!.key, last!.used, specs[0]!.max, last!.resetAt)]
+          : this.#statesOf(specs, t),
+    };
+  }
+
+  /** Allocates the next reservation number and marks it open in its chunk. */
+  #openReservation(until: number): number {
+    const n0 = this.#seq++;
+    let current = this.#current;
+    if ((n0 & (CHUNK_SIZE - 1)) === 0 || current === undefined) {
+      if (current !== undefined && current.open === 0) {
+        this.#chunks.delete((n0 >>> CHUNK_BITS) - 1);
+      }
+      current = { settled: new Uint32Array(CHUNK_SIZE / 32), open: 0, until: 0 };
+      this.#current = current;
+      this.#chunks.set(n0 >>> CHUNK_BITS, current);
+    }
+    current.open++;
+    if (until > current.until) current.until = until;
+    return n0;
+  }
+
+  #statesOf(specs: readonly PeekSpec[], t: number): CounterState[] {
+    const out: CounterState[] = new Array(specs.length);
+    for (let i = 0; i < specs.length; i++) {
+      const s = specs[i]!;
+      const w = this.#windows.get(s.key);
+      out[i] =
+        w !== undefined && w.resetAt > t
+          ? counterState(s.key, w.used, s.max, w.resetAt)
+          : counterState(s.key, 0, s.max, t + s.windowMs);
+    }
+    return out;
+  }
+
+  /**
+   * Marks a reservation settled. False when it was already settled, its chunk is gone
+   * (all settled, or every window ended) or the id is not one of ours.
+   */
+  #settle(reservation: CounterReservation): boolean {
+    let n = MemoryReservation.seqOf(reservation, this);
+    if (n === -1) {
+      const id = reservation.id;
+      const prefix = this.#idPrefix;
+      if (typeof id !== "string" || !id.startsWith(prefix)) return false;
+      n = Number.parseInt(id.slice(prefix.length), 36);
+    }
+    if (!Number.isSafeInteger(n) || n < 0 || n >= this.#seq) return false;
+    const chunkNo = n >>> CHUNK_BITS;
+    const chunk = this.#chunks.get(chunkNo);
+    if (chunk === undefined) return false;
+    const bit = n & (CHUNK_SIZE - 1);
+    const word = bit >>> 5;
+    const mask = 1 << (bit & 31);
+    if ((chunk.settled[word]! & mask) !== 0) return false;
+    chunk.settled[word]! |= mask;
+    if (--chunk.open === 0 && chunk !== this.#current) this.#chunks.delete(chunkNo);
+    return true;
+  }
+
+  commit(reservation: CounterReservation): Promise<void> {
+    if (this.#closed) return Promise.reject(storeClosedError(this.name));
+    this.#settle(reservation);
+    return Promise.resolve();
+  }
+
+  rollback(reservation: CounterReservation): Promise<void> {
+    if (this.#closed) return Promise.reject(storeClosedError(this.name));
+    // Unknown ids (settled before, or from another store) give nothing back.
+    if (!this.#settle(reservation)) return Promise.resolve();
+    const t = this.#now();
+    for (const c of reservation.counters) {
+      const w = this.#windows.get(c.key);
+      // Only the window the units went into gets them back; a newer window never does.
+      if (w !== undefined && w.resetAt === c.resetAtMs && w.resetAt > t) {
+        w.used = Math.max(0, w.used - c.weight);
+      }
+    }
+    return Promise.resolve();
+  }
+
+  peek(specs: readonly PeekSpec[]): Promise<CounterState[]> {
+    if (this.#closed) return Promise.reject(storeClosedError(this.name));
+    const bad = invalidSpec(specs, false);
+    if (bad !== undefined) return Promise.reject(bad);
+    return Promise.resolve(this.#statesOf(specs, this.#now()));
+  }
+
+  ready(): Promise<StoreHealth> {
+    return Promise.resolve(
+      this.#closed
+        ? { ok: false, store: this.name, detail: "closed" }
+        : { ok: true, store: this.name },
+    );
+  }
+
+  close(): Promise<void> {
+    this.#closed = true;
+    if (this.#sweepHandle !== undefined) this.#scheduler.clearTimeout(this.#sweepHandle);
+    this.#windows.clear();
+    this.#chunks.clear();
+    return Promise.resolve();
+  }
+
+  stats(): StoreStats {
+    return this.#tally.snapshot(this.name, this.#windows.size);
+  }
+}
+
+/**
+ * Creates the embedded, exact, in-process `CounterStore`: the engine's default, the
+ * single-gateway store of `@toolgate/rate-limit-store`, its insurance limiter, and the
+ * reference the Redis store's semantics are tested against (it runs under the store
+ * contract tests there).
+ *
+ * Semantics (shared with every store): a fixed window opens at the first reservation
+ * on a key and lasts `windowMs`; all specs of one `reserve` are admitted together or
+ * none is consumed (a refused reserve opens no window); `retryAfterMs` is the time left
+ * in the refusing key's window; `rollback` returns units only to the window they went
+ * into, never below 0; `commit`/`rollback` are idempotent per reservation id and
+ * ignore ids this store did not issue. An unsettled reservation is held at most until
+ * its longest window ends.
+ *
+ * @throws ToolgateError `OPTIONS_INVALID` naming the bad option.
+ * @example
+ * const store = createMemoryStore({ now: () => clock.now, sweepIntervalMs: 0 });
+ * const out = await store.reserve([{ key: "rate|grant|demo", counter: "rate",
+ *   windowMs: 60_000, max: 10, weight: 1, ruleId: "tools.x.limits[0]" }]);
+ * if (out.admitted) await store.commit(out.reservation);
+ */
+export function createMemoryStore(options: MemoryStoreOptions = {}): MeteredCounterStore {
+  return new MemoryCounterStore(
+    parseOptions(MemoryStoreOptionsSchema, options, "memory store options"),
+  );
+}
+
+/**
+ * The synchronous reserve of a memory store, or `undefined` for any other store.
+ * Internal (not exported from the package): the engine uses it to settle a decision
+ * with limits in one resolved promise instead of chaining on the store's, which is
+ * most of the per-call overhead when counting happens in process.
+ */
+export function syncReserver(
+  store: unknown,
+): ((specs: readonly CounterSpec[]) => ReserveOutcome) | undefined {
+  return store instanceof MemoryCounterStore ? (specs) => store.reserveNow(specs) : undefined;
+}
+
+/** Options of {@link createInProcessCounterStore}. @deprecated Use {@link MemoryStoreOptions}. */
+export interface InProcessCounterStoreOptions {
+  /** Clock in epoch milliseconds. Default `Date.now`. */
+  readonly now?: Clock;
+}
+
+/**
+ * The engine's former in-process store, now the one memory store without a sweep timer.
+ *
+ * @deprecated Use {@link createMemoryStore}; kept so existing embedders keep compiling.
+ * @example const store = createInProcessCounterStore({ now: () => clock.now });
+ */
+export function createInProcessCounterStore(
+  opts: InProcessCounterStoreOptions = {},
+): MeteredCounterStore {
+  return createMemoryStore({
+    ...(opts.now !== undefined && { now: opts.now }),
+    sweepIntervalMs: 0,
+  });
+}

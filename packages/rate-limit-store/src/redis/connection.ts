@@ -1,0 +1,209 @@
+import type { Scheduler, StoreHealth, Tally } from "@toolgate/policy-engine";
+import { type Cluster, Redis } from "ioredis";
+import { RateLimitStoreError, RateLimitStoreErrorCode } from "../errors.js";
+import { PEEK_LUA, RESERVE_LUA, RESERVE_ONE_LUA, ROLLBACK_LUA } from "./lua.js";
+
+/** A script reply: numbers, or strings where Lua computed fractions. */
+export type Reply = ReadonlyArray<string | number>;
+
+/** The Lua scripts as ioredis commands (EVALSHA, reloaded after NOSCRIPT by ioredis). */
+export interface ScriptClient {
+  toolgateReserve(numKeys: number, ...args: Array<string | number>): Promise<Reply>;
+  toolgateReserveDirect(numKeys: number, ...args: Array<string | number>): Promise<Reply>;
+  toolgateReserveOne(numKeys: 1, key: string, w: number, max: number, ms: number): Promise<Reply>;
+  toolgateReserveOneDirect(
+    numKeys: 1,
+    key: string,
+    w: number,
+    max: number,
+    ms: number,
+  ): Promise<Reply>;
+  toolgateRollback(numKeys: number, ...args: Array<string | number>): Promise<number>;
+  toolgatePeek(numKeys: number, ...args: string[]): Promise<Reply>;
+}
+
+/** What the connection needs to know; a subset of the Redis store's options. */
+export interface ConnectionOptions {
+  readonly name: string;
+  readonly url?: string | undefined;
+  readonly client?: Redis | Cluster | undefined;
+  readonly commandTimeoutMs: number;
+  readonly connectTimeoutMs: number;
+  readonly maxReconnectDelayMs: number;
+  readonly scheduler: Scheduler;
+  /** Where errors are counted (the store's stats). */
+  readonly tally: Tally;
+}
+
+/** Removes credentials from anything that might echo a URL. */
+function redact(message: string, secrets: readonly string[]): string {
+  let out = message.replace(/(rediss?:\/\/)[^@\s/]*@/g, "$1***@");
+  for (const s of secrets) if (s.length > 0) out = out.split(s).join("***");
+  return out;
+}
+
+function openClient(opts: ConnectionOptions, secrets: string[]): Redis {
+  const url = new URL(opts.url!);
+  if (url.password) secrets.push(decodeURIComponent(url.password), url.password);
+  return new Redis(opts.url!, {
+    // Fail fast instead of queueing: a queued increment replayed minutes later would
+    // count against a window the caller was already told about. For the same reason
+    // commands in flight when the connection drops fail at once (maxRetriesPerRequest
+    // 0) and are not resent after the reconnect: their callers already got an answer.
+    enableOfflineQueue: false,
+    autoResendUnfulfilledCommands: false,
+    enableAutoPipelining: true,
+    commandTimeout: opts.commandTimeoutMs,
+    connectTimeout: opts.connectTimeoutMs,
+    maxRetriesPerRequest: 0,
+    // Sent at once when nothing else is in flight (see `inflight` in the backend).
+    autoPipeliningIgnoredCommands: ["toolgateReserveDirect", "toolgateReserveOneDirect"],
+    retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 10), opts.maxReconnectDelayMs),
+  });
+}
+
+function defineScripts(client: Redis | Cluster): ScriptClient {
+  for (const [cmd, lua] of [
+    ["toolgateReserve", RESERVE_LUA],
+    ["toolgateReserveDirect", RESERVE_LUA],
+    ["toolgateReserveOne", RESERVE_ONE_LUA],
+    ["toolgateReserveOneDirect", RESERVE_ONE_LUA],
+    ["toolgateRollback", ROLLBACK_LUA],
+    ["toolgatePeek", PEEK_LUA],
+  ] as const) {
+    if (typeof (client as unknown as Record<string, unknown>)[cmd] !== "function") {
+      client.defineCommand(cmd, { lua });
+    }
+  }
+  return client as unknown as ScriptClient;
+}
+
+/**
+ * One Redis connection as the store uses it: fail-fast client options, the scripts,
+ * error bookkeeping with secrets removed, the start-up wait, a bounded PING probe,
+ * and the translation of a failed command into a `STORE_UNAVAILABLE` error.
+ */
+export class RedisConnection {
+  readonly client: Redis | Cluster;
+  readonly scripts: ScriptClient;
+  readonly #opts: ConnectionOptions;
+  readonly #owned: boolean;
+  readonly #secrets: string[] = [];
+  #lastConnectionError: string | undefined;
+  #startupDone: boolean;
+  #startupHandle: unknown;
+  readonly #startup: Promise<void> | undefined;
+  readonly #onConnectionError = (err: unknown): void => {
+    this.recordError(err);
+    this.#lastConnectionError = this.#opts.tally.lastError;
+  };
+  readonly #onReady = (): void => {
+    this.#lastConnectionError = undefined;
+  };
+
+  constructor(opts: ConnectionOptions) {
+    this.#opts = opts;
+    this.#owned = opts.client === undefined;
+    this.client = opts.client ?? openClient(opts, this.#secrets);
+    // Without a listener ioredis reports connection errors as unhandled 'error' events.
+    this.client.on("error", this.#onConnectionError);
+    this.client.on("ready", this.#onReady);
+    this.scripts = defineScripts(this.client);
+    // Right after creation the connection is still being made. Calls in that start-up
+    // period (at most connectTimeoutMs) wait for it instead of failing; afterwards an
+    // unreachable Redis fails fast.
+    this.#startupDone = this.client.status === "ready";
+    this.#startup = this.#startupDone ? undefined : this.#waitForStartup();
+  }
+
+  #waitForStartup(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const finish = () => {
+        this.#startupDone = true;
+        this.client.off("ready", finish);
+        if (this.#startupHandle !== undefined)
+          this.#opts.scheduler.clearTimeout(this.#startupHandle);
+        resolve();
+      };
+      this.client.once("ready", finish);
+      this.#startupHandle = this.#opts.scheduler.setTimeout(finish, this.#opts.connectTimeoutMs);
+    });
+  }
+
+  /** The start-up wait, or `undefined` once it is over (so the hot path does not await). */
+  waitFirstReady(): Promise<void> | undefined {
+    return this.#startupDone ? undefined : this.#startup;
+  }
+
+  /** An error's text with credentials removed. */
+  describe(err: unknown): string {
+    return redact(err instanceof Error ? err.message : String(err), this.#secrets);
+  }
+
+  /** Counts an error and keeps its (redacted) text as the last one. */
+  recordError(err: unknown): void {
+    this.#opts.tally.errors++;
+    this.#opts.tally.lastError = this.describe(err);
+  }
+
+  /** Records a failed command and returns the `STORE_UNAVAILABLE` error that stands for it. */
+  unavailable(err: unknown): RateLimitStoreError {
+    this.recordError(err);
+    const last = this.#opts.tally.lastError ?? "";
+    // ioredis's own text for a refused command while disconnected is about its offline
+    // queue; the connection error says more.
+    const disconnected =
+      this.client.status !== "ready" || /Stream isn't writeable|Connection is closed/.test(last);
+    const cause = disconnected
+      ? `not connected to Redis (${this.#lastConnectionError ?? "connection lost"})`
+      : last;
+    return new RateLimitStoreError(
+      RateLimitStoreErrorCode.STORE_UNAVAILABLE,
+      `limit store unavailable: ${cause}`,
+      { store: this.#opts.name },
+    );
+  }
+
+  /** Readiness: a PING answered within the command timeout. */
+  async ready(): Promise<StoreHealth> {
+    const name = this.#opts.name;
+    const { scheduler, commandTimeoutMs } = this.#opts;
+    try {
+      const wait = this.waitFirstReady();
+      if (wait !== undefined) await wait;
+      await new Promise<void>((resolve, reject) => {
+        const handle = scheduler.setTimeout(
+          () => reject(new Error(`no PING reply within ${commandTimeoutMs} ms`)),
+          commandTimeoutMs,
+        );
+        this.client.ping().then(
+          () => {
+            scheduler.clearTimeout(handle);
+            resolve();
+          },
+          (err: unknown) => {
+            scheduler.clearTimeout(handle);
+            reject(err);
+          },
+        );
+      });
+      return { ok: true, store: name };
+    } catch (err) {
+      return { ok: false, store: name, detail: `${this.client.status}: ${this.describe(err)}` };
+    }
+  }
+
+  /** Quits a connection the store opened; a client the caller owns is left open. */
+  async close(): Promise<void> {
+    if (this.#startupHandle !== undefined) this.#opts.scheduler.clearTimeout(this.#startupHandle);
+    if (this.#owned) {
+      try {
+        await this.client.quit();
+      } catch {
+        this.client.disconnect();
+      }
+    }
+    this.client.off("error", this.#onConnectionError);
+    this.client.off("ready", this.#onReady);
+  }
+}
