@@ -3,11 +3,20 @@ import type { ClientStreams, Slot } from "./client-streams.js";
 import { argumentsDigest } from "./digest.js";
 import type { CompiledPolicy, Decision, Identity } from "./engine.js";
 import { ToolgateMcpError } from "./errors.js";
-import { idKey, RpcErrorCode, type RpcId, type RpcMessage, rpcError } from "./jsonrpc.js";
+import {
+  idKey,
+  REQUEST_METHODS,
+  RpcErrorCode,
+  type RpcId,
+  type RpcMessage,
+  rpcError,
+} from "./jsonrpc.js";
 import type {
   ApprovalOutcome,
   ApprovalRequest,
   DecisionEvent,
+  ElicitAnswer,
+  ElicitSchema,
   Logger,
   Scheduler,
 } from "./options.js";
@@ -43,6 +52,10 @@ export interface SessionContext {
   ): Set<string>;
   validator(route: ToolRoute): ((args: unknown) => string | undefined) | undefined;
   approve(req: ApprovalRequest): Promise<ApprovalOutcome>;
+  /** Timeout of a `tools/call` of `tool` set by the grant's policy, if any. */
+  toolTimeoutMs(identity: Identity, tool: string): number | undefined;
+  /** Open sessions of a grant right now. */
+  grantSessions(grant: string): number;
   onDecision(e: DecisionEvent): void;
   onSlotDone(): void;
   /** The session lost an upstream for good; the gateway forgets and closes it. */
@@ -67,6 +80,8 @@ interface Open {
   forward?: Forward;
   abort?: AbortController;
   progressToken?: string | number;
+  /** Why the client gave up on it (cancelled, disconnected); set once. */
+  cancelled?: string;
 }
 
 /**
@@ -141,6 +156,15 @@ export class ProxySession implements LinkListener {
     const slot = this.streams.open(id, key, res);
     const entry: Open = { slot };
     this.open.set(key, entry);
+    res.once("close", () => {
+      // A client that drops a plain JSON answer before it came can never get it (there is
+      // no resumption without an event stream): cancel the work, so a hung upstream does
+      // not hold the call's quota. A dropped SSE stream is resumable (Last-Event-ID) and
+      // left to run, bounded by the call timeout.
+      if (this.open.get(key) === entry && entry.slot.mode === "pending") {
+        this.cancel(entry, "client disconnected");
+      }
+    });
     const method = msg.method as string;
     const params = msg.params;
     const token = (params?._meta as Record<string, unknown> | undefined)?.progressToken;
@@ -193,27 +217,43 @@ export class ProxySession implements LinkListener {
 
   /** A notification POSTed by the client. */
   handleNotification(msg: RpcMessage): void {
+    // Only notifications travel without an id. A request method sent as one (e.g. a
+    // `tools/call` without id) would reach the upstream undecided: never relay it. The
+    // HTTP front refuses these first; this guards every other way in.
+    if (typeof msg.method !== "string" || REQUEST_METHODS.has(msg.method)) return;
     if (msg.method === "notifications/cancelled") {
       const rid = msg.params?.requestId;
       if (typeof rid !== "string" && typeof rid !== "number") return;
       const o = this.open.get(idKey(rid));
       if (!o) return;
-      o.abort?.abort();
-      const f = o.forward;
-      if (f) {
-        void f.link.notify({
-          jsonrpc: "2.0",
-          method: "notifications/cancelled",
-          params: { ...msg.params, requestId: f.upstreamId },
-        });
-        f.link.abandon(f.upstreamId);
-      }
+      const reason = msg.params?.reason;
+      this.cancel(o, typeof reason === "string" ? reason : "cancelled by the client");
       return;
     }
     for (const l of this.links) {
       // A shared link was initialized once by the gateway; repeating it confuses servers.
       if (msg.method === "notifications/initialized" && this.shared.has(l)) continue;
       void l.notify(msg);
+    }
+  }
+
+  /**
+   * The client gave up on an open request: stop a held approval, cancel the upstream
+   * request (`notifications/cancelled` with the upstream's id) and stop waiting for it.
+   * The tool call then rolls back its reservation and reports outcome `cancelled`.
+   */
+  private cancel(o: Open, reason: string): void {
+    if (o.cancelled !== undefined) return;
+    o.cancelled = reason;
+    o.abort?.abort();
+    const f = o.forward;
+    if (f) {
+      void f.link.notify({
+        jsonrpc: "2.0",
+        method: "notifications/cancelled",
+        params: { requestId: f.upstreamId, reason },
+      });
+      f.link.abandon(f.upstreamId);
     }
   }
 
@@ -476,6 +516,7 @@ export class ProxySession implements LinkListener {
       digest ??= argumentsDigest(args);
       return digest;
     };
+    let approver: string | undefined;
     const emit = (outcome: DecisionEvent["outcome"], upstreamMs?: number): void => {
       if (!this.ctx.wantsDecisions) return;
       const { reservation: _r, ...d } = decision;
@@ -490,6 +531,7 @@ export class ProxySession implements LinkListener {
         at: this.ctx.now(),
       };
       if (route) e.upstream = route.link.name;
+      if (approver !== undefined) e.approver = approver;
       if (upstreamMs !== undefined) e.upstreamMs = upstreamMs;
       this.ctx.onDecision(e);
     };
@@ -520,8 +562,15 @@ export class ProxySession implements LinkListener {
     }
     if (decision.effect === "require_approval") {
       const outcome = await this.hold(entry, route, args, getDigest(), decision);
+      approver = outcome.by;
       if (outcome.outcome !== "approved") {
-        await undo(outcome.outcome === "timeout" ? "approval_timeout" : "approval_rejected");
+        await undo(
+          entry.cancelled !== undefined
+            ? "cancelled"
+            : outcome.outcome === "timeout"
+              ? "approval_timeout"
+              : "approval_rejected",
+        );
         const why =
           outcome.outcome === "timeout"
             ? "approval timed out"
@@ -544,13 +593,32 @@ export class ProxySession implements LinkListener {
         };
       }
     }
+    if (entry.cancelled !== undefined) {
+      // The client gave up while the call was decided or held: nothing is forwarded.
+      await undo("cancelled");
+      throw new ToolgateMcpError("CANCELLED", `request cancelled: ${entry.cancelled}`);
+    }
     const fwdParams = name === route.name ? params : { ...params, name: route.name };
     const started = this.ctx.now();
     let res: RpcMessage;
     try {
-      res = await this.forward(entry, route.link, "tools/call", fwdParams);
+      res = await this.forward(
+        entry,
+        route.link,
+        "tools/call",
+        fwdParams,
+        this.ctx.toolTimeoutMs(this.identity, name),
+      );
     } catch (e) {
-      await undo("upstream_error", this.ctx.now() - started);
+      const code = e instanceof ToolgateMcpError ? e.code : undefined;
+      await undo(
+        code === "UPSTREAM_TIMEOUT"
+          ? "upstream_timeout"
+          : entry.cancelled !== undefined
+            ? "cancelled"
+            : "upstream_error",
+        this.ctx.now() - started,
+      );
       throw e;
     }
     if (res.error) {
@@ -574,7 +642,7 @@ export class ProxySession implements LinkListener {
     args: Record<string, unknown>,
     digest: string,
     decision: Decision,
-  ): Promise<{ outcome: "approved" | "rejected" | "timeout"; reason?: string }> {
+  ): Promise<{ outcome: "approved" | "rejected" | "timeout"; reason?: string; by?: string }> {
     const abort = new AbortController();
     entry.abort = abort;
     const { scheduler } = this.ctx;
@@ -605,17 +673,18 @@ export class ProxySession implements LinkListener {
       argumentsDigest: digest,
       decision,
       signal: abort.signal,
+      grantSessions: this.ctx.grantSessions(this.grant),
     };
     const elicitation = this.clientCapabilities.elicitation;
     if (elicitation) {
-      req.elicit = (message) => this.elicit(entry.slot, message);
+      req.elicit = (message, schema) => this.elicit(entry.slot, message, schema);
     }
     const timeout = new Promise<ApprovalOutcome>((resolve) => {
       timer = scheduler.setTimeout(() => resolve("timeout"), this.ctx.approvalTimeoutMs);
     });
     const aborted = new Promise<ApprovalOutcome>((resolve) => {
       abort.signal.addEventListener("abort", () =>
-        resolve({ outcome: "rejected", reason: "cancelled" }),
+        resolve({ outcome: "rejected", reason: "cancelled", by: "caller:cancelled" }),
       );
     });
     tick();
@@ -639,29 +708,33 @@ export class ProxySession implements LinkListener {
     }
   }
 
-  private elicit(slot: Slot, message: string): Promise<"approved" | "rejected" | "unsupported"> {
+  /**
+   * Asks the caller through `elicitation/create`. The answer is reported as given: what
+   * it may mean (never an approval by default) is the approval hook's business.
+   */
+  private elicit(slot: Slot, message: string, schema: ElicitSchema): Promise<ElicitAnswer> {
     return new Promise((resolve) => {
       const gid = this.nextToClientId++;
       this.toClient.set(gid, {
         kind: "local",
         resolve: (m) => {
           if (m.error) return resolve("unsupported");
-          const r = m.result as { action?: string; content?: { approve?: unknown } } | undefined;
-          resolve(r?.action === "accept" && r.content?.approve === true ? "approved" : "rejected");
+          const r = m.result as { action?: unknown; content?: unknown } | undefined;
+          if (r?.action === "accept") {
+            const c = r.content;
+            const content =
+              typeof c === "object" && c !== null && !Array.isArray(c)
+                ? (c as Record<string, unknown>)
+                : {};
+            resolve({ action: "accept", content });
+          } else resolve({ action: r?.action === "decline" ? "decline" : "cancel" });
         },
       });
       this.streams.sendRelated(slot, {
         jsonrpc: "2.0",
         id: gid,
         method: "elicitation/create",
-        params: {
-          message,
-          requestedSchema: {
-            type: "object",
-            properties: { approve: { type: "boolean", title: "Approve this tool call" } },
-            required: ["approve"],
-          },
-        },
+        params: { message, requestedSchema: schema },
       });
     });
   }
@@ -810,6 +883,7 @@ export class ProxySession implements LinkListener {
     link: UpstreamLink,
     method: string,
     params: RpcMessage["params"],
+    timeoutMs?: number,
   ): Promise<RpcMessage> {
     let p = params;
     if (this.shared.has(link)) {
@@ -825,8 +899,12 @@ export class ProxySession implements LinkListener {
       }
     }
     entry.forward = { slot: entry.slot, link, upstreamId: link.peekNextId() };
-    const res = await link.request(method, p);
-    entry.forward = undefined;
+    let res: RpcMessage;
+    try {
+      res = await link.request(method, p, timeoutMs);
+    } finally {
+      entry.forward = undefined;
+    }
     return res.id === entry.slot.clientId ? res : { ...res, id: entry.slot.clientId };
   }
 
