@@ -308,6 +308,7 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
     validateArguments: options.validateArguments ?? false,
     approvalTimeoutMs: options.approvalTimeoutMs ?? 120_000,
     approvalProgressMs: options.approvalProgressMs ?? 5_000,
+    listPageSize: options.listPageSize,
     wantsDecisions: options.onDecision !== undefined,
     now,
     newId,
@@ -525,8 +526,7 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
     for (const s of sessions.values()) {
       if (s.grant !== grant) continue;
       open++;
-      if (s.inFlight === 0 && !s.streams.hasStandalone && (!oldest || s.lastSeen < oldest.lastSeen))
-        oldest = s;
+      if (s.inFlight === 0 && (!oldest || s.lastSeen < oldest.lastSeen)) oldest = s;
     }
     if (open < maxSessionsPerGrant) return true;
     if (!oldest) return false;

@@ -260,6 +260,12 @@ export interface ToolgateMcpOptions {
    * `tools/call` sent as a notification (no id). For the audit log.
    */
   onRefused?: (e: RefusedEvent) => void;
+  /**
+   * Page size of `tools/list` as the gateway serves it (merged across upstreams, with an
+   * opaque cursor). Default: the largest page an upstream used, or one page when none
+   * paginates.
+   */
+  listPageSize?: number;
   /** SSE `retry:` hint (ms) on every stream the gateway opens. Default 1000. */
   sseRetryMs?: number;
   /**
@@ -355,6 +361,7 @@ const optionsSchema = z.object({
     .optional(),
   onRefused: fn.optional(),
   sseRetryMs: z.number().int().positive().optional(),
+  listPageSize: z.number().int().positive("give the page size as a whole number").optional(),
   responseMode: z.enum(["auto", "sse", "json"]).optional(),
   sessionIdleMs: z.number().int().positive().optional(),
   now: fn.optional(),

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import type { ServerResponse } from "node:http";
 import type { ClientStreams, Slot } from "./client-streams.js";
 import { argumentsDigest } from "./digest.js";
@@ -37,6 +38,8 @@ export interface SessionContext {
   readonly validateArguments: boolean;
   readonly approvalTimeoutMs: number;
   readonly approvalProgressMs: number;
+  /** Page size of the gateway's `tools/list`; undefined pages like the upstreams do. */
+  readonly listPageSize: number | undefined;
   /** False when no `onDecision` hook is set, so events are not even built. */
   readonly wantsDecisions: boolean;
   readonly now: () => number;
@@ -178,7 +181,7 @@ export class ProxySession implements LinkListener {
         p = Promise.resolve({ jsonrpc: "2.0", id, result: {} });
         break;
       case "tools/list":
-        p = params?.cursor !== undefined ? Promise.resolve(badCursor(id)) : this.listTools(id);
+        p = this.listTools(id, params?.cursor);
         break;
       case "tools/call":
         p = this.callTool(entry, id, params ?? {});
@@ -426,7 +429,12 @@ export class ProxySession implements LinkListener {
           l.tools = [];
           return l.tools;
         }
-        if (!l.tools) l.tools = await fetchAll(l, "tools/list", "tools");
+        if (!l.tools) {
+          const page: { first?: Record<string, unknown>; size?: number } = {};
+          l.tools = await fetchAll(l, "tools/list", "tools", page);
+          const { tools: _t, nextCursor: _c, ...fields } = page.first ?? {};
+          l.toolsResult = page.size === undefined ? { fields } : { fields, pageSize: page.size };
+        }
         return l.tools;
       }),
     );
@@ -452,12 +460,33 @@ export class ProxySession implements LinkListener {
     return routes;
   }
 
-  private async listTools(id: RpcId): Promise<RpcMessage> {
-    const { tools } = this.visibleTools(await this.toolRoutes());
-    this.seenTools = tools;
-    // One page: every upstream's pages are already merged (see fetchAll), so there is
-    // no nextCursor to hand out.
-    return { jsonrpc: "2.0", id, result: { tools } };
+  /**
+   * The merged, policy-filtered tool list. Result-level fields of the upstreams (`_meta`,
+   * cache hints like `ttlMs`) are kept: one upstream's as they are; with several, the
+   * ones they agree on, `_meta` merged and the smallest `ttlMs`. The list is paged when an
+   * upstream paged its own (same page size, or `listPageSize`), with a gateway cursor
+   * that is opaque to the client and bound to the list it pages through.
+   */
+  private async listTools(id: RpcId, cursor: unknown): Promise<RpcMessage> {
+    const routes = await this.toolRoutes();
+    const { tools } = this.visibleTools(routes);
+    const fingerprint = listFingerprint(tools);
+    let offset = 0;
+    if (cursor !== undefined) {
+      const at = typeof cursor === "string" ? readCursor(cursor, fingerprint) : undefined;
+      if (at === undefined || at > tools.length) return badCursor(id);
+      offset = at;
+    }
+    if (offset === 0) this.seenTools = tools;
+    const result: Record<string, unknown> = mergeListFields(this.links);
+    const size = this.ctx.listPageSize ?? largestPage(this.links);
+    if (size !== undefined && size > 0 && tools.length - offset > size) {
+      result.tools = tools.slice(offset, offset + size);
+      result.nextCursor = makeCursor(offset + size, fingerprint);
+    } else {
+      result.tools = offset === 0 ? tools : tools.slice(offset);
+    }
+    return { jsonrpc: "2.0", id, result };
   }
 
   /** The tool definitions this session may see (under `policy`, default the current one). */
@@ -948,15 +977,19 @@ function offers(link: UpstreamLink, capability: "prompts" | "resources"): boolea
   return link.ok && Boolean(caps?.[capability]);
 }
 
-/** Fetches every page of a list method. */
+/**
+ * Fetches every page of a list method. `page`, when given, receives the first page's
+ * result and, if the upstream paged, the length of that first page.
+ */
 async function fetchAll(
   link: UpstreamLink,
   method: string,
   field: string,
+  page?: { first?: Record<string, unknown>; size?: number },
 ): Promise<Array<Record<string, unknown>>> {
   const out: Array<Record<string, unknown>> = [];
   let cursor: unknown;
-  for (let page = 0; page < 100; page++) {
+  for (let n = 0; n < 100; n++) {
     const res = await link.request(method, cursor === undefined ? undefined : { cursor });
     if (res.error) {
       throw new ToolgateMcpError(
@@ -967,9 +1000,79 @@ async function fetchAll(
     const items = res.result?.[field];
     if (Array.isArray(items)) out.push(...(items as Array<Record<string, unknown>>));
     cursor = res.result?.nextCursor;
+    if (n === 0 && page) {
+      page.first = res.result ?? {};
+      if (typeof cursor === "string" && Array.isArray(items) && items.length > 0)
+        page.size = items.length;
+    }
     if (typeof cursor !== "string") break;
   }
   return out;
+}
+
+/**
+ * Result-level fields of the upstreams' `tools/list`: one upstream's as they are; with
+ * several, `_meta` merged, the smallest `ttlMs` (the list is only as fresh as its most
+ * short-lived part), and any other field all of them give with the same value.
+ */
+function mergeListFields(links: readonly UpstreamLink[]): Record<string, unknown> {
+  const all = links.map((l) => l.toolsResult?.fields ?? {});
+  if (all.length === 1) return { ...all[0] };
+  const out: Record<string, unknown> = {};
+  const meta: Record<string, unknown> = {};
+  const ttls: number[] = [];
+  const keys = new Set(all.flatMap((f) => Object.keys(f)));
+  for (const k of keys) {
+    if (k === "_meta") {
+      for (const f of all) if (isRecord(f._meta)) Object.assign(meta, f._meta);
+    } else if (k === "ttlMs") {
+      for (const f of all) if (typeof f.ttlMs === "number") ttls.push(f.ttlMs);
+    } else {
+      const first = JSON.stringify(all[0]?.[k]);
+      if (all.every((f) => k in f && JSON.stringify(f[k]) === first)) out[k] = all[0]?.[k];
+    }
+  }
+  if (Object.keys(meta).length > 0) out._meta = meta;
+  if (ttls.length > 0) out.ttlMs = Math.min(...ttls);
+  return out;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/** The largest page size an upstream used for its tools, if any paged. */
+function largestPage(links: readonly UpstreamLink[]): number | undefined {
+  let max: number | undefined;
+  for (const l of links) {
+    const s = l.toolsResult?.pageSize;
+    if (s !== undefined && (max === undefined || s > max)) max = s;
+  }
+  return max;
+}
+
+/** A short digest of the listed names: a cursor is only good for the list it came from. */
+function listFingerprint(tools: ReadonlyArray<Record<string, unknown>>): string {
+  return createHash("sha256")
+    .update(tools.map((t) => String(t.name)).join("\u0000"))
+    .digest("base64url")
+    .slice(0, 16);
+}
+
+function makeCursor(offset: number, fingerprint: string): string {
+  return Buffer.from(JSON.stringify({ o: offset, f: fingerprint })).toString("base64url");
+}
+
+/** The offset a gateway cursor points at; undefined for anything else or a stale list. */
+function readCursor(cursor: string, fingerprint: string): number | undefined {
+  if (cursor.length > 200) return undefined;
+  try {
+    const c = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) as unknown;
+    if (!isRecord(c) || c.f !== fingerprint) return undefined;
+    return Number.isSafeInteger(c.o) && (c.o as number) >= 0 ? (c.o as number) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** A denied `CallToolResult` the model can act on, with the decision in `_meta`. */
@@ -984,14 +1087,14 @@ export function deniedResult(decision: Decision, why: string): Record<string, un
 }
 
 /**
- * Merged lists are answered in one page and never hand out a cursor, so any cursor a
- * client sends is not ours: invalid params, as MCP asks for unknown cursors.
+ * A cursor the gateway did not hand out for this list (or one for a list that has changed
+ * since): invalid params, as MCP asks for unknown cursors.
  */
 function badCursor(id: RpcId): RpcMessage {
   return rpcError(
     id,
     RpcErrorCode.INVALID_PARAMS,
-    "Invalid params: unknown cursor (this list is served in one page; omit cursor)",
+    "Invalid params: unknown or expired cursor (list again without cursor)",
   );
 }
 

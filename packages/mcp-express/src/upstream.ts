@@ -95,6 +95,12 @@ export class UpstreamLink {
   initResult: Record<string, unknown> | undefined;
   /** Cached upstream tools (raw definitions) and an epoch bumped on list_changed. */
   tools: Array<Record<string, unknown>> | undefined;
+  /**
+   * Result-level fields of the upstream's last `tools/list` (its first page), other than
+   * `tools` and `nextCursor`: `_meta`, cache hints such as `ttlMs`, and the size of the
+   * upstream's pages when it paginated (`pageSize`).
+   */
+  toolsResult: { fields: Record<string, unknown>; pageSize?: number } | undefined;
   toolsEpoch = 0;
   ok = false;
   detail: string | undefined;
