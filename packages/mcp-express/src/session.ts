@@ -1082,7 +1082,11 @@ export function deniedResult(decision: Decision, why: string): Record<string, un
   if (decision.retryAfterMs !== undefined && !/retry/i.test(why)) {
     text += `; retry after ${Math.max(1, Math.ceil(decision.retryAfterMs / 1000))}s`;
   }
-  const { reservation: _r, ...d } = decision;
+  const { reservation: _r, degraded, ...rest } = decision;
+  // The store's failure cause (addresses, driver errors) is for the operator's log only.
+  const d = degraded
+    ? { ...rest, degraded: { mode: degraded.mode, store: degraded.store } }
+    : rest;
   return { isError: true, content: [{ type: "text", text }], _meta: { "toolgate/decision": d } };
 }
 
