@@ -103,7 +103,10 @@ export const GatewayConfigSchema = z.strictObject({
         .array(
           z
             .string()
-            .regex(/^args(\.[^.]+)+$/, 'write an argument path like "args.apiSecret" or "args.*.key"'),
+            .regex(
+              /^args(\.[^.]+)+$/,
+              'write an argument path like "args.apiSecret" or "args.*.key"',
+            ),
         )
         .default([]),
       adminToken: z.string().min(16, "use at least 16 characters").optional(),

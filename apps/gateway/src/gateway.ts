@@ -235,7 +235,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       cleanups.push(() => started.close());
       started.onReconnect?.(() => metrics.streamReconnects.inc({ stream: b.name }));
       upstreams.push(
-        b.timeoutMs === undefined ? started.upstream : { ...started.upstream, timeoutMs: b.timeoutMs },
+        b.timeoutMs === undefined
+          ? started.upstream
+          : { ...started.upstream, timeoutMs: b.timeoutMs },
       );
       if (started.description) notes.push(started.description);
     }

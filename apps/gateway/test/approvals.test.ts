@@ -215,7 +215,11 @@ describe("redis approval store", () => {
       if (pending.length === 0) await new Promise((r) => setTimeout(r, 10));
     }
     expect(pending.map((p) => p.id)).toEqual(["r1"]);
-    expect(pending[0]?.arguments).toEqual({ n: 1, list: [], password: "••••••(masked: credential name)" });
+    expect(pending[0]?.arguments).toEqual({
+      n: 1,
+      list: [],
+      password: "••••••(masked: credential name)",
+    });
     const { changed } = await b.resolve("r1", {
       status: "rejected",
       by: "admin",

@@ -1084,9 +1084,7 @@ export function deniedResult(decision: Decision, why: string): Record<string, un
   }
   const { reservation: _r, degraded, ...rest } = decision;
   // The store's failure cause (addresses, driver errors) is for the operator's log only.
-  const d = degraded
-    ? { ...rest, degraded: { mode: degraded.mode, store: degraded.store } }
-    : rest;
+  const d = degraded ? { ...rest, degraded: { mode: degraded.mode, store: degraded.store } } : rest;
   return { isError: true, content: [{ type: "text", text }], _meta: { "toolgate/decision": d } };
 }
 

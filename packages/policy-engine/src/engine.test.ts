@@ -536,7 +536,8 @@ describe("decision fields", () => {
         degraded: {
           mode: "fail_closed",
           store: "broken",
-          reason: "limit store unavailable: not connected to Redis (connect ECONNREFUSED 127.0.0.1:6390)",
+          reason:
+            "limit store unavailable: not connected to Redis (connect ECONNREFUSED 127.0.0.1:6390)",
         },
       }),
       commit: async () => {},

@@ -204,7 +204,11 @@ export function createApprover(options: ApproverOptions) {
       );
     }, timeoutMs);
     const onAbort = () => {
-      void resolveAs("rejected", "caller:cancelled", "the client cancelled the call or disconnected");
+      void resolveAs(
+        "rejected",
+        "caller:cancelled",
+        "the client cancelled the call or disconnected",
+      );
     };
     call.signal.addEventListener("abort", onAbort, { once: true });
     const cleanUp = () => {
