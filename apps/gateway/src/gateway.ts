@@ -92,8 +92,14 @@ export interface RunningGateway {
 }
 
 /** The answer to any request that arrives while the gateway drains (Express or not). */
-function refuseShuttingDown(res: ServerResponse): void {
-  const body = JSON.stringify({ error: "shutting_down" });
+function refuseShuttingDown(res: ServerResponse, mcp = false): void {
+  // MCP clients read a JSON-RPC error; everything else the admin API's error shape.
+  const message = "Service Unavailable: gateway is shutting down";
+  const body = JSON.stringify(
+    mcp
+      ? { jsonrpc: "2.0", id: null, error: { code: -32603, message, data: { code: "CLOSING" } } }
+      : { error: "shutting_down", message },
+  );
   res.writeHead(503, {
     "content-type": "application/json; charset=utf-8",
     "content-length": Buffer.byteLength(body),
@@ -583,7 +589,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
           return;
         }
         if (accepting) mcp.listener(req, res);
-        else refuseShuttingDown(res);
+        else refuseShuttingDown(res, true);
       },
     );
     server.keepAliveTimeout = limits.keepAliveMs;
@@ -607,9 +613,11 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     const close = () => {
       closing ??= (async () => {
         accepting = false;
-        const serverClosed = new Promise<void>((r) => server.close(() => r()));
-        server.closeIdleConnections();
+        // The listener stays open while in-flight calls drain: a request that races the
+        // shutdown (new connection or kept-alive one) is answered 503 "shutting down" with
+        // `Connection: close`, never a refused connection or a reset socket.
         await runCleanups(); // mcp.close drains in-flight calls within the grace period
+        const serverClosed = new Promise<void>((r) => server.close(() => r()));
         server.closeAllConnections();
         await serverClosed;
         logger.info({}, "toolgate stopped");
