@@ -151,7 +151,8 @@ describe("gateway", () => {
       grant: "demo",
       reason: "moving money needs a person",
     });
-    expect(pending.arguments).toEqual({ amount: 5, apiSecret: "••••••" });
+    expect(pending.arguments).toEqual({ amount: 5, apiSecret: "••••••(masked: credential name)" });
+    expect(pending.masked).toEqual(["args.apiSecret"]);
     expect(
       (await admin(`/approvals/${pending.id}/approve`, { method: "POST", body: "{}" })).status,
     ).toBe(200);
