@@ -159,7 +159,7 @@ describe.skipIf(!executablePath)("approvals page in a real browser", () => {
     await expect(card.locator("[data-masked]").textContent()).resolves.toContain("args.listenKey");
     // Nothing was parsed as markup or ran.
     expect(await card.locator("img, script, svg, iframe").count()).toBe(0);
-    expect(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned)).toBe(
+    expect(await page.evaluate(() => (globalThis as unknown as { __pwned?: number }).__pwned)).toBe(
       undefined,
     );
     expect(dialogs).toEqual([]);

@@ -1,5 +1,5 @@
-import { Agent as HttpAgent, get as httpGet } from "node:http";
 import { readFileSync, writeFileSync } from "node:fs";
+import { Agent as HttpAgent, get as httpGet } from "node:http";
 import { join } from "node:path";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { afterEach, describe, expect, it, vi } from "vitest";

@@ -32,9 +32,9 @@ import {
   classify,
   nestedDeeperThan,
   paramsProblem,
+  REQUEST_METHODS,
   type RpcId,
   type RpcMessage,
-  REQUEST_METHODS,
   readableId,
 } from "./jsonrpc.js";
 import {

@@ -1,8 +1,8 @@
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { Request } from "express";
 import { z } from "zod";
-import type { CompiledPolicy, CounterStore, Decision, Identity, PolicyHolder } from "./engine.js";
 import type { AuthThrottle, AuthThrottleOptions } from "./auth-throttle.js";
+import type { CompiledPolicy, CounterStore, Decision, Identity, PolicyHolder } from "./engine.js";
 import { ToolgateMcpError } from "./errors.js";
 import { isOrigin, normalizeHost, ORIGIN_FIX } from "./http.js";
 

@@ -190,7 +190,7 @@ describe("hung upstreams, cancelled and dropped calls", () => {
 
 describe("sessions per grant", () => {
   let gw: RunningGateway;
-  let release: (() => void) | undefined;
+  const releases: Array<() => void> = [];
   beforeAll(async () => {
     gw = await startGateway({
       upstreams: [
@@ -200,7 +200,7 @@ describe("sessions per grant", () => {
             const s = new McpServer({ name: "up", version: "1.0.0" });
             s.registerTool("wait", {}, async () => {
               await new Promise<void>((r) => {
-                release = r;
+                releases.push(r);
               });
               return { content: [{ type: "text", text: "done" }] };
             });
@@ -228,18 +228,15 @@ describe("sessions per grant", () => {
     await other.client.ping();
     // Both sessions busy: the next initialize is refused, naming the cap.
     const pb = b.client.callTool({ name: "wait", arguments: {} });
-    await until(() => release !== undefined);
-    const first = release as () => void;
-    release = undefined;
+    await until(() => releases.length === 1);
     const pc = c.client.callTool({ name: "wait", arguments: {} });
-    await until(() => release !== undefined);
+    await until(() => releases.length === 2);
     const r = await post(gw.url, initBody("flood"), { authorization: "Bearer k" });
     expect(r.status).toBe(429);
     const body = (await r.json()) as { id: unknown; error: { message: string } };
     expect(body.id).toBe(1);
     expect(body.error.message).toContain("2 open sessions (maxSessionsPerGrant)");
-    first();
-    (release as () => void)();
+    for (const r of releases) r();
     await Promise.all([pb, pc]);
     await Promise.all([b.client.close(), c.client.close(), other.client.close()]);
   });

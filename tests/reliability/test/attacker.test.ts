@@ -5,7 +5,6 @@
 // gateway makes; each broke once.
 import { request } from "node:http";
 import { join } from "node:path";
-import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { ElicitRequestSchema } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { expectNoSecrets, recordClientText } from "../src/artifacts.js";
