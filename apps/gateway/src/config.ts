@@ -123,6 +123,18 @@ export const GatewayConfigSchema = z.strictObject({
    * idle session, or is refused (429) when all are busy.
    */
   maxSessionsPerGrant: z.number().int().min(1, "allow at least one session").default(100),
+  /**
+   * Failed-authentication throttle per client address, shared by `/mcp` and the admin
+   * API: `freeFailures` wrong credentials pass as plain 401s, then each further one
+   * blocks the address for `baseMs`, doubling up to `maxMs` (429 with Retry-After).
+   */
+  authThrottle: z
+    .strictObject({
+      freeFailures: z.number().int().min(0).default(10),
+      baseMs: z.number().int().min(1, "use at least 1 ms").default(1000),
+      maxMs: z.number().int().min(1, "use at least 1 ms").default(60_000),
+    })
+    .default({ freeFailures: 10, baseMs: 1000, maxMs: 60_000 }),
   allowedOrigins: z.array(z.string().refine(isOrigin, { message: ORIGIN_FIX })).optional(),
   /**
    * More `Host` values `/mcp` answers to (DNS-rebinding protection); see

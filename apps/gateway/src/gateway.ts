@@ -281,7 +281,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       onError: (err) => logger.error({ err: (err as Error).message }, "approval store error"),
     });
     // One throttle for /mcp and the admin API: guesses at either count together.
-    const authThrottle = new AuthThrottle({ now });
+    const authThrottle = new AuthThrottle({ ...config.authThrottle, now });
     // The store's failure cause goes to the log (never to the agent), at most every 10 s.
     let lastDegradedLog = 0;
 

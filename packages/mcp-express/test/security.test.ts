@@ -2,7 +2,7 @@ import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { ListToolsRequestSchema } from "@modelcontextprotocol/sdk/types.js";
 import { compilePolicy } from "@toolgate/policy-engine";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { AuthThrottle, type DecisionEvent, type RefusedEvent } from "../src/index.js";
+import { AuthThrottle, type DecisionEvent, deniedResult, type RefusedEvent } from "../src/index.js";
 import { REQUEST_METHODS } from "../src/jsonrpc.js";
 import { FakeTime } from "./fake-time.js";
 import { connect, initBody, post, type RunningGateway, startGateway, until } from "./harness.js";
@@ -333,5 +333,36 @@ describe("tools/list result fields", () => {
       _meta: { "a/hint": true, "b/hint": true },
     });
     await client.close();
+  });
+});
+
+describe("store outage denials", () => {
+  it("tell the agent the store is unavailable, never its address or driver error", () => {
+    const r = deniedResult(
+      {
+        id: "d1",
+        effect: "deny",
+        code: "STORE_UNAVAILABLE",
+        reason: "limit store unavailable; retry in 1s",
+        ruleId: "tools.t.limits[0]",
+        retryAfterMs: 1000,
+        policyVersion: "sha256:x",
+        tool: "t",
+        degraded: {
+          mode: "fail_closed",
+          store: "redis",
+          reason:
+            "limit store unavailable: not connected to Redis (connect ECONNREFUSED 127.0.0.1:6390)",
+        },
+        decideUs: 1,
+      },
+      "limit store unavailable; retry in 1s",
+    );
+    const text = JSON.stringify(r);
+    expect(text).not.toContain("ECONNREFUSED");
+    expect(text).not.toContain("6390");
+    expect(r._meta).toMatchObject({
+      "toolgate/decision": { degraded: { mode: "fail_closed", store: "redis" } },
+    });
   });
 });
