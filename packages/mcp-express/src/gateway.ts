@@ -596,15 +596,21 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
     const both =
       accept === "application/json, text/event-stream" ||
       (accepts(accept, "application/json", true) && accepts(accept, "text/event-stream", true));
-    if (!both) {
+    const notAcceptable = (id: RpcId | null = null): void =>
       sendError(
         res,
         "NOT_ACCEPTABLE",
         "Not Acceptable: Accept must list application/json and text/event-stream",
+        undefined,
+        id,
       );
+    const jsonBody = isJsonContentType(header(req, "content-type"));
+    // A wrong Accept is refused first; the body is read only to answer with its id.
+    if (!both && !jsonBody) {
+      notAcceptable();
       return;
     }
-    if (!isJsonContentType(header(req, "content-type"))) {
+    if (!jsonBody) {
       sendError(
         res,
         "UNSUPPORTED_MEDIA_TYPE",
@@ -622,15 +628,21 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
         // The client is gone: nobody to answer.
         if ("aborted" in body) return;
         res.setHeader("connection", "close");
-        sendError(res, "BODY_TOO_LARGE", `Payload Too Large: body exceeds ${maxBody} bytes`);
+        if (!both) notAcceptable();
+        else sendError(res, "BODY_TOO_LARGE", `Payload Too Large: body exceeds ${maxBody} bytes`);
         return;
       }
       try {
         parsed = JSON.parse(body.text);
       } catch {
-        sendError(res, "PARSE_ERROR", "Parse error: body is not valid JSON");
+        if (!both) notAcceptable();
+        else sendError(res, "PARSE_ERROR", "Parse error: body is not valid JSON");
         return;
       }
+    }
+    if (!both) {
+      notAcceptable(readableId(parsed));
+      return;
     }
     // The id, wherever it can be read, goes into every error answered from here on.
     const readId = readableId(parsed);
