@@ -31,6 +31,7 @@ export const ADMIN_PAGE_HTML = `<!doctype html>
   .expires { margin-left:auto; color:var(--warn); font-size:12px; font-variant-numeric:tabular-nums; }
   .reason { color:var(--muted); margin:6px 0 8px; }
   pre.args { background:#f8fafc; border:1px solid var(--line); border-radius:8px; padding:10px 12px; margin:0 0 12px; font:12.5px/1.5 ui-monospace,SFMono-Regular,Menlo,monospace; white-space:pre-wrap; word-break:break-all; max-height:220px; overflow:auto; }
+  .masked { font-size:12px; color:var(--bad); margin:-6px 0 10px; font-family:ui-monospace,monospace; }
   .meta { font-size:12px; color:var(--muted); margin-bottom:10px; font-family:ui-monospace,monospace; }
   .actions { display:flex; gap:8px; align-items:center; }
   .actions input { flex:1; padding:7px 10px; border:1px solid var(--line); border-radius:7px; font:inherit; }
@@ -87,7 +88,6 @@ export const ADMIN_PAGE_HTML = `<!doctype html>
 <script>
 (() => {
   "use strict";
-  const SECRET = /key|secret|token|password|passphrase|signature|authorization/i;
   const $ = (id) => document.getElementById(id);
   const params = new URLSearchParams(location.search);
   if (params.get("token")) {
@@ -111,11 +111,6 @@ export const ADMIN_PAGE_HTML = `<!doctype html>
     }
     for (const c of children) if (c != null) n.append(c instanceof Node ? c : String(c));
     return n;
-  }
-  function mask(v) {
-    if (Array.isArray(v)) return v.map(mask);
-    if (v && typeof v === "object") { const o = {}; for (const [k, x] of Object.entries(v)) o[k] = SECRET.test(k) ? "••••••" : mask(x); return o; }
-    return v;
   }
   async function api(path, init) {
     const res = await fetch("/admin/api" + path, { ...init, headers: { "Authorization": "Bearer " + token, "Content-Type": "application/json" } });
@@ -142,8 +137,9 @@ export const ADMIN_PAGE_HTML = `<!doctype html>
         el("div", { class: "top" }, el("span", { class: "tool" }, a.tool), el("span", { class: "pill grant" }, "grant " + a.grant), el("span", { class: "pill" }, a.upstream),
           el("span", { class: "expires", "data-expires": String(a.expiresAt) }, "expires in " + left(a.expiresAt - Date.now() - skew))),
         el("div", { class: "reason" }, a.reason),
-        el("pre", { class: "args" }, JSON.stringify(mask(a.arguments), null, 2)),
-        el("div", { class: "meta" }, "digest " + a.argumentsDigest.slice(0, 16) + "…  ·  session " + (a.session || "—") + "  ·  held " + fmtTime(a.createdAt)),
+        el("pre", { class: "args", "data-args": a.id }, JSON.stringify(a.arguments, null, 2)),
+        a.masked && a.masked.length ? el("div", { class: "masked", "data-masked": a.id }, "masked (secret, not shown): " + a.masked.join(", ")) : null,
+        el("div", { class: "meta" }, "digest " + a.argumentsDigest + "  ·  session " + (a.session || "—") + "  ·  held " + fmtTime(a.createdAt)),
         el("div", { class: "actions" }, reason, reject, approve)));
     }
   }

@@ -1,4 +1,5 @@
 import { timingSafeEqual } from "node:crypto";
+import { AuthThrottle } from "@toolgate/mcp-express";
 import express, { type NextFunction, type Request, type Response, type Router } from "express";
 import { z } from "zod";
 import { ADMIN_PAGE_HTML } from "./admin-page.js";
@@ -29,6 +30,8 @@ export interface AdminRouterOptions {
   readonly now?: () => number;
   /** Heartbeat interval of the live stream; keeps proxies from closing it. Default 15 s. */
   readonly heartbeatMs?: number;
+  /** Slows down admin-token guessing per client address; default a fresh one. */
+  readonly throttle?: AuthThrottle;
 }
 
 const ResolveBody = z
@@ -56,6 +59,7 @@ export function createAdminRouter(options: AdminRouterOptions): Router {
   const now = options.now ?? Date.now;
   const expected = Buffer.from(sha256Hex(options.token));
   const heartbeatMs = options.heartbeatMs ?? 15_000;
+  const throttle = options.throttle ?? new AuthThrottle({ now });
 
   router.get(["/admin", "/admin/"], (_req, res) => {
     res
@@ -72,11 +76,28 @@ export function createAdminRouter(options: AdminRouterOptions): Router {
 
   const api = express.Router();
   api.use(function requireAdminToken(req: Request, res: Response, next: NextFunction) {
+    const address = req.socket.remoteAddress ?? "unknown";
+    const wait = throttle.blockedFor(address);
+    if (wait > 0) {
+      // Before the token is compared: a blocked guess learns nothing.
+      const s = Math.ceil(wait / 1000);
+      res
+        .status(429)
+        .set("Retry-After", String(s))
+        .json({
+          error: "too_many_failures",
+          message: `too many failed authentications from this address; retry in ${s} s`,
+        });
+      return;
+    }
     const header = req.get("authorization") ?? "";
     const m = /^Bearer\s+(.+)$/i.exec(header);
     // Compare hashes so the comparison is constant-time whatever the lengths.
     const given = Buffer.from(sha256Hex(m?.[1]?.trim() ?? ""));
-    if (!m || !timingSafeEqual(given, expected)) {
+    const ok = m !== null && timingSafeEqual(given, expected);
+    if (ok) throttle.succeeded(address);
+    else throttle.failed(address);
+    if (!ok) {
       res
         .status(401)
         .set("WWW-Authenticate", 'Bearer realm="toolgate-admin"')

@@ -34,6 +34,11 @@ export interface AuditEntry {
   readonly shadow: boolean;
   readonly shadowEffect?: string | undefined;
   readonly outcome?: string | undefined;
+  /**
+   * Who approved or rejected a held call: `admin` (the admin token), `caller:withdrawn`,
+   * `caller:cancelled`, `timeout`, ...; never the caller's key.
+   */
+  readonly approver?: string | undefined;
   readonly retryAfterMs?: number | undefined;
   readonly policyVersion?: string | undefined;
   readonly upstreamMs?: number | undefined;

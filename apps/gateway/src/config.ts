@@ -16,6 +16,12 @@ const UpstreamSchema = z.union([
     name: z.string().regex(NAME, "use 1-64 characters of A-Z a-z 0-9 _ . -"),
     url: z.url("must be an http(s) URL of a Streamable HTTP MCP endpoint"),
     headers: z.record(z.string(), z.string()).optional(),
+    timeoutMs: z
+      .number()
+      .int()
+      .min(100, "use at least 100 ms")
+      .max(86_400_000, "use at most one day (86400000 ms)")
+      .optional(),
   }),
   z.strictObject({
     name: z.string().regex(NAME, "use 1-64 characters of A-Z a-z 0-9 _ . -"),
@@ -23,10 +29,22 @@ const UpstreamSchema = z.union([
     args: z.array(z.string()).optional(),
     env: z.record(z.string(), z.string()).optional(),
     cwd: z.string().optional(),
+    timeoutMs: z
+      .number()
+      .int()
+      .min(100, "use at least 100 ms")
+      .max(86_400_000, "use at most one day (86400000 ms)")
+      .optional(),
   }),
   z.strictObject({
     name: z.string().regex(NAME, "use 1-64 characters of A-Z a-z 0-9 _ . -"),
     builtin: z.literal("binance-us", { error: 'the only built-in upstream is "binance-us"' }),
+    timeoutMs: z
+      .number()
+      .int()
+      .min(100, "use at least 100 ms")
+      .max(86_400_000, "use at most one day (86400000 ms)")
+      .optional(),
   }),
 ]);
 
@@ -75,10 +93,48 @@ export const GatewayConfigSchema = z.strictObject({
       timeoutMs: z.number().int().min(1000, "use at least 1000 ms").default(55_000),
       // Progress keeps clients that use `resetTimeoutOnProgress` waiting past their timeout.
       progressMs: z.number().int().min(50, "use at least 50 ms").default(5_000),
+      // Tells an elicitation-capable caller that its call is held and lets it withdraw it.
       elicitation: z.boolean().default(true),
+      // The caller is the party being controlled: it may approve its own held call only in
+      // a trusted single-user setup that opts in, and never while its grant is shared.
+      callerMayApprove: z.boolean().default(false),
+      // Argument paths masked on the approvals page for every tool (policies add per tool).
+      secretArguments: z
+        .array(
+          z
+            .string()
+            .regex(
+              /^args(\.[^.]+)+$/,
+              'write an argument path like "args.apiSecret" or "args.*.key"',
+            ),
+        )
+        .default([]),
       adminToken: z.string().min(16, "use at least 16 characters").optional(),
     })
-    .default({ timeoutMs: 55_000, progressMs: 5_000, elicitation: true }),
+    .default({
+      timeoutMs: 55_000,
+      progressMs: 5_000,
+      elicitation: true,
+      callerMayApprove: false,
+      secretArguments: [],
+    }),
+  /**
+   * Open MCP sessions one grant may have; one more closes the grant's least recently used
+   * idle session, or is refused (429) when all are busy.
+   */
+  maxSessionsPerGrant: z.number().int().min(1, "allow at least one session").default(100),
+  /**
+   * Failed-authentication throttle per client address, shared by `/mcp` and the admin
+   * API: `freeFailures` wrong credentials pass as plain 401s, then each further one
+   * blocks the address for `baseMs`, doubling up to `maxMs` (429 with Retry-After).
+   */
+  authThrottle: z
+    .strictObject({
+      freeFailures: z.number().int().min(0).default(10),
+      baseMs: z.number().int().min(1, "use at least 1 ms").default(1000),
+      maxMs: z.number().int().min(1, "use at least 1 ms").default(60_000),
+    })
+    .default({ freeFailures: 10, baseMs: 1000, maxMs: 60_000 }),
   allowedOrigins: z.array(z.string().refine(isOrigin, { message: ORIGIN_FIX })).optional(),
   /**
    * More `Host` values `/mcp` answers to (DNS-rebinding protection); see

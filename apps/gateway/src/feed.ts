@@ -10,6 +10,8 @@ export interface FeedDecision {
   readonly reason: string;
   readonly ruleId: string;
   readonly outcome?: string | undefined;
+  /** Who approved or rejected a held call (e.g. `admin`, `caller:withdrawn`); never a key. */
+  readonly approver?: string | undefined;
   readonly retryAfterMs?: number | undefined;
   readonly shadow: boolean;
 }

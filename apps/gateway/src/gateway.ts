@@ -3,8 +3,14 @@ import { type FSWatcher, watch } from "node:fs";
 import { createServer, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { basename, dirname } from "node:path";
-import type { ApprovalOutcome, DecisionEvent, UpstreamConfig } from "@toolgate/mcp-express";
+import type {
+  ApprovalOutcome,
+  DecisionEvent,
+  RefusedEvent,
+  UpstreamConfig,
+} from "@toolgate/mcp-express";
 import {
+  AuthThrottle,
   createToolgateMcp,
   hostAllowed,
   normalizeHost,
@@ -86,8 +92,14 @@ export interface RunningGateway {
 }
 
 /** The answer to any request that arrives while the gateway drains (Express or not). */
-function refuseShuttingDown(res: ServerResponse): void {
-  const body = JSON.stringify({ error: "shutting_down" });
+function refuseShuttingDown(res: ServerResponse, mcp = false): void {
+  // MCP clients read a JSON-RPC error; everything else the admin API's error shape.
+  const message = "Service Unavailable: gateway is shutting down";
+  const body = JSON.stringify(
+    mcp
+      ? { jsonrpc: "2.0", id: null, error: { code: -32603, message, data: { code: "CLOSING" } } }
+      : { error: "shutting_down", message },
+  );
   res.writeHead(503, {
     "content-type": "application/json; charset=utf-8",
     "content-length": Buffer.byteLength(body),
@@ -97,7 +109,9 @@ function refuseShuttingDown(res: ServerResponse): void {
 }
 
 function upstreamFromEntry(entry: UpstreamEntry): UpstreamConfig | undefined {
-  if ("url" in entry) return { name: entry.name, url: entry.url, headers: entry.headers };
+  if ("url" in entry) {
+    return { name: entry.name, url: entry.url, headers: entry.headers, timeoutMs: entry.timeoutMs };
+  }
   if ("command" in entry) {
     return {
       name: entry.name,
@@ -105,6 +119,7 @@ function upstreamFromEntry(entry: UpstreamEntry): UpstreamConfig | undefined {
       args: entry.args,
       env: entry.env,
       cwd: entry.cwd,
+      timeoutMs: entry.timeoutMs,
     };
   }
   return undefined;
@@ -215,7 +230,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         upstreams.push(plain);
         continue;
       }
-      const b = entry as { name: string; builtin: string };
+      const b = entry as { name: string; builtin: string; timeoutMs?: number | undefined };
       if (!options.builtins) {
         throw new GatewayError(
           "CONFIG_INVALID",
@@ -225,7 +240,11 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       const started = await options.builtins(b, { env, logger });
       cleanups.push(() => started.close());
       started.onReconnect?.(() => metrics.streamReconnects.inc({ stream: b.name }));
-      upstreams.push(started.upstream);
+      upstreams.push(
+        b.timeoutMs === undefined
+          ? started.upstream
+          : { ...started.upstream, timeoutMs: b.timeoutMs },
+      );
       if (started.description) notes.push(started.description);
     }
     upstreams.push(...(options.extraUpstreams ?? []));
@@ -239,13 +258,32 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       ]);
     }
 
+    if (config.approvals.callerMayApprove) {
+      logger.warn(
+        { setting: "approvals.callerMayApprove" },
+        "approvals.callerMayApprove is on: a caller may approve its own held calls through elicitation (only while its grant has a single session). Use it only for a trusted single-user desktop setup.",
+      );
+    }
     const approve = createApprover({
       store: approvals,
       timeoutMs: config.approvals.timeoutMs,
       elicitation: config.approvals.elicitation,
+      callerMayApprove: config.approvals.callerMayApprove,
+      // Masked for the approver: the config's paths plus the policy's `secret` of the tool.
+      secretPaths: (call) => {
+        const policy = holderOf.get(call.grant)?.current;
+        const key = policy?.plan(call.tool).rule?.key;
+        const own = key === undefined ? undefined : policy?.document.tools?.[key]?.secret;
+        return [...config.approvals.secretArguments, ...(own ?? [])];
+      },
+      onWarn: (msg, fields) => logger.warn(fields, msg),
       now,
       onError: (err) => logger.error({ err: (err as Error).message }, "approval store error"),
     });
+    // One throttle for /mcp and the admin API: guesses at either count together.
+    const authThrottle = new AuthThrottle({ ...config.authThrottle, now });
+    // The store's failure cause goes to the log (never to the agent), at most every 10 s.
+    let lastDegradedLog = 0;
 
     const onDecision = (e: DecisionEvent) => {
       const d = e.decision;
@@ -268,6 +306,13 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         metrics.approvals.inc({ outcome: "approved" });
       }
       if (d.degraded) {
+        if (e.at - lastDegradedLog >= 10_000) {
+          lastDegradedLog = e.at;
+          logger.warn(
+            { store: d.degraded.store, mode: d.degraded.mode, cause: d.degraded.reason },
+            "limit store unavailable",
+          );
+        }
         metrics.storeErrors.inc({ store: d.degraded.store });
         metrics.failureModeActivations.inc({ store: d.degraded.store, mode: d.degraded.mode });
       }
@@ -288,6 +333,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         shadow,
         shadowEffect: d.shadow?.effect,
         outcome: e.outcome,
+        approver: e.approver,
         retryAfterMs: d.retryAfterMs,
         policyVersion: d.policyVersion,
         upstreamMs: e.upstreamMs,
@@ -303,8 +349,29 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         reason: d.reason,
         ruleId: d.ruleId,
         outcome: e.outcome,
+        approver: e.approver,
         retryAfterMs: d.retryAfterMs,
         shadow,
+      });
+    };
+    // A message refused before it could reach an upstream (a request method sent without
+    // an id): an attempt to get past the policy, so it is audited like a decision.
+    const onRefused = (e: RefusedEvent) => {
+      metrics.decisions.inc({ tool: e.method, effect: "deny", code: "REFUSED" });
+      audit?.write({
+        time: new Date(e.at).toISOString(),
+        decisionId: newId(),
+        grant: e.grant,
+        session: e.session,
+        tool: e.method,
+        effect: "deny",
+        code: "REFUSED",
+        rule: "protocol",
+        reason: e.reason,
+        argumentKeys: [],
+        argumentsDigest: "",
+        shadow: false,
+        outcome: e.code,
       });
     };
 
@@ -328,6 +395,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       approvalTimeoutMs: config.approvals.timeoutMs + 5_000,
       approvalProgressMs: config.approvals.progressMs,
       onDecision,
+      onRefused,
+      maxSessionsPerGrant: config.maxSessionsPerGrant,
+      authThrottle,
       allowedOrigins: config.allowedOrigins,
       allowedHosts,
       now,
@@ -376,6 +446,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       createAdminRouter({
         approvals,
         token: loaded.adminToken,
+        throttle: authThrottle,
         feed,
         feedScope: sharedFeed ? "all instances (since this one started)" : "this instance",
         counters,
@@ -518,7 +589,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
           return;
         }
         if (accepting) mcp.listener(req, res);
-        else refuseShuttingDown(res);
+        else refuseShuttingDown(res, true);
       },
     );
     server.keepAliveTimeout = limits.keepAliveMs;
@@ -542,9 +613,11 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     const close = () => {
       closing ??= (async () => {
         accepting = false;
-        const serverClosed = new Promise<void>((r) => server.close(() => r()));
-        server.closeIdleConnections();
+        // The listener stays open while in-flight calls drain: a request that races the
+        // shutdown (new connection or kept-alive one) is answered 503 "shutting down" with
+        // `Connection: close`, never a refused connection or a reset socket.
         await runCleanups(); // mcp.close drains in-flight calls within the grace period
+        const serverClosed = new Promise<void>((r) => server.close(() => r()));
         server.closeAllConnections();
         await serverClosed;
         logger.info({}, "toolgate stopped");

@@ -58,7 +58,15 @@ export type {
 export { startGateway } from "./gateway.js";
 export type { Logger, LoggerOptions } from "./logger.js";
 export { createLogger, REDACT_PATHS } from "./logger.js";
-export { canonicalJson, MASK, maskSecrets, SECRET_KEY_PATTERN, sha256Hex } from "./mask.js";
+export {
+  canonicalJson,
+  MASK,
+  type MaskedArguments,
+  maskForApprover,
+  maskSecrets,
+  SECRET_KEY_PATTERN,
+  sha256Hex,
+} from "./mask.js";
 export type { GatewayMetrics, GatewayMetricsOptions } from "./metrics.js";
 export { createGatewayMetrics } from "./metrics.js";
 export type { ScannedTool, ScanTarget, ToolVerdict } from "./scan.js";

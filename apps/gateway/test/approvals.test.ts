@@ -33,17 +33,19 @@ afterEach(() => {
 });
 
 describe("approver with the memory store", () => {
-  it("holds a call until approved, storing masked arguments only", async () => {
+  it("holds a call until approved, storing what will be forwarded with only secrets masked", async () => {
     vi.useFakeTimers();
     const store = createMemoryApprovalStore();
     const approve = createApprover({ store, timeoutMs: 60_000 });
     const result = approve(held("a1"));
     const pending = await until(async () => (await store.listPending())[0]);
+    // A name merely containing "token" is not a credential: the approver sees it.
     expect(pending.arguments).toEqual({
       symbol: "BTCUSD",
-      apiSecret: "••••••",
-      nested: { token: "••••••" },
+      apiSecret: "••••••(masked: credential name)",
+      nested: { token: "t" },
     });
+    expect(pending.masked).toEqual(["args.apiSecret"]);
     expect(JSON.stringify(await store.listPending())).not.toContain("s3cr3t");
     await store.resolve("a1", { status: "approved", by: "admin", at: Date.now() });
     await expect(result).resolves.toEqual({ outcome: "approved", by: "admin" });
@@ -80,25 +82,113 @@ describe("approver with the memory store", () => {
     const gone = approve(held("c1", { signal: ac.signal }));
     await until(async () => (await store.listPending())[0]);
     ac.abort();
-    await expect(gone).resolves.toMatchObject({ outcome: "rejected", by: "client" });
+    await expect(gone).resolves.toMatchObject({ outcome: "rejected", by: "caller:cancelled" });
 
-    const asked: string[] = [];
+    // The caller may withdraw its call through elicitation.
+    const asked: Array<{ message: string; fields: string[] }> = [];
     const viaUser = approve(
       held("e1", {
-        elicit: async (m) => {
-          asked.push(m);
-          return "rejected";
+        elicit: async (message, schema) => {
+          asked.push({ message, fields: Object.keys(schema.properties) });
+          return { action: "accept", content: { withdraw: true } };
         },
       }),
     );
-    await expect(viaUser).resolves.toMatchObject({ outcome: "rejected", by: "elicitation" });
-    expect(asked[0]).toContain("binance_us_create_listen_key");
-    expect(asked[0]).not.toContain("s3cr3t");
+    await expect(viaUser).resolves.toMatchObject({ outcome: "rejected", by: "caller:withdrawn" });
+    expect(asked[0]?.message).toContain("binance_us_create_listen_key");
+    expect(asked[0]?.message).not.toContain("s3cr3t");
+    expect(asked[0]?.fields).toEqual(["withdraw"]);
 
     const off = createApprover({ store, timeoutMs: 1000, elicitation: false });
-    const ignored = off(held("e2", { elicit: async () => "approved" }));
+    const ignored = off(
+      held("e2", { elicit: async () => ({ action: "accept", content: { withdraw: true } }) }),
+    );
     await vi.advanceTimersByTimeAsync(1001);
     await expect(ignored).resolves.toMatchObject({ outcome: "timeout" });
+  });
+
+  it("never lets the caller approve its own call through elicitation by default", async () => {
+    vi.useFakeTimers();
+    const store = createMemoryApprovalStore();
+    const approve = createApprover({ store, timeoutMs: 30_000 });
+    // A hostile client answers every elicitation with an approval, in any shape.
+    const self = approve(
+      held("s1", {
+        elicit: async () => ({ action: "accept", content: { approve: true, withdraw: false } }),
+      }),
+    );
+    await vi.advanceTimersByTimeAsync(100);
+    expect((await store.get("s1"))?.status).toBe("pending");
+    // Only an approver authenticated apart from the caller approves it.
+    await store.resolve("s1", { status: "approved", by: "admin", at: Date.now() });
+    await expect(self).resolves.toEqual({ outcome: "approved", by: "admin" });
+  });
+
+  it("callerMayApprove: lets a sole session approve, refuses when the grant is shared", async () => {
+    vi.useFakeTimers();
+    const store = createMemoryApprovalStore();
+    const warnings: string[] = [];
+    const approve = createApprover({
+      store,
+      timeoutMs: 30_000,
+      callerMayApprove: true,
+      onWarn: (m) => warnings.push(m),
+    });
+    const yes = async () => ({ action: "accept" as const, content: { approve: true } });
+    await expect(approve(held("m1", { elicit: yes, grantSessions: 1 }))).resolves.toEqual({
+      outcome: "approved",
+      by: "caller:elicitation",
+    });
+    const shared = approve(held("m2", { elicit: yes, grantSessions: 3 }));
+    await vi.advanceTimersByTimeAsync(100);
+    expect((await store.get("m2"))?.status).toBe("pending");
+    expect(warnings[0]).toContain("shared by several sessions");
+    await vi.advanceTimersByTimeAsync(30_000);
+    await expect(shared).resolves.toMatchObject({ outcome: "timeout" });
+  });
+
+  it("masks policy-named paths and detected credentials, marked, and shows everything else", async () => {
+    vi.useFakeTimers();
+    const store = createMemoryApprovalStore();
+    const approve = createApprover({
+      store,
+      timeoutMs: 30_000,
+      secretPaths: () => ["args.wallet.seed", "args.legs.*.auth"],
+    });
+    const args = {
+      tokenAddress: "0xATTACKER",
+      recipient_public_key: "02ab",
+      nested: { signature_override: "0xdead" },
+      wallet: { seed: "correct horse", label: "main" },
+      legs: [{ auth: "x1", amount: 1 }],
+      header: "Bearer abcdefghijklmnop",
+      pem: "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----",
+      listenKey: "pqia91ma19a5s61cv6a81va65sdf19v8a65a1a5s61cv6a81va65sdf19v8a",
+      other: "A".repeat(30) + "b1".repeat(15),
+    };
+    const r = approve(held("k1", { arguments: args }));
+    const p = await until(async () => (await store.listPending())[0]);
+    expect(p.arguments).toMatchObject({
+      tokenAddress: "0xATTACKER",
+      recipient_public_key: "02ab",
+      nested: { signature_override: "0xdead" },
+      wallet: { seed: "••••••(masked: secret by policy)", label: "main" },
+      legs: [{ auth: "••••••(masked: secret by policy)", amount: 1 }],
+      header: "••••••(masked: looks like a bearer token)",
+      pem: "••••••(masked: looks like a private key)",
+      listenKey: "••••••(masked: credential name)",
+      other: "••••••(masked: looks like a binance key)",
+    });
+    expect(p.masked).toEqual([
+      "args.wallet.seed",
+      "args.legs.0.auth",
+      "args.header",
+      "args.pem",
+      "args.listenKey",
+      "args.other",
+    ]);
+    await store.resolve("k1", { status: "rejected", by: "admin", at: Date.now() });
+    await r;
   });
 });
 
@@ -125,7 +215,11 @@ describe("redis approval store", () => {
       if (pending.length === 0) await new Promise((r) => setTimeout(r, 10));
     }
     expect(pending.map((p) => p.id)).toEqual(["r1"]);
-    expect(pending[0]?.arguments).toEqual({ n: 1, list: [], password: "••••••" });
+    expect(pending[0]?.arguments).toEqual({
+      n: 1,
+      list: [],
+      password: "••••••(masked: credential name)",
+    });
     const { changed } = await b.resolve("r1", {
       status: "rejected",
       by: "admin",

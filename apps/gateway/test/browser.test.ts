@@ -123,4 +123,51 @@ describe.skipIf(!executablePath)("approvals page in a real browser", () => {
     await page.locator("#resolved .eff.deny").first().waitFor();
     await page.close();
   }, 30_000);
+
+  it("shows hostile arguments in full as text: nothing in them runs, secrets are masked and marked", async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 820 } });
+    const dialogs: string[] = [];
+    page.on("dialog", (d) => {
+      dialogs.push(d.message());
+      void d.dismiss();
+    });
+    await page.goto(`${t.gw.adminUrl}?token=${ADMIN_TOKEN}`);
+    await page.getByText("No calls are waiting").waitFor();
+    const payloads = {
+      tokenAddress: "0xATTACKER",
+      memo: '<img src=x onerror="window.__pwned=1;alert(1)">',
+      note: "</script><script>window.__pwned=2;alert(2)</script>",
+      nested: {
+        "<svg onload=alert(3)>": '"><iframe src=javascript:alert(4)>',
+        signature_override: "0xSIG",
+      },
+      listenKey: "must-not-show-1234567890",
+    };
+    const held = client.callTool({
+      name: "binance_us_close_listen_key",
+      arguments: payloads,
+    });
+    const card = page.locator("[data-approval]");
+    await card.waitFor();
+    const shown = (await card.locator("pre.args").textContent()) ?? "";
+    // Everything the upstream would get is there, as literal text.
+    expect(JSON.parse(shown)).toEqual({
+      ...payloads,
+      listenKey: "••••••(masked: credential name)",
+    });
+    expect(shown).not.toContain("must-not-show");
+    await expect(card.locator("[data-masked]").textContent()).resolves.toContain("args.listenKey");
+    // Nothing was parsed as markup or ran.
+    expect(await card.locator("img, script, svg, iframe").count()).toBe(0);
+    expect(await page.evaluate(() => (globalThis as unknown as { __pwned?: number }).__pwned)).toBe(
+      undefined,
+    );
+    expect(dialogs).toEqual([]);
+    // The full digest is shown, so the approver can match it to the audit log.
+    const meta = (await card.locator(".meta").textContent()) ?? "";
+    expect(meta).toMatch(/digest sha256:[0-9a-f]{64}/);
+    await card.locator('button[data-action="reject"]').click();
+    expect((await held).isError).toBe(true);
+    await page.close();
+  }, 30_000);
 });

@@ -1,4 +1,5 @@
 import { readFileSync, writeFileSync } from "node:fs";
+import { Agent as HttpAgent, get as httpGet } from "node:http";
 import { join } from "node:path";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { afterEach, describe, expect, it, vi } from "vitest";
@@ -150,7 +151,8 @@ describe("gateway", () => {
       grant: "demo",
       reason: "moving money needs a person",
     });
-    expect(pending.arguments).toEqual({ amount: 5, apiSecret: "••••••" });
+    expect(pending.arguments).toEqual({ amount: 5, apiSecret: "••••••(masked: credential name)" });
+    expect(pending.masked).toEqual(["args.apiSecret"]);
     expect(
       (await admin(`/approvals/${pending.id}/approve`, { method: "POST", body: "{}" })).status,
     ).toBe(200);
@@ -298,17 +300,35 @@ describe("gateway", () => {
     const call = client.callTool({ name: "slow_job", arguments: {} });
     await waitFor(() => (started === 1 ? true : undefined));
     expect(gw.mcp.inFlight()).toBeGreaterThan(0);
+    // A kept-alive connection, idle when the shutdown starts.
+    const agent = new HttpAgent({ keepAlive: true, maxSockets: 1 });
+    const viaAgent = (path: string) =>
+      new Promise<{ status: number; body: string; connection?: string }>((resolve, reject) => {
+        httpGet(`${gw.url}${path}`, { agent }, (res) => {
+          let body = "";
+          res.on("data", (c) => {
+            body += String(c);
+          });
+          res.on("end", () =>
+            resolve({ status: res.statusCode ?? 0, body, connection: res.headers.connection }),
+          );
+        }).on("error", reject);
+      });
+    expect((await viaAgent("/healthz")).status).toBe(200);
     const closed = gw.close();
-    const during = await fetch(`${gw.url}/healthz`).then(
-      (r) => r.status,
-      () => "refused",
-    );
-    expect([503, "refused"]).toContain(during);
-    const mcpDuring = await fetch(gw.mcpUrl, { method: "POST", body: "{}" }).then(
-      (r) => r.status,
-      () => "refused",
-    );
-    expect([503, "refused"]).toContain(mcpDuring);
+    // Requests racing the shutdown, on a new connection or the kept-alive one, are told
+    // "shutting down" (503): never a refused connection or a reset socket.
+    const during = await fetch(`${gw.url}/healthz`);
+    expect(during.status).toBe(503);
+    expect(await during.json()).toMatchObject({ error: "shutting_down" });
+    const kept = await viaAgent("/healthz");
+    expect(kept).toMatchObject({ status: 503, connection: "close" });
+    const mcpDuring = await fetch(gw.mcpUrl, { method: "POST", body: "{}" });
+    expect(mcpDuring.status).toBe(503);
+    expect(await mcpDuring.json()).toMatchObject({
+      error: { message: "Service Unavailable: gateway is shutting down" },
+    });
+    agent.destroy();
     release();
     const r = await call;
     expect(textOf(r)).toBe("finished");

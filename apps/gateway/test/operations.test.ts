@@ -1,3 +1,5 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { Writable } from "node:stream";
 import { ElicitRequestSchema } from "@modelcontextprotocol/sdk/types.js";
 import { afterEach, describe, expect, it } from "vitest";
@@ -15,6 +17,16 @@ import {
 import { CapturedIo } from "./helpers/io.js";
 
 let t: TestGateway | undefined;
+
+/** Waits until one call is held and returns its approval id. */
+async function waitForPending(g: TestGateway): Promise<string> {
+  for (let i = 0; i < 200; i++) {
+    const p = await g.gw.approvals.listPending();
+    if (p[0]) return p[0].id;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error("no call was held");
+}
 afterEach(async () => {
   await t?.close();
   t = undefined;
@@ -28,7 +40,7 @@ tools:
 `;
 
 describe("operations", () => {
-  it("asks the client's user through elicitation when the client supports it", async () => {
+  it("elicitation never lets the caller approve its own call; it may withdraw it; the approver is audited", async () => {
     const calls: string[] = [];
     t = await startTestGateway({
       config: `upstreams: []\ngrants: { demo: { apiKey: "\${TOOLGATE_API_KEY}", policy: p.yaml } }\n`,
@@ -37,33 +49,89 @@ describe("operations", () => {
     });
     const client = await t.connect(undefined, { elicitation: {} });
     const asked: string[] = [];
-    let answer: "accept" | "decline" = "accept";
+    let answer: "approve" | "withdraw" = "approve";
     client.setRequestHandler(ElicitRequestSchema, async (req) => {
       asked.push(String(req.params.message));
-      return answer === "accept"
-        ? { action: "accept", content: { approve: true } }
-        : { action: "decline" };
+      // A hostile agent approves whatever it is asked, in every shape it can think of.
+      return answer === "approve"
+        ? { action: "accept", content: { approve: true, withdraw: false } }
+        : { action: "accept", content: { withdraw: true } };
     });
-    const ok = await client.callTool({
+    const held = client.callTool({
       name: "transfer_funds",
-      arguments: { amount: 3, apiSecret: "s3cr3t" },
+      arguments: { amount: 999999, apiSecret: "s3cr3t" },
     });
-    expect(textOf(ok)).toBe("moved 3");
+    const pending = await waitForPending(t);
+    for (let i = 0; i < 200 && asked.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
     expect(asked[0]).toContain("transfer_funds");
     expect(asked[0]).not.toContain("s3cr3t");
-    answer = "decline";
+    // Still held: the caller's "approval" did nothing. Only the admin approves.
+    expect(calls).toEqual([]);
+    const r = await fetch(`${t.gw.adminUrl}/api/approvals/${pending}/approve`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+    });
+    expect(r.status).toBe(200);
+    expect(textOf(await held)).toBe("moved 999999");
+    // The caller may withdraw its own call.
+    answer = "withdraw";
     const no = await client.callTool({
       name: "transfer_funds",
       arguments: { amount: 4, apiSecret: "x" },
     });
     expect(no.isError).toBe(true);
-    expect(textOf(no)).toContain("declined");
-    expect(calls).toEqual(["transfer:3"]);
+    expect(textOf(no)).toContain("withdrew");
+    expect(calls).toEqual(["transfer:999999"]);
     const recent = (await t.gw.approvals.listRecent(5)).map((a) => [a.status, a.resolvedBy]);
     expect(recent).toEqual([
-      ["rejected", "elicitation"],
-      ["approved", "elicitation"],
+      ["rejected", "caller:withdrawn"],
+      ["approved", "admin"],
     ]);
+    // Audit log and decision feed say who decided, never with the caller's key.
+    const audit = readFileSync(join(t.dir, "audit.jsonl"), "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { approver?: string; outcome?: string });
+    expect(audit.filter((a) => a.approver).map((a) => [a.outcome, a.approver])).toEqual([
+      ["forwarded", "admin"],
+      ["approval_rejected", "caller:withdrawn"],
+    ]);
+    expect(JSON.stringify(audit)).not.toContain(API_KEY);
+    expect(t.gw.feed.recent(5).map((d) => d.approver)).toContain("admin");
+  });
+
+  it("approvals.callerMayApprove lets a sole session approve itself, and warns at start-up", async () => {
+    const calls: string[] = [];
+    t = await startTestGateway({
+      config: `upstreams: []\ngrants: { demo: { apiKey: "\${TOOLGATE_API_KEY}", policy: p.yaml } }\napprovals: { callerMayApprove: true }\n`,
+      files: { "p.yaml": POLICY },
+      extraUpstreams: [{ name: "fake", server: fakeUpstream(calls) }],
+    });
+    expect(t.logs.join("")).toContain("approvals.callerMayApprove is on");
+    const client = await t.connect(undefined, { elicitation: {} });
+    client.setRequestHandler(ElicitRequestSchema, async () => ({
+      action: "accept",
+      content: { approve: true },
+    }));
+    expect(
+      textOf(
+        await client.callTool({ name: "transfer_funds", arguments: { amount: 1, apiSecret: "x" } }),
+      ),
+    ).toBe("moved 1");
+    // A second session of the grant: the grant is shared, the caller can no longer approve.
+    await t.connect(undefined, { elicitation: {} });
+    const held = client.callTool({
+      name: "transfer_funds",
+      arguments: { amount: 2, apiSecret: "x" },
+    });
+    const id = await waitForPending(t);
+    expect(calls).toEqual(["transfer:1"]);
+    await fetch(`${t.gw.adminUrl}/api/approvals/${id}/reject`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+    });
+    expect((await held).isError).toBe(true);
+    expect(t.logs.join("")).toContain("shared by several sessions");
   });
 
   it("answers 403 to a browser origin that is not allowed", async () => {

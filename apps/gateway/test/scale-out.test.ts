@@ -153,7 +153,7 @@ describe("scale-out on Redis", () => {
       if (pending.length === 0) await new Promise((r) => setTimeout(r, 25));
     }
     expect(pending).toHaveLength(1);
-    expect(pending[0]?.arguments).toEqual({ listenKey: "••••••" });
+    expect(pending[0]?.arguments).toEqual({ listenKey: "••••••(masked: credential name)" });
     const res = await fetch(`${b.url}/admin/api/approvals/${pending[0]?.id}/approve`, {
       method: "POST",
       headers,

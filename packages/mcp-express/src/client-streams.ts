@@ -48,6 +48,8 @@ export class ClientStreams {
     private readonly sessionId: string,
     private readonly mode: ResponseMode,
     eventCapacity = 1000,
+    /** SSE `retry:` hint sent on every new stream: how long a client waits to reconnect. */
+    private readonly retryMs = 1000,
   ) {
     this.store = new SessionEventStore(eventCapacity);
   }
@@ -153,7 +155,7 @@ export class ClientStreams {
     this.standalone = stream;
     bind(stream, res);
     res.writeHead(200, { ...SSE_HEADERS, "mcp-session-id": this.sessionId });
-    this.writeEvent(stream, "");
+    this.writeEvent(stream, "", true);
     const early = this.early;
     this.early = undefined;
     if (early) for (const data of early) this.writeEvent(stream, data);
@@ -175,15 +177,22 @@ export class ClientStreams {
     const res = slot.res;
     if (res && !res.headersSent) {
       res.writeHead(200, { ...SSE_HEADERS, "mcp-session-id": this.sessionId });
-      // Priming event: gives the client an event id to resume from before any data.
-      this.writeEvent(stream, "");
+      // Priming event: gives the client an event id to resume from before any data, and
+      // the reconnection delay (the spec's SHOULD: clients otherwise guess their own).
+      this.writeEvent(stream, "", true);
     }
   }
 
-  private writeEvent(stream: Stream, data: string): void {
+  private writeEvent(stream: Stream, data: string, priming = false): void {
     const id = this.store.store(stream.id, data);
     const res = stream.res;
-    if (res && !res.writableEnded) res.write(`id: ${id}\ndata: ${data}\n\n`);
+    if (res && !res.writableEnded) {
+      res.write(
+        priming
+          ? `id: ${id}\nretry: ${this.retryMs}\ndata: ${data}\n\n`
+          : `id: ${id}\ndata: ${data}\n\n`,
+      );
+    }
   }
 }
 

@@ -42,6 +42,15 @@ export const McpErrorCode = {
   UPSTREAM_FAILED: { http: 502, rpc: -32603 },
   /** No upstream owns the requested tool/prompt/resource. */
   NOT_FOUND: { http: 404, rpc: -32602 },
+  /**
+   * An upstream did not answer within its `timeoutMs` (or the tool's policy `timeoutMs`):
+   * the request was cancelled upstream and its reservation rolled back.
+   */
+  UPSTREAM_TIMEOUT: { http: 504, rpc: -32001 },
+  /** The grant already has `maxSessionsPerGrant` open sessions, none of them idle. */
+  SESSION_LIMIT: { http: 429, rpc: -32000 },
+  /** Too many failed authentications from this client address: wait `Retry-After`. */
+  AUTH_THROTTLED: { http: 429, rpc: -32001 },
   /** The client cancelled the request (`notifications/cancelled`). */
   CANCELLED: { http: 200, rpc: -32800 },
   /** The gateway is shutting down. */

@@ -7,6 +7,7 @@ import {
 } from "@modelcontextprotocol/sdk/types.js";
 import { Ajv } from "ajv";
 import type { NextFunction, Request, RequestHandler, Response } from "express";
+import { AuthThrottle } from "./auth-throttle.js";
 import { ClientStreams } from "./client-streams.js";
 import {
   type CompiledPolicy,
@@ -31,12 +32,15 @@ import {
   classify,
   nestedDeeperThan,
   paramsProblem,
+  REQUEST_METHODS,
   type RpcId,
   type RpcMessage,
+  readableId,
 } from "./jsonrpc.js";
 import {
   type ApprovalOutcome,
   type Logger,
+  type RefusedEvent,
   type Scheduler,
   type ToolgateMcpOptions,
   type UpstreamConfig,
@@ -116,6 +120,17 @@ function isHolder(p: unknown): p is PolicyHolder {
   );
 }
 
+/**
+ * The timeout a policy sets for a tool: the `timeoutMs` of the rule governing it (exact
+ * name or the most specific glob, as the engine picks it).
+ */
+function policyToolTimeout(policy: CompiledPolicy, tool: string): number | undefined {
+  const key = policy.plan(tool).rule?.key;
+  if (key === undefined) return undefined;
+  const ms = policy.document.tools?.[key]?.timeoutMs;
+  return typeof ms === "number" ? ms : undefined;
+}
+
 function header(req: IncomingMessage, name: string): string | undefined {
   const v = req.headers[name];
   return Array.isArray(v) ? v[0] : v;
@@ -147,6 +162,18 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
   // Often enough that an idle session outlives its limit by at most a minute.
   const sweepEveryMs = Math.min(idleMs, 60_000);
   const responseMode = options.responseMode ?? "auto";
+  const callTimeoutMs = options.callTimeoutMs ?? 60_000;
+  const maxSessionsPerGrant = options.maxSessionsPerGrant ?? 100;
+  const sseRetryMs = options.sseRetryMs ?? 1000;
+  const throttle =
+    options.authThrottle === false
+      ? undefined
+      : options.authThrottle instanceof AuthThrottle
+        ? options.authThrottle
+        : new AuthThrottle({ ...options.authThrottle, now });
+  /** Initializes under way per grant: they count against the session cap too. */
+  const initializing = new Map<string, number>();
+  const toolTimeout = options.toolTimeoutMs ?? policyToolTimeout;
   const engine: PolicyEngineLike = createEngine({
     store: options.store,
     now,
@@ -233,6 +260,7 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
       // Stdio children and HTTP upstreams both come back after a crash; an in-process
       // server does not restart on its own.
       supervise: "command" in c || "url" in c,
+      timeoutMs: c.timeoutMs ?? callTimeoutMs,
       onHealth: (ok, detail) => markHealth(c.name, ok, detail),
       scheduler,
       logger,
@@ -280,6 +308,7 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
     validateArguments: options.validateArguments ?? false,
     approvalTimeoutMs: options.approvalTimeoutMs ?? 120_000,
     approvalProgressMs: options.approvalProgressMs ?? 5_000,
+    listPageSize: options.listPageSize,
     wantsDecisions: options.onDecision !== undefined,
     now,
     newId,
@@ -319,6 +348,15 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
         validators.set(route.tool, v);
       }
       return v ?? undefined;
+    },
+    toolTimeoutMs(identity, tool) {
+      const policy = policyFor(identity.grant);
+      return policy ? toolTimeout(policy, tool) : undefined;
+    },
+    grantSessions(grant) {
+      let n = 0;
+      for (const s of sessions.values()) if (s.grant === grant) n++;
+      return n;
     },
     approve(req): Promise<ApprovalOutcome> {
       if (options.approve) return options.approve(req);
@@ -388,8 +426,15 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
     identity: Identity,
     res: ServerResponse,
   ): Promise<void> {
+    const rid = msg.id ?? null;
     if (!policyFor(identity.grant)) {
-      sendError(res, "NO_POLICY", `no policy is configured for grant ${identity.grant}`);
+      sendError(
+        res,
+        "NO_POLICY",
+        `no policy is configured for grant ${identity.grant}`,
+        undefined,
+        rid,
+      );
       return;
     }
     // Checked here, not by the upstreams: a bad initialize is the client's mistake, so it
@@ -403,8 +448,26 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
       sendError(res, "INVALID_PARAMS", `Invalid params: ${problems}`, undefined, msg.id ?? null);
       return;
     }
+    if (!makeRoomFor(identity.grant)) {
+      sendError(
+        res,
+        "SESSION_LIMIT",
+        `Too many sessions: grant ${identity.grant} already has ${maxSessionsPerGrant} open sessions (maxSessionsPerGrant), all busy; close unused ones with DELETE /mcp or raise the cap`,
+        undefined,
+        rid,
+      );
+      return;
+    }
     const params = msg.params ?? {};
-    const settled = await Promise.allSettled(configs.map((_c, i) => connectLink(i, params)));
+    initializing.set(identity.grant, (initializing.get(identity.grant) ?? 0) + 1);
+    let settled: Array<PromiseSettledResult<UpstreamLink>>;
+    try {
+      settled = await Promise.allSettled(configs.map((_c, i) => connectLink(i, params)));
+    } finally {
+      const left = (initializing.get(identity.grant) ?? 1) - 1;
+      if (left > 0) initializing.set(identity.grant, left);
+      else initializing.delete(identity.grant);
+    }
     const results: Array<{ link: UpstreamLink; result: Record<string, unknown> }> = [];
     settled.forEach((s, i) => {
       const name = configs[i]!.name;
@@ -421,12 +484,13 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
       await Promise.all(results.filter((r) => !isShared(r.link)).map((r) => r.link.close()));
       // An initialize that arrived just before close() was called: the client must hear
       // that the gateway is going away (retry elsewhere), not that its upstreams failed.
-      if (closing) sendError(res, "CLOSING", "Service Unavailable: gateway is shutting down");
-      else sendError(res, "UPSTREAM_FAILED", "no upstream MCP server is available");
+      if (closing)
+        sendError(res, "CLOSING", "Service Unavailable: gateway is shutting down", undefined, rid);
+      else sendError(res, "UPSTREAM_FAILED", "no upstream MCP server is available", undefined, rid);
       return;
     }
     const sid = newId();
-    const streams = new ClientStreams(sid, responseMode);
+    const streams = new ClientStreams(sid, responseMode, undefined, sseRetryMs);
     const shared = new Set(results.map((r) => r.link).filter(isShared));
     const session = new ProxySession(
       sid,
@@ -451,10 +515,35 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
     return sharedSet.has(link);
   }
 
+  /**
+   * Keeps a grant under `maxSessionsPerGrant` before it opens one more: closes its least
+   * recently used idle session (nothing in flight, no GET stream) when it is at the cap.
+   * False when every session is busy, so the new one must be refused.
+   */
+  function makeRoomFor(grant: string): boolean {
+    let open = initializing.get(grant) ?? 0;
+    let oldest: ProxySession | undefined;
+    for (const s of sessions.values()) {
+      if (s.grant !== grant) continue;
+      open++;
+      if (s.inFlight === 0 && (!oldest || s.lastSeen < oldest.lastSeen)) oldest = s;
+    }
+    if (open < maxSessionsPerGrant) return true;
+    if (!oldest) return false;
+    sessions.delete(oldest.id);
+    logger.info?.(
+      { grant, session: oldest.id, cap: maxSessionsPerGrant },
+      "session cap reached; closed the least recently used idle session",
+    );
+    void oldest.close();
+    return true;
+  }
+
   function lookupSession(
     req: IncomingMessage,
     res: ServerResponse,
     identity: Identity,
+    id: RpcId | null = null,
   ): ProxySession | undefined {
     const sid = header(req, "mcp-session-id");
     if (!sid) {
@@ -462,12 +551,20 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
         res,
         "SESSION_REQUIRED",
         "Bad Request: Mcp-Session-Id header is required; initialize first",
+        undefined,
+        id,
       );
       return undefined;
     }
     const s = sessions.get(sid);
     if (!s || s.closed || s.grant !== identity.grant) {
-      sendError(res, "SESSION_NOT_FOUND", "Session not found; initialize a new session");
+      sendError(
+        res,
+        "SESSION_NOT_FOUND",
+        "Session not found; initialize a new session",
+        undefined,
+        id,
+      );
       return undefined;
     }
     const pv = header(req, "mcp-protocol-version");
@@ -476,6 +573,8 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
         res,
         "PROTOCOL_VERSION_UNSUPPORTED",
         `Bad Request: unsupported MCP-Protocol-Version ${pv} (supported: ${SUPPORTED_PROTOCOL_VERSIONS.join(", ")})`,
+        undefined,
+        id,
       );
       return undefined;
     }
@@ -488,22 +587,30 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
     res: ServerResponse,
     identity: Identity,
   ): Promise<void> {
-    // Both, as Streamable HTTP requires: in `auto` mode the answer may turn into SSE
-    // mid-call, which a client that takes only JSON could not read.
+    // Both, named, as Streamable HTTP requires of clients and the MCP SDK's server checks:
+    // in `auto` mode the answer may turn into SSE mid-call, which a client that takes only
+    // JSON could not read. Wildcards (`*/*`, which fetch sends when no Accept is set) do
+    // not count, so a missing header and a partial one are refused alike.
     const accept = header(req, "accept");
     // The exact value MCP clients send skips the parse (it runs on every call).
     const both =
       accept === "application/json, text/event-stream" ||
-      (accepts(accept, "application/json") && accepts(accept, "text/event-stream"));
-    if (!both) {
+      (accepts(accept, "application/json", true) && accepts(accept, "text/event-stream", true));
+    const notAcceptable = (id: RpcId | null = null): void =>
       sendError(
         res,
         "NOT_ACCEPTABLE",
         "Not Acceptable: Accept must list application/json and text/event-stream",
+        undefined,
+        id,
       );
+    const jsonBody = isJsonContentType(header(req, "content-type"));
+    // A wrong Accept is refused first; the body is read only to answer with its id.
+    if (!both && !jsonBody) {
+      notAcceptable();
       return;
     }
-    if (!isJsonContentType(header(req, "content-type"))) {
+    if (!jsonBody) {
       sendError(
         res,
         "UNSUPPORTED_MEDIA_TYPE",
@@ -521,16 +628,24 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
         // The client is gone: nobody to answer.
         if ("aborted" in body) return;
         res.setHeader("connection", "close");
-        sendError(res, "BODY_TOO_LARGE", `Payload Too Large: body exceeds ${maxBody} bytes`);
+        if (!both) notAcceptable();
+        else sendError(res, "BODY_TOO_LARGE", `Payload Too Large: body exceeds ${maxBody} bytes`);
         return;
       }
       try {
         parsed = JSON.parse(body.text);
       } catch {
-        sendError(res, "PARSE_ERROR", "Parse error: body is not valid JSON");
+        if (!both) notAcceptable();
+        else sendError(res, "PARSE_ERROR", "Parse error: body is not valid JSON");
         return;
       }
     }
+    if (!both) {
+      notAcceptable(readableId(parsed));
+      return;
+    }
+    // The id, wherever it can be read, goes into every error answered from here on.
+    const readId = readableId(parsed);
     if (Array.isArray(parsed)) {
       sendError(res, "INVALID_REQUEST", "Invalid Request: JSON-RPC batches are not supported");
       return;
@@ -542,12 +657,20 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
         res,
         "INVALID_REQUEST",
         `Invalid Request: JSON nested deeper than ${MAX_JSON_DEPTH} levels`,
+        undefined,
+        readId,
       );
       return;
     }
     const kind = classify(parsed);
     if (!kind) {
-      sendError(res, "INVALID_REQUEST", "Invalid Request: body is not a JSON-RPC 2.0 message");
+      sendError(
+        res,
+        "INVALID_REQUEST",
+        "Invalid Request: body is not a JSON-RPC 2.0 message",
+        undefined,
+        readId,
+      );
       return;
     }
     const msg = parsed as RpcMessage;
@@ -557,15 +680,51 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
       sendError(res, "INVALID_PARAMS", `Invalid params: ${problem}`, undefined, id);
       return;
     }
+    if (kind === "notification" && REQUEST_METHODS.has(msg.method as string)) {
+      // A request method without an id (`tools/call`, `resources/read`, ...) is neither a
+      // request (nothing may answer it) nor a notification: relaying it would run it
+      // upstream with no decision. Refused as JSON-RPC says (-32600), and audited.
+      const method = msg.method as string;
+      const sid = header(req, "mcp-session-id");
+      const refused: RefusedEvent = {
+        grant: identity.grant,
+        method,
+        code: "request_as_notification",
+        reason: `${method} is a request and needs an id; it was not forwarded`,
+        at: now(),
+      };
+      if (sid !== undefined) refused.session = sid;
+      try {
+        options.onRefused?.(refused);
+      } catch (err) {
+        logger.warn?.({ err: String(err) }, "onRefused hook threw");
+      }
+      logger.warn?.(
+        { grant: identity.grant, method },
+        "request method sent as a notification; refused",
+      );
+      sendError(
+        res,
+        "INVALID_REQUEST",
+        `Invalid Request: ${method} is a request and needs an id; it was not forwarded`,
+      );
+      return;
+    }
     if (kind === "request" && msg.method === "initialize") {
       if (header(req, "mcp-session-id")) {
-        sendError(res, "INVALID_REQUEST", "Invalid Request: session already initialized");
+        sendError(
+          res,
+          "INVALID_REQUEST",
+          "Invalid Request: session already initialized",
+          undefined,
+          id,
+        );
         return;
       }
       await initialize(msg, identity, res);
       return;
     }
-    const session = lookupSession(req, res, identity);
+    const session = lookupSession(req, res, identity, id);
     if (!session) return;
     if (kind === "request") {
       session.handleRequest(msg, res);
@@ -577,7 +736,7 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
   }
 
   function handleGet(req: IncomingMessage, res: ServerResponse, identity: Identity): void {
-    if (!accepts(header(req, "accept"), "text/event-stream")) {
+    if (!accepts(header(req, "accept"), "text/event-stream", true)) {
       sendError(res, "NOT_ACCEPTABLE", "Not Acceptable: client must accept text/event-stream");
       return;
     }
@@ -677,8 +836,22 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
         res.writeHead(204, headers).end();
         return;
       }
+      const address = req.socket?.remoteAddress ?? "unknown";
+      const wait = throttle?.blockedFor(address) ?? 0;
+      if (wait > 0) {
+        // Before the credential is looked at: a blocked guess learns nothing.
+        sendError(
+          res,
+          "AUTH_THROTTLED",
+          `Too Many Requests: too many failed authentications from this address; retry in ${Math.ceil(wait / 1000)} s`,
+          { "retry-after": String(Math.ceil(wait / 1000)) },
+        );
+        return;
+      }
       const found = identify(req);
       const identity = found instanceof Promise ? await found : found;
+      if (identity) throttle?.succeeded(address);
+      else throttle?.failed(address);
       if (!identity) {
         sendError(
           res,

@@ -195,16 +195,17 @@ export function hostAllowed(host: string | undefined, allowed: ReadonlySet<strin
 }
 
 /**
- * True when an `Accept` header admits `type` (`major/minor`): named exactly or by a
- * wildcard (the any-type range, or `major/*`), and not refused with `q=0`.
+ * True when an `Accept` header admits `type` (`major/minor`): named exactly or (unless
+ * `named`) by a wildcard (the any-type range, or `major/*`), and not refused with `q=0`.
+ * The MCP endpoint asks for `named`: Streamable HTTP clients must list both types.
  */
-export function accepts(accept: string | undefined, type: string): boolean {
+export function accepts(accept: string | undefined, type: string, named = false): boolean {
   if (accept === undefined) return false;
   const wildcard = `${type.slice(0, type.indexOf("/"))}/*`;
   for (const part of accept.split(",")) {
     const [range = "", ...params] = part.split(";");
     const r = range.trim().toLowerCase();
-    if (r !== type && r !== "*/*" && r !== wildcard) continue;
+    if (r !== type && (named || (r !== "*/*" && r !== wildcard))) continue;
     const q = params.map((p) => p.trim().toLowerCase()).find((p) => p.startsWith("q="));
     if (q !== undefined && !(Number(q.slice(2)) > 0)) continue;
     return true;

@@ -4,6 +4,8 @@
  * tool call, transparently for everything else.
  */
 
+export type { AuthThrottleOptions } from "./auth-throttle.js";
+export { AuthThrottle } from "./auth-throttle.js";
 export { argumentsDigest, canonicalJson } from "./digest.js";
 export type { McpErrorCodeName } from "./errors.js";
 export { McpErrorCode, ToolgateMcpError } from "./errors.js";
@@ -14,13 +16,17 @@ export type {
   ApprovalOutcome,
   ApprovalRequest,
   DecisionEvent,
+  ElicitAnswer,
+  ElicitSchema,
   EmbedUpstreamConfig,
   HttpUpstreamConfig,
   Logger,
   PolicySource,
+  RefusedEvent,
   Scheduler,
   StdioUpstreamConfig,
   ToolgateMcpOptions,
   UpstreamConfig,
+  UpstreamTimeout,
 } from "./options.js";
 export { deniedResult } from "./session.js";

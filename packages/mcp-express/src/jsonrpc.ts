@@ -89,6 +89,46 @@ export function paramsProblem(params: unknown): string | undefined {
   return undefined;
 }
 
+/**
+ * The id of a message that may be malformed otherwise (wrong `jsonrpc`, bad `params`):
+ * a string or integer `id` when the value is an object carrying one, else null. Errors
+ * answer with it so the client can match the error to its request.
+ */
+export function readableId(value: unknown): RpcId | null {
+  if (!isObject(value)) return null;
+  const id = value.id;
+  if (typeof id === "string" || (typeof id === "number" && Number.isInteger(id))) return id;
+  return null;
+}
+
+/**
+ * Every MCP method that is a request (answered, so sent with an id), of either side, as of
+ * protocol 2025-11-25. Sent without an id such a message is malformed: relaying it would
+ * run it upstream with no decision and no answer, so the gateway refuses it.
+ */
+export const REQUEST_METHODS: ReadonlySet<string> = new Set([
+  "initialize",
+  "ping",
+  "tools/list",
+  "tools/call",
+  "prompts/list",
+  "prompts/get",
+  "resources/list",
+  "resources/templates/list",
+  "resources/read",
+  "resources/subscribe",
+  "resources/unsubscribe",
+  "completion/complete",
+  "logging/setLevel",
+  "tasks/get",
+  "tasks/result",
+  "tasks/list",
+  "tasks/cancel",
+  "sampling/createMessage",
+  "elicitation/create",
+  "roots/list",
+]);
+
 /** Map key for an id: keeps `1` and `"1"` apart. */
 export function idKey(id: RpcId): string {
   return typeof id === "number" ? `n${id}` : `s${id}`;

@@ -1,6 +1,7 @@
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { Request } from "express";
 import { z } from "zod";
+import type { AuthThrottle, AuthThrottleOptions } from "./auth-throttle.js";
 import type { CompiledPolicy, CounterStore, Decision, Identity, PolicyHolder } from "./engine.js";
 import { ToolgateMcpError } from "./errors.js";
 import { isOrigin, normalizeHost, ORIGIN_FIX } from "./http.js";
@@ -10,6 +11,8 @@ export interface HttpUpstreamConfig {
   name: string;
   url: string;
   headers?: Record<string, string>;
+  /** See {@link UpstreamTimeout.timeoutMs}. */
+  timeoutMs?: number;
 }
 /** A stdio upstream: spawned per client session and restarted with backoff if it dies. */
 export interface StdioUpstreamConfig {
@@ -18,6 +21,8 @@ export interface StdioUpstreamConfig {
   args?: string[];
   env?: Record<string, string>;
   cwd?: string;
+  /** See {@link UpstreamTimeout.timeoutMs}. */
+  timeoutMs?: number;
 }
 /**
  * An in-process `McpServer`. Prefer a factory: it gets one server per client session,
@@ -34,6 +39,19 @@ export interface StdioUpstreamConfig {
 export interface EmbedUpstreamConfig {
   name: string;
   server: McpServer | (() => McpServer | Promise<McpServer>);
+  /** See {@link UpstreamTimeout.timeoutMs}. */
+  timeoutMs?: number;
+}
+/** The call timeout every upstream kind accepts. */
+export interface UpstreamTimeout {
+  /**
+   * Longest wait for this upstream's answer to a forwarded request, in ms. When it passes
+   * the request is cancelled upstream (`notifications/cancelled`), a `tools/call` has its
+   * reservation rolled back (outcome `upstream_timeout`), and the client gets an error
+   * naming the upstream. A tool's policy entry may set its own `timeoutMs`. Default
+   * `callTimeoutMs` (60000).
+   */
+  timeoutMs?: number;
 }
 /** One upstream MCP server behind the gateway. */
 export type UpstreamConfig = HttpUpstreamConfig | StdioUpstreamConfig | EmbedUpstreamConfig;
@@ -68,9 +86,30 @@ export interface ApprovalRequest {
   decision: Decision;
   /** Aborted if the client cancels the call or the session ends. */
   signal: AbortSignal;
-  /** Present when the client declared elicitation: asks the user in the client itself. */
-  elicit?: (message: string) => Promise<"approved" | "rejected" | "unsupported">;
+  /**
+   * Present when the client declared elicitation: sends `elicitation/create` to the
+   * *caller* with the given form and resolves with its answer. The caller is the party
+   * being controlled, so an answer from it must never count as an approval (see the
+   * gateway's `approvals.callerMayApprove`); use it to tell the user the call is held and
+   * let them withdraw it.
+   */
+  elicit?: (message: string, schema: ElicitSchema) => Promise<ElicitAnswer>;
+  /** Open sessions of this grant right now (a grant shared by several sessions is > 1). */
+  grantSessions: number;
 }
+
+/** The flat form an elicitation asks for (MCP's restricted JSON Schema). */
+export interface ElicitSchema {
+  type: "object";
+  properties: Record<string, { type: "boolean" | "string" | "number"; title?: string }>;
+  required?: string[];
+}
+
+/** What the client answered to an elicitation, or `unsupported` when it returned an error. */
+export type ElicitAnswer =
+  | { action: "accept"; content: Record<string, unknown> }
+  | { action: "decline" | "cancel" }
+  | "unsupported";
 
 /** Result of the approval hook. */
 export type ApprovalOutcome =
@@ -97,15 +136,38 @@ export interface DecisionEvent {
    * - `unknown_tool`: the policy let it through but no upstream offers that tool; the
    *   client got JSON-RPC `-32602` and the reservation was rolled back (`upstream` is
    *   absent). Under a deny-by-default policy an unknown tool is just `denied`.
+   * - `upstream_timeout`: the upstream did not answer within its timeout; the call was
+   *   cancelled upstream and rolled back.
+   * - `cancelled`: the client sent `notifications/cancelled` or disconnected before the
+   *   answer; the call was cancelled upstream (if it got there) and rolled back.
    */
   outcome?:
     | "forwarded"
     | "upstream_error"
+    | "upstream_timeout"
+    | "cancelled"
     | "approval_rejected"
     | "approval_timeout"
     | "denied"
     | "unknown_tool";
+  /**
+   * For held calls: who approved or rejected it, as the approval hook reported (`by`),
+   * e.g. `admin` or `caller:withdrawn`; never a credential.
+   */
+  approver?: string;
   upstreamMs?: number;
+  at: number;
+}
+
+/** `onRefused` payload. */
+export interface RefusedEvent {
+  grant: string;
+  /** The `Mcp-Session-Id` the message came with, if any. */
+  session?: string;
+  method: string;
+  /** Stable reason code, e.g. `request_as_notification`. */
+  code: string;
+  reason: string;
   at: number;
 }
 
@@ -173,6 +235,39 @@ export interface ToolgateMcpOptions {
   allowedHosts?: string[];
   /** Default 4 MiB. */
   maxBodyBytes?: number;
+  /** Timeout of a forwarded request when its upstream sets none. Default 60000. */
+  callTimeoutMs?: number;
+  /**
+   * Per-tool timeout from the policy (e.g. the tool entry's `timeoutMs`); undefined to use
+   * the upstream's. Default: the `timeoutMs` of the policy rule governing the tool.
+   */
+  toolTimeoutMs?: (policy: CompiledPolicy, tool: string) => number | undefined;
+  /**
+   * Open sessions one grant may have at once. Initializing one more first closes the
+   * grant's least recently used idle session (nothing in flight, no GET stream); when
+   * none is idle the initialize is refused with HTTP 429 naming the cap. Default 100.
+   */
+  maxSessionsPerGrant?: number;
+  /**
+   * Brute-force throttle of failed authentications per client address (see
+   * {@link AuthThrottle}); `false` turns it off (e.g. behind a proxy that throttles).
+   * Default `{}` (10 free failures, then 1 s doubling up to 60 s).
+   */
+  authThrottle?: AuthThrottleOptions | AuthThrottle | false;
+  /**
+   * Called for every message refused before it could reach an upstream because it broke
+   * the protocol in a way that could bypass policy, e.g. a request method such as
+   * `tools/call` sent as a notification (no id). For the audit log.
+   */
+  onRefused?: (e: RefusedEvent) => void;
+  /**
+   * Page size of `tools/list` as the gateway serves it (merged across upstreams, with an
+   * opaque cursor). Default: the largest page an upstream used, or one page when none
+   * paginates.
+   */
+  listPageSize?: number;
+  /** SSE `retry:` hint (ms) on every stream the gateway opens. Default 1000. */
+  sseRetryMs?: number;
   /**
    * `auto` (default): answer JSON when the response is ready before anything else must be
    * streamed, else switch to SSE; `sse`: always SSE; `json`: JSON only (no mid-call messages).
@@ -199,6 +294,7 @@ const upstreamSchema = z.union([
     name: z.string().regex(nameRe, "use 1-64 chars of [A-Za-z0-9_.-]"),
     url: z.url("give an http(s) URL of the upstream's MCP endpoint"),
     headers: z.record(z.string(), z.string()).optional(),
+    timeoutMs: z.number().int().positive("give the call timeout in ms, e.g. 60000").optional(),
   }),
   z.object({
     name: z.string().regex(nameRe, "use 1-64 chars of [A-Za-z0-9_.-]"),
@@ -206,6 +302,7 @@ const upstreamSchema = z.union([
     args: z.array(z.string()).optional(),
     env: z.record(z.string(), z.string()).optional(),
     cwd: z.string().optional(),
+    timeoutMs: z.number().int().positive("give the call timeout in ms, e.g. 60000").optional(),
   }),
   z.object({
     name: z.string().regex(nameRe, "use 1-64 chars of [A-Za-z0-9_.-]"),
@@ -213,6 +310,7 @@ const upstreamSchema = z.union([
       (v) => typeof v === "function" || (typeof v === "object" && v !== null && "connect" in v),
       { message: "pass an McpServer or a function returning one" },
     ),
+    timeoutMs: z.number().int().positive("give the call timeout in ms, e.g. 60000").optional(),
   }),
 ]);
 
@@ -255,6 +353,15 @@ const optionsSchema = z.object({
     .min(1, "list at least one host, or leave allowedHosts unset for no Host check")
     .optional(),
   maxBodyBytes: z.number().int().positive().optional(),
+  callTimeoutMs: z.number().int().positive("give the call timeout in ms, e.g. 60000").optional(),
+  toolTimeoutMs: fn.optional(),
+  maxSessionsPerGrant: z.number().int().positive("allow at least one session per grant").optional(),
+  authThrottle: z
+    .union([z.literal(false), z.custom<object>((v) => typeof v === "object" && v !== null)])
+    .optional(),
+  onRefused: fn.optional(),
+  sseRetryMs: z.number().int().positive().optional(),
+  listPageSize: z.number().int().positive("give the page size as a whole number").optional(),
   responseMode: z.enum(["auto", "sse", "json"]).optional(),
   sessionIdleMs: z.number().int().positive().optional(),
   now: fn.optional(),

@@ -1,13 +1,23 @@
+import { createHash } from "node:crypto";
 import type { ServerResponse } from "node:http";
 import type { ClientStreams, Slot } from "./client-streams.js";
 import { argumentsDigest } from "./digest.js";
 import type { CompiledPolicy, Decision, Identity } from "./engine.js";
 import { ToolgateMcpError } from "./errors.js";
-import { idKey, RpcErrorCode, type RpcId, type RpcMessage, rpcError } from "./jsonrpc.js";
+import {
+  idKey,
+  REQUEST_METHODS,
+  RpcErrorCode,
+  type RpcId,
+  type RpcMessage,
+  rpcError,
+} from "./jsonrpc.js";
 import type {
   ApprovalOutcome,
   ApprovalRequest,
   DecisionEvent,
+  ElicitAnswer,
+  ElicitSchema,
   Logger,
   Scheduler,
 } from "./options.js";
@@ -28,6 +38,8 @@ export interface SessionContext {
   readonly validateArguments: boolean;
   readonly approvalTimeoutMs: number;
   readonly approvalProgressMs: number;
+  /** Page size of the gateway's `tools/list`; undefined pages like the upstreams do. */
+  readonly listPageSize: number | undefined;
   /** False when no `onDecision` hook is set, so events are not even built. */
   readonly wantsDecisions: boolean;
   readonly now: () => number;
@@ -43,6 +55,10 @@ export interface SessionContext {
   ): Set<string>;
   validator(route: ToolRoute): ((args: unknown) => string | undefined) | undefined;
   approve(req: ApprovalRequest): Promise<ApprovalOutcome>;
+  /** Timeout of a `tools/call` of `tool` set by the grant's policy, if any. */
+  toolTimeoutMs(identity: Identity, tool: string): number | undefined;
+  /** Open sessions of a grant right now. */
+  grantSessions(grant: string): number;
   onDecision(e: DecisionEvent): void;
   onSlotDone(): void;
   /** The session lost an upstream for good; the gateway forgets and closes it. */
@@ -67,6 +83,8 @@ interface Open {
   forward?: Forward;
   abort?: AbortController;
   progressToken?: string | number;
+  /** Why the client gave up on it (cancelled, disconnected); set once. */
+  cancelled?: string;
 }
 
 /**
@@ -141,6 +159,15 @@ export class ProxySession implements LinkListener {
     const slot = this.streams.open(id, key, res);
     const entry: Open = { slot };
     this.open.set(key, entry);
+    res.once("close", () => {
+      // A client that drops a plain JSON answer before it came can never get it (there is
+      // no resumption without an event stream): cancel the work, so a hung upstream does
+      // not hold the call's quota. A dropped SSE stream is resumable (Last-Event-ID) and
+      // left to run, bounded by the call timeout.
+      if (this.open.get(key) === entry && entry.slot.mode === "pending") {
+        this.cancel(entry, "client disconnected");
+      }
+    });
     const method = msg.method as string;
     const params = msg.params;
     const token = (params?._meta as Record<string, unknown> | undefined)?.progressToken;
@@ -154,7 +181,7 @@ export class ProxySession implements LinkListener {
         p = Promise.resolve({ jsonrpc: "2.0", id, result: {} });
         break;
       case "tools/list":
-        p = params?.cursor !== undefined ? Promise.resolve(badCursor(id)) : this.listTools(id);
+        p = this.listTools(id, params?.cursor);
         break;
       case "tools/call":
         p = this.callTool(entry, id, params ?? {});
@@ -193,27 +220,43 @@ export class ProxySession implements LinkListener {
 
   /** A notification POSTed by the client. */
   handleNotification(msg: RpcMessage): void {
+    // Only notifications travel without an id. A request method sent as one (e.g. a
+    // `tools/call` without id) would reach the upstream undecided: never relay it. The
+    // HTTP front refuses these first; this guards every other way in.
+    if (typeof msg.method !== "string" || REQUEST_METHODS.has(msg.method)) return;
     if (msg.method === "notifications/cancelled") {
       const rid = msg.params?.requestId;
       if (typeof rid !== "string" && typeof rid !== "number") return;
       const o = this.open.get(idKey(rid));
       if (!o) return;
-      o.abort?.abort();
-      const f = o.forward;
-      if (f) {
-        void f.link.notify({
-          jsonrpc: "2.0",
-          method: "notifications/cancelled",
-          params: { ...msg.params, requestId: f.upstreamId },
-        });
-        f.link.abandon(f.upstreamId);
-      }
+      const reason = msg.params?.reason;
+      this.cancel(o, typeof reason === "string" ? reason : "cancelled by the client");
       return;
     }
     for (const l of this.links) {
       // A shared link was initialized once by the gateway; repeating it confuses servers.
       if (msg.method === "notifications/initialized" && this.shared.has(l)) continue;
       void l.notify(msg);
+    }
+  }
+
+  /**
+   * The client gave up on an open request: stop a held approval, cancel the upstream
+   * request (`notifications/cancelled` with the upstream's id) and stop waiting for it.
+   * The tool call then rolls back its reservation and reports outcome `cancelled`.
+   */
+  private cancel(o: Open, reason: string): void {
+    if (o.cancelled !== undefined) return;
+    o.cancelled = reason;
+    o.abort?.abort();
+    const f = o.forward;
+    if (f) {
+      void f.link.notify({
+        jsonrpc: "2.0",
+        method: "notifications/cancelled",
+        params: { requestId: f.upstreamId, reason },
+      });
+      f.link.abandon(f.upstreamId);
     }
   }
 
@@ -386,7 +429,12 @@ export class ProxySession implements LinkListener {
           l.tools = [];
           return l.tools;
         }
-        if (!l.tools) l.tools = await fetchAll(l, "tools/list", "tools");
+        if (!l.tools) {
+          const page: { first?: Record<string, unknown>; size?: number } = {};
+          l.tools = await fetchAll(l, "tools/list", "tools", page);
+          const { tools: _t, nextCursor: _c, ...fields } = page.first ?? {};
+          l.toolsResult = page.size === undefined ? { fields } : { fields, pageSize: page.size };
+        }
         return l.tools;
       }),
     );
@@ -412,12 +460,33 @@ export class ProxySession implements LinkListener {
     return routes;
   }
 
-  private async listTools(id: RpcId): Promise<RpcMessage> {
-    const { tools } = this.visibleTools(await this.toolRoutes());
-    this.seenTools = tools;
-    // One page: every upstream's pages are already merged (see fetchAll), so there is
-    // no nextCursor to hand out.
-    return { jsonrpc: "2.0", id, result: { tools } };
+  /**
+   * The merged, policy-filtered tool list. Result-level fields of the upstreams (`_meta`,
+   * cache hints like `ttlMs`) are kept: one upstream's as they are; with several, the
+   * ones they agree on, `_meta` merged and the smallest `ttlMs`. The list is paged when an
+   * upstream paged its own (same page size, or `listPageSize`), with a gateway cursor
+   * that is opaque to the client and bound to the list it pages through.
+   */
+  private async listTools(id: RpcId, cursor: unknown): Promise<RpcMessage> {
+    const routes = await this.toolRoutes();
+    const { tools } = this.visibleTools(routes);
+    const fingerprint = listFingerprint(tools);
+    let offset = 0;
+    if (cursor !== undefined) {
+      const at = typeof cursor === "string" ? readCursor(cursor, fingerprint) : undefined;
+      if (at === undefined || at > tools.length) return badCursor(id);
+      offset = at;
+    }
+    if (offset === 0) this.seenTools = tools;
+    const result: Record<string, unknown> = mergeListFields(this.links);
+    const size = this.ctx.listPageSize ?? largestPage(this.links);
+    if (size !== undefined && size > 0 && tools.length - offset > size) {
+      result.tools = tools.slice(offset, offset + size);
+      result.nextCursor = makeCursor(offset + size, fingerprint);
+    } else {
+      result.tools = offset === 0 ? tools : tools.slice(offset);
+    }
+    return { jsonrpc: "2.0", id, result };
   }
 
   /** The tool definitions this session may see (under `policy`, default the current one). */
@@ -476,6 +545,7 @@ export class ProxySession implements LinkListener {
       digest ??= argumentsDigest(args);
       return digest;
     };
+    let approver: string | undefined;
     const emit = (outcome: DecisionEvent["outcome"], upstreamMs?: number): void => {
       if (!this.ctx.wantsDecisions) return;
       const { reservation: _r, ...d } = decision;
@@ -490,6 +560,7 @@ export class ProxySession implements LinkListener {
         at: this.ctx.now(),
       };
       if (route) e.upstream = route.link.name;
+      if (approver !== undefined) e.approver = approver;
       if (upstreamMs !== undefined) e.upstreamMs = upstreamMs;
       this.ctx.onDecision(e);
     };
@@ -520,8 +591,15 @@ export class ProxySession implements LinkListener {
     }
     if (decision.effect === "require_approval") {
       const outcome = await this.hold(entry, route, args, getDigest(), decision);
+      approver = outcome.by;
       if (outcome.outcome !== "approved") {
-        await undo(outcome.outcome === "timeout" ? "approval_timeout" : "approval_rejected");
+        await undo(
+          entry.cancelled !== undefined
+            ? "cancelled"
+            : outcome.outcome === "timeout"
+              ? "approval_timeout"
+              : "approval_rejected",
+        );
         const why =
           outcome.outcome === "timeout"
             ? "approval timed out"
@@ -544,13 +622,32 @@ export class ProxySession implements LinkListener {
         };
       }
     }
+    if (entry.cancelled !== undefined) {
+      // The client gave up while the call was decided or held: nothing is forwarded.
+      await undo("cancelled");
+      throw new ToolgateMcpError("CANCELLED", `request cancelled: ${entry.cancelled}`);
+    }
     const fwdParams = name === route.name ? params : { ...params, name: route.name };
     const started = this.ctx.now();
     let res: RpcMessage;
     try {
-      res = await this.forward(entry, route.link, "tools/call", fwdParams);
+      res = await this.forward(
+        entry,
+        route.link,
+        "tools/call",
+        fwdParams,
+        this.ctx.toolTimeoutMs(this.identity, name),
+      );
     } catch (e) {
-      await undo("upstream_error", this.ctx.now() - started);
+      const code = e instanceof ToolgateMcpError ? e.code : undefined;
+      await undo(
+        code === "UPSTREAM_TIMEOUT"
+          ? "upstream_timeout"
+          : entry.cancelled !== undefined
+            ? "cancelled"
+            : "upstream_error",
+        this.ctx.now() - started,
+      );
       throw e;
     }
     if (res.error) {
@@ -574,7 +671,7 @@ export class ProxySession implements LinkListener {
     args: Record<string, unknown>,
     digest: string,
     decision: Decision,
-  ): Promise<{ outcome: "approved" | "rejected" | "timeout"; reason?: string }> {
+  ): Promise<{ outcome: "approved" | "rejected" | "timeout"; reason?: string; by?: string }> {
     const abort = new AbortController();
     entry.abort = abort;
     const { scheduler } = this.ctx;
@@ -605,17 +702,18 @@ export class ProxySession implements LinkListener {
       argumentsDigest: digest,
       decision,
       signal: abort.signal,
+      grantSessions: this.ctx.grantSessions(this.grant),
     };
     const elicitation = this.clientCapabilities.elicitation;
     if (elicitation) {
-      req.elicit = (message) => this.elicit(entry.slot, message);
+      req.elicit = (message, schema) => this.elicit(entry.slot, message, schema);
     }
     const timeout = new Promise<ApprovalOutcome>((resolve) => {
       timer = scheduler.setTimeout(() => resolve("timeout"), this.ctx.approvalTimeoutMs);
     });
     const aborted = new Promise<ApprovalOutcome>((resolve) => {
       abort.signal.addEventListener("abort", () =>
-        resolve({ outcome: "rejected", reason: "cancelled" }),
+        resolve({ outcome: "rejected", reason: "cancelled", by: "caller:cancelled" }),
       );
     });
     tick();
@@ -639,29 +737,33 @@ export class ProxySession implements LinkListener {
     }
   }
 
-  private elicit(slot: Slot, message: string): Promise<"approved" | "rejected" | "unsupported"> {
+  /**
+   * Asks the caller through `elicitation/create`. The answer is reported as given: what
+   * it may mean (never an approval by default) is the approval hook's business.
+   */
+  private elicit(slot: Slot, message: string, schema: ElicitSchema): Promise<ElicitAnswer> {
     return new Promise((resolve) => {
       const gid = this.nextToClientId++;
       this.toClient.set(gid, {
         kind: "local",
         resolve: (m) => {
           if (m.error) return resolve("unsupported");
-          const r = m.result as { action?: string; content?: { approve?: unknown } } | undefined;
-          resolve(r?.action === "accept" && r.content?.approve === true ? "approved" : "rejected");
+          const r = m.result as { action?: unknown; content?: unknown } | undefined;
+          if (r?.action === "accept") {
+            const c = r.content;
+            const content =
+              typeof c === "object" && c !== null && !Array.isArray(c)
+                ? (c as Record<string, unknown>)
+                : {};
+            resolve({ action: "accept", content });
+          } else resolve({ action: r?.action === "decline" ? "decline" : "cancel" });
         },
       });
       this.streams.sendRelated(slot, {
         jsonrpc: "2.0",
         id: gid,
         method: "elicitation/create",
-        params: {
-          message,
-          requestedSchema: {
-            type: "object",
-            properties: { approve: { type: "boolean", title: "Approve this tool call" } },
-            required: ["approve"],
-          },
-        },
+        params: { message, requestedSchema: schema },
       });
     });
   }
@@ -810,6 +912,7 @@ export class ProxySession implements LinkListener {
     link: UpstreamLink,
     method: string,
     params: RpcMessage["params"],
+    timeoutMs?: number,
   ): Promise<RpcMessage> {
     let p = params;
     if (this.shared.has(link)) {
@@ -825,8 +928,12 @@ export class ProxySession implements LinkListener {
       }
     }
     entry.forward = { slot: entry.slot, link, upstreamId: link.peekNextId() };
-    const res = await link.request(method, p);
-    entry.forward = undefined;
+    let res: RpcMessage;
+    try {
+      res = await link.request(method, p, timeoutMs);
+    } finally {
+      entry.forward = undefined;
+    }
     return res.id === entry.slot.clientId ? res : { ...res, id: entry.slot.clientId };
   }
 
@@ -870,15 +977,19 @@ function offers(link: UpstreamLink, capability: "prompts" | "resources"): boolea
   return link.ok && Boolean(caps?.[capability]);
 }
 
-/** Fetches every page of a list method. */
+/**
+ * Fetches every page of a list method. `page`, when given, receives the first page's
+ * result and, if the upstream paged, the length of that first page.
+ */
 async function fetchAll(
   link: UpstreamLink,
   method: string,
   field: string,
+  page?: { first?: Record<string, unknown>; size?: number },
 ): Promise<Array<Record<string, unknown>>> {
   const out: Array<Record<string, unknown>> = [];
   let cursor: unknown;
-  for (let page = 0; page < 100; page++) {
+  for (let n = 0; n < 100; n++) {
     const res = await link.request(method, cursor === undefined ? undefined : { cursor });
     if (res.error) {
       throw new ToolgateMcpError(
@@ -889,9 +1000,79 @@ async function fetchAll(
     const items = res.result?.[field];
     if (Array.isArray(items)) out.push(...(items as Array<Record<string, unknown>>));
     cursor = res.result?.nextCursor;
+    if (n === 0 && page) {
+      page.first = res.result ?? {};
+      if (typeof cursor === "string" && Array.isArray(items) && items.length > 0)
+        page.size = items.length;
+    }
     if (typeof cursor !== "string") break;
   }
   return out;
+}
+
+/**
+ * Result-level fields of the upstreams' `tools/list`: one upstream's as they are; with
+ * several, `_meta` merged, the smallest `ttlMs` (the list is only as fresh as its most
+ * short-lived part), and any other field all of them give with the same value.
+ */
+function mergeListFields(links: readonly UpstreamLink[]): Record<string, unknown> {
+  const all = links.map((l) => l.toolsResult?.fields ?? {});
+  if (all.length === 1) return { ...all[0] };
+  const out: Record<string, unknown> = {};
+  const meta: Record<string, unknown> = {};
+  const ttls: number[] = [];
+  const keys = new Set(all.flatMap((f) => Object.keys(f)));
+  for (const k of keys) {
+    if (k === "_meta") {
+      for (const f of all) if (isRecord(f._meta)) Object.assign(meta, f._meta);
+    } else if (k === "ttlMs") {
+      for (const f of all) if (typeof f.ttlMs === "number") ttls.push(f.ttlMs);
+    } else {
+      const first = JSON.stringify(all[0]?.[k]);
+      if (all.every((f) => k in f && JSON.stringify(f[k]) === first)) out[k] = all[0]?.[k];
+    }
+  }
+  if (Object.keys(meta).length > 0) out._meta = meta;
+  if (ttls.length > 0) out.ttlMs = Math.min(...ttls);
+  return out;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/** The largest page size an upstream used for its tools, if any paged. */
+function largestPage(links: readonly UpstreamLink[]): number | undefined {
+  let max: number | undefined;
+  for (const l of links) {
+    const s = l.toolsResult?.pageSize;
+    if (s !== undefined && (max === undefined || s > max)) max = s;
+  }
+  return max;
+}
+
+/** A short digest of the listed names: a cursor is only good for the list it came from. */
+function listFingerprint(tools: ReadonlyArray<Record<string, unknown>>): string {
+  return createHash("sha256")
+    .update(tools.map((t) => String(t.name)).join("\u0000"))
+    .digest("base64url")
+    .slice(0, 16);
+}
+
+function makeCursor(offset: number, fingerprint: string): string {
+  return Buffer.from(JSON.stringify({ o: offset, f: fingerprint })).toString("base64url");
+}
+
+/** The offset a gateway cursor points at; undefined for anything else or a stale list. */
+function readCursor(cursor: string, fingerprint: string): number | undefined {
+  if (cursor.length > 200) return undefined;
+  try {
+    const c = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) as unknown;
+    if (!isRecord(c) || c.f !== fingerprint) return undefined;
+    return Number.isSafeInteger(c.o) && (c.o as number) >= 0 ? (c.o as number) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** A denied `CallToolResult` the model can act on, with the decision in `_meta`. */
@@ -901,19 +1082,21 @@ export function deniedResult(decision: Decision, why: string): Record<string, un
   if (decision.retryAfterMs !== undefined && !/retry/i.test(why)) {
     text += `; retry after ${Math.max(1, Math.ceil(decision.retryAfterMs / 1000))}s`;
   }
-  const { reservation: _r, ...d } = decision;
+  const { reservation: _r, degraded, ...rest } = decision;
+  // The store's failure cause (addresses, driver errors) is for the operator's log only.
+  const d = degraded ? { ...rest, degraded: { mode: degraded.mode, store: degraded.store } } : rest;
   return { isError: true, content: [{ type: "text", text }], _meta: { "toolgate/decision": d } };
 }
 
 /**
- * Merged lists are answered in one page and never hand out a cursor, so any cursor a
- * client sends is not ours: invalid params, as MCP asks for unknown cursors.
+ * A cursor the gateway did not hand out for this list (or one for a list that has changed
+ * since): invalid params, as MCP asks for unknown cursors.
  */
 function badCursor(id: RpcId): RpcMessage {
   return rpcError(
     id,
     RpcErrorCode.INVALID_PARAMS,
-    "Invalid params: unknown cursor (this list is served in one page; omit cursor)",
+    "Invalid params: unknown or expired cursor (list again without cursor)",
   );
 }
 

@@ -52,6 +52,8 @@ export interface LinkListener {
 interface Pending {
   resolve(message: RpcMessage): void;
   reject(error: Error): void;
+  /** The request's timeout timer (cleared when it settles). */
+  timer: unknown;
 }
 
 /** Options of one link. */
@@ -72,6 +74,11 @@ export interface LinkOptions {
   readonly onHealth?: (ok: boolean, detail?: string) => void;
   readonly scheduler: Scheduler;
   readonly logger: Logger;
+  /**
+   * Longest wait for an answer to any request on this link (ms); a request still open
+   * then is cancelled upstream and rejected with `UPSTREAM_TIMEOUT`. Default 60000.
+   */
+  readonly timeoutMs?: number;
   /** Backoff of restarts: base and cap in ms. */
   readonly restartBaseMs?: number;
   readonly restartMaxMs?: number;
@@ -88,6 +95,12 @@ export class UpstreamLink {
   initResult: Record<string, unknown> | undefined;
   /** Cached upstream tools (raw definitions) and an epoch bumped on list_changed. */
   tools: Array<Record<string, unknown>> | undefined;
+  /**
+   * Result-level fields of the upstream's last `tools/list` (its first page), other than
+   * `tools` and `nextCursor`: `_meta`, cache hints such as `ttlMs`, and the size of the
+   * upstream's pages when it paginated (`pageSize`).
+   */
+  toolsResult: { fields: Record<string, unknown>; pageSize?: number } | undefined;
   toolsEpoch = 0;
   ok = false;
   detail: string | undefined;
@@ -152,8 +165,22 @@ export class UpstreamLink {
     return result;
   }
 
-  /** Sends a request with a fresh upstream id; resolves with the response message. */
-  request(method: string, params: Record<string, unknown> | undefined): Promise<RpcMessage> {
+  /** The link's default request timeout in ms. */
+  get timeoutMs(): number {
+    return this.opts.timeoutMs ?? 60_000;
+  }
+
+  /**
+   * Sends a request with a fresh upstream id; resolves with the response message. After
+   * `timeoutMs` (default: the link's) without an answer the upstream is sent
+   * `notifications/cancelled` for it, so it stops the work, and the promise rejects with
+   * `UPSTREAM_TIMEOUT` naming the upstream: no request waits forever on a hung server.
+   */
+  request(
+    method: string,
+    params: Record<string, unknown> | undefined,
+    timeoutMs?: number,
+  ): Promise<RpcMessage> {
     // Only once initialized: during a reconnect the new transport exists before the upstream
     // knows the session, and a request sent then would be refused as uninitialized.
     if (!this.ok) {
@@ -165,10 +192,14 @@ export class UpstreamLink {
         ),
       );
     }
-    return this.send(method, params);
+    return this.send(method, params, timeoutMs);
   }
 
-  private send(method: string, params: Record<string, unknown> | undefined): Promise<RpcMessage> {
+  private send(
+    method: string,
+    params: Record<string, unknown> | undefined,
+    timeoutMs = this.timeoutMs,
+  ): Promise<RpcMessage> {
     const t = this.transport;
     if (!t || this.closing) {
       return Promise.reject(
@@ -179,9 +210,25 @@ export class UpstreamLink {
     const msg: RpcMessage = { jsonrpc: "2.0", id, method };
     if (params !== undefined) msg.params = params;
     return new Promise<RpcMessage>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
+      const timer = this.opts.scheduler.setTimeout(() => {
+        if (!this.pending.has(id)) return;
+        const secs = timeoutMs >= 1000 ? `${Math.round(timeoutMs / 1000)} s` : `${timeoutMs} ms`;
+        void this.notify({
+          jsonrpc: "2.0",
+          method: "notifications/cancelled",
+          params: { requestId: id, reason: `no answer within ${secs}` },
+        });
+        this.settle(id)?.reject(
+          new ToolgateMcpError(
+            "UPSTREAM_TIMEOUT",
+            `upstream ${this.name} did not answer ${method} within ${secs}; the request was cancelled`,
+            { upstream: this.name, timeoutMs },
+          ),
+        );
+      }, timeoutMs);
+      this.pending.set(id, { resolve, reject, timer });
       t.send(msg as JSONRPCMessage).catch((e: unknown) => {
-        if (this.pending.delete(id)) {
+        if (this.settle(id)) {
           this.report(false, errText(e));
           reject(
             new ToolgateMcpError("UPSTREAM_FAILED", `upstream ${this.name}: ${errText(e)}`, {
@@ -198,10 +245,16 @@ export class UpstreamLink {
    * (MCP receivers drop cancelled requests), so its promise is rejected here.
    */
   abandon(id: number): void {
+    this.settle(id)?.reject(new ToolgateMcpError("CANCELLED", "request cancelled by the client"));
+  }
+
+  /** Removes a pending request and stops its timer; undefined when it is not pending. */
+  private settle(id: number): Pending | undefined {
     const p = this.pending.get(id);
-    if (!p) return;
+    if (!p) return undefined;
     this.pending.delete(id);
-    p.reject(new ToolgateMcpError("CANCELLED", "request cancelled by the client"));
+    this.opts.scheduler.clearTimeout(p.timer);
+    return p;
   }
 
   /** The upstream id the next `request` call will use (for cancellation mapping). */
@@ -238,9 +291,8 @@ export class UpstreamLink {
   private receive(m: RpcMessage): void {
     if (m.method === undefined) {
       if (typeof m.id === "number") {
-        const p = this.pending.get(m.id);
+        const p = this.settle(m.id);
         if (p) {
-          this.pending.delete(m.id);
           if (this.reported === false && this.ok) this.report(true);
           p.resolve(m);
         }
@@ -267,7 +319,10 @@ export class UpstreamLink {
     });
     const all = [...this.pending.values()];
     this.pending.clear();
-    for (const p of all) p.reject(err);
+    for (const p of all) {
+      this.opts.scheduler.clearTimeout(p.timer);
+      p.reject(err);
+    }
   }
 
   private closed(t: Transport): void {

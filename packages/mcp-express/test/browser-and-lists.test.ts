@@ -122,20 +122,25 @@ describe("tools/list across upstream pages and upstream list changes", () => {
   });
   afterAll(async () => gw?.stop());
 
-  it("follows every upstream nextCursor and answers one merged, filtered page", async () => {
+  it("follows every upstream nextCursor and pages the merged, filtered list with its own cursor", async () => {
     const { client } = await connect(gw.url, "k");
     pageCalls.length = 0;
-    const listed = await client.listTools();
-    expect(listed.tools.map((t) => t.name).sort()).toEqual([
-      "add_hidden",
-      "add_visible",
-      "p_one",
-      "p_three",
-      "p_two",
-    ]);
-    expect(listed.nextCursor).toBeUndefined();
+    // An upstream paged (2 per page): the gateway pages its merged list the same way.
+    const names: string[] = [];
+    let cursor: string | undefined;
+    let pages = 0;
+    do {
+      const page = await client.listTools(cursor === undefined ? undefined : { cursor });
+      expect(page.tools.length).toBeLessThanOrEqual(2);
+      names.push(...page.tools.map((t) => t.name));
+      cursor = page.nextCursor;
+      pages++;
+    } while (cursor !== undefined && pages < 10);
+    expect(names.sort()).toEqual(["add_hidden", "add_visible", "p_one", "p_three", "p_two"]);
+    expect(pages).toBe(3);
+    // Every upstream page was fetched once, for the first page of the gateway's.
     expect(pageCalls).toEqual([undefined, "2", "3"]);
-    // No cursor is ever handed out, so one sent by the client is invalid params.
+    // An upstream's own cursor (or any other) is not the gateway's: invalid params.
     await expect(client.listTools({ cursor: "2" })).rejects.toMatchObject({ code: -32602 });
     await expect(client.listPrompts({ cursor: "x" })).rejects.toMatchObject({ code: -32602 });
     // A tool from a later page is routed like any other.
@@ -155,7 +160,13 @@ describe("tools/list across upstream pages and upstream list changes", () => {
     await client.callTool({ name: "add_hidden", arguments: {} });
     await client.callTool({ name: "add_visible", arguments: {} });
     await until(() => changed > 0);
-    const names = (await client.listTools()).tools.map((t) => t.name);
+    const names: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await client.listTools(cursor === undefined ? undefined : { cursor });
+      names.push(...page.tools.map((t) => t.name));
+      cursor = page.nextCursor;
+    } while (cursor !== undefined);
     expect(names).toContain("g_new");
     expect(names).not.toContain("g_secret_extra");
     // One event for the visible change; none for the hidden one (checks run in order).

@@ -248,19 +248,29 @@ describe("approvals, cancellation, rollback, validation (embed mode)", () => {
     await client.close();
   });
 
-  it("can ask the client itself through elicitation", async () => {
+  it("can ask the client itself through elicitation and reports the answer as given", async () => {
     const { client } = await connect(gw.url, "k", { elicitation: {} });
     client.setRequestHandler(ElicitRequestSchema, async (req) => {
       expect(req.params.message).toContain("transfer");
-      return { action: "accept", content: { approve: true } };
+      expect(JSON.stringify(req.params)).toContain("withdraw");
+      return { action: "accept", content: { withdraw: true } };
     });
+    let answer: unknown;
     approve = async (req) => {
       expect(req.elicit).toBeTypeOf("function");
-      const answer = await req.elicit!(`Allow ${req.tool} (${req.argumentsDigest})?`);
-      return answer === "approved" ? "approved" : "rejected";
+      expect(req.grantSessions).toBeGreaterThanOrEqual(1);
+      answer = await req.elicit!(`Your call to ${req.tool} is held. Withdraw it?`, {
+        type: "object",
+        properties: { withdraw: { type: "boolean", title: "Withdraw this call" } },
+        required: ["withdraw"],
+      });
+      return { outcome: "rejected", reason: "withdrawn by the caller", by: "caller:withdrawn" };
     };
     const r = await client.callTool({ name: "transfer", arguments: { to: "carol", amount: 2 } });
-    expect(r.content).toEqual([{ type: "text", text: "sent 2 to carol" }]);
+    expect(answer).toEqual({ action: "accept", content: { withdraw: true } });
+    expect(r.isError).toBe(true);
+    expect(events.at(-1)?.outcome).toBe("approval_rejected");
+    expect(events.at(-1)?.approver).toBe("caller:withdrawn");
     await client.close();
   });
 

@@ -94,12 +94,20 @@ async function shut(s: Server): Promise<void> {
   await new Promise<void>((r) => s.close(() => r()));
 }
 
+/** The id an error must carry back: a string or integer id of an object body, else null. */
+function readableIdOf(m: unknown): string | number | null {
+  const id = (m as { id?: unknown } | null)?.id;
+  return typeof id === "string" || (typeof id === "number" && Number.isInteger(id)) ? id : null;
+}
+
 beforeAll(async () => {
   process.on("unhandledRejection", onFault);
   process.on("uncaughtException", onFault);
   gw = createToolgateMcp({
     upstreams: [{ name: "up", server: upstreamServer }],
     apiKeys: { [KEY]: "fuzz", [OTHER_KEY]: "other" },
+    // These tests send thousands of wrong credentials on purpose; the throttle has its own.
+    authThrottle: false,
     policy: compilePolicy({
       version: "1",
       default: "allow",
@@ -397,7 +405,8 @@ const badEnvelope: fc.Arbitrary<Case> = fc
   .map((m) => ({
     name: "bad envelope",
     body: JSON.stringify(m),
-    want: { status: 400, rpc: -32600, id: null },
+    // The id is answered back wherever it can be read (a string or an integer).
+    want: { status: 400, rpc: -32600, id: readableIdOf(m) },
   }));
 
 const badParams: fc.Arbitrary<Case> = fc
@@ -515,7 +524,7 @@ const tooDeep: fc.Arbitrary<Case> = fc
     // The envelope and params add two levels; the argument nests `depth - 2` more.
     const inner = `${open.repeat(depth - 2)}1${close.repeat(depth - 2)}`;
     const body = `{"jsonrpc":"2.0","id":${JSON.stringify(id)},"method":"tools/call","params":{"name":"echo","arguments":{"text":${inner}}}}`;
-    return { name: "nested too deep", body, want: { status: 400, rpc: -32600, id: null } };
+    return { name: "nested too deep", body, want: { status: 400, rpc: -32600, id } };
   })
   .filter((c) => Buffer.byteLength(c.body) <= MAX_BODY);
 
@@ -632,7 +641,7 @@ describe("hostile JSON-RPC bodies", () => {
       ],
       [
         `{"jsonrpc":"2.0","id":4,"method":"ping","params":{"a":${"[".repeat(200)}${"]".repeat(200)}}}`,
-        { status: 400, rpc: -32600, id: null },
+        { status: 400, rpc: -32600, id: 4 },
       ],
     ];
     for (const [body, want] of cases) check(await send({ headers: h, body }), want);
@@ -678,7 +687,7 @@ const sessionCases: fc.Arbitrary<HeaderCase> = fc.oneof(
   fc.constant({
     name: "empty session id",
     headers: { "mcp-session-id": "" },
-    want: { status: 400, rpc: -32000, id: null },
+    want: { status: 400, rpc: -32000, id: 1 },
   }),
   fc
     .oneof(
@@ -691,7 +700,7 @@ const sessionCases: fc.Arbitrary<HeaderCase> = fc.oneof(
     .map((v) => ({
       name: "unknown session id",
       headers: { "mcp-session-id": v },
-      want: { status: 404, rpc: -32001, id: null },
+      want: { status: 404, rpc: -32001, id: 1 },
     })),
 );
 
@@ -702,7 +711,7 @@ const versionCases: fc.Arbitrary<HeaderCase> = fc.oneof(
     .map((v) => ({
       name: "unsupported version",
       headers: { "mcp-protocol-version": v },
-      want: { status: 400, rpc: -32000, id: null },
+      want: { status: 400, rpc: -32000, id: 1 },
     })),
   fc.constantFrom(...SUPPORTED_PROTOCOL_VERSIONS).map((v) => ({
     name: "supported version",
@@ -793,7 +802,7 @@ const acceptCases: fc.Arbitrary<HeaderCase> = fc.oneof(
   fc.constant({
     name: "no accept",
     headers: { accept: undefined },
-    want: { status: 406, rpc: -32000, id: null },
+    want: { status: 406, rpc: -32000, id: 1 },
   }),
   fc
     .constantFrom(
@@ -803,18 +812,21 @@ const acceptCases: fc.Arbitrary<HeaderCase> = fc.oneof(
       "application/json, text/plain",
       "application/json, text/event-stream;q=0",
       "application/*",
+      // Wildcards do not name the types (fetch sends */* when no Accept is set).
+      "*/*",
+      "application/json;q=0.9, text/*;q=0.1",
     )
     .map((v) => ({
       name: "accept lacks a part",
       headers: { accept: v },
-      want: { status: 406, rpc: -32000, id: null },
+      // The body is read to answer with the request's id.
+      want: { status: 406, rpc: -32000, id: 1 },
     })),
   fc
     .constantFrom(
       "application/json, text/event-stream",
       "text/event-stream, application/json",
-      "*/*",
-      "application/json;q=0.9, text/*;q=0.1",
+      "application/json;q=0.9, text/event-stream;q=0.1",
       "Application/JSON, Text/Event-Stream",
     )
     .map((v) => ({
@@ -1159,7 +1171,7 @@ describe("hostile credentials", () => {
         params: { name: "echo", arguments: { text: "x" } },
       }),
     });
-    check(other, { status: 404, rpc: -32001, id: null });
+    check(other, { status: 404, rpc: -32001, id: 1 });
     expect(upstream).toEqual(before);
   });
 });

@@ -112,7 +112,7 @@ describe("response modes and unavailable upstreams", () => {
       const body = await r.text();
       if (mode === "sse") {
         expect(r.headers.get("content-type")).toBe("text/event-stream");
-        expect(body).toMatch(/^id: p1\.\d+\ndata: \n\n/);
+        expect(body).toMatch(/^id: p1\.\d+\nretry: \d+\ndata: \n\n/);
         expect(body).toContain(
           'data: {"jsonrpc":"2.0","id":5,"result":{"tools":[{"name":"guarded"',
         );

@@ -533,7 +533,12 @@ describe("decision fields", () => {
         blockedBy: 0,
         retryAfterMs: 1000,
         counters: [],
-        degraded: { mode: "fail_closed", store: "broken", reason: "limit store unavailable: down" },
+        degraded: {
+          mode: "fail_closed",
+          store: "broken",
+          reason:
+            "limit store unavailable: not connected to Redis (connect ECONNREFUSED 127.0.0.1:6390)",
+        },
       }),
       commit: async () => {},
       rollback: async () => {},
@@ -546,6 +551,9 @@ describe("decision fields", () => {
     const d = await e.decide(p, { name: "t" }, alice);
     expect(d).toMatchObject({ effect: "deny", code: "STORE_UNAVAILABLE", retryAfterMs: 1000 });
     expect(d.degraded?.mode).toBe("fail_closed");
+    // What the agent is told names no internals; the cause stays for the operator.
+    expect(d.reason).toBe("limit store unavailable; retry in 1s");
+    expect(d.degraded?.reason).toContain("ECONNREFUSED");
   });
 });
 

@@ -192,7 +192,9 @@ function reserved(
       ? {
           effect: "deny" as const,
           code: "STORE_UNAVAILABLE" as const,
-          reason: `${out.degraded?.reason ?? "limit store unavailable"}; retry in ${retryText(out.retryAfterMs)}`,
+          // The agent hears only that the store is down: the cause (a Redis address, a
+          // driver error) stays in `degraded.reason`, for the operator's log.
+          reason: `limit store unavailable; retry in ${retryText(out.retryAfterMs)}`,
           ruleId: spec.ruleId,
         }
       : rateLimitOutcome(policy, spec, out.retryAfterMs);

@@ -47,6 +47,8 @@ const FIX = {
   require: 'use a list of conditions, e.g. [{ "path": "args.amount", "op": "lte", "value": 100 }]',
   arguments: 'use a JSON Schema object, e.g. { "type": "object", "required": ["symbol"] }',
   all_tools: 'use an object with "limits", e.g. { "limits": [...] }',
+  timeoutMs: "use a whole number of milliseconds from 1 to 86400000, e.g. 30000",
+  secret: 'list argument paths as "args.<path>", e.g. ["args.apiSecret", "args.wallet.*.key"]',
 } as const;
 
 const fixFor = (field: string): string | undefined =>
@@ -170,6 +172,17 @@ export const ToolRuleSchema = z.strictObject({
   require: z.array(ConditionSchema).optional(),
   deny_if: z.array(ConditionSchema).optional(),
   arguments: JsonSchemaSchema.optional(),
+  /**
+   * Longest wait for the upstream's answer to a call of this tool, in ms; overrides the
+   * upstream's `timeoutMs`. When it passes the call is cancelled and rolled back.
+   */
+  timeoutMs: z.number().int().positive().max(86_400_000).optional(),
+  /**
+   * Argument paths whose values are secret: masked (and marked as masked) wherever the
+   * arguments are shown to a person, e.g. on the approvals page. `args.<path>`, where a
+   * segment may be `*` (any key or index).
+   */
+  secret: z.array(z.string().regex(/^args(\.[^.]+)+$/)).optional(),
 });
 /** A tool rule as written in a policy. */
 export type ToolRule = z.infer<typeof ToolRuleSchema>;

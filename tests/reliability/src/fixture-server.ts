@@ -32,6 +32,9 @@ const { values } = parseArgs({
 });
 
 const calls = new Map<string, number>();
+/** `hang` calls received, and the ones the gateway then cancelled (by id). */
+const hung: string[] = [];
+const cancelled: string[] = [];
 const callsFile = process.env.FIXTURE_CALLS_FILE;
 const pidsFile = process.env.FIXTURE_PIDS_FILE;
 if (pidsFile) appendFileSync(pidsFile, `${process.pid}\n`);
@@ -51,6 +54,17 @@ function build(): McpServer {
       if (callsFile) appendFileSync(callsFile, `${id}\n`);
       return { content: [{ type: "text", text: `done:${id}` }] };
     },
+  );
+  // A hung upstream: never answers; records that the call arrived and whether the gateway
+  // cancelled it (notifications/cancelled aborts the handler's signal).
+  server.registerTool(
+    "hang",
+    { description: "never answers", inputSchema: { id: z.string() } },
+    ({ id }, extra) =>
+      new Promise(() => {
+        hung.push(id);
+        extra.signal.addEventListener("abort", () => cancelled.push(id));
+      }),
   );
   server.registerTool(
     "echo",
@@ -91,6 +105,8 @@ if (values.stdio) {
     if (req.url === "/stats") {
       return json(res, 200, {
         calls: Object.fromEntries(calls),
+        hung,
+        cancelled,
         sessions: transports.size,
         pid: process.pid,
       });

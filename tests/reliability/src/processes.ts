@@ -194,7 +194,14 @@ export interface FixtureUpstream {
   readonly url: string;
   readonly port: number;
   /** Calls executed since the last (re)start: id -> times. */
-  stats(): Promise<{ calls: Record<string, number>; sessions: number; pid: number }>;
+  stats(): Promise<{
+    calls: Record<string, number>;
+    /** `hang` calls that arrived, and those the gateway cancelled, by id. */
+    hung: string[];
+    cancelled: string[];
+    sessions: number;
+    pid: number;
+  }>;
   /** SIGKILL (a crash); resolves once it has exited. */
   kill(): Promise<void>;
   /** Starts it again on the same port. */
@@ -273,8 +280,9 @@ export function fixtureStdioCommand(): { command: string; args: string[] } {
 export async function connectClient(
   mcpUrl: string,
   key: string = SECRETS.agentKey,
+  capabilities: Record<string, unknown> = {},
 ): Promise<Client> {
-  const client = new Client({ name: "reliability", version: "1.0.0" });
+  const client = new Client({ name: "reliability", version: "1.0.0" }, { capabilities });
   await client.connect(
     new StreamableHTTPClientTransport(new URL(mcpUrl), {
       requestInit: { headers: { Authorization: `Bearer ${key}` } },

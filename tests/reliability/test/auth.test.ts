@@ -149,7 +149,12 @@ describe("auth against the real process", () => {
     up = await startFixtureUpstream({ name: "auth-up" });
     gw = await startGateway({
       name: "auth-gw",
-      config: [...fixtureConfigLines(up.url), "audit: { path: audit.jsonl }"].join("\n"),
+      config: [
+        ...fixtureConfigLines(up.url),
+        // Every refusal here must be checked, not throttled (the throttle is attacker.test.ts's).
+        "authThrottle: { freeFailures: 100000 }",
+        "audit: { path: audit.jsonl }",
+      ].join("\n"),
       files: { "policy.yaml": 'version: "1"\ndefault: deny\ntools:\n  work: {}\n' },
     });
   });

@@ -71,7 +71,8 @@ async function call(
     if (
       r.isError &&
       code === "STORE_UNAVAILABLE" &&
-      /^denied by policy: limit store unavailable: .+; retry in \d+s$/.test(text)
+      // Nothing about the store's internals (address, driver error) reaches the agent.
+      /^denied by policy: limit store unavailable; retry in \d+s$/.test(text)
     )
       return { id, kind: "unavailable" };
     if (r.isError && code === "RATE_LIMITED" && text.includes(`"${tool}_rate" reached`))

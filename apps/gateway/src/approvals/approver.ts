@@ -1,5 +1,5 @@
-import type { Scheduler } from "@toolgate/mcp-express";
-import { maskSecrets } from "../mask.js";
+import type { ElicitAnswer, ElicitSchema, Scheduler } from "@toolgate/mcp-express";
+import { maskForApprover } from "../mask.js";
 import type { ApprovalRecord, ApprovalStore } from "./store.js";
 
 /** The part of mcp-express's ApprovalRequest the approver needs. */
@@ -13,7 +13,10 @@ export interface HeldCall {
   readonly argumentsDigest: string;
   readonly decision: { readonly reason: string; readonly ruleId: string };
   readonly signal: AbortSignal;
-  readonly elicit?: (message: string) => Promise<"approved" | "rejected" | "unsupported">;
+  /** Asks the *caller* (the party being controlled) through MCP elicitation. */
+  readonly elicit?: (message: string, schema: ElicitSchema) => Promise<ElicitAnswer>;
+  /** Open sessions of the grant when the call was held (default 1). */
+  readonly grantSessions?: number;
 }
 
 /** What the approver resolves to; the shape mcp-express's `approve` option expects. */
@@ -31,8 +34,22 @@ export interface ApproverOptions {
   readonly store: ApprovalStore;
   /** How long a call may wait before it is denied. Default 55 s (below the SDK client's 60 s). */
   readonly timeoutMs?: number;
-  /** Also ask the client's user through MCP elicitation when the client supports it. Default true. */
+  /**
+   * Tell the caller through MCP elicitation (when its client supports it) that the call is
+   * held, and let it withdraw the call. The caller can never approve through it unless
+   * `callerMayApprove`. Default true.
+   */
   readonly elicitation?: boolean;
+  /**
+   * Lets the caller approve its own held call through elicitation: only for a trusted
+   * single-user desktop setup where the person at the client is the approver. Refused
+   * (withdraw-only) whenever the grant has several open sessions. Default false.
+   */
+  readonly callerMayApprove?: boolean;
+  /** Argument paths to mask for this call (policy `secret` and config), `args.<path>`. */
+  readonly secretPaths?: (call: HeldCall) => readonly string[];
+  /** Told when callerMayApprove is refused because the grant is shared. */
+  readonly onWarn?: (msg: string, fields: Record<string, unknown>) => void;
   readonly now?: () => number;
   readonly scheduler?: Scheduler;
   /** Called when a waiter could not reach the store (counted in metrics, logged). */
@@ -80,15 +97,71 @@ export function createApprover(options: ApproverOptions) {
     };
   };
 
+  /**
+   * Tells the caller its call is held. By default the only thing it can do is withdraw
+   * the call: the caller is the party being controlled, so its answer is never an
+   * approval. With `callerMayApprove` (single-user setups) and a grant no other session
+   * shares, it may approve or decline instead.
+   */
+  const askCaller = (
+    call: HeldCall,
+    elicit: NonNullable<HeldCall["elicit"]>,
+    args: string,
+    resolveAs: (s: "approved" | "rejected", by: string, reason?: string) => Promise<void>,
+  ): void => {
+    const sessions = call.grantSessions ?? 1;
+    let mayApprove = options.callerMayApprove === true;
+    if (mayApprove && sessions > 1) {
+      mayApprove = false;
+      options.onWarn?.(
+        "approvals.callerMayApprove refused: the grant is shared by several sessions; the caller may only withdraw",
+        { grant: call.grant, sessions, tool: call.tool },
+      );
+    }
+    const about = `a call to ${call.tool} (grant ${call.grant}) with arguments ${args}. Reason: ${call.decision.reason}.`;
+    if (mayApprove) {
+      elicit(`Toolgate holds ${about} Approve it?`, {
+        type: "object",
+        properties: { approve: { type: "boolean", title: "Approve this tool call" } },
+        required: ["approve"],
+      })
+        .then((a) => {
+          if (a === "unsupported") return undefined;
+          if (a.action === "accept" && a.content.approve === true)
+            return resolveAs("approved", "caller:elicitation");
+          return resolveAs("rejected", "caller:declined", "the user declined the call");
+        })
+        .catch(() => {});
+      return;
+    }
+    elicit(
+      `Toolgate holds ${about} It runs only when an approver approves it on the approvals page. You may withdraw it.`,
+      {
+        type: "object",
+        properties: { withdraw: { type: "boolean", title: "Withdraw this call" } },
+        required: ["withdraw"],
+      },
+    )
+      .then((a) => {
+        // Only a withdrawal counts; anything else (an "approve" included) keeps it held.
+        if (a !== "unsupported" && a.action === "accept" && a.content.withdraw === true)
+          return resolveAs("rejected", "caller:withdrawn", "the caller withdrew the call");
+        return undefined;
+      })
+      .catch(() => {});
+  };
+
   return async function approve(call: HeldCall): Promise<HeldCallOutcome> {
     const createdAt = now();
+    const shown = maskForApprover(call.arguments, options.secretPaths?.(call) ?? []);
     const record: ApprovalRecord = {
       id: call.id,
       grant: call.grant,
       session: call.session,
       tool: call.tool,
       upstream: call.upstream,
-      arguments: maskSecrets(call.arguments) as Record<string, unknown>,
+      arguments: shown.arguments,
+      masked: shown.masked.length > 0 ? [...shown.masked] : undefined,
       argumentsDigest: call.argumentsDigest,
       reason: call.decision.reason,
       ruleId: call.decision.ruleId,
@@ -131,7 +204,11 @@ export function createApprover(options: ApproverOptions) {
       );
     }, timeoutMs);
     const onAbort = () => {
-      void resolveAs("rejected", "client", "the client cancelled the call or disconnected");
+      void resolveAs(
+        "rejected",
+        "caller:cancelled",
+        "the client cancelled the call or disconnected",
+      );
     };
     call.signal.addEventListener("abort", onAbort, { once: true });
     const cleanUp = () => {
@@ -144,20 +221,7 @@ export function createApprover(options: ApproverOptions) {
       await store.create(record);
       if (call.signal.aborted) onAbort();
       if (options.elicitation !== false && call.elicit) {
-        const args = JSON.stringify(record.arguments);
-        call
-          .elicit(
-            `Toolgate holds a call to ${call.tool} (grant ${call.grant}) with arguments ${args}. ` +
-              `Reason: ${call.decision.reason}. Approve it?`,
-          )
-          .then((answer) => {
-            if (answer === "approved") return resolveAs("approved", "elicitation");
-            if (answer === "rejected") {
-              return resolveAs("rejected", "elicitation", "the user declined the call");
-            }
-            return undefined;
-          })
-          .catch(() => {});
+        askCaller(call, call.elicit, JSON.stringify(record.arguments), resolveAs);
       }
     } catch (err) {
       options.onError?.(err);

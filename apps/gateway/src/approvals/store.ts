@@ -4,8 +4,9 @@ import { GatewayError } from "../errors.js";
 export type ApprovalStatus = "pending" | "approved" | "rejected" | "timeout";
 
 /**
- * A held call as the approvals page sees it. Arguments are stored masked: the store (and
- * Redis behind it) never holds a secret-looking value.
+ * A held call as the approvals page sees it. Arguments are stored as the approver must
+ * see them, with only named secrets and detected credentials masked: the store (and Redis
+ * behind it) never holds those.
  */
 export interface ApprovalRecord {
   readonly id: string;
@@ -13,8 +14,14 @@ export interface ApprovalRecord {
   readonly session?: string | undefined;
   readonly tool: string;
   readonly upstream: string;
-  /** Arguments with secret-looking values masked. */
+  /**
+   * The arguments as the approver must see them: full values, except secrets named by the
+   * policy or config and credentials the built-in detectors recognise, each replaced by
+   * `••••••(masked: <why>)`.
+   */
   readonly arguments: Record<string, unknown>;
+  /** `args.<path>` of each masked value; absent when nothing is hidden. */
+  readonly masked?: readonly string[] | undefined;
   /** sha256 of the canonical JSON of the real arguments: the approval is bound to it. */
   readonly argumentsDigest: string;
   /** The policy's reason for holding the call. */
@@ -24,7 +31,11 @@ export interface ApprovalRecord {
   readonly expiresAt: number;
   readonly status: ApprovalStatus;
   readonly resolvedAt?: number | undefined;
-  /** Who resolved it (`admin`, `elicitation`, `timeout`). */
+  /**
+   * Who resolved it: the approver (`admin`: the admin token), `caller:withdrawn` /
+   * `caller:cancelled` (the caller can only withdraw), `caller:elicitation` (only with
+   * `callerMayApprove`), or `timeout`. Never a credential.
+   */
   readonly resolvedBy?: string | undefined;
   /** Why it was rejected or timed out (shown to the agent). */
   readonly resolution?: string | undefined;
