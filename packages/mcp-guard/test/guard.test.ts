@@ -1,5 +1,6 @@
 import { compilePolicy, PolicyHolder, parsePolicyText } from "@toolgate/policy-engine";
 import { afterEach, describe, expect, it } from "vitest";
+import { requestContext } from "../src/guard.js";
 import { type DecisionEvent, GuardError, guardMcpServer, type Scheduler } from "../src/index.js";
 import {
   type CallResult,
@@ -282,3 +283,21 @@ async function vi_waitFor(cond: () => boolean): Promise<void> {
   for (let i = 0; i < 1000 && !cond(); i++) await new Promise((r) => setImmediate(r));
   expect(cond()).toBe(true);
 }
+
+describe("requestContext", () => {
+  it("reads the session and auth of either SDK's handler context", () => {
+    const auth = { clientId: "alice", token: "t", scopes: [] };
+    expect(requestContext({ sessionId: "s1", authInfo: auth })).toMatchObject({
+      sessionId: "s1",
+      authInfo: auth,
+    });
+    expect(requestContext({ sessionId: "s2", http: { authInfo: auth } })).toMatchObject({
+      sessionId: "s2",
+      authInfo: auth,
+    });
+    expect(requestContext({ sessionId: 7, authInfo: "forged" })).toMatchObject({
+      sessionId: undefined,
+      authInfo: undefined,
+    });
+  });
+});
