@@ -149,6 +149,15 @@ try {
     console.log(`${p.name}: ${found.map((e) => e.name).join(", ") || `none (${NO_EXAMPLE_YET[p.name]})`}`);
   }
   for (const e of examples) writeFileSync(join(project, "src", e.name), e.code);
+  // Every package, README example or not: its typings must check and its entry must load.
+  writeFileSync(
+    join(project, "src", "imports.ts"),
+    `${pkgs.map((p, i) => `import * as p${i} from "${p.name}";`).join("\n")}\n` +
+      `for (const [name, m] of Object.entries({ ${pkgs.map((p, i) => `"${p.name}": p${i}`).join(", ")} }))\n` +
+      `  if (Object.keys(m).length === 0) throw new Error(\`\${name} exports nothing\`);\n` +
+      `console.log("every package loads");\n`,
+  );
+  examples.push({ pkg: "(all)", name: "imports.ts", run: "exit", expect: "every package loads", code: "" });
   copyFileSync(join(root, "scripts/outside-test/drive.ts"), join(project, "src", "drive.ts"));
 
   step("npm install the tarballs and their peers");
