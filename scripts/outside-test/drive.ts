@@ -23,11 +23,11 @@ interface AnyClient {
 }
 
 const [mode, example] = process.argv.slice(2);
-if (mode === undefined || example === undefined) throw new Error("usage: drive <mode> <example.js>");
+if (mode === undefined || example === undefined)
+  throw new Error("usage: drive <mode> <example.js>");
 
 const text = (r: Result) => r.content?.[0]?.text ?? "";
-const code = (r: Result) =>
-  (r._meta?.["toolgate/decision"] as { code?: string } | undefined)?.code;
+const code = (r: Result) => (r._meta?.["toolgate/decision"] as { code?: string } | undefined)?.code;
 const call = async (c: AnyClient, name: string, args: Record<string, unknown> = {}) =>
   (await c.callTool({ name, arguments: args })) as Result;
 
@@ -41,7 +41,10 @@ async function guardExample(client: AnyClient): Promise<void> {
   }
   const limited = await call(client, "send_payment", { to: "bob", amount: 10 });
   assert.equal(limited.isError, true);
-  assert.match(text(limited), /^denied by policy: rate limit "payments" reached: 3 .*retry in 60s$/);
+  assert.match(
+    text(limited),
+    /^denied by policy: rate limit "payments" reached: 3 .*retry in 60s$/,
+  );
   assert.equal(code(limited), "RATE_LIMITED");
   const big = await call(client, "send_payment", { to: "bob", amount: 5000 });
   assert.equal(text(big), 'denied by policy: argument "args.amount" must be less than 1000');

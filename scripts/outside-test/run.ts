@@ -12,14 +12,23 @@
 // Usage: pnpm test:outside   (KEEP=1 keeps the temporary folder and prints its path)
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const started = Date.now();
-const step = (s: string) => console.log(`\n--- ${s} (${((Date.now() - started) / 1000).toFixed(1)}s)`);
+const step = (s: string) =>
+  console.log(`\n--- ${s} (${((Date.now() - started) / 1000).toFixed(1)}s)`);
 
 /**
  * Packages whose README has no runnable example yet, with the reason. Every other
@@ -74,20 +83,25 @@ interface Example {
 }
 
 /** The marked examples of one README; attributes are key=value or key="value". */
-export function extractExamples(pkg: string, readme: string): Example[] {
+function extractExamples(pkg: string, readme: string): Example[] {
   const out: Example[] = [];
   const re = /<!-- outside-test ([^>]*?) -->\r?\n```ts\r?\n([\s\S]*?)\r?\n```/g;
   for (const m of readme.matchAll(re)) {
     const attrs: Record<string, string> = {};
     for (const a of (m[1] ?? "").matchAll(/(\w+)=(?:"([^"]*)"|(\S+))/g))
       attrs[a[1] as string] = a[2] ?? a[3] ?? "";
-    assert.ok(attrs.name?.endsWith(".ts"), `${pkg}: outside-test marker needs name=<file>.ts`);
-    assert.ok(attrs.run, `${pkg}: outside-test marker needs run=...`);
-    out.push({ pkg, name: attrs.name, run: attrs.run, expect: attrs.expect, code: `${m[2]}\n` });
+    const { name, run: mode, expect } = attrs;
+    if (name === undefined || !name.endsWith(".ts") || mode === undefined)
+      throw new Error(`${pkg}: an outside-test marker needs name=<file>.ts and run=<mode>`);
+    out.push({ pkg, name, run: mode, expect, code: `${m[2]}\n` });
   }
   // A marker the regex did not pair with a ts fence is a broken example, not a skipped one.
   const markers = readme.match(/<!-- outside-test /g)?.length ?? 0;
-  assert.equal(out.length, markers, `${pkg}: an outside-test marker is not followed by a \`\`\`ts block`);
+  assert.equal(
+    out.length,
+    markers,
+    `${pkg}: an outside-test marker is not followed by a \`\`\`ts block`,
+  );
   return out;
 }
 
@@ -115,9 +129,19 @@ try {
     tarballs.push(file);
 
     const files = execFileSync("tar", ["-tzf", file], { encoding: "utf8" }).split("\n");
-    for (const f of ["package/package.json", "package/README.md", "package/LICENSE", "package/dist/index.js", "package/dist/index.d.ts"])
+    for (const f of [
+      "package/package.json",
+      "package/README.md",
+      "package/LICENSE",
+      "package/dist/index.js",
+      "package/dist/index.d.ts",
+    ])
       assert.ok(files.includes(f), `${p.name}: ${f} missing from the tarball`);
-    assert.deepEqual(files.filter((f) => f.endsWith(".map")), [], `${p.name}: ships source maps`);
+    assert.deepEqual(
+      files.filter((f) => f.endsWith(".map")),
+      [],
+      `${p.name}: ships source maps`,
+    );
     assert.deepEqual(
       files.filter((f) => /\.test\.|\/test-utils\//.test(f)),
       [],
@@ -125,8 +149,14 @@ try {
     );
     const license = execFileSync("tar", ["-xzOf", file, "package/LICENSE"], { encoding: "utf8" });
     assert.match(license, /Apache License\s+Version 2\.0/, `${p.name}: LICENSE is not Apache-2.0`);
-    const manifestText = execFileSync("tar", ["-xzOf", file, "package/package.json"], { encoding: "utf8" });
-    assert.doesNotMatch(manifestText, /"(workspace|catalog):/, `${p.name}: unresolved workspace specifier`);
+    const manifestText = execFileSync("tar", ["-xzOf", file, "package/package.json"], {
+      encoding: "utf8",
+    });
+    assert.doesNotMatch(
+      manifestText,
+      /"(workspace|catalog):/,
+      `${p.name}: unresolved workspace specifier`,
+    );
     const manifest = JSON.parse(manifestText);
     assert.equal(manifest.license, "Apache-2.0");
     assert.equal(manifest.publishConfig?.access, "public", `${p.name}: publishConfig.access`);
@@ -136,7 +166,9 @@ try {
 
     const dry = run("npm", ["publish", "--dry-run", file], work);
     assert.match(dry, /public access/, `${p.name}: npm publish --dry-run is not public:\n${dry}`);
-    console.log(`${p.name}: ${files.filter(Boolean).length} files, publish --dry-run ok (public access)`);
+    console.log(
+      `${p.name}: ${files.filter(Boolean).length} files, publish --dry-run ok (public access)`,
+    );
   }
 
   step("extract README examples");
@@ -146,7 +178,9 @@ try {
     if (found.length === 0 && !(p.name in NO_EXAMPLE_YET))
       throw new Error(`${p.name}: README has no <!-- outside-test ... --> usage example`);
     examples.push(...found);
-    console.log(`${p.name}: ${found.map((e) => e.name).join(", ") || `none (${NO_EXAMPLE_YET[p.name]})`}`);
+    console.log(
+      `${p.name}: ${found.map((e) => e.name).join(", ") || `none (${NO_EXAMPLE_YET[p.name]})`}`,
+    );
   }
   for (const e of examples) writeFileSync(join(project, "src", e.name), e.code);
   // Every package, README example or not: its typings must check and its entry must load.
@@ -157,7 +191,13 @@ try {
       `  if (Object.keys(m).length === 0) throw new Error(\`\${name} exports nothing\`);\n` +
       `console.log("every package loads");\n`,
   );
-  examples.push({ pkg: "(all)", name: "imports.ts", run: "exit", expect: "every package loads", code: "" });
+  examples.push({
+    pkg: "(all)",
+    name: "imports.ts",
+    run: "exit",
+    expect: "every package loads",
+    code: "",
+  });
   copyFileSync(join(root, "scripts/outside-test/drive.ts"), join(project, "src", "drive.ts"));
 
   step("npm install the tarballs and their peers");
@@ -215,7 +255,8 @@ try {
       e.run === "exit"
         ? run(process.execPath, [js], project, 60_000)
         : run(process.execPath, [join(project, "dist", "drive.js"), e.run, js], project, 120_000);
-    if (e.expect !== undefined) assert.ok(out.includes(e.expect), `${e.pkg} ${e.name}: output lacks "${e.expect}":\n${out}`);
+    if (e.expect !== undefined)
+      assert.ok(out.includes(e.expect), `${e.pkg} ${e.name}: output lacks "${e.expect}":\n${out}`);
     console.log(`${e.pkg} ${e.name} (${e.run}): ok in ${Date.now() - t0} ms`);
   }
   step("outside-project test passed");
