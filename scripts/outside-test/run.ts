@@ -212,9 +212,11 @@ try {
     cat("express"),
     cat("zod"),
   ];
-  // Typing tools; @types/express because the shipped mcp-express typings still name
-  // Express's Request (identify(req)).
-  const dev = [cat("typescript"), cat("@types/node"), cat("@types/express")];
+  // Typing tools. For now also @types/express, because the shipped mcp-express typings
+  // still name Express's Request (identify(req)), and @types/ws, because the shipped
+  // binance-us typings of its mock exchange name ws's types: a TypeScript user of either
+  // package needs them too until those typings stop leaking.
+  const dev = [cat("typescript"), cat("@types/node"), cat("@types/express"), cat("@types/ws")];
   run(
     "npm",
     ["install", "--no-audit", "--no-fund", "--loglevel=error", ...tarballs, ...peers, ...dev],
