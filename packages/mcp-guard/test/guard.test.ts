@@ -262,6 +262,25 @@ describe.each([sdkV1, sdkV2])("guardMcpServer on $label", (sdk: Sdk) => {
     expect(changed).toBe(1);
   });
 
+  it("guards a server that is already connected", async () => {
+    const s = sdk.server();
+    let ran = 0;
+    s.tool("ping", () => {
+      ran++;
+      return { content: [{ type: "text", text: "pong" }] };
+    });
+    s.tool("blocked", () => ({ content: [{ type: "text", text: "ran" }] }));
+    const client = await sdk.connect(s.server);
+    open.push(client);
+    expect((await client.listTools()).tools.map((t) => t.name)).toContain("blocked");
+    guardMcpServer(s.server, { policy: policy() });
+    expect((await client.listTools()).tools.map((t) => t.name)).toEqual(["ping"]);
+    for (let i = 0; i < 2; i++) await client.callTool({ name: "ping", arguments: {} });
+    const third = (await client.callTool({ name: "ping", arguments: {} })) as CallResult;
+    expect(decisionOf(third)).toMatchObject({ code: "RATE_LIMITED" });
+    expect(ran).toBe(2);
+  });
+
   it("refuses bad options, foreign objects and a second guard at set-up", async () => {
     const s = sdk.server();
     expect(() =>
