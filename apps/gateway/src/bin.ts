@@ -1,11 +1,12 @@
 #!/usr/bin/env node
-import { type CliIo, COMMAND_HELP, registerCommand, runCli } from "./cli.js";
+import { type CliIo, COMMAND_HELP, callerCwd, registerCommand, runCli } from "./cli.js";
 import { serveCommand } from "./serve.js";
 
 const io: CliIo = {
   stdout: process.stdout,
   stderr: process.stderr,
-  cwd: process.cwd(),
+  // Relative paths are the caller's, also under `pnpm toolgate …` (see callerCwd).
+  cwd: callerCwd(process.env, process.cwd()),
   env: process.env,
 };
 

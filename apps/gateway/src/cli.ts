@@ -1,5 +1,5 @@
 import { writeFileSync } from "node:fs";
-import { resolve } from "node:path";
+import { isAbsolute, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import {
   type CompiledPolicy,
@@ -19,6 +19,21 @@ export interface CliIo {
   readonly stderr: { write(s: string): unknown };
   readonly cwd: string;
   readonly env: Record<string, string | undefined>;
+}
+
+/**
+ * The folder relative paths on the command line mean: the caller's. `pnpm toolgate …`
+ * and `pnpm start` run the CLI through a package script, which pnpm (and npm) start in
+ * the package's folder, passing the folder the command was typed in as `INIT_CWD`.
+ * Only then is `INIT_CWD` used: a CLI started directly (or by a test that happens to run
+ * under some other package script) keeps its own working directory.
+ *
+ * @example callerCwd({ npm_lifecycle_event: "toolgate", INIT_CWD: "/home/me/p" }, "/repo") // "/home/me/p"
+ */
+export function callerCwd(env: Record<string, string | undefined>, processCwd: string): string {
+  const init = env.INIT_CWD;
+  const viaScript = env.npm_lifecycle_event === "toolgate" || env.npm_lifecycle_event === "start";
+  return viaScript && init !== undefined && isAbsolute(init) ? init : processCwd;
 }
 
 /** A command: parses its own argv, returns the exit code. */

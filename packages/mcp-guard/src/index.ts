@@ -1,0 +1,20 @@
+/**
+ * @toolgate/mcp-guard: Toolgate policy in place on an existing MCP SDK `McpServer`
+ * (SDK 1.x and 2.x). No proxy and no second hop: the server keeps its own transport.
+ */
+
+export { GuardError, GuardErrorCode } from "./errors.js";
+export type { GuardOptions, GuardRequestContext, McpGuard, McpServerLike } from "./guard.js";
+export { guardMcpServer } from "./guard.js";
+export type {
+  ApprovalOutcome,
+  ApprovalRequest,
+  CallOutcome,
+  DecisionEvent,
+  PipelineCall,
+  PipelineDeps,
+  PolicySource,
+  Scheduler,
+  ToolResultLike,
+} from "./pipeline.js";
+export { argumentsDigest, deniedResult, policyLookup, runToolCall } from "./pipeline.js";
