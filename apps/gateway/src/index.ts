@@ -61,6 +61,18 @@ export { createLogger, REDACT_PATHS } from "./logger.js";
 export { canonicalJson, MASK, maskSecrets, SECRET_KEY_PATTERN, sha256Hex } from "./mask.js";
 export type { GatewayMetrics, GatewayMetricsOptions } from "./metrics.js";
 export { createGatewayMetrics } from "./metrics.js";
+export type {
+  RiskAssessment,
+  RiskCategory,
+  RiskLevel,
+  RiskReason,
+  RiskSignal,
+  SensitiveArgument,
+  ToolDefinition,
+} from "./risk/classify.js";
+export { classifyToolRisk } from "./risk/classify.js";
+export type { RecommendedVerdict, RiskRecommendation } from "./risk/recommend.js";
+export { RECOMMENDED_LIMITS, recommendRule } from "./risk/recommend.js";
 export type { ScannedTool, ScanTarget, ToolVerdict } from "./scan.js";
 export { classifyTool, listUpstreamTools, starterPolicy } from "./scan.js";
 export type { ServeDeps } from "./serve.js";
