@@ -29,6 +29,8 @@ export interface AdminRouterOptions {
   readonly now?: () => number;
   /** Heartbeat interval of the live stream; keeps proxies from closing it. Default 15 s. */
   readonly heartbeatMs?: number;
+  /** More routes behind the same token check under `/admin/api` (the policy studio's). */
+  readonly extraApi?: Router | undefined;
 }
 
 const ResolveBody = z
@@ -85,6 +87,9 @@ export function createAdminRouter(options: AdminRouterOptions): Router {
     }
     next();
   });
+  // Before the 16 kB body parser: a policy draft is bigger than an approval reason, and
+  // the studio parses (and guards) its own bodies.
+  if (options.extraApi) api.use(options.extraApi);
   api.use(express.json({ limit: "16kb" }));
 
   api.get("/approvals", async (_req, res, next) => {

@@ -1,0 +1,3 @@
+export const STUDIO_HTML = "<!doctype html><title>studio</title>";
+export const STUDIO_JS = "";
+export const STUDIO_CSS = "";
