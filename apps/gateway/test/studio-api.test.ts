@@ -24,6 +24,10 @@ cases:
     expect: { effect: deny }
 `;
 
+// biome-ignore lint/suspicious/noExplicitAny: response bodies are checked by the assertions
+type Body = any;
+const json = (res: Response): Promise<Body> => res.json();
+
 const sha = (text: string) => `sha256:${createHash("sha256").update(text).digest("hex")}`;
 
 /** The create limit set to `max`, as the editor would send it. */
@@ -75,11 +79,11 @@ describe("policy studio API", () => {
   });
 
   it("refuses cross-site and non-JSON writes even with the token", async () => {
-    const live = await (await api("/policy?grant=demo")).json();
+    const live = await json(await api("/policy?grant=demo"));
     const body = { grant: "demo", text: withCreateMax(1), format: "json", baseHash: live.hash };
     const evil = await post("/publish", body, { Origin: "https://evil.example" });
     expect(evil.status).toBe(403);
-    expect((await evil.json()).error).toBe("cross_origin");
+    expect((await json(evil)).error).toBe("cross_origin");
     expect((await post("/publish", body, { "Sec-Fetch-Site": "cross-site" })).status).toBe(403);
     expect((await post("/publish", body, { Origin: "null" })).status).toBe(403);
     const form = await api("/publish", {
@@ -103,10 +107,8 @@ describe("policy studio API", () => {
     await client.callTool({ name: "binance_us_create_listen_key", arguments: {} });
     const res = await api("/tools?grant=demo");
     expect(res.status).toBe(200);
-    const body = await res.json();
-    const byName = new Map(
-      (body.tools as Array<Record<string, any>>).map((x) => [x.name as string, x]),
-    );
+    const view = await json(res);
+    const byName = new Map((view.tools as Body[]).map((x) => [x.name as string, x]));
     expect([...byName.keys()].sort()).toEqual([
       "binance_us_close_listen_key",
       "binance_us_create_listen_key",
@@ -128,13 +130,13 @@ describe("policy studio API", () => {
     expect(transfer.policy).toMatchObject({ action: "deny", ruleId: "default" });
     expect(transfer.reasons[0].text).toContain('name says "transfer"');
     // Nothing secret in it: no keys, no tokens, no file system paths.
-    const raw = JSON.stringify(body);
+    const raw = JSON.stringify(view);
     expect(raw).not.toContain(ADMIN_TOKEN);
     expect(raw).not.toContain(t.dir);
   });
 
   it("validates as you type with the language's path-and-fix messages", async () => {
-    const bad = await (await post("/validate", { text: withCreateMax(0), format: "json" })).json();
+    const bad = await json(await post("/validate", { text: withCreateMax(0), format: "json" }));
     expect(bad.ok).toBe(false);
     expect(bad.issues).toContainEqual(
       expect.objectContaining({
@@ -144,63 +146,63 @@ describe("policy studio API", () => {
     );
     // The parsed value still comes back, so the form can show what was typed.
     expect(bad.value.tools.binance_us_create_listen_key.limits[0].max).toBe(0);
-    const yaml = await (
-      await post("/validate", { text: 'version: "1"\ndefault: maybe\n', format: "yaml" })
-    ).json();
+    const yaml = await json(
+      await post("/validate", { text: 'version: "1"\ndefault: maybe\n', format: "yaml" }),
+    );
     expect(yaml.issues[0]).toMatchObject({ path: "default" });
-    const broken = await (await post("/validate", { text: "{", format: "json" })).json();
+    const broken = await json(await post("/validate", { text: "{", format: "json" }));
     expect(broken.ok).toBe(false);
     expect(broken.value).toBeUndefined();
     expect(broken.issues[0].message).toContain("not valid JSON");
-    const good = await (await post("/validate", { text: withCreateMax(5), format: "json" })).json();
+    const good = await json(await post("/validate", { text: withCreateMax(5), format: "json" }));
     expect(good).toMatchObject({ ok: true, issues: [] });
     expect(good.yaml).toContain("max: 5");
     const shape = await post("/validate", { text: 1, format: "toml" });
     expect(shape.status).toBe(400);
-    expect((await shape.json()).issues.map((i: { path: string }) => i.path)).toEqual([
+    expect((await json(shape)).issues.map((i: { path: string }) => i.path)).toEqual([
       "text",
       "format",
     ]);
   });
 
   it("tries a call against the draft and the live policy without calling the tool", async () => {
-    const r = await (
+    const r = await json(
       await post("/try", {
         grant: "demo",
         text: withCreateMax(2),
         format: "json",
         tool: "binance_us_create_listen_key",
         arguments: {},
-      })
-    ).json();
+      }),
+    );
     // Two calls were made above: the draft's limit of 2 is used up, the live 10 is not.
     expect(r.sentUpstream).toBe(false);
     expect(r.live.decision).toMatchObject({ effect: "allow", limits: [{ used: 2, max: 10 }] });
     expect(r.draft.decision).toMatchObject({ effect: "deny", code: "RATE_LIMITED" });
     expect(r.draft.trace.map((s: { step: string }) => s.step)).toContain("limit");
-    const invalid = await (
+    const invalid = await json(
       await post("/try", {
         grant: "demo",
         text: withCreateMax(0),
         format: "json",
         tool: "get_time",
-      })
-    ).json();
+      }),
+    );
     expect(invalid.draft).toBeUndefined();
     expect(invalid.issues[0].path).toBe("tools.binance_us_create_listen_key.limits[0].max");
   });
 
   it("runs the grant's policy tests against the draft", async () => {
-    const r = await (
-      await post("/test", { grant: "demo", text: withCreateMax(5), format: "json" })
-    ).json();
+    const r = await json(
+      await post("/test", { grant: "demo", text: withCreateMax(5), format: "json" }),
+    );
     expect(r.file).toBe("policy.test.yaml");
     expect(r.draft).toMatchObject({ ok: true, passed: 3, total: 3 });
     expect(r.live).toMatchObject({ ok: false, failed: 1 });
   });
 
   it("refuses to publish a bad draft, with its path, and leaves the file alone", async () => {
-    const live = await (await api("/policy?grant=demo")).json();
+    const live = await json(await api("/policy?grant=demo"));
     const res = await post("/publish", {
       grant: "demo",
       text: withCreateMax(0),
@@ -208,9 +210,9 @@ describe("policy studio API", () => {
       baseHash: live.hash,
     });
     expect(res.status).toBe(422);
-    const body = await res.json();
-    expect(body.error).toBe("policy_invalid");
-    expect(body.issues[0].path).toBe("tools.binance_us_create_listen_key.limits[0].max");
+    const refused = await json(res);
+    expect(refused.error).toBe("policy_invalid");
+    expect(refused.issues[0].path).toBe("tools.binance_us_create_listen_key.limits[0].max");
     expect(readFileSync(join(t.dir, "policy.json"), "utf8")).toBe(POLICY_TEXT);
     const noGrant = await post("/publish", {
       grant: "nobody",
@@ -222,11 +224,11 @@ describe("policy studio API", () => {
   });
 
   it("publishes atomically, audits who and the hashes, and the running gateway enforces it", async () => {
-    const live = await (await api("/policy?grant=demo")).json();
+    const live = await json(await api("/policy?grant=demo"));
     expect(live.hash).toBe(sha(POLICY_TEXT));
-    const diff = await (
-      await post("/diff", { grant: "demo", text: withCreateMax(5), format: "json" })
-    ).json();
+    const diff = await json(
+      await post("/diff", { grant: "demo", text: withCreateMax(5), format: "json" }),
+    );
     expect(diff.same).toBe(false);
     expect(diff.lines.filter((l: { op: string }) => l.op !== "=")).toEqual([
       { op: "-", text: '          "max": 10,' },
@@ -246,7 +248,7 @@ describe("policy studio API", () => {
     ]);
     expect([a.status, b.status].sort()).toEqual([200, 409]);
     const winner = a.status === 200 ? a : b;
-    const published = await winner.json();
+    const published = await json(winner);
     const onDisk = readFileSync(join(t.dir, "policy.json"), "utf8");
     expect(published.hash).toBe(sha(onDisk));
     expect(published.previousHash).toBe(sha(POLICY_TEXT));
@@ -285,7 +287,7 @@ describe("policy studio API", () => {
   });
 
   it("publishes changed rules in shadow mode when asked", async () => {
-    const live = await (await api("/policy?grant=demo")).json();
+    const live = await json(await api("/policy?grant=demo"));
     const doc = structuredClone(live.document);
     doc.tools.get_time = { action: "deny", reason: "not yet" };
     const text = JSON.stringify(doc, null, 2);
@@ -324,9 +326,9 @@ describe("policy studio on the built-in default policy", () => {
 
   it("shows it but never overwrites the file that ships with the gateway", async () => {
     const headers = { Authorization: `Bearer ${ADMIN_TOKEN}`, "Content-Type": "application/json" };
-    const live = await (
-      await fetch(`${t.gw.url}/admin/api/studio/policy?grant=demo`, { headers })
-    ).json();
+    const live = await json(
+      await fetch(`${t.gw.url}/admin/api/studio/policy?grant=demo`, { headers }),
+    );
     expect(live).toMatchObject({ readOnly: true, policy: "default.json" });
     const res = await fetch(`${t.gw.url}/admin/api/studio/publish`, {
       method: "POST",
@@ -334,6 +336,6 @@ describe("policy studio on the built-in default policy", () => {
       body: JSON.stringify({ grant: "demo", text: live.text, format: "json", baseHash: live.hash }),
     });
     expect(res.status).toBe(409);
-    expect((await res.json()).issues[0].fix).toContain("set policy: <file>");
+    expect((await json(res)).issues[0].fix).toContain("set policy: <file>");
   });
 });
