@@ -61,7 +61,7 @@ describe.skipIf(!executablePath)("policy studio in a real browser", () => {
         "upstreams:",
         "  - { name: binance-us, builtin: binance-us }",
         `  - { name: everything, command: ${JSON.stringify(process.execPath)}, args: [${JSON.stringify(everything)}, stdio] }`,
-        'grants: { demo: { apiKey: "${TOOLGATE_API_KEY}", policy: policy.json } }',
+        `grants: { demo: { apiKey: "\${TOOLGATE_API_KEY}", policy: policy.json } }`,
         "",
       ].join("\n"),
       files: { "policy.json": POLICY, "policy.test.yaml": TESTS },
@@ -114,9 +114,7 @@ describe.skipIf(!executablePath)("policy studio in a real browser", () => {
     await page.locator('button[data-tab="editor"]').click();
     await expect(maxInput(page).inputValue()).resolves.toBe("10");
     await maxInput(page).fill("5");
-    await page.waitForFunction(() =>
-      (document.getElementById("raw") as HTMLTextAreaElement).value.includes('"max": 5'),
-    );
+    await expect.poll(() => page.locator("#raw").inputValue()).toContain('"max": 5');
     await page.locator('#validity[data-ok="true"]').waitFor();
     await expect(page.locator("#publishBtn").isEnabled()).resolves.toBe(true);
 
@@ -166,25 +164,25 @@ describe.skipIf(!executablePath)("policy studio in a real browser", () => {
     await page.locator(`#form [data-error-for="${MAX_PATH}"]`).waitFor();
     await expect(page.locator("#publishBtn").isDisabled()).resolves.toBe(true);
 
-    // The server refuses it too, whatever the page lets through.
-    const status = await page.evaluate(async () => {
-      const token = sessionStorage.getItem("toolgate.admin");
-      const live = await (
-        await fetch("/admin/api/studio/policy?grant=demo", {
-          headers: { Authorization: `Bearer ${token}` },
-        })
-      ).json();
-      const res = await fetch("/admin/api/studio/publish", {
-        method: "POST",
-        headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
-        body: JSON.stringify({
-          grant: "demo",
-          text: (document.getElementById("raw") as HTMLTextAreaElement).value,
-          format: "json",
-          baseHash: live.hash,
-        }),
-      });
-      return res.status;
+    // The server refuses it too, whatever the page lets through: the page's own draft,
+    // sent from the page's origin with the admin token.
+    const headers = {
+      Authorization: `Bearer ${ADMIN_TOKEN}`,
+      "Content-Type": "application/json",
+      Origin: t.gw.url,
+    };
+    const live = (await (
+      await fetch(`${t.gw.url}/admin/api/studio/policy?grant=demo`, { headers })
+    ).json()) as { hash: string };
+    const { status } = await fetch(`${t.gw.url}/admin/api/studio/publish`, {
+      method: "POST",
+      headers,
+      body: JSON.stringify({
+        grant: "demo",
+        text: await page.locator("#raw").inputValue(),
+        format: "json",
+        baseHash: live.hash,
+      }),
     });
     expect(status).toBe(422);
     const onDisk = JSON.parse(readFileSync(join(t.dir, "policy.json"), "utf8"));
@@ -196,14 +194,9 @@ describe.skipIf(!executablePath)("policy studio in a real browser", () => {
     await expect(page.locator("#validity").getAttribute("data-ok")).resolves.toBe("false");
     expect(problems).toEqual([]);
     // The CSP's Trusted Types rule: no script on this page can turn a string into HTML.
-    const htmlRefused = await page.evaluate(() => {
-      try {
-        document.body.insertAdjacentHTML("beforeend", "<img src=x>");
-        return false;
-      } catch {
-        return true;
-      }
-    });
+    const htmlRefused = await page.evaluate(
+      "(() => { try { document.body.insertAdjacentHTML('beforeend', '<img src=x>'); return false; } catch { return true; } })()",
+    );
     expect(htmlRefused).toBe(true);
   }, 30_000);
 });
