@@ -154,6 +154,18 @@ describe.skipIf(!executablePath)("policy studio in a real browser", () => {
     expect(textOf(sixth)).toContain("reached: 5 per minute per grant");
   }, 60_000);
 
+  it("keeps the raw YAML and the form in step, both ways", async () => {
+    await page.locator('button[data-format="yaml"]').click();
+    await expect.poll(() => page.locator("#raw").inputValue()).toContain("max: 5");
+    const yaml = await page.locator("#raw").inputValue();
+    await page.locator("#raw").fill(yaml.replace("max: 5", "max: 4"));
+    await expect.poll(() => maxInput(page).inputValue()).toBe("4");
+    await maxInput(page).fill("3");
+    await expect.poll(() => page.locator("#raw").inputValue()).toContain("max: 3");
+    await page.locator('button[data-format="json"]').click();
+    await expect.poll(() => page.locator("#raw").inputValue()).toContain('"max": 3');
+  }, 20_000);
+
   it("shows a bad edit at its path and cannot publish it", async () => {
     await maxInput(page).fill("0");
     await page.locator('#validity[data-ok="false"]').waitFor();
