@@ -327,11 +327,16 @@ export const STUDIO_JS = String.raw`(() => {
 
   // ---------- editor: document helpers ----------
   function rules() { return S.doc && S.doc.tools && typeof S.doc.tools === "object" ? S.doc.tools : {}; }
-  function addRule(key, rule) { if (!S.doc.tools || typeof S.doc.tools !== "object") S.doc.tools = {}; S.doc.tools[key] = rule; }
+  const hasRule = (key) => Object.prototype.hasOwnProperty.call(rules(), key);
+  // defineProperty: a tool named "__proto__" must become a rule, not the object's prototype.
+  function addRule(key, rule) {
+    if (!S.doc.tools || typeof S.doc.tools !== "object") S.doc.tools = {};
+    Object.defineProperty(S.doc.tools, key, { value: rule, enumerable: true, writable: true, configurable: true });
+  }
   function toolInfo(key) { return S.tools.find((t) => t.name === key); }
   function editTool(name) {
     setTab("editor");
-    if (S.doc && rules()[name] === undefined) {
+    if (S.doc && !hasRule(name)) {
       const t = toolInfo(name);
       addRule(name, t ? JSON.parse(JSON.stringify(t.recommendation.rule)) : {});
       formChanged(true);
@@ -435,7 +440,7 @@ export const STUDIO_JS = String.raw`(() => {
     if (info) {
       const rec = info.recommendation;
       card.append(el("div", { class: "hint" }, el("span", { class: "grow" }, "Suggested for " + info.risk + " risk: " + rec.summary.replace(/^.*→ /, "")),
-        el("button", { type: "button", class: "link", onclick: () => { rules()[key] = JSON.parse(JSON.stringify(rec.rule)); formChanged(true); } }, "apply")));
+        el("button", { type: "button", class: "link", onclick: () => { addRule(key, JSON.parse(JSON.stringify(rec.rule))); formChanged(true); } }, "apply")));
     }
     return card;
   }
@@ -453,7 +458,7 @@ export const STUDIO_JS = String.raw`(() => {
     const glob = el("input", { placeholder: "or a name / glob, e.g. admin_*", "aria-label": "rule key" });
     box.append(el("div", { class: "addrow" }, pick, glob, el("button", { type: "button", class: "ghost", onclick: () => {
       const key = pick.value || glob.value.trim();
-      if (!key || rules()[key] !== undefined) return;
+      if (!key || hasRule(key)) return;
       const t = toolInfo(key);
       addRule(key, t ? JSON.parse(JSON.stringify(t.recommendation.rule)) : {});
       formChanged(true);
