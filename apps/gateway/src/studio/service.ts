@@ -359,9 +359,7 @@ export function createStudioService(options: StudioServiceOptions) {
         hash: contentHash(text),
         version: g.holder.current.version,
         // The file may hold an edit the gateway refused: the studio says so.
-        inForce:
-          checkPolicyText(text, format).document !== undefined &&
-          compilePolicyVersion(text, format) === g.holder.current.version,
+        inForce: compiledVersion(text, format) === g.holder.current.version,
         document: g.holder.current.document,
         readOnly: options.readOnlyPolicies?.has(g.policyPath) ?? false,
         sharedWith: sharing(g.policyPath).filter((n) => n !== g.name),
@@ -422,13 +420,8 @@ export function createStudioService(options: StudioServiceOptions) {
           policy: policyView(policy, t.name, g.name, counters),
         };
       });
-      return {
-        grant: g.name,
-        version: policy.version,
-        listedAt: inv.at,
-        upstreams: inv.upstreams,
-        tools,
-      } satisfies { upstreams: Inventory["upstreams"] } & Record<string, unknown>;
+      const upstreams: Inventory["upstreams"] = inv.upstreams;
+      return { grant: g.name, version: policy.version, listedAt: inv.at, upstreams, tools };
     },
 
     /** "Try a call": the decision and trace of the draft and of the policy in force. */
@@ -633,7 +626,8 @@ export function createStudioService(options: StudioServiceOptions) {
 /** The studio service; see {@link createStudioService}. */
 export type StudioService = ReturnType<typeof createStudioService>;
 
-function compilePolicyVersion(text: string, format: PolicyFormat): string | undefined {
+/** The version `text` would compile to, or undefined when it is not a valid policy. */
+function compiledVersion(text: string, format: PolicyFormat): string | undefined {
   const doc = checkPolicyText(text, format).document;
   if (!doc) return undefined;
   try {
