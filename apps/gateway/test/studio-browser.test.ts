@@ -175,6 +175,10 @@ describe.skipIf(!executablePath)("policy studio in a real browser", () => {
     await expect(maxInput(page).getAttribute("class")).resolves.toContain("invalid");
     await page.locator(`#form [data-error-for="${MAX_PATH}"]`).waitFor();
     await expect(page.locator("#publishBtn").isDisabled()).resolves.toBe(true);
+    await page.locator(`#form [data-error-for="${MAX_PATH}"]`).scrollIntoViewIfNeeded();
+    await page.screenshot({
+      path: join(mkdtempSync(join(tmpdir(), "toolgate-shot-")), "studio-invalid.png"),
+    });
 
     // The server refuses it too, whatever the page lets through: the page's own draft,
     // sent from the page's origin with the admin token.

@@ -161,7 +161,7 @@ ul.reasons li { margin:1px 0; }
 #validity.ok { background:var(--okbg); color:var(--ok); }
 #validity.bad { background:var(--badbg); color:var(--bad); }
 #raw { width:100%; min-height:520px; font:12.5px/1.5 var(--mono); resize:vertical; tab-size:2; white-space:pre; }
-#raw.bad { border-color:#f3b8b2; }
+#raw.raw-bad { border-color:#f3b8b2; }
 ul.issues { list-style:none; padding:0; margin:8px 0 0; }
 ul.issues li { background:var(--badbg); border-radius:7px; padding:7px 10px; margin-bottom:6px; font-size:12.5px; }
 ul.issues .path { font:600 12px var(--mono); color:var(--bad); display:block; }
@@ -501,7 +501,7 @@ export const STUDIO_JS = String.raw`(() => {
     b.className = "chip" + (ok === true ? " ok" : ok === false ? " bad" : "");
     b.setAttribute("data-ok", ok === null ? "" : String(ok));
     b.textContent = ok === null ? "checking…" : ok ? "valid · " + short(S.version) : S.issues.length + " problem" + (S.issues.length === 1 ? "" : "s");
-    $("raw").classList.toggle("bad", ok === false);
+    $("raw").classList.toggle("raw-bad", ok === false);
   }
   function renderIssues() {
     const ul = $("issues"); ul.replaceChildren();
@@ -509,7 +509,7 @@ export const STUDIO_JS = String.raw`(() => {
   }
   function markIssues() {
     document.querySelectorAll("#form .invalid").forEach((n) => n.classList.remove("invalid"));
-    document.querySelectorAll("#form .field-error").forEach((n) => n.remove());
+    document.querySelectorAll("#form .field-error, #form .error-row").forEach((n) => n.remove());
     const fields = [...document.querySelectorAll("#form [data-path]")];
     for (const i of S.issues) {
       let p = i.path;
@@ -523,8 +523,13 @@ export const STUDIO_JS = String.raw`(() => {
       if (!target) continue;
       target.classList.add("invalid");
       const msg = el("div", { class: "field-error", "data-error-for": i.path }, i.path + ": " + i.message + (i.fix ? " (fix: " + i.fix + ")" : ""));
-      const host = target.closest("td, label, .rule") || target;
-      if (host.classList.contains("rule")) host.append(msg); else host.append(msg);
+      // In a table row the message gets a full-width row of its own under the field's row.
+      const row = target.closest("tr");
+      if (row && row.parentNode) {
+        row.after(el("tr", { class: "error-row" }, el("td", { colSpan: row.children.length }, msg)));
+        continue;
+      }
+      (target.closest("label, .rule") || target.parentNode).append(msg);
     }
   }
   document.querySelectorAll("[data-format]").forEach((b) => b.addEventListener("click", async () => {
