@@ -66,6 +66,7 @@ export const ADMIN_PAGE_HTML = `<!doctype html>
 </head>
 <body>
 <header><h1>Toolgate</h1><span class="muted" style="color:#9ca3af">Approvals</span>
+  <a href="/admin/studio" style="color:#cbd5e1;font-size:13px;text-decoration:none">Policy studio →</a>
   <span class="status" id="status"><span class="dot" id="dot"></span><span id="statusText">connecting…</span></span></header>
 <div id="login" class="login card" hidden>
   <h2 style="margin-top:0">Admin token</h2>

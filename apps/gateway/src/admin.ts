@@ -32,6 +32,8 @@ export interface AdminRouterOptions {
   readonly heartbeatMs?: number;
   /** Slows down admin-token guessing per client address; default a fresh one. */
   readonly throttle?: AuthThrottle;
+  /** More routes behind the same token check under `/admin/api` (the policy studio's). */
+  readonly extraApi?: Router | undefined;
 }
 
 const ResolveBody = z
@@ -106,6 +108,9 @@ export function createAdminRouter(options: AdminRouterOptions): Router {
     }
     next();
   });
+  // Before the 16 kB body parser: a policy draft is bigger than an approval reason, and
+  // the studio parses (and guards) its own bodies.
+  if (options.extraApi) api.use(options.extraApi);
   api.use(express.json({ limit: "16kb" }));
 
   api.get("/approvals", async (_req, res, next) => {

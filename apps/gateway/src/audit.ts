@@ -44,6 +44,30 @@ export interface AuditEntry {
   readonly upstreamMs?: number | undefined;
 }
 
+/**
+ * A policy published from the policy studio: who, which file, and the content hashes
+ * (sha256 of the exact bytes) before and after, so the audit trail says which policy
+ * decided every later call. The policy text itself is in the file, not here.
+ */
+export interface PolicyPublishedEntry {
+  readonly time: string;
+  readonly event: "policy_published";
+  /** The authenticated publisher (today the admin token: "admin"). */
+  readonly by: string;
+  readonly grant: string;
+  /** Every grant that uses the file (they all get the new policy). */
+  readonly grants: readonly string[];
+  /** The policy file's name. */
+  readonly policy: string;
+  readonly oldHash: string;
+  readonly newHash: string;
+  readonly oldVersion: string;
+  readonly newVersion: string;
+  /** True when changed rules were published in `mode: shadow`. */
+  readonly shadow: boolean;
+  readonly note?: string | undefined;
+}
+
 /** Options of {@link AuditLog}. */
 export interface AuditLogOptions {
   /** File to append JSON lines to; its folder is created. */
@@ -79,7 +103,7 @@ export class AuditLog {
   }
 
   /** Appends one record (one line), rotating first if the line would not fit. */
-  write(entry: AuditEntry): void {
+  write(entry: AuditEntry | PolicyPublishedEntry): void {
     const line = `${JSON.stringify(entry)}\n`;
     const bytes = Buffer.byteLength(line);
     if (this.#size > 0 && this.#size + bytes > this.maxBytes) this.#rotate();

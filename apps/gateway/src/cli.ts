@@ -98,9 +98,13 @@ consulted: a limit is reported as needed, not as exhausted.
        toolgate scan [--out FILE] -- <command> [args...]
 
 Connects to an upstream MCP server (Streamable HTTP URL, or a command run over stdio),
-lists its tools and writes a starter policy (YAML): default deny, read-only tools
-allowed, state-changing ones limited to 10/minute per grant, destructive or
-money-moving ones held for approval. Judged from tool annotations and names; review it.
+lists its tools and writes a starter policy (YAML): default deny, and per tool the
+rule its risk calls for (the same classifier the policy studio shows): destructive,
+money-moving or code-running tools held for approval; other high-risk tools limited to
+10/minute per grant (plus argument conditions for file paths and URLs); medium ones
+30/minute; low-risk ones allowed with 120/minute. Each rule carries a comment with the
+risk, category and evidence (name, description, input schema, annotations, which are
+the upstream's claim and are overruled when the definition disagrees); review it.
 Without --out the policy is printed to stdout.
 `,
 };

@@ -20,6 +20,19 @@ export const GatewayErrorCode = {
   CLI_USAGE: "CLI_USAGE",
   /** `scan` could not connect to or list the upstream. */
   SCAN_FAILED: "SCAN_FAILED",
+  // Policy studio (src/studio): mapped to HTTP statuses by its router.
+  /** The studio was asked about a grant the config does not have. */
+  STUDIO_UNKNOWN_GRANT: "STUDIO_UNKNOWN_GRANT",
+  /** A draft policy is not valid; `issues` gives every problem by path with a fix. */
+  STUDIO_POLICY_INVALID: "STUDIO_POLICY_INVALID",
+  /** The policy file changed since the draft was opened; reload and redo the edit. */
+  STUDIO_CONFLICT: "STUDIO_CONFLICT",
+  /** The grant runs on the built-in default policy, which the studio does not overwrite. */
+  STUDIO_READ_ONLY: "STUDIO_READ_ONLY",
+  /** No policy test file sits next to the grant's policy. */
+  STUDIO_NO_TESTS: "STUDIO_NO_TESTS",
+  /** The file was written but the gateway refused to load it (the last good policy stays). */
+  STUDIO_PUBLISH_FAILED: "STUDIO_PUBLISH_FAILED",
 } as const;
 /** One of the {@link GatewayErrorCode} values. */
 export type GatewayErrorCode = (typeof GatewayErrorCode)[keyof typeof GatewayErrorCode];

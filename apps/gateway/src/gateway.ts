@@ -24,13 +24,19 @@ import { createApprover } from "./approvals/approver.js";
 import { createRedisApprovalStore } from "./approvals/redis-store.js";
 import { type ApprovalStore, createMemoryApprovalStore } from "./approvals/store.js";
 import { AuditLog } from "./audit.js";
-import { type LoadedConfig, mcpAllowedHosts, type UpstreamEntry } from "./config.js";
+import {
+  DEFAULT_POLICY_PATH,
+  type LoadedConfig,
+  mcpAllowedHosts,
+  type UpstreamEntry,
+} from "./config.js";
 import { GatewayError, type GatewayIssue } from "./errors.js";
 import { DecisionFeed } from "./feed.js";
 import { shareFeedOverRedis } from "./feed-share.js";
 import { createLogger, type Logger } from "./logger.js";
 import { sha256Hex } from "./mask.js";
 import { createGatewayMetrics, type GatewayMetrics } from "./metrics.js";
+import { createStudio } from "./studio/index.js";
 
 /** Metric label for calls to tools no upstream has. */
 const UNKNOWN_TOOL_LABEL = "(unknown)";
@@ -433,6 +439,21 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       return out;
     };
 
+    // Policy studio: its API rides behind the admin token (extraApi below), its page is
+    // static. It publishes through the same reload path as the file watcher.
+    const studio = createStudio({
+      grants: loaded.grants,
+      policies,
+      upstreams,
+      store,
+      counters,
+      reloadPolicy: (path) => reloadPolicy(path),
+      audit,
+      readOnlyPolicies: new Set([DEFAULT_POLICY_PATH]),
+      now,
+      logger,
+    });
+
     const app = express();
     app.disable("x-powered-by");
     app.set("trust proxy", false);
@@ -451,8 +472,10 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         feedScope: sharedFeed ? "all instances (since this one started)" : "this instance",
         counters,
         now,
+        extraApi: studio.api,
       }),
     );
+    app.use(studio.pages);
     app.get("/metrics", async (_req, res) => {
       const stats = store.stats();
       res.set("Content-Type", metrics.registry.contentType);

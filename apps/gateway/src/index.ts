@@ -24,7 +24,7 @@ export type {
   MemoryApprovalStoreOptions,
 } from "./approvals/store.js";
 export { createMemoryApprovalStore } from "./approvals/store.js";
-export type { AuditEntry, AuditLogOptions } from "./audit.js";
+export type { AuditEntry, AuditLogOptions, PolicyPublishedEntry } from "./audit.js";
 export { AuditLog } from "./audit.js";
 export { binanceBuiltin } from "./builtins.js";
 export type { CliIo } from "./cli.js";
@@ -69,7 +69,25 @@ export {
 } from "./mask.js";
 export type { GatewayMetrics, GatewayMetricsOptions } from "./metrics.js";
 export { createGatewayMetrics } from "./metrics.js";
+export type {
+  RiskAssessment,
+  RiskCategory,
+  RiskLevel,
+  RiskReason,
+  RiskSignal,
+  SensitiveArgument,
+  ToolDefinition,
+} from "./risk/classify.js";
+export { classifyToolRisk } from "./risk/classify.js";
+export type { RecommendedVerdict, RiskRecommendation } from "./risk/recommend.js";
+export { RECOMMENDED_LIMITS, recommendRule } from "./risk/recommend.js";
 export type { ScannedTool, ScanTarget, ToolVerdict } from "./scan.js";
 export { classifyTool, listUpstreamTools, starterPolicy } from "./scan.js";
 export type { ServeDeps } from "./serve.js";
 export { banner, curlExample, serveCommand } from "./serve.js";
+export type { Studio, StudioOptions } from "./studio/index.js";
+export { createStudio } from "./studio/index.js";
+export type { Inventory, InventoryTool, ToolInventory } from "./studio/inventory.js";
+export { createToolInventory } from "./studio/inventory.js";
+export type { StudioGrant, StudioService, StudioServiceOptions } from "./studio/service.js";
+export { createStudioService } from "./studio/service.js";

@@ -1,118 +1,81 @@
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import type { ToolRule } from "@toolgate/policy-engine";
 import { stringify } from "yaml";
 import { GatewayError } from "./errors.js";
+import {
+  classifyToolRisk,
+  type RiskCategory,
+  type RiskLevel,
+  type ToolDefinition,
+} from "./risk/classify.js";
+import { RECOMMENDED_LIMITS, type RecommendedVerdict, recommendRule } from "./risk/recommend.js";
 
-/** The parts of an MCP tool definition the scanner judges by. */
-export interface ScannedTool {
-  readonly name: string;
-  readonly description?: string | undefined;
-  readonly annotations?:
-    | {
-        readonly readOnlyHint?: boolean | undefined;
-        readonly destructiveHint?: boolean | undefined;
-        readonly idempotentHint?: boolean | undefined;
-        readonly openWorldHint?: boolean | undefined;
-      }
-    | undefined;
-}
+/** The parts of an MCP tool definition the scanner judges by (a `tools/list` entry fits). */
+export type ScannedTool = ToolDefinition;
 
 /** How the starter policy treats a tool, and why (written as a comment into the policy). */
 export interface ToolVerdict {
   readonly tool: string;
-  readonly verdict: "allow" | "limit" | "approve";
+  readonly verdict: RecommendedVerdict;
+  /** The classifier's evidence, joined: `name says "delete": it deletes or overwrites; ...`. */
   readonly why: string;
+  readonly risk: RiskLevel;
+  readonly category: RiskCategory;
+  /** The rule the starter policy writes for it. */
+  readonly rule: ToolRule;
 }
 
-const WORDS = (name: string) =>
-  name
-    .replace(/([a-z0-9])([A-Z])/g, "$1_$2")
-    .toLowerCase()
-    .split(/[^a-z0-9]+/)
-    .filter(Boolean);
-
-const RISKY =
-  /^(delete|remove|drop|destroy|purge|erase|withdraw|transfer|send|pay|payment|order|trade|buy|sell|cancel|close|kill|terminate|exec|execute|run|shell|deploy|publish|revoke|reset|wipe|sign|approve|grant|merge|push|move|rename|overwrite)$/;
-const WRITE =
-  /^(create|add|new|update|edit|modify|set|put|post|upload|write|insert|patch|start|stop|open|keepalive|refresh|renew|subscribe|invite|comment|save|copy)$/;
-const READ =
-  /^(get|list|read|search|find|fetch|describe|show|query|view|lookup|inspect|status|info|ping|echo|check|count|download|head|tail|stat|ls|cat|explain|help|version|whoami)$/;
-
 /**
- * Judges a tool from its annotations first (they are the server's own claim) and its
- * name second: destructive or money-moving tools are held for approval, read-only
- * ones allowed, anything that writes or is unknown is allowed under a rate limit.
+ * Judges a tool with the shared risk classifier (the one the policy studio shows) and
+ * turns its risk into a starter rule: destructive, money-moving or code-running tools
+ * are held for approval, other high-risk ones limited tightly, low-risk ones allowed
+ * with a generous limit. See `classifyToolRisk` and `recommendRule`.
  *
  * @example
- * classifyTool({ name: "delete_file" }) // { verdict: "approve", why: "name says delete" }
+ * classifyTool({ name: "delete_file" }) // { verdict: "approve", why: 'name says "delete": ...', risk: "high", ... }
  */
 export function classifyTool(tool: ScannedTool): ToolVerdict {
-  const a = tool.annotations ?? {};
-  const words = WORDS(tool.name);
-  const risky = words.find((w) => RISKY.test(w));
-  if (a.destructiveHint === true && a.readOnlyHint !== true) {
-    return { tool: tool.name, verdict: "approve", why: "annotated destructiveHint: true" };
-  }
-  if (risky) return { tool: tool.name, verdict: "approve", why: `name says "${risky}"` };
-  if (a.readOnlyHint === true) {
-    return { tool: tool.name, verdict: "allow", why: "annotated readOnlyHint: true" };
-  }
-  const write = words.find((w) => WRITE.test(w));
-  if (write)
-    return { tool: tool.name, verdict: "limit", why: `name says "${write}" (changes state)` };
-  const read = words.find((w) => READ.test(w));
-  if (read && a.openWorldHint !== true) {
-    return { tool: tool.name, verdict: "allow", why: `name says "${read}" (reads)` };
-  }
-  if (read) {
-    return {
-      tool: tool.name,
-      verdict: "limit",
-      why: `name says "${read}" but it reaches the open world`,
-    };
-  }
+  const a = classifyToolRisk(tool);
+  const r = recommendRule(a);
   return {
     tool: tool.name,
-    verdict: "limit",
-    why: "not recognised: allowed under a limit until reviewed",
+    verdict: r.verdict,
+    why: a.reasons.map((x) => x.text).join("; "),
+    risk: a.risk,
+    category: a.category,
+    rule: r.rule,
   };
 }
 
 /**
- * Writes a starter policy (YAML) for the tools: `default: deny`, read-only tools allowed,
- * state-changing ones limited to 10 per minute per grant, risky ones held for approval.
- * Each entry carries a comment saying why, so a person can review it quickly.
+ * Writes a starter policy (YAML) for the tools: `default: deny`, and for each tool the
+ * rule its risk calls for, with a comment above it giving the verdict, the risk and
+ * category, and the evidence, so a person can review it quickly.
  */
 export function starterPolicy(tools: readonly ScannedTool[], source: string): string {
   const verdicts = tools.map(classifyTool);
   const entries: Record<string, unknown> = {};
-  for (const v of verdicts) {
-    if (v.verdict === "allow") entries[v.tool] = { action: "allow" };
-    else if (v.verdict === "approve") {
-      entries[v.tool] = {
-        action: "require_approval",
-        reason: `${v.tool} needs a person's approval`,
-      };
-    } else {
-      entries[v.tool] = {
-        limits: [{ counter: `${v.tool}_rate`, window: "minute", max: 10, scope: "grant" }],
-      };
-    }
-  }
+  for (const v of verdicts) entries[v.tool] = v.rule;
   const doc = { version: "1", default: "deny", tools: entries };
   const body = stringify(doc, { lineWidth: 100 });
   // Put each verdict's reason above its tool entry.
-  const why = new Map(verdicts.map((v) => [v.tool, `${v.verdict}: ${v.why}`]));
+  const why = new Map(
+    verdicts.map((v) => [v.tool, `${v.verdict} (${v.risk} risk, ${v.category}): ${v.why}`]),
+  );
   const lines = body.split("\n").flatMap((line) => {
     const m = /^ {2}("?)([^":]+)\1:\s*$/.exec(line) ?? /^ {2}("?)([^":]+)\1:/.exec(line);
     const reason = m?.[2] !== undefined ? why.get(m[2]) : undefined;
-    return reason ? [`  # ${reason}`, line] : [line];
+    return reason ? [`  # ${reason.replace(/\s+/g, " ")}`, line] : [line];
   });
   return [
     `# Starter policy written by \`toolgate scan\` for ${source}.`,
-    "# Review it: read-only tools are allowed, state-changing ones limited,",
-    "# risky ones held for approval, and anything not listed is denied.",
+    "# Review it. Each tool carries the verdict of the risk classifier (the policy studio shows",
+    "# the same): destructive, money-moving and code-running tools are held for approval; other",
+    `# high-risk tools are limited to ${RECOMMENDED_LIMITS.high}/minute (with argument conditions where the schema`,
+    `# shows a file path or URL), medium ones to ${RECOMMENDED_LIMITS.medium}/minute, low-risk ones allowed with`,
+    `# ${RECOMMENDED_LIMITS.low}/minute. Anything not listed is denied.`,
     ...lines,
   ].join("\n");
 }

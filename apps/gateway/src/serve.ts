@@ -49,6 +49,9 @@ export function banner(
     info.adminTokenGenerated
       ? `  Approvals      ${gw.adminUrl}?token=${encodeURIComponent(info.adminToken)}`
       : `  Approvals      ${gw.adminUrl}   (admin token from TOOLGATE_ADMIN_TOKEN / the config)`,
+    info.adminTokenGenerated
+      ? `  Policy studio  ${gw.adminUrl}/studio?token=${encodeURIComponent(info.adminToken)}`
+      : `  Policy studio  ${gw.adminUrl}/studio`,
     `  Metrics        ${gw.url}/metrics`,
     ...gw.notes.map((n) => `  ${n}`),
     "",

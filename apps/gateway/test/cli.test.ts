@@ -170,7 +170,7 @@ describe("toolgate scan", () => {
     );
     expect(r.code, r.err).toBe(0);
     const text = readFileSync(join(dir, "starter.yaml"), "utf8");
-    expect(text).toContain('# approve: name says "transfer"');
+    expect(text).toContain('# approve (high risk, money): name says "transfer": it moves money');
     const policy = compilePolicy(parsePolicyText(text, { format: "yaml" }));
     const engine = createPolicyEngine({});
     const id = { grant: "g" };
@@ -187,10 +187,14 @@ describe("toolgate scan", () => {
     const script = new URL("./helpers/stdio-server.ts", import.meta.url).pathname;
     const r = await run("scan", "--", process.execPath, ...TSX_IMPORT, script);
     expect(r.code, r.err).toBe(0);
-    expect(r.out).toMatch(/# allow: annotated readOnlyHint: true\n {2}list_files:/);
-    expect(r.out).toMatch(/# approve: name says "delete"\n {2}delete_file:/);
-    expect(r.out).toMatch(/# approve: annotated destructiveHint: true\n {2}rename_thing:/);
-    expect(r.out).toMatch(/# limit: .*\n {2}create_issue:/);
+    expect(r.out).toMatch(/# allow \(low risk, read\): .*readOnlyHint: true.*\n {2}list_files:/);
+    expect(r.out).toMatch(
+      /# approve \(high risk, destructive\): name says "delete".*\n {2}delete_file:/,
+    );
+    expect(r.out).toMatch(
+      /# approve \(high risk, destructive\): annotated destructiveHint: true.*\n {2}rename_thing:/,
+    );
+    expect(r.out).toMatch(/# limit \(medium risk, write\): .*\n {2}create_issue:/);
 
     const unauthorized = await run("scan", t.gw.mcpUrl, "--timeout", "3000");
     expect(unauthorized.code).toBe(1);
