@@ -66,7 +66,8 @@ export const OpenOrdersSchema = z.array(
 /** A parsed `GET /api/v3/openOrders` body. */
 export type OpenOrder = z.infer<typeof OpenOrdersSchema>[number];
 
-const CODE_BY_BINANCE: Record<number, BinanceUsErrorCode> = {
+/** Exchange error codes with a typed error of their own; the rest are `BINANCE_API_ERROR`. */
+export const CODE_BY_BINANCE: Record<number, BinanceUsErrorCode> = {
   [-1125]: "LISTEN_KEY_NOT_FOUND",
   [-1102]: "MANDATORY_PARAM_MISSING",
   [-2014]: "API_KEY_FORMAT_INVALID",

@@ -14,6 +14,7 @@ import {
 } from "./rest-client.js";
 import { type StreamSocket, type WebSocketFactory, wsWebSocketFactory } from "./socket.js";
 import { fullJitterBackoff, type Scheduler, systemScheduler } from "./time.js";
+import { BinanceUsWsApiClient, type WsApiStatus } from "./ws-api-client.js";
 
 const positiveMs = z.number().int().positive();
 
@@ -27,6 +28,16 @@ export const UserDataStreamOptionsSchema = RestClientOptionsSchema.extend({
     .string()
     .regex(/^wss?:\/\//, "wsBaseUrl must start with ws:// or wss://")
     .default("wss://stream.binance.us:9443"),
+  /**
+   * How listen keys are created and kept alive: REST (`POST/PUT/DELETE
+   * /api/v3/userDataStream`) or the WebSocket API (`userDataStream.start/ping/stop` on one
+   * long-lived connection). Events always arrive on the stream socket.
+   */
+  listenKeyTransport: z.enum(["rest", "ws-api"]).default("rest"),
+  wsApiUrl: z
+    .string()
+    .regex(/^wss?:\/\//, "wsApiUrl must start with ws:// or wss://")
+    .default("wss://ws-api.binance.us:443/ws-api/v3"),
   keepaliveIntervalMs: positiveMs.default(30 * 60_000),
   keepaliveJitterMs: z.number().int().nonnegative().default(60_000),
   watchdog: z
@@ -68,6 +79,13 @@ export const UserDataStreamOptionsSchema = RestClientOptionsSchema.extend({
   random: z.custom<() => number>((v) => typeof v === "function").optional(),
   webSocketFactory: z.custom<WebSocketFactory>((v) => typeof v === "function").optional(),
   restClient: z.custom<BinanceUsRestClient>((v) => typeof v === "object" && v !== null).optional(),
+  /** A WebSocket API client to share (with `listenKeyTransport: "ws-api"`); the caller closes it. */
+  wsApiClient: z
+    .custom<BinanceUsWsApiClient>(
+      (v) => v instanceof BinanceUsWsApiClient,
+      "wsApiClient must be a BinanceUsWsApiClient",
+    )
+    .optional(),
 }).refine((o) => !(o.resync === true && o.apiSecret === undefined && o.restClient === undefined), {
   path: ["resync"],
   message: "resync needs the signed account endpoint: set apiSecret, or drop resync",
@@ -121,6 +139,14 @@ export interface UserDataStreamStatus {
   bufferedEvents: number;
   droppedEvents: number;
   usedWeight1m: number | undefined;
+  /** Which API manages the listen key: `rest` or `ws-api`. */
+  listenKeyTransport: "rest" | "ws-api";
+  /** The WebSocket API connection, when `listenKeyTransport` is `ws-api`. */
+  wsApi: WsApiStatus | undefined;
+  /**
+   * The error behind the current trouble; cleared once the stream is healthy again
+   * (connected with keepalives succeeding), so it always describes the present.
+   */
   lastError: { code: string; message: string } | undefined;
   /** When the stream stopped on a fatal error (state `failed`); cleared by `restart()`. */
   failedAt: number | undefined;
@@ -130,7 +156,8 @@ export interface UserDataStreamStatus {
   nextReconnectAt: number | undefined;
   /**
    * Until when the exchange holds the key: the last successful POST or PUT plus its
-   * 60-minute validity, as seen from here.
+   * 60-minute validity, as seen from here; undefined once the exchange said the key
+   * expired, until a new one is obtained.
    */
   keyValidUntil: number | undefined;
   /** Since when keepalives (or the key's re-creation) have been failing; undefined when fine. */
@@ -199,6 +226,8 @@ export class UserDataStream {
   readonly #factory: WebSocketFactory;
   readonly #logger: Logger;
   readonly #rest: BinanceUsRestClient;
+  readonly #wsApi: BinanceUsWsApiClient | undefined;
+  readonly #ownsWsApi: boolean;
   readonly #keys: ListenKeyManager;
   readonly #buffer: EventBuffer<ParsedUserDataEvent>;
   readonly #emitter: TypedEmitter<UserDataStreamEvents>;
@@ -259,8 +288,25 @@ export class UserDataStream {
         fetch: o.fetch,
         logger: this.#logger,
       });
+    this.#ownsWsApi = o.listenKeyTransport === "ws-api" && o.wsApiClient === undefined;
+    this.#wsApi =
+      o.listenKeyTransport !== "ws-api"
+        ? undefined
+        : (o.wsApiClient ??
+          new BinanceUsWsApiClient({
+            apiKey: o.apiKey,
+            wsApiUrl: o.wsApiUrl,
+            requestTimeoutMs: o.requestTimeoutMs,
+            watchdog: o.watchdog,
+            backoff: o.backoff,
+            now: this.#now,
+            scheduler: this.#scheduler,
+            random: this.#random,
+            webSocketFactory: this.#factory,
+            logger: this.#logger,
+          }));
     this.#keys = new ListenKeyManager({
-      api: this.#rest,
+      api: this.#wsApi ?? this.#rest,
       keepaliveIntervalMs: o.keepaliveIntervalMs,
       keepaliveJitterMs: o.keepaliveJitterMs,
       backoff: o.backoff,
@@ -307,6 +353,10 @@ export class UserDataStream {
       else if (stale && !this.#primary) void this.#connect("reconnect");
     });
     this.#keys.on("fatal", (error) => this.#fail(error));
+    // A keepalive that succeeds while connected ends the trouble the last error described.
+    this.#keys.on("keepalive", () => {
+      if (this.#primary?.state === "open") this.#lastError = undefined;
+    });
     this.#keys.on("retrying", ({ error }) => this.#warn(error.code, error.message));
   }
 
@@ -417,7 +467,9 @@ export class UserDataStream {
       lastCursor: this.#buffer.lastCursor,
       bufferedEvents: this.#buffer.length,
       droppedEvents: this.#buffer.droppedTotal,
-      usedWeight1m: this.#rest.usedWeight1m,
+      usedWeight1m: this.#wsApi?.usedWeight1m ?? this.#rest.usedWeight1m,
+      listenKeyTransport: this.#o.listenKeyTransport,
+      wsApi: this.#wsApi?.status(),
       lastError: this.#lastError,
       failedAt: this.#failedAt,
       lastDisconnect: this.#lastDisconnect,
@@ -551,6 +603,9 @@ export class UserDataStream {
     this.#closeGap(now);
     if (reconnect) this.#reconnects++;
     this.#connectedSince = now;
+    // Healthy again: a past failure is history (lastDisconnect keeps what happened), unless
+    // keepalives are still failing.
+    if (this.#keys.status().failingSince === undefined) this.#lastError = undefined;
     this.#logger.info("user-data socket connected", {
       conn: conn.id,
       listenKey: maskListenKey(conn.key),
@@ -596,6 +651,9 @@ export class UserDataStream {
       const expired = event.data.listenKey;
       if (expired === undefined || expired === conn.key) {
         this.#logger.warn("server reported listenKeyExpired", { conn: conn.id });
+        // The exchange sends nothing more on this key and may leave the socket open: act on
+        // the event itself, and stop reporting the dead key as valid.
+        this.#keys.markEnded(conn.key);
         // A rotation socket opening on the same key is as dead as this one.
         const pending = this.#pending;
         if (pending && pending.key === conn.key) {
@@ -804,6 +862,7 @@ export class UserDataStream {
     this.#startSettle?.reject(new BinanceUsError("CLOSED", "user-data stream closed"));
     this.#startSettle = undefined;
     await this.#keys.close();
+    if (this.#ownsWsApi) this.#wsApi?.close();
     this.#emitter.clear();
   }
 }
