@@ -174,6 +174,7 @@ export class SocketHub {
     this.sockets.delete(rec.id);
     const closed: ClosedSocketState = {
       id: rec.id,
+      kind: rec.kind,
       listenKeys: [...rec.listenKeys],
       openedAt: rec.openedAt,
       closedAt: this.rt.clock.now(),

@@ -85,6 +85,7 @@ export interface RequestCounters {
 /** How and why a socket ended, for assertions on cuts and drops. */
 export interface ClosedSocketState {
   id: number;
+  kind: "stream" | "ws-api";
   listenKeys: string[];
   openedAt: number;
   closedAt: number;
