@@ -235,7 +235,9 @@ export class BinanceUsWsApiClient implements ListenKeyApi {
     if (this.#open && this.#socket) return Promise.resolve(this.#socket);
     if (this.#opening) return this.#opening;
     const now = this.#now();
-    if (this.#attempt > 0 && this.#nextConnectAt !== undefined && now < this.#nextConnectAt) {
+    // Right after a single loss a request reconnects at once; after repeated losses without
+    // a connection that proved itself, it waits for the backoff like the background retry.
+    if (this.#attempt > 1 && this.#nextConnectAt !== undefined && now < this.#nextConnectAt) {
       return Promise.reject(
         new BinanceUsError(
           "NETWORK_ERROR",
