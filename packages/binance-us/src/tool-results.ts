@@ -1,13 +1,7 @@
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod";
-import {
-  BINANCE_US_ERRORS,
-  BinanceUsError,
-  type BinanceUsErrorCode,
-  isBinanceUsError,
-} from "./errors.js";
+import { BINANCE_US_ERRORS, type BinanceUsErrorCode } from "./errors.js";
 import { maskListenKey } from "./logger.js";
-import { stripUndefined } from "./strip-undefined.js";
 import type { UserDataStreamStatus } from "./user-data-stream.js";
 
 /** The tool names, as agents and policies already know them. */
