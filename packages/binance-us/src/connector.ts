@@ -6,6 +6,7 @@ import {
   UserDataStream,
   type UserDataStreamOptions,
   UserDataStreamOptionsSchema,
+  wsApiOptionsOf,
 } from "./user-data-stream.js";
 import { BinanceUsWsApiClient } from "./ws-api-client.js";
 
@@ -69,17 +70,8 @@ export interface BinanceUsConnector {
   close(): Promise<void>;
 }
 
-/**
- * Builds a connector, validating the options now so a bad configuration fails at start-up.
- *
- * @example
- * ```ts
- * const connector = createBinanceUsConnector({ restBaseUrl: mock.restUrl, wsBaseUrl: mock.wsUrl, apiKey });
- * ```
- */
-export function createBinanceUsConnector(
-  options: BinanceUsConnectorOptions = {},
-): BinanceUsConnector {
+/** Validates the connector's options now, so a bad configuration fails at start-up. */
+function connectorSettings(options: BinanceUsConnectorOptions) {
   const env = options.env ?? process.env;
   const { env: _env, managedStream: mode = "lazy", fatalRetryAfterMs = 60_000, ...rest } = options;
   if (!Number.isFinite(fatalRetryAfterMs) || fatalRetryAfterMs < 0) {
@@ -88,7 +80,6 @@ export function createBinanceUsConnector(
       "invalid options: fatalRetryAfterMs must be a number of milliseconds >= 0",
     );
   }
-  const now = options.now ?? Date.now;
   const streamOptions: UserDataStreamOptions = {
     ...rest,
     apiKey: options.apiKey ?? env.BINANCE_US_API_KEY ?? "",
@@ -104,6 +95,22 @@ export function createBinanceUsConnector(
     }
     throw optionsError(parsed.error);
   }
+  return { mode, fatalRetryAfterMs, streamOptions, parsed: parsed.data };
+}
+
+/**
+ * Builds a connector, validating the options now so a bad configuration fails at start-up.
+ *
+ * @example
+ * ```ts
+ * const connector = createBinanceUsConnector({ restBaseUrl: mock.restUrl, wsBaseUrl: mock.wsUrl, apiKey });
+ * ```
+ */
+export function createBinanceUsConnector(
+  options: BinanceUsConnectorOptions = {},
+): BinanceUsConnector {
+  const { mode, fatalRetryAfterMs, streamOptions, parsed: o } = connectorSettings(options);
+  const now = options.now ?? Date.now;
   const logger: Logger = createRedactingLogger(options.logger ?? silentLogger, {
     secrets: () => [streamOptions.apiKey, streamOptions.apiSecret],
   });
@@ -119,15 +126,10 @@ export function createBinanceUsConnector(
       fetch: options.fetch,
       logger,
     });
-  const o = parsed.data;
   const wsApiClient =
     o.listenKeyTransport === "ws-api"
       ? new BinanceUsWsApiClient({
-          apiKey: o.apiKey,
-          wsApiUrl: o.wsApiUrl,
-          requestTimeoutMs: o.requestTimeoutMs,
-          watchdog: o.watchdog,
-          backoff: o.backoff,
+          ...wsApiOptionsOf(o),
           now: options.now,
           scheduler: options.scheduler,
           random: options.random,

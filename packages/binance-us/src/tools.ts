@@ -9,6 +9,7 @@ import {
 import { BinanceUsError, isBinanceUsError } from "./errors.js";
 import { userDataEventType } from "./events.js";
 import { maskListenKey } from "./logger.js";
+import type { UserDataStreamStatus } from "./stream-types.js";
 import { stripUndefined } from "./strip-undefined.js";
 import {
   BINANCE_US_TOOL_NAMES,
@@ -67,8 +68,8 @@ function failure(connector: BinanceUsConnector, error: unknown): CallToolResult 
   };
 }
 
-/** The three listen-key tools, over the connector's transport (REST or WebSocket API). */
-function registerKeyTools(server: McpServer, connector: BinanceUsConnector, fail: Fail): void {
+/** `binance_us_create_listen_key`: get-or-extend the account's key. */
+function registerCreateTool(server: McpServer, connector: BinanceUsConnector, fail: Fail): void {
   const rest = connector.listenKeys;
   server.registerTool(
     BINANCE_US_TOOL_NAMES.createListenKey,
@@ -97,7 +98,11 @@ function registerKeyTools(server: McpServer, connector: BinanceUsConnector, fail
       }
     },
   );
+}
 
+/** `binance_us_keepalive_listen_key`: extend a key by 60 minutes. */
+function registerKeepaliveTool(server: McpServer, connector: BinanceUsConnector, fail: Fail): void {
+  const rest = connector.listenKeys;
   server.registerTool(
     BINANCE_US_TOOL_NAMES.keepaliveListenKey,
     {
@@ -127,7 +132,11 @@ function registerKeyTools(server: McpServer, connector: BinanceUsConnector, fail
       }
     },
   );
+}
 
+/** `binance_us_close_listen_key`: end the key for every consumer. */
+function registerCloseTool(server: McpServer, connector: BinanceUsConnector, fail: Fail): void {
+  const rest = connector.listenKeys;
   server.registerTool(
     BINANCE_US_TOOL_NAMES.closeListenKey,
     {
@@ -208,6 +217,32 @@ function registerStatusTool(server: McpServer, connector: BinanceUsConnector): v
   );
 }
 
+/** The events tool's text: what arrived, whether the stream is down, and every gap. */
+function eventsText(
+  streamStatus: UserDataStreamStatus,
+  cursor: number,
+  page: { nextCursor: number; dropped: boolean },
+  events: { cursor: number; type: string; eventTime?: number }[],
+  gaps: { afterCursor: number; from: number; to?: number; reason: string }[],
+): string {
+  // An empty page reads as "nothing happened" unless it says the socket is down: events
+  // the exchange sends while it is down are not replayed.
+  const stopped =
+    streamStatus.state === "failed"
+      ? ` The stream is stopped by ${streamStatus.lastError?.code}: see ${BINANCE_US_TOOL_NAMES.userStreamStatus} for what to fix.`
+      : streamStatus.connected
+        ? ""
+        : ` The stream is not connected (state ${streamStatus.state}); events the exchange sends before it reconnects are not replayed, see ${BINANCE_US_TOOL_NAMES.userStreamStatus}.`;
+  const gapLines = gaps.map(
+    (g) =>
+      `\nGap after cursor ${g.afterCursor}: nothing could arrive from ${isoTime(g.from)} to ${g.to === undefined ? "now" : isoTime(g.to)} (${g.reason}); events the exchange sent then were not delivered, rebuild your view from the account snapshot.`,
+  );
+  const list = events.length
+    ? `\n${events.map((e) => `#${e.cursor} ${e.type}${e.eventTime === undefined ? "" : ` E=${e.eventTime}`}`).join("\n")}`
+    : "";
+  return `${events.length} event(s) after cursor ${cursor}; next cursor ${page.nextCursor}${page.dropped ? "; some events were dropped by overflow, resync your view" : ""}.${stopped}${gapLines.join("")}${list}`;
+}
+
 /** The events tool: buffered events after a cursor, with gaps and overflow reported. */
 function registerEventsTool(server: McpServer, connector: BinanceUsConnector): void {
   server.registerTool(
@@ -261,26 +296,13 @@ function registerEventsTool(server: McpServer, connector: BinanceUsConnector): v
           data: maskEventData(ev.data as Record<string, unknown>),
         });
       });
-      const streamStatus = stream.status();
-      const connected = streamStatus.connected;
-      // An empty page reads as "nothing happened" unless it says the socket is down: events
-      // the exchange sends while it is down are not replayed.
-      const stopped =
-        streamStatus.state === "failed"
-          ? ` The stream is stopped by ${streamStatus.lastError?.code}: see ${BINANCE_US_TOOL_NAMES.userStreamStatus} for what to fix.`
-          : connected
-            ? ""
-            : ` The stream is not connected (state ${streamStatus.state}); events the exchange sends before it reconnects are not replayed, see ${BINANCE_US_TOOL_NAMES.userStreamStatus}.`;
+      const connected = stream.status().connected;
       // Only gaps inside this page's range; later ones are reported when the reader gets there.
       const gaps = stream
         .gaps(cursor ?? 0)
         .filter((g) => g.afterCursor <= page.nextCursor)
         .map((g) => stripUndefined(g));
-      const gapLines = gaps.map(
-        (g) =>
-          `\nGap after cursor ${g.afterCursor}: nothing could arrive from ${isoTime(g.from)} to ${g.to === undefined ? "now" : isoTime(g.to)} (${g.reason}); events the exchange sent then were not delivered, rebuild your view from the account snapshot.`,
-      );
-      const text = `${events.length} event(s) after cursor ${cursor ?? 0}; next cursor ${page.nextCursor}${page.dropped ? "; some events were dropped by overflow, resync your view" : ""}.${stopped}${gapLines.join("")}${events.length ? `\n${events.map((e) => `#${e.cursor} ${e.type}${e.eventTime === undefined ? "" : ` E=${e.eventTime}`}`).join("\n")}` : ""}`;
+      const text = eventsText(stream.status(), cursor ?? 0, page, events, gaps);
       return ok(text, {
         events,
         nextCursor: page.nextCursor,
@@ -319,7 +341,10 @@ export function registerBinanceUsTools(
   const connector = isConnector(optionsOrConnector)
     ? optionsOrConnector
     : createBinanceUsConnector(optionsOrConnector);
-  registerKeyTools(server, connector, (error) => failure(connector, error));
+  const fail: Fail = (error) => failure(connector, error);
+  registerCreateTool(server, connector, fail);
+  registerKeepaliveTool(server, connector, fail);
+  registerCloseTool(server, connector, fail);
   registerStatusTool(server, connector);
   registerEventsTool(server, connector);
   return {
