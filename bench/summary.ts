@@ -97,6 +97,13 @@ const BinanceUsResults = z.looseObject({
     maxMs: z.number(),
     coldConnectMedianMs: z.number(),
   }),
+  keepalive: z
+    .looseObject({
+      restMedianMs: z.number(),
+      wsApiMedianMs: z.number(),
+      wsApiToRestRatio: z.number(),
+    })
+    .optional(),
 });
 
 const GatewayResults = z.looseObject({
@@ -293,7 +300,7 @@ function mcpExpress(json: unknown): SummaryRow[] {
 }
 
 function binanceUs(json: unknown): SummaryRow[] {
-  const { parse, reconnect } = BinanceUsResults.parse(json);
+  const { parse, reconnect, keepalive } = BinanceUsResults.parse(json);
   const area = "binance-us";
   const jsonBase = base("JSON.parse alone", parse.jsonParsePerSec, "/s");
   return [
@@ -327,6 +334,20 @@ function binanceUs(json: unknown): SummaryRow[] {
       target: `every trial < ${reconnect.targetMs} ms`,
       met: reconnect.maxMs < reconnect.targetMs,
     },
+    ...(keepalive
+      ? [
+          {
+            area,
+            measure: "keepalive round trip, WebSocket API, median",
+            figure: fig(keepalive.wsApiMedianMs, "ms"),
+            baseline: base("REST PUT", keepalive.restMedianMs, "ms"),
+            ratio: keepalive.wsApiToRestRatio,
+            paired: true as const,
+            target: null,
+            met: null,
+          },
+        ]
+      : []),
   ];
 }
 

@@ -1,11 +1,10 @@
 import { randomBytes } from "node:crypto";
 import {
   type BinanceUsConnector,
-  type BinanceUsMock,
   createBinanceUsConnector,
   createBinanceUsMcpServer,
-  startBinanceUsMock,
-} from "@toolgate/binance-us";
+} from "@toolgate/binance-us/mcp";
+import { type BinanceUsMock, startBinanceUsMock } from "@toolgate/binance-us/mock";
 import { GatewayError } from "./errors.js";
 import type { BuiltinFactory, BuiltinUpstream } from "./gateway.js";
 

@@ -6,6 +6,9 @@
  *    (parse, validate, de-duplicate, buffer, emit) through a UserDataStream.
  * 2. Time from a socket dropped without a close frame (mock `dropSockets`) to the first
  *    event received on the new socket, against the target "1 s + the first backoff step".
+ * 3. Keepalive round trip over the WebSocket API (`userDataStream.ping` on the long-lived
+ *    connection) against REST `PUT /api/v3/userDataStream` on the same mock, interleaved;
+ *    reported as a ratio of the two.
  *
  * Usage: pnpm bench   (writes bench/results/binance-us.json at the repo root)
  */
@@ -14,8 +17,10 @@ import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseUserDataMessage } from "../src/events.js";
 import { startBinanceUsMock } from "../src/mock/server.js";
+import { BinanceUsRestClient } from "../src/rest-client.js";
 import type { StreamSocketHandlers, WebSocketFactory } from "../src/socket.js";
 import { UserDataStream } from "../src/user-data-stream.js";
+import { BinanceUsWsApiClient } from "../src/ws-api-client.js";
 
 const resultFile = fileURLToPath(
   new URL("../../../bench/results/binance-us.json", import.meta.url),
@@ -171,6 +176,50 @@ async function reconnectBench(trials: number, baseMs: number) {
   return { samples, median: pct(0.5), p95: pct(0.95), max: samples.at(-1)!, coldMedian };
 }
 
+/**
+ * Keepalive round trips, REST PUT vs WebSocket API ping, on one mock (real clock, weight
+ * limit lifted so the bench measures transport, not throttling). Rounds alternate the two
+ * so machine load hits both alike; the ratio is the median of per-round median ratios.
+ */
+async function keepaliveBench(rounds: number, perRound: number) {
+  const mock = await startBinanceUsMock({ weightLimitPerMinute: 100_000_000 });
+  const rest = new BinanceUsRestClient({ apiKey: API_KEY, restBaseUrl: mock.restUrl });
+  const wsApi = new BinanceUsWsApiClient({ apiKey: API_KEY, wsApiUrl: mock.wsApiUrl });
+  const { data } = await rest.createListenKey();
+  const key = data.listenKey;
+  const timeEach = async (fn: () => Promise<unknown>) => {
+    const out: number[] = [];
+    for (let k = 0; k < perRound; k++) {
+      const t0 = performance.now();
+      await fn();
+      out.push(performance.now() - t0);
+    }
+    return out;
+  };
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  // Warm up both paths (connection set-up, JIT) before measuring.
+  await timeEach(() => rest.keepaliveListenKey(key));
+  await timeEach(() => wsApi.keepaliveListenKey(key));
+  const restAll: number[] = [];
+  const wsAll: number[] = [];
+  const ratios: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    const a = await timeEach(() => rest.keepaliveListenKey(key));
+    const b = await timeEach(() => wsApi.keepaliveListenKey(key));
+    restAll.push(...a);
+    wsAll.push(...b);
+    ratios.push(median(b) / median(a));
+  }
+  wsApi.close();
+  await mock.close();
+  return {
+    calls: restAll.length,
+    restMedianMs: +median(restAll).toFixed(3),
+    wsApiMedianMs: +median(wsAll).toFixed(3),
+    wsApiToRestRatio: +median(ratios).toFixed(3),
+  };
+}
+
 async function main() {
   const p = parseBench();
   await p.stream.start();
@@ -215,6 +264,7 @@ async function main() {
   const baseMs = 250;
   const reconnect = await reconnectBench(QUICK ? 5 : 15, baseMs);
   const targetMs = 1_000 + baseMs;
+  const keepalive = await keepaliveBench(QUICK ? 5 : 15, 40);
 
   const table = [
     {
@@ -254,6 +304,18 @@ async function main() {
       unit: "ms",
       ratio: +(reconnect.p95 / targetMs).toFixed(3),
     },
+    {
+      measure: "keepalive round trip, REST PUT (median; baseline)",
+      value: keepalive.restMedianMs,
+      unit: "ms",
+      ratio: 1,
+    },
+    {
+      measure: "keepalive round trip, WebSocket API userDataStream.ping (median)",
+      value: keepalive.wsApiMedianMs,
+      unit: "ms",
+      ratio: keepalive.wsApiToRestRatio,
+    },
   ];
   console.table(table);
   const result = {
@@ -285,6 +347,11 @@ async function main() {
       coldConnectMedianMs: +reconnect.coldMedian.toFixed(1),
       meetsTarget: reconnect.max < targetMs,
       samplesMs: reconnect.samples.map((s) => +s.toFixed(1)),
+    },
+    keepalive: {
+      ...keepalive,
+      method:
+        "interleaved rounds of 40 calls each on one mock; ratio = median of per-round median ratios",
     },
     sink: p.sinkRef() > -1,
   };

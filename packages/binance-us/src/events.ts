@@ -59,8 +59,24 @@ export const ExecutionReportSchema = z.object({
   Z: Decimal.optional(),
   Y: Decimal.optional(),
   Q: Decimal.optional(),
+  /** Working time: present only while the order is on the book. */
   W: z.number().optional(),
   V: z.string().optional(),
+  // Conditional fields, present only in the cases the exchange documents:
+  /** Trailing delta (trailing stop orders only). */
+  d: z.number().optional(),
+  /** Trailing time (trailing stop orders only). */
+  D: z.number().optional(),
+  /** Prevented match id (orders expired by self-trade prevention only). */
+  v: z.number().optional(),
+  /** Prevented quantity (STP only). */
+  A: Decimal.optional(),
+  /** Last prevented quantity (STP only). */
+  B: Decimal.optional(),
+  /** Trade group id (STP only). */
+  u: z.number().optional(),
+  /** Counter order id (STP only). */
+  U: z.number().optional(),
 });
 
 /** `listStatus`: OCO order-list updates. */

@@ -1,4 +1,6 @@
-// Connector: REST client, listen-key manager, user-data stream, typed events.
+// The connector: REST and WebSocket API clients, listen-key manager, user-data stream,
+// typed events. The MCP tools are at "@toolgate/binance-us/mcp", the mock exchange at
+// "@toolgate/binance-us/mock", so importing the connector loads neither.
 export {
   BINANCE_US_ERRORS,
   BinanceUsError,
@@ -29,7 +31,6 @@ export {
   parseUserDataPayload,
   userDataEventIdentity,
 } from "./events.js";
-export { type BinanceUsHttpServer, startBinanceUsHttpServer } from "./http.js";
 export {
   type ListenKeyApi,
   ListenKeyManager,
@@ -46,49 +47,6 @@ export {
   type RedactionSources,
   silentLogger,
 } from "./logger.js";
-// Mock exchange (tests and the offline demo). Its `Scheduler` has the same shape as the
-// connector's, which is exported once, from time.js.
-export {
-  type AccountSnapshotInput,
-  BINANCE_US_WIRE_ERRORS,
-  type BinanceUsMock,
-  BinanceUsMockError,
-  type BinanceUsMockOptions,
-  balanceUpdate,
-  type Clock,
-  type ClosedSocketState,
-  CONTROL_ROUTES,
-  createEventBuilders,
-  createMockClock,
-  createRealClock,
-  executionReport,
-  executionReportFill,
-  type InjectErrorSpec,
-  type KeyEndReason,
-  type ListenKeyState,
-  type LoggedRequest,
-  listenKeyExpired,
-  listStatus,
-  type MockClock,
-  type MockControl,
-  MockErrorCode,
-  type MockEvent,
-  type MockEventBuilders,
-  type MockLogger,
-  type MockNotifications,
-  type MockState,
-  type MockTarget,
-  type MockTimerHandle,
-  maskApiKey,
-  mockEvents,
-  type OpenOrderInput,
-  outboundAccountPosition,
-  type RequestCounters,
-  type SocketFilter,
-  type SocketState,
-  startBinanceUsMock,
-  type WireError,
-} from "./mock/index.js";
 export {
   type AccountSnapshot,
   AccountSnapshotSchema,
@@ -100,7 +58,6 @@ export {
   RestClientOptionsSchema,
   type RestResult,
 } from "./rest-client.js";
-export { BINANCE_US_SERVER_INFO, BinanceUsMcpServer, createBinanceUsMcpServer } from "./server.js";
 export {
   type StreamSocket,
   type StreamSocketHandlers,
@@ -114,13 +71,6 @@ export {
   systemScheduler,
 } from "./time.js";
 export {
-  BINANCE_US_TOOL_NAMES,
-  type BinanceUsConnector,
-  type BinanceUsConnectorOptions,
-  createBinanceUsConnector,
-  registerBinanceUsTools,
-} from "./tools.js";
-export {
   type ResyncSnapshot,
   type StreamGap,
   type UserDataEntry,
@@ -130,3 +80,9 @@ export {
   UserDataStreamOptionsSchema,
   type UserDataStreamStatus,
 } from "./user-data-stream.js";
+export {
+  BinanceUsWsApiClient,
+  type WsApiClientOptions,
+  WsApiClientOptionsSchema,
+  type WsApiStatus,
+} from "./ws-api-client.js";

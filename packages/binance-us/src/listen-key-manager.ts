@@ -316,6 +316,15 @@ export class ListenKeyManager {
   }
 
   /**
+   * The exchange said `listenKey` expired (`listenKeyExpired`): it is no longer valid, so
+   * status stops showing a validity for it. The next `acquire()` POSTs for a key again.
+   */
+  markEnded(listenKey: string): void {
+    if (this.#key !== listenKey) return;
+    this.#extendedAt = undefined;
+  }
+
+  /**
    * Leaves the `failed` state so the next `acquire()` POSTs again. For a person who fixed the
    * cause of a -2014/-2015 (IP whitelist, permissions); without a fix it fails again at once.
    * No effect unless the manager failed.

@@ -66,7 +66,8 @@ export const OpenOrdersSchema = z.array(
 /** A parsed `GET /api/v3/openOrders` body. */
 export type OpenOrder = z.infer<typeof OpenOrdersSchema>[number];
 
-const CODE_BY_BINANCE: Record<number, BinanceUsErrorCode> = {
+/** Exchange error codes with a typed error of their own; the rest are `BINANCE_API_ERROR`. */
+export const CODE_BY_BINANCE: Record<number, BinanceUsErrorCode> = {
   [-1125]: "LISTEN_KEY_NOT_FOUND",
   [-1102]: "MANDATORY_PARAM_MISSING",
   [-2014]: "API_KEY_FORMAT_INVALID",
@@ -226,22 +227,7 @@ export class BinanceUsRestClient {
       const retryAfter = res.headers.get("retry-after");
       text = await res.text();
       if (status === 429 || status === 418) {
-        const retryAfterMs = parseRetryAfter(retryAfter, status);
-        this.#blockedUntil = this.#now() + retryAfterMs;
-        this.#blockedCode = status === 418 ? "IP_BANNED" : "RATE_LIMITED";
-        const code = status === 418 ? "IP_BANNED" : "RATE_LIMITED";
-        this.#logger.warn("binance-us request throttled", {
-          method,
-          path,
-          status,
-          retryAfterMs,
-          usedWeight1m,
-        });
-        throw new BinanceUsError(
-          code,
-          `${method} ${path} ${status === 418 ? "refused: IP banned" : "rate limited"}; retry after ${Math.ceil(retryAfterMs / 1000)} s`,
-          stripUndefined({ status, retryAfterMs, usedWeight1m }),
-        );
+        throw this.#throttled(method, path, status, retryAfter, usedWeight1m);
       }
     } catch (err) {
       if (err instanceof BinanceUsError) throw err;
@@ -258,17 +244,52 @@ export class BinanceUsRestClient {
 
     const json = safeJson(text);
     if (status >= 200 && status < 300) return { body: json, usedWeight1m };
+    throw this.#responseError(`${method} ${path}`, status, json, usedWeight1m);
+  }
+
+  /** A 429/418: closes the gate until `Retry-After` has passed and returns the error. */
+  #throttled(
+    method: string,
+    path: string,
+    status: number,
+    retryAfter: string | null,
+    usedWeight1m: number | undefined,
+  ): BinanceUsError {
+    const retryAfterMs = parseRetryAfter(retryAfter, status);
+    this.#blockedUntil = this.#now() + retryAfterMs;
+    this.#blockedCode = status === 418 ? "IP_BANNED" : "RATE_LIMITED";
+    this.#logger.warn("binance-us request throttled", {
+      method,
+      path,
+      status,
+      retryAfterMs,
+      usedWeight1m,
+    });
+    return new BinanceUsError(
+      this.#blockedCode,
+      `${method} ${path} ${status === 418 ? "refused: IP banned" : "rate limited"}; retry after ${Math.ceil(retryAfterMs / 1000)} s`,
+      stripUndefined({ status, retryAfterMs, usedWeight1m }),
+    );
+  }
+
+  /** A non-2xx answer as the typed error for it (5xx, WAF 403, or the exchange's code). */
+  #responseError(
+    what: string,
+    status: number,
+    json: unknown,
+    usedWeight1m: number | undefined,
+  ): BinanceUsError {
     if (status >= 500) {
-      throw new BinanceUsError(
+      return new BinanceUsError(
         "SERVER_ERROR_OUTCOME_UNKNOWN",
-        `${method} ${path} returned HTTP ${status}; the request may or may not have taken effect`,
+        `${what} returned HTTP ${status}; the request may or may not have taken effect`,
         stripUndefined({ status, usedWeight1m }),
       );
     }
     if (status === 403) {
-      throw new BinanceUsError(
+      return new BinanceUsError(
         "WAF_BLOCKED",
-        `${method} ${path} blocked by the exchange's web application firewall (HTTP 403)`,
+        `${what} blocked by the exchange's web application firewall (HTTP 403)`,
         stripUndefined({ status, usedWeight1m }),
       );
     }
@@ -276,9 +297,9 @@ export class BinanceUsRestClient {
     const binanceCode = err.success ? err.data.code : undefined;
     const code = (binanceCode !== undefined && CODE_BY_BINANCE[binanceCode]) || "BINANCE_API_ERROR";
     const msg = err.success && err.data.msg ? this.#scrub(err.data.msg) : `HTTP ${status}`;
-    throw new BinanceUsError(
+    return new BinanceUsError(
       code,
-      `${method} ${path} failed: ${binanceCode ?? status} ${msg}`,
+      `${what} failed: ${binanceCode ?? status} ${msg}`,
       stripUndefined({ status, binanceCode, usedWeight1m }),
     );
   }

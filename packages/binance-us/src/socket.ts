@@ -15,6 +15,11 @@ export interface StreamSocketHandlers {
 export interface StreamSocket {
   ping(): void;
   pong(data?: Uint8Array): void;
+  /**
+   * Sends a text frame. The user-data stream never sends; the WebSocket API client needs
+   * it, so a factory used for the WebSocket API must provide it.
+   */
+  send?(text: string): void;
   /** Graceful close with a close frame. */
   close(code?: number, reason?: string): void;
   /** Immediate teardown without a close frame (used for dead sockets). */
@@ -55,6 +60,7 @@ export const wsWebSocketFactory: WebSocketFactory = (url, handlers) => {
   return {
     ping: () => guard(() => ws.readyState === WebSocket.OPEN && ws.ping()),
     pong: (data) => guard(() => ws.readyState === WebSocket.OPEN && ws.pong(data)),
+    send: (text) => guard(() => ws.readyState === WebSocket.OPEN && ws.send(text)),
     close: (code, reason) =>
       guard(() => {
         if (ws.readyState === WebSocket.CONNECTING) ws.terminate();

@@ -1,160 +1,32 @@
-import { z } from "zod";
+import type { z } from "zod";
 import { TypedEmitter } from "./emitter.js";
 import { BinanceUsError, toTypedError as toTyped } from "./errors.js";
-import { type BufferedEntry, EventBuffer, type EventPage } from "./event-buffer.js";
+import { EventBuffer, type EventPage } from "./event-buffer.js";
 import { type ParsedUserDataEvent, parseUserDataMessage, userDataEventIdentity } from "./events.js";
-import { ListenKeyManager } from "./listen-key-manager.js";
+import { ListenKeyManager, type ListenKeyManagerEvents } from "./listen-key-manager.js";
 import { createRedactingLogger, type Logger, maskListenKey, silentLogger } from "./logger.js";
-import {
-  type AccountSnapshot,
-  BinanceUsRestClient,
-  type OpenOrder,
-  optionsError,
-  RestClientOptionsSchema,
-} from "./rest-client.js";
+import { BinanceUsRestClient, type OpenOrder, optionsError } from "./rest-client.js";
 import { type StreamSocket, type WebSocketFactory, wsWebSocketFactory } from "./socket.js";
+import { DedupeWindow, GapLog } from "./stream-gaps.js";
+import {
+  type StreamGap,
+  type UserDataStreamEvents,
+  type UserDataStreamOptions,
+  UserDataStreamOptionsSchema,
+  type UserDataStreamStatus,
+} from "./stream-types.js";
 import { fullJitterBackoff, type Scheduler, systemScheduler } from "./time.js";
+import { BinanceUsWsApiClient } from "./ws-api-client.js";
 
-const positiveMs = z.number().int().positive();
-
-/**
- * Options of {@link UserDataStream} (zod-validated at construction; every error names the
- * path). Besides the REST options: WebSocket base URL, keepalive, watchdog, backoff,
- * rotation, ownership, resync and buffer settings, plus the injected seams.
- */
-export const UserDataStreamOptionsSchema = RestClientOptionsSchema.extend({
-  wsBaseUrl: z
-    .string()
-    .regex(/^wss?:\/\//, "wsBaseUrl must start with ws:// or wss://")
-    .default("wss://stream.binance.us:9443"),
-  keepaliveIntervalMs: positiveMs.default(30 * 60_000),
-  keepaliveJitterMs: z.number().int().nonnegative().default(60_000),
-  watchdog: z
-    .object({
-      pingIntervalMs: positiveMs.default(30_000),
-      deadAfterMs: positiveMs.default(75_000),
-    })
-    .refine((w) => w.deadAfterMs > w.pingIntervalMs, {
-      message: "watchdog.deadAfterMs must exceed watchdog.pingIntervalMs so a pong can arrive",
-    })
-    .default({ pingIntervalMs: 30_000, deadAfterMs: 75_000 }),
-  backoff: z
-    .object({ baseMs: positiveMs.default(500), maxMs: positiveMs.default(30_000) })
-    .refine((b) => b.maxMs >= b.baseMs, { message: "backoff.maxMs must be >= backoff.baseMs" })
-    .default({ baseMs: 500, maxMs: 30_000 }),
-  rotateAfterMs: positiveMs
-    .max(24 * 3_600_000 - 60_000, "rotateAfterMs must leave time before the 24 h cut")
-    .default(23 * 3_600_000),
-  rotationOverlapMs: z.number().int().nonnegative().default(5_000),
-  ownsStream: z.boolean().default(false),
-  resync: z.boolean().optional(),
-  buffer: z
-    .object({
-      size: positiveMs.default(1_000),
-      overflow: z.enum(["drop_oldest", "drop_newest"]).default("drop_oldest"),
-    })
-    .default({ size: 1_000, overflow: "drop_oldest" }),
-  dedupeWindow: positiveMs.default(4_096),
-  scheduler: z
-    .custom<Scheduler>(
-      (v) =>
-        typeof v === "object" &&
-        v !== null &&
-        typeof (v as Scheduler).setTimeout === "function" &&
-        typeof (v as Scheduler).clearTimeout === "function",
-      "scheduler must have setTimeout(fn, ms) and clearTimeout(handle)",
-    )
-    .optional(),
-  random: z.custom<() => number>((v) => typeof v === "function").optional(),
-  webSocketFactory: z.custom<WebSocketFactory>((v) => typeof v === "function").optional(),
-  restClient: z.custom<BinanceUsRestClient>((v) => typeof v === "object" && v !== null).optional(),
-}).refine((o) => !(o.resync === true && o.apiSecret === undefined && o.restClient === undefined), {
-  path: ["resync"],
-  message: "resync needs the signed account endpoint: set apiSecret, or drop resync",
-});
-
-/** Input accepted by {@link UserDataStream}. */
-export type UserDataStreamOptions = z.input<typeof UserDataStreamOptionsSchema>;
-
-/** One delivered event with its stream cursor. */
-export type UserDataEntry = BufferedEntry<ParsedUserDataEvent>;
-
-/** Snapshot announced by `resynced` after a (re)connect. */
-export interface ResyncSnapshot {
-  at: number;
-  reason: "initial" | "reconnect";
-  account: AccountSnapshot;
-  openOrders: OpenOrder[] | undefined;
-}
-
-/** Events of {@link UserDataStream}. */
-export interface UserDataStreamEvents {
-  /** A parsed user-data event, exactly once, with a monotonically increasing cursor. */
-  event: UserDataEntry;
-  connected: { at: number; listenKeyMasked: string | undefined; reconnect: boolean };
-  disconnected: { at: number; reason: string };
-  reconnecting: { attempt: number; delayMs: number };
-  keyChanged: { previousMasked: string | undefined; listenKeyMasked: string | undefined };
-  /** A fresh socket replaced the old one without a gap (24 h rotation or key change). */
-  rotated: { at: number; reason: "rotation" | "keyChanged" };
-  resynced: ResyncSnapshot;
-  /** Something went wrong that the stream recovers from by itself. */
-  warning: { code: string; message: string };
-  /** The stream stopped for good (-2014/-2015). */
-  fatal: BinanceUsError;
-}
-
-/** Status of the managed stream, safe to show to an agent (no keys). */
-export interface UserDataStreamStatus {
-  state: "idle" | "connecting" | "connected" | "reconnecting" | "failed" | "closed";
-  connected: boolean;
-  connectedSince: number | undefined;
-  listenKeyMasked: string | undefined;
-  keyAgeMs: number | undefined;
-  lastKeepaliveAt: number | undefined;
-  nextKeepaliveAt: number | undefined;
-  reconnects: number;
-  rotations: number;
-  reconnectAttempt: number;
-  lastEventAt: number | undefined;
-  lastCursor: number;
-  bufferedEvents: number;
-  droppedEvents: number;
-  usedWeight1m: number | undefined;
-  lastError: { code: string; message: string } | undefined;
-  /** When the stream stopped on a fatal error (state `failed`); cleared by `restart()`. */
-  failedAt: number | undefined;
-  /** When and why the last socket was lost (kept after a reconnect, as history). */
-  lastDisconnect: { at: number; reason: string } | undefined;
-  /** When the next reconnect attempt runs, while one is scheduled (state `reconnecting`). */
-  nextReconnectAt: number | undefined;
-  /**
-   * Until when the exchange holds the key: the last successful POST or PUT plus its
-   * 60-minute validity, as seen from here.
-   */
-  keyValidUntil: number | undefined;
-  /** Since when keepalives (or the key's re-creation) have been failing; undefined when fine. */
-  keepaliveFailingSince: number | undefined;
-}
-
-/**
- * A stretch of time in which no event could arrive: no socket, or a socket left open on a
- * key the exchange had ended. The exchange does not replay user-data events, so
- * whatever it sent then is lost: a consumer must rebuild from the account snapshot.
- */
-export interface StreamGap {
-  /** The gap comes after this cursor: events up to it arrived before, later ones after. */
-  afterCursor: number;
-  /** When the socket was lost (or the stream stopped). */
-  from: number;
-  /** When a socket was up again; undefined while the gap lasts. */
-  to: number | undefined;
-  reason: string;
-}
-
-// Enough gaps for any reader who polls at least once in a while, bounded so a flapping
-// connection cannot grow memory without limit.
-const MAX_GAPS = 100;
+export {
+  type ResyncSnapshot,
+  type StreamGap,
+  type UserDataEntry,
+  type UserDataStreamEvents,
+  type UserDataStreamOptions,
+  UserDataStreamOptionsSchema,
+  type UserDataStreamStatus,
+} from "./stream-types.js";
 
 interface Connection {
   id: number;
@@ -199,13 +71,13 @@ export class UserDataStream {
   readonly #factory: WebSocketFactory;
   readonly #logger: Logger;
   readonly #rest: BinanceUsRestClient;
+  readonly #wsApi: BinanceUsWsApiClient | undefined;
+  readonly #ownsWsApi: boolean;
   readonly #keys: ListenKeyManager;
   readonly #buffer: EventBuffer<ParsedUserDataEvent>;
   readonly #emitter: TypedEmitter<UserDataStreamEvents>;
   readonly #resync: boolean;
-  readonly #seen = new Set<string>();
-  readonly #seenOrder: (string | undefined)[];
-  #seenPos = 0;
+  readonly #seen: DedupeWindow;
 
   #state: UserDataStreamStatus["state"] = "idle";
   #primary: Connection | undefined;
@@ -226,7 +98,7 @@ export class UserDataStream {
   #lastEventAt: number | undefined;
   #lastError: { code: string; message: string } | undefined;
   #lastDisconnect: { at: number; reason: string } | undefined;
-  readonly #gaps: StreamGap[] = [];
+  readonly #gaps = new GapLog();
   #nextReconnectAt: number | undefined;
   #failedAt: number | undefined;
   #fatalError: BinanceUsError | undefined;
@@ -247,20 +119,22 @@ export class UserDataStream {
       secrets: () => [o.apiKey, o.apiSecret],
       listenKeys: () => keys.current?.knownKeys ?? [],
     });
-    this.#rest =
-      o.restClient ??
-      new BinanceUsRestClient({
-        apiKey: o.apiKey,
-        apiSecret: o.apiSecret,
-        restBaseUrl: o.restBaseUrl,
-        requestTimeoutMs: o.requestTimeoutMs,
-        recvWindowMs: o.recvWindowMs,
-        now: this.#now,
-        fetch: o.fetch,
-        logger: this.#logger,
-      });
+    this.#rest = o.restClient ?? restClientFor(o, this.#now, this.#logger);
+    this.#ownsWsApi = o.listenKeyTransport === "ws-api" && o.wsApiClient === undefined;
+    this.#wsApi =
+      o.listenKeyTransport === "ws-api"
+        ? (o.wsApiClient ??
+          new BinanceUsWsApiClient({
+            ...wsApiOptionsOf(o),
+            now: this.#now,
+            scheduler: this.#scheduler,
+            random: this.#random,
+            webSocketFactory: this.#factory,
+            logger: this.#logger,
+          }))
+        : undefined;
     this.#keys = new ListenKeyManager({
-      api: this.#rest,
+      api: this.#wsApi ?? this.#rest,
       keepaliveIntervalMs: o.keepaliveIntervalMs,
       keepaliveJitterMs: o.keepaliveJitterMs,
       backoff: o.backoff,
@@ -273,41 +147,48 @@ export class UserDataStream {
     keys.current = this.#keys;
     this.#resync = o.resync ?? o.apiSecret !== undefined;
     this.#buffer = new EventBuffer({ size: o.buffer.size, overflow: o.buffer.overflow });
-    this.#seenOrder = new Array(o.dedupeWindow);
+    this.#seen = new DedupeWindow(o.dedupeWindow);
     this.#emitter = new TypedEmitter((error) =>
       this.#logger.error("user-data listener threw", { error }),
     );
-    this.#keys.on("keyChanged", ({ previous, listenKey, reason }) => {
-      // Re-created while a socket is still open on the old key: the exchange ended that key
-      // under the socket (it may keep such a socket open and silent), so nothing arrived
-      // since the key lapsed. Report that as a gap from the last known validity; it closes
-      // when the socket on the new key is up.
-      const primary = this.#primary;
-      if (reason === "recreated" && primary?.state === "open" && primary.key === previous) {
-        const lapsed = this.#keys.status().keyValidUntil ?? this.#now();
-        this.#openGap(
-          Math.min(lapsed, this.#now()),
-          "listen key ended on the exchange while its socket stayed open",
-        );
-      }
-      this.#emitter.emit("keyChanged", {
-        previousMasked: maskListenKey(previous),
-        listenKeyMasked: maskListenKey(listenKey),
-      });
-      // A socket still opening on the old key would land on a dead key (the exchange may
-      // accept the upgrade and then send nothing): drop it and open on the new key instead.
-      const stale = this.#pending?.key === listenKey ? undefined : this.#pending;
-      if (stale) {
-        this.#pending = undefined;
-        this.#retire(stale, undefined, "key changed while opening");
-      }
-      if (this.#connectInFlight) return;
-      // A keepalive found the key gone and re-created it: move the socket over without a gap.
-      if (this.#primary && this.#primary.key !== listenKey) void this.#connect("keyChanged");
-      else if (stale && !this.#primary) void this.#connect("reconnect");
-    });
+    this.#keys.on("keyChanged", (change) => this.#onKeyChanged(change));
     this.#keys.on("fatal", (error) => this.#fail(error));
+    // A keepalive that succeeds while connected ends the trouble the last error described.
+    this.#keys.on("keepalive", () => {
+      if (this.#primary?.state === "open") this.#lastError = undefined;
+    });
     this.#keys.on("retrying", ({ error }) => this.#warn(error.code, error.message));
+  }
+
+  /** The manager has a different key: report it, and move or drop sockets on the old one. */
+  #onKeyChanged({ previous, listenKey, reason }: ListenKeyManagerEvents["keyChanged"]): void {
+    // Re-created while a socket is still open on the old key: the exchange ended that key
+    // under the socket (it may keep such a socket open and silent), so nothing arrived
+    // since the key lapsed. Report that as a gap from the last known validity; it closes
+    // when the socket on the new key is up.
+    const primary = this.#primary;
+    if (reason === "recreated" && primary?.state === "open" && primary.key === previous) {
+      const lapsed = this.#keys.status().keyValidUntil ?? this.#now();
+      this.#openGap(
+        Math.min(lapsed, this.#now()),
+        "listen key ended on the exchange while its socket stayed open",
+      );
+    }
+    this.#emitter.emit("keyChanged", {
+      previousMasked: maskListenKey(previous),
+      listenKeyMasked: maskListenKey(listenKey),
+    });
+    // A socket still opening on the old key would land on a dead key (the exchange may
+    // accept the upgrade and then send nothing): drop it and open on the new key instead.
+    const stale = this.#pending?.key === listenKey ? undefined : this.#pending;
+    if (stale) {
+      this.#pending = undefined;
+      this.#retire(stale, undefined, "key changed while opening");
+    }
+    if (this.#connectInFlight) return;
+    // A keepalive found the key gone and re-created it: move the socket over without a gap.
+    if (this.#primary && this.#primary.key !== listenKey) void this.#connect("keyChanged");
+    else if (stale && !this.#primary) void this.#connect("reconnect");
   }
 
   /** Subscribe to stream events; returns an unsubscribe function. */
@@ -373,24 +254,20 @@ export class UserDataStream {
   }
 
   /**
-   * Times no event could arrive after `cursor` (the last {@link MAX_GAPS} kept), oldest
+   * Times no event could arrive after `cursor` (the last 100 kept), oldest
    * first: events the exchange sent during a gap never arrive, so a reader that sees one
    * should rebuild its view from the account snapshot.
    */
   gaps(cursor = 0): StreamGap[] {
-    return this.#gaps.filter((g) => g.afterCursor >= cursor).map((g) => ({ ...g }));
+    return this.#gaps.after(cursor);
   }
 
   #openGap(at: number, reason: string): void {
-    const last = this.#gaps.at(-1);
-    if (last && last.to === undefined) return;
-    this.#gaps.push({ afterCursor: this.#buffer.lastCursor, from: at, to: undefined, reason });
-    if (this.#gaps.length > MAX_GAPS) this.#gaps.shift();
+    this.#gaps.open(this.#buffer.lastCursor, at, reason);
   }
 
   #closeGap(at: number): void {
-    const last = this.#gaps.at(-1);
-    if (last && last.to === undefined) last.to = at;
+    this.#gaps.close(at);
   }
 
   /** The current listen key, if any (a credential: do not log it). */
@@ -417,7 +294,9 @@ export class UserDataStream {
       lastCursor: this.#buffer.lastCursor,
       bufferedEvents: this.#buffer.length,
       droppedEvents: this.#buffer.droppedTotal,
-      usedWeight1m: this.#rest.usedWeight1m,
+      usedWeight1m: this.#wsApi?.usedWeight1m ?? this.#rest.usedWeight1m,
+      listenKeyTransport: this.#o.listenKeyTransport,
+      wsApi: this.#wsApi?.status(),
       lastError: this.#lastError,
       failedAt: this.#failedAt,
       lastDisconnect: this.#lastDisconnect,
@@ -551,6 +430,9 @@ export class UserDataStream {
     this.#closeGap(now);
     if (reconnect) this.#reconnects++;
     this.#connectedSince = now;
+    // Healthy again: a past failure is history (lastDisconnect keeps what happened), unless
+    // keepalives are still failing.
+    if (this.#keys.status().failingSince === undefined) this.#lastError = undefined;
     this.#logger.info("user-data socket connected", {
       conn: conn.id,
       listenKey: maskListenKey(conn.key),
@@ -580,7 +462,7 @@ export class UserDataStream {
     if (this.#draining.size > 0 || this.#pending?.swap !== undefined) {
       const identity = userDataEventIdentity(event);
       if (this.#seen.has(identity)) return;
-      this.#remember(identity);
+      this.#seen.add(identity);
     }
     if (event.kind === "invalid") {
       this.#warn("EVENT_INVALID", `${event.type} failed validation: ${event.reason}`);
@@ -596,6 +478,9 @@ export class UserDataStream {
       const expired = event.data.listenKey;
       if (expired === undefined || expired === conn.key) {
         this.#logger.warn("server reported listenKeyExpired", { conn: conn.id });
+        // The exchange sends nothing more on this key and may leave the socket open: act on
+        // the event itself, and stop reporting the dead key as valid.
+        this.#keys.markEnded(conn.key);
         // A rotation socket opening on the same key is as dead as this one.
         const pending = this.#pending;
         if (pending && pending.key === conn.key) {
@@ -606,14 +491,6 @@ export class UserDataStream {
         this.#afterGone(conn, "listenKeyExpired");
       }
     }
-  }
-
-  #remember(identity: string): void {
-    const evicted = this.#seenOrder[this.#seenPos];
-    if (evicted !== undefined) this.#seen.delete(evicted);
-    this.#seenOrder[this.#seenPos] = identity;
-    this.#seenPos = (this.#seenPos + 1) % this.#seenOrder.length;
-    this.#seen.add(identity);
   }
 
   #armWatchdog(conn: Connection): void {
@@ -804,6 +681,39 @@ export class UserDataStream {
     this.#startSettle?.reject(new BinanceUsError("CLOSED", "user-data stream closed"));
     this.#startSettle = undefined;
     await this.#keys.close();
+    if (this.#ownsWsApi) this.#wsApi?.close();
     this.#emitter.clear();
   }
+}
+
+/** The REST client a stream builds when none is injected. */
+function restClientFor(
+  o: z.output<typeof UserDataStreamOptionsSchema>,
+  now: () => number,
+  logger: Logger,
+): BinanceUsRestClient {
+  return new BinanceUsRestClient({
+    apiKey: o.apiKey,
+    apiSecret: o.apiSecret,
+    restBaseUrl: o.restBaseUrl,
+    requestTimeoutMs: o.requestTimeoutMs,
+    recvWindowMs: o.recvWindowMs,
+    now,
+    fetch: o.fetch,
+    logger,
+  });
+}
+
+/**
+ * The WebSocket API client settings a stream (or connector) derives from its own options:
+ * same key, timeout, watchdog and backoff as the stream socket.
+ */
+export function wsApiOptionsOf(o: z.output<typeof UserDataStreamOptionsSchema>) {
+  return {
+    apiKey: o.apiKey,
+    wsApiUrl: o.wsApiUrl,
+    requestTimeoutMs: o.requestTimeoutMs,
+    watchdog: o.watchdog,
+    backoff: o.backoff,
+  };
 }

@@ -130,6 +130,7 @@ describe(
 
     it.each([
       ["event", /^listenKeyExpired$/],
+      ["event-close", /^listenKeyExpired$/],
       ["close", /^closed by server \(1000 listen key expired\)$/],
     ] as const)("lets the key lapse at 60 min when every keepalive fails, then re-creates it (exchange on expiry: %s)", async (onKeyExpiry, reason) => {
       const r = await rig({ mock: { onKeyExpiry } });
@@ -178,6 +179,50 @@ describe(
       await r.advance(31 * MIN, MIN);
       expect(r.exchangeKey()).toBe(fresh);
       expect((await r.status()).s.lastKeepaliveAt).toBeGreaterThan(up.s.keyValidUntil! - 60 * MIN);
+    });
+
+    it("recovers from listenKeyExpired alone while the exchange keeps the socket open and silent; status reports the present", async () => {
+      // The exchange's behaviour (the mock's default): the event, then nothing, and no close.
+      const r = await rig();
+      await connected(r);
+      const old = r.exchangeKey()!;
+      let cursor = await flows(r, 0, [1]);
+      // The re-POST fails for a while, so the state between the event and recovery is visible.
+      r.control.injectError({ method: "POST", status: 503, times: 2 });
+      expect(r.control.expireKey(old)).toBe(true);
+      await waitFor(() => expect(r.raw().connected).toBe(false));
+      // The client closed the socket itself, at once: the server never did.
+      await waitFor(() =>
+        expect(r.control.state().closedSockets.filter((c) => c.kind === "stream")).toMatchObject([
+          { listenKeys: [old], reason: "closed" },
+        ]),
+      );
+      await r.advanceUntil(
+        () => r.raw().lastError?.code === "SERVER_ERROR_OUTCOME_UNKNOWN",
+        5 * SEC,
+        50,
+      );
+      const down = await r.status();
+      expect(down.s.lastDisconnect?.reason).toBe("listenKeyExpired");
+      // The dead key's validity is no longer reported.
+      expect(down.s.keyValidUntil).toBeUndefined();
+      expect(down.text).toContain(": listenKeyExpired; ");
+      expect(down.text).toContain("last error SERVER_ERROR_OUTCOME_UNKNOWN");
+      const page = await r.events(cursor);
+      expect(page.events.map((e) => e.type)).toEqual(["listenKeyExpired"]);
+      expect(page.connected).toBe(false);
+      cursor = page.nextCursor;
+
+      await r.untilConnected();
+      const fresh = r.exchangeKey()!;
+      expect(fresh).not.toBe(old);
+      const up = await r.status();
+      // Healthy again: the past failure is history (lastDisconnect keeps it), not lastError.
+      expect(up.s.lastError).toBeUndefined();
+      expect(up.s.lastDisconnect?.reason).toBe("listenKeyExpired");
+      expect(up.s.keyValidUntil).toBeGreaterThan(r.clock.now());
+      expect(up.text).not.toContain("last error");
+      await flows(r, cursor, [2]);
     });
 
     it("says the key has lapsed when the exchange keeps a socket open on an expired key, and moves off it", async () => {

@@ -67,6 +67,8 @@ export interface EventView {
 export interface RigOptions {
   connector?: Partial<BinanceUsConnectorOptions>;
   mock?: BinanceUsMockOptions;
+  /** How the connector manages listen keys: REST (default) or the WebSocket API. */
+  transport?: "rest" | "ws-api";
 }
 
 /** Polls `fn` on real time (socket bytes are real) until it stops throwing; bounded. */
@@ -102,6 +104,12 @@ export async function startRig(options: RigOptions = {}) {
   // Requests whose answer the connector has not read yet. Fake time must not be assumed to
   // stand still while one is in flight, so the waits below also wait for this to reach 0.
   let inflight = 0;
+  const transport = options.transport ?? "rest";
+  // WebSocket API requests never pass through fetch: the exchange's own log says what
+  // arrived, under the REST route each method shares its rules with.
+  mock.control.on("request", (q) => {
+    if (q.transport === "ws-api") sent.push({ at: q.at, method: q.method, path: q.path });
+  });
   const recordingFetch: FetchLike = async (url, init) => {
     sent.push({ at: clock.now(), method: init.method, path: new URL(url).pathname });
     inflight++;
@@ -127,6 +135,9 @@ export async function startRig(options: RigOptions = {}) {
     random: () => 0.5,
     fetch: recordingFetch,
     logger: createJsonLogger({ level: "debug", write: (l) => lines.push(l), now: clock.now }),
+    ...(transport === "ws-api"
+      ? { listenKeyTransport: "ws-api" as const, wsApiUrl: mock.wsApiUrl }
+      : {}),
     ...options.connector,
   });
   const client = new Client({ name: "faults", version: "0" });
@@ -201,8 +212,11 @@ export async function startRig(options: RigOptions = {}) {
   /** The account's active listen key on the exchange (the truth the connector must follow). */
   const exchangeKey = () => mock.control.state().keys[0]?.listenKey;
 
-  /** Open sockets on the exchange and the keys they listen on. */
-  const exchangeSockets = () => mock.control.state().sockets;
+  /** Open user-data sockets on the exchange and the keys they listen on. */
+  const exchangeSockets = () => mock.control.state().sockets.filter((x) => x.kind === "stream");
+
+  /** Requests in flight: REST ones read by fetch, WebSocket API ones awaiting their answer. */
+  const pending = () => inflight + (raw().wsApi?.pendingRequests ?? 0);
 
   /** Pushes an event to the account's active key; returns how many sockets got it. */
   const push = (event: MockEvent) => mock.control.pushEvent({ apiKey: API_KEY }, event);
@@ -214,7 +228,7 @@ export async function startRig(options: RigOptions = {}) {
         const st = raw();
         const sockets = exchangeSockets();
         return (
-          inflight === 0 &&
+          pending() === 0 &&
           st.connected &&
           sockets.length === 1 &&
           sockets[0]!.listenKeys[0] === exchangeKey() &&
@@ -268,7 +282,8 @@ export async function startRig(options: RigOptions = {}) {
     exchangeKey,
     exchangeSockets,
     push,
-    inflight: () => inflight,
+    inflight: pending,
+    transport,
     close,
   };
 }

@@ -26,14 +26,15 @@ afterEach(async () => {
 
 const masked = (key: string | undefined) => `${key?.slice(0, 4)}…`;
 
-describe(
-  "the managed stream through a scripted day of exchange faults",
+describe.each(["rest", "ws-api"] as const)(
+  "the managed stream through a scripted day of exchange faults (listen keys over %s)",
   { timeout: FAULT_TEST_TIMEOUT_MS },
-  () => {
+  (transport) => {
     it("recovers from each fault in turn and the tools report every step truthfully", async () => {
       // A watchdog coarse enough for a day of fake time in 5-minute steps; a server that sends
       // nothing at all is still caught within deadAfterMs.
       const r: Rig = await startRig({
+        transport,
         connector: {
           watchdog: { pingIntervalMs: 10 * MIN, deadAfterMs: 25 * MIN },
           fatalRetryAfterMs: 60 * SEC,
@@ -206,9 +207,14 @@ describe(
         rotations: 1,
       });
       expect(r.exchangeKey()).toBe(secondKey);
-      expect(r.control.state().closedSockets.map((c) => c.reason)).not.toContain(
-        "connection max age reached",
-      );
+      // The user-data socket was rotated before the cut. (A WebSocket API connection may be
+      // cut at 24 h: it only carries requests, and reconnects on the next one.)
+      expect(
+        r.control
+          .state()
+          .closedSockets.filter((c) => c.kind === "stream")
+          .map((c) => c.reason),
+      ).not.toContain("connection max age reached");
 
       // 9. The API key is revoked: fatal at the next keepalive, and it stays fatal.
       r.control.revokeApiKey(API_KEY);
@@ -248,6 +254,20 @@ describe(
       ]);
       expect(all.gaps?.every((g) => g.to !== undefined && g.to > g.from)).toBe(true);
       expect((await r.status()).s.reconnects).toBe(reconnectsBeforeDay + 1);
+      const final = await r.status();
+      expect(final.s.listenKeyTransport).toBe(transport);
+      expect(final.text).toContain(
+        transport === "ws-api"
+          ? "Listen key managed over the WebSocket API (connected)."
+          : "Listen key managed over REST.",
+      );
+      if (transport === "ws-api") {
+        // Every listen-key call went over the WebSocket API, none over REST.
+        const restKeyCalls = r.control
+          .state()
+          .requests.filter((q) => q.path === "/api/v3/userDataStream" && q.transport !== "ws-api");
+        expect(restKeyCalls).toEqual([]);
+      }
     });
   },
 );

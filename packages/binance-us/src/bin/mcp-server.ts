@@ -1,11 +1,11 @@
 #!/usr/bin/env node
 import { parseArgs } from "node:util";
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
+import { createBinanceUsConnector } from "../connector.js";
 import { isBinanceUsError } from "../errors.js";
 import { startBinanceUsHttpServer } from "../http.js";
 import { createJsonLogger, createRedactingLogger, type LogLevel } from "../logger.js";
 import { BinanceUsMcpServer } from "../server.js";
-import { createBinanceUsConnector } from "../tools.js";
 
 const USAGE = `binance-us-mcp-server — the binance_us_* MCP tools over stdio or Streamable HTTP
 

@@ -205,6 +205,7 @@ describe("startBinanceUsMock options", () => {
     await clock.advance(1000);
     await until(() => expect(p.pings).toBe(1));
     await clock.advance(4000);
-    await until(() => expect(p.closed).toBeDefined());
+    await until(() => expect(p.messages).toMatchObject([{ e: "listenKeyExpired" }]));
+    expect(mock.control.state().keys).toHaveLength(0);
   });
 });

@@ -6,6 +6,7 @@ import {
   executionReportFill,
   listenKeyExpired,
   listStatus,
+  mockEvents,
   outboundAccountPosition,
 } from "./events.js";
 
@@ -70,5 +71,58 @@ describe("event builders", () => {
     expect(b.outboundAccountPosition().u).toBe(9_000);
     expect(b.balanceUpdate().T).toBe(9_000);
     expect(b.listenKeyExpired("k").E).toBe("9000");
+  });
+});
+
+describe("conditional executionReport fields follow the docs", () => {
+  it("W only while the order is on the book; d/D and v/A/B/u/U only in their cases", async () => {
+    const { parseUserDataPayload } = await import("../events.js");
+    const b = mockEvents;
+    const onBook = b.executionReport({}, 1_000);
+    expect(onBook).toMatchObject({ w: true, W: 1_000 });
+    for (const left of [
+      b.executionReportFill(),
+      b.executionReportCanceled(),
+      b.executionReportExpired(),
+      b.executionReportPrevented(),
+      b.executionReport({ w: false }),
+    ]) {
+      expect(left.w).toBe(false);
+      expect(left).not.toHaveProperty("W");
+    }
+    expect(b.executionReportPartialFill()).toMatchObject({
+      X: "PARTIALLY_FILLED",
+      w: true,
+      W: expect.any(Number),
+    });
+    const plain = b.executionReport();
+    for (const f of ["d", "D", "v", "A", "B", "u", "U"]) expect(plain).not.toHaveProperty(f);
+    expect(b.executionReportTrailing({}, 5)).toMatchObject({ d: 100, D: 5 });
+    expect(b.executionReportPrevented()).toMatchObject({
+      x: "TRADE_PREVENTION",
+      X: "EXPIRED",
+      v: 3,
+      A: "0.01000000",
+      B: "0.01000000",
+      u: 1,
+      U: 37,
+    });
+    expect(b.executionReportCanceled({ i: 9 })).toMatchObject({
+      x: "CANCELED",
+      C: "mock_9",
+      c: "cancel_9",
+    });
+    // Our zod events accept every case (and keep the conditional fields typed).
+    for (const e of [
+      onBook,
+      b.executionReportTrailing(),
+      b.executionReportPrevented(),
+      b.executionReportFill(),
+    ]) {
+      const parsed = parseUserDataPayload({ ...e, E: 1 });
+      expect(parsed?.kind).toBe("executionReport");
+    }
+    const stp = parseUserDataPayload({ ...b.executionReportPrevented(), E: 1 });
+    expect(stp?.kind === "executionReport" && stp.data.v).toBe(3);
   });
 });

@@ -16,6 +16,10 @@ let tradeSeq = 5_000;
 
 /**
  * A `NEW` limit buy `executionReport`; override any field (e.g. `{ x: "TRADE", X: "FILLED" }`).
+ * Conditional fields follow the exchange's docs: `W` (working time) is present only while
+ * the order is on the book (`w: true`); `d`/`D` (trailing stops) and `v`/`A`/`B`/`u`/`U`
+ * (self-trade prevention) only when given — see {@link executionReportTrailing} and
+ * {@link executionReportPrevented}. Pass `W` explicitly to force it.
  *
  * @example
  * mock.control.pushEvent({ apiKey }, executionReport({ s: "ETHUSD", S: "SELL" }));
@@ -23,7 +27,7 @@ let tradeSeq = 5_000;
 export function executionReport(overrides: MockEvent = {}, nowMs = DEFAULT_TIME): MockEvent {
   const orderId = overrides.i ?? orderSeq++;
   const t = typeof overrides.T === "number" ? overrides.T : nowMs;
-  return {
+  const out: MockEvent = {
     e: "executionReport",
     s: "BTCUSD",
     c: `mock_${String(orderId)}`,
@@ -59,11 +63,13 @@ export function executionReport(overrides: MockEvent = {}, nowMs = DEFAULT_TIME)
     V: "NONE",
     ...overrides,
   };
+  if (out.w !== true && !("W" in overrides)) delete out.W;
+  return out;
 }
 
 /**
  * A fill (`x: "TRADE"`, `X: "FILLED"`) for a whole order, with trade id, commission and the
- * quote amounts consistent with `q` and `p`.
+ * quote amounts consistent with `q` and `p`. The order left the book, so no `W`.
  */
 export function executionReportFill(overrides: MockEvent = {}, nowMs = DEFAULT_TIME): MockEvent {
   const q = String(overrides.q ?? "0.01000000");
@@ -83,6 +89,80 @@ export function executionReportFill(overrides: MockEvent = {}, nowMs = DEFAULT_T
       m: false,
       Z: quote,
       Y: quote,
+      ...overrides,
+    },
+    nowMs,
+  );
+}
+
+/** A partial fill: half of `q` traded, the rest still on the book (so `W` is present). */
+export function executionReportPartialFill(
+  overrides: MockEvent = {},
+  nowMs = DEFAULT_TIME,
+): MockEvent {
+  const q = String(overrides.q ?? "0.01000000");
+  const half = (Number(q) / 2).toFixed(8);
+  return executionReportFill(
+    { X: "PARTIALLY_FILLED", l: half, z: half, w: true, q, ...overrides },
+    nowMs,
+  );
+}
+
+/** The user canceled the order: `C` names the canceled order's client id, `c` the cancel's. */
+export function executionReportCanceled(
+  overrides: MockEvent = {},
+  nowMs = DEFAULT_TIME,
+): MockEvent {
+  const i = overrides.i ?? orderSeq++;
+  return executionReport(
+    {
+      x: "CANCELED",
+      X: "CANCELED",
+      w: false,
+      i,
+      C: `mock_${String(i)}`,
+      c: `cancel_${String(i)}`,
+      ...overrides,
+    },
+    nowMs,
+  );
+}
+
+/** The exchange expired the order (IOC/FOK remainder, market order without liquidity). */
+export function executionReportExpired(overrides: MockEvent = {}, nowMs = DEFAULT_TIME): MockEvent {
+  return executionReport({ x: "EXPIRED", X: "EXPIRED", w: false, f: "IOC", ...overrides }, nowMs);
+}
+
+/** A trailing-stop order: adds `d` (trailing delta) and `D` (trailing time). */
+export function executionReportTrailing(
+  overrides: MockEvent = {},
+  nowMs = DEFAULT_TIME,
+): MockEvent {
+  return executionReport(
+    { o: "STOP_LOSS_LIMIT", P: "41000.00000000", d: 100, D: nowMs, ...overrides },
+    nowMs,
+  );
+}
+
+/**
+ * An order expired by self-trade prevention: `x: "TRADE_PREVENTION"` with `v` (prevented
+ * match id), `A`/`B` (prevented quantities), `u` (trade group id) and `U` (counter order id).
+ */
+export function executionReportPrevented(
+  overrides: MockEvent = {},
+  nowMs = DEFAULT_TIME,
+): MockEvent {
+  return executionReport(
+    {
+      x: "TRADE_PREVENTION",
+      X: "EXPIRED",
+      w: false,
+      V: "EXPIRE_TAKER",
+      v: 3,
+      A: "0.01000000",
+      B: "0.01000000",
+      u: 1,
+      U: 37,
       ...overrides,
     },
     nowMs,
@@ -153,6 +233,11 @@ export function listenKeyExpired(listenKey: string, nowMs: number): MockEvent {
 export interface MockEventBuilders {
   executionReport(overrides?: MockEvent): MockEvent;
   executionReportFill(overrides?: MockEvent): MockEvent;
+  executionReportPartialFill(overrides?: MockEvent): MockEvent;
+  executionReportCanceled(overrides?: MockEvent): MockEvent;
+  executionReportExpired(overrides?: MockEvent): MockEvent;
+  executionReportTrailing(overrides?: MockEvent): MockEvent;
+  executionReportPrevented(overrides?: MockEvent): MockEvent;
   outboundAccountPosition(overrides?: MockEvent): MockEvent;
   balanceUpdate(overrides?: MockEvent): MockEvent;
   listStatus(overrides?: MockEvent): MockEvent;
@@ -164,6 +249,11 @@ export function createEventBuilders(now: () => number): MockEventBuilders {
   return {
     executionReport: (o) => executionReport(o, now()),
     executionReportFill: (o) => executionReportFill(o, now()),
+    executionReportPartialFill: (o) => executionReportPartialFill(o, now()),
+    executionReportCanceled: (o) => executionReportCanceled(o, now()),
+    executionReportExpired: (o) => executionReportExpired(o, now()),
+    executionReportTrailing: (o) => executionReportTrailing(o, now()),
+    executionReportPrevented: (o) => executionReportPrevented(o, now()),
     outboundAccountPosition: (o) => outboundAccountPosition(o, now()),
     balanceUpdate: (o) => balanceUpdate(o, now()),
     listStatus: (o) => listStatus(o, now()),
@@ -178,6 +268,11 @@ export function createEventBuilders(now: () => number): MockEventBuilders {
 export const mockEvents = {
   executionReport,
   executionReportFill,
+  executionReportPartialFill,
+  executionReportCanceled,
+  executionReportExpired,
+  executionReportTrailing,
+  executionReportPrevented,
   outboundAccountPosition,
   balanceUpdate,
   listStatus,

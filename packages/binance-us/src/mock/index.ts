@@ -6,10 +6,8 @@ export {
   type MockTimerHandle,
   type Scheduler,
 } from "./clock.js";
-export {
-  CONTROL_ROUTES,
-  type MockControl,
-} from "./control.js";
+export type { BookSide, MockControl } from "./control.js";
+export { CONTROL_ROUTES } from "./control-http.js";
 export {
   BINANCE_US_WIRE_ERRORS,
   BinanceUsMockError,
@@ -20,7 +18,12 @@ export {
   balanceUpdate,
   createEventBuilders,
   executionReport,
+  executionReportCanceled,
+  executionReportExpired,
   executionReportFill,
+  executionReportPartialFill,
+  executionReportPrevented,
+  executionReportTrailing,
   listenKeyExpired,
   listStatus,
   type MockEvent,
@@ -39,13 +42,16 @@ export {
   type RequestCounters,
   type SocketState,
 } from "./exchange.js";
+export type { ExpiryMode } from "./keys.js";
 export type {
   AccountSnapshotInput,
   BinanceUsMockOptions,
   InjectErrorSpec,
   MockLogger,
   MockTarget,
+  MockTunables,
   OpenOrderInput,
   SocketFilter,
 } from "./options.js";
 export { type BinanceUsMock, startBinanceUsMock } from "./server.js";
+export { WS_API_PATH } from "./ws-api.js";

@@ -36,6 +36,34 @@ const loggerSchema = z.custom<MockLogger>(
 
 const positiveMs = z.number().int().positive();
 
+const EXPIRY_MODES = ["event", "event-close", "close", "keep"] as const;
+
+/**
+ * The options that can also be changed while the mock runs (`control.setOptions`,
+ * `PUT /__mock/options`, and the bin's flags). New values apply to what happens next:
+ * a timer already armed (a key's expiry, a socket's ping or 24 h cut) keeps its length.
+ */
+export const mockTunablesSchema = z
+  .object({
+    keyValidityMs: positiveMs,
+    pingIntervalMs: positiveMs,
+    pongTimeoutMs: positiveMs,
+    connectionMaxAgeMs: positiveMs,
+    weightLimitPerMinute: z.number().int().positive(),
+    banAfterEarlyRetries: z.number().int().positive(),
+    banDurationSec: z.number().int().positive(),
+    maxIncomingMessagesPerSec: z.number().int().positive(),
+    onIncomingLimit: z.enum(["disconnect", "count"]),
+    unknownKeyOnConnect: z.enum(["reject", "close", "silent"]),
+    onKeyExpiry: z.enum(EXPIRY_MODES),
+    requestLogLimit: z.number().int().positive(),
+  })
+  .partial()
+  .strict();
+
+/** Input of `control.setOptions`: any subset of the run-time adjustable options. */
+export type MockTunables = z.infer<typeof mockTunablesSchema>;
+
 /** Zod schema of {@link BinanceUsMockOptions}; errors name the option and the fix. */
 const binanceUsMockOptionsSchema = z
   .object({
@@ -64,7 +92,7 @@ const binanceUsMockOptionsSchema = z
     maxIncomingMessagesPerSec: z.number().int().positive().default(5),
     onIncomingLimit: z.enum(["disconnect", "count"]).default("disconnect"),
     unknownKeyOnConnect: z.enum(["reject", "close", "silent"]).default("reject"),
-    onKeyExpiry: z.enum(["event", "close", "keep"]).default("event"),
+    onKeyExpiry: z.enum(EXPIRY_MODES).default("event"),
     requestLogLimit: z.number().int().positive().default(1000),
     logger: loggerSchema.optional(),
     generateListenKey: z
@@ -91,8 +119,9 @@ const binanceUsMockOptionsSchema = z
  *   "count" only).
  * - `unknownKeyOnConnect` "reject" (HTTP 400 with the -1125 body on the upgrade), "close"
  *   (accept, then close 1008) or "silent" (accept and never send anything).
- * - `onKeyExpiry` "event" (send `listenKeyExpired`, then close), "close" (plain close) or
- *   "keep" (leave the socket open but deliver nothing — the silent failure).
+ * - `onKeyExpiry` "event" (send `listenKeyExpired`; the socket stays open and silent, as on
+ *   the exchange), "event-close" (the event, then a close frame), "close" (plain close) or
+ *   "keep" (no event; the socket stays open and delivers nothing).
  */
 export type BinanceUsMockOptions = z.input<typeof binanceUsMockOptionsSchema>;
 
@@ -183,6 +212,13 @@ export type OpenOrderInput = z.infer<typeof openOrderInputSchema>;
  * - `times`: how many calls it hits (default 1).
  * - `applied`: for 5xx, perform the request (e.g. create/extend the key) and still report
  *   failure — the "outcome unknown" case.
+ * - `transport`: match only REST or only WebSocket API calls (WebSocket API methods match
+ *   their REST twins: `userDataStream.start` is `POST /api/v3/userDataStream`, `.ping` PUT,
+ *   `.stop` DELETE, `time` and `ping` the GET routes).
+ * - `body`: `json` (a Binance `{code,msg}` body), `html` (a WAF page, `text/html`) or
+ *   `empty`, for clients that must survive a non-JSON error.
+ * - `delayMs`: answer this much later on the mock's clock; `hang`: never answer (the
+ *   connection ends when the mock closes). Without `status` the real answer is delayed.
  */
 export const injectErrorSpecSchema = z
   .object({
@@ -192,21 +228,29 @@ export const injectErrorSpecSchema = z
       .pipe(z.enum(["GET", "POST", "PUT", "DELETE"]))
       .optional(),
     path: z.string().startsWith("/", "must be a path such as /api/v3/userDataStream").optional(),
+    transport: z.enum(["rest", "ws-api"]).optional(),
     status: z
       .number()
       .int()
       .refine(
         (s) => s === 429 || s === 418 || s === 403 || (s >= 500 && s <= 599),
         "must be 429, 418, 403 or 500-599",
-      ),
+      )
+      .optional(),
     code: z.number().int().optional(),
     msg: z.string().optional(),
+    body: z.enum(["json", "html", "empty"]).default("json"),
     retryAfterSec: z.number().int().nonnegative().optional(),
+    delayMs: z.number().int().positive().optional(),
+    hang: z.boolean().default(false),
     times: z.number().int().positive().default(1),
     applied: z.boolean().default(false),
     sticky: z.boolean().default(false),
   })
-  .strict();
+  .strict()
+  .refine((s) => s.status !== undefined || s.delayMs !== undefined || s.hang, {
+    message: "give a status (429, 418, 403, 5xx), or delayMs / hang for a slow or hanging answer",
+  });
 
 /** Input of {@link MockControl.injectError}. */
 export type InjectErrorSpec = z.input<typeof injectErrorSpecSchema>;

@@ -382,7 +382,7 @@ describe("signed snapshots", () => {
     ).toEqual(body(E.INVALID_SIGNATURE));
   });
 
-  it("answers -1021 outside recvWindow, -1102 without timestamp, -1131 for a huge recvWindow", async () => {
+  it("answers -1021 outside recvWindow, -1102 without timestamp, -1130 for a huge recvWindow", async () => {
     const { mock, clock } = await start(opts);
     const stale = await rest(mock, "GET", "/api/v3/account", {
       apiKey: KEY_A,
@@ -411,7 +411,24 @@ describe("signed snapshots", () => {
           query: sign(`recvWindow=70000&timestamp=${clock.now()}`),
         })
       ).body,
-    ).toEqual(body(E.RECV_WINDOW_TOO_LARGE));
+    ).toEqual(body(E.RECV_WINDOW_INVALID));
+    // Binance.US documents no -1131: the answer uses a code from its own list.
+    expect(E.RECV_WINDOW_INVALID).toMatchObject({ code: -1130 });
+    expect(Object.values(E).map((e) => e.code)).not.toContain(-1131);
+    // The window edge as documented: timestamp < serverTime + 1000.
+    const edge = await rest(mock, "GET", "/api/v3/account", {
+      apiKey: KEY_A,
+      query: sign(`timestamp=${clock.now() + 1000}`),
+    });
+    expect(edge.body).toEqual(body(E.TIMESTAMP_AHEAD));
+    expect(
+      (
+        await rest(mock, "GET", "/api/v3/account", {
+          apiKey: KEY_A,
+          query: sign(`timestamp=${clock.now() + 999}`),
+        })
+      ).status,
+    ).toBe(200);
   });
 
   it("rejects signed calls by a key without a secret (-2015) and without a key (-2014)", async () => {

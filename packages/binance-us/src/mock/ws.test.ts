@@ -165,24 +165,45 @@ describe("user-data stream sockets", () => {
     await until(() => expect(q.messages).toHaveLength(1));
   });
 
-  it("sends listenKeyExpired (E as a string) and closes when the key expires without keepalive", async () => {
+  it("sends listenKeyExpired (E as a string) when the key expires, then keeps the socket open and silent", async () => {
     const { mock, clock } = await start();
     const listenKey = await createKey(mock);
     const p = await open(`${mock.wsUrl}/ws/${listenKey}`);
     await clock.advance(60 * MIN);
-    await until(() => expect(p.closed).toBeDefined());
+    await until(() => expect(p.messages).toHaveLength(1));
     expect(p.messages).toEqual([{ e: "listenKeyExpired", E: String(clock.now()), listenKey }]);
     expect(mock.control.state().keys).toHaveLength(0);
+    // As on the exchange: no close frame, no further events, the connection stays up.
+    expect(p.closed).toBeUndefined();
+    expect(mock.control.state().sockets).toHaveLength(1);
+    expect(mock.control.pushEvent({ listenKey }, { e: "x" })).toBe(0);
+    const fresh = await createKey(mock);
+    expect(fresh).not.toBe(listenKey);
+    expect(mock.control.pushEvent({ listenKey: fresh }, { e: "x" })).toBe(0);
+    expect(p.closed).toBeUndefined();
   });
 
-  it("expireKey ends the key early: -1125 on PUT; sockets get the event, a plain close, or nothing", async () => {
+  it("closes after the event with onKeyExpiry event-close, and plainly with close", async () => {
+    for (const [onKeyExpiry, events] of [
+      ["event-close", 1],
+      ["close", 0],
+    ] as const) {
+      const { mock, clock } = await start({ onKeyExpiry });
+      const p = await open(`${mock.wsUrl}/ws/${await createKey(mock)}`);
+      await clock.advance(60 * MIN);
+      await until(() => expect(p.closed?.code).toBe(1000));
+      expect(p.messages).toHaveLength(events);
+    }
+  });
+
+  it("expireKey ends the key early: -1125 on PUT; sockets get the event, a close, or nothing", async () => {
     const { mock } = await start();
     let listenKey = await createKey(mock);
     const a = await open(`${mock.wsUrl}/ws/${listenKey}`);
     expect(mock.control.expireKey(listenKey)).toBe(true);
     expect(mock.control.expireKey(listenKey)).toBe(false);
-    await until(() => expect(a.closed).toBeDefined());
-    expect(a.messages).toMatchObject([{ e: "listenKeyExpired", listenKey }]);
+    await until(() => expect(a.messages).toMatchObject([{ e: "listenKeyExpired", listenKey }]));
+    expect(a.closed).toBeUndefined();
     const r = await rest(mock, "PUT", UDS, { apiKey: KEY_A, query: `listenKey=${listenKey}` });
     expect((r.body as { code: number }).code).toBe(-1125);
 
@@ -193,22 +214,35 @@ describe("user-data stream sockets", () => {
     expect(b.messages).toHaveLength(0);
 
     listenKey = await createKey(mock);
+    const d = await open(`${mock.wsUrl}/ws/${listenKey}`);
+    mock.control.expireKey(listenKey, { sockets: "event-close" });
+    await until(() => expect(d.closed?.code).toBe(1000));
+    expect(d.messages).toMatchObject([{ e: "listenKeyExpired", listenKey }]);
+
+    listenKey = await createKey(mock);
     const c = await open(`${mock.wsUrl}/ws/${listenKey}`);
     mock.control.expireKey(listenKey, { sockets: "keep" });
     const fresh = await createKey(mock);
     expect(mock.control.pushEvent({ listenKey: fresh }, { e: "x" })).toBe(0);
     expect(c.closed).toBeUndefined();
+    expect(c.messages).toHaveLength(0);
   });
 
-  it("sendListenKeyExpired sends the event then closes, leaving the key valid unless asked", async () => {
+  it("sendListenKeyExpired sends the event, silences the key on the socket, and closes only when asked", async () => {
     const { mock } = await start();
     const listenKey = await createKey(mock);
     const p = await open(`${mock.wsUrl}/ws/${listenKey}`);
     expect(mock.control.sendListenKeyExpired(listenKey)).toBe(1);
-    await until(() => expect(p.closed?.code).toBe(1000));
+    await until(() => expect(p.messages).toHaveLength(1));
     expect(p.messages[0]).toMatchObject({ e: "listenKeyExpired", listenKey });
     expect(typeof (p.messages[0] as { E: unknown }).E).toBe("string");
+    expect(p.closed).toBeUndefined();
+    // "No more events will be sent after this until a new listenKey is created."
+    expect(mock.control.pushEvent({ listenKey }, { e: "x" })).toBe(0);
     expect(await createKey(mock)).toBe(listenKey);
+    const q = await open(`${mock.wsUrl}/ws/${listenKey}`);
+    expect(mock.control.sendListenKeyExpired(listenKey, { close: true })).toBe(2);
+    await until(() => expect(q.closed?.code).toBe(1000));
     mock.control.sendListenKeyExpired(listenKey, { invalidate: true });
     expect(mock.control.state().keys).toHaveLength(0);
   });
@@ -283,13 +317,15 @@ describe("notifications", () => {
     const p = probe(`${mock.wsUrl}/ws/${listenKey}`);
     expect(await opened).toBe(1);
     await clock.advance(60 * MIN);
+    await until(() => expect(p.messages).toHaveLength(1));
+    mock.control.dropSockets();
     await until(() => expect(p.closed).toBeDefined());
     expect(seen).toEqual([
       "keyCreated",
       "request POST 200",
       "socketOpen 1",
       "keyEnded expired",
-      "socketClose 1 listen key expired",
+      "socketClose 1 dropped without close frame",
     ]);
     for (const off of offs) off();
     await createKey(mock);
