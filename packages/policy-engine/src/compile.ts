@@ -23,7 +23,7 @@ export interface CompiledLimit {
   readonly window: string;
   readonly windowMs: number;
   readonly max: number;
-  readonly scope: "grant" | "session" | "global";
+  readonly scope: "grant" | "session" | "user" | "global";
   /** `<counter>|<scope>|`; the scope value is appended per call. */
   readonly keyPrefix: string;
   readonly incrementFrom?: string | undefined;

@@ -100,7 +100,18 @@ function scopeValue(limit: CompiledLimit, identity: Identity): string {
     ? identity.grant
     : limit.scope === "session"
       ? (identity.session ?? identity.grant)
-      : "*";
+      : limit.scope === "user"
+        ? userScope(identity)
+        : "*";
+}
+
+/**
+ * Scope `user`: the grant and the verified subject, length-prefixed so no pair of
+ * names can spell another pair's key. Without a subject (API keys) every caller of the
+ * grant shares one counter, as with scope `grant`.
+ */
+function userScope(identity: Identity): string {
+  return `${identity.grant.length}:${identity.grant}|${identity.sub ?? ""}`;
 }
 
 function describeType(v: unknown): string {
@@ -190,14 +201,18 @@ function schemaErrorText(e: ErrorObject): string {
 }
 
 /** Argument checks of a rule in precedence order; the first failure decides. */
-function checkArguments(rule: CompiledRule, args: unknown): Outcome | undefined {
+function checkArguments(
+  rule: CompiledRule,
+  args: unknown,
+  identity: Identity,
+): Outcome | undefined {
   for (const c of rule.denyIf) {
-    const reason = c.denies(args);
+    const reason = c.denies(args, identity);
     if (reason !== undefined)
       return { effect: "deny", code: "CONDITION_FAILED", reason, ruleId: c.ruleId };
   }
   for (const c of rule.require) {
-    if (!c.test(args))
+    if (!c.test(args, identity))
       return { effect: "deny", code: "CONDITION_FAILED", reason: c.failReason, ruleId: c.ruleId };
   }
   const v = rule.validate;
@@ -237,7 +252,7 @@ function evaluateCall(policy: CompiledPolicy, call: ToolCall, identity: Identity
   const rule = plan.rule;
   const counters: CounterSpec[] = [];
   if (rule === undefined || !rule.shadow) {
-    const failed = rule === undefined ? undefined : checkArguments(rule, args);
+    const failed = rule === undefined ? undefined : checkArguments(rule, args, identity);
     if (failed !== undefined) return withTool(failed, name);
     // Static denies were settled by `fixed`; here base is allow or require_approval.
     const bad =
@@ -250,7 +265,7 @@ function evaluateCall(policy: CompiledPolicy, call: ToolCall, identity: Identity
   const bad = pushSpecs(policy.allLimits, args, identity, counters);
   if (bad !== undefined) return withTool(bad, name);
   let shadow: Outcome | undefined =
-    plan.base.effect === "deny" ? plan.base : checkArguments(rule, args);
+    plan.base.effect === "deny" ? plan.base : checkArguments(rule, args, identity);
   let shadowCounters: CounterSpec[] | undefined;
   if (shadow === undefined) {
     shadowCounters = [];
@@ -380,7 +395,7 @@ function explainCall(policy: CompiledPolicy, call: ToolCall, identity: Identity)
         detail: "shadow: the rule's outcome is reported but the call is allowed",
       });
     for (const c of rule.denyIf) {
-      const hit = c.denies(args);
+      const hit = c.denies(args, identity);
       trace.push({
         step: "deny_if",
         ruleId: c.ruleId,
@@ -389,7 +404,7 @@ function explainCall(policy: CompiledPolicy, call: ToolCall, identity: Identity)
       });
     }
     for (const c of rule.require) {
-      const ok = c.test(args);
+      const ok = c.test(args, identity);
       trace.push({
         step: "require",
         ruleId: c.ruleId,
