@@ -7,6 +7,8 @@ import {
 } from "@modelcontextprotocol/sdk/types.js";
 import { Ajv } from "ajv";
 import type { NextFunction, Request, RequestHandler, Response } from "express";
+import { createAuthenticator, sendAuthRefusal, serveOAuthMetadata } from "./auth/authenticate.js";
+import { createOAuthVerifier, type OAuthVerifier } from "./auth/oauth.js";
 import { ClientStreams } from "./client-streams.js";
 import {
   type CompiledPolicy,
@@ -23,7 +25,6 @@ import {
   isJsonContentType,
   isLoopbackOrigin,
   normalizeHost,
-  presentedKey,
   readBody,
   sendError,
 } from "./http.js";
@@ -43,6 +44,7 @@ import {
   validateOptions,
 } from "./options.js";
 import { ProxySession, type SessionContext } from "./session.js";
+import { Telemetry } from "./telemetry.js";
 import { transportFactory, UpstreamLink } from "./upstream.js";
 
 /** The gateway handle returned by {@link createToolgateMcp}. */
@@ -84,6 +86,18 @@ export interface ToolgateMcp {
   notifyToolsChanged(grant?: string, opts?: { force?: boolean }): Promise<void>;
   /** Client requests currently being processed (including calls held for approval). */
   inFlight(): number;
+  /** The OAuth resource server, when the `oauth` option is set. */
+  readonly oauth: OAuthVerifier | undefined;
+  /**
+   * Answers a request for the RFC 9728 protected-resource metadata
+   * (`/.well-known/oauth-protected-resource/mcp` and the root form) and returns true;
+   * returns false for anything else, or when `oauth` is not set. Mount it at the root
+   * of the server, where clients look for it.
+   *
+   * @example
+   * app.use((req, res, next) => gw.serveOAuthMetadata(req, res) || next());
+   */
+  serveOAuthMetadata(req: IncomingMessage, res: ServerResponse): boolean;
 }
 
 const noopLogger: Logger = {};
@@ -103,7 +117,7 @@ const MAX_JSON_DEPTH = 100;
 const ALLOW = "GET, POST, DELETE, OPTIONS";
 /** Request headers a browser MCP client sends (API key, session, resumption). */
 const CORS_ALLOW_HEADERS =
-  "authorization, x-api-key, content-type, accept, mcp-session-id, mcp-protocol-version, last-event-id";
+  "authorization, x-api-key, content-type, accept, mcp-session-id, mcp-protocol-version, last-event-id, traceparent, tracestate";
 /** Response headers a browser MCP client must read. */
 const CORS_EXPOSE = "mcp-session-id, mcp-protocol-version, www-authenticate";
 
@@ -147,10 +161,14 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
   // Often enough that an idle session outlives its limit by at most a minute.
   const sweepEveryMs = Math.min(idleMs, 60_000);
   const responseMode = options.responseMode ?? "auto";
+  const telemetry = Telemetry.create(options.tracer);
   const engine: PolicyEngineLike = createEngine({
     store: options.store,
     now,
     newId: options.newId,
+    // Reservation spans need the store wrapped; without tracing the engine keeps its
+    // synchronous in-process path.
+    wrapStore: telemetry.live ? (s) => telemetry.traceStore(s) : undefined,
   });
   // Browsers send the serialized origin (lowercase host, no path, no default port); an
   // entry written as "http://LocalHost:6274/" must match it, so entries are serialized too.
@@ -188,13 +206,9 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
         ? (k: string) => (Object.hasOwn(apiKeys, k) ? apiKeys[k] : undefined)
         : () => undefined;
 
-  function identify(req: IncomingMessage): Identity | undefined | Promise<Identity | undefined> {
-    if (options.identify) return options.identify(req as Request);
-    const key = presentedKey(req);
-    if (key === undefined) return undefined;
-    const grant = lookupKey(key);
-    return grant ? { grant } : undefined;
-  }
+  // Identity stage (API key | OAuth access token | custom); see auth/authenticate.ts.
+  const oauth = options.oauth ? createOAuthVerifier({ now, ...options.oauth }) : undefined;
+  const authenticate = createAuthenticator({ lookupKey, identify: options.identify, oauth });
 
   function watch(holder: PolicyHolder): void {
     if (watched.has(holder)) return;
@@ -204,19 +218,20 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
         // Only sessions governed by this holder; the previous policy is their baseline
         // when their client has not listed tools yet.
         for (const s of sessions.values()) {
-          if (sourceOf(s.grant) === holder) void s.toolsMaybeChanged({ previousPolicy: prev });
+          if (sourceOf(s.grant, s.identity) === holder)
+            void s.toolsMaybeChanged({ previousPolicy: prev });
         }
       }),
     );
   }
 
-  function sourceOf(grant: string): PolicyHolder | CompiledPolicy | undefined {
+  function sourceOf(grant: string, identity?: Identity): PolicyHolder | CompiledPolicy | undefined {
     const src = options.policy;
-    return typeof src === "function" ? src(grant) : src;
+    return typeof src === "function" ? src(grant, identity) : src;
   }
 
-  function policyFor(grant: string): CompiledPolicy | undefined {
-    const p = sourceOf(grant);
+  function policyFor(identity: Identity): CompiledPolicy | undefined {
+    const p = sourceOf(identity.grant, identity);
     if (!p) return undefined;
     if (isHolder(p)) {
       watch(p);
@@ -285,15 +300,16 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
     newId,
     scheduler,
     logger,
+    telemetry,
     async decide(identity, tool, args): Promise<Decision> {
-      const policy = policyFor(identity.grant);
+      const policy = policyFor(identity);
       if (!policy) {
         throw new ToolgateMcpError("NO_POLICY", `no policy for grant ${identity.grant}`);
       }
       return engine.decide(policy, { name: tool, arguments: args }, identity);
     },
     visible(identity, tools, at) {
-      const policy = at ?? policyFor(identity.grant);
+      const policy = at ?? policyFor(identity);
       if (!policy) return new Set();
       return new Set(engine.visibleTools(policy, tools, identity).map((t) => t.name));
     },
@@ -388,7 +404,7 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
     identity: Identity,
     res: ServerResponse,
   ): Promise<void> {
-    if (!policyFor(identity.grant)) {
+    if (!policyFor(identity)) {
       sendError(res, "NO_POLICY", `no policy is configured for grant ${identity.grant}`);
       return;
     }
@@ -430,7 +446,7 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
     const shared = new Set(results.map((r) => r.link).filter(isShared));
     const session = new ProxySession(
       sid,
-      { grant: identity.grant, session: sid },
+      { ...identity, session: sid },
       streams,
       results.map((r) => r.link),
       shared,
@@ -466,10 +482,15 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
       return undefined;
     }
     const s = sessions.get(sid);
-    if (!s || s.closed || s.grant !== identity.grant) {
+    // A session belongs to one grant and, with OAuth, to one subject: another user of a
+    // shared grant (client_id) cannot use it, even knowing its id.
+    if (!s || s.closed || s.grant !== identity.grant || s.identity.sub !== identity.sub) {
       sendError(res, "SESSION_NOT_FOUND", "Session not found; initialize a new session");
       return undefined;
     }
+    // A newer token of the same subject may carry other claims or scopes: decide on those.
+    if (identity.claims !== undefined && identity.claims !== s.identity.claims)
+      s.identity = { ...identity, session: s.id };
     const pv = header(req, "mcp-protocol-version");
     if (pv !== undefined && !SUPPORTED.has(pv)) {
       sendError(
@@ -562,13 +583,27 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
         sendError(res, "INVALID_REQUEST", "Invalid Request: session already initialized");
         return;
       }
-      await initialize(msg, identity, res);
+      const rt = telemetry.request(msg, req.headers, undefined, identity);
+      try {
+        await initialize(msg, identity, res);
+      } finally {
+        const failed = res.statusCode >= 400;
+        rt?.end(
+          failed
+            ? { jsonrpc: "2.0", error: { code: res.statusCode, message: "initialize refused" } }
+            : undefined,
+        );
+      }
       return;
     }
     const session = lookupSession(req, res, identity);
     if (!session) return;
     if (kind === "request") {
-      session.handleRequest(msg, res);
+      session.handleRequest(
+        msg,
+        res,
+        telemetry.request(msg, req.headers, session.id, session.identity),
+      );
       return;
     }
     if (kind === "notification") session.handleNotification(msg);
@@ -614,6 +649,8 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
     if (!started) {
       started = (async () => {
         sweepTimer = scheduler.setTimeout(sweep, sweepEveryMs);
+        // Keys loaded up front so the first token is not slower; failures retry on use.
+        if (oauth) await oauth.warm();
         const probe = {
           protocolVersion: LATEST_PROTOCOL_VERSION,
           capabilities: {},
@@ -677,19 +714,14 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
         res.writeHead(204, headers).end();
         return;
       }
-      const found = identify(req);
-      const identity = found instanceof Promise ? await found : found;
-      if (!identity) {
-        sendError(
-          res,
-          "UNAUTHORIZED",
-          "Unauthorized: present an API key (Authorization: Bearer <key> or X-API-Key)",
-          {
-            "www-authenticate": 'Bearer realm="toolgate"',
-          },
-        );
+      // Identity stage: a refusal carries its status and WWW-Authenticate challenge.
+      const found = authenticate(req);
+      const auth = found instanceof Promise ? await found : found;
+      if (!auth.ok) {
+        sendAuthRefusal(res, auth);
         return;
       }
+      const identity = auth.identity;
       // start() is optional: the first request runs it (probes + idle sweep).
       if (!startDone) await start();
       switch (req.method) {
@@ -773,5 +805,9 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
       await Promise.all(checks);
     },
     inFlight,
+    oauth,
+    serveOAuthMetadata(req, res) {
+      return oauth !== undefined && serveOAuthMetadata(oauth, req, res);
+    },
   };
 }

@@ -4,6 +4,20 @@
  * tool call, transparently for everything else.
  */
 
+export type { AuthOutcome } from "./auth/authenticate.js";
+export type {
+  OAuthOptions,
+  OAuthVerifier,
+  TokenRefusal,
+  VerifiedToken,
+  VerifyResult,
+} from "./auth/oauth.js";
+export {
+  createOAuthVerifier,
+  OAUTH_ALGORITHMS,
+  OAUTH_TOKEN_TYPES,
+  OAuthOptionsSchema,
+} from "./auth/oauth.js";
 export { argumentsDigest, canonicalJson } from "./digest.js";
 export type { McpErrorCodeName } from "./errors.js";
 export { McpErrorCode, ToolgateMcpError } from "./errors.js";
@@ -24,3 +38,4 @@ export type {
   UpstreamConfig,
 } from "./options.js";
 export { deniedResult } from "./session.js";
+export { formatTraceparent, parseTraceparent, TRACER_NAME } from "./telemetry.js";
