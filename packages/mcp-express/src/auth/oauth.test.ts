@@ -1,5 +1,5 @@
 import { createHmac } from "node:crypto";
-import { exportJWK, generateKeyPair, type JWK, SignJWT } from "jose";
+import { type CryptoKey, exportJWK, generateKeyPair, type JWK, SignJWT } from "jose";
 import { beforeEach, describe, expect, it } from "vitest";
 import { ToolgateMcpError } from "../errors.js";
 import type { FetchLike } from "./jwks.js";
