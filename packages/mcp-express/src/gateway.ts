@@ -649,8 +649,9 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
     if (!started) {
       started = (async () => {
         sweepTimer = scheduler.setTimeout(sweep, sweepEveryMs);
-        // Keys loaded up front so the first token is not slower; failures retry on use.
-        if (oauth) await oauth.warm();
+        // Keys loaded in the background so the first token is not slower; an authorization
+        // server that is down must not hold up start-up (verification retries on use).
+        if (oauth) void oauth.warm();
         const probe = {
           protocolVersion: LATEST_PROTOCOL_VERSION,
           capabilities: {},
