@@ -76,12 +76,19 @@ export class JwksCache {
   private inflight: Promise<void> | undefined;
   /** Fetches done so far (for tests and metrics). */
   fetches = 0;
+  /** Bumped whenever a new key set is loaded: results verified under older keys are void. */
+  epoch = 0;
 
   constructor(private readonly opts: JwksCacheOptions) {}
 
   /** True once a key set has been loaded. */
   get loaded(): boolean {
     return this.resolver !== undefined;
+  }
+
+  /** True while the loaded set is younger than `maxAgeMs` (no refresh due). */
+  fresh(now: number): boolean {
+    return this.resolver !== undefined && now - this.fetchedAt < this.opts.maxAgeMs;
   }
 
   /**
@@ -132,6 +139,7 @@ export class JwksCache {
         usable.map((k) => k.kid).filter((k): k is string => typeof k === "string"),
       );
       this.fetchedAt = this.opts.now();
+      this.epoch++;
     } catch (e) {
       this.opts.onError?.(errText(e));
     }

@@ -204,6 +204,29 @@ describe("OAuth access-token verification", () => {
     expect((await v.verify(await mint(k2))).ok).toBe(true);
   });
 
+  it("a verified token is remembered, but never past exp nor across a key refetch", async () => {
+    const v = verifier({ jwksCooldownMs: 0 });
+    const token = await mint(k1);
+    const first = await v.verify(token);
+    expect(first.ok).toBe(true);
+    // The same result object comes back: no second signature check.
+    expect(await v.verify(token)).toBe(first);
+    // A refetch (here: an unknown kid) voids what was verified under the old set.
+    published = [k2.pub];
+    await v.verify(await mint(k2));
+    expect(refusal(await v.verify(token)).description).toMatch(/no signing key/);
+    published = [k1.pub, k2.pub];
+    const again = await mint(k1, { sub: "bob" });
+    await v.verify(await mint(k1, {}, { kid: "k-unknown" })); // refetch: k1 back
+    expect((await v.verify(again)).ok).toBe(true);
+    now += 300_000 + 31_000;
+    expect(refusal(await v.verify(again)).description).toMatch(/expired/);
+    // verifiedCacheSize 0: every call checks the signature.
+    const off = verifier({ verifiedCacheSize: 0 });
+    const t2 = await mint(k1);
+    expect(await off.verify(t2)).not.toBe(await off.verify(t2));
+  });
+
   it("symmetric and private keys in a JWKS are ignored; keys unreachable at first answer 503", async () => {
     const { privateKey } = await generateKeyPair("RS256", { extractable: true });
     published = [

@@ -74,6 +74,12 @@ export interface OAuthOptions {
   jwksCooldownMs?: number;
   /** Time limit of one metadata or key fetch. Default 5 s. */
   fetchTimeoutMs?: number;
+  /**
+   * Verified tokens remembered (exact token text -> identity), so a client reusing its
+   * token pays the signature check once. Entries still honour `exp`/`nbf` on every use
+   * and are dropped when the key set is refetched. 0 turns it off. Default 10000.
+   */
+  verifiedCacheSize?: number;
   /** Human name of the resource in the metadata (`resource_name`). Default "Toolgate MCP gateway". */
   resourceName?: string;
   /** Fetch used for discovery and keys. Default the global `fetch`. */
@@ -181,6 +187,7 @@ export const OAuthOptionsSchema = z.strictObject({
   jwksMaxAgeMs: z.number().int().min(1000).optional(),
   jwksCooldownMs: z.number().int().min(0).optional(),
   fetchTimeoutMs: z.number().int().min(100).optional(),
+  verifiedCacheSize: z.number().int().min(0).optional(),
   resourceName: z.string().optional(),
   fetch: fn.optional(),
   now: fn.optional(),
@@ -322,12 +329,44 @@ export function createOAuthVerifier(options: OAuthOptions): OAuthVerifier {
     },
   });
 
+  /** Verified tokens by their exact text; see `verifiedCacheSize`. */
+  const verified = new Map<
+    string,
+    { result: VerifyResult; expMs: number; nbfMs: number; epoch: number }
+  >();
+  const cacheMax = options.verifiedCacheSize ?? 10_000;
+
   const invalid = (description: string): VerifyResult => ({
     ok: false,
     refusal: { status: 401, error: "invalid_token", description },
   });
 
   async function verify(token: string): Promise<VerifyResult> {
+    const hit = verified.get(token);
+    if (hit !== undefined) {
+      const t = now();
+      // The same checks time would change, against keys that have not been refetched.
+      if (hit.epoch === keys.epoch && keys.fresh(t) && t < hit.expMs && t >= hit.nbfMs)
+        return hit.result;
+      verified.delete(token);
+    }
+    const used = { epoch: -1 };
+    const r = await verifyFully(token, used);
+    if (r.ok && cacheMax > 0 && used.epoch === keys.epoch) {
+      if (verified.size >= cacheMax) verified.clear();
+      const { exp, nbf } = r.token.claims;
+      verified.set(token, {
+        result: r,
+        expMs: ((exp as number) + tolerance) * 1000,
+        nbfMs: typeof nbf === "number" ? (nbf - tolerance) * 1000 : Number.NEGATIVE_INFINITY,
+        epoch: used.epoch,
+      });
+    }
+    return r;
+  }
+
+  /** Every check; `used.epoch` is set to the key set the signature was checked against. */
+  async function verifyFully(token: string, used: { epoch: number }): Promise<VerifyResult> {
     if (!looksLikeJwt(token)) return invalid("the access token is not a JWT");
     let header: ReturnType<typeof decodeProtectedHeader>;
     try {
@@ -343,6 +382,7 @@ export function createOAuthVerifier(options: OAuthOptions): OAuthVerifier {
     let resolver: Awaited<ReturnType<JwksCache["resolverFor"]>>;
     try {
       resolver = await keys.resolverFor(header);
+      used.epoch = keys.epoch;
     } catch {
       return {
         ok: false,
