@@ -4,7 +4,7 @@
  * OpenTelemetry traces exported over OTLP/HTTP (the standard environment turns them on)
  * with the trace context reaching the upstream; the audit log names subject and client.
  */
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -13,6 +13,7 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
+import { compilePolicy, createPolicyEngine, parsePolicyText } from "@toolgate/policy-engine";
 import express from "express";
 import { type CryptoKey, exportJWK, generateKeyPair, type JWK, SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
@@ -471,5 +472,35 @@ describe("OpenTelemetry from the standard environment", () => {
     expect(exported).toEqual([]);
     const call = seen.find((s) => s.body.method === "tools/call");
     expect(call?.headers.traceparent).toBe(`00-${traceId}-2222222222222222-01`);
+  });
+});
+
+describe("the README's OAuth example", () => {
+  it("loads as written, and its trader policy means what the text says", async () => {
+    const readme = readFileSync(new URL("../README.md", import.meta.url), "utf8");
+    const section = readme.slice(readme.indexOf("## OAuth access tokens"));
+    const blocks = [...section.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1] ?? "");
+    const [config, trader] = blocks;
+    expect(config).toContain("auth:");
+    const dir = mkdtempSync(join(tmpdir(), "toolgate-readme-"));
+    mkdirSync(join(dir, "policies"));
+    writeFileSync(join(dir, "toolgate.config.yaml"), config ?? "");
+    writeFileSync(join(dir, "policies", "trader.yaml"), trader ?? "");
+    const loaded = loadGatewayConfig({ cwd: dir, env: { CI_KEY: "ci-key-0123456789abcdef" } });
+    expect(loaded.oauth).toMatchObject({
+      issuer: "https://login.example.com",
+      grantClaim: "client_id",
+      requiredScopes: ["mcp:tools"],
+    });
+    expect(loaded.oauth?.policies.map((p) => p.claim)).toEqual(["role", "groups"]);
+    const policy = compilePolicy(parsePolicyText(trader ?? "", { source: "trader.yaml" }));
+    const engine = createPolicyEngine();
+    const call = { name: "binance_us_create_listen_key" };
+    const who = (sub: string, role: string) => ({ grant: "agent", sub, claims: { role } });
+    for (let i = 0; i < 10; i++)
+      expect((await engine.decide(policy, call, who("ann", "trader"))).effect).toBe("allow");
+    expect((await engine.decide(policy, call, who("ann", "trader"))).code).toBe("RATE_LIMITED");
+    expect((await engine.decide(policy, call, who("ben", "trader"))).effect).toBe("allow");
+    expect((await engine.decide(policy, call, who("cid", "viewer"))).code).toBe("CONDITION_FAILED");
   });
 });
