@@ -50,6 +50,11 @@ export function banner(
       ? `  Approvals      ${gw.adminUrl}?token=${encodeURIComponent(info.adminToken)}`
       : `  Approvals      ${gw.adminUrl}   (admin token from TOOLGATE_ADMIN_TOKEN / the config)`,
     `  Metrics        ${gw.url}/metrics`,
+    ...(gw.mcp.oauth
+      ? [
+          `  OAuth          tokens from ${String(gw.mcp.oauth.metadata().authorization_servers)}; metadata at ${gw.mcp.oauth.metadataUrl()}`,
+        ]
+      : []),
     ...gw.notes.map((n) => `  ${n}`),
     "",
     info.generatedKey

@@ -20,6 +20,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { z } from "zod";
 import { loadGatewayConfig } from "../src/config.js";
 import { type RunningGateway, startGateway } from "../src/gateway.js";
+import { banner } from "../src/serve.js";
 import { memoryLogger, textOf } from "./helpers/gateway.js";
 
 interface Key {
@@ -395,6 +396,34 @@ describe("JWKS rotation while calls flow", () => {
     }
     expect(issues[0]).toMatchObject({ path: "auth.oauth.policy" });
     expect(issues[0]?.message).toMatch(/every token is refused/);
+  });
+});
+
+describe("default resource", () => {
+  it("is the gateway's own /mcp URL once it listens (port 0 included)", async () => {
+    const dir = workdir("memory");
+    writeFileSync(
+      join(dir, "toolgate.config.yaml"),
+      configYaml("memory").replace('    resource: "https://desk.example.com/mcp"\n', ""),
+    );
+    const { gw } = await startFrom(dir);
+    try {
+      const doc = (await (
+        await fetch(`${gw.url}/.well-known/oauth-protected-resource`)
+      ).json()) as { resource: string };
+      expect(doc.resource).toBe(gw.mcpUrl);
+      // The start-up banner tells a new user where tokens come from.
+      expect(banner(gw, { adminToken: "x", adminTokenGenerated: false })).toContain(
+        `OAuth          tokens from ${issuer}; metadata at ${gw.url}/.well-known/oauth-protected-resource/mcp`,
+      );
+      const r = await fetch(gw.mcpUrl, { method: "POST" });
+      expect(r.status).toBe(401);
+      expect(r.headers.get("www-authenticate")).toContain(
+        `resource_metadata="${gw.url}/.well-known/oauth-protected-resource/mcp"`,
+      );
+    } finally {
+      await gw.close();
+    }
   });
 });
 

@@ -51,23 +51,24 @@ export function createAuthenticator(
     message: `Unauthorized: ${message}`,
     headers: { "www-authenticate": challenge },
   });
-  const noCredential = oauth
-    ? unauthorized(BOTH_HINT, oauth.challenge())
-    : unauthorized(API_KEY_HINT, 'Bearer realm="toolgate"');
+  // Built per refusal: the resource URL may only be known once the server listens.
+  const apiKeyOnly = unauthorized(API_KEY_HINT, 'Bearer realm="toolgate"');
+  const noCredential = (): AuthOutcome =>
+    oauth ? unauthorized(BOTH_HINT, oauth.challenge()) : apiKeyOnly;
 
   if (o.identify) {
     const identify = o.identify;
     return (req) => {
       const found = identify(req as Request);
       if (found instanceof Promise)
-        return found.then((id) => (id ? { ok: true, identity: id } : noCredential));
-      return found ? { ok: true, identity: found } : noCredential;
+        return found.then((id) => (id ? { ok: true, identity: id } : noCredential()));
+      return found ? { ok: true, identity: found } : noCredential();
     };
   }
 
   return (req) => {
     const key = presentedKey(req);
-    if (key === undefined) return noCredential;
+    if (key === undefined) return noCredential();
     const grant = o.lookupKey(key);
     if (grant) return { ok: true, identity: { grant } };
     // Tokens only in the Authorization header (RFC 6750 section 2.1); query strings and
@@ -82,7 +83,7 @@ export function createAuthenticator(
               description: "unknown API key or malformed access token",
             }),
           )
-        : noCredential;
+        : noCredential();
     return oauth.verify(key).then((r): AuthOutcome => {
       if (r.ok) return { ok: true, identity: r.token.identity };
       const { refusal } = r;

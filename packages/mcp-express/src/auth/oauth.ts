@@ -352,7 +352,9 @@ export function createOAuthVerifier(options: OAuthOptions): OAuthVerifier {
     }
     const used = { epoch: -1 };
     const r = await verifyFully(token, used);
-    if (r.ok && cacheMax > 0 && used.epoch === keys.epoch) {
+    // Oversized tokens are checked every time rather than held: the memory stays bounded
+    // by count times a typical token, whatever a client sends.
+    if (r.ok && cacheMax > 0 && used.epoch === keys.epoch && token.length <= 4096) {
       if (verified.size >= cacheMax) verified.clear();
       const { exp, nbf } = r.token.claims;
       verified.set(token, {
