@@ -81,6 +81,25 @@ const McpExpressResults = z.looseObject({
   ),
 });
 
+const McpExpressIdentityResults = z.looseObject({
+  quick: z.boolean().optional(),
+  perCallUs: z.looseObject({
+    apiKeyUs: z.number(),
+    rs256Us: z.number(),
+    es256Us: z.number(),
+    reusedTokenUs: z.number(),
+    reusedTokenToApiKey: z.number(),
+  }),
+  c32: z.looseObject({
+    concurrency: z.number(),
+    apiKeyRps: z.number(),
+    oauthRps: z.number(),
+    tracedRps: z.number(),
+    oauthToApiKey: z.number(),
+    tracingOnToOff: z.number(),
+  }),
+});
+
 const BinanceUsResults = z.looseObject({
   quick: z.boolean().optional(),
   parse: z.looseObject({
@@ -299,6 +318,63 @@ function mcpExpress(json: unknown): SummaryRow[] {
   return out;
 }
 
+function mcpExpressIdentity(json: unknown): SummaryRow[] {
+  const { perCallUs: p, c32 } = McpExpressIdentityResults.parse(json);
+  const area = "mcp-express";
+  const apiKey = base("API-key lookup", p.apiKeyUs, "µs");
+  const c = `c${c32.concurrency}`;
+  return [
+    {
+      area,
+      measure: "OAuth token check per call, RS256, cached keys",
+      figure: fig(p.rs256Us, "µs"),
+      baseline: apiKey,
+      ratio: ratioOf(p.rs256Us, p.apiKeyUs),
+      target: null,
+      met: null,
+    },
+    {
+      area,
+      measure: "OAuth token check per call, ES256, cached keys",
+      figure: fig(p.es256Us, "µs"),
+      baseline: apiKey,
+      ratio: ratioOf(p.es256Us, p.apiKeyUs),
+      target: null,
+      met: null,
+    },
+    {
+      area,
+      measure: "OAuth token check per call, token reused (verified before)",
+      figure: fig(p.reusedTokenUs, "µs"),
+      baseline: apiKey,
+      ratio: p.reusedTokenToApiKey,
+      paired: true,
+      target: null,
+      met: null,
+    },
+    {
+      area,
+      measure: `calls/s at ${c}, OAuth token`,
+      figure: fig(c32.oauthRps, "/s"),
+      baseline: base(`API key ${c}`, c32.apiKeyRps, "/s"),
+      ratio: c32.oauthToApiKey,
+      paired: true,
+      target: null,
+      met: null,
+    },
+    {
+      area,
+      measure: `calls/s at ${c}, tracing on (SDK, every request sampled)`,
+      figure: fig(c32.tracedRps, "/s"),
+      baseline: base(`tracing off ${c}`, c32.apiKeyRps, "/s"),
+      ratio: c32.tracingOnToOff,
+      paired: true,
+      target: null,
+      met: null,
+    },
+  ];
+}
+
 function binanceUs(json: unknown): SummaryRow[] {
   const { parse, reconnect, keepalive } = BinanceUsResults.parse(json);
   const area = "binance-us";
@@ -445,6 +521,7 @@ const EXTRACTORS: ReadonlyArray<readonly [file: string, extract: Extractor]> = [
   ["policy-engine.json", policyEngine],
   ["rate-limit-store.json", rateLimitStore],
   ["mcp-express.json", mcpExpress],
+  ["mcp-express-identity.json", mcpExpressIdentity],
   ["binance-us.json", binanceUs],
   ["gateway.json", gateway],
 ];

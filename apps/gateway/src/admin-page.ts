@@ -156,7 +156,7 @@ export const ADMIN_PAGE_HTML = `<!doctype html>
     const body = $("decisions"); body.replaceChildren();
     if (decisions.length === 0) body.append(el("tr", {}, el("td", { colSpan: 5, class: "empty" }, "No decisions yet.")));
     for (const d of decisions.slice(0, 40)) {
-      body.append(el("tr", {}, el("td", { class: "muted" }, fmtTime(d.at)), el("td", { class: "t" }, d.tool), el("td", {}, d.grant),
+      body.append(el("tr", {}, el("td", { class: "muted" }, fmtTime(d.at)), el("td", { class: "t" }, d.tool), el("td", {}, d.grant + (d.subject && d.subject !== d.grant ? " · " + d.subject : "")),
         el("td", {}, el("span", { class: "eff " + d.effect }, d.effect === "require_approval" ? "held" : d.code === "RATE_LIMITED" ? "rate-limited" : d.effect), d.shadow ? " (shadow)" : ""),
         el("td", { class: "muted" }, d.reason + (d.outcome ? " → " + d.outcome : ""))));
     }

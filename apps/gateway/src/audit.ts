@@ -19,6 +19,10 @@ export interface AuditEntry {
   readonly time: string;
   readonly decisionId: string;
   readonly grant: string;
+  /** The verified subject (OAuth `sub`) behind the grant; never the token itself. */
+  readonly subject?: string | undefined;
+  /** The OAuth client id of the caller's token. */
+  readonly clientId?: string | undefined;
   readonly session?: string | undefined;
   readonly tool: string;
   readonly upstream?: string | undefined;

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { isOrigin, ORIGIN_FIX } from "@toolgate/mcp-express";
+import { isOrigin, OAUTH_ALGORITHMS, ORIGIN_FIX } from "@toolgate/mcp-express";
 import { StoreConfigSchema } from "@toolgate/rate-limit-store";
 import { parseDocument } from "yaml";
 import { z } from "zod";
@@ -64,6 +64,72 @@ const GrantSchema = z
     message: "a grant needs apiKey or apiKeyHash",
   });
 
+/** http(s) URL; plain http only on a loopback address (keys over http could be swapped). */
+function secureUrl(v: string): boolean {
+  try {
+    const u = new URL(v);
+    return (
+      u.protocol === "https:" ||
+      (u.protocol === "http:" && /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/i.test(u.hostname))
+    );
+  } catch {
+    return false;
+  }
+}
+const SECURE_URL =
+  "use an https URL (plain http only on localhost/127.0.0.1/[::1]): keys fetched over http could be swapped on the way";
+const SCOPE = z
+  .string()
+  .regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, "a scope is one word of printable ASCII without quotes");
+
+/**
+ * `auth.oauth`: the gateway as an OAuth 2.1 resource server (MCP authorization). Access
+ * tokens are verified against the issuer's keys; the policy is picked by a claim.
+ */
+const OAuthSchema = z
+  .strictObject({
+    issuer: z.string().refine(secureUrl, SECURE_URL),
+    jwksUri: z.string().refine(secureUrl, SECURE_URL).optional(),
+    /** Canonical URL of /mcp as clients reach it; default http://<listen host>:<port>/mcp. */
+    resource: z
+      .url("give the absolute URL clients use, e.g. https://gw.example.com/mcp")
+      .optional(),
+    audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
+    requiredScopes: z.array(SCOPE).optional(),
+    grantClaim: z
+      .string()
+      .regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'name one claim, e.g. "sub" or "client_id"')
+      .default("sub"),
+    /** Policy for tokens no `policies` entry matches; without it they are refused (403). */
+    policy: z.string().min(1, "give the path of a policy file (JSON or YAML)").optional(),
+    /** First match wins: a string claim equal to `value`, or a list claim containing it. */
+    policies: z
+      .array(
+        z.strictObject({
+          claim: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'name one claim, e.g. "role"'),
+          value: z.union([z.string(), z.number(), z.boolean()]),
+          policy: z.string().min(1, "give the path of a policy file (JSON or YAML)"),
+        }),
+      )
+      .default([]),
+    algorithms: z
+      .array(
+        z.enum(OAUTH_ALGORITHMS, {
+          message: `use asymmetric algorithms only (${OAUTH_ALGORITHMS.join(", ")}); never none or HS*`,
+        }),
+      )
+      .min(1)
+      .optional(),
+    clockToleranceSec: z.number().int().min(0).max(300, "use at most 300 s").optional(),
+    jwksCooldownMs: z.number().int().min(0).optional(),
+    jwksMaxAgeMs: z.number().int().min(1000, "use at least 1000 ms").optional(),
+  })
+  .refine((o) => o.policy !== undefined || o.policies.length > 0, {
+    message:
+      "name the policy tokens get: policy (for every token) and/or policies (by claim), else every token is refused",
+    path: ["policy"],
+  });
+
 // The store line is parsed by the store package itself, so the gateway accepts exactly
 // what createCounterStore accepts ("memory", "redis://host:6379/0?fail=open", or objects).
 const StoreSchema = StoreConfigSchema;
@@ -85,6 +151,8 @@ export const GatewayConfigSchema = z.strictObject({
     .optional(),
   /** Policy used by grants that name none. */
   policy: z.string().min(1).optional(),
+  /** Credentials besides API keys (`grants`). */
+  auth: z.strictObject({ oauth: OAuthSchema.optional() }).optional(),
   store: StoreSchema.default({ type: "memory" }),
   approvals: z
     .strictObject({
@@ -213,6 +281,12 @@ const FIXES: Record<string, string> = {
   store: 'use "memory" or "redis://host:6379/0"',
   upstreams: "each upstream needs name plus one of url, command or builtin",
   apiKey: `set it directly, as \${ENV_VAR}, or use apiKeyHash: sha256:<hex>`,
+  issuer: "the authorization server's issuer URL, exactly as its tokens' iss claim spells it",
+  jwksUri: "leave it out to use the jwks_uri of the issuer's metadata",
+  grantClaim: 'usually "sub" (one grant per user) or "client_id" (one per client)',
+  policies:
+    "a list of { claim, value, policy }, e.g. { claim: role, value: trader, policy: policies/trader.yaml }",
+  algorithms: "asymmetric algorithms only, e.g. [RS256, ES256]; never none or HS*",
 };
 
 type ZodIssue = z.core.$ZodIssue;
@@ -315,10 +389,34 @@ export function substituteEnv(
   return value;
 }
 
+/** `auth.oauth` with policy paths made absolute. */
+export interface ResolvedOAuth {
+  readonly issuer: string;
+  readonly jwksUri?: string | undefined;
+  readonly resource?: string | undefined;
+  readonly audience?: string | string[] | undefined;
+  readonly requiredScopes?: string[] | undefined;
+  readonly grantClaim: string;
+  /** Absolute path of the fallback policy, if any. */
+  readonly policyPath?: string | undefined;
+  /** Claim matches in order, with absolute policy paths. */
+  readonly policies: ReadonlyArray<{
+    readonly claim: string;
+    readonly value: string | number | boolean;
+    readonly policyPath: string;
+  }>;
+  readonly algorithms?: string[] | undefined;
+  readonly clockToleranceSec?: number | undefined;
+  readonly jwksCooldownMs?: number | undefined;
+  readonly jwksMaxAgeMs?: number | undefined;
+}
+
 /** Result of {@link loadGatewayConfig}: the config and the grants ready to check keys. */
 export interface LoadedConfig {
   readonly config: GatewayConfig;
   readonly grants: readonly ResolvedGrant[];
+  /** The OAuth resource server settings, when `auth.oauth` is configured. */
+  readonly oauth?: ResolvedOAuth | undefined;
   /** The config file used, or undefined when running on embedded defaults. */
   readonly file?: string | undefined;
   readonly adminToken: string;
@@ -459,11 +557,32 @@ export function loadGatewayConfig(options: LoadConfigOptions): LoadedConfig {
     throw new GatewayError("CONFIG_INVALID", `invalid config: ${issues.length} problem(s)`, issues);
   }
 
+  const o = config.auth?.oauth;
+  const oauth: ResolvedOAuth | undefined = o && {
+    issuer: o.issuer,
+    jwksUri: o.jwksUri,
+    resource: o.resource,
+    audience: o.audience,
+    requiredScopes: o.requiredScopes,
+    grantClaim: o.grantClaim,
+    policyPath: o.policy ? abs(o.policy) : undefined,
+    policies: o.policies.map((p) => ({
+      claim: p.claim,
+      value: p.value,
+      policyPath: abs(p.policy),
+    })),
+    algorithms: o.algorithms,
+    clockToleranceSec: o.clockToleranceSec,
+    jwksCooldownMs: o.jwksCooldownMs,
+    jwksMaxAgeMs: o.jwksMaxAgeMs,
+  };
+
   const tokenFromEnv = env.TOOLGATE_ADMIN_TOKEN;
   const adminToken = config.approvals.adminToken ?? (tokenFromEnv || generate());
   return {
     config,
     grants,
+    oauth,
     file,
     adminToken,
     adminTokenGenerated: !config.approvals.adminToken && !tokenFromEnv,

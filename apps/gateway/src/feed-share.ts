@@ -29,6 +29,8 @@ const DecisionSchema = z.object({
   id: z.string(),
   at: z.number(),
   grant: z.string(),
+  subject: z.string().optional(),
+  clientId: z.string().optional(),
   session: z.string().optional(),
   tool: z.string(),
   effect: z.string(),

@@ -3,6 +3,10 @@ export interface FeedDecision {
   readonly id: string;
   readonly at: number;
   readonly grant: string;
+  /** The verified subject (OAuth `sub`), when the caller presented a token. */
+  readonly subject?: string | undefined;
+  /** The OAuth client id of the caller's token. */
+  readonly clientId?: string | undefined;
   readonly session?: string | undefined;
   readonly tool: string;
   readonly effect: string;

@@ -16,7 +16,7 @@ import {
   normalizeHost,
   type ToolgateMcp,
 } from "@toolgate/mcp-express";
-import { PolicyError, PolicyHolder } from "@toolgate/policy-engine";
+import { type Identity, PolicyError, PolicyHolder } from "@toolgate/policy-engine";
 import { createCounterStore, type MeteredCounterStore } from "@toolgate/rate-limit-store";
 import express, { type Express } from "express";
 import { type CounterView, createAdminRouter } from "./admin.js";
@@ -36,7 +36,9 @@ import { shareFeedOverRedis } from "./feed-share.js";
 import { createLogger, type Logger } from "./logger.js";
 import { sha256Hex } from "./mask.js";
 import { createGatewayMetrics, type GatewayMetrics } from "./metrics.js";
+import { oauthPolicyChooser } from "./oauth.js";
 import { createStudio } from "./studio/index.js";
+import { startTracing } from "./tracing.js";
 
 /** Metric label for calls to tools no upstream has. */
 const UNKNOWN_TOOL_LABEL = "(unknown)";
@@ -163,21 +165,26 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     // Policies: one holder per file, shared by the grants naming it.
     const policies = new Map<string, PolicyHolder>();
     const issues: GatewayIssue[] = [];
-    for (const g of loaded.grants) {
-      if (policies.has(g.policyPath)) continue;
+    const load = async (path: string, where: string) => {
+      if (policies.has(path)) return;
       try {
-        policies.set(g.policyPath, await PolicyHolder.fromFile(g.policyPath));
+        policies.set(path, await PolicyHolder.fromFile(path));
       } catch (err) {
         if (!(err instanceof PolicyError)) throw err;
         for (const i of err.issues) {
           issues.push({
-            path: `grants.${g.name}.policy (${g.policyPath})${i.path ? ` ${i.path}` : ""}`,
+            path: `${where} (${path})${i.path ? ` ${i.path}` : ""}`,
             message: i.message,
             fix: i.fix,
           });
         }
       }
-    }
+    };
+    for (const g of loaded.grants) await load(g.policyPath, `grants.${g.name}.policy`);
+    // OAuth: the fallback policy and the policies chosen by claim.
+    if (loaded.oauth?.policyPath) await load(loaded.oauth.policyPath, "auth.oauth.policy");
+    for (const [i, p] of (loaded.oauth?.policies ?? []).entries())
+      await load(p.policyPath, `auth.oauth.policies[${i}].policy`);
     if (issues.length > 0) {
       throw new GatewayError(
         "CONFIG_INVALID",
@@ -190,6 +197,12 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
 
     const store = createCounterStore(config.store, { now });
     cleanups.push(() => store.close());
+    // Tracing from the standard OTEL_* environment; undefined (and free) when not set.
+    const tracing = startTracing(env);
+    if (tracing) {
+      cleanups.push(() => tracing.shutdown());
+      logger.info({ traces: tracing.describe }, "OpenTelemetry tracing on");
+    }
     const approvals =
       config.store.type === "redis"
         ? createRedisApprovalStore({
@@ -327,6 +340,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         time: new Date(e.at).toISOString(),
         decisionId: d.id,
         grant: e.grant,
+        subject: e.subject,
+        clientId: e.clientId,
         session: e.session,
         tool: e.tool,
         upstream: e.upstream,
@@ -348,6 +363,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         id: d.id,
         at: e.at,
         grant: e.grant,
+        subject: e.subject,
+        clientId: e.clientId,
         session: e.session,
         tool: e.tool,
         effect: d.effect,
@@ -391,10 +408,32 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     const adminHosts = allowedHosts
       ? new Set(allowedHosts.map((h) => normalizeHost(h) ?? h))
       : undefined;
+    // OAuth: the canonical URL of /mcp is known once the server listens (port 0 in tests).
+    let resourceUrl = "";
+    const oauth = loaded.oauth;
+    const chooseOAuthPolicy = oauth ? oauthPolicyChooser(oauth, policies) : undefined;
     const mcp = createToolgateMcp({
       upstreams,
       apiKeys: (key) => grantByHash.get(sha256Hex(key)),
-      policy: (grant) => holderOf.get(grant),
+      // A verified token (it has claims) gets the policy its claims choose; an API key
+      // the policy of its grant.
+      policy: (grant: string, identity?: Identity) =>
+        identity?.claims !== undefined && chooseOAuthPolicy
+          ? chooseOAuthPolicy(identity.claims)
+          : holderOf.get(grant),
+      oauth: oauth && {
+        issuer: oauth.issuer,
+        jwksUri: oauth.jwksUri,
+        resource: () => oauth.resource ?? resourceUrl,
+        audience: oauth.audience,
+        requiredScopes: oauth.requiredScopes,
+        grantClaim: oauth.grantClaim,
+        algorithms: oauth.algorithms,
+        clockToleranceSec: oauth.clockToleranceSec,
+        jwksCooldownMs: oauth.jwksCooldownMs,
+        jwksMaxAgeMs: oauth.jwksMaxAgeMs,
+      },
+      tracer: tracing?.tracer,
       store,
       approve: async (req) => (await approve(req)) as ApprovalOutcome,
       // The approver's own timeout (recorded in the store) must fire first.
@@ -595,6 +634,13 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         const q = req.url?.indexOf("?") ?? -1;
         const path = q === -1 ? req.url : req.url?.slice(0, q);
         if (path !== "/mcp") {
+          // RFC 9728 metadata: public, answered before Express (and before any Host check:
+          // clients fetch it by whatever name reached the gateway).
+          if (
+            path?.startsWith("/.well-known/oauth-protected-resource") &&
+            mcp.serveOAuthMetadata(req, res)
+          )
+            return;
           if (
             adminHosts &&
             path?.startsWith("/admin") &&
@@ -627,6 +673,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     const port = (server.address() as AddressInfo).port;
     const hostForUrl = listen.host.includes(":") ? `[${listen.host}]` : listen.host;
     const url = `http://${hostForUrl === "0.0.0.0" ? "127.0.0.1" : hostForUrl}:${port}`;
+    resourceUrl = `${url}/mcp`;
     logger.info(
       { url, store: store.name, upstreams: upstreams.map((u) => u.name) },
       "toolgate listening",

@@ -53,6 +53,11 @@ export function banner(
       ? `  Policy studio  ${gw.adminUrl}/studio?token=${encodeURIComponent(info.adminToken)}`
       : `  Policy studio  ${gw.adminUrl}/studio`,
     `  Metrics        ${gw.url}/metrics`,
+    ...(gw.mcp.oauth
+      ? [
+          `  OAuth          tokens from ${String(gw.mcp.oauth.metadata().authorization_servers)}; metadata at ${gw.mcp.oauth.metadataUrl()}`,
+        ]
+      : []),
     ...gw.notes.map((n) => `  ${n}`),
     "",
     info.generatedKey

@@ -28,6 +28,10 @@ export const McpErrorCode = {
   HOST_FORBIDDEN: { http: 403, rpc: -32000 },
   /** Missing or unknown credential. */
   UNAUTHORIZED: { http: 401, rpc: -32001 },
+  /** The OAuth access token lacks a scope the gateway requires (`insufficient_scope`). */
+  INSUFFICIENT_SCOPE: { http: 403, rpc: -32001 },
+  /** The authorization server's signing keys cannot be loaded, so no token can be checked. */
+  AUTH_UNAVAILABLE: { http: 503, rpc: -32001 },
   /** A GET stream is already open for the session. */
   STREAM_CONFLICT: { http: 409, rpc: -32000 },
   /** `Last-Event-ID` names an event that expired or never existed. */

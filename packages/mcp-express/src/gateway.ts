@@ -7,6 +7,8 @@ import {
 } from "@modelcontextprotocol/sdk/types.js";
 import { Ajv } from "ajv";
 import type { NextFunction, Request, RequestHandler, Response } from "express";
+import { createAuthenticator, sendAuthRefusal, serveOAuthMetadata } from "./auth/authenticate.js";
+import { createOAuthVerifier, type OAuthVerifier } from "./auth/oauth.js";
 import { AuthThrottle } from "./auth-throttle.js";
 import { ClientStreams } from "./client-streams.js";
 import {
@@ -24,7 +26,6 @@ import {
   isJsonContentType,
   isLoopbackOrigin,
   normalizeHost,
-  presentedKey,
   readBody,
   sendError,
 } from "./http.js";
@@ -47,6 +48,7 @@ import {
   validateOptions,
 } from "./options.js";
 import { ProxySession, type SessionContext } from "./session.js";
+import { Telemetry } from "./telemetry.js";
 import { transportFactory, UpstreamLink } from "./upstream.js";
 
 /** The gateway handle returned by {@link createToolgateMcp}. */
@@ -88,6 +90,18 @@ export interface ToolgateMcp {
   notifyToolsChanged(grant?: string, opts?: { force?: boolean }): Promise<void>;
   /** Client requests currently being processed (including calls held for approval). */
   inFlight(): number;
+  /** The OAuth resource server, when the `oauth` option is set. */
+  readonly oauth: OAuthVerifier | undefined;
+  /**
+   * Answers a request for the RFC 9728 protected-resource metadata
+   * (`/.well-known/oauth-protected-resource/mcp` and the root form) and returns true;
+   * returns false for anything else, or when `oauth` is not set. Mount it at the root
+   * of the server, where clients look for it.
+   *
+   * @example
+   * app.use((req, res, next) => gw.serveOAuthMetadata(req, res) || next());
+   */
+  serveOAuthMetadata(req: IncomingMessage, res: ServerResponse): boolean;
 }
 
 const noopLogger: Logger = {};
@@ -107,7 +121,7 @@ const MAX_JSON_DEPTH = 100;
 const ALLOW = "GET, POST, DELETE, OPTIONS";
 /** Request headers a browser MCP client sends (API key, session, resumption). */
 const CORS_ALLOW_HEADERS =
-  "authorization, x-api-key, content-type, accept, mcp-session-id, mcp-protocol-version, last-event-id";
+  "authorization, x-api-key, content-type, accept, mcp-session-id, mcp-protocol-version, last-event-id, traceparent, tracestate";
 /** Response headers a browser MCP client must read. */
 const CORS_EXPOSE = "mcp-session-id, mcp-protocol-version, www-authenticate";
 
@@ -174,10 +188,14 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
   /** Initializes under way per grant: they count against the session cap too. */
   const initializing = new Map<string, number>();
   const toolTimeout = options.toolTimeoutMs ?? policyToolTimeout;
+  const telemetry = Telemetry.create(options.tracer);
   const engine: PolicyEngineLike = createEngine({
     store: options.store,
     now,
     newId: options.newId,
+    // Reservation spans need the store wrapped; without tracing the engine keeps its
+    // synchronous in-process path.
+    wrapStore: telemetry.live ? (s) => telemetry.traceStore(s) : undefined,
   });
   // Browsers send the serialized origin (lowercase host, no path, no default port); an
   // entry written as "http://LocalHost:6274/" must match it, so entries are serialized too.
@@ -215,13 +233,9 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
         ? (k: string) => (Object.hasOwn(apiKeys, k) ? apiKeys[k] : undefined)
         : () => undefined;
 
-  function identify(req: IncomingMessage): Identity | undefined | Promise<Identity | undefined> {
-    if (options.identify) return options.identify(req as Request);
-    const key = presentedKey(req);
-    if (key === undefined) return undefined;
-    const grant = lookupKey(key);
-    return grant ? { grant } : undefined;
-  }
+  // Identity stage (API key | OAuth access token | custom); see auth/authenticate.ts.
+  const oauth = options.oauth ? createOAuthVerifier({ now, ...options.oauth }) : undefined;
+  const authenticate = createAuthenticator({ lookupKey, identify: options.identify, oauth });
 
   function watch(holder: PolicyHolder): void {
     if (watched.has(holder)) return;
@@ -231,19 +245,20 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
         // Only sessions governed by this holder; the previous policy is their baseline
         // when their client has not listed tools yet.
         for (const s of sessions.values()) {
-          if (sourceOf(s.grant) === holder) void s.toolsMaybeChanged({ previousPolicy: prev });
+          if (sourceOf(s.grant, s.identity) === holder)
+            void s.toolsMaybeChanged({ previousPolicy: prev });
         }
       }),
     );
   }
 
-  function sourceOf(grant: string): PolicyHolder | CompiledPolicy | undefined {
+  function sourceOf(grant: string, identity?: Identity): PolicyHolder | CompiledPolicy | undefined {
     const src = options.policy;
-    return typeof src === "function" ? src(grant) : src;
+    return typeof src === "function" ? src(grant, identity) : src;
   }
 
-  function policyFor(grant: string): CompiledPolicy | undefined {
-    const p = sourceOf(grant);
+  function policyFor(identity: Identity): CompiledPolicy | undefined {
+    const p = sourceOf(identity.grant, identity);
     if (!p) return undefined;
     if (isHolder(p)) {
       watch(p);
@@ -314,15 +329,16 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
     newId,
     scheduler,
     logger,
+    telemetry,
     async decide(identity, tool, args): Promise<Decision> {
-      const policy = policyFor(identity.grant);
+      const policy = policyFor(identity);
       if (!policy) {
         throw new ToolgateMcpError("NO_POLICY", `no policy for grant ${identity.grant}`);
       }
       return engine.decide(policy, { name: tool, arguments: args }, identity);
     },
     visible(identity, tools, at) {
-      const policy = at ?? policyFor(identity.grant);
+      const policy = at ?? policyFor(identity);
       if (!policy) return new Set();
       return new Set(engine.visibleTools(policy, tools, identity).map((t) => t.name));
     },
@@ -350,7 +366,7 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
       return v ?? undefined;
     },
     toolTimeoutMs(identity, tool) {
-      const policy = policyFor(identity.grant);
+      const policy = policyFor(identity);
       return policy ? toolTimeout(policy, tool) : undefined;
     },
     grantSessions(grant) {
@@ -427,7 +443,7 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
     res: ServerResponse,
   ): Promise<void> {
     const rid = msg.id ?? null;
-    if (!policyFor(identity.grant)) {
+    if (!policyFor(identity)) {
       sendError(
         res,
         "NO_POLICY",
@@ -494,7 +510,7 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
     const shared = new Set(results.map((r) => r.link).filter(isShared));
     const session = new ProxySession(
       sid,
-      { grant: identity.grant, session: sid },
+      { ...identity, session: sid },
       streams,
       results.map((r) => r.link),
       shared,
@@ -557,7 +573,9 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
       return undefined;
     }
     const s = sessions.get(sid);
-    if (!s || s.closed || s.grant !== identity.grant) {
+    // A session belongs to one grant and, with OAuth, to one subject: another user of a
+    // shared grant (client_id) cannot use it, even knowing its id.
+    if (!s || s.closed || s.grant !== identity.grant || s.identity.sub !== identity.sub) {
       sendError(
         res,
         "SESSION_NOT_FOUND",
@@ -567,6 +585,9 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
       );
       return undefined;
     }
+    // A newer token of the same subject may carry other claims or scopes: decide on those.
+    if (identity.claims !== undefined && identity.claims !== s.identity.claims)
+      s.identity = { ...identity, session: s.id };
     const pv = header(req, "mcp-protocol-version");
     if (pv !== undefined && !SUPPORTED.has(pv)) {
       sendError(
@@ -721,13 +742,27 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
         );
         return;
       }
-      await initialize(msg, identity, res);
+      const rt = telemetry.request(msg, req.headers, undefined, identity);
+      try {
+        await initialize(msg, identity, res);
+      } finally {
+        const failed = res.statusCode >= 400;
+        rt?.end(
+          failed
+            ? { jsonrpc: "2.0", error: { code: res.statusCode, message: "initialize refused" } }
+            : undefined,
+        );
+      }
       return;
     }
     const session = lookupSession(req, res, identity, id);
     if (!session) return;
     if (kind === "request") {
-      session.handleRequest(msg, res);
+      session.handleRequest(
+        msg,
+        res,
+        telemetry.request(msg, req.headers, session.id, session.identity),
+      );
       return;
     }
     if (kind === "notification") session.handleNotification(msg);
@@ -773,6 +808,9 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
     if (!started) {
       started = (async () => {
         sweepTimer = scheduler.setTimeout(sweep, sweepEveryMs);
+        // Keys loaded in the background so the first token is not slower; an authorization
+        // server that is down must not hold up start-up (verification retries on use).
+        if (oauth) void oauth.warm();
         const probe = {
           protocolVersion: LATEST_PROTOCOL_VERSION,
           capabilities: {},
@@ -848,21 +886,17 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
         );
         return;
       }
-      const found = identify(req);
-      const identity = found instanceof Promise ? await found : found;
-      if (identity) throttle?.succeeded(address);
-      else throttle?.failed(address);
-      if (!identity) {
-        sendError(
-          res,
-          "UNAUTHORIZED",
-          "Unauthorized: present an API key (Authorization: Bearer <key> or X-API-Key)",
-          {
-            "www-authenticate": 'Bearer realm="toolgate"',
-          },
-        );
+      // Identity stage: a refusal carries its status and WWW-Authenticate challenge.
+      const found = authenticate(req);
+      const auth = found instanceof Promise ? await found : found;
+      if (auth.ok) throttle?.succeeded(address);
+      // Only a wrong credential counts as a guess (not a missing scope or an issuer outage).
+      else if (auth.code === "UNAUTHORIZED") throttle?.failed(address);
+      if (!auth.ok) {
+        sendAuthRefusal(res, auth);
         return;
       }
+      const identity = auth.identity;
       // start() is optional: the first request runs it (probes + idle sweep).
       if (!startDone) await start();
       switch (req.method) {
@@ -946,5 +980,9 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
       await Promise.all(checks);
     },
     inFlight,
+    oauth,
+    serveOAuthMetadata(req, res) {
+      return oauth !== undefined && serveOAuthMetadata(oauth, req, res);
+    },
   };
 }

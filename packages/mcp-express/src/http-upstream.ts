@@ -7,6 +7,7 @@ import { type Dispatcher, Pool } from "undici";
 import { errText, ToolgateMcpError } from "./errors.js";
 import type { RpcId, RpcMessage } from "./jsonrpc.js";
 import type { Scheduler } from "./options.js";
+import { parseTraceparent } from "./telemetry.js";
 
 /**
  * One undici pool per upstream origin, shared by every session: POSTs are the hot path
@@ -29,6 +30,23 @@ interface PostResult {
   headers: Record<string, string>;
   text: string;
   stream?: Readable;
+}
+
+/**
+ * W3C trace context headers of a message whose `_meta` carries one (the session puts the
+ * gateway's span there): HTTP upstreams get it both ways, as the 2026 revision of MCP
+ * reads it from `_meta` and HTTP instrumentation reads the header.
+ */
+function traceHeaders(msg: RpcMessage): Record<string, string> | undefined {
+  const meta = msg.params?._meta as Record<string, unknown> | undefined;
+  const tp = meta?.traceparent;
+  // Only a well-formed value becomes a header: `_meta` may also hold whatever a client
+  // put there (when the gateway does not trace), which must not reach upstream headers.
+  if (typeof tp !== "string" || parseTraceparent(tp) === undefined) return undefined;
+  const h: Record<string, string> = { traceparent: tp };
+  const ts = meta?.tracestate;
+  if (typeof ts === "string" && ts.length <= 512 && /^[\x20-\x7e]*$/.test(ts)) h.tracestate = ts;
+  return h;
 }
 
 /** How often one request's stream may be resumed before the call is failed. */
@@ -116,7 +134,7 @@ export class HttpUpstreamTransport implements Transport {
     const msg = message as unknown as RpcMessage;
     let res: PostResult;
     try {
-      res = await this.post(JSON.stringify(msg));
+      res = await this.post(JSON.stringify(msg), traceHeaders(msg));
     } catch (e) {
       throw new ToolgateMcpError("UPSTREAM_FAILED", `upstream request failed: ${errText(e)}`);
     }
@@ -178,7 +196,7 @@ export class HttpUpstreamTransport implements Transport {
    * string without a body stream or promise per chunk; an SSE body becomes a stream (with
    * back-pressure) as soon as the headers arrive.
    */
-  private post(body: string): Promise<PostResult> {
+  private post(body: string, extra?: Record<string, string>): Promise<PostResult> {
     return new Promise((resolve, reject) => {
       let status = 0;
       const headers: PostResult["headers"] = {};
@@ -234,7 +252,12 @@ export class HttpUpstreamTransport implements Transport {
         },
       };
       this.pool.dispatch(
-        { path: this.path, method: "POST", headers: this.postHeaders(), body },
+        {
+          path: this.path,
+          method: "POST",
+          headers: extra ? { ...this.postHeaders(), ...extra } : this.postHeaders(),
+          body,
+        },
         handler,
       );
     });

@@ -4,6 +4,20 @@
  * tool call, transparently for everything else.
  */
 
+export type { AuthOutcome } from "./auth/authenticate.js";
+export type {
+  OAuthOptions,
+  OAuthVerifier,
+  TokenRefusal,
+  VerifiedToken,
+  VerifyResult,
+} from "./auth/oauth.js";
+export {
+  createOAuthVerifier,
+  OAUTH_ALGORITHMS,
+  OAUTH_TOKEN_TYPES,
+  OAuthOptionsSchema,
+} from "./auth/oauth.js";
 export type { AuthThrottleOptions } from "./auth-throttle.js";
 export { AuthThrottle } from "./auth-throttle.js";
 export { argumentsDigest, canonicalJson } from "./digest.js";
@@ -30,3 +44,4 @@ export type {
   UpstreamTimeout,
 } from "./options.js";
 export { deniedResult } from "./session.js";
+export { formatTraceparent, parseTraceparent, TRACER_NAME } from "./telemetry.js";

@@ -1,6 +1,8 @@
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import type { Tracer } from "@opentelemetry/api";
 import type { Request } from "express";
 import { z } from "zod";
+import type { OAuthOptions } from "./auth/oauth.js";
 import type { AuthThrottle, AuthThrottleOptions } from "./auth-throttle.js";
 import type { CompiledPolicy, CounterStore, Decision, Identity, PolicyHolder } from "./engine.js";
 import { ToolgateMcpError } from "./errors.js";
@@ -75,6 +77,10 @@ export interface ApprovalRequest {
   /** Unique approval id (from `newId`). */
   id: string;
   grant: string;
+  /** The verified subject (OAuth `sub`) behind the grant, when there is one. */
+  subject?: string;
+  /** The OAuth client the caller's token was issued to, when there is one. */
+  clientId?: string;
   session?: string;
   /** Tool name as the client sees it. */
   tool: string;
@@ -122,6 +128,10 @@ export type ApprovalOutcome =
 export interface DecisionEvent {
   decision: Omit<Decision, "reservation">;
   grant: string;
+  /** The verified subject (OAuth `sub`), when the caller presented a token. Never the token. */
+  subject?: string;
+  /** The OAuth client id of the caller's token, when there is one. */
+  clientId?: string;
   session?: string;
   tool: string;
   upstream?: string;
@@ -171,11 +181,15 @@ export interface RefusedEvent {
   at: number;
 }
 
-/** A policy source: a holder (hot reload), a compiled policy, or a per-grant resolver. */
+/**
+ * A policy source: a holder (hot reload), a compiled policy, or a resolver per grant. The
+ * resolver also gets the caller's identity, so a policy can be chosen by a verified
+ * token claim (e.g. a role); it must answer the same for the same grant and claims.
+ */
 export type PolicySource =
   | PolicyHolder
   | CompiledPolicy
-  | ((grant: string) => PolicyHolder | CompiledPolicy | undefined);
+  | ((grant: string, identity?: Identity) => PolicyHolder | CompiledPolicy | undefined);
 
 /** Options of {@link createToolgateMcp}. */
 export interface ToolgateMcpOptions {
@@ -187,8 +201,26 @@ export interface ToolgateMcpOptions {
   namespace?: "auto" | "always" | "never";
   /** API key -> grant. Keys arrive as `Authorization: Bearer <key>` or `X-API-Key`. */
   apiKeys?: Record<string, string> | ((key: string) => string | undefined);
-  /** Custom identity; overrides `apiKeys`. Return undefined to answer 401. */
+  /** Custom identity; overrides `apiKeys` (and cannot be combined with `oauth`). Return undefined to answer 401. */
   identify?: (req: Request) => Identity | undefined | Promise<Identity | undefined>;
+  /**
+   * OAuth 2.1 resource server (MCP authorization): JWT access tokens in
+   * `Authorization: Bearer` are verified against the issuer's keys and mapped to an
+   * identity (grant from `grantClaim`, plus `sub`, `client_id`, scopes and claims for
+   * `identity.*` conditions). API keys keep working next to it. Every 401 then carries
+   * `WWW-Authenticate: Bearer resource_metadata="..."`; serve the metadata with
+   * `gw.serveOAuthMetadata`. The token is never forwarded upstream nor logged.
+   *
+   * @example
+   * oauth: { issuer: "https://login.example.com", resource: "https://gw.example.com/mcp", requiredScopes: ["mcp"] }
+   */
+  oauth?: OAuthOptions;
+  /**
+   * Where spans go. Default: the global OpenTelemetry tracer, active when an SDK was
+   * registered before the gateway was created; otherwise tracing costs nothing (an
+   * incoming `traceparent` is still passed on to upstreams).
+   */
+  tracer?: Tracer;
   /**
    * The policy of each grant (one per grant). A `PolicyHolder` (also when returned by the
    * function) is subscribed to, so reloads push `tools/list_changed` to affected sessions.
@@ -329,6 +361,21 @@ const optionsSchema = z.object({
   namespace: z.enum(["auto", "always", "never"]).optional(),
   apiKeys: z.union([z.record(z.string(), z.string()), fn]).optional(),
   identify: fn.optional(),
+  // Checked in full by createOAuthVerifier (its own schema names the oauth.* paths).
+  oauth: z
+    .custom<object>((v) => typeof v === "object" && v !== null, {
+      message: "pass { issuer, resource, ... } (see OAuthOptions)",
+    })
+    .optional(),
+  tracer: z
+    .custom<object>(
+      (v) =>
+        typeof v === "object" &&
+        v !== null &&
+        typeof (v as { startSpan?: unknown }).startSpan === "function",
+      { message: "pass an OpenTelemetry Tracer (trace.getTracer(name))" },
+    )
+    .optional(),
   policy: z.custom<object>(
     (v) => typeof v === "function" || (typeof v === "object" && v !== null),
     { message: "pass a PolicyHolder, a CompiledPolicy or (grant) => policy" },
@@ -377,10 +424,16 @@ const optionsSchema = z.object({
 export function validateOptions(options: ToolgateMcpOptions): void {
   const r = optionsSchema.safeParse(options);
   if (r.success) {
-    if (!options.apiKeys && !options.identify) {
+    if (!options.apiKeys && !options.identify && !options.oauth) {
       throw new ToolgateMcpError(
         "OPTIONS_INVALID",
-        "toolgate-mcp options: set apiKeys (key -> grant) or identify(req)",
+        "toolgate-mcp options: set apiKeys (key -> grant), oauth ({ issuer, resource }) or identify(req)",
+      );
+    }
+    if (options.identify && options.oauth) {
+      throw new ToolgateMcpError(
+        "OPTIONS_INVALID",
+        "toolgate-mcp options: identify replaces the built-in credentials; drop oauth, or drop identify and use oauth with apiKeys",
       );
     }
     return;

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import type { ServerResponse } from "node:http";
+import { type Span, SpanKind } from "@opentelemetry/api";
 import type { ClientStreams, Slot } from "./client-streams.js";
 import { argumentsDigest } from "./digest.js";
 import type { CompiledPolicy, Decision, Identity } from "./engine.js";
@@ -21,6 +22,7 @@ import type {
   Logger,
   Scheduler,
 } from "./options.js";
+import { endWith, type RequestTrace, type Telemetry, withTraceMeta } from "./telemetry.js";
 import type { LinkListener, UpstreamLink } from "./upstream.js";
 
 /** A tool as the client sees it, and where it really lives. */
@@ -46,6 +48,8 @@ export interface SessionContext {
   readonly newId: () => string;
   readonly scheduler: Scheduler;
   readonly logger: Logger;
+  /** Spans of requests and their steps (see telemetry.ts). */
+  readonly telemetry: Telemetry;
   decide(identity: Identity, tool: string, args: Record<string, unknown>): Promise<Decision>;
   /** Names the grant may see; under `policy` when given (e.g. the one before a reload). */
   visible(
@@ -85,6 +89,8 @@ interface Open {
   progressToken?: string | number;
   /** Why the client gave up on it (cancelled, disconnected); set once. */
   cancelled?: string;
+  /** The request's span, when traced (or when the client sent a trace context). */
+  trace?: RequestTrace | undefined;
 }
 
 /**
@@ -119,7 +125,8 @@ export class ProxySession implements LinkListener {
 
   constructor(
     readonly id: string,
-    readonly identity: Identity,
+    /** Who the session belongs to; refreshed by the gateway when a newer token arrives. */
+    public identity: Identity,
     readonly streams: ClientStreams,
     readonly links: UpstreamLink[],
     private readonly shared: ReadonlySet<UpstreamLink>,
@@ -142,22 +149,25 @@ export class ProxySession implements LinkListener {
 
   // ---------------------------------------------------------------- client -> gateway
 
-  /** A request POSTed by the client; its answer goes to `res`. */
-  handleRequest(msg: RpcMessage, res: ServerResponse): void {
+  /** A request POSTed by the client; its answer goes to `res`; `trace` is its span. */
+  handleRequest(msg: RpcMessage, res: ServerResponse, trace?: RequestTrace): void {
     const id = msg.id as RpcId;
     const key = idKey(id);
     if (this.open.has(key)) {
       // Ids must be unique among a client's in-flight requests; a duplicate would
       // misroute the first request's answer.
       const slot = this.streams.open(id, `${key}#dup`, res);
-      this.streams.respond(
-        slot,
-        rpcError(id, RpcErrorCode.INVALID_REQUEST, "Invalid Request: request id already in flight"),
+      const dup = rpcError(
+        id,
+        RpcErrorCode.INVALID_REQUEST,
+        "Invalid Request: request id already in flight",
       );
+      this.streams.respond(slot, dup);
+      trace?.end(dup);
       return;
     }
     const slot = this.streams.open(id, key, res);
-    const entry: Open = { slot };
+    const entry: Open = { slot, trace };
     this.open.set(key, entry);
     res.once("close", () => {
       // A client that drops a plain JSON answer before it came can never get it (there is
@@ -389,10 +399,14 @@ export class ProxySession implements LinkListener {
     for (const o of this.open.values()) {
       o.abort?.abort();
       // Answer what is still open so no client request hangs on a closed session.
-      this.streams.respond(
-        o.slot,
-        rpcError(o.slot.clientId, RpcErrorCode.INTERNAL_ERROR, "session closed by the gateway"),
+      const closed = rpcError(
+        o.slot.clientId,
+        RpcErrorCode.INTERNAL_ERROR,
+        "session closed by the gateway",
       );
+      this.streams.respond(o.slot, closed);
+      o.trace?.end(closed);
+      o.trace = undefined; // finish() may still run for it: end the span once
     }
     this.streams.close();
     for (const l of this.links) {
@@ -536,9 +550,14 @@ export class ProxySession implements LinkListener {
     const args = (rawArgs ?? {}) as Record<string, unknown>;
     const routes = this.cachedRoutes() ?? (await this.toolRoutes());
     const route = routes.get(name);
+    // The identity this call is decided and reported under (a token refresh mid-call
+    // does not change it).
+    const identity = this.identity;
     // Unknown tools are decided too, so every call reaches the audit hook, and under a
     // deny policy the agent cannot tell a missing tool from a forbidden one.
-    const decision = await this.ctx.decide(this.identity, name, args);
+    const decision = await this.ctx.telemetry.decide(entry.trace, () =>
+      this.ctx.decide(identity, name, args),
+    );
     // Hashing costs a few microseconds per call: only when an audit hook or approval needs it.
     let digest: string | undefined;
     const getDigest = (): string => {
@@ -551,7 +570,7 @@ export class ProxySession implements LinkListener {
       const { reservation: _r, ...d } = decision;
       const e: DecisionEvent = {
         decision: d,
-        grant: this.grant,
+        grant: identity.grant,
         session: this.id,
         tool: name,
         argumentKeys: Object.keys(args),
@@ -562,6 +581,8 @@ export class ProxySession implements LinkListener {
       if (route) e.upstream = route.link.name;
       if (approver !== undefined) e.approver = approver;
       if (upstreamMs !== undefined) e.upstreamMs = upstreamMs;
+      if (identity.sub !== undefined) e.subject = identity.sub;
+      if (identity.clientId !== undefined) e.clientId = identity.clientId;
       this.ctx.onDecision(e);
     };
     // A call that ends without a result costs no quota: roll back, then report.
@@ -590,8 +611,15 @@ export class ProxySession implements LinkListener {
       );
     }
     if (decision.effect === "require_approval") {
-      const outcome = await this.hold(entry, route, args, getDigest(), decision);
+      const held = entry.trace?.child("toolgate.approval", SpanKind.INTERNAL, {
+        "toolgate.approval.timeout_ms": this.ctx.approvalTimeoutMs,
+      });
+      const outcome = await this.hold(entry, route, args, getDigest(), decision, identity);
       approver = outcome.by;
+      if (held) {
+        held.span.setAttribute("toolgate.approval.outcome", outcome.outcome);
+        held.span.end();
+      }
       if (outcome.outcome !== "approved") {
         await undo(
           entry.cancelled !== undefined
@@ -629,6 +657,12 @@ export class ProxySession implements LinkListener {
     }
     const fwdParams = name === route.name ? params : { ...params, name: route.name };
     const started = this.ctx.now();
+    const up = entry.trace?.child(`tools/call ${route.name}`, SpanKind.CLIENT, {
+      "mcp.method.name": "tools/call",
+      "gen_ai.operation.name": "execute_tool",
+      "gen_ai.tool.name": route.name,
+      "toolgate.upstream": route.link.name,
+    });
     let res: RpcMessage;
     try {
       res = await this.forward(
@@ -636,9 +670,11 @@ export class ProxySession implements LinkListener {
         route.link,
         "tools/call",
         fwdParams,
-        this.ctx.toolTimeoutMs(this.identity, name),
+        this.ctx.toolTimeoutMs(identity, name),
+        up?.span,
       );
     } catch (e) {
+      if (up) endWith(up.span, errorResponse(id, e));
       const code = e instanceof ToolgateMcpError ? e.code : undefined;
       await undo(
         code === "UPSTREAM_TIMEOUT"
@@ -650,6 +686,7 @@ export class ProxySession implements LinkListener {
       );
       throw e;
     }
+    if (up) endWith(up.span, res);
     if (res.error) {
       await undo("upstream_error", this.ctx.now() - started);
     } else {
@@ -671,6 +708,7 @@ export class ProxySession implements LinkListener {
     args: Record<string, unknown>,
     digest: string,
     decision: Decision,
+    identity: Identity,
   ): Promise<{ outcome: "approved" | "rejected" | "timeout"; reason?: string; by?: string }> {
     const abort = new AbortController();
     entry.abort = abort;
@@ -694,7 +732,7 @@ export class ProxySession implements LinkListener {
     };
     const req: ApprovalRequest = {
       id: this.ctx.newId(),
-      grant: this.grant,
+      grant: identity.grant,
       session: this.id,
       tool: route.exposed,
       upstream: route.link.name,
@@ -704,6 +742,8 @@ export class ProxySession implements LinkListener {
       signal: abort.signal,
       grantSessions: this.ctx.grantSessions(this.grant),
     };
+    if (identity.sub !== undefined) req.subject = identity.sub;
+    if (identity.clientId !== undefined) req.clientId = identity.clientId;
     const elicitation = this.clientCapabilities.elicitation;
     if (elicitation) {
       req.elicit = (message, schema) => this.elicit(entry.slot, message, schema);
@@ -906,15 +946,19 @@ export class ProxySession implements LinkListener {
     return r;
   }
 
-  /** Relays a request to one upstream and maps the response id back to the client's. */
+  /**
+   * Relays a request to one upstream and maps the response id back to the client's. The
+   * trace context (of `span`, else the request's) rides along in `_meta`.
+   */
   private async forward(
     entry: Open,
     link: UpstreamLink,
     method: string,
     params: RpcMessage["params"],
     timeoutMs?: number,
+    span?: Span,
   ): Promise<RpcMessage> {
-    let p = params;
+    let p = entry.trace ? withTraceMeta(params, span ?? entry.trace.span) : params;
     if (this.shared.has(link)) {
       lastCaller.set(link, this);
       if (entry.progressToken !== undefined && p) {
@@ -950,6 +994,7 @@ export class ProxySession implements LinkListener {
     if (entry.progressToken !== undefined) this.progress.delete(idKey(entry.progressToken));
     this.lastSeen = this.ctx.now();
     if (!this.closedFlag) this.streams.respond(entry.slot, m);
+    entry.trace?.end(m);
     this.ctx.onSlotDone();
   }
 }

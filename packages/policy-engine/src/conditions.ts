@@ -1,22 +1,29 @@
+import type { Identity } from "./contracts.js";
 import type { ConditionOp, PolicyCondition } from "./schema.js";
-import { type PathSegment, parseArgPath, readPath } from "./syntax.js";
+import { type ConditionRoot, type PathSegment, parseConditionPath, readPath } from "./syntax.js";
 
 /** A condition turned into a predicate once, at compile time. */
 export interface CompiledCondition {
   /** Path of the condition in the policy, e.g. `tools.x.require[0]`. */
   readonly ruleId: string;
   readonly path: string;
+  /** `args` for `args.*` paths, `identity` for `identity.*` paths (the caller). */
+  readonly root: ConditionRoot;
+  /** Segments below the root (for `identity.*`, the Identity field names). */
   readonly segments: readonly PathSegment[];
   readonly op: ConditionOp;
-  /** True when the argument satisfies the condition (a `require` passes). */
-  readonly test: (args: unknown) => boolean;
+  /**
+   * True when the value satisfies the condition (a `require` passes). `identity` is read
+   * by `identity.*` conditions; without one they see nothing, so a `require` fails.
+   */
+  readonly test: (args: unknown, identity?: Identity) => boolean;
   /**
    * For `deny_if`: the deny reason when the condition matches, or when the argument is
    * present but of a type the op cannot compare (`"5000"` against `gt: 1000`), so a
    * caller cannot slip past a `deny_if` by changing an argument's type. `undefined`
    * when the call may proceed.
    */
-  readonly denies: (args: unknown) => string | undefined;
+  readonly denies: (args: unknown, identity?: Identity) => string | undefined;
   /** Reason shown when a `require` condition fails. */
   readonly failReason: string;
   /** Reason shown when a `deny_if` condition matches. */
@@ -161,32 +168,44 @@ function phrase(op: ConditionOp, value: unknown): string {
 
 /** Compiles one condition; `ruleId` is its policy path. Input was validated by the schema. */
 export function compileCondition(c: PolicyCondition, ruleId: string): CompiledCondition {
-  const segments = parseArgPath(c.path);
-  if (typeof segments === "string") throw new TypeError(`${ruleId}.path ${segments}`);
+  const parsed = parseConditionPath(c.path);
+  if (typeof parsed === "string") throw new TypeError(`${ruleId}.path ${parsed}`);
+  const { root, segments } = parsed;
+  // The value a condition looks at: an argument, or a field of the caller's identity.
+  const read =
+    root === "args"
+      ? (args: unknown) => readPath(args, segments)
+      : (_args: unknown, identity?: Identity) => readPath(identity, segments);
+  const subject = root === "args" ? "argument" : "identity field";
   const pred = opPredicate(c.op, c.value);
   const p = phrase(c.op, c.value);
-  const matchReason = c.reason ?? `calls with argument "${c.path}" ${p} are not allowed`;
+  const matchReason =
+    c.reason ??
+    (root === "args"
+      ? `calls with argument "${c.path}" ${p} are not allowed`
+      : `calls by a caller whose "${c.path}" is ${p} are not allowed`);
   const typeOk = requiredType(c.op, c.value);
   const wanted = typeWanted(c.op, c.value);
   return {
     ruleId,
     path: c.path,
+    root,
     segments,
     op: c.op,
-    test: (args) => pred(readPath(args, segments)),
+    test: (args, identity) => pred(read(args, identity)),
     denies:
       typeOk === undefined
-        ? (args) => (pred(readPath(args, segments)) ? matchReason : undefined)
-        : (args) => {
-            const a = readPath(args, segments);
+        ? (args, identity) => (pred(read(args, identity)) ? matchReason : undefined)
+        : (args, identity) => {
+            const a = read(args, identity);
             if (a === undefined) return undefined;
             if (!typeOk(a))
               return c.reason === undefined
-                ? `argument "${c.path}" must be ${wanted} to be checked (got ${typeName(a)}); ${matchReason}`
-                : `${c.reason} (argument "${c.path}" must be ${wanted}, got ${typeName(a)})`;
+                ? `${subject} "${c.path}" must be ${wanted} to be checked (got ${typeName(a)}); ${matchReason}`
+                : `${c.reason} (${subject} "${c.path}" must be ${wanted}, got ${typeName(a)})`;
             return pred(a) ? matchReason : undefined;
           },
-    failReason: c.reason ?? `argument "${c.path}" must be ${p}`,
+    failReason: c.reason ?? `${subject} "${c.path}" must be ${p}`,
     matchReason,
   };
 }

@@ -10,6 +10,18 @@ export interface Identity {
   readonly grant: string;
   /** The MCP session id. Scope `session` counts per session; without one the grant is used. */
   readonly session?: string | undefined;
+  /**
+   * The verified subject (an OAuth access token's `sub`), when the credential names one.
+   * Scope `user` counts per grant and subject; conditions read it as `identity.sub`.
+   * API keys have none.
+   */
+  readonly sub?: string | undefined;
+  /** The OAuth client the token was issued to (`client_id`); `identity.client_id` in conditions. */
+  readonly clientId?: string | undefined;
+  /** Scopes the token grants; `identity.scopes` in conditions (test with `contains`). */
+  readonly scopes?: readonly string[] | undefined;
+  /** The token's verified claims; `identity.claims.<name>` in conditions. */
+  readonly claims?: Readonly<Record<string, unknown>> | undefined;
 }
 
 /** A tool call as the engine sees it: the tool name and its (already parsed) arguments. */

@@ -179,11 +179,12 @@ function checkSchema(rule: CompiledRule, args: unknown, trace: TraceStep[] | und
 function checkArguments(
   rule: CompiledRule,
   args: unknown,
+  identity: Identity,
   trace: TraceStep[] | undefined,
 ): Outcome | undefined {
   let first: Outcome | undefined;
   for (const c of rule.denyIf) {
-    const reason = c.denies(args);
+    const reason = c.denies(args, identity);
     trace?.push({
       step: "deny_if",
       ruleId: c.ruleId,
@@ -195,7 +196,7 @@ function checkArguments(
     if (trace === undefined) return first;
   }
   for (const c of rule.require) {
-    const ok = c.test(args);
+    const ok = c.test(args, identity);
     trace?.push({
       step: "require",
       ruleId: c.ruleId,
@@ -259,7 +260,7 @@ function enforcedVerdict(
   const name = call.name;
   const args = call.arguments ?? EMPTY_ARGS;
   const rule = plan.rule;
-  const failed = rule === undefined ? undefined : checkArguments(rule, args, trace);
+  const failed = rule === undefined ? undefined : checkArguments(rule, args, identity, trace);
   if (rule !== undefined) traceAction(rule, trace);
   if (failed !== undefined && trace === undefined) return withTool(failed, name);
   // Static denies were settled by the plan's fixed verdict; here base is allow or require_approval.
@@ -285,7 +286,8 @@ function shadowVerdict(
   const name = call.name;
   const args = call.arguments ?? EMPTY_ARGS;
   const baseDenies = plan.base.effect === "deny";
-  const checked = baseDenies && trace === undefined ? undefined : checkArguments(rule, args, trace);
+  const checked =
+    baseDenies && trace === undefined ? undefined : checkArguments(rule, args, identity, trace);
   traceAction(rule, trace);
   const counters: CounterSpec[] = [];
   const bad = pushSpecs(policy.allLimits, args, identity, counters, trace);

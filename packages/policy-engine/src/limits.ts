@@ -10,7 +10,7 @@ export interface CompiledLimit {
   readonly window: string;
   readonly windowMs: number;
   readonly max: number;
-  readonly scope: "grant" | "session" | "global";
+  readonly scope: "grant" | "session" | "user" | "global";
   /** `<counter>|<scope>|`; the scope value is appended per call. */
   readonly keyPrefix: string;
   readonly incrementFrom?: string | undefined;
@@ -34,16 +34,30 @@ export interface LimitCounterView {
   readonly window: string;
   readonly windowMs: number;
   readonly max: number;
-  readonly scope: "grant" | "session" | "global";
+  readonly scope: "grant" | "session" | "user" | "global";
 }
 
-/** The value a limit's scope counts by: the grant, the session (else the grant), or everyone. */
+/**
+ * The value a limit's scope counts by: the grant, the session (else the grant), the
+ * grant's verified user, or everyone.
+ */
 export function scopeValue(limit: Pick<CompiledLimit, "scope">, identity: Identity): string {
   return limit.scope === "grant"
     ? identity.grant
     : limit.scope === "session"
       ? (identity.session ?? identity.grant)
-      : "*";
+      : limit.scope === "user"
+        ? userScope(identity)
+        : "*";
+}
+
+/**
+ * Scope `user`: the grant and the verified subject, length-prefixed so no pair of
+ * names can spell another pair's key. Without a subject (API keys) every caller of the
+ * grant shares one counter, as with scope `grant`.
+ */
+function userScope(identity: Identity): string {
+  return `${identity.grant.length}:${identity.grant}|${identity.sub ?? ""}`;
 }
 
 /** The store key of `limit` for `identity`. */

@@ -2,7 +2,7 @@ import { readFile } from "node:fs/promises";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import type { CompiledPolicy } from "./compile.js";
-import { type Decision, DecisionCode } from "./contracts.js";
+import { type Decision, DecisionCode, type Identity } from "./contracts.js";
 import { createPolicyEngine } from "./engine.js";
 import { PolicyError, PolicyErrorCode, type PolicyIssue } from "./errors.js";
 import { parseOptions } from "./seams/options.js";
@@ -28,7 +28,9 @@ export type PolicyTestExpect = z.infer<typeof PolicyTestExpectSchema>;
 
 /**
  * One case: the clock advances by `advanceMs`, then `tool` is called `repeat` times
- * (default 1) with `args` as `grant`/`session`. Every call must match `expect`, except
+ * (default 1) with `args` as `grant`/`session` (and, for `identity.*` conditions and
+ * `scope: user` limits, as the verified caller in `identity`: `sub`, `client_id`,
+ * `scopes`, `claims`). Every call must match `expect`, except
  * that with `expectLast` the last call must match that instead, which is how "the
  * 11th call is denied" reads in one case. Allowed calls are committed unless
  * `upstream` is `failure` (then rolled back, as a failed upstream call would be).
@@ -40,6 +42,14 @@ export const PolicyTestCaseSchema = z.strictObject({
   args: z.record(z.string(), z.unknown()).optional(),
   grant: z.string().min(1).optional(),
   session: z.string().min(1).optional(),
+  identity: z
+    .strictObject({
+      sub: z.string().min(1).optional(),
+      client_id: z.string().min(1).optional(),
+      scopes: z.array(z.string()).optional(),
+      claims: z.record(z.string(), z.unknown()).optional(),
+    })
+    .optional(),
   repeat: z.number().int().min(1).max(100_000).optional(),
   advanceMs: z.number().int().min(0).optional(),
   upstream: z.enum(["success", "failure"]).optional(),
@@ -115,7 +125,7 @@ function suiteIssues(error: z.ZodError): PolicyIssue[] {
     message: i.message,
     fix:
       i.code === "unrecognized_keys"
-        ? "remove the key; a case has name, tool, args, grant, session, repeat, advanceMs, upstream, reset, expect, expectLast"
+        ? "remove the key; a case has name, tool, args, grant, session, identity, repeat, advanceMs, upstream, reset, expect, expectLast"
         : "see the policy test suite format in the README",
   }));
 }
@@ -206,7 +216,15 @@ export async function runPolicyTests(
     }
     now += c.advanceMs ?? 0;
     const repeat = c.repeat ?? 1;
-    const identity = { grant: c.grant ?? parsed.grant ?? "test", session: c.session };
+    const who = c.identity;
+    const identity: Identity = {
+      grant: c.grant ?? parsed.grant ?? "test",
+      session: c.session,
+      sub: who?.sub,
+      clientId: who?.client_id,
+      scopes: who?.scopes,
+      claims: who?.claims,
+    };
     let result: PolicyTestCaseResult = { index, name: c.name, ok: true, calls: repeat };
     for (let i = 1; i <= repeat; i++) {
       const d = await engine.decide(policy, { name: c.tool, arguments: c.args ?? {} }, identity);

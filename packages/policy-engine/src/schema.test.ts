@@ -59,7 +59,7 @@ const MALFORMED: [string, unknown, string, string][] = [
   ["max zero", withLimit({ max: 0 }), `${T}.limits[0].max`, "at least 1"],
   ["max fraction", withLimit({ max: 1.5 }), `${T}.limits[0].max`, "whole number"],
   ["max string", withLimit({ max: "10" }), `${T}.limits[0].max`, "whole number"],
-  ["bad scope", withLimit({ scope: "user" }), `${T}.limits[0].scope`, '"session"'],
+  ["bad scope", withLimit({ scope: "person" }), `${T}.limits[0].scope`, '"session"'],
   ["counter with |", withLimit({ counter: "a|b" }), `${T}.limits[0].counter`, "letters"],
   [
     "missing counter",

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { checkJsonSchema } from "./ajv.js";
 import { PolicyError, PolicyErrorCode, type PolicyIssue } from "./errors.js";
-import { closest, formatPath, parseArgPath, parseWindow } from "./syntax.js";
+import { closest, formatPath, parseArgPath, parseConditionPath, parseWindow } from "./syntax.js";
 
 /** Operators a condition may use. */
 export const CONDITION_OPS = [
@@ -21,7 +21,7 @@ export const CONDITION_OPS = [
 export type ConditionOp = (typeof CONDITION_OPS)[number];
 
 const ACTIONS = ["allow", "deny", "require_approval"] as const;
-const SCOPES = ["grant", "session", "global"] as const;
+const SCOPES = ["grant", "session", "user", "global"] as const;
 const MODES = ["enforce", "shadow"] as const;
 const DEFAULTS = ["allow", "deny"] as const;
 
@@ -32,7 +32,7 @@ const FIX = {
   default: 'use "allow" or "deny" (omitted means "deny")',
   action: 'use "allow", "deny" or "require_approval" (omitted means "allow")',
   mode: 'use "enforce" or "shadow" (omitted means "enforce")',
-  scope: 'use "grant", "session" or "global" (omitted means "grant")',
+  scope: 'use "grant", "session", "user" or "global" (omitted means "grant")',
   window: 'use "second", "minute", "hour", "day" or a duration like "30s", "15m", "2h", "1d"',
   max: "use a whole number of at least 1, e.g. 10",
   counter:
@@ -66,17 +66,27 @@ const ArgPathSchema = z.string().superRefine((value, ctx) => {
   if (typeof parsed === "string") custom(ctx, `argument path "${value}" ${parsed}`, FIX.path);
 });
 
+const CONDITION_PATH_FIX =
+  'write "args." and the argument path ("args.amount", "args.order.items[0]"), or "identity." and a field of the caller ("identity.sub", "identity.client_id", "identity.scopes", "identity.claims.role")';
+
+const ConditionPathSchema = z.string().superRefine((value, ctx) => {
+  const parsed = parseConditionPath(value);
+  if (typeof parsed === "string") custom(ctx, `path "${value}" ${parsed}`, CONDITION_PATH_FIX);
+});
+
 const WindowSchema = z.string().superRefine((value, ctx) => {
   if (parseWindow(value) === undefined) custom(ctx, `"${value}" is not a window`, FIX.window);
 });
 
 /**
  * A condition on the call's arguments, e.g. `{ "path": "args.amount", "op": "lte",
- * "value": 100 }`. A missing argument makes every op false except `exists: false`.
+ * "value": 100 }`, or on the verified caller, e.g. `{ "path": "identity.claims.role",
+ * "op": "eq", "value": "trader" }`. A missing value makes every op false except
+ * `exists: false`, so a `require` on a claim an API key or token lacks fails closed.
  */
 export const ConditionSchema = z
   .strictObject({
-    path: ArgPathSchema,
+    path: ConditionPathSchema,
     op: z.enum(CONDITION_OPS),
     value: z.unknown().optional(),
     reason: z.string().optional(),
@@ -140,7 +150,9 @@ export type PolicyCondition = z.infer<typeof ConditionSchema>;
 
 /**
  * A limit: at most `max` units per `window` on `counter`, counted per `scope` (default
- * `grant`). `increment_from` counts the numeric argument at that path instead of 1.
+ * `grant`; `user` counts per grant and verified subject, so every person behind one
+ * shared grant gets their own `max`). `increment_from` counts the numeric argument at
+ * that path instead of 1.
  */
 export const LimitSchema = z.strictObject({
   counter: z.string().regex(COUNTER_NAME),

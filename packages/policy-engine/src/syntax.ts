@@ -66,6 +66,46 @@ export function parseArgPath(text: string): PathSegment[] | string {
   return out;
 }
 
+/** First segments an `identity.` path may start with, and the Identity field each reads. */
+const IDENTITY_ROOTS: Readonly<Record<string, string>> = {
+  grant: "grant",
+  session: "session",
+  sub: "sub",
+  client_id: "clientId",
+  scopes: "scopes",
+  claims: "claims",
+};
+
+/** Where a condition path reads from: the call's arguments or the caller's identity. */
+export type ConditionRoot = "args" | "identity";
+
+/**
+ * A condition path: `args.<path>` (see {@link parseArgPath}) or `identity.<field>` with
+ * field `grant`, `session`, `sub`, `client_id`, `scopes` or `claims.<path>`. The
+ * segments returned read the `Identity` object itself (`client_id` reads `clientId`).
+ */
+export function parseConditionPath(
+  text: string,
+): { root: ConditionRoot; segments: PathSegment[] } | string {
+  if (!text.startsWith("identity.")) {
+    const segments = parseArgPath(text);
+    if (typeof segments === "string")
+      return text.startsWith("args.") ? segments : 'must start with "args." or "identity."';
+    return { root: "args", segments };
+  }
+  const parsed = parseArgPath(`args.${text.slice("identity.".length)}`);
+  if (typeof parsed === "string") return parsed;
+  const first = parsed[0];
+  const field = typeof first === "string" ? IDENTITY_ROOTS[first] : undefined;
+  if (field === undefined || !Object.hasOwn(IDENTITY_ROOTS, first as string))
+    return `"identity.${String(first)}" is not an identity field (use grant, session, sub, client_id, scopes or claims.<name>)`;
+  if (first === "claims" ? parsed.length < 2 : first !== "scopes" && parsed.length > 1)
+    return first === "claims"
+      ? 'names no claim (write "identity.claims.<name>")'
+      : `"identity.${first}" has no fields below it`;
+  return { root: "identity", segments: [field, ...parsed.slice(1)] };
+}
+
 /** Reads an argument path; `undefined` when any step is missing. Own properties only. */
 export function readPath(root: unknown, path: readonly PathSegment[]): unknown {
   let cur: unknown = root;

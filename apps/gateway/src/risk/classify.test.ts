@@ -2,7 +2,7 @@ import { createRequire } from "node:module";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
-import { createBinanceUsMcpServer } from "@toolgate/binance-us";
+import { createBinanceUsMcpServer } from "@toolgate/binance-us/mcp";
 import { compilePolicy, createPolicyEngine } from "@toolgate/policy-engine";
 import { beforeAll, describe, expect, it } from "vitest";
 import {
