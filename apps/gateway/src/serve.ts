@@ -38,6 +38,8 @@ export function banner(
   info: { generatedKey?: string | undefined; adminToken: string; adminTokenGenerated: boolean },
 ): string {
   const key = info.generatedKey ?? "$TOOLGATE_API_KEY";
+  // Optional chaining: callers may pass a partial gateway (the banner only reads URLs).
+  const oauth = (gw.mcp as RunningGateway["mcp"] | undefined)?.oauth;
   const lines = [
     "",
     `  Toolgate is running`,
@@ -53,9 +55,9 @@ export function banner(
       ? `  Policy studio  ${gw.adminUrl}/studio?token=${encodeURIComponent(info.adminToken)}`
       : `  Policy studio  ${gw.adminUrl}/studio`,
     `  Metrics        ${gw.url}/metrics`,
-    ...(gw.mcp.oauth
+    ...(oauth
       ? [
-          `  OAuth          tokens from ${String(gw.mcp.oauth.metadata().authorization_servers)}; metadata at ${gw.mcp.oauth.metadataUrl()}`,
+          `  OAuth          tokens from ${String(oauth.metadata().authorization_servers)}; metadata at ${oauth.metadataUrl()}`,
         ]
       : []),
     ...gw.notes.map((n) => `  ${n}`),

@@ -234,7 +234,13 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
         : () => undefined;
 
   // Identity stage (API key | OAuth access token | custom); see auth/authenticate.ts.
-  const oauth = options.oauth ? createOAuthVerifier({ now, ...options.oauth }) : undefined;
+  const oauth = options.oauth
+    ? createOAuthVerifier({
+        now,
+        onKeyError: (err) => logger.warn?.({ err }, "OAuth signing keys could not be loaded"),
+        ...options.oauth,
+      })
+    : undefined;
   const authenticate = createAuthenticator({ lookupKey, identify: options.identify, oauth });
 
   function watch(holder: PolicyHolder): void {

@@ -235,15 +235,18 @@ describe("OAuth access-token verification", () => {
     ];
     const v = verifier();
     expect(refusal(await v.verify(await mint(k1))).description).toMatch(/no signing key/);
+    const told: string[] = [];
     const down = createOAuthVerifier({
       issuer: ISSUER,
       resource: RESOURCE,
       jwksUri: "https://login.example.com/missing",
       fetch: fetchImpl,
       now: () => now,
+      onKeyError: (m) => told.push(m),
     });
     const r = refusal(await down.verify(await mint(k1)));
     expect(r.status).toBe(503);
+    expect(told).toEqual(["GET https://login.example.com/missing: HTTP 404"]);
     expect(down.challenge(r)).not.toMatch(/error=/);
   });
 

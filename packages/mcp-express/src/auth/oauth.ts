@@ -86,6 +86,8 @@ export interface OAuthOptions {
   fetch?: FetchLike;
   /** Clock (epoch ms) for token times and key ages. Default `Date.now`. */
   now?: () => number;
+  /** Told when discovery or a key fetch fails (the last good keys stay in use). */
+  onKeyError?: (message: string) => void;
 }
 
 /** A token that passed every check, and the identity it stands for. */
@@ -191,6 +193,7 @@ export const OAuthOptionsSchema = z.strictObject({
   resourceName: z.string().optional(),
   fetch: fn.optional(),
   now: fn.optional(),
+  onKeyError: fn.optional(),
 });
 
 /** Longest token read; real access tokens are far below it, and larger ones cost CPU to parse. */
@@ -326,6 +329,7 @@ export function createOAuthVerifier(options: OAuthOptions): OAuthVerifier {
     timeoutMs,
     onError: (m) => {
       lastKeyError = m;
+      options.onKeyError?.(m);
     },
   });
 
