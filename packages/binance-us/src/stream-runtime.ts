@@ -182,7 +182,7 @@ export class StreamRuntime {
     }
     if (old && old.state === "open" && conn.swap) {
       // Make before break: keep the old socket a little longer so events already in flight
-      // on it still arrive; duplicates are removed by the de-duplication window.
+      // on it still arrive; the de-duplication window drops events seen twice.
       this.draining.add(old);
       old.drainTimer = this.scheduler.setTimeout(() => {
         old.drainTimer = undefined;
@@ -227,7 +227,7 @@ export class StreamRuntime {
       this.logger.debug("ignored a non-event frame", { conn: conn.id, bytes: text.length });
       return;
     }
-    // Duplicates can only come from two sockets overlapping (rotation or key change), so
+    // Repeats can only come from two sockets overlapping (rotation or key change), so
     // identities are tracked just while a second socket is opening or draining.
     if (this.draining.size > 0 || this.pending?.swap !== undefined) {
       const identity = userDataEventIdentity(event);
