@@ -1,14 +1,18 @@
 import { z } from "zod";
+import type { TypedEmitter } from "./emitter.js";
 import type { BinanceUsError } from "./errors.js";
-import type { BufferedEntry } from "./event-buffer.js";
+import type { BufferedEntry, EventBuffer } from "./event-buffer.js";
 import type { ParsedUserDataEvent } from "./events.js";
+import type { ListenKeyManager } from "./listen-key-manager.js";
+import type { Logger } from "./logger.js";
 import {
   type AccountSnapshot,
   type BinanceUsRestClient,
   type OpenOrder,
   RestClientOptionsSchema,
 } from "./rest-client.js";
-import type { WebSocketFactory } from "./socket.js";
+import type { StreamSocket, WebSocketFactory } from "./socket.js";
+import type { DedupeWindow } from "./stream-gaps.js";
 import type { Scheduler } from "./time.js";
 import { BinanceUsWsApiClient, type WsApiStatus } from "./ws-api-client.js";
 
@@ -173,4 +177,35 @@ export interface StreamGap {
   /** When a socket was up again; undefined while the gap lasts. */
   to: number | undefined;
   reason: string;
+}
+
+/** One user-data socket and its timers. */
+export interface Connection {
+  id: number;
+  key: string;
+  socket: StreamSocket | undefined;
+  state: "connecting" | "open" | "closed";
+  swap: "rotation" | "keyChanged" | undefined;
+  openedAt: number;
+  lastActivity: number;
+  nextPingAt: number;
+  watchdogTimer: unknown;
+  drainTimer: unknown;
+}
+
+/** What a {@link StreamRuntime} is built from: options and the seams. */
+export interface StreamDeps {
+  o: z.output<typeof UserDataStreamOptionsSchema>;
+  now: () => number;
+  scheduler: Scheduler;
+  random: () => number;
+  factory: WebSocketFactory;
+  logger: Logger;
+  rest: BinanceUsRestClient;
+  wsApi: BinanceUsWsApiClient | undefined;
+  keys: ListenKeyManager;
+  buffer: EventBuffer<ParsedUserDataEvent>;
+  emitter: TypedEmitter<UserDataStreamEvents>;
+  resync: boolean;
+  seen: DedupeWindow;
 }

@@ -106,7 +106,10 @@ describe("Binance.US MCP server", () => {
     expect(status).toBe(403);
   });
 
-  it("runs as a stdio process with keys from the environment", async () => {
+  it.each([
+    "rest",
+    "ws-api",
+  ] as const)("runs as a stdio process with keys from the environment (listen keys over %s)", async (via) => {
     const mock = await startMock();
     const bin = fileURLToPath(new URL("../src/bin/mcp-server.ts", import.meta.url));
     const stderr: string[] = [];
@@ -123,6 +126,10 @@ describe("Binance.US MCP server", () => {
         mock.wsUrl,
         "--log-level",
         "debug",
+        "--listen-key-transport",
+        via,
+        "--ws-api-url",
+        mock.wsApiUrl,
       ],
       env: { ...(process.env as Record<string, string>), BINANCE_US_API_KEY: API_KEY },
       stderr: "pipe",
@@ -141,6 +148,15 @@ describe("Binance.US MCP server", () => {
       arguments: { listenKey },
     })) as ToolResult;
     expect(kept.structuredContent).toMatchObject({ ok: true });
+    // The calls went over the chosen API, and the status says which.
+    const keyCalls = mock.control
+      .state()
+      .requests.filter((q) => q.path === "/api/v3/userDataStream");
+    expect(keyCalls.map((q) => q.transport ?? "rest")).toEqual([via, via]);
+    const status = (await client.callTool({
+      name: BINANCE_US_TOOL_NAMES.userStreamStatus,
+    })) as ToolResult;
+    expect(status.structuredContent).toMatchObject({ listenKeyTransport: via });
     await client.close();
     expect(stderr.join("")).not.toContain(API_KEY);
   }, 20_000);

@@ -16,6 +16,8 @@ Usage:
 Options:
   --rest-url URL          REST base (default https://api.binance.us)
   --ws-url URL            WebSocket base (default wss://stream.binance.us:9443)
+  --listen-key-transport T  rest (default) | ws-api: manage the listen key over the WebSocket API
+  --ws-api-url URL        WebSocket API (default wss://ws-api.binance.us:443/ws-api/v3)
   --managed-stream MODE   lazy (default) | eager | off
   --owns-stream           DELETE the listen key on shutdown (only if nothing else uses it)
   --log-level LEVEL       debug | info | warn | error (default info; logs go to stderr)
@@ -31,6 +33,8 @@ async function main(): Promise<void> {
       port: { type: "string", default: "3333" },
       "rest-url": { type: "string" },
       "ws-url": { type: "string" },
+      "listen-key-transport": { type: "string" },
+      "ws-api-url": { type: "string" },
       "managed-stream": { type: "string", default: "lazy" },
       "owns-stream": { type: "boolean", default: false },
       "log-level": { type: "string", default: "info" },
@@ -50,6 +54,10 @@ async function main(): Promise<void> {
   if (mode !== "lazy" && mode !== "eager" && mode !== "off") {
     throw new Error(`--managed-stream must be lazy, eager or off (got ${mode})`);
   }
+  const transport = values["listen-key-transport"];
+  if (transport !== undefined && transport !== "rest" && transport !== "ws-api") {
+    throw new Error(`--listen-key-transport must be rest or ws-api (got ${transport})`);
+  }
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65_535) {
     throw new Error(`--port must be an integer 0-65535 (got ${values.port})`);
@@ -60,6 +68,8 @@ async function main(): Promise<void> {
   const connector = createBinanceUsConnector({
     ...(values["rest-url"] ? { restBaseUrl: values["rest-url"] } : {}),
     ...(values["ws-url"] ? { wsBaseUrl: values["ws-url"] } : {}),
+    ...(values["ws-api-url"] ? { wsApiUrl: values["ws-api-url"] } : {}),
+    ...(transport ? { listenKeyTransport: transport } : {}),
     managedStream: mode,
     ownsStream: values["owns-stream"],
     logger,

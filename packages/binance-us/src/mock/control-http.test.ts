@@ -209,3 +209,37 @@ describe("startBinanceUsMock options", () => {
     expect(mock.control.state().keys).toHaveLength(0);
   });
 });
+
+describe("HTTP control API for the new levers", () => {
+  it("scripts the book, sends listenKeyExpired with close, and queues non-JSON and hanging faults", async () => {
+    const { mock } = await start();
+    const book = await call(mock, "PUT", "/__mock/book", {
+      symbol: "ETHUSD",
+      bids: [["2100", "1"]],
+      asks: [["2105.5", "2"]],
+    });
+    expect(book.body).toEqual({
+      book: { bids: [["2100.00000000", "1.00000000"]], asks: [["2105.50000000", "2.00000000"]] },
+    });
+    expect((await call(mock, "GET", "/__mock/book?symbol=ETHUSD")).body).toMatchObject({
+      symbol: "ETHUSD",
+      asks: [["2105.50000000", "2.00000000"]],
+    });
+    const unknown = await call(mock, "PUT", "/__mock/book", { symbol: "DOGEUSD", bids: [] });
+    expect(unknown.status).toBe(400);
+    expect(JSON.stringify(unknown.body)).toContain("exchangeInfo");
+
+    const listenKey = await createKey(mock);
+    const p = probe(`${mock.wsUrl}/ws/${listenKey}`);
+    await p.opened;
+    const sent = await call(mock, "POST", "/__mock/listen-key-expired", { listenKey, close: true });
+    expect(sent.body).toEqual({ sockets: 1 });
+    await until(() => expect(p.closed?.code).toBe(1000));
+
+    const html = await call(mock, "POST", "/__mock/errors", { status: 403, body: "html" });
+    expect(html.status).toBe(200);
+    const bad = await call(mock, "POST", "/__mock/errors", { hang: "yes" });
+    expect(bad.status).toBe(400);
+    expect(JSON.stringify(bad.body)).toContain("hang");
+  });
+});

@@ -158,6 +158,18 @@ describe("live stream requests", () => {
   });
 });
 
+describe("hostile clients", () => {
+  it("closes a socket that sends an oversized frame (1009) instead of buffering it", async () => {
+    const { mock } = await start();
+    const p = await open(mock.wsApiUrl);
+    p.ws.send("x".repeat(100 * 1024));
+    await until(() => expect(p.closed?.code).toBe(1009));
+    const q = await open(`${mock.wsUrl}/ws/${await createKey(mock)}`);
+    q.ws.send("y".repeat(100 * 1024));
+    await until(() => expect(q.closed?.code).toBe(1009));
+  });
+});
+
 describe("every option is reachable at run time and from the command line", () => {
   it("has a flag for every run-time option", () => {
     const flagged = TUNABLE_FLAGS.map((f) => f.option).sort();

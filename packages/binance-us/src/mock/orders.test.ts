@@ -12,14 +12,18 @@ import {
   useMockLifecycle,
 } from "./test-utils/harness.js";
 
+// Test-only view of wire JSON: any nested field may be read without a cast.
+// biome-ignore lint/suspicious/noExplicitAny: wire frames are checked by the assertions
+type Json = Record<string, any>;
+
 const { start, open } = useMockLifecycle();
 const opts = { apiKeys: { [KEY_A]: { secret: SECRET } } };
 
 interface Rig {
   mock: BinanceUsMock;
   now: () => number;
-  order(method: "POST" | "DELETE", params: string): Promise<{ status: number; body: any }>;
-  get(path: string, params?: string): Promise<{ status: number; body: any }>;
+  order(method: "POST" | "DELETE", params: string): Promise<{ status: number; body: Json }>;
+  get(path: string, params?: string): Promise<{ status: number; body: Json }>;
   stream(): Promise<Probe>;
 }
 

@@ -94,11 +94,12 @@ export class OrderEngine {
     const bal = balance(acc, spendAsset);
     if (lock === undefined || bal.free < lock) return { ok: false, error: E.INSUFFICIENT_BALANCE };
     const now = this.rt.clock.now();
+    const orderId = this.nextOrderId++;
     const o: OrderRec = {
       account,
       spec: p.spec,
-      orderId: this.nextOrderId++,
-      clientOrderId: p.clientOrderId ?? `mock_${this.nextOrderId}`,
+      orderId,
+      clientOrderId: p.clientOrderId ?? `mock_${orderId}`,
       side: p.side,
       type: p.type,
       timeInForce: p.timeInForce ?? "GTC",

@@ -235,7 +235,14 @@ export async function startBinanceUsMock(options?: BinanceUsMockOptions): Promis
   const clock = opts.clock ?? createRealClock();
   const ex = new MockExchange(opts, clock);
   const control = createControl(ex);
-  const wss = new WebSocketServer({ noServer: true, autoPong: false, clientTracking: false });
+  const wss = new WebSocketServer({
+    noServer: true,
+    autoPong: false,
+    clientTracking: false,
+    // Requests, subscriptions and pongs are small; a hostile client must not make the mock
+    // buffer megabytes per frame.
+    maxPayload: 64 * 1024,
+  });
 
   const server = createServer(httpHandler(ex, control, clock));
   server.on("upgrade", upgradeHandler(ex, wss));

@@ -1,13 +1,17 @@
 import { describe, expect, it } from "vitest";
 import { KEY_A, KEY_B, type Probe, until, useMockLifecycle } from "./test-utils/harness.js";
 
+// Test-only view of wire JSON: any nested field may be read without a cast.
+// biome-ignore lint/suspicious/noExplicitAny: wire frames are checked by the assertions
+type Json = Record<string, any>;
+
 const { start, open } = useMockLifecycle();
 
-async function rpc(p: Probe, frame: unknown): Promise<Record<string, any>> {
+async function rpc(p: Probe, frame: unknown): Promise<Json> {
   const before = p.messages.length;
   p.ws.send(typeof frame === "string" ? frame : JSON.stringify(frame));
   await until(() => expect(p.messages.length).toBeGreaterThan(before));
-  return p.messages[before] as Record<string, any>;
+  return p.messages[before] as Json;
 }
 
 describe("WebSocket API (ws-api/v3)", () => {
