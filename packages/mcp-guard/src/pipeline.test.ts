@@ -63,10 +63,14 @@ describe("runToolCall", () => {
 
   it("reports a failed commit and still answers", async () => {
     const store = createInProcessCounterStore({ now: () => 0 });
+    // Delegates explicitly: the memory store is a class, so a spread would drop its methods.
     const broken: CounterStore = {
-      ...store,
       name: store.name,
       reserve: (s) => store.reserve(s),
+      rollback: (r) => store.rollback(r),
+      peek: (s) => store.peek(s),
+      ready: () => store.ready(),
+      close: () => store.close(),
       commit: async () => {
         throw new Error("commit lost");
       },
