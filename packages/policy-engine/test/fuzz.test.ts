@@ -85,7 +85,9 @@ function setAt(root: unknown, path: Array<string | number>, value: unknown): unk
 
 const GOOD_PATHS = paths(GOOD);
 
-describe("hostile policy files", () => {
+// Hundreds of generated cases per property: seconds of CPU on a quiet machine, several
+// times that on a loaded CI box, so these get a minute rather than the default 5 s.
+describe("hostile policy files", { timeout: 60_000 }, () => {
   // A YAML quirk must become a PolicyError, not a stray process warning on stderr.
   const warnings: string[] = [];
   const onWarning = (w: Error) => warnings.push(w.message);
