@@ -176,14 +176,14 @@ describe("Redis killed and restarted under load", () => {
     // Readiness tells a load balancer what is going on; liveness stays up; and the probes
     // and scrapes answer promptly rather than waiting on the store's reconnect attempts
     // (they once took longer with every scrape, past 5 s). The bound is generous: a
-    // loaded box is slow, but not seconds-per-request slow.
+    // loaded box is slow, but not seconds-per-request slow (15 answers in well under 15 s).
     const t0 = Date.now();
     for (const m of MODES) {
       expect((await fetch(`${gw(m).url}/readyz`)).status).toBe(503);
       expect((await fetch(`${gw(m).url}/healthz`)).status).toBe(200);
       for (let i = 0; i < 3; i++) expect(await gw(m).metric("toolgate_sessions")).toBe(4);
     }
-    expect(Date.now() - t0).toBeLessThan(8000);
+    expect(Date.now() - t0).toBeLessThan(15_000);
     // The insurance limiter still enforces limits per instance while Redis is gone; plain
     // fail-open admits everything.
     const echoes = async (mode: Mode, n: number, tag: string) => {
