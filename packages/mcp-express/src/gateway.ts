@@ -5,12 +5,13 @@ import {
   LATEST_PROTOCOL_VERSION,
   SUPPORTED_PROTOCOL_VERSIONS,
 } from "@modelcontextprotocol/sdk/types.js";
-import { Ajv } from "ajv";
 import type { NextFunction, Request, RequestHandler, Response } from "express";
 import { createAuthenticator, sendAuthRefusal, serveOAuthMetadata } from "./auth/authenticate.js";
 import { createOAuthVerifier, type OAuthVerifier } from "./auth/oauth.js";
 import { AuthThrottle } from "./auth-throttle.js";
 import { ClientStreams } from "./client-streams.js";
+import type { ToolCallDeps } from "./core/tool-call.js";
+import { createArgumentValidator } from "./core/validate.js";
 import {
   type CompiledPolicy,
   createEngine,
@@ -217,8 +218,6 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
   const watched = new WeakSet<object>();
   const unsubscribers: Array<() => void> = [];
   const sharedSet = new WeakSet<UpstreamLink>();
-  const validators = new WeakMap<object, ((a: unknown) => string | undefined) | null>();
-  const ajv = new Ajv({ strict: false, allErrors: false });
   let closing = false;
   let started: Promise<void> | undefined;
   let startDone = false;
@@ -317,19 +316,10 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
     health.set(name, detail === undefined ? { ok } : { ok, detail });
   }
 
-  const ctx: SessionContext = {
-    separator: options.separator ?? "__",
-    namespace: options.namespace ?? "auto",
-    validateArguments: options.validateArguments ?? false,
-    approvalTimeoutMs: options.approvalTimeoutMs ?? 120_000,
-    approvalProgressMs: options.approvalProgressMs ?? 5_000,
-    listPageSize: options.listPageSize,
-    wantsDecisions: options.onDecision !== undefined,
-    now,
-    newId,
-    scheduler,
-    logger,
-    telemetry,
+  const checkArguments = createArgumentValidator(logger);
+  const validateArguments = options.validateArguments ?? false;
+  const onDecision = options.onDecision;
+  const toolCalls: ToolCallDeps = {
     async decide(identity, tool, args): Promise<Decision> {
       const policy = policyFor(identity);
       if (!policy) {
@@ -337,53 +327,50 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
       }
       return engine.decide(policy, { name: tool, arguments: args }, identity);
     },
+    approve(req): Promise<ApprovalOutcome> {
+      if (options.approve) return options.approve(req);
+      return Promise.resolve({ outcome: "rejected", reason: "no approver configured" });
+    },
+    validator: (exposed, target) =>
+      validateArguments ? checkArguments(exposed, target.definition) : undefined,
+    toolTimeoutMs(identity, tool) {
+      const policy = policyFor(identity);
+      return policy ? toolTimeout(policy, tool) : undefined;
+    },
+    // No hook, no events: they are not even built.
+    onDecision: onDecision
+      ? (e) => {
+          try {
+            onDecision(e);
+          } catch (err) {
+            logger.warn?.({ err: String(err) }, "onDecision hook threw");
+          }
+        }
+      : undefined,
+    approvalTimeoutMs: options.approvalTimeoutMs ?? 120_000,
+    approvalProgressMs: options.approvalProgressMs ?? 5_000,
+    now,
+    newId,
+    scheduler,
+    logger,
+    telemetry,
+  };
+  const ctx: SessionContext = {
+    separator: options.separator ?? "__",
+    namespace: options.namespace ?? "auto",
+    listPageSize: options.listPageSize,
+    now,
+    logger,
+    toolCalls,
     visible(identity, tools, at) {
       const policy = at ?? policyFor(identity);
       if (!policy) return new Set();
       return new Set(engine.visibleTools(policy, tools, identity).map((t) => t.name));
     },
-    validator(route) {
-      let v = validators.get(route.tool);
-      if (v === undefined) {
-        v = null;
-        const schema = route.tool.inputSchema;
-        if (schema && typeof schema === "object") {
-          try {
-            const { $schema: _s, ...rest } = schema as Record<string, unknown>;
-            const check = ajv.compile(rest);
-            v = (a: unknown) =>
-              check(a)
-                ? undefined
-                : (check.errors ?? [])
-                    .map((e) => `${e.instancePath || "(arguments)"} ${e.message ?? "is invalid"}`)
-                    .join("; ");
-          } catch (e) {
-            logger.warn?.({ tool: route.exposed, err: String(e) }, "inputSchema does not compile");
-          }
-        }
-        validators.set(route.tool, v);
-      }
-      return v ?? undefined;
-    },
-    toolTimeoutMs(identity, tool) {
-      const policy = policyFor(identity);
-      return policy ? toolTimeout(policy, tool) : undefined;
-    },
     grantSessions(grant) {
       let n = 0;
       for (const s of sessions.values()) if (s.grant === grant) n++;
       return n;
-    },
-    approve(req): Promise<ApprovalOutcome> {
-      if (options.approve) return options.approve(req);
-      return Promise.resolve({ outcome: "rejected", reason: "no approver configured" });
-    },
-    onDecision(e) {
-      try {
-        options.onDecision?.(e);
-      } catch (err) {
-        logger.warn?.({ err: String(err) }, "onDecision hook threw");
-      }
     },
     onSessionLost(session) {
       if (sessions.get(session.id) === session) sessions.delete(session.id);

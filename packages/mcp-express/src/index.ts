@@ -20,6 +20,7 @@ export {
 } from "./auth/oauth.js";
 export type { AuthThrottleOptions } from "./auth-throttle.js";
 export { AuthThrottle } from "./auth-throttle.js";
+export { deniedResult } from "./core/results.js";
 export { argumentsDigest, canonicalJson } from "./digest.js";
 export type { McpErrorCodeName } from "./errors.js";
 export { McpErrorCode, ToolgateMcpError } from "./errors.js";
@@ -43,5 +44,4 @@ export type {
   UpstreamConfig,
   UpstreamTimeout,
 } from "./options.js";
-export { deniedResult } from "./session.js";
 export { formatTraceparent, parseTraceparent, TRACER_NAME } from "./telemetry.js";

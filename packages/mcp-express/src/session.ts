@@ -1,9 +1,10 @@
 import { createHash } from "node:crypto";
 import type { ServerResponse } from "node:http";
-import { type Span, SpanKind } from "@opentelemetry/api";
+import type { Span } from "@opentelemetry/api";
 import type { ClientStreams, Slot } from "./client-streams.js";
-import { argumentsDigest } from "./digest.js";
-import type { CompiledPolicy, Decision, Identity } from "./engine.js";
+import { errorResponse } from "./core/results.js";
+import { type ToolCall, type ToolCallDeps, toolCall } from "./core/tool-call.js";
+import type { CompiledPolicy, Identity } from "./engine.js";
 import { ToolgateMcpError } from "./errors.js";
 import {
   idKey,
@@ -13,16 +14,8 @@ import {
   type RpcMessage,
   rpcError,
 } from "./jsonrpc.js";
-import type {
-  ApprovalOutcome,
-  ApprovalRequest,
-  DecisionEvent,
-  ElicitAnswer,
-  ElicitSchema,
-  Logger,
-  Scheduler,
-} from "./options.js";
-import { endWith, type RequestTrace, type Telemetry, withTraceMeta } from "./telemetry.js";
+import type { ElicitAnswer, ElicitSchema, Logger } from "./options.js";
+import { type RequestTrace, withTraceMeta } from "./telemetry.js";
 import type { LinkListener, UpstreamLink } from "./upstream.js";
 
 /** A tool as the client sees it, and where it really lives. */
@@ -33,37 +26,24 @@ interface ToolRoute {
   readonly tool: Record<string, unknown>;
 }
 
-/** What a session needs from the gateway (policy, hooks, seams). */
+/** What a session needs from the gateway (policy view, the tool-call pipeline, seams). */
 export interface SessionContext {
   readonly separator: string;
   readonly namespace: "auto" | "always" | "never";
-  readonly validateArguments: boolean;
-  readonly approvalTimeoutMs: number;
-  readonly approvalProgressMs: number;
   /** Page size of the gateway's `tools/list`; undefined pages like the upstreams do. */
   readonly listPageSize: number | undefined;
-  /** False when no `onDecision` hook is set, so events are not even built. */
-  readonly wantsDecisions: boolean;
   readonly now: () => number;
-  readonly newId: () => string;
-  readonly scheduler: Scheduler;
   readonly logger: Logger;
-  /** Spans of requests and their steps (see telemetry.ts). */
-  readonly telemetry: Telemetry;
-  decide(identity: Identity, tool: string, args: Record<string, unknown>): Promise<Decision>;
+  /** The tool-call pipeline's dependencies (decide, approve, validate, emit). */
+  readonly toolCalls: ToolCallDeps;
   /** Names the grant may see; under `policy` when given (e.g. the one before a reload). */
   visible(
     identity: Identity,
     tools: ReadonlyArray<{ name: string }>,
     policy?: CompiledPolicy,
   ): Set<string>;
-  validator(route: ToolRoute): ((args: unknown) => string | undefined) | undefined;
-  approve(req: ApprovalRequest): Promise<ApprovalOutcome>;
-  /** Timeout of a `tools/call` of `tool` set by the grant's policy, if any. */
-  toolTimeoutMs(identity: Identity, tool: string): number | undefined;
   /** Open sessions of a grant right now. */
   grantSessions(grant: string): number;
-  onDecision(e: DecisionEvent): void;
   onSlotDone(): void;
   /** The session lost an upstream for good; the gateway forgets and closes it. */
   onSessionLost(session: ProxySession): void;
@@ -85,7 +65,11 @@ type ToClient =
 interface Open {
   readonly slot: Slot;
   forward?: Forward;
-  abort?: AbortController;
+  /**
+   * Aborted when the client gives up (reason: its words) or the session ends (reason:
+   * {@link SESSION_CLOSED}); the tool-call pipeline tells the two apart.
+   */
+  readonly abort: AbortController;
   progressToken?: string | number;
   /** Why the client gave up on it (cancelled, disconnected); set once. */
   cancelled?: string;
@@ -167,7 +151,7 @@ export class ProxySession implements LinkListener {
       return;
     }
     const slot = this.streams.open(id, key, res);
-    const entry: Open = { slot, trace };
+    const entry: Open = { slot, trace, abort: new AbortController() };
     this.open.set(key, entry);
     res.once("close", () => {
       // A client that drops a plain JSON answer before it came can never get it (there is
@@ -258,7 +242,7 @@ export class ProxySession implements LinkListener {
   private cancel(o: Open, reason: string): void {
     if (o.cancelled !== undefined) return;
     o.cancelled = reason;
-    o.abort?.abort();
+    o.abort.abort(reason);
     const f = o.forward;
     if (f) {
       void f.link.notify({
@@ -397,7 +381,7 @@ export class ProxySession implements LinkListener {
     if (this.closedFlag) return;
     this.closedFlag = true;
     for (const o of this.open.values()) {
-      o.abort?.abort();
+      o.abort.abort(SESSION_CLOSED);
       // Answer what is still open so no client request hangs on a closed session.
       const closed = rpcError(
         o.slot.clientId,
@@ -525,256 +509,48 @@ export class ProxySession implements LinkListener {
     return { tools, visible };
   }
 
-  private async callTool(
-    entry: Open,
-    id: RpcId,
-    params: Record<string, unknown>,
-  ): Promise<RpcMessage> {
-    const name = params.name;
-    if (typeof name !== "string") {
-      return rpcError(id, RpcErrorCode.INVALID_PARAMS, "tools/call: params.name must be a string");
-    }
-    const rawArgs = params.arguments;
-    const argsOk =
-      rawArgs === undefined ||
-      (typeof rawArgs === "object" && rawArgs !== null && !Array.isArray(rawArgs));
-    if (!argsOk) {
-      // The policy decides on the arguments the upstream will see: anything but an object
-      // would be decided as `{}` while something else is forwarded.
-      return rpcError(
-        id,
-        RpcErrorCode.INVALID_PARAMS,
-        "tools/call: params.arguments must be an object",
-      );
-    }
-    const args = (rawArgs ?? {}) as Record<string, unknown>;
-    const routes = this.cachedRoutes() ?? (await this.toolRoutes());
-    const route = routes.get(name);
-    // The identity this call is decided and reported under (a token refresh mid-call
-    // does not change it).
-    const identity = this.identity;
-    // Unknown tools are decided too, so every call reaches the audit hook, and under a
-    // deny policy the agent cannot tell a missing tool from a forbidden one.
-    const decision = await this.ctx.telemetry.decide(entry.trace, () =>
-      this.ctx.decide(identity, name, args),
-    );
-    // Hashing costs a few microseconds per call: only when an audit hook or approval needs it.
-    let digest: string | undefined;
-    const getDigest = (): string => {
-      digest ??= argumentsDigest(args);
-      return digest;
-    };
-    let approver: string | undefined;
-    const emit = (outcome: DecisionEvent["outcome"], upstreamMs?: number): void => {
-      if (!this.ctx.wantsDecisions) return;
-      const { reservation: _r, ...d } = decision;
-      const e: DecisionEvent = {
-        decision: d,
-        grant: identity.grant,
-        session: this.id,
-        tool: name,
-        argumentKeys: Object.keys(args),
-        argumentsDigest: getDigest(),
-        outcome,
-        at: this.ctx.now(),
-      };
-      if (route) e.upstream = route.link.name;
-      if (approver !== undefined) e.approver = approver;
-      if (upstreamMs !== undefined) e.upstreamMs = upstreamMs;
-      if (identity.sub !== undefined) e.subject = identity.sub;
-      if (identity.clientId !== undefined) e.clientId = identity.clientId;
-      this.ctx.onDecision(e);
-    };
-    // A call that ends without a result costs no quota: roll back, then report.
-    const undo = async (outcome: DecisionEvent["outcome"], upstreamMs?: number) => {
-      await decision.reservation?.rollback();
-      emit(outcome, upstreamMs);
-    };
-    if (decision.effect === "deny") {
-      emit("denied");
-      return { jsonrpc: "2.0", id, result: deniedResult(decision, decision.reason) };
-    }
-    if (!route) {
-      // Allowed (or held) by policy but no upstream has it: nothing ran, so nothing is
-      // counted, and nobody is asked to approve a call that cannot happen.
-      await undo("unknown_tool");
-      // An upstream that is down has unknown tools: say so, or the agent is told that a
-      // tool it may just have used does not exist.
-      const down = this.links.filter((l) => !l.ok && !this.shared.has(l)).map((l) => l.name);
-      const why = down.length
-        ? `; upstream ${down.join(", ")} ${down.length > 1 ? "are" : "is"} unavailable right now, retry shortly`
-        : "";
-      return rpcError(
-        id,
-        RpcErrorCode.INVALID_PARAMS,
-        `MCP error -32602: Tool ${name} not found${why}`,
-      );
-    }
-    if (decision.effect === "require_approval") {
-      const held = entry.trace?.child("toolgate.approval", SpanKind.INTERNAL, {
-        "toolgate.approval.timeout_ms": this.ctx.approvalTimeoutMs,
-      });
-      const outcome = await this.hold(entry, route, args, getDigest(), decision, identity);
-      approver = outcome.by;
-      if (held) {
-        held.span.setAttribute("toolgate.approval.outcome", outcome.outcome);
-        held.span.end();
-      }
-      if (outcome.outcome !== "approved") {
-        await undo(
-          entry.cancelled !== undefined
-            ? "cancelled"
-            : outcome.outcome === "timeout"
-              ? "approval_timeout"
-              : "approval_rejected",
-        );
-        const why =
-          outcome.outcome === "timeout"
-            ? "approval timed out"
-            : `approval rejected${outcome.reason ? `: ${outcome.reason}` : ""}`;
-        return { jsonrpc: "2.0", id, result: deniedResult(decision, why) };
-      }
-    }
-    const validate = this.ctx.validateArguments ? this.ctx.validator(route) : undefined;
-    if (validate) {
-      const problem = validate(args);
-      if (problem !== undefined) {
-        await undo("denied");
-        return {
-          jsonrpc: "2.0",
-          id,
-          result: {
-            isError: true,
-            content: [{ type: "text", text: `invalid arguments for ${name}: ${problem}` }],
-          },
-        };
-      }
-    }
-    if (entry.cancelled !== undefined) {
-      // The client gave up while the call was decided or held: nothing is forwarded.
-      await undo("cancelled");
-      throw new ToolgateMcpError("CANCELLED", `request cancelled: ${entry.cancelled}`);
-    }
-    const fwdParams = name === route.name ? params : { ...params, name: route.name };
-    const started = this.ctx.now();
-    const up = entry.trace?.child(`tools/call ${route.name}`, SpanKind.CLIENT, {
-      "mcp.method.name": "tools/call",
-      "gen_ai.operation.name": "execute_tool",
-      "gen_ai.tool.name": route.name,
-      "toolgate.upstream": route.link.name,
-    });
-    let res: RpcMessage;
-    try {
-      res = await this.forward(
-        entry,
-        route.link,
-        "tools/call",
-        fwdParams,
-        this.ctx.toolTimeoutMs(identity, name),
-        up?.span,
-      );
-    } catch (e) {
-      if (up) endWith(up.span, errorResponse(id, e));
-      const code = e instanceof ToolgateMcpError ? e.code : undefined;
-      await undo(
-        code === "UPSTREAM_TIMEOUT"
-          ? "upstream_timeout"
-          : entry.cancelled !== undefined
-            ? "cancelled"
-            : "upstream_error",
-        this.ctx.now() - started,
-      );
-      throw e;
-    }
-    if (up) endWith(up.span, res);
-    if (res.error) {
-      await undo("upstream_error", this.ctx.now() - started);
-    } else {
-      // The answer does not wait for the commit: the units are already counted.
-      const r = decision.reservation;
-      if (r) {
-        r.commit().catch((e: unknown) =>
-          this.ctx.logger.warn?.({ err: String(e), tool: name }, "reservation commit failed"),
-        );
-      }
-      emit("forwarded", this.ctx.now() - started);
-    }
-    return res;
-  }
-
-  private async hold(
-    entry: Open,
-    route: ToolRoute,
-    args: Record<string, unknown>,
-    digest: string,
-    decision: Decision,
-    identity: Identity,
-  ): Promise<{ outcome: "approved" | "rejected" | "timeout"; reason?: string; by?: string }> {
-    const abort = new AbortController();
-    entry.abort = abort;
-    const { scheduler } = this.ctx;
-    let timer: unknown;
-    let ticker: unknown;
-    let progress = 0;
-    const tick = (): void => {
-      if (entry.progressToken !== undefined) {
-        this.streams.sendRelated(entry.slot, {
-          jsonrpc: "2.0",
-          method: "notifications/progress",
-          params: {
-            progressToken: entry.progressToken,
-            progress: ++progress,
-            message: `waiting for approval of ${route.exposed}`,
-          },
-        });
-      }
-      ticker = scheduler.setTimeout(tick, this.ctx.approvalProgressMs);
-    };
-    const req: ApprovalRequest = {
-      id: this.ctx.newId(),
-      grant: identity.grant,
+  /** A `tools/call`: the pipeline in core/tool-call.ts with this session's capabilities. */
+  private callTool(entry: Open, id: RpcId, params: Record<string, unknown>): Promise<RpcMessage> {
+    let route: ToolRoute | undefined;
+    const call: ToolCall = {
+      id,
+      // The identity this call is decided and reported under (a token refresh mid-call
+      // does not change it).
+      identity: this.identity,
       session: this.id,
-      tool: route.exposed,
-      upstream: route.link.name,
-      arguments: args,
-      argumentsDigest: digest,
-      decision,
-      signal: abort.signal,
-      grantSessions: this.ctx.grantSessions(this.grant),
-    };
-    if (identity.sub !== undefined) req.subject = identity.sub;
-    if (identity.clientId !== undefined) req.clientId = identity.clientId;
-    const elicitation = this.clientCapabilities.elicitation;
-    if (elicitation) {
-      req.elicit = (message, schema) => this.elicit(entry.slot, message, schema);
-    }
-    const timeout = new Promise<ApprovalOutcome>((resolve) => {
-      timer = scheduler.setTimeout(() => resolve("timeout"), this.ctx.approvalTimeoutMs);
-    });
-    const aborted = new Promise<ApprovalOutcome>((resolve) => {
-      abort.signal.addEventListener("abort", () =>
-        resolve({ outcome: "rejected", reason: "cancelled", by: "caller:cancelled" }),
-      );
-    });
-    tick();
-    try {
-      const r = await Promise.race([
-        this.ctx.approve(req).catch(
-          (e: unknown): ApprovalOutcome => ({
-            outcome: "rejected",
-            reason: `approver failed: ${String(e)}`,
-          }),
+      params,
+      resolve: async (name) => {
+        const routes = this.cachedRoutes() ?? (await this.toolRoutes());
+        route = routes.get(name);
+        return route && { upstream: route.link.name, tool: route.name, definition: route.tool };
+      },
+      unavailable: () => this.links.filter((l) => !l.ok && !this.shared.has(l)).map((l) => l.name),
+      forward: ({ tool, timeoutMs, span }) =>
+        this.forward(
+          entry,
+          route!.link,
+          "tools/call",
+          tool === params.name ? params : { ...params, name: tool },
+          timeoutMs,
+          span,
         ),
-        timeout,
-        aborted,
-      ]);
-      return typeof r === "string" ? { outcome: r } : r;
-    } finally {
-      scheduler.clearTimeout(timer);
-      scheduler.clearTimeout(ticker);
-      entry.abort = undefined;
-      if (!abort.signal.aborted) abort.abort();
-    }
+      signal: entry.abort.signal,
+      grantSessions: () => this.ctx.grantSessions(this.grant),
+      progress:
+        entry.progressToken === undefined
+          ? undefined
+          : (progress, message) =>
+              this.streams.sendRelated(entry.slot, {
+                jsonrpc: "2.0",
+                method: "notifications/progress",
+                params: { progressToken: entry.progressToken, progress, message },
+              }),
+      elicit: this.clientCapabilities.elicitation
+        ? (message, schema) => this.elicit(entry.slot, message, schema)
+        : undefined,
+      trace: entry.trace,
+    };
+    return toolCall(this.ctx.toolCalls, call);
   }
 
   /**
@@ -999,6 +775,9 @@ export class ProxySession implements LinkListener {
   }
 }
 
+/** The abort reason of a session's end: not the client's cancel (no `cancelled` outcome). */
+const SESSION_CLOSED = Symbol("session closed");
+
 /** Which session last sent a request over a shared link (routes server-to-client requests). */
 const lastCaller = new WeakMap<UpstreamLink, ProxySession>();
 
@@ -1120,19 +899,6 @@ function readCursor(cursor: string, fingerprint: string): number | undefined {
   }
 }
 
-/** A denied `CallToolResult` the model can act on, with the decision in `_meta`. */
-export function deniedResult(decision: Decision, why: string): Record<string, unknown> {
-  let text = `denied by policy: ${why}`;
-  // The engine's reason usually says when to retry already; add it only when missing.
-  if (decision.retryAfterMs !== undefined && !/retry/i.test(why)) {
-    text += `; retry after ${Math.max(1, Math.ceil(decision.retryAfterMs / 1000))}s`;
-  }
-  const { reservation: _r, degraded, ...rest } = decision;
-  // The store's failure cause (addresses, driver errors) is for the operator's log only.
-  const d = degraded ? { ...rest, degraded: { mode: degraded.mode, store: degraded.store } } : rest;
-  return { isError: true, content: [{ type: "text", text }], _meta: { "toolgate/decision": d } };
-}
-
 /**
  * A cursor the gateway did not hand out for this list (or one for a list that has changed
  * since): invalid params, as MCP asks for unknown cursors.
@@ -1143,9 +909,4 @@ function badCursor(id: RpcId): RpcMessage {
     RpcErrorCode.INVALID_PARAMS,
     "Invalid params: unknown or expired cursor (list again without cursor)",
   );
-}
-
-function errorResponse(id: RpcId, e: unknown): RpcMessage {
-  if (e instanceof ToolgateMcpError) return rpcError(id, e.rpcCode, e.message, { code: e.code });
-  return rpcError(id, RpcErrorCode.INTERNAL_ERROR, "internal gateway error");
 }
