@@ -220,3 +220,9 @@ export function isJsonContentType(contentType: string | undefined): boolean {
   const type = semi === -1 ? contentType : contentType.slice(0, semi);
   return type.trim().toLowerCase() === "application/json";
 }
+
+/** The first value of a request header (Node joins most repeats; a few stay arrays). */
+export function header(req: IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}

@@ -24,8 +24,6 @@ export { deniedResult } from "./core/results.js";
 export { argumentsDigest, canonicalJson } from "./digest.js";
 export type { McpErrorCodeName } from "./errors.js";
 export { McpErrorCode, ToolgateMcpError } from "./errors.js";
-export type { ToolgateMcp } from "./gateway.js";
-export { createToolgateMcp } from "./gateway.js";
 export { hostAllowed, isOrigin, normalizeHost, ORIGIN_FIX } from "./http.js";
 export type {
   ApprovalOutcome,
@@ -45,3 +43,5 @@ export type {
   UpstreamTimeout,
 } from "./options.js";
 export { formatTraceparent, parseTraceparent, TRACER_NAME } from "./telemetry.js";
+export type { ToolgateMcp } from "./toolgate-mcp.js";
+export { createToolgateMcp } from "./toolgate-mcp.js";

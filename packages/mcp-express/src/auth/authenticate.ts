@@ -30,6 +30,9 @@ export interface AuthenticatorOptions {
 const API_KEY_HINT = "present an API key (Authorization: Bearer <key> or X-API-Key)";
 const BOTH_HINT = "present an OAuth access token (Authorization: Bearer <token>) or an API key";
 
+/** The identity stage: who sent a request, or why it is refused. */
+export type Authenticator = (req: IncomingMessage) => AuthOutcome | Promise<AuthOutcome>;
+
 /**
  * The identity stage of the gateway: API keys (an exact lookup, answered synchronously)
  * and, when configured, OAuth access tokens (verified with the issuer's cached keys).
@@ -41,9 +44,7 @@ const BOTH_HINT = "present an OAuth access token (Authorization: Bearer <token>)
  * Seam: the gateway calls the returned function once per HTTP request, before any
  * session lookup, and sends a refusal with {@link sendAuthRefusal}.
  */
-export function createAuthenticator(
-  o: AuthenticatorOptions,
-): (req: IncomingMessage) => AuthOutcome | Promise<AuthOutcome> {
+export function createAuthenticator(o: AuthenticatorOptions): Authenticator {
   const { oauth } = o;
   const unauthorized = (message: string, challenge: string): AuthOutcome => ({
     ok: false,
