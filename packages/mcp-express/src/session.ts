@@ -1,11 +1,9 @@
-import { createHash } from "node:crypto";
 import type { ServerResponse } from "node:http";
 import type { Span } from "@opentelemetry/api";
 import type { ClientStreams, Slot } from "./client-streams.js";
 import { errorResponse } from "./core/results.js";
-import { type ToolCall, type ToolCallDeps, toolCall } from "./core/tool-call.js";
+import { type ToolCall, toolCall } from "./core/tool-call.js";
 import type { CompiledPolicy, Identity } from "./engine.js";
-import { ToolgateMcpError } from "./errors.js";
 import {
   idKey,
   REQUEST_METHODS,
@@ -14,68 +12,21 @@ import {
   type RpcMessage,
   rpcError,
 } from "./jsonrpc.js";
-import type { ElicitAnswer, ElicitSchema, Logger } from "./options.js";
+import type { ElicitAnswer, ElicitSchema } from "./options.js";
+import { ResourceRouter } from "./session/resource-router.js";
+import { ToolCatalog, type ToolRoute } from "./session/tool-catalog.js";
+import {
+  type Open,
+  SESSION_CLOSED,
+  type SessionContext,
+  shareToken,
+  type ToClient,
+  unshareToken,
+} from "./session/types.js";
 import { type RequestTrace, withTraceMeta } from "./telemetry.js";
 import type { LinkListener, UpstreamLink } from "./upstream.js";
 
-/** A tool as the client sees it, and where it really lives. */
-interface ToolRoute {
-  readonly exposed: string;
-  readonly link: UpstreamLink;
-  readonly name: string;
-  readonly tool: Record<string, unknown>;
-}
-
-/** What a session needs from the gateway (policy view, the tool-call pipeline, seams). */
-export interface SessionContext {
-  readonly separator: string;
-  readonly namespace: "auto" | "always" | "never";
-  /** Page size of the gateway's `tools/list`; undefined pages like the upstreams do. */
-  readonly listPageSize: number | undefined;
-  readonly now: () => number;
-  readonly logger: Logger;
-  /** The tool-call pipeline's dependencies (decide, approve, validate, emit). */
-  readonly toolCalls: ToolCallDeps;
-  /** Names the grant may see; under `policy` when given (e.g. the one before a reload). */
-  visible(
-    identity: Identity,
-    tools: ReadonlyArray<{ name: string }>,
-    policy?: CompiledPolicy,
-  ): Set<string>;
-  /** Open sessions of a grant right now. */
-  grantSessions(grant: string): number;
-  onSlotDone(): void;
-  /** The session lost an upstream for good; the gateway forgets and closes it. */
-  onSessionLost(session: ProxySession): void;
-}
-
-/** A forwarded request in flight on a link. */
-interface Forward {
-  readonly slot: Slot;
-  readonly link: UpstreamLink;
-  readonly upstreamId: number;
-}
-
-/** A request sent to the client: answered back to an upstream or to the gateway itself. */
-type ToClient =
-  | { kind: "upstream"; link: UpstreamLink; upstreamId: RpcId }
-  | { kind: "local"; resolve: (m: RpcMessage) => void };
-
-/** Open request bookkeeping on top of the stream slot. */
-interface Open {
-  readonly slot: Slot;
-  forward?: Forward;
-  /**
-   * Aborted when the client gives up (reason: its words) or the session ends (reason:
-   * {@link SESSION_CLOSED}); the tool-call pipeline tells the two apart.
-   */
-  readonly abort: AbortController;
-  progressToken?: string | number;
-  /** Why the client gave up on it (cancelled, disconnected); set once. */
-  cancelled?: string;
-  /** The request's span, when traced (or when the client sent a trace context). */
-  trace?: RequestTrace | undefined;
-}
+export type { SessionContext } from "./session/types.js";
 
 /**
  * One client session of the gateway: its upstream links, the id maps between the
@@ -91,21 +42,11 @@ export class ProxySession implements LinkListener {
   private readonly progress = new Map<string, Open>();
   private readonly toClient = new Map<number, ToClient>();
   private nextToClientId = 1;
-  private routes: Map<string, ToolRoute> | undefined;
-  private routesEpoch = -1;
-  private promptRoutes = new Map<string, { link: UpstreamLink; name: string }>();
-  private readonly uriOwner = new Map<string, UpstreamLink>();
-  private ownersLoaded = false;
-  /**
-   * The visible tools the client is up to date with: what it was last listed, or the
-   * state it was last told about (an announcement or a check that found no change).
-   * Every list_changed decision compares against this one snapshot, so two paths
-   * reacting to one change (a holder subscription and an explicit notify) send once.
-   */
-  private seenTools: Array<Record<string, unknown>> | undefined;
-  /** Tool re-checks (policy reloads, upstream changes, explicit notifies) run in order. */
-  private toolsCheck: Promise<void> = Promise.resolve();
   private closedFlag = false;
+  /** The session's tools (listing, routing, list_changed). */
+  private readonly tools: ToolCatalog;
+  /** Prompt, resource and completion routing over the upstreams. */
+  private readonly resources: ResourceRouter<Open>;
 
   constructor(
     readonly id: string,
@@ -118,6 +59,10 @@ export class ProxySession implements LinkListener {
   ) {
     this.createdAt = ctx.now();
     this.lastSeen = this.createdAt;
+    this.tools = new ToolCatalog(this, ctx);
+    this.resources = new ResourceRouter<Open>(links, ctx, (entry, link, method, params) =>
+      this.forward(entry, link, method, params),
+    );
     for (const l of links) l.addListener(this);
   }
 
@@ -175,30 +120,32 @@ export class ProxySession implements LinkListener {
         p = Promise.resolve({ jsonrpc: "2.0", id, result: {} });
         break;
       case "tools/list":
-        p = this.listTools(id, params?.cursor);
+        p = this.tools.listTools(id, params?.cursor);
         break;
       case "tools/call":
         p = this.callTool(entry, id, params ?? {});
         break;
       case "prompts/list":
-        p = this.listPrompts(entry, id, params);
+        p = this.resources.listPrompts(entry, id, params);
         break;
       case "prompts/get":
-        p = this.getPrompt(entry, id, params ?? {});
+        p = this.resources.getPrompt(entry, id, params ?? {});
         break;
       case "resources/list":
-        p = this.aggregate(entry, id, method, params, "resources");
+        p = this.resources.aggregate(entry, id, method, params, "resources");
         break;
       case "resources/templates/list":
-        p = this.aggregate(entry, id, method, params, "resourceTemplates");
+        p = this.resources.aggregate(entry, id, method, params, "resourceTemplates");
         break;
       case "resources/read":
       case "resources/subscribe":
       case "resources/unsubscribe":
-        p = this.routeByUri(params?.uri).then((link) => this.forward(entry, link, method, params));
+        p = this.resources
+          .routeByUri(params?.uri)
+          .then((link) => this.forward(entry, link, method, params));
         break;
       case "completion/complete":
-        p = this.complete(entry, id, params ?? {});
+        p = this.resources.complete(entry, id, params ?? {});
         break;
       case "logging/setLevel":
         p = this.broadcast(entry, id, method, params);
@@ -295,7 +242,7 @@ export class ProxySession implements LinkListener {
       return;
     }
     if (method === "notifications/tools/list_changed") {
-      void this.toolsMaybeChanged();
+      void this.tools.toolsMaybeChanged();
       return;
     }
     if (method === "notifications/cancelled") {
@@ -320,60 +267,17 @@ export class ProxySession implements LinkListener {
   onUpstreamRestarted(link: UpstreamLink): void {
     void link.notify({ jsonrpc: "2.0", method: "notifications/initialized" });
     // The new process may offer other tools: re-list and tell the client if it sees a change.
-    void this.toolsMaybeChanged();
+    void this.tools.toolsMaybeChanged();
   }
 
   /**
-   * Sends `notifications/tools/list_changed` when the tools this session may see (names or
-   * definitions) differ from the ones the client is up to date with, and records the new
-   * state, so several triggers of one change notify once. Checks run one at a time in
-   * call order; the returned promise settles when this one is done.
-   *
-   * - `previousPolicy`: the policy before a reload; the baseline for a client that has not
-   *   listed tools yet (did the tools visible under it differ?).
-   * - `force`: send even when nothing visible changed (the snapshot is still updated).
-   * - With no baseline at all (never listed, no previous policy; e.g. an upstream's own
-   *   list_changed) the event is sent once, as the gateway cannot tell what the client
-   *   knows; from then on the snapshot is known.
-   * - When the tools cannot be listed the event is sent, so the client re-lists itself.
+   * Sends `notifications/tools/list_changed` when the tools this session may see differ
+   * from the ones its client is up to date with (see {@link ToolCatalog.toolsMaybeChanged}).
    */
   toolsMaybeChanged(
     opts: { force?: boolean; previousPolicy?: CompiledPolicy } = {},
   ): Promise<void> {
-    // Never rejects: a failed check must not stop the ones queued after it.
-    const run = this.toolsCheck
-      .then(() => this.checkTools(opts))
-      .catch((e: unknown) =>
-        this.ctx.logger.warn?.({ session: this.id, err: String(e) }, "tools re-check failed"),
-      );
-    this.toolsCheck = run;
-    return run;
-  }
-
-  private async checkTools(opts: {
-    force?: boolean;
-    previousPolicy?: CompiledPolicy;
-  }): Promise<void> {
-    if (this.closedFlag) return;
-    let now: Array<Record<string, unknown>> | undefined;
-    let before: string | undefined;
-    try {
-      const routes = await this.toolRoutes();
-      now = this.visibleTools(routes).tools;
-      // Read after the await: a tools/list answered meanwhile is the newer baseline.
-      if (this.seenTools !== undefined) before = JSON.stringify(this.seenTools);
-      else if (opts.previousPolicy)
-        before = JSON.stringify(this.visibleTools(routes, opts.previousPolicy).tools);
-    } catch (e) {
-      // Cannot tell: let the client re-list and see for itself.
-      this.ctx.logger.warn?.({ session: this.id, err: String(e) }, "tools re-check failed");
-    }
-    if (this.closedFlag) return;
-    const changed = now === undefined || before === undefined || JSON.stringify(now) !== before;
-    if (now !== undefined) this.seenTools = now;
-    if (changed || opts.force) {
-      this.streams.sendUnrelated({ jsonrpc: "2.0", method: "notifications/tools/list_changed" });
-    }
+    return this.tools.toolsMaybeChanged(opts);
   }
 
   /** Ends the session: aborts held calls, answers nothing more, closes owned links. */
@@ -402,113 +306,6 @@ export class ProxySession implements LinkListener {
 
   // ---------------------------------------------------------------- intercepted methods
 
-  /** The routed tool list when still valid (no upstream changed its list). */
-  private cachedRoutes(): Map<string, ToolRoute> | undefined {
-    if (!this.routes) return undefined;
-    let epoch = 0;
-    for (const l of this.links) {
-      if (!l.tools) return undefined;
-      epoch += l.toolsEpoch;
-    }
-    return this.routesEpoch === epoch ? this.routes : undefined;
-  }
-
-  private async toolRoutes(): Promise<Map<string, ToolRoute>> {
-    const cached = this.cachedRoutes();
-    if (cached) return cached;
-    const lists = await Promise.all(
-      this.links.map(async (l) => {
-        // A link that is down (restarting) keeps its last known tools: a call to one of them
-        // then fails naming the upstream, instead of as a tool that does not exist.
-        if (!l.ok) return l.tools ?? [];
-        if (!l.initResult?.capabilities) return [];
-        const caps = l.initResult.capabilities as Record<string, unknown>;
-        if (!caps.tools) {
-          l.tools = [];
-          return l.tools;
-        }
-        if (!l.tools) {
-          const page: { first?: Record<string, unknown>; size?: number } = {};
-          l.tools = await fetchAll(l, "tools/list", "tools", page);
-          const { tools: _t, nextCursor: _c, ...fields } = page.first ?? {};
-          l.toolsResult = page.size === undefined ? { fields } : { fields, pageSize: page.size };
-        }
-        return l.tools;
-      }),
-    );
-    const count = new Map<string, number>();
-    for (const list of lists) {
-      for (const t of list) count.set(String(t.name), (count.get(String(t.name)) ?? 0) + 1);
-    }
-    const routes = new Map<string, ToolRoute>();
-    const multi = this.links.length > 1;
-    lists.forEach((list, i) => {
-      const link = this.links[i]!;
-      for (const tool of list) {
-        const name = String(tool.name);
-        const prefix =
-          this.ctx.namespace === "always" ||
-          (multi && this.ctx.namespace === "auto" && (count.get(name) ?? 0) > 1);
-        const exposed = prefix ? `${link.name}${this.ctx.separator}${name}` : name;
-        if (!routes.has(exposed)) routes.set(exposed, { exposed, link, name, tool });
-      }
-    });
-    this.routes = routes;
-    this.routesEpoch = this.links.reduce((a, l) => a + l.toolsEpoch, 0);
-    return routes;
-  }
-
-  /**
-   * The merged, policy-filtered tool list. Result-level fields of the upstreams (`_meta`,
-   * cache hints like `ttlMs`) are kept: one upstream's as they are; with several, the
-   * ones they agree on, `_meta` merged and the smallest `ttlMs`. The list is paged when an
-   * upstream paged its own (same page size, or `listPageSize`), with a gateway cursor
-   * that is opaque to the client and bound to the list it pages through.
-   */
-  private async listTools(id: RpcId, cursor: unknown): Promise<RpcMessage> {
-    const routes = await this.toolRoutes();
-    const { tools } = this.visibleTools(routes);
-    const fingerprint = listFingerprint(tools);
-    let offset = 0;
-    if (cursor !== undefined) {
-      const at = typeof cursor === "string" ? readCursor(cursor, fingerprint) : undefined;
-      if (at === undefined || at > tools.length) return badCursor(id);
-      offset = at;
-    }
-    if (offset === 0) this.seenTools = tools;
-    const result: Record<string, unknown> = mergeListFields(this.links);
-    const size = this.ctx.listPageSize ?? largestPage(this.links);
-    if (size !== undefined && size > 0 && tools.length - offset > size) {
-      result.tools = tools.slice(offset, offset + size);
-      result.nextCursor = makeCursor(offset + size, fingerprint);
-    } else {
-      result.tools = offset === 0 ? tools : tools.slice(offset);
-    }
-    return { jsonrpc: "2.0", id, result };
-  }
-
-  /** The tool definitions this session may see (under `policy`, default the current one). */
-  private visibleTools(
-    routes: Map<string, ToolRoute>,
-    policy?: CompiledPolicy,
-  ): {
-    tools: Array<Record<string, unknown>>;
-    visible: Set<string>;
-  } {
-    const all = [...routes.values()];
-    const visible = this.ctx.visible(
-      this.identity,
-      all.map((r) => ({ name: r.exposed })),
-      policy,
-    );
-    const tools: Array<Record<string, unknown>> = [];
-    for (const r of all) {
-      if (!visible.has(r.exposed)) continue;
-      tools.push(r.exposed === r.name ? r.tool : { ...r.tool, name: r.exposed });
-    }
-    return { tools, visible };
-  }
-
   /** A `tools/call`: the pipeline in core/tool-call.ts with this session's capabilities. */
   private callTool(entry: Open, id: RpcId, params: Record<string, unknown>): Promise<RpcMessage> {
     let route: ToolRoute | undefined;
@@ -520,7 +317,7 @@ export class ProxySession implements LinkListener {
       session: this.id,
       params,
       resolve: async (name) => {
-        const routes = this.cachedRoutes() ?? (await this.toolRoutes());
+        const routes = this.tools.cachedRoutes() ?? (await this.tools.toolRoutes());
         route = routes.get(name);
         return route && { upstream: route.link.name, tool: route.name, definition: route.tool };
       },
@@ -582,131 +379,6 @@ export class ProxySession implements LinkListener {
         params: { message, requestedSchema: schema },
       });
     });
-  }
-
-  private async listPrompts(
-    entry: Open,
-    id: RpcId,
-    params: RpcMessage["params"],
-  ): Promise<RpcMessage> {
-    if (this.links.length === 1) return this.forward(entry, this.links[0]!, "prompts/list", params);
-    if (params?.cursor !== undefined) return badCursor(id);
-    const prompts: Array<Record<string, unknown>> = [];
-    this.promptRoutes = new Map();
-    for (const l of this.links) {
-      if (!offers(l, "prompts")) continue;
-      for (const p of await fetchAll(l, "prompts/list", "prompts")) {
-        const exposed =
-          this.ctx.namespace === "never"
-            ? String(p.name)
-            : `${l.name}${this.ctx.separator}${String(p.name)}`;
-        this.promptRoutes.set(exposed, { link: l, name: String(p.name) });
-        prompts.push({ ...p, name: exposed });
-      }
-    }
-    return { jsonrpc: "2.0", id, result: { prompts } };
-  }
-
-  private async getPrompt(
-    entry: Open,
-    id: RpcId,
-    params: Record<string, unknown>,
-  ): Promise<RpcMessage> {
-    if (this.links.length === 1) return this.forward(entry, this.links[0]!, "prompts/get", params);
-    const r = this.promptRoutes.get(String(params.name));
-    if (!r)
-      return rpcError(id, RpcErrorCode.INVALID_PARAMS, `Prompt ${String(params.name)} not found`);
-    return this.forward(entry, r.link, "prompts/get", { ...params, name: r.name });
-  }
-
-  private async complete(
-    entry: Open,
-    id: RpcId,
-    params: Record<string, unknown>,
-  ): Promise<RpcMessage> {
-    if (this.links.length === 1)
-      return this.forward(entry, this.links[0]!, "completion/complete", params);
-    const ref = params.ref as { type?: string; name?: string; uri?: string } | undefined;
-    if (ref?.type === "ref/prompt") {
-      const r = this.promptRoutes.get(String(ref.name));
-      if (!r)
-        return rpcError(id, RpcErrorCode.INVALID_PARAMS, `Prompt ${String(ref.name)} not found`);
-      return this.forward(entry, r.link, "completion/complete", {
-        ...params,
-        ref: { ...ref, name: r.name },
-      });
-    }
-    return this.forward(entry, await this.routeByUri(ref?.uri), "completion/complete", params);
-  }
-
-  private async aggregate(
-    entry: Open,
-    id: RpcId,
-    method: string,
-    params: RpcMessage["params"],
-    field: "resources" | "resourceTemplates",
-  ): Promise<RpcMessage> {
-    if (this.links.length === 1) return this.forward(entry, this.links[0]!, method, params);
-    if (params?.cursor !== undefined) return badCursor(id);
-    const items: Array<Record<string, unknown>> = [];
-    for (const l of this.links) {
-      if (!offers(l, "resources")) continue;
-      for (const r of await fetchAll(l, method, field)) {
-        const uri = r.uri ?? r.uriTemplate;
-        if (typeof uri === "string") this.uriOwner.set(uri, l);
-        items.push(r);
-      }
-    }
-    return { jsonrpc: "2.0", id, result: { [field]: items } };
-  }
-
-  /**
-   * The upstream owning a URI. With several upstreams and an unknown URI (the client did
-   * not list first), the resource lists are fetched once to learn the owners.
-   */
-  private async routeByUri(uri: unknown): Promise<UpstreamLink> {
-    if (
-      this.links.length > 1 &&
-      typeof uri === "string" &&
-      !this.uriOwner.has(uri) &&
-      !this.ownersLoaded
-    ) {
-      this.ownersLoaded = true;
-      for (const l of this.links) {
-        if (!offers(l, "resources")) continue;
-        for (const [method, field] of [
-          ["resources/list", "resources"],
-          ["resources/templates/list", "resourceTemplates"],
-        ] as const) {
-          const items = await fetchAll(l, method, field).catch(() => []);
-          for (const r of items) {
-            const u = r.uri ?? r.uriTemplate;
-            if (typeof u === "string" && !this.uriOwner.has(u)) this.uriOwner.set(u, l);
-          }
-        }
-      }
-    }
-    return this.ownerOf(uri);
-  }
-
-  private ownerOf(uri: unknown): UpstreamLink {
-    if (this.links.length > 1 && typeof uri === "string") {
-      const exact = this.uriOwner.get(uri);
-      if (exact) return exact;
-      // Templates: the longest registered template prefix before its first variable.
-      let best: UpstreamLink | undefined;
-      let bestLen = -1;
-      for (const [u, l] of this.uriOwner) {
-        const brace = u.indexOf("{");
-        const prefix = brace >= 0 ? u.slice(0, brace) : u;
-        if (uri.startsWith(prefix) && prefix.length > bestLen) {
-          best = l;
-          bestLen = prefix.length;
-        }
-      }
-      if (best) return best;
-    }
-    return this.links[0]!;
   }
 
   private async broadcast(
@@ -775,138 +447,5 @@ export class ProxySession implements LinkListener {
   }
 }
 
-/** The abort reason of a session's end: not the client's cancel (no `cancelled` outcome). */
-const SESSION_CLOSED = Symbol("session closed");
-
 /** Which session last sent a request over a shared link (routes server-to-client requests). */
 const lastCaller = new WeakMap<UpstreamLink, ProxySession>();
-
-function shareToken(session: string, token: string | number): string {
-  return `${session}/${typeof token}/${String(token)}`;
-}
-function unshareToken(session: string, token: string | number): string | number {
-  const s = String(token);
-  const prefix = `${session}/`;
-  if (!s.startsWith(prefix)) return `\u0000${s}`;
-  const rest = s.slice(prefix.length);
-  const slash = rest.indexOf("/");
-  const type = rest.slice(0, slash);
-  const value = rest.slice(slash + 1);
-  return type === "number" ? Number(value) : value;
-}
-
-/** True when the link is up and its server declared `capability` at initialize. */
-function offers(link: UpstreamLink, capability: "prompts" | "resources"): boolean {
-  const caps = link.initResult?.capabilities as Record<string, unknown> | undefined;
-  return link.ok && Boolean(caps?.[capability]);
-}
-
-/**
- * Fetches every page of a list method. `page`, when given, receives the first page's
- * result and, if the upstream paged, the length of that first page.
- */
-async function fetchAll(
-  link: UpstreamLink,
-  method: string,
-  field: string,
-  page?: { first?: Record<string, unknown>; size?: number },
-): Promise<Array<Record<string, unknown>>> {
-  const out: Array<Record<string, unknown>> = [];
-  let cursor: unknown;
-  for (let n = 0; n < 100; n++) {
-    const res = await link.request(method, cursor === undefined ? undefined : { cursor });
-    if (res.error) {
-      throw new ToolgateMcpError(
-        "UPSTREAM_FAILED",
-        `upstream ${link.name}: ${method} failed: ${res.error.message}`,
-      );
-    }
-    const items = res.result?.[field];
-    if (Array.isArray(items)) out.push(...(items as Array<Record<string, unknown>>));
-    cursor = res.result?.nextCursor;
-    if (n === 0 && page) {
-      page.first = res.result ?? {};
-      if (typeof cursor === "string" && Array.isArray(items) && items.length > 0)
-        page.size = items.length;
-    }
-    if (typeof cursor !== "string") break;
-  }
-  return out;
-}
-
-/**
- * Result-level fields of the upstreams' `tools/list`: one upstream's as they are; with
- * several, `_meta` merged, the smallest `ttlMs` (the list is only as fresh as its most
- * short-lived part), and any other field all of them give with the same value.
- */
-function mergeListFields(links: readonly UpstreamLink[]): Record<string, unknown> {
-  const all = links.map((l) => l.toolsResult?.fields ?? {});
-  if (all.length === 1) return { ...all[0] };
-  const out: Record<string, unknown> = {};
-  const meta: Record<string, unknown> = {};
-  const ttls: number[] = [];
-  const keys = new Set(all.flatMap((f) => Object.keys(f)));
-  for (const k of keys) {
-    if (k === "_meta") {
-      for (const f of all) if (isRecord(f._meta)) Object.assign(meta, f._meta);
-    } else if (k === "ttlMs") {
-      for (const f of all) if (typeof f.ttlMs === "number") ttls.push(f.ttlMs);
-    } else {
-      const first = JSON.stringify(all[0]?.[k]);
-      if (all.every((f) => k in f && JSON.stringify(f[k]) === first)) out[k] = all[0]?.[k];
-    }
-  }
-  if (Object.keys(meta).length > 0) out._meta = meta;
-  if (ttls.length > 0) out.ttlMs = Math.min(...ttls);
-  return out;
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
-/** The largest page size an upstream used for its tools, if any paged. */
-function largestPage(links: readonly UpstreamLink[]): number | undefined {
-  let max: number | undefined;
-  for (const l of links) {
-    const s = l.toolsResult?.pageSize;
-    if (s !== undefined && (max === undefined || s > max)) max = s;
-  }
-  return max;
-}
-
-/** A short digest of the listed names: a cursor is only good for the list it came from. */
-function listFingerprint(tools: ReadonlyArray<Record<string, unknown>>): string {
-  return createHash("sha256")
-    .update(tools.map((t) => String(t.name)).join("\u0000"))
-    .digest("base64url")
-    .slice(0, 16);
-}
-
-function makeCursor(offset: number, fingerprint: string): string {
-  return Buffer.from(JSON.stringify({ o: offset, f: fingerprint })).toString("base64url");
-}
-
-/** The offset a gateway cursor points at; undefined for anything else or a stale list. */
-function readCursor(cursor: string, fingerprint: string): number | undefined {
-  if (cursor.length > 200) return undefined;
-  try {
-    const c = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) as unknown;
-    if (!isRecord(c) || c.f !== fingerprint) return undefined;
-    return Number.isSafeInteger(c.o) && (c.o as number) >= 0 ? (c.o as number) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * A cursor the gateway did not hand out for this list (or one for a list that has changed
- * since): invalid params, as MCP asks for unknown cursors.
- */
-function badCursor(id: RpcId): RpcMessage {
-  return rpcError(
-    id,
-    RpcErrorCode.INVALID_PARAMS,
-    "Invalid params: unknown or expired cursor (list again without cursor)",
-  );
-}
