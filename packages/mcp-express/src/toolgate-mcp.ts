@@ -5,15 +5,12 @@ import { expressHandler, type McpRequestHandler } from "./adapters/express.js";
 import { type McpRequestListener, nodeListener } from "./adapters/node.js";
 import { serveOAuthMetadata } from "./auth/authenticate.js";
 import { createOAuthVerifier, type OAuthVerifier } from "./auth/oauth.js";
-import { AuthThrottle } from "./auth-throttle.js";
-import { authentication, guarded, type Seams, toolCallDeps } from "./compose.js";
+import { guarded, type Seams, serveOptions, sessionContext } from "./compose.js";
 import { createEngine } from "./engine.js";
 import type { FrontContext } from "./front/context.js";
 import { createServe } from "./front/serve.js";
-import { normalizeHost } from "./http.js";
 import { type ToolgateMcpOptions, validateOptions } from "./options.js";
 import { PolicyView } from "./policy-view.js";
-import type { SessionContext } from "./session.js";
 import { SessionTable } from "./session-table.js";
 import { Telemetry } from "./telemetry.js";
 import { type UpstreamHealth, UpstreamPool } from "./upstream-pool.js";
@@ -126,26 +123,7 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
     logger,
     callTimeoutMs: options.callTimeoutMs ?? 60_000,
   });
-  const session: SessionContext = {
-    separator: options.separator ?? "__",
-    namespace: options.namespace ?? "auto",
-    listPageSize: options.listPageSize,
-    now,
-    logger,
-    toolCalls: toolCallDeps(options, engine, policies, seams),
-    visible(identity, tools, at) {
-      const policy = at ?? policies.policyFor(identity);
-      if (!policy) return new Set();
-      return new Set(engine.visibleTools(policy, tools, identity).map((t) => t.name));
-    },
-    grantSessions: (grant) => sessions.countOf(grant),
-    onSessionLost(s) {
-      sessions.remove(s);
-      logger.warn?.({ session: s.id }, "upstream connection lost; session ended");
-      void s.close();
-    },
-    onSlotDone: () => sessions.slotDone(),
-  };
+  const session = sessionContext(options, engine, policies, sessions, seams);
   let closing = false;
   const onRefused = guarded(options.onRefused, logger, "onRefused");
   const front: FrontContext = {
@@ -175,36 +153,33 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
     })();
     return started;
   }
-  const serve = createServe(front, {
-    // Browsers send the serialized origin (lowercase host, no path, no default port); an
-    // entry written as "http://LocalHost:6274/" must match it, so entries are too.
-    allowedOrigins: options.allowedOrigins
-      ? new Set(options.allowedOrigins.map((o) => new URL(o).origin))
-      : undefined,
-    // Entries were checked by validateOptions, so every one normalizes.
-    allowedHosts: options.allowedHosts
-      ? new Set(options.allowedHosts.map((h) => normalizeHost(h) ?? h))
-      : undefined,
-    throttle:
-      options.authThrottle === false
-        ? undefined
-        : options.authThrottle instanceof AuthThrottle
-          ? options.authThrottle
-          : new AuthThrottle({ ...options.authThrottle, now }),
-    authenticate: authentication(options, oauth),
-    ensureStarted: () => (startDone ? undefined : start()),
+  const serve = createServe(
+    front,
+    serveOptions(options, oauth, () => (startDone ? undefined : start())),
+  );
+  return handle(serve, start, sessions, pool, oauth, async (graceMs) => {
+    if (closing) return;
+    closing = true;
+    policies.close();
+    await sessions.close(graceMs);
+    await pool.close();
   });
+}
+
+/** The public handle over the parts. */
+function handle(
+  serve: (req: IncomingMessage, res: ServerResponse) => Promise<void>,
+  start: () => Promise<void>,
+  sessions: SessionTable,
+  pool: UpstreamPool,
+  oauth: OAuthVerifier | undefined,
+  close: (graceMs: number) => Promise<void>,
+): ToolgateMcp {
   return {
     handler: expressHandler(serve),
     listener: nodeListener(serve),
     start,
-    async close(opts) {
-      if (closing) return;
-      closing = true;
-      policies.close();
-      await sessions.close(opts?.graceMs ?? 5_000);
-      await pool.close();
-    },
+    close: (opts) => close(opts?.graceMs ?? 5_000),
     upstreamHealth: () => pool.upstreamHealth(),
     sessions: () =>
       [...sessions.values()].map((s) => ({ id: s.id, grant: s.grant, createdAt: s.createdAt })),
