@@ -1,6 +1,6 @@
+import type { IncomingMessage } from "node:http";
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { Tracer } from "@opentelemetry/api";
-import type { Request } from "express";
 import { z } from "zod";
 import type { OAuthOptions } from "./auth/oauth.js";
 import type { AuthThrottle, AuthThrottleOptions } from "./auth-throttle.js";
@@ -201,8 +201,12 @@ export interface ToolgateMcpOptions {
   namespace?: "auto" | "always" | "never";
   /** API key -> grant. Keys arrive as `Authorization: Bearer <key>` or `X-API-Key`. */
   apiKeys?: Record<string, string> | ((key: string) => string | undefined);
-  /** Custom identity; overrides `apiKeys` (and cannot be combined with `oauth`). Return undefined to answer 401. */
-  identify?: (req: Request) => Identity | undefined | Promise<Identity | undefined>;
+  /**
+   * Custom identity; overrides `apiKeys` (and cannot be combined with `oauth`). Return
+   * undefined to answer 401. Receives Node's request (under Express, the Express
+   * `Request`, which extends it).
+   */
+  identify?: (req: IncomingMessage) => Identity | undefined | Promise<Identity | undefined>;
   /**
    * OAuth 2.1 resource server (MCP authorization): JWT access tokens in
    * `Authorization: Bearer` are verified against the issuer's keys and mapped to an

@@ -1,5 +1,4 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { Request } from "express";
 import type { Identity } from "../engine.js";
 import type { McpErrorCodeName } from "../errors.js";
 import { presentedKey, sendError } from "../http.js";
@@ -21,7 +20,7 @@ export interface AuthenticatorOptions {
   readonly lookupKey: (key: string) => string | undefined;
   /** A custom identity function; replaces API keys (and is exclusive with `oauth`). */
   readonly identify?:
-    | ((req: Request) => Identity | undefined | Promise<Identity | undefined>)
+    | ((req: IncomingMessage) => Identity | undefined | Promise<Identity | undefined>)
     | undefined;
   /** The OAuth resource server, when configured. */
   readonly oauth?: OAuthVerifier | undefined;
@@ -60,7 +59,7 @@ export function createAuthenticator(o: AuthenticatorOptions): Authenticator {
   if (o.identify) {
     const identify = o.identify;
     return (req) => {
-      const found = identify(req as Request);
+      const found = identify(req);
       if (found instanceof Promise)
         return found.then((id) => (id ? { ok: true, identity: id } : noCredential()));
       return found ? { ok: true, identity: found } : noCredential();
