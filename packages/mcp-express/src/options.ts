@@ -1,6 +1,7 @@
 import type { IncomingMessage } from "node:http";
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { Tracer } from "@opentelemetry/api";
+import { type Logger, type Scheduler, schedulerSchema } from "@toolgate/policy-engine";
 import { z } from "zod";
 import type { OAuthOptions } from "./auth/oauth.js";
 import type { AuthThrottle, AuthThrottleOptions } from "./auth-throttle.js";
@@ -58,19 +59,8 @@ export interface UpstreamTimeout {
 /** One upstream MCP server behind the gateway. */
 export type UpstreamConfig = HttpUpstreamConfig | StdioUpstreamConfig | EmbedUpstreamConfig;
 
-/** Structured logger (pino-compatible call shape: object first, message second). */
-export interface Logger {
-  info?(obj: Record<string, unknown>, msg?: string): void;
-  warn?(obj: Record<string, unknown>, msg?: string): void;
-  error?(obj: Record<string, unknown>, msg?: string): void;
-  debug?(obj: Record<string, unknown>, msg?: string): void;
-}
-
-/** setTimeout/clearTimeout-like seam so time-driven code runs under fake time in tests. */
-export interface Scheduler {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
+// One Logger and one Scheduler for the whole project: policy-engine's seams.
+export type { Logger, Scheduler } from "@toolgate/policy-engine";
 
 /** What the approval hook receives for a `require_approval` call. */
 export interface ApprovalRequest {
@@ -417,7 +407,7 @@ const optionsSchema = z.object({
   sessionIdleMs: z.number().int().positive().optional(),
   now: fn.optional(),
   newId: fn.optional(),
-  scheduler: z.custom<object>((v) => typeof v === "object" && v !== null).optional(),
+  scheduler: schedulerSchema.optional(),
   logger: z.custom<object>((v) => typeof v === "object" && v !== null).optional(),
 });
 
