@@ -1,7 +1,12 @@
 import { LATEST_PROTOCOL_VERSION } from "@modelcontextprotocol/sdk/types.js";
 import { errText } from "./errors.js";
 import type { Logger, Scheduler, UpstreamConfig } from "./options.js";
-import { type TransportFactory, transportFactory, UpstreamLink } from "./upstream.js";
+import {
+  type ResolvedUpstreamConfig,
+  resolveUpstream,
+  upstreamPlan,
+} from "./transports/registry.js";
+import { UpstreamLink } from "./upstream.js";
 
 /** Settings of an {@link UpstreamPool}. */
 export interface UpstreamPoolOptions {
@@ -26,16 +31,19 @@ export type Connected = Array<{ link: UpstreamLink; result: Record<string, unkno
  * for an in-process server given as an instance), probes them and keeps their health.
  */
 export class UpstreamPool {
-  private readonly factories: TransportFactory[];
+  private readonly configs: readonly ResolvedUpstreamConfig[];
+  private readonly plans: Array<ReturnType<typeof upstreamPlan>>;
   private readonly health: Map<string, { ok: boolean; detail?: string }>;
   private readonly sharedLinks = new Map<number, Promise<UpstreamLink>>();
   private readonly sharedSet = new WeakSet<UpstreamLink>();
 
   constructor(
-    private readonly configs: readonly UpstreamConfig[],
+    configs: readonly UpstreamConfig[],
     private readonly opts: UpstreamPoolOptions,
   ) {
-    this.factories = configs.map((c) => transportFactory(c, opts.scheduler));
+    // Validated with the options already: this only fills in `kind` for old configs.
+    this.configs = configs.map(resolveUpstream);
+    this.plans = this.configs.map((c) => upstreamPlan(c, opts.scheduler));
     this.health = new Map(configs.map((c) => [c.name, { ok: false, detail: "not connected yet" }]));
   }
 
@@ -52,10 +60,8 @@ export class UpstreamPool {
     const c = this.configs[i]!;
     return new UpstreamLink({
       name: c.name,
-      factory: this.factories[i]!,
-      // Stdio children and HTTP upstreams both come back after a crash; an in-process
-      // server does not restart on its own.
-      supervise: "command" in c || "url" in c,
+      factory: this.plans[i]!.factory,
+      supervise: this.plans[i]!.supervise,
       timeoutMs: c.timeoutMs ?? this.opts.callTimeoutMs,
       onHealth: (ok, detail) => this.markHealth(c.name, ok, detail),
       scheduler: this.opts.scheduler,
@@ -65,8 +71,7 @@ export class UpstreamPool {
 
   /** Opens (or, for a shared server, reuses) the link to upstream `i` and initializes it. */
   async connect(i: number, initParams: Record<string, unknown>): Promise<UpstreamLink> {
-    const c = this.configs[i]!;
-    if ("server" in c && typeof c.server !== "function") {
+    if (this.plans[i]!.shared) {
       let p = this.sharedLinks.get(i);
       if (!p) {
         const link = this.newLink(i);
