@@ -4,6 +4,8 @@
  * tool call, transparently for everything else.
  */
 
+export type { McpRequestHandler } from "./adapters/express.js";
+export type { McpRequestListener } from "./adapters/node.js";
 export type { AuthOutcome } from "./auth/authenticate.js";
 export type {
   OAuthOptions,
@@ -45,3 +47,4 @@ export type {
 export { formatTraceparent, parseTraceparent, TRACER_NAME } from "./telemetry.js";
 export type { ToolgateMcp } from "./toolgate-mcp.js";
 export { createToolgateMcp } from "./toolgate-mcp.js";
+export { UPSTREAM_KINDS, upstreamKind } from "./transports/registry.js";
