@@ -8,7 +8,7 @@ import { type Dispatcher, Pool } from "undici";
 import { errText, ToolgateMcpError } from "./errors.js";
 import type { RpcId, RpcMessage } from "./jsonrpc.js";
 import type { Scheduler } from "./options.js";
-import { parseTraceparent } from "./telemetry.js";
+import { traceHeaders } from "./telemetry.js";
 
 /**
  * One undici pool per upstream origin, shared by every session: POSTs are the hot path
@@ -31,23 +31,6 @@ interface PostResult {
   headers: Record<string, string>;
   text: string;
   stream?: Readable;
-}
-
-/**
- * W3C trace context headers of a message whose `_meta` carries one (the session puts the
- * gateway's span there): HTTP upstreams get it both ways, as the 2026 revision of MCP
- * reads it from `_meta` and HTTP instrumentation reads the header.
- */
-function traceHeaders(msg: RpcMessage): Record<string, string> | undefined {
-  const meta = msg.params?._meta as Record<string, unknown> | undefined;
-  const tp = meta?.traceparent;
-  // Only a well-formed value becomes a header: `_meta` may also hold whatever a client
-  // put there (when the gateway does not trace), which must not reach upstream headers.
-  if (typeof tp !== "string" || parseTraceparent(tp) === undefined) return undefined;
-  const h: Record<string, string> = { traceparent: tp };
-  const ts = meta?.tracestate;
-  if (typeof ts === "string" && ts.length <= 512 && /^[\x20-\x7e]*$/.test(ts)) h.tracestate = ts;
-  return h;
 }
 
 /** How often one request's stream may be resumed before the call is failed. */

@@ -318,3 +318,20 @@ export function withTraceMeta(
   else delete meta.tracestate;
   return { ...params, _meta: meta };
 }
+
+/**
+ * W3C trace context headers of a message whose `_meta` carries one (the session puts the
+ * gateway's span there): HTTP upstreams get it both ways, as the 2026 revision of MCP
+ * reads it from `_meta` and HTTP instrumentation reads the header.
+ */
+export function traceHeaders(msg: RpcMessage): Record<string, string> | undefined {
+  const meta = msg.params?._meta as Record<string, unknown> | undefined;
+  const tp = meta?.traceparent;
+  // Only a well-formed value becomes a header: `_meta` may also hold whatever a client
+  // put there (when the gateway does not trace), which must not reach upstream headers.
+  if (typeof tp !== "string" || parseTraceparent(tp) === undefined) return undefined;
+  const h: Record<string, string> = { traceparent: tp };
+  const ts = meta?.tracestate;
+  if (typeof ts === "string" && ts.length <= 512 && /^[\x20-\x7e]*$/.test(ts)) h.tracestate = ts;
+  return h;
+}

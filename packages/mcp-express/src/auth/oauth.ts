@@ -16,6 +16,7 @@ import {
   OAuthOptionsSchema,
   type OAuthVerifier,
   secureUrl,
+  type TokenRefusal,
   type VerifyResult,
 } from "./oauth-options.js";
 
@@ -109,39 +110,9 @@ export function createOAuthVerifier(options: OAuthOptions): OAuthVerifier {
   const tolerance = options.clockToleranceSec ?? 30;
 
   let discovered: Promise<string> | undefined;
-  /** The issuer's `jwks_uri` from its metadata (RFC 8414, then OpenID discovery). */
-  async function discover(): Promise<string> {
-    const base = issuer.replace(/\/$/, "");
-    const u = new URL(base);
-    const candidates = [
-      // RFC 8414: the well-known segment goes between the host and the issuer's path.
-      `${u.origin}/.well-known/oauth-authorization-server${u.pathname === "/" ? "" : u.pathname}`,
-      `${base}/.well-known/openid-configuration`,
-    ];
-    let last = "";
-    for (const url of candidates) {
-      try {
-        const doc = (await fetchJson(fetchImpl, url, timeoutMs)) as Record<string, unknown>;
-        // A document naming another issuer must not pick our keys (RFC 8414 section 3.3).
-        if (doc?.issuer !== issuer) {
-          last = `${url} names issuer ${JSON.stringify(doc?.issuer)}, not ${issuer}`;
-          continue;
-        }
-        const jwks = doc.jwks_uri;
-        if (typeof jwks !== "string" || !secureUrl(jwks)) {
-          last = `${url} has no usable jwks_uri`;
-          continue;
-        }
-        return jwks;
-      } catch (e) {
-        last = errText(e);
-      }
-    }
-    throw new Error(`issuer discovery failed: ${last}`);
-  }
   const jwksUri = (): Promise<string> => {
     if (options.jwksUri !== undefined) return Promise.resolve(options.jwksUri);
-    discovered ??= discover().catch((e: unknown) => {
+    discovered ??= discoverJwksUri(issuer, fetchImpl, timeoutMs).catch((e: unknown) => {
       discovered = undefined; // retried on the next refresh (cool-down applies)
       throw e;
     });
@@ -166,11 +137,6 @@ export function createOAuthVerifier(options: OAuthOptions): OAuthVerifier {
     { result: VerifyResult; expMs: number; nbfMs: number; epoch: number }
   >();
   const cacheMax = options.verifiedCacheSize ?? 10_000;
-
-  const invalid = (description: string): VerifyResult => ({
-    ok: false,
-    refusal: { status: 401, error: "invalid_token", description },
-  });
 
   async function verify(token: string): Promise<VerifyResult> {
     const hit = verified.get(token);
@@ -200,18 +166,9 @@ export function createOAuthVerifier(options: OAuthOptions): OAuthVerifier {
 
   /** Every check; `used.epoch` is set to the key set the signature was checked against. */
   async function verifyFully(token: string, used: { epoch: number }): Promise<VerifyResult> {
-    if (!looksLikeJwt(token)) return invalid("the access token is not a JWT");
-    let header: ReturnType<typeof decodeProtectedHeader>;
-    try {
-      header = decodeProtectedHeader(token);
-    } catch {
-      return invalid("the access token header cannot be read");
-    }
-    // Before any key lookup: `none`, HS* and anything unexpected never reach a key.
-    if (typeof header.alg !== "string" || !algSet.has(header.alg))
-      return invalid(`signature algorithm ${String(header.alg).slice(0, 32)} is not accepted`);
-    if (header.typ !== undefined && !types.has(String(header.typ).toLowerCase()))
-      return invalid(`token type ${String(header.typ).slice(0, 32)} is not an access token`);
+    const read = readHeader(token, algSet, types);
+    if ("refused" in read) return read.refused;
+    const { header } = read;
     let resolver: Awaited<ReturnType<JwksCache["resolverFor"]>>;
     try {
       resolver = await keys.resolverFor(header);
@@ -240,36 +197,7 @@ export function createOAuthVerifier(options: OAuthOptions): OAuthVerifier {
     } catch (e) {
       return invalid(describeJoseError(e));
     }
-    const grant = claims[grantClaim];
-    if (typeof grant !== "string" || grant.length === 0 || grant.length > 256)
-      return invalid(`the access token has no usable "${grantClaim}" claim`);
-    const scopes = scopesOf(claims);
-    const missing = required.filter((s) => !scopes.includes(s));
-    if (missing.length > 0) {
-      return {
-        ok: false,
-        refusal: {
-          status: 403,
-          error: "insufficient_scope",
-          description: `the access token lacks scope ${missing.join(", ")}`,
-          scope: required.join(" "),
-        },
-      };
-    }
-    const clientId =
-      typeof claims.client_id === "string"
-        ? claims.client_id
-        : typeof claims.azp === "string"
-          ? claims.azp
-          : undefined;
-    const identity: Identity = {
-      grant,
-      sub: typeof claims.sub === "string" && claims.sub.length > 0 ? claims.sub : undefined,
-      clientId,
-      scopes,
-      claims,
-    };
-    return { ok: true, token: { identity, claims } };
+    return identityOf(claims, grantClaim, required);
   }
 
   return {
@@ -293,18 +221,7 @@ export function createOAuthVerifier(options: OAuthOptions): OAuthVerifier {
       const root = "/.well-known/oauth-protected-resource";
       return path === root ? [root] : [path, root];
     },
-    challenge(refusal) {
-      const parts = [`resource_metadata=${quote(wellKnown(resourceOf()).url)}`];
-      if (refusal && refusal.status !== 503) {
-        parts.push(`error=${quote(refusal.error)}`);
-        parts.push(`error_description=${quote(refusal.description)}`);
-        if (refusal.scope) parts.push(`scope=${quote(refusal.scope)}`);
-      } else if (required.length > 0) {
-        // Tells a client without a token which scopes to ask for.
-        parts.push(`scope=${quote(required.join(" "))}`);
-      }
-      return `Bearer ${parts.join(", ")}`;
-    },
+    challenge: (refusal) => challengeOf(wellKnown(resourceOf()).url, required, refusal),
     async warm() {
       await keys.refresh();
     },
@@ -312,6 +229,127 @@ export function createOAuthVerifier(options: OAuthOptions): OAuthVerifier {
       return keys.fetches;
     },
   };
+}
+
+/** A 401 `invalid_token` refusal with a token-free reason. */
+function invalid(description: string): VerifyResult {
+  return { ok: false, refusal: { status: 401, error: "invalid_token", description } };
+}
+
+/** The issuer's `jwks_uri` from its metadata (RFC 8414, then OpenID discovery). */
+async function discoverJwksUri(
+  issuer: string,
+  fetchImpl: FetchLike,
+  timeoutMs: number,
+): Promise<string> {
+  const base = issuer.replace(/\/$/, "");
+  const u = new URL(base);
+  const candidates = [
+    // RFC 8414: the well-known segment goes between the host and the issuer's path.
+    `${u.origin}/.well-known/oauth-authorization-server${u.pathname === "/" ? "" : u.pathname}`,
+    `${base}/.well-known/openid-configuration`,
+  ];
+  let last = "";
+  for (const url of candidates) {
+    try {
+      const doc = (await fetchJson(fetchImpl, url, timeoutMs)) as Record<string, unknown>;
+      // A document naming another issuer must not pick our keys (RFC 8414 section 3.3).
+      if (doc?.issuer !== issuer) {
+        last = `${url} names issuer ${JSON.stringify(doc?.issuer)}, not ${issuer}`;
+        continue;
+      }
+      const jwks = doc.jwks_uri;
+      if (typeof jwks !== "string" || !secureUrl(jwks)) {
+        last = `${url} has no usable jwks_uri`;
+        continue;
+      }
+      return jwks;
+    } catch (e) {
+      last = errText(e);
+    }
+  }
+  throw new Error(`issuer discovery failed: ${last}`);
+}
+
+/**
+ * The token's protected header when its shape, `alg` and `typ` pass; a refusal
+ * otherwise. Runs before any key lookup: `none`, HS* and anything unexpected never
+ * reach a key.
+ */
+function readHeader(
+  token: string,
+  algSet: ReadonlySet<string>,
+  types: ReadonlySet<string>,
+): { header: ReturnType<typeof decodeProtectedHeader> } | { refused: VerifyResult } {
+  const no = (why: string) => ({ refused: invalid(why) });
+  if (!looksLikeJwt(token)) return no("the access token is not a JWT");
+  let header: ReturnType<typeof decodeProtectedHeader>;
+  try {
+    header = decodeProtectedHeader(token);
+  } catch {
+    return no("the access token header cannot be read");
+  }
+  if (typeof header.alg !== "string" || !algSet.has(header.alg))
+    return no(`signature algorithm ${String(header.alg).slice(0, 32)} is not accepted`);
+  if (header.typ !== undefined && !types.has(String(header.typ).toLowerCase()))
+    return no(`token type ${String(header.typ).slice(0, 32)} is not an access token`);
+  return { header };
+}
+
+/** The identity of verified claims: the grant claim, then the required scopes. */
+function identityOf(
+  claims: JWTPayload,
+  grantClaim: string,
+  required: readonly string[],
+): VerifyResult {
+  const grant = claims[grantClaim];
+  if (typeof grant !== "string" || grant.length === 0 || grant.length > 256)
+    return invalid(`the access token has no usable "${grantClaim}" claim`);
+  const scopes = scopesOf(claims);
+  const missing = required.filter((s) => !scopes.includes(s));
+  if (missing.length > 0) {
+    return {
+      ok: false,
+      refusal: {
+        status: 403,
+        error: "insufficient_scope",
+        description: `the access token lacks scope ${missing.join(", ")}`,
+        scope: required.join(" "),
+      },
+    };
+  }
+  const clientId =
+    typeof claims.client_id === "string"
+      ? claims.client_id
+      : typeof claims.azp === "string"
+        ? claims.azp
+        : undefined;
+  const identity: Identity = {
+    grant,
+    sub: typeof claims.sub === "string" && claims.sub.length > 0 ? claims.sub : undefined,
+    clientId,
+    scopes,
+    claims,
+  };
+  return { ok: true, token: { identity, claims } };
+}
+
+/** The `WWW-Authenticate` challenge: where the metadata is, and why a token was refused. */
+function challengeOf(
+  metadataUrl: string,
+  required: readonly string[],
+  refusal: TokenRefusal | undefined,
+): string {
+  const parts = [`resource_metadata=${quote(metadataUrl)}`];
+  if (refusal && refusal.status !== 503) {
+    parts.push(`error=${quote(refusal.error)}`);
+    parts.push(`error_description=${quote(refusal.description)}`);
+    if (refusal.scope) parts.push(`scope=${quote(refusal.scope)}`);
+  } else if (required.length > 0) {
+    // Tells a client without a token which scopes to ask for.
+    parts.push(`scope=${quote(required.join(" "))}`);
+  }
+  return `Bearer ${parts.join(", ")}`;
 }
 
 /** A jose error as a short, token-free reason for the client and the log. */
