@@ -81,15 +81,7 @@ function wellKnown(resource: string): { url: string; path: string } {
  * if (r.ok) r.token.identity; // { grant, sub, clientId, scopes, claims }
  */
 export function createOAuthVerifier(options: OAuthOptions): OAuthVerifier {
-  const parsed = OAuthOptionsSchema.safeParse(options);
-  if (!parsed.success) {
-    const lines = parsed.error.issues.map(
-      (i) => `oauth.${i.path.join(".") || "(root)"}: ${i.message}`,
-    );
-    throw new ToolgateMcpError("OPTIONS_INVALID", `toolgate-mcp options: ${lines.join("; ")}`, {
-      issues: lines,
-    });
-  }
+  checkOptions(options);
   const now = options.now ?? Date.now;
   const fetchImpl: FetchLike = options.fetch ?? (globalThis.fetch as unknown as FetchLike);
   const timeoutMs = options.fetchTimeoutMs ?? 5_000;
@@ -109,58 +101,15 @@ export function createOAuthVerifier(options: OAuthOptions): OAuthVerifier {
   const required = options.requiredScopes ?? [];
   const tolerance = options.clockToleranceSec ?? 30;
 
-  let discovered: Promise<string> | undefined;
-  const jwksUri = (): Promise<string> => {
-    if (options.jwksUri !== undefined) return Promise.resolve(options.jwksUri);
-    discovered ??= discoverJwksUri(issuer, fetchImpl, timeoutMs).catch((e: unknown) => {
-      discovered = undefined; // retried on the next refresh (cool-down applies)
-      throw e;
-    });
-    return discovered;
-  };
-  let lastKeyError: string | undefined;
-  const keys = new JwksCache({
-    uri: jwksUri,
-    fetch: fetchImpl,
-    now,
-    maxAgeMs: options.jwksMaxAgeMs ?? 10 * 60_000,
-    cooldownMs: options.jwksCooldownMs ?? 30_000,
-    timeoutMs,
-    onError: (m) => {
-      lastKeyError = m;
-    },
-  });
+  const { keys, lastKeyError } = issuerKeys(options, now, fetchImpl, timeoutMs);
 
-  /** Verified tokens by their exact text; see `verifiedCacheSize`. */
-  const verified = new Map<
-    string,
-    { result: VerifyResult; expMs: number; nbfMs: number; epoch: number }
-  >();
-  const cacheMax = options.verifiedCacheSize ?? 10_000;
-
+  const cache = new VerifiedTokens(options.verifiedCacheSize ?? 10_000, tolerance);
   async function verify(token: string): Promise<VerifyResult> {
-    const hit = verified.get(token);
-    if (hit !== undefined) {
-      const t = now();
-      // The same checks time would change, against keys that have not been refetched.
-      if (hit.epoch === keys.epoch && keys.fresh(t) && t < hit.expMs && t >= hit.nbfMs)
-        return hit.result;
-      verified.delete(token);
-    }
+    const hit = cache.get(token, keys, now());
+    if (hit !== undefined) return hit;
     const used = { epoch: -1 };
     const r = await verifyFully(token, used);
-    // Oversized tokens are checked every time rather than held: the memory stays bounded
-    // by count times a typical token, whatever a client sends.
-    if (r.ok && cacheMax > 0 && used.epoch === keys.epoch && token.length <= 4096) {
-      if (verified.size >= cacheMax) verified.clear();
-      const { exp, nbf } = r.token.claims;
-      verified.set(token, {
-        result: r,
-        expMs: ((exp as number) + tolerance) * 1000,
-        nbfMs: typeof nbf === "number" ? (nbf - tolerance) * 1000 : Number.NEGATIVE_INFINITY,
-        epoch: used.epoch,
-      });
-    }
+    if (used.epoch === keys.epoch) cache.put(token, r, used.epoch);
     return r;
   }
 
@@ -179,7 +128,7 @@ export function createOAuthVerifier(options: OAuthOptions): OAuthVerifier {
         refusal: {
           status: 503,
           error: "temporarily_unavailable",
-          description: `the authorization server's keys cannot be loaded${lastKeyError ? `: ${lastKeyError}` : ""}`,
+          description: `the authorization server's keys cannot be loaded${lastKeyError() ? `: ${lastKeyError()}` : ""}`,
         },
       };
     }
@@ -202,19 +151,7 @@ export function createOAuthVerifier(options: OAuthOptions): OAuthVerifier {
 
   return {
     verify,
-    metadata() {
-      const resource = resourceOf();
-      const scopes = options.scopesSupported ?? required;
-      const doc: Record<string, unknown> = {
-        resource,
-        authorization_servers: [issuer],
-        bearer_methods_supported: ["header"],
-        resource_signing_alg_values_supported: algorithms,
-        resource_name: options.resourceName ?? "Toolgate MCP gateway",
-      };
-      if (scopes.length > 0) doc.scopes_supported = scopes;
-      return doc;
-    },
+    metadata: () => metadataOf(options, resourceOf(), algorithms, required),
     metadataUrl: () => wellKnown(resourceOf()).url,
     metadataPaths() {
       const { path } = wellKnown(resourceOf());
@@ -229,6 +166,108 @@ export function createOAuthVerifier(options: OAuthOptions): OAuthVerifier {
       return keys.fetches;
     },
   };
+}
+
+/**
+ * Verified tokens by their exact text (see `verifiedCacheSize`): a hit is served only
+ * while the checks time would change still pass, against keys not refetched since.
+ */
+class VerifiedTokens {
+  private readonly map = new Map<
+    string,
+    { result: VerifyResult; expMs: number; nbfMs: number; epoch: number }
+  >();
+  constructor(
+    private readonly max: number,
+    private readonly toleranceSec: number,
+  ) {}
+
+  get(token: string, keys: JwksCache, t: number): VerifyResult | undefined {
+    const hit = this.map.get(token);
+    if (hit === undefined) return undefined;
+    if (hit.epoch === keys.epoch && keys.fresh(t) && t < hit.expMs && t >= hit.nbfMs)
+      return hit.result;
+    this.map.delete(token);
+    return undefined;
+  }
+
+  /** Keeps a success verified against key set `epoch`. */
+  put(token: string, r: VerifyResult, epoch: number): void {
+    // Oversized tokens are checked every time rather than held: the memory stays bounded
+    // by count times a typical token, whatever a client sends.
+    if (!r.ok || this.max <= 0 || token.length > 4096) return;
+    if (this.map.size >= this.max) this.map.clear();
+    const { exp, nbf } = r.token.claims;
+    const tol = this.toleranceSec;
+    this.map.set(token, {
+      result: r,
+      expMs: ((exp as number) + tol) * 1000,
+      nbfMs: typeof nbf === "number" ? (nbf - tol) * 1000 : Number.NEGATIVE_INFINITY,
+      epoch,
+    });
+  }
+}
+
+/** Validates the options; the error names each bad `oauth.*` path. */
+function checkOptions(options: OAuthOptions): void {
+  const parsed = OAuthOptionsSchema.safeParse(options);
+  if (parsed.success) return;
+  const lines = parsed.error.issues.map(
+    (i) => `oauth.${i.path.join(".") || "(root)"}: ${i.message}`,
+  );
+  throw new ToolgateMcpError("OPTIONS_INVALID", `toolgate-mcp options: ${lines.join("; ")}`, {
+    issues: lines,
+  });
+}
+
+/** The issuer's signing keys (configured `jwksUri`, else discovered once and retried). */
+function issuerKeys(
+  options: OAuthOptions,
+  now: () => number,
+  fetchImpl: FetchLike,
+  timeoutMs: number,
+): { keys: JwksCache; lastKeyError: () => string | undefined } {
+  let discovered: Promise<string> | undefined;
+  const jwksUri = (): Promise<string> => {
+    if (options.jwksUri !== undefined) return Promise.resolve(options.jwksUri);
+    discovered ??= discoverJwksUri(options.issuer, fetchImpl, timeoutMs).catch((e: unknown) => {
+      discovered = undefined; // retried on the next refresh (cool-down applies)
+      throw e;
+    });
+    return discovered;
+  };
+  let lastKeyError: string | undefined;
+  const keys = new JwksCache({
+    uri: jwksUri,
+    fetch: fetchImpl,
+    now,
+    maxAgeMs: options.jwksMaxAgeMs ?? 10 * 60_000,
+    cooldownMs: options.jwksCooldownMs ?? 30_000,
+    timeoutMs,
+    onError: (m) => {
+      lastKeyError = m;
+    },
+  });
+  return { keys, lastKeyError: () => lastKeyError };
+}
+
+/** The RFC 9728 protected-resource metadata document. */
+function metadataOf(
+  options: OAuthOptions,
+  resource: string,
+  algorithms: readonly string[],
+  required: readonly string[],
+): Record<string, unknown> {
+  const scopes = options.scopesSupported ?? required;
+  const doc: Record<string, unknown> = {
+    resource,
+    authorization_servers: [options.issuer],
+    bearer_methods_supported: ["header"],
+    resource_signing_alg_values_supported: algorithms,
+    resource_name: options.resourceName ?? "Toolgate MCP gateway",
+  };
+  if (scopes.length > 0) doc.scopes_supported = scopes;
+  return doc;
 }
 
 /** A 401 `invalid_token` refusal with a token-free reason. */
