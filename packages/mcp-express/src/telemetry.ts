@@ -32,6 +32,7 @@ import {
   trace,
 } from "@opentelemetry/api";
 import type { CounterStore, Decision, Identity } from "./engine.js";
+import { headerValue } from "./http.js";
 import type { RpcMessage } from "./jsonrpc.js";
 
 /** Instrumentation scope name of the spans this package makes. */
@@ -70,11 +71,6 @@ export function globalTracingRegistered(): boolean {
   const p = trace.getTracerProvider();
   if (!(p instanceof ProxyTracerProvider)) return true;
   return p.getDelegate().constructor !== NOOP_PROVIDER;
-}
-
-function header(h: IncomingHttpHeaders, name: string): string | undefined {
-  const v = h[name];
-  return Array.isArray(v) ? v[0] : v;
 }
 
 /** A child span and the context to hang its own children on. */
@@ -189,8 +185,11 @@ export class Telemetry {
     const remote =
       meta?.traceparent !== undefined
         ? parseTraceparent(meta.traceparent, meta.tracestate)
-        : header(headers, "traceparent") !== undefined
-          ? parseTraceparent(header(headers, "traceparent"), header(headers, "tracestate"))
+        : headerValue(headers, "traceparent") !== undefined
+          ? parseTraceparent(
+              headerValue(headers, "traceparent"),
+              headerValue(headers, "tracestate"),
+            )
           : undefined;
     if (!this.live && remote === undefined) return undefined;
     const parent = remote ? trace.setSpanContext(ROOT_CONTEXT, remote) : ROOT_CONTEXT;
@@ -211,7 +210,7 @@ export class Telemetry {
       };
       if (msg.id !== undefined) a["jsonrpc.request.id"] = String(msg.id);
       if (sessionId !== undefined) a["mcp.session.id"] = sessionId;
-      const pv = header(headers, "mcp-protocol-version");
+      const pv = headerValue(headers, "mcp-protocol-version");
       if (pv !== undefined) a["mcp.protocol.version"] = pv;
       if (method === "tools/call" && typeof target === "string") {
         a["gen_ai.operation.name"] = "execute_tool";
