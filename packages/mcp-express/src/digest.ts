@@ -1,27 +1,9 @@
 import { createHash } from "node:crypto";
+import { canonicalJson } from "@toolgate/policy-engine";
 
-/**
- * Canonical JSON: object keys sorted, no whitespace, `undefined` members dropped. Two
- * argument objects that differ only in key order produce the same text, so approvals
- * and audit digests do not depend on how a client happened to serialize.
- */
-export function canonicalJson(value: unknown): string {
-  if (value === null || typeof value !== "object") {
-    return JSON.stringify(value) ?? "null";
-  }
-  if (Array.isArray(value)) {
-    return `[${value.map((v) => (v === undefined ? "null" : canonicalJson(v))).join(",")}]`;
-  }
-  const obj = value as Record<string, unknown>;
-  const keys = Object.keys(obj).sort();
-  const parts: string[] = [];
-  for (const k of keys) {
-    const v = obj[k];
-    if (v === undefined) continue;
-    parts.push(`${JSON.stringify(k)}:${canonicalJson(v)}`);
-  }
-  return `{${parts.join(",")}}`;
-}
+// One canonical form for the whole project: the engine's (policy versions) and this
+// package's (argument digests, approval bindings) must never drift apart.
+export { canonicalJson };
 
 /**
  * `sha256:<hex>` of the canonical JSON of a call's arguments. Binds an approval to the

@@ -3,11 +3,12 @@ import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { PassThrough, type Readable } from "node:stream";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
+import { createParser, type EventSourceMessage } from "eventsource-parser";
 import { type Dispatcher, Pool } from "undici";
 import { errText, ToolgateMcpError } from "./errors.js";
 import type { RpcId, RpcMessage } from "./jsonrpc.js";
 import type { Scheduler } from "./options.js";
-import { parseTraceparent } from "./telemetry.js";
+import { traceHeaders } from "./telemetry.js";
 
 /**
  * One undici pool per upstream origin, shared by every session: POSTs are the hot path
@@ -32,63 +33,12 @@ interface PostResult {
   stream?: Readable;
 }
 
-/**
- * W3C trace context headers of a message whose `_meta` carries one (the session puts the
- * gateway's span there): HTTP upstreams get it both ways, as the 2026 revision of MCP
- * reads it from `_meta` and HTTP instrumentation reads the header.
- */
-function traceHeaders(msg: RpcMessage): Record<string, string> | undefined {
-  const meta = msg.params?._meta as Record<string, unknown> | undefined;
-  const tp = meta?.traceparent;
-  // Only a well-formed value becomes a header: `_meta` may also hold whatever a client
-  // put there (when the gateway does not trace), which must not reach upstream headers.
-  if (typeof tp !== "string" || parseTraceparent(tp) === undefined) return undefined;
-  const h: Record<string, string> = { traceparent: tp };
-  const ts = meta?.tracestate;
-  if (typeof ts === "string" && ts.length <= 512 && /^[\x20-\x7e]*$/.test(ts)) h.tracestate = ts;
-  return h;
-}
-
 /** How often one request's stream may be resumed before the call is failed. */
 const MAX_RESUMES = 50;
 
 /** Keep-alive agents for the long-lived GET streams, resumption and DELETE. */
 const httpAgent = new Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 64 });
 const httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 64 });
-
-/**
- * Incremental parser for `text/event-stream`: feeds complete events (id + data) to a
- * callback. Only the fields MCP uses are kept (`id`, `data`, `event`).
- */
-class SseParser {
-  private buf = "";
-  constructor(
-    private readonly onEvent: (e: { id?: string; data: string; event?: string }) => void,
-  ) {}
-  push(chunk: string): void {
-    this.buf += chunk;
-    for (;;) {
-      const m = /\r?\n\r?\n/.exec(this.buf);
-      if (!m) return;
-      const block = this.buf.slice(0, m.index);
-      this.buf = this.buf.slice(m.index + m[0].length);
-      const e: { id?: string; data: string; event?: string } = { data: "" };
-      const data: string[] = [];
-      for (const line of block.split(/\r?\n/)) {
-        if (line.startsWith(":")) continue;
-        const colon = line.indexOf(":");
-        const field = colon < 0 ? line : line.slice(0, colon);
-        let value = colon < 0 ? "" : line.slice(colon + 1);
-        if (value.startsWith(" ")) value = value.slice(1);
-        if (field === "data") data.push(value);
-        else if (field === "id") e.id = value;
-        else if (field === "event") e.event = value;
-      }
-      e.data = data.join("\n");
-      this.onEvent(e);
-    }
-  }
-}
 
 /**
  * Client side of Streamable HTTP towards one upstream, on `node:http` keep-alive sockets.
@@ -108,6 +58,8 @@ export class HttpUpstreamTransport implements Transport {
   private getRetry: unknown;
   private getAttempt = 0;
   private lastGetEventId: string | undefined;
+  /** The reconnection delay the server asked for with `retry:` (ms), once it did. */
+  private serverRetryMs: number | undefined;
   private headerCache:
     | { sid: string | undefined; pv: string | undefined; headers: Record<string, string> }
     | undefined;
@@ -326,27 +278,32 @@ export class HttpUpstreamTransport implements Transport {
     let lastId: string | undefined;
     let answered = false;
     let over = false;
-    const parser = new SseParser((e) => {
-      if (e.id) {
-        lastId = e.id;
-        if (standalone) this.lastGetEventId = e.id;
-      }
-      if (!e.data || (e.event && e.event !== "message")) return;
-      let m: RpcMessage;
-      try {
-        m = JSON.parse(e.data) as RpcMessage;
-      } catch {
-        this.onerror?.(new Error("upstream sent an SSE event that is not JSON"));
-        return;
-      }
-      if (m.method === undefined && m.id === requestId) answered = true;
-      this.onmessage?.(m as unknown as JSONRPCMessage);
+    // The standard parser: any line ending (CRLF, LF, lone CR), comments, and `retry:`.
+    const parser = createParser({
+      onRetry: (ms) => {
+        this.serverRetryMs = ms;
+      },
+      onEvent: (e) =>
+        this.sseEvent(
+          e,
+          standalone,
+          requestId,
+          (id) => {
+            lastId = id;
+          },
+          () => {
+            answered = true;
+          },
+        ),
     });
     res.setEncoding("utf8");
-    res.on("data", (c: string) => parser.push(c));
+    res.on("data", (c: string) => parser.feed(c));
     const ended = (): void => {
       if (over || this.closed) return;
       over = true;
+      // A stream that ends on a lone CR: the parser holds that CR back in case an LF
+      // follows (CRLF split across chunks); none will, so complete it.
+      parser.feed("\n");
       if (standalone) {
         this.getReq = undefined;
         this.scheduleGet();
@@ -354,7 +311,14 @@ export class HttpUpstreamTransport implements Transport {
       }
       if (answered || requestId === undefined) return;
       if (lastId !== undefined && resumes < MAX_RESUMES) {
-        void this.resume(lastId, requestId, resumes + 1);
+        const id = lastId;
+        // The server's `retry:` is how long it asks clients to wait before reconnecting.
+        if (this.serverRetryMs === undefined) void this.resume(id, requestId, resumes + 1);
+        else
+          this.scheduler.setTimeout(
+            () => void this.resume(id, requestId, resumes + 1),
+            this.serverRetryMs,
+          );
       } else {
         this.unanswered(requestId, "upstream closed the stream before answering");
       }
@@ -364,6 +328,30 @@ export class HttpUpstreamTransport implements Transport {
       this.onerror?.(e);
     });
     res.on("close", ended);
+  }
+
+  /** One SSE event: records its id, and hands a JSON-RPC message on. */
+  private sseEvent(
+    e: EventSourceMessage,
+    standalone: boolean,
+    requestId: RpcMessage["id"],
+    sawId: (id: string) => void,
+    sawAnswer: () => void,
+  ): void {
+    if (e.id) {
+      sawId(e.id);
+      if (standalone) this.lastGetEventId = e.id;
+    }
+    if (!e.data || (e.event && e.event !== "message")) return;
+    let m: RpcMessage;
+    try {
+      m = JSON.parse(e.data) as RpcMessage;
+    } catch {
+      this.onerror?.(new Error("upstream sent an SSE event that is not JSON"));
+      return;
+    }
+    if (m.method === undefined && m.id === requestId) sawAnswer();
+    this.onmessage?.(m as unknown as JSONRPCMessage);
   }
 
   private async resume(lastEventId: string, requestId: RpcId, resumes: number): Promise<void> {
@@ -447,7 +435,8 @@ export class HttpUpstreamTransport implements Transport {
 
   private scheduleGet(): void {
     if (this.closed || this.getRetry !== undefined) return;
-    const delay = Math.min(30_000, 500 * 2 ** this.getAttempt++);
+    // From the server's `retry:` when it sent one, doubling on each failed attempt.
+    const delay = Math.min(30_000, (this.serverRetryMs ?? 500) * 2 ** this.getAttempt++);
     this.getRetry = this.scheduler.setTimeout(() => {
       this.getRetry = undefined;
       this.openGet();

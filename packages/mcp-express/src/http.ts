@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from "node:http";
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:http";
 import { McpErrorCode, type McpErrorCodeName } from "./errors.js";
 
 /**
@@ -219,4 +219,15 @@ export function isJsonContentType(contentType: string | undefined): boolean {
   const semi = contentType.indexOf(";");
   const type = semi === -1 ? contentType : contentType.slice(0, semi);
   return type.trim().toLowerCase() === "application/json";
+}
+
+/** The first value of a header (Node joins most repeats; a few stay arrays). */
+export function headerValue(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const v = headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** The first value of a request header. */
+export function header(req: IncomingMessage, name: string): string | undefined {
+  return headerValue(req.headers, name);
 }

@@ -4,6 +4,8 @@
  * tool call, transparently for everything else.
  */
 
+export type { McpRequestHandler } from "./adapters/express.js";
+export type { McpRequestListener } from "./adapters/node.js";
 export type { AuthOutcome } from "./auth/authenticate.js";
 export type {
   OAuthOptions,
@@ -20,11 +22,10 @@ export {
 } from "./auth/oauth.js";
 export type { AuthThrottleOptions } from "./auth-throttle.js";
 export { AuthThrottle } from "./auth-throttle.js";
+export { deniedResult } from "./core/results.js";
 export { argumentsDigest, canonicalJson } from "./digest.js";
 export type { McpErrorCodeName } from "./errors.js";
 export { McpErrorCode, ToolgateMcpError } from "./errors.js";
-export type { ToolgateMcp } from "./gateway.js";
-export { createToolgateMcp } from "./gateway.js";
 export { hostAllowed, isOrigin, normalizeHost, ORIGIN_FIX } from "./http.js";
 export type {
   ApprovalOutcome,
@@ -43,5 +44,7 @@ export type {
   UpstreamConfig,
   UpstreamTimeout,
 } from "./options.js";
-export { deniedResult } from "./session.js";
 export { formatTraceparent, parseTraceparent, TRACER_NAME } from "./telemetry.js";
+export type { ToolgateMcp } from "./toolgate-mcp.js";
+export { createToolgateMcp } from "./toolgate-mcp.js";
+export { UPSTREAM_KINDS, upstreamKind } from "./transports/registry.js";

@@ -1,3 +1,4 @@
+import { JsonRpcErrorCode } from "@toolgate/policy-engine";
 /**
  * Minimal JSON-RPC 2.0 shapes and checks used on the hot path. Messages are checked
  * structurally by hand instead of with a schema: the gateway only needs to know the
@@ -28,14 +29,8 @@ export interface RpcResponse extends RpcMessage {
   id: RpcId;
 }
 
-/** Standard JSON-RPC error codes. */
-export const RpcErrorCode = {
-  PARSE_ERROR: -32700,
-  INVALID_REQUEST: -32600,
-  METHOD_NOT_FOUND: -32601,
-  INVALID_PARAMS: -32602,
-  INTERNAL_ERROR: -32603,
-} as const;
+/** JSON-RPC 2.0 error numbers: policy-engine's one table of wire codes. */
+export const RpcErrorCode = JsonRpcErrorCode;
 
 /** Classifies an unknown value; undefined when it is not a JSON-RPC 2.0 message. */
 export function classify(value: unknown): "request" | "notification" | "response" | undefined {

@@ -1,7 +1,7 @@
 import { compilePolicy } from "@toolgate/policy-engine";
 import { describe, expect, it } from "vitest";
 import { ToolgateMcpError } from "./errors.js";
-import { createToolgateMcp } from "./gateway.js";
+import { createToolgateMcp } from "./toolgate-mcp.js";
 
 const policy = compilePolicy({ version: "1", default: "allow" });
 

@@ -1,76 +1,33 @@
-import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import type { IncomingMessage } from "node:http";
 import type { Tracer } from "@opentelemetry/api";
-import type { Request } from "express";
+import { type Logger, type Scheduler, schedulerSchema } from "@toolgate/policy-engine";
 import { z } from "zod";
 import type { OAuthOptions } from "./auth/oauth.js";
 import type { AuthThrottle, AuthThrottleOptions } from "./auth-throttle.js";
 import type { CompiledPolicy, CounterStore, Decision, Identity, PolicyHolder } from "./engine.js";
 import { ToolgateMcpError } from "./errors.js";
 import { isOrigin, normalizeHost, ORIGIN_FIX } from "./http.js";
+import type { httpUpstreamSchema } from "./transports/http.js";
+import type { inProcessUpstreamSchema } from "./transports/in-process.js";
+import { upstreamConfigSchema } from "./transports/registry.js";
+import type { stdioUpstreamSchema } from "./transports/stdio.js";
 
-/** A Streamable HTTP upstream. `headers` carry the upstream's own credentials. */
-export interface HttpUpstreamConfig {
-  name: string;
-  url: string;
-  headers?: Record<string, string>;
-  /** See {@link UpstreamTimeout.timeoutMs}. */
-  timeoutMs?: number;
-}
-/** A stdio upstream: spawned per client session and restarted with backoff if it dies. */
-export interface StdioUpstreamConfig {
-  name: string;
-  command: string;
-  args?: string[];
-  env?: Record<string, string>;
-  cwd?: string;
-  /** See {@link UpstreamTimeout.timeoutMs}. */
-  timeoutMs?: number;
-}
-/**
- * An in-process `McpServer`. Prefer a factory: it gets one server per client session,
- * with full semantics. A single instance is shared by all sessions, and an `McpServer`
- * has one connection, so: its notifications (list changes, resource updates, logging)
- * reach every session; its server-to-client requests (sampling, elicitation, roots) go
- * to the session that sent it a request last, which under concurrent sessions may not
- * be the one whose tool call caused them; `logging/setLevel` and subscriptions are
- * shared. Use a single instance only for servers that never ask the client anything.
- *
- * @example
- * { name: "app", server: () => buildMyMcpServer() } // one server per session
- */
-export interface EmbedUpstreamConfig {
-  name: string;
-  server: McpServer | (() => McpServer | Promise<McpServer>);
-  /** See {@link UpstreamTimeout.timeoutMs}. */
-  timeoutMs?: number;
-}
+/** A config of kind `K` as written: `kind` may be left out (its marker field says it). */
+type Written<T extends { kind: string }> = Omit<T, "kind"> & { kind?: T["kind"] };
+
+/** A Streamable HTTP upstream (`kind: "http"`). `headers` carry the upstream's own credentials. */
+export type HttpUpstreamConfig = Written<z.input<typeof httpUpstreamSchema>>;
+/** A stdio upstream (`kind: "stdio"`): spawned per client session, restarted with backoff if it dies. */
+export type StdioUpstreamConfig = Written<z.input<typeof stdioUpstreamSchema>>;
+/** An in-process `McpServer` (`kind: "in-process"`); see transports/in-process.ts on sharing. */
+export type EmbedUpstreamConfig = Written<z.input<typeof inProcessUpstreamSchema>>;
 /** The call timeout every upstream kind accepts. */
-export interface UpstreamTimeout {
-  /**
-   * Longest wait for this upstream's answer to a forwarded request, in ms. When it passes
-   * the request is cancelled upstream (`notifications/cancelled`), a `tools/call` has its
-   * reservation rolled back (outcome `upstream_timeout`), and the client gets an error
-   * naming the upstream. A tool's policy entry may set its own `timeoutMs`. Default
-   * `callTimeoutMs` (60000).
-   */
-  timeoutMs?: number;
-}
-/** One upstream MCP server behind the gateway. */
+export type UpstreamTimeout = Pick<HttpUpstreamConfig, "timeoutMs">;
+/** One upstream MCP server behind the gateway; see transports/registry.ts for the kinds. */
 export type UpstreamConfig = HttpUpstreamConfig | StdioUpstreamConfig | EmbedUpstreamConfig;
 
-/** Structured logger (pino-compatible call shape: object first, message second). */
-export interface Logger {
-  info?(obj: Record<string, unknown>, msg?: string): void;
-  warn?(obj: Record<string, unknown>, msg?: string): void;
-  error?(obj: Record<string, unknown>, msg?: string): void;
-  debug?(obj: Record<string, unknown>, msg?: string): void;
-}
-
-/** setTimeout/clearTimeout-like seam so time-driven code runs under fake time in tests. */
-export interface Scheduler {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
+// One Logger and one Scheduler for the whole project: policy-engine's seams.
+export type { Logger, Scheduler } from "@toolgate/policy-engine";
 
 /** What the approval hook receives for a `require_approval` call. */
 export interface ApprovalRequest {
@@ -201,8 +158,12 @@ export interface ToolgateMcpOptions {
   namespace?: "auto" | "always" | "never";
   /** API key -> grant. Keys arrive as `Authorization: Bearer <key>` or `X-API-Key`. */
   apiKeys?: Record<string, string> | ((key: string) => string | undefined);
-  /** Custom identity; overrides `apiKeys` (and cannot be combined with `oauth`). Return undefined to answer 401. */
-  identify?: (req: Request) => Identity | undefined | Promise<Identity | undefined>;
+  /**
+   * Custom identity; overrides `apiKeys` (and cannot be combined with `oauth`). Return
+   * undefined to answer 401. Receives Node's request (under Express, the Express
+   * `Request`, which extends it).
+   */
+  identify?: (req: IncomingMessage) => Identity | undefined | Promise<Identity | undefined>;
   /**
    * OAuth 2.1 resource server (MCP authorization): JWT access tokens in
    * `Authorization: Bearer` are verified against the issuer's keys and mapped to an
@@ -320,35 +281,9 @@ export interface ToolgateMcpOptions {
 const fn = z.custom<(...args: never[]) => unknown>((v) => typeof v === "function", {
   message: "must be a function",
 });
-const nameRe = /^[A-Za-z0-9_.-]{1,64}$/;
-const upstreamSchema = z.union([
-  z.object({
-    name: z.string().regex(nameRe, "use 1-64 chars of [A-Za-z0-9_.-]"),
-    url: z.url("give an http(s) URL of the upstream's MCP endpoint"),
-    headers: z.record(z.string(), z.string()).optional(),
-    timeoutMs: z.number().int().positive("give the call timeout in ms, e.g. 60000").optional(),
-  }),
-  z.object({
-    name: z.string().regex(nameRe, "use 1-64 chars of [A-Za-z0-9_.-]"),
-    command: z.string().min(1, "give the executable to spawn"),
-    args: z.array(z.string()).optional(),
-    env: z.record(z.string(), z.string()).optional(),
-    cwd: z.string().optional(),
-    timeoutMs: z.number().int().positive("give the call timeout in ms, e.g. 60000").optional(),
-  }),
-  z.object({
-    name: z.string().regex(nameRe, "use 1-64 chars of [A-Za-z0-9_.-]"),
-    server: z.custom<object>(
-      (v) => typeof v === "function" || (typeof v === "object" && v !== null && "connect" in v),
-      { message: "pass an McpServer or a function returning one" },
-    ),
-    timeoutMs: z.number().int().positive("give the call timeout in ms, e.g. 60000").optional(),
-  }),
-]);
-
 const optionsSchema = z.object({
   upstreams: z
-    .array(upstreamSchema)
+    .array(upstreamConfigSchema)
     .min(1, "configure at least one upstream")
     .refine(
       (u) => new Set(u.map((x) => x.name)).size === u.length,
@@ -413,7 +348,7 @@ const optionsSchema = z.object({
   sessionIdleMs: z.number().int().positive().optional(),
   now: fn.optional(),
   newId: fn.optional(),
-  scheduler: z.custom<object>((v) => typeof v === "object" && v !== null).optional(),
+  scheduler: schedulerSchema.optional(),
   logger: z.custom<object>((v) => typeof v === "object" && v !== null).optional(),
 });
 

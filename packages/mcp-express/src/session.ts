@@ -1,10 +1,9 @@
-import { createHash } from "node:crypto";
 import type { ServerResponse } from "node:http";
-import { type Span, SpanKind } from "@opentelemetry/api";
+import type { Span } from "@opentelemetry/api";
 import type { ClientStreams, Slot } from "./client-streams.js";
-import { argumentsDigest } from "./digest.js";
-import type { CompiledPolicy, Decision, Identity } from "./engine.js";
-import { ToolgateMcpError } from "./errors.js";
+import { errorResponse } from "./core/results.js";
+import { type ToolCall, toolCall } from "./core/tool-call.js";
+import type { CompiledPolicy, Identity } from "./engine.js";
 import {
   idKey,
   REQUEST_METHODS,
@@ -13,85 +12,21 @@ import {
   type RpcMessage,
   rpcError,
 } from "./jsonrpc.js";
-import type {
-  ApprovalOutcome,
-  ApprovalRequest,
-  DecisionEvent,
-  ElicitAnswer,
-  ElicitSchema,
-  Logger,
-  Scheduler,
-} from "./options.js";
-import { endWith, type RequestTrace, type Telemetry, withTraceMeta } from "./telemetry.js";
+import type { ElicitAnswer, ElicitSchema } from "./options.js";
+import { ResourceRouter } from "./session/resource-router.js";
+import { ToolCatalog, type ToolRoute } from "./session/tool-catalog.js";
+import {
+  type Open,
+  SESSION_CLOSED,
+  type SessionContext,
+  shareToken,
+  type ToClient,
+  unshareToken,
+} from "./session/types.js";
+import { type RequestTrace, withTraceMeta } from "./telemetry.js";
 import type { LinkListener, UpstreamLink } from "./upstream.js";
 
-/** A tool as the client sees it, and where it really lives. */
-interface ToolRoute {
-  readonly exposed: string;
-  readonly link: UpstreamLink;
-  readonly name: string;
-  readonly tool: Record<string, unknown>;
-}
-
-/** What a session needs from the gateway (policy, hooks, seams). */
-export interface SessionContext {
-  readonly separator: string;
-  readonly namespace: "auto" | "always" | "never";
-  readonly validateArguments: boolean;
-  readonly approvalTimeoutMs: number;
-  readonly approvalProgressMs: number;
-  /** Page size of the gateway's `tools/list`; undefined pages like the upstreams do. */
-  readonly listPageSize: number | undefined;
-  /** False when no `onDecision` hook is set, so events are not even built. */
-  readonly wantsDecisions: boolean;
-  readonly now: () => number;
-  readonly newId: () => string;
-  readonly scheduler: Scheduler;
-  readonly logger: Logger;
-  /** Spans of requests and their steps (see telemetry.ts). */
-  readonly telemetry: Telemetry;
-  decide(identity: Identity, tool: string, args: Record<string, unknown>): Promise<Decision>;
-  /** Names the grant may see; under `policy` when given (e.g. the one before a reload). */
-  visible(
-    identity: Identity,
-    tools: ReadonlyArray<{ name: string }>,
-    policy?: CompiledPolicy,
-  ): Set<string>;
-  validator(route: ToolRoute): ((args: unknown) => string | undefined) | undefined;
-  approve(req: ApprovalRequest): Promise<ApprovalOutcome>;
-  /** Timeout of a `tools/call` of `tool` set by the grant's policy, if any. */
-  toolTimeoutMs(identity: Identity, tool: string): number | undefined;
-  /** Open sessions of a grant right now. */
-  grantSessions(grant: string): number;
-  onDecision(e: DecisionEvent): void;
-  onSlotDone(): void;
-  /** The session lost an upstream for good; the gateway forgets and closes it. */
-  onSessionLost(session: ProxySession): void;
-}
-
-/** A forwarded request in flight on a link. */
-interface Forward {
-  readonly slot: Slot;
-  readonly link: UpstreamLink;
-  readonly upstreamId: number;
-}
-
-/** A request sent to the client: answered back to an upstream or to the gateway itself. */
-type ToClient =
-  | { kind: "upstream"; link: UpstreamLink; upstreamId: RpcId }
-  | { kind: "local"; resolve: (m: RpcMessage) => void };
-
-/** Open request bookkeeping on top of the stream slot. */
-interface Open {
-  readonly slot: Slot;
-  forward?: Forward;
-  abort?: AbortController;
-  progressToken?: string | number;
-  /** Why the client gave up on it (cancelled, disconnected); set once. */
-  cancelled?: string;
-  /** The request's span, when traced (or when the client sent a trace context). */
-  trace?: RequestTrace | undefined;
-}
+export type { SessionContext } from "./session/types.js";
 
 /**
  * One client session of the gateway: its upstream links, the id maps between the
@@ -107,21 +42,11 @@ export class ProxySession implements LinkListener {
   private readonly progress = new Map<string, Open>();
   private readonly toClient = new Map<number, ToClient>();
   private nextToClientId = 1;
-  private routes: Map<string, ToolRoute> | undefined;
-  private routesEpoch = -1;
-  private promptRoutes = new Map<string, { link: UpstreamLink; name: string }>();
-  private readonly uriOwner = new Map<string, UpstreamLink>();
-  private ownersLoaded = false;
-  /**
-   * The visible tools the client is up to date with: what it was last listed, or the
-   * state it was last told about (an announcement or a check that found no change).
-   * Every list_changed decision compares against this one snapshot, so two paths
-   * reacting to one change (a holder subscription and an explicit notify) send once.
-   */
-  private seenTools: Array<Record<string, unknown>> | undefined;
-  /** Tool re-checks (policy reloads, upstream changes, explicit notifies) run in order. */
-  private toolsCheck: Promise<void> = Promise.resolve();
   private closedFlag = false;
+  /** The session's tools (listing, routing, list_changed). */
+  private readonly tools: ToolCatalog;
+  /** Prompt, resource and completion routing over the upstreams. */
+  private readonly resources: ResourceRouter<Open>;
 
   constructor(
     readonly id: string,
@@ -134,6 +59,10 @@ export class ProxySession implements LinkListener {
   ) {
     this.createdAt = ctx.now();
     this.lastSeen = this.createdAt;
+    this.tools = new ToolCatalog(this, ctx);
+    this.resources = new ResourceRouter<Open>(links, ctx, (entry, link, method, params) =>
+      this.forward(entry, link, method, params),
+    );
     for (const l of links) l.addListener(this);
   }
 
@@ -167,7 +96,7 @@ export class ProxySession implements LinkListener {
       return;
     }
     const slot = this.streams.open(id, key, res);
-    const entry: Open = { slot, trace };
+    const entry: Open = { slot, trace, abort: new AbortController() };
     this.open.set(key, entry);
     res.once("close", () => {
       // A client that drops a plain JSON answer before it came can never get it (there is
@@ -191,30 +120,32 @@ export class ProxySession implements LinkListener {
         p = Promise.resolve({ jsonrpc: "2.0", id, result: {} });
         break;
       case "tools/list":
-        p = this.listTools(id, params?.cursor);
+        p = this.tools.listTools(id, params?.cursor);
         break;
       case "tools/call":
         p = this.callTool(entry, id, params ?? {});
         break;
       case "prompts/list":
-        p = this.listPrompts(entry, id, params);
+        p = this.resources.listPrompts(entry, id, params);
         break;
       case "prompts/get":
-        p = this.getPrompt(entry, id, params ?? {});
+        p = this.resources.getPrompt(entry, id, params ?? {});
         break;
       case "resources/list":
-        p = this.aggregate(entry, id, method, params, "resources");
+        p = this.resources.aggregate(entry, id, method, params, "resources");
         break;
       case "resources/templates/list":
-        p = this.aggregate(entry, id, method, params, "resourceTemplates");
+        p = this.resources.aggregate(entry, id, method, params, "resourceTemplates");
         break;
       case "resources/read":
       case "resources/subscribe":
       case "resources/unsubscribe":
-        p = this.routeByUri(params?.uri).then((link) => this.forward(entry, link, method, params));
+        p = this.resources
+          .routeByUri(params?.uri)
+          .then((link) => this.forward(entry, link, method, params));
         break;
       case "completion/complete":
-        p = this.complete(entry, id, params ?? {});
+        p = this.resources.complete(entry, id, params ?? {});
         break;
       case "logging/setLevel":
         p = this.broadcast(entry, id, method, params);
@@ -258,7 +189,7 @@ export class ProxySession implements LinkListener {
   private cancel(o: Open, reason: string): void {
     if (o.cancelled !== undefined) return;
     o.cancelled = reason;
-    o.abort?.abort();
+    o.abort.abort(reason);
     const f = o.forward;
     if (f) {
       void f.link.notify({
@@ -311,7 +242,7 @@ export class ProxySession implements LinkListener {
       return;
     }
     if (method === "notifications/tools/list_changed") {
-      void this.toolsMaybeChanged();
+      void this.tools.toolsMaybeChanged();
       return;
     }
     if (method === "notifications/cancelled") {
@@ -336,60 +267,17 @@ export class ProxySession implements LinkListener {
   onUpstreamRestarted(link: UpstreamLink): void {
     void link.notify({ jsonrpc: "2.0", method: "notifications/initialized" });
     // The new process may offer other tools: re-list and tell the client if it sees a change.
-    void this.toolsMaybeChanged();
+    void this.tools.toolsMaybeChanged();
   }
 
   /**
-   * Sends `notifications/tools/list_changed` when the tools this session may see (names or
-   * definitions) differ from the ones the client is up to date with, and records the new
-   * state, so several triggers of one change notify once. Checks run one at a time in
-   * call order; the returned promise settles when this one is done.
-   *
-   * - `previousPolicy`: the policy before a reload; the baseline for a client that has not
-   *   listed tools yet (did the tools visible under it differ?).
-   * - `force`: send even when nothing visible changed (the snapshot is still updated).
-   * - With no baseline at all (never listed, no previous policy; e.g. an upstream's own
-   *   list_changed) the event is sent once, as the gateway cannot tell what the client
-   *   knows; from then on the snapshot is known.
-   * - When the tools cannot be listed the event is sent, so the client re-lists itself.
+   * Sends `notifications/tools/list_changed` when the tools this session may see differ
+   * from the ones its client is up to date with (see {@link ToolCatalog.toolsMaybeChanged}).
    */
   toolsMaybeChanged(
     opts: { force?: boolean; previousPolicy?: CompiledPolicy } = {},
   ): Promise<void> {
-    // Never rejects: a failed check must not stop the ones queued after it.
-    const run = this.toolsCheck
-      .then(() => this.checkTools(opts))
-      .catch((e: unknown) =>
-        this.ctx.logger.warn?.({ session: this.id, err: String(e) }, "tools re-check failed"),
-      );
-    this.toolsCheck = run;
-    return run;
-  }
-
-  private async checkTools(opts: {
-    force?: boolean;
-    previousPolicy?: CompiledPolicy;
-  }): Promise<void> {
-    if (this.closedFlag) return;
-    let now: Array<Record<string, unknown>> | undefined;
-    let before: string | undefined;
-    try {
-      const routes = await this.toolRoutes();
-      now = this.visibleTools(routes).tools;
-      // Read after the await: a tools/list answered meanwhile is the newer baseline.
-      if (this.seenTools !== undefined) before = JSON.stringify(this.seenTools);
-      else if (opts.previousPolicy)
-        before = JSON.stringify(this.visibleTools(routes, opts.previousPolicy).tools);
-    } catch (e) {
-      // Cannot tell: let the client re-list and see for itself.
-      this.ctx.logger.warn?.({ session: this.id, err: String(e) }, "tools re-check failed");
-    }
-    if (this.closedFlag) return;
-    const changed = now === undefined || before === undefined || JSON.stringify(now) !== before;
-    if (now !== undefined) this.seenTools = now;
-    if (changed || opts.force) {
-      this.streams.sendUnrelated({ jsonrpc: "2.0", method: "notifications/tools/list_changed" });
-    }
+    return this.tools.toolsMaybeChanged(opts);
   }
 
   /** Ends the session: aborts held calls, answers nothing more, closes owned links. */
@@ -397,7 +285,7 @@ export class ProxySession implements LinkListener {
     if (this.closedFlag) return;
     this.closedFlag = true;
     for (const o of this.open.values()) {
-      o.abort?.abort();
+      o.abort.abort(SESSION_CLOSED);
       // Answer what is still open so no client request hangs on a closed session.
       const closed = rpcError(
         o.slot.clientId,
@@ -418,363 +306,48 @@ export class ProxySession implements LinkListener {
 
   // ---------------------------------------------------------------- intercepted methods
 
-  /** The routed tool list when still valid (no upstream changed its list). */
-  private cachedRoutes(): Map<string, ToolRoute> | undefined {
-    if (!this.routes) return undefined;
-    let epoch = 0;
-    for (const l of this.links) {
-      if (!l.tools) return undefined;
-      epoch += l.toolsEpoch;
-    }
-    return this.routesEpoch === epoch ? this.routes : undefined;
-  }
-
-  private async toolRoutes(): Promise<Map<string, ToolRoute>> {
-    const cached = this.cachedRoutes();
-    if (cached) return cached;
-    const lists = await Promise.all(
-      this.links.map(async (l) => {
-        // A link that is down (restarting) keeps its last known tools: a call to one of them
-        // then fails naming the upstream, instead of as a tool that does not exist.
-        if (!l.ok) return l.tools ?? [];
-        if (!l.initResult?.capabilities) return [];
-        const caps = l.initResult.capabilities as Record<string, unknown>;
-        if (!caps.tools) {
-          l.tools = [];
-          return l.tools;
-        }
-        if (!l.tools) {
-          const page: { first?: Record<string, unknown>; size?: number } = {};
-          l.tools = await fetchAll(l, "tools/list", "tools", page);
-          const { tools: _t, nextCursor: _c, ...fields } = page.first ?? {};
-          l.toolsResult = page.size === undefined ? { fields } : { fields, pageSize: page.size };
-        }
-        return l.tools;
-      }),
-    );
-    const count = new Map<string, number>();
-    for (const list of lists) {
-      for (const t of list) count.set(String(t.name), (count.get(String(t.name)) ?? 0) + 1);
-    }
-    const routes = new Map<string, ToolRoute>();
-    const multi = this.links.length > 1;
-    lists.forEach((list, i) => {
-      const link = this.links[i]!;
-      for (const tool of list) {
-        const name = String(tool.name);
-        const prefix =
-          this.ctx.namespace === "always" ||
-          (multi && this.ctx.namespace === "auto" && (count.get(name) ?? 0) > 1);
-        const exposed = prefix ? `${link.name}${this.ctx.separator}${name}` : name;
-        if (!routes.has(exposed)) routes.set(exposed, { exposed, link, name, tool });
-      }
-    });
-    this.routes = routes;
-    this.routesEpoch = this.links.reduce((a, l) => a + l.toolsEpoch, 0);
-    return routes;
-  }
-
-  /**
-   * The merged, policy-filtered tool list. Result-level fields of the upstreams (`_meta`,
-   * cache hints like `ttlMs`) are kept: one upstream's as they are; with several, the
-   * ones they agree on, `_meta` merged and the smallest `ttlMs`. The list is paged when an
-   * upstream paged its own (same page size, or `listPageSize`), with a gateway cursor
-   * that is opaque to the client and bound to the list it pages through.
-   */
-  private async listTools(id: RpcId, cursor: unknown): Promise<RpcMessage> {
-    const routes = await this.toolRoutes();
-    const { tools } = this.visibleTools(routes);
-    const fingerprint = listFingerprint(tools);
-    let offset = 0;
-    if (cursor !== undefined) {
-      const at = typeof cursor === "string" ? readCursor(cursor, fingerprint) : undefined;
-      if (at === undefined || at > tools.length) return badCursor(id);
-      offset = at;
-    }
-    if (offset === 0) this.seenTools = tools;
-    const result: Record<string, unknown> = mergeListFields(this.links);
-    const size = this.ctx.listPageSize ?? largestPage(this.links);
-    if (size !== undefined && size > 0 && tools.length - offset > size) {
-      result.tools = tools.slice(offset, offset + size);
-      result.nextCursor = makeCursor(offset + size, fingerprint);
-    } else {
-      result.tools = offset === 0 ? tools : tools.slice(offset);
-    }
-    return { jsonrpc: "2.0", id, result };
-  }
-
-  /** The tool definitions this session may see (under `policy`, default the current one). */
-  private visibleTools(
-    routes: Map<string, ToolRoute>,
-    policy?: CompiledPolicy,
-  ): {
-    tools: Array<Record<string, unknown>>;
-    visible: Set<string>;
-  } {
-    const all = [...routes.values()];
-    const visible = this.ctx.visible(
-      this.identity,
-      all.map((r) => ({ name: r.exposed })),
-      policy,
-    );
-    const tools: Array<Record<string, unknown>> = [];
-    for (const r of all) {
-      if (!visible.has(r.exposed)) continue;
-      tools.push(r.exposed === r.name ? r.tool : { ...r.tool, name: r.exposed });
-    }
-    return { tools, visible };
-  }
-
-  private async callTool(
-    entry: Open,
-    id: RpcId,
-    params: Record<string, unknown>,
-  ): Promise<RpcMessage> {
-    const name = params.name;
-    if (typeof name !== "string") {
-      return rpcError(id, RpcErrorCode.INVALID_PARAMS, "tools/call: params.name must be a string");
-    }
-    const rawArgs = params.arguments;
-    const argsOk =
-      rawArgs === undefined ||
-      (typeof rawArgs === "object" && rawArgs !== null && !Array.isArray(rawArgs));
-    if (!argsOk) {
-      // The policy decides on the arguments the upstream will see: anything but an object
-      // would be decided as `{}` while something else is forwarded.
-      return rpcError(
-        id,
-        RpcErrorCode.INVALID_PARAMS,
-        "tools/call: params.arguments must be an object",
-      );
-    }
-    const args = (rawArgs ?? {}) as Record<string, unknown>;
-    const routes = this.cachedRoutes() ?? (await this.toolRoutes());
-    const route = routes.get(name);
-    // The identity this call is decided and reported under (a token refresh mid-call
-    // does not change it).
-    const identity = this.identity;
-    // Unknown tools are decided too, so every call reaches the audit hook, and under a
-    // deny policy the agent cannot tell a missing tool from a forbidden one.
-    const decision = await this.ctx.telemetry.decide(entry.trace, () =>
-      this.ctx.decide(identity, name, args),
-    );
-    // Hashing costs a few microseconds per call: only when an audit hook or approval needs it.
-    let digest: string | undefined;
-    const getDigest = (): string => {
-      digest ??= argumentsDigest(args);
-      return digest;
-    };
-    let approver: string | undefined;
-    const emit = (outcome: DecisionEvent["outcome"], upstreamMs?: number): void => {
-      if (!this.ctx.wantsDecisions) return;
-      const { reservation: _r, ...d } = decision;
-      const e: DecisionEvent = {
-        decision: d,
-        grant: identity.grant,
-        session: this.id,
-        tool: name,
-        argumentKeys: Object.keys(args),
-        argumentsDigest: getDigest(),
-        outcome,
-        at: this.ctx.now(),
-      };
-      if (route) e.upstream = route.link.name;
-      if (approver !== undefined) e.approver = approver;
-      if (upstreamMs !== undefined) e.upstreamMs = upstreamMs;
-      if (identity.sub !== undefined) e.subject = identity.sub;
-      if (identity.clientId !== undefined) e.clientId = identity.clientId;
-      this.ctx.onDecision(e);
-    };
-    // A call that ends without a result costs no quota: roll back, then report.
-    const undo = async (outcome: DecisionEvent["outcome"], upstreamMs?: number) => {
-      await decision.reservation?.rollback();
-      emit(outcome, upstreamMs);
-    };
-    if (decision.effect === "deny") {
-      emit("denied");
-      return { jsonrpc: "2.0", id, result: deniedResult(decision, decision.reason) };
-    }
-    if (!route) {
-      // Allowed (or held) by policy but no upstream has it: nothing ran, so nothing is
-      // counted, and nobody is asked to approve a call that cannot happen.
-      await undo("unknown_tool");
-      // An upstream that is down has unknown tools: say so, or the agent is told that a
-      // tool it may just have used does not exist.
-      const down = this.links.filter((l) => !l.ok && !this.shared.has(l)).map((l) => l.name);
-      const why = down.length
-        ? `; upstream ${down.join(", ")} ${down.length > 1 ? "are" : "is"} unavailable right now, retry shortly`
-        : "";
-      return rpcError(
-        id,
-        RpcErrorCode.INVALID_PARAMS,
-        `MCP error -32602: Tool ${name} not found${why}`,
-      );
-    }
-    if (decision.effect === "require_approval") {
-      const held = entry.trace?.child("toolgate.approval", SpanKind.INTERNAL, {
-        "toolgate.approval.timeout_ms": this.ctx.approvalTimeoutMs,
-      });
-      const outcome = await this.hold(entry, route, args, getDigest(), decision, identity);
-      approver = outcome.by;
-      if (held) {
-        held.span.setAttribute("toolgate.approval.outcome", outcome.outcome);
-        held.span.end();
-      }
-      if (outcome.outcome !== "approved") {
-        await undo(
-          entry.cancelled !== undefined
-            ? "cancelled"
-            : outcome.outcome === "timeout"
-              ? "approval_timeout"
-              : "approval_rejected",
-        );
-        const why =
-          outcome.outcome === "timeout"
-            ? "approval timed out"
-            : `approval rejected${outcome.reason ? `: ${outcome.reason}` : ""}`;
-        return { jsonrpc: "2.0", id, result: deniedResult(decision, why) };
-      }
-    }
-    const validate = this.ctx.validateArguments ? this.ctx.validator(route) : undefined;
-    if (validate) {
-      const problem = validate(args);
-      if (problem !== undefined) {
-        await undo("denied");
-        return {
-          jsonrpc: "2.0",
-          id,
-          result: {
-            isError: true,
-            content: [{ type: "text", text: `invalid arguments for ${name}: ${problem}` }],
-          },
-        };
-      }
-    }
-    if (entry.cancelled !== undefined) {
-      // The client gave up while the call was decided or held: nothing is forwarded.
-      await undo("cancelled");
-      throw new ToolgateMcpError("CANCELLED", `request cancelled: ${entry.cancelled}`);
-    }
-    const fwdParams = name === route.name ? params : { ...params, name: route.name };
-    const started = this.ctx.now();
-    const up = entry.trace?.child(`tools/call ${route.name}`, SpanKind.CLIENT, {
-      "mcp.method.name": "tools/call",
-      "gen_ai.operation.name": "execute_tool",
-      "gen_ai.tool.name": route.name,
-      "toolgate.upstream": route.link.name,
-    });
-    let res: RpcMessage;
-    try {
-      res = await this.forward(
-        entry,
-        route.link,
-        "tools/call",
-        fwdParams,
-        this.ctx.toolTimeoutMs(identity, name),
-        up?.span,
-      );
-    } catch (e) {
-      if (up) endWith(up.span, errorResponse(id, e));
-      const code = e instanceof ToolgateMcpError ? e.code : undefined;
-      await undo(
-        code === "UPSTREAM_TIMEOUT"
-          ? "upstream_timeout"
-          : entry.cancelled !== undefined
-            ? "cancelled"
-            : "upstream_error",
-        this.ctx.now() - started,
-      );
-      throw e;
-    }
-    if (up) endWith(up.span, res);
-    if (res.error) {
-      await undo("upstream_error", this.ctx.now() - started);
-    } else {
-      // The answer does not wait for the commit: the units are already counted.
-      const r = decision.reservation;
-      if (r) {
-        r.commit().catch((e: unknown) =>
-          this.ctx.logger.warn?.({ err: String(e), tool: name }, "reservation commit failed"),
-        );
-      }
-      emit("forwarded", this.ctx.now() - started);
-    }
-    return res;
-  }
-
-  private async hold(
-    entry: Open,
-    route: ToolRoute,
-    args: Record<string, unknown>,
-    digest: string,
-    decision: Decision,
-    identity: Identity,
-  ): Promise<{ outcome: "approved" | "rejected" | "timeout"; reason?: string; by?: string }> {
-    const abort = new AbortController();
-    entry.abort = abort;
-    const { scheduler } = this.ctx;
-    let timer: unknown;
-    let ticker: unknown;
-    let progress = 0;
-    const tick = (): void => {
-      if (entry.progressToken !== undefined) {
-        this.streams.sendRelated(entry.slot, {
-          jsonrpc: "2.0",
-          method: "notifications/progress",
-          params: {
-            progressToken: entry.progressToken,
-            progress: ++progress,
-            message: `waiting for approval of ${route.exposed}`,
-          },
-        });
-      }
-      ticker = scheduler.setTimeout(tick, this.ctx.approvalProgressMs);
-    };
-    const req: ApprovalRequest = {
-      id: this.ctx.newId(),
-      grant: identity.grant,
+  /** A `tools/call`: the pipeline in core/tool-call.ts with this session's capabilities. */
+  private callTool(entry: Open, id: RpcId, params: Record<string, unknown>): Promise<RpcMessage> {
+    let route: ToolRoute | undefined;
+    const call: ToolCall = {
+      id,
+      // The identity this call is decided and reported under (a token refresh mid-call
+      // does not change it).
+      identity: this.identity,
       session: this.id,
-      tool: route.exposed,
-      upstream: route.link.name,
-      arguments: args,
-      argumentsDigest: digest,
-      decision,
-      signal: abort.signal,
-      grantSessions: this.ctx.grantSessions(this.grant),
-    };
-    if (identity.sub !== undefined) req.subject = identity.sub;
-    if (identity.clientId !== undefined) req.clientId = identity.clientId;
-    const elicitation = this.clientCapabilities.elicitation;
-    if (elicitation) {
-      req.elicit = (message, schema) => this.elicit(entry.slot, message, schema);
-    }
-    const timeout = new Promise<ApprovalOutcome>((resolve) => {
-      timer = scheduler.setTimeout(() => resolve("timeout"), this.ctx.approvalTimeoutMs);
-    });
-    const aborted = new Promise<ApprovalOutcome>((resolve) => {
-      abort.signal.addEventListener("abort", () =>
-        resolve({ outcome: "rejected", reason: "cancelled", by: "caller:cancelled" }),
-      );
-    });
-    tick();
-    try {
-      const r = await Promise.race([
-        this.ctx.approve(req).catch(
-          (e: unknown): ApprovalOutcome => ({
-            outcome: "rejected",
-            reason: `approver failed: ${String(e)}`,
-          }),
+      params,
+      resolve: async (name) => {
+        const routes = this.tools.cachedRoutes() ?? (await this.tools.toolRoutes());
+        route = routes.get(name);
+        return route && { upstream: route.link.name, tool: route.name, definition: route.tool };
+      },
+      unavailable: () => this.links.filter((l) => !l.ok && !this.shared.has(l)).map((l) => l.name),
+      forward: ({ tool, timeoutMs, span }) =>
+        this.forward(
+          entry,
+          route!.link,
+          "tools/call",
+          tool === params.name ? params : { ...params, name: tool },
+          timeoutMs,
+          span,
         ),
-        timeout,
-        aborted,
-      ]);
-      return typeof r === "string" ? { outcome: r } : r;
-    } finally {
-      scheduler.clearTimeout(timer);
-      scheduler.clearTimeout(ticker);
-      entry.abort = undefined;
-      if (!abort.signal.aborted) abort.abort();
-    }
+      signal: entry.abort.signal,
+      grantSessions: () => this.ctx.grantSessions(this.grant),
+      progress:
+        entry.progressToken === undefined
+          ? undefined
+          : (progress, message) =>
+              this.streams.sendRelated(entry.slot, {
+                jsonrpc: "2.0",
+                method: "notifications/progress",
+                params: { progressToken: entry.progressToken, progress, message },
+              }),
+      elicit: this.clientCapabilities.elicitation
+        ? (message, schema) => this.elicit(entry.slot, message, schema)
+        : undefined,
+      trace: entry.trace,
+    };
+    return toolCall(this.ctx.toolCalls, call);
   }
 
   /**
@@ -806,131 +379,6 @@ export class ProxySession implements LinkListener {
         params: { message, requestedSchema: schema },
       });
     });
-  }
-
-  private async listPrompts(
-    entry: Open,
-    id: RpcId,
-    params: RpcMessage["params"],
-  ): Promise<RpcMessage> {
-    if (this.links.length === 1) return this.forward(entry, this.links[0]!, "prompts/list", params);
-    if (params?.cursor !== undefined) return badCursor(id);
-    const prompts: Array<Record<string, unknown>> = [];
-    this.promptRoutes = new Map();
-    for (const l of this.links) {
-      if (!offers(l, "prompts")) continue;
-      for (const p of await fetchAll(l, "prompts/list", "prompts")) {
-        const exposed =
-          this.ctx.namespace === "never"
-            ? String(p.name)
-            : `${l.name}${this.ctx.separator}${String(p.name)}`;
-        this.promptRoutes.set(exposed, { link: l, name: String(p.name) });
-        prompts.push({ ...p, name: exposed });
-      }
-    }
-    return { jsonrpc: "2.0", id, result: { prompts } };
-  }
-
-  private async getPrompt(
-    entry: Open,
-    id: RpcId,
-    params: Record<string, unknown>,
-  ): Promise<RpcMessage> {
-    if (this.links.length === 1) return this.forward(entry, this.links[0]!, "prompts/get", params);
-    const r = this.promptRoutes.get(String(params.name));
-    if (!r)
-      return rpcError(id, RpcErrorCode.INVALID_PARAMS, `Prompt ${String(params.name)} not found`);
-    return this.forward(entry, r.link, "prompts/get", { ...params, name: r.name });
-  }
-
-  private async complete(
-    entry: Open,
-    id: RpcId,
-    params: Record<string, unknown>,
-  ): Promise<RpcMessage> {
-    if (this.links.length === 1)
-      return this.forward(entry, this.links[0]!, "completion/complete", params);
-    const ref = params.ref as { type?: string; name?: string; uri?: string } | undefined;
-    if (ref?.type === "ref/prompt") {
-      const r = this.promptRoutes.get(String(ref.name));
-      if (!r)
-        return rpcError(id, RpcErrorCode.INVALID_PARAMS, `Prompt ${String(ref.name)} not found`);
-      return this.forward(entry, r.link, "completion/complete", {
-        ...params,
-        ref: { ...ref, name: r.name },
-      });
-    }
-    return this.forward(entry, await this.routeByUri(ref?.uri), "completion/complete", params);
-  }
-
-  private async aggregate(
-    entry: Open,
-    id: RpcId,
-    method: string,
-    params: RpcMessage["params"],
-    field: "resources" | "resourceTemplates",
-  ): Promise<RpcMessage> {
-    if (this.links.length === 1) return this.forward(entry, this.links[0]!, method, params);
-    if (params?.cursor !== undefined) return badCursor(id);
-    const items: Array<Record<string, unknown>> = [];
-    for (const l of this.links) {
-      if (!offers(l, "resources")) continue;
-      for (const r of await fetchAll(l, method, field)) {
-        const uri = r.uri ?? r.uriTemplate;
-        if (typeof uri === "string") this.uriOwner.set(uri, l);
-        items.push(r);
-      }
-    }
-    return { jsonrpc: "2.0", id, result: { [field]: items } };
-  }
-
-  /**
-   * The upstream owning a URI. With several upstreams and an unknown URI (the client did
-   * not list first), the resource lists are fetched once to learn the owners.
-   */
-  private async routeByUri(uri: unknown): Promise<UpstreamLink> {
-    if (
-      this.links.length > 1 &&
-      typeof uri === "string" &&
-      !this.uriOwner.has(uri) &&
-      !this.ownersLoaded
-    ) {
-      this.ownersLoaded = true;
-      for (const l of this.links) {
-        if (!offers(l, "resources")) continue;
-        for (const [method, field] of [
-          ["resources/list", "resources"],
-          ["resources/templates/list", "resourceTemplates"],
-        ] as const) {
-          const items = await fetchAll(l, method, field).catch(() => []);
-          for (const r of items) {
-            const u = r.uri ?? r.uriTemplate;
-            if (typeof u === "string" && !this.uriOwner.has(u)) this.uriOwner.set(u, l);
-          }
-        }
-      }
-    }
-    return this.ownerOf(uri);
-  }
-
-  private ownerOf(uri: unknown): UpstreamLink {
-    if (this.links.length > 1 && typeof uri === "string") {
-      const exact = this.uriOwner.get(uri);
-      if (exact) return exact;
-      // Templates: the longest registered template prefix before its first variable.
-      let best: UpstreamLink | undefined;
-      let bestLen = -1;
-      for (const [u, l] of this.uriOwner) {
-        const brace = u.indexOf("{");
-        const prefix = brace >= 0 ? u.slice(0, brace) : u;
-        if (uri.startsWith(prefix) && prefix.length > bestLen) {
-          best = l;
-          bestLen = prefix.length;
-        }
-      }
-      if (best) return best;
-    }
-    return this.links[0]!;
   }
 
   private async broadcast(
@@ -1001,151 +449,3 @@ export class ProxySession implements LinkListener {
 
 /** Which session last sent a request over a shared link (routes server-to-client requests). */
 const lastCaller = new WeakMap<UpstreamLink, ProxySession>();
-
-function shareToken(session: string, token: string | number): string {
-  return `${session}/${typeof token}/${String(token)}`;
-}
-function unshareToken(session: string, token: string | number): string | number {
-  const s = String(token);
-  const prefix = `${session}/`;
-  if (!s.startsWith(prefix)) return `\u0000${s}`;
-  const rest = s.slice(prefix.length);
-  const slash = rest.indexOf("/");
-  const type = rest.slice(0, slash);
-  const value = rest.slice(slash + 1);
-  return type === "number" ? Number(value) : value;
-}
-
-/** True when the link is up and its server declared `capability` at initialize. */
-function offers(link: UpstreamLink, capability: "prompts" | "resources"): boolean {
-  const caps = link.initResult?.capabilities as Record<string, unknown> | undefined;
-  return link.ok && Boolean(caps?.[capability]);
-}
-
-/**
- * Fetches every page of a list method. `page`, when given, receives the first page's
- * result and, if the upstream paged, the length of that first page.
- */
-async function fetchAll(
-  link: UpstreamLink,
-  method: string,
-  field: string,
-  page?: { first?: Record<string, unknown>; size?: number },
-): Promise<Array<Record<string, unknown>>> {
-  const out: Array<Record<string, unknown>> = [];
-  let cursor: unknown;
-  for (let n = 0; n < 100; n++) {
-    const res = await link.request(method, cursor === undefined ? undefined : { cursor });
-    if (res.error) {
-      throw new ToolgateMcpError(
-        "UPSTREAM_FAILED",
-        `upstream ${link.name}: ${method} failed: ${res.error.message}`,
-      );
-    }
-    const items = res.result?.[field];
-    if (Array.isArray(items)) out.push(...(items as Array<Record<string, unknown>>));
-    cursor = res.result?.nextCursor;
-    if (n === 0 && page) {
-      page.first = res.result ?? {};
-      if (typeof cursor === "string" && Array.isArray(items) && items.length > 0)
-        page.size = items.length;
-    }
-    if (typeof cursor !== "string") break;
-  }
-  return out;
-}
-
-/**
- * Result-level fields of the upstreams' `tools/list`: one upstream's as they are; with
- * several, `_meta` merged, the smallest `ttlMs` (the list is only as fresh as its most
- * short-lived part), and any other field all of them give with the same value.
- */
-function mergeListFields(links: readonly UpstreamLink[]): Record<string, unknown> {
-  const all = links.map((l) => l.toolsResult?.fields ?? {});
-  if (all.length === 1) return { ...all[0] };
-  const out: Record<string, unknown> = {};
-  const meta: Record<string, unknown> = {};
-  const ttls: number[] = [];
-  const keys = new Set(all.flatMap((f) => Object.keys(f)));
-  for (const k of keys) {
-    if (k === "_meta") {
-      for (const f of all) if (isRecord(f._meta)) Object.assign(meta, f._meta);
-    } else if (k === "ttlMs") {
-      for (const f of all) if (typeof f.ttlMs === "number") ttls.push(f.ttlMs);
-    } else {
-      const first = JSON.stringify(all[0]?.[k]);
-      if (all.every((f) => k in f && JSON.stringify(f[k]) === first)) out[k] = all[0]?.[k];
-    }
-  }
-  if (Object.keys(meta).length > 0) out._meta = meta;
-  if (ttls.length > 0) out.ttlMs = Math.min(...ttls);
-  return out;
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
-/** The largest page size an upstream used for its tools, if any paged. */
-function largestPage(links: readonly UpstreamLink[]): number | undefined {
-  let max: number | undefined;
-  for (const l of links) {
-    const s = l.toolsResult?.pageSize;
-    if (s !== undefined && (max === undefined || s > max)) max = s;
-  }
-  return max;
-}
-
-/** A short digest of the listed names: a cursor is only good for the list it came from. */
-function listFingerprint(tools: ReadonlyArray<Record<string, unknown>>): string {
-  return createHash("sha256")
-    .update(tools.map((t) => String(t.name)).join("\u0000"))
-    .digest("base64url")
-    .slice(0, 16);
-}
-
-function makeCursor(offset: number, fingerprint: string): string {
-  return Buffer.from(JSON.stringify({ o: offset, f: fingerprint })).toString("base64url");
-}
-
-/** The offset a gateway cursor points at; undefined for anything else or a stale list. */
-function readCursor(cursor: string, fingerprint: string): number | undefined {
-  if (cursor.length > 200) return undefined;
-  try {
-    const c = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) as unknown;
-    if (!isRecord(c) || c.f !== fingerprint) return undefined;
-    return Number.isSafeInteger(c.o) && (c.o as number) >= 0 ? (c.o as number) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** A denied `CallToolResult` the model can act on, with the decision in `_meta`. */
-export function deniedResult(decision: Decision, why: string): Record<string, unknown> {
-  let text = `denied by policy: ${why}`;
-  // The engine's reason usually says when to retry already; add it only when missing.
-  if (decision.retryAfterMs !== undefined && !/retry/i.test(why)) {
-    text += `; retry after ${Math.max(1, Math.ceil(decision.retryAfterMs / 1000))}s`;
-  }
-  const { reservation: _r, degraded, ...rest } = decision;
-  // The store's failure cause (addresses, driver errors) is for the operator's log only.
-  const d = degraded ? { ...rest, degraded: { mode: degraded.mode, store: degraded.store } } : rest;
-  return { isError: true, content: [{ type: "text", text }], _meta: { "toolgate/decision": d } };
-}
-
-/**
- * A cursor the gateway did not hand out for this list (or one for a list that has changed
- * since): invalid params, as MCP asks for unknown cursors.
- */
-function badCursor(id: RpcId): RpcMessage {
-  return rpcError(
-    id,
-    RpcErrorCode.INVALID_PARAMS,
-    "Invalid params: unknown or expired cursor (list again without cursor)",
-  );
-}
-
-function errorResponse(id: RpcId, e: unknown): RpcMessage {
-  if (e instanceof ToolgateMcpError) return rpcError(id, e.rpcCode, e.message, { code: e.code });
-  return rpcError(id, RpcErrorCode.INTERNAL_ERROR, "internal gateway error");
-}

@@ -32,6 +32,7 @@ import {
   trace,
 } from "@opentelemetry/api";
 import type { CounterStore, Decision, Identity } from "./engine.js";
+import { headerValue } from "./http.js";
 import type { RpcMessage } from "./jsonrpc.js";
 
 /** Instrumentation scope name of the spans this package makes. */
@@ -70,11 +71,6 @@ export function globalTracingRegistered(): boolean {
   const p = trace.getTracerProvider();
   if (!(p instanceof ProxyTracerProvider)) return true;
   return p.getDelegate().constructor !== NOOP_PROVIDER;
-}
-
-function header(h: IncomingHttpHeaders, name: string): string | undefined {
-  const v = h[name];
-  return Array.isArray(v) ? v[0] : v;
 }
 
 /** A child span and the context to hang its own children on. */
@@ -189,8 +185,11 @@ export class Telemetry {
     const remote =
       meta?.traceparent !== undefined
         ? parseTraceparent(meta.traceparent, meta.tracestate)
-        : header(headers, "traceparent") !== undefined
-          ? parseTraceparent(header(headers, "traceparent"), header(headers, "tracestate"))
+        : headerValue(headers, "traceparent") !== undefined
+          ? parseTraceparent(
+              headerValue(headers, "traceparent"),
+              headerValue(headers, "tracestate"),
+            )
           : undefined;
     if (!this.live && remote === undefined) return undefined;
     const parent = remote ? trace.setSpanContext(ROOT_CONTEXT, remote) : ROOT_CONTEXT;
@@ -211,7 +210,7 @@ export class Telemetry {
       };
       if (msg.id !== undefined) a["jsonrpc.request.id"] = String(msg.id);
       if (sessionId !== undefined) a["mcp.session.id"] = sessionId;
-      const pv = header(headers, "mcp-protocol-version");
+      const pv = headerValue(headers, "mcp-protocol-version");
       if (pv !== undefined) a["mcp.protocol.version"] = pv;
       if (method === "tools/call" && typeof target === "string") {
         a["gen_ai.operation.name"] = "execute_tool";
@@ -317,4 +316,21 @@ export function withTraceMeta(
   if (ts) meta.tracestate = ts;
   else delete meta.tracestate;
   return { ...params, _meta: meta };
+}
+
+/**
+ * W3C trace context headers of a message whose `_meta` carries one (the session puts the
+ * gateway's span there): HTTP upstreams get it both ways, as the 2026 revision of MCP
+ * reads it from `_meta` and HTTP instrumentation reads the header.
+ */
+export function traceHeaders(msg: RpcMessage): Record<string, string> | undefined {
+  const meta = msg.params?._meta as Record<string, unknown> | undefined;
+  const tp = meta?.traceparent;
+  // Only a well-formed value becomes a header: `_meta` may also hold whatever a client
+  // put there (when the gateway does not trace), which must not reach upstream headers.
+  if (typeof tp !== "string" || parseTraceparent(tp) === undefined) return undefined;
+  const h: Record<string, string> = { traceparent: tp };
+  const ts = meta?.tracestate;
+  if (typeof ts === "string" && ts.length <= 512 && /^[\x20-\x7e]*$/.test(ts)) h.tracestate = ts;
+  return h;
 }

@@ -1,43 +1,13 @@
-import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
-import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
-import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import type { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 import { errText, ToolgateMcpError } from "./errors.js";
-import { HttpUpstreamTransport } from "./http-upstream.js";
+import type { HttpUpstreamTransport } from "./http-upstream.js";
 import type { RpcMessage } from "./jsonrpc.js";
-import type { Logger, Scheduler, UpstreamConfig } from "./options.js";
+import type { Logger, Scheduler } from "./options.js";
+import type { TransportFactory } from "./transports/common.js";
 
-/** Builds a fresh, not yet started transport to one upstream. */
-export type TransportFactory = () => Promise<Transport>;
-
-/** Creates the transport factory for an upstream config. */
-export function transportFactory(config: UpstreamConfig, scheduler: Scheduler): TransportFactory {
-  if ("url" in config) {
-    const url = new URL(config.url);
-    const headers = config.headers ?? {};
-    return async () => new HttpUpstreamTransport(url, headers, scheduler);
-  }
-  if ("command" in config) {
-    return async () => {
-      const params: ConstructorParameters<typeof StdioClientTransport>[0] = {
-        command: config.command,
-        args: config.args ?? [],
-        stderr: "pipe",
-      };
-      if (config.env) params.env = config.env;
-      if (config.cwd) params.cwd = config.cwd;
-      return new StdioClientTransport(params);
-    };
-  }
-  const server = config.server;
-  return async () => {
-    const instance: McpServer = typeof server === "function" ? await server() : server;
-    const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
-    await instance.connect(serverSide);
-    return clientSide;
-  };
-}
+export type { TransportFactory } from "./transports/common.js";
 
 /** What a link reports to its owner: upstream-initiated messages and lifecycle changes. */
 export interface LinkListener {

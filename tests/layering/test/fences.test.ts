@@ -47,6 +47,12 @@ const CASES: ReadonlyArray<readonly [string, string, RegExp | undefined]> = [
   ["packages/mcp-express/src/p.ts", "../../../apps/gateway/src/index.js", /never import the app/],
   ["packages/mcp-express/src/p.ts", "@toolgate/gateway", /never import the app/],
   ["packages/mcp-express/src/p.ts", "express", undefined],
+  ["packages/mcp-express/src/core/p.ts", "express", /tool-call core is framework-free/],
+  ["packages/mcp-express/src/core/p.ts", "node:http", /tool-call core is framework-free/],
+  ["packages/mcp-express/src/core/p.ts", "../front/post.js", /tool-call core is framework-free/],
+  ["packages/mcp-express/src/core/p.ts", "../session.js", /tool-call core is framework-free/],
+  ["packages/mcp-express/src/core/p.ts", "@toolgate/gateway", /never import the app/],
+  ["packages/mcp-express/src/core/p.ts", "../engine.js", undefined],
   ["packages/policy-engine/src/p.ts", "@toolgate/gateway", /never import the app/],
   ["packages/binance-us/src/p.ts", "@toolgate/policy-engine", /independent of the policy code/],
   [

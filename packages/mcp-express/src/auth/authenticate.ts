@@ -1,5 +1,4 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { Request } from "express";
 import type { Identity } from "../engine.js";
 import type { McpErrorCodeName } from "../errors.js";
 import { presentedKey, sendError } from "../http.js";
@@ -21,7 +20,7 @@ export interface AuthenticatorOptions {
   readonly lookupKey: (key: string) => string | undefined;
   /** A custom identity function; replaces API keys (and is exclusive with `oauth`). */
   readonly identify?:
-    | ((req: Request) => Identity | undefined | Promise<Identity | undefined>)
+    | ((req: IncomingMessage) => Identity | undefined | Promise<Identity | undefined>)
     | undefined;
   /** The OAuth resource server, when configured. */
   readonly oauth?: OAuthVerifier | undefined;
@@ -29,6 +28,9 @@ export interface AuthenticatorOptions {
 
 const API_KEY_HINT = "present an API key (Authorization: Bearer <key> or X-API-Key)";
 const BOTH_HINT = "present an OAuth access token (Authorization: Bearer <token>) or an API key";
+
+/** The identity stage: who sent a request, or why it is refused. */
+export type Authenticator = (req: IncomingMessage) => AuthOutcome | Promise<AuthOutcome>;
 
 /**
  * The identity stage of the gateway: API keys (an exact lookup, answered synchronously)
@@ -41,9 +43,7 @@ const BOTH_HINT = "present an OAuth access token (Authorization: Bearer <token>)
  * Seam: the gateway calls the returned function once per HTTP request, before any
  * session lookup, and sends a refusal with {@link sendAuthRefusal}.
  */
-export function createAuthenticator(
-  o: AuthenticatorOptions,
-): (req: IncomingMessage) => AuthOutcome | Promise<AuthOutcome> {
+export function createAuthenticator(o: AuthenticatorOptions): Authenticator {
   const { oauth } = o;
   const unauthorized = (message: string, challenge: string): AuthOutcome => ({
     ok: false,
@@ -59,7 +59,7 @@ export function createAuthenticator(
   if (o.identify) {
     const identify = o.identify;
     return (req) => {
-      const found = identify(req as Request);
+      const found = identify(req);
       if (found instanceof Promise)
         return found.then((id) => (id ? { ok: true, identity: id } : noCredential()));
       return found ? { ok: true, identity: found } : noCredential();

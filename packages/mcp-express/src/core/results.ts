@@ -1,0 +1,25 @@
+import type { Decision } from "../engine.js";
+import { ToolgateMcpError } from "../errors.js";
+import { RpcErrorCode, type RpcId, type RpcMessage, rpcError } from "../jsonrpc.js";
+
+/** A denied `CallToolResult` the model can act on, with the decision in `_meta`. */
+export function deniedResult(decision: Decision, why: string): Record<string, unknown> {
+  let text = `denied by policy: ${why}`;
+  // The engine's reason usually says when to retry already; add it only when missing.
+  if (decision.retryAfterMs !== undefined && !/retry/i.test(why)) {
+    text += `; retry after ${Math.max(1, Math.ceil(decision.retryAfterMs / 1000))}s`;
+  }
+  const { reservation: _r, degraded, ...rest } = decision;
+  // The store's failure cause (addresses, driver errors) is for the operator's log only.
+  const d = degraded ? { ...rest, degraded: { mode: degraded.mode, store: degraded.store } } : rest;
+  return { isError: true, content: [{ type: "text", text }], _meta: { "toolgate/decision": d } };
+}
+
+/**
+ * The JSON-RPC answer for a failure thrown while serving a request: a typed gateway
+ * error keeps its code; anything else is an internal error that names nothing inside.
+ */
+export function errorResponse(id: RpcId, e: unknown): RpcMessage {
+  if (e instanceof ToolgateMcpError) return rpcError(id, e.rpcCode, e.message, { code: e.code });
+  return rpcError(id, RpcErrorCode.INTERNAL_ERROR, "internal gateway error");
+}

@@ -1,0 +1,28 @@
+import type { CompiledPolicy, Identity } from "../engine.js";
+import type { Logger, RefusedEvent } from "../options.js";
+import type { SessionContext } from "../session.js";
+import type { SessionTable } from "../session-table.js";
+import type { Telemetry } from "../telemetry.js";
+import type { UpstreamPool } from "../upstream-pool.js";
+
+/** What the Streamable HTTP front works with: settings, the session table, the upstreams. */
+export interface FrontContext {
+  readonly now: () => number;
+  readonly newId: () => string;
+  readonly logger: Logger;
+  readonly telemetry: Telemetry;
+  readonly sessions: SessionTable;
+  readonly pool: UpstreamPool;
+  /** Handed to every new session. */
+  readonly session: SessionContext;
+  readonly responseMode: "auto" | "json" | "sse";
+  readonly sseRetryMs: number;
+  readonly maxBodyBytes: number;
+  readonly maxSessionsPerGrant: number;
+  /** The caller's current policy; undefined when its grant has none. */
+  policyFor(identity: Identity): CompiledPolicy | undefined;
+  /** True once `close()` was called. */
+  closing(): boolean;
+  /** Audits a message refused before any session saw it. */
+  onRefused(e: RefusedEvent): void;
+}

@@ -1,0 +1,219 @@
+/**
+ * A session's tools: the routed list over its upstreams (namespaced on collisions,
+ * cached until an upstream's list changes), `tools/list` filtered by policy and paged,
+ * and the `tools/list_changed` decisions against what the client last saw.
+ */
+import type { ClientStreams } from "../client-streams.js";
+import type { CompiledPolicy, Identity } from "../engine.js";
+import type { RpcId, RpcMessage } from "../jsonrpc.js";
+import type { UpstreamLink } from "../upstream.js";
+import {
+  badCursor,
+  fetchAll,
+  largestPage,
+  listFingerprint,
+  makeCursor,
+  mergeListFields,
+  readCursor,
+} from "./lists.js";
+import type { SessionContext } from "./types.js";
+
+/** A tool as the client sees it, and where it really lives. */
+export interface ToolRoute {
+  readonly exposed: string;
+  readonly link: UpstreamLink;
+  readonly name: string;
+  readonly tool: Record<string, unknown>;
+}
+
+/** What the catalog reads from its session. */
+export interface CatalogHost {
+  readonly id: string;
+  readonly identity: Identity;
+  readonly links: readonly UpstreamLink[];
+  readonly closed: boolean;
+  readonly streams: ClientStreams;
+}
+
+/** The tool list of one session (see the file comment). */
+export class ToolCatalog {
+  private routes: Map<string, ToolRoute> | undefined;
+  private routesEpoch = -1;
+  /**
+   * The visible tools the client is up to date with: what it was last listed, or the
+   * state it was last told about (an announcement or a check that found no change).
+   * Every list_changed decision compares against this one snapshot, so two paths
+   * reacting to one change (a holder subscription and an explicit notify) send once.
+   */
+  private seenTools: Array<Record<string, unknown>> | undefined;
+  /** Tool re-checks (policy reloads, upstream changes, explicit notifies) run in order. */
+  private toolsCheck: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly host: CatalogHost,
+    private readonly ctx: SessionContext,
+  ) {}
+
+  /**
+   * Sends `notifications/tools/list_changed` when the tools this session may see (names or
+   * definitions) differ from the ones the client is up to date with, and records the new
+   * state, so several triggers of one change notify once. Checks run one at a time in
+   * call order; the returned promise settles when this one is done.
+   *
+   * - `previousPolicy`: the policy before a reload; the baseline for a client that has not
+   *   listed tools yet (did the tools visible under it differ?).
+   * - `force`: send even when nothing visible changed (the snapshot is still updated).
+   * - With no baseline at all (never listed, no previous policy; e.g. an upstream's own
+   *   list_changed) the event is sent once, as the gateway cannot tell what the client
+   *   knows; from then on the snapshot is known.
+   * - When the tools cannot be listed the event is sent, so the client re-lists itself.
+   */
+  toolsMaybeChanged(
+    opts: { force?: boolean; previousPolicy?: CompiledPolicy } = {},
+  ): Promise<void> {
+    // Never rejects: a failed check must not stop the ones queued after it.
+    const run = this.toolsCheck
+      .then(() => this.checkTools(opts))
+      .catch((e: unknown) =>
+        this.ctx.logger.warn?.({ session: this.host.id, err: String(e) }, "tools re-check failed"),
+      );
+    this.toolsCheck = run;
+    return run;
+  }
+
+  private async checkTools(opts: {
+    force?: boolean;
+    previousPolicy?: CompiledPolicy;
+  }): Promise<void> {
+    if (this.host.closed) return;
+    let now: Array<Record<string, unknown>> | undefined;
+    let before: string | undefined;
+    try {
+      const routes = await this.toolRoutes();
+      now = this.visibleTools(routes).tools;
+      // Read after the await: a tools/list answered meanwhile is the newer baseline.
+      if (this.seenTools !== undefined) before = JSON.stringify(this.seenTools);
+      else if (opts.previousPolicy)
+        before = JSON.stringify(this.visibleTools(routes, opts.previousPolicy).tools);
+    } catch (e) {
+      // Cannot tell: let the client re-list and see for itself.
+      this.ctx.logger.warn?.({ session: this.host.id, err: String(e) }, "tools re-check failed");
+    }
+    if (this.host.closed) return;
+    const changed = now === undefined || before === undefined || JSON.stringify(now) !== before;
+    if (now !== undefined) this.seenTools = now;
+    if (changed || opts.force) {
+      this.host.streams.sendUnrelated({
+        jsonrpc: "2.0",
+        method: "notifications/tools/list_changed",
+      });
+    }
+  }
+
+  /** The routed tool list when still valid (no upstream changed its list). */
+  cachedRoutes(): Map<string, ToolRoute> | undefined {
+    if (!this.routes) return undefined;
+    let epoch = 0;
+    for (const l of this.host.links) {
+      if (!l.tools) return undefined;
+      epoch += l.toolsEpoch;
+    }
+    return this.routesEpoch === epoch ? this.routes : undefined;
+  }
+
+  async toolRoutes(): Promise<Map<string, ToolRoute>> {
+    const cached = this.cachedRoutes();
+    if (cached) return cached;
+    const lists = await Promise.all(
+      this.host.links.map(async (l) => {
+        // A link that is down (restarting) keeps its last known tools: a call to one of them
+        // then fails naming the upstream, instead of as a tool that does not exist.
+        if (!l.ok) return l.tools ?? [];
+        if (!l.initResult?.capabilities) return [];
+        const caps = l.initResult.capabilities as Record<string, unknown>;
+        if (!caps.tools) {
+          l.tools = [];
+          return l.tools;
+        }
+        if (!l.tools) {
+          const page: { first?: Record<string, unknown>; size?: number } = {};
+          l.tools = await fetchAll(l, "tools/list", "tools", page);
+          const { tools: _t, nextCursor: _c, ...fields } = page.first ?? {};
+          l.toolsResult = page.size === undefined ? { fields } : { fields, pageSize: page.size };
+        }
+        return l.tools;
+      }),
+    );
+    const count = new Map<string, number>();
+    for (const list of lists) {
+      for (const t of list) count.set(String(t.name), (count.get(String(t.name)) ?? 0) + 1);
+    }
+    const routes = new Map<string, ToolRoute>();
+    const multi = this.host.links.length > 1;
+    lists.forEach((list, i) => {
+      const link = this.host.links[i]!;
+      for (const tool of list) {
+        const name = String(tool.name);
+        const prefix =
+          this.ctx.namespace === "always" ||
+          (multi && this.ctx.namespace === "auto" && (count.get(name) ?? 0) > 1);
+        const exposed = prefix ? `${link.name}${this.ctx.separator}${name}` : name;
+        if (!routes.has(exposed)) routes.set(exposed, { exposed, link, name, tool });
+      }
+    });
+    this.routes = routes;
+    this.routesEpoch = this.host.links.reduce((a, l) => a + l.toolsEpoch, 0);
+    return routes;
+  }
+
+  /**
+   * The merged, policy-filtered tool list. Result-level fields of the upstreams (`_meta`,
+   * cache hints like `ttlMs`) are kept: one upstream's as they are; with several, the
+   * ones they agree on, `_meta` merged and the smallest `ttlMs`. The list is paged when an
+   * upstream paged its own (same page size, or `listPageSize`), with a gateway cursor
+   * that is opaque to the client and bound to the list it pages through.
+   */
+  async listTools(id: RpcId, cursor: unknown): Promise<RpcMessage> {
+    const routes = await this.toolRoutes();
+    const { tools } = this.visibleTools(routes);
+    const fingerprint = listFingerprint(tools);
+    let offset = 0;
+    if (cursor !== undefined) {
+      const at = typeof cursor === "string" ? readCursor(cursor, fingerprint) : undefined;
+      if (at === undefined || at > tools.length) return badCursor(id);
+      offset = at;
+    }
+    if (offset === 0) this.seenTools = tools;
+    const result: Record<string, unknown> = mergeListFields(this.host.links);
+    const size = this.ctx.listPageSize ?? largestPage(this.host.links);
+    if (size !== undefined && size > 0 && tools.length - offset > size) {
+      result.tools = tools.slice(offset, offset + size);
+      result.nextCursor = makeCursor(offset + size, fingerprint);
+    } else {
+      result.tools = offset === 0 ? tools : tools.slice(offset);
+    }
+    return { jsonrpc: "2.0", id, result };
+  }
+
+  /** The tool definitions this session may see (under `policy`, default the current one). */
+  private visibleTools(
+    routes: Map<string, ToolRoute>,
+    policy?: CompiledPolicy,
+  ): {
+    tools: Array<Record<string, unknown>>;
+    visible: Set<string>;
+  } {
+    const all = [...routes.values()];
+    const visible = this.ctx.visible(
+      this.host.identity,
+      all.map((r) => ({ name: r.exposed })),
+      policy,
+    );
+    const tools: Array<Record<string, unknown>> = [];
+    for (const r of all) {
+      if (!visible.has(r.exposed)) continue;
+      tools.push(r.exposed === r.name ? r.tool : { ...r.tool, name: r.exposed });
+    }
+    return { tools, visible };
+  }
+}

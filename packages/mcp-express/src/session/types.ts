@@ -1,0 +1,79 @@
+/** The shapes a session shares with its parts and with the gateway. */
+import type { Slot } from "../client-streams.js";
+import type { ToolCallDeps } from "../core/tool-call.js";
+import type { CompiledPolicy, Identity } from "../engine.js";
+import type { RpcId, RpcMessage } from "../jsonrpc.js";
+import type { Logger } from "../options.js";
+import type { ProxySession } from "../session.js";
+import type { RequestTrace } from "../telemetry.js";
+import type { UpstreamLink } from "../upstream.js";
+
+/** What a session needs from the gateway (policy view, the tool-call pipeline, seams). */
+export interface SessionContext {
+  readonly separator: string;
+  readonly namespace: "auto" | "always" | "never";
+  /** Page size of the gateway's `tools/list`; undefined pages like the upstreams do. */
+  readonly listPageSize: number | undefined;
+  readonly now: () => number;
+  readonly logger: Logger;
+  /** The tool-call pipeline's dependencies (decide, approve, validate, emit). */
+  readonly toolCalls: ToolCallDeps;
+  /** Names the grant may see; under `policy` when given (e.g. the one before a reload). */
+  visible(
+    identity: Identity,
+    tools: ReadonlyArray<{ name: string }>,
+    policy?: CompiledPolicy,
+  ): Set<string>;
+  /** Open sessions of a grant right now. */
+  grantSessions(grant: string): number;
+  onSlotDone(): void;
+  /** The session lost an upstream for good; the gateway forgets and closes it. */
+  onSessionLost(session: ProxySession): void;
+}
+
+/** A forwarded request in flight on a link. */
+export interface Forward {
+  readonly slot: Slot;
+  readonly link: UpstreamLink;
+  readonly upstreamId: number;
+}
+
+/** A request sent to the client: answered back to an upstream or to the gateway itself. */
+export type ToClient =
+  | { kind: "upstream"; link: UpstreamLink; upstreamId: RpcId }
+  | { kind: "local"; resolve: (m: RpcMessage) => void };
+
+/** Open request bookkeeping on top of the stream slot. */
+export interface Open {
+  readonly slot: Slot;
+  forward?: Forward;
+  /**
+   * Aborted when the client gives up (reason: its words) or the session ends (reason:
+   * {@link SESSION_CLOSED}); the tool-call pipeline tells the two apart.
+   */
+  readonly abort: AbortController;
+  progressToken?: string | number;
+  /** Why the client gave up on it (cancelled, disconnected); set once. */
+  cancelled?: string;
+  /** The request's span, when traced (or when the client sent a trace context). */
+  trace?: RequestTrace | undefined;
+}
+
+/** The abort reason of a session's end: not the client's cancel (no `cancelled` outcome). */
+export const SESSION_CLOSED = Symbol("session closed");
+
+/** A client's progress token made unique on a link shared by several sessions. */
+export function shareToken(session: string, token: string | number): string {
+  return `${session}/${typeof token}/${String(token)}`;
+}
+/** The client's own progress token back from a shared one (a foreign one never matches). */
+export function unshareToken(session: string, token: string | number): string | number {
+  const s = String(token);
+  const prefix = `${session}/`;
+  if (!s.startsWith(prefix)) return `\u0000${s}`;
+  const rest = s.slice(prefix.length);
+  const slash = rest.indexOf("/");
+  const type = rest.slice(0, slash);
+  const value = rest.slice(slash + 1);
+  return type === "number" ? Number(value) : value;
+}
