@@ -6,6 +6,7 @@ import { isOrigin, OAUTH_ALGORITHMS, ORIGIN_FIX } from "@toolgate/mcp-express";
 import { StoreConfigSchema } from "@toolgate/rate-limit-store";
 import { parseDocument } from "yaml";
 import { z } from "zod";
+import { ApprovalStoreSchema } from "./approvals/backends.js";
 import { GatewayError, type GatewayIssue } from "./errors.js";
 import { sha256Hex } from "./mask.js";
 
@@ -178,6 +179,9 @@ export const GatewayConfigSchema = z.strictObject({
         )
         .default([]),
       adminToken: z.string().min(16, "use at least 16 characters").optional(),
+      // Where pending approvals live ("memory", "redis://..."); unset: the counter
+      // store's backend. Chosen by URL scheme through the approvals backend registry.
+      store: ApprovalStoreSchema.optional(),
     })
     .default({
       timeoutMs: 55_000,

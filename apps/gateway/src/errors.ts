@@ -1,3 +1,5 @@
+import { ToolgateError } from "@toolgate/policy-engine";
+
 /**
  * Stable error codes of the gateway app. Anything the gateway throws on purpose is a
  * {@link GatewayError} carrying one of these, so the CLI and the admin API can map it
@@ -45,19 +47,24 @@ export interface GatewayIssue {
 }
 
 /**
- * The error type of the gateway app.
+ * The error type of the gateway app: a policy-engine {@link ToolgateError} (the one
+ * error root of every Toolgate package) with the app's local codes and the problems by
+ * path. `issues` is also in `data`, so code that only knows `ToolgateError` logs them.
  *
  * @example
  * throw new GatewayError("APPROVAL_NOT_FOUND", `no pending approval ${id}`);
  */
-export class GatewayError extends Error {
-  override readonly name = "GatewayError";
-  readonly code: GatewayErrorCode;
+export class GatewayError extends ToolgateError<GatewayErrorCode> {
   readonly issues: readonly GatewayIssue[];
 
-  constructor(code: GatewayErrorCode, message: string, issues: readonly GatewayIssue[] = []) {
-    super(message);
-    this.code = code;
+  constructor(
+    code: GatewayErrorCode,
+    message: string,
+    issues: readonly GatewayIssue[] = [],
+    options: { cause?: unknown } = {},
+  ) {
+    super(code, message, { data: issues.length > 0 ? { issues } : undefined, ...options });
+    this.name = "GatewayError";
     this.issues = issues;
   }
 }

@@ -1,4 +1,5 @@
-import pino, { type Logger } from "pino";
+import type { Logger as LoggerSeam } from "@toolgate/policy-engine";
+import pino from "pino";
 
 /** Paths pino replaces with `[redacted]`: credentials must never reach a log line. */
 export const REDACT_PATHS = [
@@ -42,7 +43,7 @@ export interface LoggerOptions {
  * const log = createLogger({ level: "debug" });
  * log.info({ apiKey: "x" }, "hello"); // apiKey is written as "[redacted]"
  */
-export function createLogger(options: LoggerOptions = {}): Logger {
+export function createLogger(options: LoggerOptions = {}): pino.Logger {
   return pino(
     {
       level: options.level ?? process.env.LOG_LEVEL ?? "info",
@@ -52,5 +53,9 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     (options.destination as pino.DestinationStream | undefined) ?? pino.destination(2),
   );
 }
-/** The pino logger type the gateway passes around. */
-export type { Logger };
+/**
+ * The logger the app passes around: policy-engine's logging seam (the one `Logger` of
+ * every package) with each level present, so the app calls `logger.warn(...)` without
+ * `?.`. A pino logger (what {@link createLogger} returns) is one.
+ */
+export type Logger = Required<LoggerSeam>;

@@ -109,10 +109,10 @@ export function maskSecrets(value: unknown): unknown {
 }
 
 /**
- * JSON with object keys sorted at every level, so equal values hash equally. The one
- * mcp-express uses for argument digests, so the gateway and the middleware always agree.
+ * JSON with object keys sorted at every level, so equal values hash equally: the
+ * policy engine's seam, the one definition every package hashes with.
  */
-export { canonicalJson } from "@toolgate/mcp-express";
+export { canonicalJson } from "@toolgate/policy-engine";
 
 /** `sha256:<hex>` of a string, the form API-key hashes take in the config. */
 export function sha256Hex(text: string): string {

@@ -1,3 +1,4 @@
+import type { StoreStats } from "@toolgate/policy-engine";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 
 /** The gateway's Prometheus metrics, on a registry of its own (see {@link createGatewayMetrics}). */
@@ -14,6 +15,7 @@ export interface GatewayMetrics {
   readonly streamReconnects: Counter<"stream">;
   readonly sessions: Gauge;
   readonly inFlight: Gauge;
+  readonly storeBackendErrors: Counter<"store">;
 }
 
 /** Options of {@link createGatewayMetrics}. */
@@ -24,6 +26,8 @@ export interface GatewayMetricsOptions {
   readonly sessions?: () => number;
   /** Reports the client requests being processed right now when Prometheus scrapes. */
   readonly inFlight?: () => number;
+  /** Reports the counter store's own tallies (its backend errors) when Prometheus scrapes. */
+  readonly storeStats?: () => StoreStats;
   /** Adds Node process metrics (CPU, memory, event loop). Default true. */
   readonly processMetrics?: boolean;
 }
@@ -43,7 +47,10 @@ export function createGatewayMetrics(options: GatewayMetricsOptions = {}): Gatew
   if (options.processMetrics ?? true)
     collectDefaultMetrics({ register: registry, prefix: "toolgate_" });
   const pending = options.pendingApprovals;
-  const { sessions, inFlight } = options;
+  const { sessions, inFlight, storeStats } = options;
+  // The store keeps running totals of its own; the counter follows them by the growth
+  // since the last scrape (a counter can only go up), per store name.
+  const backendErrorsSeen = new Map<string, number>();
   return {
     registry,
     decisions: new Counter({
@@ -128,6 +135,22 @@ export function createGatewayMetrics(options: GatewayMetricsOptions = {}): Gatew
       registers: [registry],
       collect() {
         if (inFlight) this.set(inFlight());
+      },
+    }),
+    storeBackendErrors: new Counter({
+      name: "toolgate_store_backend_errors_total",
+      help: "Backend errors seen by the counter store",
+      labelNames: ["store"] as const,
+      registers: [registry],
+      collect() {
+        if (!storeStats) return;
+        const s = storeStats();
+        const growth = s.errors - (backendErrorsSeen.get(s.store) ?? 0);
+        // inc by 0 on the first scrape makes the series exist before the first error.
+        if (growth > 0 || !backendErrorsSeen.has(s.store)) {
+          this.inc({ store: s.store }, Math.max(0, growth));
+          backendErrorsSeen.set(s.store, s.errors);
+        }
       },
     }),
   };

@@ -15,6 +15,8 @@ const gw = {
   mcpUrl: "http://127.0.0.1:8080/mcp",
   adminUrl: "http://127.0.0.1:8080/admin",
   notes: [],
+  // The banner reads the MCP endpoint's OAuth metadata; this gateway has none.
+  mcp: { oauth: undefined },
 } as unknown as RunningGateway;
 
 describe("banner", () => {

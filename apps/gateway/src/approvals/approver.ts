@@ -1,33 +1,45 @@
-import type { ElicitAnswer, ElicitSchema, Scheduler } from "@toolgate/mcp-express";
+import type { ApprovalOutcome, ApprovalRequest } from "@toolgate/mcp-express";
+import { realScheduler, type Scheduler } from "@toolgate/policy-engine";
 import { maskForApprover } from "../mask.js";
 import type { ApprovalRecord, ApprovalStore } from "./store.js";
 
-/** The part of mcp-express's ApprovalRequest the approver needs. */
-export interface HeldCall {
-  readonly id: string;
-  readonly grant: string;
-  readonly session?: string | undefined;
-  readonly tool: string;
-  readonly upstream: string;
-  readonly arguments: Record<string, unknown>;
-  readonly argumentsDigest: string;
-  readonly decision: { readonly reason: string; readonly ruleId: string };
-  readonly signal: AbortSignal;
-  /** Asks the *caller* (the party being controlled) through MCP elicitation. */
-  readonly elicit?: (message: string, schema: ElicitSchema) => Promise<ElicitAnswer>;
-  /** Open sessions of the grant when the call was held (default 1). */
-  readonly grantSessions?: number;
-}
+/**
+ * The held call the approver receives: mcp-express's {@link ApprovalRequest}, of whose
+ * decision it reads only the reason and rule (and `grantSessions` defaults to 1), so a
+ * test or another front end can hold a call without building a whole decision.
+ */
+export type HeldCall = Omit<ApprovalRequest, "decision" | "grantSessions"> & {
+  readonly decision: Pick<ApprovalRequest["decision"], "reason" | "ruleId">;
+  readonly grantSessions?: ApprovalRequest["grantSessions"];
+};
 
-/** What the approver resolves to; the shape mcp-express's `approve` option expects. */
-export interface HeldCallOutcome {
-  readonly outcome: "approved" | "rejected" | "timeout";
-  readonly reason?: string | undefined;
-  readonly by?: string | undefined;
-}
+/** What the approver resolves to: the object form of mcp-express's {@link ApprovalOutcome}. */
+export type HeldCallOutcome = Exclude<ApprovalOutcome, string>;
 
-/** A setTimeout/clearTimeout pair, injectable so tests drive time (mcp-express's seam). */
-export type { Scheduler } from "@toolgate/mcp-express";
+/** The timer seam (policy-engine's), injectable so tests drive time. */
+export type { Scheduler } from "@toolgate/policy-engine";
+
+/** Default time a held call waits for a person: below the MCP SDK client's 60 s timeout. */
+export const DEFAULT_APPROVAL_TIMEOUT_MS = 55_000;
+
+/**
+ * Extra time mcp-express waits beyond the approver's own timeout before it gives up on
+ * the approval itself. The approver's timeout must fire first: it records "timeout" in
+ * the shared store (so the approvals page on every instance shows it and a late approve
+ * is refused as already resolved) and answers the caller with the gateway's own denial.
+ * The margin covers a slow store write at that moment.
+ */
+const HOLD_CEILING_MARGIN_MS = 5_000;
+
+/**
+ * mcp-express's `approvalTimeoutMs` for an approver with `timeoutMs`: the one place the
+ * two coupled timeouts are derived from each other.
+ *
+ * @example createToolgateMcp({ approve, approvalTimeoutMs: approvalHoldCeilingMs(55_000) })
+ */
+export function approvalHoldCeilingMs(timeoutMs: number): number {
+  return timeoutMs + HOLD_CEILING_MARGIN_MS;
+}
 
 /** Options of {@link createApprover}. */
 export interface ApproverOptions {
@@ -69,13 +81,10 @@ export interface ApproverOptions {
  */
 export function createApprover(options: ApproverOptions) {
   const { store } = options;
-  const timeoutMs = options.timeoutMs ?? 55_000;
+  const timeoutMs = options.timeoutMs ?? DEFAULT_APPROVAL_TIMEOUT_MS;
   const timeoutS = Math.round(timeoutMs / 1000);
   const now = options.now ?? Date.now;
-  const scheduler: Scheduler = options.scheduler ?? {
-    setTimeout: (fn, ms) => setTimeout(fn, ms),
-    clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
-  };
+  const scheduler: Scheduler = options.scheduler ?? realScheduler;
   const waiters = new Map<string, (record: ApprovalRecord) => void>();
   store.subscribe((event) => {
     if (event.type === "resolved") waiters.get(event.approval.id)?.(event.approval);
