@@ -243,7 +243,7 @@ const explain: Command = async (argv, io) => {
     ];
     if (v.counters.length > 0) {
       out.push(
-        `limits:   ${v.counters.map((c) => `${c.counter} ${c.max} per ${Math.round(c.windowMs / 1000)}s (key ${c.key}, weight ${c.weight})`).join("; ")}`,
+        `limits:   ${v.counters.map((c) => `${c.counter} ${c.max} per ${Math.round(c.windowMs / 1000)}s ${c.algorithm ?? "fixed"}${c.burst === undefined ? "" : ` burst ${c.burst}`} (key ${c.key}, weight ${c.weight})`).join("; ")}`,
       );
     }
     if (v.shadow) out.push(`shadow:   would have been ${v.shadow.effect} (${v.shadow.reason})`);

@@ -340,6 +340,8 @@ export class CompiledPolicy {
         windowMs: l.windowMs,
         max: l.max,
         scope: l.scope,
+        algorithm: l.algorithm,
+        ...(l.burst !== undefined && { burst: l.burst }),
       });
     }
     return out;

@@ -63,7 +63,7 @@ function limitWeight(l: CompiledLimit, args: unknown): number | Outcome {
       reason: `limit "${l.counter}" counts ${l.incrementFrom}, which must be a number of at least 0 (got ${describeType(v)})`,
       ruleId: l.ruleId,
     };
-  if (v > l.max)
+  if (v > l.capacity)
     return {
       effect: "deny",
       code: "RATE_LIMITED",
@@ -94,7 +94,7 @@ function pushSpecs(
         step: "limit",
         ruleId: l.ruleId,
         result: "needs",
-        detail: `counter "${key}": ${l.max} per ${l.window}${from}`,
+        detail: `counter "${key}": ${l.max} per ${l.window}${from}, algorithm ${l.algorithm}${l.burst === undefined ? "" : ` (burst ${l.burst})`}`,
       });
     }
     const weight = limitWeight(l, args);
@@ -110,6 +110,8 @@ function pushSpecs(
       max: l.max,
       weight,
       ruleId: l.ruleId,
+      ...(l.algorithm !== "fixed" && { algorithm: l.algorithm }),
+      ...(l.burst !== undefined && { burst: l.burst }),
     });
   }
   return first;

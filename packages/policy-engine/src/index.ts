@@ -18,6 +18,8 @@ export type {
   Decision,
   Effect,
   Identity,
+  LimitAlgorithm,
+  PeekSpec,
   Reservation,
   ReserveOutcome,
   StoreDegradation,
@@ -92,6 +94,14 @@ export {
   createMemoryStore,
   MemoryStoreOptionsSchema,
 } from "./store/memory-store.js";
+export type { Bucket, LogEntry, SlidingLog } from "./store/smooth.js";
+export {
+  bucketSize,
+  bucketToken,
+  bucketUsed,
+  isFixed,
+  parseBucketToken,
+} from "./store/smooth.js";
 export { counterState, invalidSpec, storeClosedError } from "./store/specs.js";
 export type { MeteredCounterStore, StoreStats } from "./store/stats.js";
 export { addStats, Tally } from "./store/stats.js";

@@ -154,13 +154,31 @@ export type PolicyCondition = z.infer<typeof ConditionSchema>;
  * shared grant gets their own `max`). `increment_from` counts the numeric argument at
  * that path instead of 1.
  */
-export const LimitSchema = z.strictObject({
-  counter: z.string().regex(COUNTER_NAME),
-  window: WindowSchema,
-  max: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
-  scope: z.enum(SCOPES).optional(),
-  increment_from: ArgPathSchema.optional(),
-});
+export const LimitSchema = z
+  .strictObject({
+    counter: z.string().regex(COUNTER_NAME),
+    window: WindowSchema,
+    max: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
+    scope: z.enum(SCOPES).optional(),
+    increment_from: ArgPathSchema.optional(),
+    /**
+     * How the limit counts: `fixed` (default; a window opens at the first call),
+     * `sliding` (exact: at most `max` in every interval of `window`) or `token_bucket`
+     * (GCRA: `burst` at once, refilled at `max` per `window`).
+     */
+    algorithm: z.enum(["fixed", "sliding", "token_bucket"]).optional(),
+    /** Bucket size of a `token_bucket`: units admitted at once. Default `max`. */
+    burst: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).optional(),
+  })
+  .superRefine((l, ctx) => {
+    if (l.burst !== undefined && l.algorithm !== "token_bucket")
+      custom(
+        ctx,
+        "burst only applies to algorithm token_bucket",
+        'add "algorithm": "token_bucket" or remove burst',
+        ["burst"],
+      );
+  });
 /** A limit as written in a policy. */
 export type PolicyLimit = z.infer<typeof LimitSchema>;
 
@@ -236,7 +254,15 @@ export function policyJsonSchema(): Record<string, unknown> {
 
 const ROOT_KEYS = Object.keys(PolicySchema.shape);
 const RULE_KEYS = Object.keys(ToolRuleSchema.shape);
-const LIMIT_KEYS = Object.keys(LimitSchema.shape);
+const LIMIT_KEYS = [
+  "counter",
+  "window",
+  "max",
+  "scope",
+  "increment_from",
+  "algorithm",
+  "burst",
+] as const;
 const CONDITION_KEYS = ["path", "op", "value", "reason"];
 
 function keysAt(path: readonly PropertyKey[]): readonly string[] {
@@ -379,6 +405,8 @@ function issueFromZod(issue: z.core.$ZodIssue, input: unknown): PolicyIssue[] {
 }
 
 interface CounterUse {
+  algorithm: string;
+  burst: unknown;
   window: string;
   windowMs: number;
   max: number;
@@ -406,18 +434,30 @@ function crossFieldIssues(input: unknown): PolicyIssue[] {
       const here = formatPath([...base, i]);
       const prev = seen.get(l.counter);
       if (prev === undefined) {
-        seen.set(l.counter, { window: l.window, windowMs, max: l.max, scope, path: here });
+        seen.set(l.counter, {
+          algorithm: typeof l.algorithm === "string" ? l.algorithm : "fixed",
+          burst: l.burst,
+          window: l.window,
+          windowMs,
+          max: l.max,
+          scope,
+          path: here,
+        });
         return;
       }
       const diffs: string[] = [];
       if (prev.windowMs !== windowMs) diffs.push(`window "${l.window}" vs "${prev.window}"`);
       if (prev.max !== l.max) diffs.push(`max ${l.max} vs ${prev.max}`);
       if (prev.scope !== scope) diffs.push(`scope "${scope}" vs "${prev.scope}"`);
+      const algorithm = typeof l.algorithm === "string" ? l.algorithm : "fixed";
+      if (prev.algorithm !== algorithm)
+        diffs.push(`algorithm "${algorithm}" vs "${prev.algorithm}"`);
+      if (prev.burst !== l.burst) diffs.push(`burst ${String(l.burst)} vs ${String(prev.burst)}`);
       if (diffs.length > 0)
         issues.push({
           path: here,
           message: `counter "${l.counter}" is also defined at ${prev.path} with different settings (${diffs.join(", ")})`,
-          fix: `use the same window, max and scope as ${prev.path}, or give this limit its own counter name`,
+          fix: `use the same window, max, scope, algorithm and burst as ${prev.path}, or give this limit its own counter name`,
         });
     });
   };

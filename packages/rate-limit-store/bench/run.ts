@@ -50,6 +50,24 @@ const specFor = (i: number) => [
   },
 ];
 
+/**
+ * The algorithm comparison: the same one-limit call as `fixed`, `sliding` and
+ * `token_bucket`, with a one-second window so the sliding log stays at its steady size
+ * (about one second of calls per key) instead of growing for the whole run.
+ */
+const ALGORITHMS = ["fixed", "sliding", "token_bucket"] as const;
+const algSpecFor = (algorithm: (typeof ALGORITHMS)[number]) => (i: number) => [
+  {
+    key: KEYS[i & 1023]!,
+    counter: "bench",
+    windowMs: 1000,
+    max: 1e12,
+    weight: 1,
+    ruleId: "bench",
+    algorithm,
+  },
+];
+
 function pct(sorted: Float64Array, p: number): number {
   if (sorted.length === 0) return Number.NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!;
@@ -173,6 +191,26 @@ async function main(): Promise<void> {
       base,
     );
     await store.close();
+    // Algorithms next to each other, each in a fresh store, fixed first as their baseline.
+    let fixedRow: Row | undefined;
+    for (const alg of ALGORITHMS) {
+      const st = createMemoryStore({ sweepIntervalMs: 0 });
+      const specs = algSpecFor(alg);
+      const op = async (i: number) => {
+        const o = await st.reserve(specs(i));
+        if (o.admitted) await st.commit(o.reservation);
+      };
+      await measure(op, MEM_SMALL, c);
+      const row = add(
+        `memory ${alg} reserve+commit`,
+        c,
+        MEM_OPS / 4,
+        await measure(op, MEM_OPS / 4, c, MEM_SMALL),
+        fixedRow,
+      );
+      fixedRow ??= row;
+      await st.close();
+    }
   }
 
   // --- redis: a private server when possible, so the shared one stays quiet
@@ -234,6 +272,21 @@ async function main(): Promise<void> {
       const reserve3 = (i: number) => store.reserve(three(i));
       add("redis store reserve, 3 limits", c, n, await measure(reserve3, n, c), base);
       await store.close();
+      // Algorithms next to each other on the same server, fixed first as their baseline.
+      let fixedRow: Row | undefined;
+      for (const alg of ALGORITHMS) {
+        const st = createRedisStore({ url, prefix: `bench-${alg}:${Date.now()}:` });
+        await st.ready();
+        const specs = algSpecFor(alg);
+        const op = async (i: number) => {
+          const o = await st.reserve(specs(i));
+          if (o.admitted) await st.commit(o.reservation);
+        };
+        await measure(op, Math.min(n, 20_000), c);
+        const row = add(`redis ${alg} reserve+commit`, c, n, await measure(op, n, c), fixedRow);
+        fixedRow ??= row;
+        await st.close();
+      }
     }
   } finally {
     await server?.kill();
