@@ -6,6 +6,7 @@
 export type {
   CompiledRule,
   CompilePolicyOptions,
+  GuardrailsView,
   StaticOutcome,
   ToolPlan,
 } from "./compile.js";
@@ -38,6 +39,31 @@ export {
   ToolgateError,
 } from "./errors.js";
 export type { Explanation, Outcome, Verdict } from "./evaluate.js";
+export type {
+  DefinitionChange,
+  PinMismatchAction,
+  PinSettings,
+  PinVerdict,
+  ToolDefinition,
+} from "./guardrails/definition.js";
+export {
+  canonicalToolDefinition,
+  checkPin,
+  diffToolDefinitions,
+  PIN_MISMATCH_REASON,
+  PINNED_FIELDS,
+  toolDigest,
+} from "./guardrails/definition.js";
+export type { DetectorName } from "./guardrails/detectors.js";
+export { DETECTORS, findSecrets, luhnValid } from "./guardrails/detectors.js";
+export { compileResultPolicy } from "./guardrails/policy.js";
+export type {
+  CompiledRedaction,
+  CompiledResultPolicy,
+  PathStep,
+  ResultGuardOutcome,
+} from "./guardrails/result-guard.js";
+export { guardResult, guardText, parseJsonPath } from "./guardrails/result-guard.js";
 export type { PolicyListener, ReloadResult } from "./holder.js";
 export { PolicyHolder } from "./holder.js";
 export type { CompiledLimit, LimitCounterView } from "./limits.js";
@@ -64,6 +90,7 @@ export type {
   PolicyCondition,
   PolicyDocument,
   PolicyLimit,
+  PolicyResults,
   ToolRule,
 } from "./schema.js";
 export {
