@@ -28,7 +28,6 @@ export interface ToolDefinition {
   readonly inputSchema?: unknown;
   readonly outputSchema?: unknown;
   readonly annotations?: unknown;
-  readonly [other: string]: unknown;
 }
 
 /** The pinned fields of `def` as one canonical object (absent fields dropped). */

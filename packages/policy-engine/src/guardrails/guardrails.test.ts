@@ -31,7 +31,7 @@ describe("tool definition digest", () => {
   it("is sha256 of the canonical pinned fields: key order and unpinned fields do not matter", () => {
     const d = toolDigest(ECHO);
     expect(d).toMatch(/^sha256:[0-9a-f]{64}$/);
-    const reordered: ToolDefinition = {
+    const reordered = {
       annotations: { readOnlyHint: true },
       inputSchema: {
         required: ["text"],
@@ -94,7 +94,8 @@ describe("definition diff", () => {
   });
 
   it("is empty for equal digests and bounded for hostile definitions", () => {
-    expect(diffToolDefinitions(ECHO, { ...ECHO, _meta: { x: 1 } })).toEqual([]);
+    const withMeta = { ...ECHO, _meta: { x: 1 } };
+    expect(diffToolDefinitions(ECHO, withMeta)).toEqual([]);
     const a = { ...ECHO, inputSchema: { enum: Array.from({ length: 5000 }, (_, i) => i) } };
     const b = { ...ECHO, inputSchema: { enum: Array.from({ length: 5000 }, (_, i) => i + 1) } };
     expect(diffToolDefinitions(a, b)).toHaveLength(200);
