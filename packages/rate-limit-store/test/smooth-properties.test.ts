@@ -233,3 +233,49 @@ describe("three store clients on one Redis stay exact under concurrency", () => 
     expect(pf!.used).toBe(20);
   });
 });
+
+describe("sliding logs stay bounded against hostile weights", () => {
+  const url = inject("redisUrl");
+
+  it("memory: zero weights add no entry; at the entry cap the log refuses until its oldest entry expires", async () => {
+    let t = 1_000_000;
+    const store = createMemoryStore({ now: () => t, sweepIntervalMs: 0 });
+    const s = (w: number) => smooth("sliding", "cap|grant|a", 1, w, undefined, 60_000);
+    for (let i = 0; i < 1000; i++) expect((await store.reserve([s(0)])).admitted).toBe(true);
+    expect(store.stats().keys).toBe(0);
+    for (let i = 0; i < 100_000; i++) {
+      const o = await store.reserve([s(1e-9)]);
+      if (!o.admitted) throw new Error(`refused at ${i}`);
+      if (i === 0) t += 10;
+    }
+    const r = await store.reserve([s(1e-9)]);
+    expect(r).toMatchObject({ admitted: false, retryAfterMs: 60_000 - 10 });
+    await store.close();
+  });
+
+  it("redis: the same cap, counted by the script", async () => {
+    const prefix = `cap:${randomUUID()}:`;
+    const store = createRedisStore({ url, prefix });
+    const { Redis } = await import("ioredis");
+    const raw = new Redis(url);
+    try {
+      const s = (w: number) => smooth("sliding", "cap|grant|b", 1, w, undefined, 60_000);
+      for (let i = 0; i < 50; i++) expect((await store.reserve([s(0)])).admitted).toBe(true);
+      expect(await raw.exists(`${prefix}{rl}:s:cap|grant|b`)).toBe(0);
+      expect((await store.reserve([s(1e-9)])).admitted).toBe(true);
+      // Fill the log to the cap in one script instead of 100,000 round trips.
+      await raw.eval(
+        "local tm = redis.call('TIME') local t = tonumber(tm[1]) * 1000 for i = 2, 100000 do redis.call('RPUSH', KEYS[1], string.format('%.17g', t) .. '|1e-09|x' .. i) end return 1",
+        1,
+        `${prefix}{rl}:s:cap|grant|b`,
+      );
+      const r = await store.reserve([s(1e-9)]);
+      expect(r.admitted).toBe(false);
+      if (!r.admitted) expect(r.retryAfterMs).toBeGreaterThan(59_000);
+      expect((await store.reserve([s(0)])).admitted).toBe(true);
+    } finally {
+      raw.disconnect();
+      await store.close();
+    }
+  });
+});

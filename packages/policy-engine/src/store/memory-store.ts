@@ -23,6 +23,7 @@ import {
   bucketUsed,
   expireLog,
   isFixed,
+  MAX_LOG_ENTRIES,
   parseBucketToken,
   removeLogEntry,
   type SlidingLog,
@@ -212,7 +213,9 @@ class MemoryCounterStore implements MeteredCounterStore {
         const log = this.#logs.get(s.key);
         if (log !== undefined && !cur.has(ck)) expireLog(log, s.windowMs, t);
         const used = cur.get(ck) ?? log?.sum ?? 0;
-        if (used + w <= s.max) planned[i] = used + w;
+        if (log !== undefined && w > 0 && log.entries.length - log.head >= MAX_LOG_ENTRIES)
+          retry = log.entries[log.head]!.t + s.windowMs - t;
+        else if (used + w <= s.max) planned[i] = used + w;
         else retry = slidingRetry(log, used, w, s.max, s.windowMs, t);
       } else if (s.algorithm === "token_bucket") {
         const b = this.#buckets.get(s.key);
@@ -251,7 +254,10 @@ class MemoryCounterStore implements MeteredCounterStore {
       const s = specs[i]!;
       let resetAtMs: number;
       let token: string | undefined;
-      if (s.algorithm === "sliding") {
+      if (s.algorithm === "sliding" && s.weight === 0) {
+        // Nothing to count, so nothing to keep (and nothing to roll back).
+        resetAtMs = t;
+      } else if (s.algorithm === "sliding") {
         let log = this.#logs.get(s.key);
         if (log === undefined) {
           log = { entries: [], head: 0, sum: 0, windowMs: s.windowMs };

@@ -38,6 +38,14 @@ export interface Bucket {
   tat: number;
 }
 
+/**
+ * Most live entries one sliding log holds. Weights come from arguments
+ * (`increment_from`), so without a cap a caller sending tiny weights could grow one key
+ * without bound; at the cap the log refuses until its oldest entry expires (stricter,
+ * never looser). Zero-weight calls add no entry at all. The Redis script uses the same cap.
+ */
+export const MAX_LOG_ENTRIES = 100_000;
+
 /** Whether `s` counts with a fixed window (the default). */
 export function isFixed(s: Pick<CounterSpec, "algorithm">): boolean {
   return s.algorithm === undefined || s.algorithm === "fixed";

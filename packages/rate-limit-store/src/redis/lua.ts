@@ -230,7 +230,10 @@ for i = 1, n do
       sums[k] = cur[k]
     end
     local used = cur[k]
-    if used + w <= max then
+    if w > 0 and redis.call('LLEN', k) >= 100000 then
+      -- The entry cap (MAX_LOG_ENTRIES): refuse until the oldest entry expires.
+      retry = entry(redis.call('LINDEX', k, 0)) + wms - t
+    elseif used + w <= max then
       plan[i] = used + w
     else
       retry = wms
@@ -296,7 +299,12 @@ for i = 1, n do
   local ws = ARGV[o + 2]
   local w = tonumber(ws)
   local wms = tonumber(ARGV[o + 4])
-  if alg == 's' then
+  if alg == 's' and w == 0 then
+    -- Nothing to count, so no entry (and nothing to roll back).
+    out[#out + 1] = fmt(sums[k])
+    out[#out + 1] = fmt(t)
+    out[#out + 1] = ''
+  elseif alg == 's' then
     local tok = fmt(t) .. '|' .. ws .. '|' .. ARGV[1] .. '.' .. (i - 1)
     redis.call('RPUSH', k, tok)
     local sk = k .. ':n'
