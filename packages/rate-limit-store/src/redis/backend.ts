@@ -149,7 +149,10 @@ class RedisBackend implements MeteredCounterStore {
     try {
       const wait = this.#conn.waitFirstReady();
       if (wait !== undefined) await wait;
-      reply = await this.#conn.scripts.toolgateSmoothReserve(n, ...keys, ...argv);
+      const scripts = this.#conn.scripts;
+      reply = await (this.#inflight === 1
+        ? scripts.toolgateSmoothReserveDirect(n, ...keys, ...argv)
+        : scripts.toolgateSmoothReserve(n, ...keys, ...argv));
     } catch (err) {
       throw this.#conn.unavailable(err);
     }

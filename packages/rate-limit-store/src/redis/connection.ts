@@ -29,6 +29,7 @@ export interface ScriptClient {
   toolgateRollback(numKeys: number, ...args: Array<string | number>): Promise<number>;
   toolgatePeek(numKeys: number, ...args: string[]): Promise<Reply>;
   toolgateSmoothReserve(numKeys: number, ...args: Array<string | number>): Promise<Reply>;
+  toolgateSmoothReserveDirect(numKeys: number, ...args: Array<string | number>): Promise<Reply>;
   toolgateSmoothRollback(numKeys: number, ...args: Array<string | number>): Promise<number>;
   toolgateSmoothPeek(numKeys: number, ...args: Array<string | number>): Promise<Reply>;
 }
@@ -68,7 +69,11 @@ function openClient(opts: ConnectionOptions, secrets: string[]): Redis {
     connectTimeout: opts.connectTimeoutMs,
     maxRetriesPerRequest: 0,
     // Sent at once when nothing else is in flight (see `inflight` in the backend).
-    autoPipeliningIgnoredCommands: ["toolgateReserveDirect", "toolgateReserveOneDirect"],
+    autoPipeliningIgnoredCommands: [
+      "toolgateReserveDirect",
+      "toolgateReserveOneDirect",
+      "toolgateSmoothReserveDirect",
+    ],
     retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 10), opts.maxReconnectDelayMs),
   });
 }
@@ -82,6 +87,7 @@ function defineScripts(client: Redis | Cluster): ScriptClient {
     ["toolgateRollback", ROLLBACK_LUA],
     ["toolgatePeek", PEEK_LUA],
     ["toolgateSmoothReserve", SMOOTH_RESERVE_LUA],
+    ["toolgateSmoothReserveDirect", SMOOTH_RESERVE_LUA],
     ["toolgateSmoothRollback", SMOOTH_ROLLBACK_LUA],
     ["toolgateSmoothPeek", SMOOTH_PEEK_LUA],
   ] as const) {

@@ -156,7 +156,6 @@ local function expire(k, wms)
   local sk = k .. ':n'
   local head = redis.call('LINDEX', k, 0)
   if not head then
-    redis.call('DEL', sk)
     return 0
   end
   local sum = tonumber(redis.call('GET', sk) or '0') or 0
