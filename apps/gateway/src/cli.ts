@@ -11,7 +11,14 @@ import {
   runPolicyTests,
 } from "@toolgate/policy-engine";
 import { formatIssues, GatewayError } from "./errors.js";
-import { listUpstreamTools, type ScanTarget, starterPolicy } from "./scan.js";
+import { PINS_HELP, pinsCommand } from "./pins-cli.js";
+import {
+  listUpstreamTools,
+  pinSnapshot,
+  type ScanTarget,
+  snapshotPathFor,
+  starterPolicy,
+} from "./scan.js";
 
 /** Where the CLI writes and what it reads; injectable so tests run commands in-process. */
 export interface CliIo {
@@ -50,6 +57,9 @@ Usage:
   toolgate scan <url> [--header "K: V"] [--out FILE]
   toolgate scan [--out FILE] -- <command> [args...]
                                                  list an upstream's tools, write a starter policy
+                                                 (--pin: pin every tool's definition)
+  toolgate pins diff <policy> <url> | -- <command>
+                                                 which pinned tool definitions changed, field by field
 
 Run "toolgate <command> --help" for details.
 `;
@@ -106,7 +116,11 @@ money-moving or code-running tools held for approval; other high-risk tools limi
 risk, category and evidence (name, description, input schema, annotations, which are
 the upstream's claim and are overruled when the definition disagrees); review it.
 Without --out the policy is printed to stdout.
+With --pin every entry gets "pin: sha256:…" (the digest of the tool's definition) and
+the policy "pins: { mode: enforce, on_mismatch: hide }"; with --out the approved
+definitions are also written to <policy>.pins.json for "toolgate pins diff".
 `,
+  pins: PINS_HELP,
 };
 
 function printHelp(io: CliIo, text: string): number {
@@ -243,10 +257,19 @@ const explain: Command = async (argv, io) => {
     ];
     if (v.counters.length > 0) {
       out.push(
-        `limits:   ${v.counters.map((c) => `${c.counter} ${c.max} per ${Math.round(c.windowMs / 1000)}s (key ${c.key}, weight ${c.weight})`).join("; ")}`,
+        `limits:   ${v.counters.map((c) => `${c.counter} ${c.max} per ${Math.round(c.windowMs / 1000)}s ${c.algorithm ?? "fixed"}${c.burst === undefined ? "" : ` burst ${c.burst}`} (key ${c.key}, weight ${c.weight})`).join("; ")}`,
       );
     }
     if (v.shadow) out.push(`shadow:   would have been ${v.shadow.effect} (${v.shadow.reason})`);
+    const g = ex.guardrails;
+    if (g?.pins !== undefined)
+      out.push(
+        `pin:      ${g.pin ?? "none"} (pins ${g.pins.mode}, on mismatch ${g.pins.onMismatch})`,
+      );
+    if (g?.results !== undefined)
+      out.push(
+        `results:  ${g.results.summary} (${g.results.ruleId}${g.results.shadow ? ", shadow" : ""})`,
+      );
     out.push("", "trace:");
     for (const t of ex.trace) {
       out.push(`  ${t.step.padEnd(9)} ${t.result.padEnd(9)} ${t.ruleId.padEnd(40)} ${t.detail}`);
@@ -269,6 +292,7 @@ const scan: Command = async (argv, io) => {
       header: { type: "string", multiple: true },
       out: { type: "string", short: "o" },
       timeout: { type: "string" },
+      pin: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -304,11 +328,15 @@ const scan: Command = async (argv, io) => {
     const tools = await listUpstreamTools(target, timeoutMs);
     const source =
       "url" in target ? target.url : [target.command, ...(target.args ?? [])].join(" ");
-    const yaml = starterPolicy(tools, source);
+    const yaml = starterPolicy(tools, source, { pin: values.pin === true });
     if (values.out) {
       const file = resolve(io.cwd, values.out);
       writeFileSync(file, `${yaml}\n`);
       io.stderr.write(`wrote ${values.out}: ${tools.length} tool(s)\n`);
+      if (values.pin) {
+        writeFileSync(snapshotPathFor(file), `${pinSnapshot(tools, source)}\n`);
+        io.stderr.write(`wrote ${snapshotPathFor(values.out)}: the pinned definitions\n`);
+      }
     } else {
       io.stdout.write(`${yaml}\n`);
     }
@@ -340,7 +368,13 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     io.stdout.write(MAIN_HELP);
     return name === undefined ? 2 : 0;
   }
-  const commands: Record<string, Command> = { validate, test, explain, scan };
+  const commands: Record<string, Command> = {
+    validate,
+    test,
+    explain,
+    scan,
+    pins: (a, o) => pinsCommand(a, o, { usageError, printError, loadCompiled }),
+  };
   const command = commands[name] ?? extra.get(name);
   if (!command) {
     io.stderr.write(`error: unknown command "${name}"\n\n${MAIN_HELP}`);

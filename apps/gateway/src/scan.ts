@@ -1,7 +1,7 @@
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import type { ToolRule } from "@toolgate/policy-engine";
+import { canonicalToolDefinition, type ToolRule, toolDigest } from "@toolgate/policy-engine";
 import { stringify } from "yaml";
 import { GatewayError } from "./errors.js";
 import {
@@ -54,11 +54,25 @@ export function classifyTool(tool: ScannedTool): ToolVerdict {
  * rule its risk calls for, with a comment above it giving the verdict, the risk and
  * category, and the evidence, so a person can review it quickly.
  */
-export function starterPolicy(tools: readonly ScannedTool[], source: string): string {
+export function starterPolicy(
+  tools: readonly ScannedTool[],
+  source: string,
+  options: { readonly pin?: boolean } = {},
+): string {
   const verdicts = tools.map(classifyTool);
   const entries: Record<string, unknown> = {};
-  for (const v of verdicts) entries[v.tool] = v.rule;
-  const doc = { version: "1", default: "deny", tools: entries };
+  // --- pins (issue 15): each entry carries the digest of the definition scanned now.
+  const pins = new Map(options.pin ? tools.map((t) => [t.name, toolDigest(t)]) : []);
+  for (const v of verdicts) {
+    const pin = pins.get(v.tool);
+    entries[v.tool] = pin === undefined ? v.rule : { ...v.rule, pin };
+  }
+  const doc = {
+    version: "1",
+    default: "deny",
+    ...(options.pin && { pins: { mode: "enforce", on_mismatch: "hide" } }),
+    tools: entries,
+  };
   const body = stringify(doc, { lineWidth: 100 });
   // Put each verdict's reason above its tool entry.
   const why = new Map(
@@ -78,6 +92,23 @@ export function starterPolicy(tools: readonly ScannedTool[], source: string): st
     `# ${RECOMMENDED_LIMITS.low}/minute. Anything not listed is denied.`,
     ...lines,
   ].join("\n");
+}
+
+/**
+ * The approved definitions behind the pins, written next to the policy by
+ * `toolgate scan --pin` (`<policy>.pins.json`), so `toolgate pins diff` can show what
+ * changed field by field (a digest alone only says that something did).
+ */
+export function pinSnapshot(tools: readonly ScannedTool[], source: string): string {
+  const defs: Record<string, unknown> = {};
+  for (const t of tools)
+    defs[t.name] = { pin: toolDigest(t), definition: canonicalToolDefinition(t) };
+  return JSON.stringify({ source, tools: defs }, null, 2);
+}
+
+/** The snapshot file that belongs to a policy file: `policy.yaml` → `policy.pins.json`. */
+export function snapshotPathFor(policyFile: string): string {
+  return policyFile.replace(/\.(ya?ml|json)$/i, "") + ".pins.json";
 }
 
 /** What to connect to: a Streamable HTTP URL or a command started over stdio. */

@@ -5,12 +5,31 @@ import { compileJsonSchema, createAjv } from "./ajv.js";
 import { type CompiledCondition, compileCondition } from "./conditions.js";
 import type { CounterSpec, DecisionCode, Effect, Identity } from "./contracts.js";
 import { PolicyError, PolicyErrorCode } from "./errors.js";
+import type { PinSettings } from "./guardrails/definition.js";
+import {
+  compilePinSettings,
+  compileResultPolicy,
+  describeResultPolicy,
+} from "./guardrails/policy.js";
+import type { CompiledResultPolicy } from "./guardrails/result-guard.js";
 import { type CompiledLimit, compileLimit, counterKey, type LimitCounterView } from "./limits.js";
 import { type PolicyDocument, parsePolicy, type ToolRule } from "./schema.js";
 import { canonicalJson } from "./seams/canonical-json.js";
 import { parseOptions } from "./seams/options.js";
 import { formatPath, globLiterals, globToRegExp, isGlob } from "./syntax.js";
 import type { TraceStep } from "./trace.js";
+
+/** What `explain` shows of a tool's guardrails. */
+export interface GuardrailsView {
+  /** The tool's pin, when its exact entry has one. */
+  readonly pin?: string | undefined;
+  /** Policy-wide pin settings, when pins are in use. */
+  readonly pins?: PinSettings | undefined;
+  /** The `results` entry governing the tool: its path, summary and whether it only reports. */
+  readonly results?:
+    | { readonly ruleId: string; readonly summary: string; readonly shadow: boolean }
+    | undefined;
+}
 
 /** A tool rule with everything parsed and compiled. */
 export interface CompiledRule {
@@ -172,6 +191,9 @@ export class CompiledPolicy {
   /** Validator behind `arguments` schemas; kept so the validators live exactly as long as the policy. */
   readonly ajv?: Ajv | undefined;
 
+  /** Pin settings, or `undefined` when the policy uses no pins. */
+  readonly pinSettings: PinSettings | undefined;
+  readonly #results = new Map<string, CompiledResultPolicy>();
   readonly #exactPlans = new Map<string, ToolPlan>();
   readonly #plans = new Map<string, ToolPlan>();
 
@@ -181,6 +203,18 @@ export class CompiledPolicy {
     this.source = source;
     this.version = policyVersion(doc);
     this.defaultEffect = doc.default ?? "deny";
+    const tools = Object.entries(doc.tools ?? {});
+    this.pinSettings = compilePinSettings(
+      doc.pins,
+      tools.some(([, r]) => r.pin !== undefined),
+    );
+    for (const [key, rule] of tools) {
+      if (rule.results !== undefined)
+        this.#results.set(
+          key,
+          compileResultPolicy(rule.results, `tools.${key}.results`, rule.mode === "shadow"),
+        );
+    }
     const limitsById = new Map<string, CompiledLimit>();
     const allLimits = (doc.all_tools?.limits ?? []).map((l, i) => {
       const c = compileLimit(l, `all_tools.limits[${i}]`);
@@ -340,9 +374,44 @@ export class CompiledPolicy {
         windowMs: l.windowMs,
         max: l.max,
         scope: l.scope,
+        algorithm: l.algorithm,
+        ...(l.burst !== undefined && { burst: l.burst }),
       });
     }
     return out;
+  }
+
+  /** The pin of `name` (only exact entries carry pins), or `undefined`. */
+  pinFor(name: string): string | undefined {
+    return this.exact.has(name) ? this.document.tools?.[name]?.pin : undefined;
+  }
+
+  /**
+   * The result policy governing `name`: that of the rule `ruleFor` picks (exact entry,
+   * else most specific glob), or `undefined` when it has no `results`.
+   */
+  resultPolicyFor(name: string): CompiledResultPolicy | undefined {
+    const rule = this.ruleFor(name);
+    return rule === undefined ? undefined : this.#results.get(rule.key);
+  }
+
+  /** The guardrails of `name`, as `explain` shows them. */
+  guardrailsFor(name: string): GuardrailsView {
+    const rule = this.ruleFor(name);
+    const raw = rule === undefined ? undefined : this.document.tools?.[rule.key]?.results;
+    const pin = this.pinFor(name);
+    return {
+      ...(pin !== undefined && { pin }),
+      ...(this.pinSettings !== undefined && { pins: this.pinSettings }),
+      ...(raw !== undefined &&
+        rule !== undefined && {
+          results: {
+            ruleId: `${rule.ruleId}.results`,
+            summary: describeResultPolicy(raw),
+            shadow: rule.shadow,
+          },
+        }),
+    };
   }
 
   /** The plan for `name` built afresh (never cached) while recording the matching steps. */

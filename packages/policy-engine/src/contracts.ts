@@ -30,6 +30,14 @@ export interface ToolCall {
   readonly arguments?: Readonly<Record<string, unknown>> | undefined;
 }
 
+/**
+ * How a limit counts. `fixed`: a window opens at the first call and ends `windowMs`
+ * later (up to 2x `max` around a window edge). `sliding`: an exact sliding log, at
+ * most `max` units in every interval of `windowMs`. `token_bucket`: GCRA, `burst`
+ * units at once, refilled at `max` per `windowMs`.
+ */
+export type LimitAlgorithm = "fixed" | "sliding" | "token_bucket";
+
 /** The three outcomes. Deny wins over require_approval, which wins over allow. */
 export type Effect = "allow" | "deny" | "require_approval";
 
@@ -51,7 +59,14 @@ export interface CounterSpec {
   readonly weight: number;
   /** Path of the limit in the policy, e.g. `tools.binance_us_create_listen_key.limits[0]`. */
   readonly ruleId: string;
+  /** How the limit counts; absent means `fixed`. Keys of different algorithms never share state. */
+  readonly algorithm?: LimitAlgorithm | undefined;
+  /** Bucket size of a `token_bucket` (units admitted at once); absent means `max`. */
+  readonly burst?: number | undefined;
 }
+
+/** What `peek` needs of a spec. */
+export type PeekSpec = Pick<CounterSpec, "key" | "windowMs" | "max" | "algorithm" | "burst">;
 
 /** The state of one counter after a reserve or a peek. */
 export interface CounterState {
@@ -86,6 +101,13 @@ export interface CounterReservation {
     /** The window the units went into (its end, epoch ms); rollback after it ended is a no-op. */
     readonly resetAtMs: number;
     readonly windowMs: number;
+    /** Absent means `fixed`. */
+    readonly algorithm?: LimitAlgorithm | undefined;
+    /**
+     * Store-private state rollback needs for smooth limits: the log entry of a
+     * `sliding` limit, the bucket's before/after state of a `token_bucket`.
+     */
+    readonly token?: string | undefined;
   }>;
 }
 
@@ -138,7 +160,7 @@ export interface CounterStore {
   commit(reservation: CounterReservation): Promise<void>;
   rollback(reservation: CounterReservation): Promise<void>;
   /** Current state of counters without consuming anything. */
-  peek(specs: readonly Pick<CounterSpec, "key" | "windowMs" | "max">[]): Promise<CounterState[]>;
+  peek(specs: readonly PeekSpec[]): Promise<CounterState[]>;
   /** Readiness probe; stores without a backend resolve `{ ok: true }`. */
   ready(): Promise<StoreHealth>;
   /** Releases connections and timers. */

@@ -666,7 +666,9 @@ describe("explain is evaluate with a trace", () => {
       "limit:needs",
       "limit:needs",
     ]);
-    expect(x.trace.at(-1)?.detail).toBe('counter "t|session|s1": 20 per 15m counted from args.n');
+    expect(x.trace.at(-1)?.detail).toBe(
+      'counter "t|session|s1": 20 per 15m counted from args.n, algorithm fixed',
+    );
   });
 });
 
@@ -693,6 +695,7 @@ describe("limitCounters: the public view of an identity's counters", () => {
         windowMs: 3_600_000,
         max: 9,
         scope: "global",
+        algorithm: "fixed",
       },
       {
         ruleId: "tools.t.limits[0]",
@@ -702,6 +705,7 @@ describe("limitCounters: the public view of an identity's counters", () => {
         windowMs: 60_000,
         max: 2,
         scope: "grant",
+        algorithm: "fixed",
       },
       {
         ruleId: "tools.t.limits[1]",
@@ -711,6 +715,7 @@ describe("limitCounters: the public view of an identity's counters", () => {
         windowMs: 900_000,
         max: 3,
         scope: "session",
+        algorithm: "fixed",
       },
     ]);
     // The keys are the ones decide() counts in.

@@ -6,7 +6,7 @@
  * in precedence order. A new rule kind is added here once and both see it.
  */
 import type { ErrorObject } from "ajv";
-import type { CompiledPolicy, CompiledRule, ToolPlan } from "./compile.js";
+import type { CompiledPolicy, CompiledRule, GuardrailsView, ToolPlan } from "./compile.js";
 import type { CounterSpec, DecisionCode, Effect, Identity, ToolCall } from "./contracts.js";
 import { type CompiledLimit, counterKey } from "./limits.js";
 import { readPath } from "./syntax.js";
@@ -39,6 +39,8 @@ export interface Explanation {
   readonly verdict: Verdict;
   readonly trace: readonly TraceStep[];
   readonly policyVersion: string;
+  /** Pin and result policy of the tool (absent when it has none). */
+  readonly guardrails?: GuardrailsView | undefined;
 }
 
 const EMPTY: readonly CounterSpec[] = Object.freeze([]);
@@ -63,7 +65,7 @@ function limitWeight(l: CompiledLimit, args: unknown): number | Outcome {
       reason: `limit "${l.counter}" counts ${l.incrementFrom}, which must be a number of at least 0 (got ${describeType(v)})`,
       ruleId: l.ruleId,
     };
-  if (v > l.max)
+  if (v > l.capacity)
     return {
       effect: "deny",
       code: "RATE_LIMITED",
@@ -94,7 +96,7 @@ function pushSpecs(
         step: "limit",
         ruleId: l.ruleId,
         result: "needs",
-        detail: `counter "${key}": ${l.max} per ${l.window}${from}`,
+        detail: `counter "${key}": ${l.max} per ${l.window}${from}, algorithm ${l.algorithm}${l.burst === undefined ? "" : ` (burst ${l.burst})`}`,
       });
     }
     const weight = limitWeight(l, args);
@@ -110,6 +112,8 @@ function pushSpecs(
       max: l.max,
       weight,
       ruleId: l.ruleId,
+      ...(l.algorithm !== "fixed" && { algorithm: l.algorithm }),
+      ...(l.burst !== undefined && { burst: l.burst }),
     });
   }
   return first;
@@ -358,5 +362,11 @@ export function explainCall(
   const trace: TraceStep[] = [];
   const plan = policy.tracedPlan(call.name, trace);
   const verdict = evaluatePlan(policy, plan, call, identity, trace);
-  return { verdict, trace, policyVersion: policy.version };
+  const g = policy.guardrailsFor(call.name);
+  return {
+    verdict,
+    trace,
+    policyVersion: policy.version,
+    ...(Object.keys(g).length > 0 && { guardrails: g }),
+  };
 }

@@ -6,6 +6,7 @@
 export type {
   CompiledRule,
   CompilePolicyOptions,
+  GuardrailsView,
   StaticOutcome,
   ToolPlan,
 } from "./compile.js";
@@ -18,6 +19,8 @@ export type {
   Decision,
   Effect,
   Identity,
+  LimitAlgorithm,
+  PeekSpec,
   Reservation,
   ReserveOutcome,
   StoreDegradation,
@@ -36,6 +39,31 @@ export {
   ToolgateError,
 } from "./errors.js";
 export type { Explanation, Outcome, Verdict } from "./evaluate.js";
+export type {
+  DefinitionChange,
+  PinMismatchAction,
+  PinSettings,
+  PinVerdict,
+  ToolDefinition,
+} from "./guardrails/definition.js";
+export {
+  canonicalToolDefinition,
+  checkPin,
+  diffToolDefinitions,
+  PIN_MISMATCH_REASON,
+  PINNED_FIELDS,
+  toolDigest,
+} from "./guardrails/definition.js";
+export type { DetectorName } from "./guardrails/detectors.js";
+export { DETECTORS, findSecrets, luhnValid } from "./guardrails/detectors.js";
+export { compileResultPolicy } from "./guardrails/policy.js";
+export type {
+  CompiledRedaction,
+  CompiledResultPolicy,
+  PathStep,
+  ResultGuardOutcome,
+} from "./guardrails/result-guard.js";
+export { guardResult, guardText, parseJsonPath } from "./guardrails/result-guard.js";
 export type { PolicyListener, ReloadResult } from "./holder.js";
 export { PolicyHolder } from "./holder.js";
 export type { CompiledLimit, LimitCounterView } from "./limits.js";
@@ -62,6 +90,7 @@ export type {
   PolicyCondition,
   PolicyDocument,
   PolicyLimit,
+  PolicyResults,
   ToolRule,
 } from "./schema.js";
 export {
@@ -92,6 +121,14 @@ export {
   createMemoryStore,
   MemoryStoreOptionsSchema,
 } from "./store/memory-store.js";
+export type { Bucket, LogEntry, SlidingLog } from "./store/smooth.js";
+export {
+  bucketSize,
+  bucketToken,
+  bucketUsed,
+  isFixed,
+  parseBucketToken,
+} from "./store/smooth.js";
 export { counterState, invalidSpec, storeClosedError } from "./store/specs.js";
 export type { MeteredCounterStore, StoreStats } from "./store/stats.js";
 export { addStats, Tally } from "./store/stats.js";

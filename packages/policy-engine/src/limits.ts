@@ -1,4 +1,4 @@
-import type { Identity } from "./contracts.js";
+import type { Identity, LimitAlgorithm } from "./contracts.js";
 import type { PolicyLimit } from "./schema.js";
 import { type PathSegment, parseArgPath, parseWindow } from "./syntax.js";
 
@@ -15,6 +15,11 @@ export interface CompiledLimit {
   readonly keyPrefix: string;
   readonly incrementFrom?: string | undefined;
   readonly incrementSegments?: readonly PathSegment[] | undefined;
+  readonly algorithm: LimitAlgorithm;
+  /** Bucket size of a `token_bucket` (else undefined). */
+  readonly burst?: number | undefined;
+  /** The most one call may weigh: `burst` for a bucket, else `max`. */
+  readonly capacity: number;
   /** `rate limit "c" reached: 10 per minute per grant`. */
   readonly reasonPrefix: string;
 }
@@ -35,6 +40,8 @@ export interface LimitCounterView {
   readonly windowMs: number;
   readonly max: number;
   readonly scope: "grant" | "session" | "user" | "global";
+  readonly algorithm: LimitAlgorithm;
+  readonly burst?: number | undefined;
 }
 
 /**
@@ -74,6 +81,14 @@ export function compileLimit(l: PolicyLimit, ruleId: string): CompiledLimit {
   if (typeof segs === "string") throw new TypeError(`${ruleId}.increment_from ${segs}`);
   const per = scope === "global" ? "in total" : `per ${scope}`;
   const unit = l.increment_from === undefined ? "" : ` (counted from ${l.increment_from})`;
+  const algorithm = l.algorithm ?? "fixed";
+  const burst = algorithm === "token_bucket" ? (l.burst ?? l.max) : undefined;
+  const how =
+    algorithm === "sliding"
+      ? ", sliding"
+      : algorithm === "token_bucket"
+        ? `, token bucket of ${burst}`
+        : "";
   return {
     ruleId,
     counter: l.counter,
@@ -84,6 +99,9 @@ export function compileLimit(l: PolicyLimit, ruleId: string): CompiledLimit {
     keyPrefix: `${l.counter}|${scope}|`,
     incrementFrom: l.increment_from,
     incrementSegments: segs,
-    reasonPrefix: `rate limit "${l.counter}" reached: ${l.max} per ${l.window} ${per}${unit}`,
+    algorithm,
+    burst,
+    capacity: burst ?? l.max,
+    reasonPrefix: `rate limit "${l.counter}" reached: ${l.max} per ${l.window} ${per}${unit}${how}`,
   };
 }

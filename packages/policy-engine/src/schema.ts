@@ -1,7 +1,16 @@
 import { z } from "zod";
 import { checkJsonSchema } from "./ajv.js";
 import { PolicyError, PolicyErrorCode, type PolicyIssue } from "./errors.js";
-import { closest, formatPath, parseArgPath, parseConditionPath, parseWindow } from "./syntax.js";
+import { DETECTORS } from "./guardrails/detectors.js";
+import { parseJsonPath } from "./guardrails/result-guard.js";
+import {
+  closest,
+  formatPath,
+  isGlob,
+  parseArgPath,
+  parseConditionPath,
+  parseWindow,
+} from "./syntax.js";
 
 /** Operators a condition may use. */
 export const CONDITION_OPS = [
@@ -49,6 +58,14 @@ const FIX = {
   all_tools: 'use an object with "limits", e.g. { "limits": [...] }',
   timeoutMs: "use a whole number of milliseconds from 1 to 86400000, e.g. 30000",
   secret: 'list argument paths as "args.<path>", e.g. ["args.apiSecret", "args.wallet.*.key"]',
+  pin: 'use "sha256:" and 64 lower-case hex digits, as written by "toolgate scan --pin"',
+  results: 'use an object, e.g. { "redact": ["bearer", "jwt"], "maxBytes": 65536 }',
+  pins: 'use an object, e.g. { "mode": "enforce", "on_mismatch": "hide" }',
+  maxBytes: "use a whole number of bytes of at least 64, e.g. 65536",
+  on_violation: 'use "truncate" or "deny"',
+  on_mismatch: 'use "hide", "approval" or "allow"',
+  algorithm: 'use "fixed", "sliding" or "token_bucket"',
+  burst: "use a whole number of at least 1, e.g. 20",
 } as const;
 
 const fixFor = (field: string): string | undefined =>
@@ -154,15 +171,166 @@ export type PolicyCondition = z.infer<typeof ConditionSchema>;
  * shared grant gets their own `max`). `increment_from` counts the numeric argument at
  * that path instead of 1.
  */
-export const LimitSchema = z.strictObject({
-  counter: z.string().regex(COUNTER_NAME),
-  window: WindowSchema,
-  max: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
-  scope: z.enum(SCOPES).optional(),
-  increment_from: ArgPathSchema.optional(),
-});
+export const LimitSchema = z
+  .strictObject({
+    counter: z.string().regex(COUNTER_NAME),
+    window: WindowSchema,
+    max: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
+    scope: z.enum(SCOPES).optional(),
+    increment_from: ArgPathSchema.optional(),
+    /**
+     * How the limit counts: `fixed` (default; a window opens at the first call),
+     * `sliding` (exact: at most `max` in every interval of `window`) or `token_bucket`
+     * (GCRA: `burst` at once, refilled at `max` per `window`).
+     */
+    algorithm: z.enum(["fixed", "sliding", "token_bucket"]).optional(),
+    /** Bucket size of a `token_bucket`: units admitted at once. Default `max`. */
+    burst: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).optional(),
+  })
+  .superRefine((l, ctx) => {
+    if (l.burst !== undefined && l.algorithm !== "token_bucket")
+      custom(
+        ctx,
+        "burst only applies to algorithm token_bucket",
+        'add "algorithm": "token_bucket" or remove burst',
+        ["burst"],
+      );
+  });
 /** A limit as written in a policy. */
 export type PolicyLimit = z.infer<typeof LimitSchema>;
+
+const PIN = /^sha256:[0-9a-f]{64}$/;
+
+/**
+ * One redaction of `results.redact`: a built-in detector name, `{ regex, flags?, name? }`
+ * or `{ path, name? }` (a JSON path into `structuredContent`, e.g. `$.account.apiKey`).
+ * Checked by hand so every mistake gets a message with the fix.
+ */
+const RedactEntrySchema = z.unknown().superRefine((v, ctx) => {
+  const detectors = DETECTORS.map((d) => `"${d}"`).join(", ");
+  if (typeof v === "string") {
+    if (!(DETECTORS as readonly string[]).includes(v))
+      custom(
+        ctx,
+        `"${v}" is not a built-in detector`,
+        `use one of ${detectors}, or { "regex": "..." } or { "path": "$.field" }`,
+      );
+    return;
+  }
+  if (v === null || typeof v !== "object" || Array.isArray(v)) {
+    custom(
+      ctx,
+      "must be a detector name or an object",
+      `use one of ${detectors}, or { "regex": "..." } or { "path": "$.field" }`,
+    );
+    return;
+  }
+  const o = v as Record<string, unknown>;
+  const extra = Object.keys(o).filter((k) => !["regex", "flags", "path", "name"].includes(k));
+  if (extra.length > 0)
+    custom(ctx, `unknown key "${extra[0]}"`, 'use only "regex", "flags", "path" and "name"', [
+      extra[0]!,
+    ]);
+  if ((o.regex === undefined) === (o.path === undefined)) {
+    custom(
+      ctx,
+      "needs exactly one of regex or path",
+      'write { "regex": "ACCT-[0-9]+" } or { "path": "$.account.id" }',
+    );
+    return;
+  }
+  if (
+    o.name !== undefined &&
+    (typeof o.name !== "string" || !/^[A-Za-z0-9_.:-]{1,64}$/.test(o.name))
+  )
+    custom(
+      ctx,
+      "name must be 1-64 letters, digits, _ . : -",
+      'e.g. "account_id"; it labels the redaction and its metric',
+      ["name"],
+    );
+  if (o.regex !== undefined) {
+    const flags = o.flags ?? "";
+    if (typeof flags !== "string" || !/^[imsu]*$/.test(flags)) {
+      custom(ctx, "flags may only contain i, m, s, u", 'e.g. "i" for case-insensitive', ["flags"]);
+      return;
+    }
+    if (typeof o.regex !== "string" || o.regex.length === 0) {
+      custom(ctx, "regex must be a non-empty string", 'e.g. "ACCT-[0-9]{8}"', ["regex"]);
+      return;
+    }
+    try {
+      const re = new RegExp(o.regex, flags);
+      if (re.test(""))
+        custom(ctx, "regex matches the empty string", "make it match at least one character", [
+          "regex",
+        ]);
+    } catch (err) {
+      custom(
+        ctx,
+        `invalid regex: ${(err as Error).message}`,
+        "fix the regular expression (JavaScript syntax)",
+        ["regex"],
+      );
+    }
+  } else if (o.flags !== undefined) {
+    custom(ctx, "flags only apply to regex", "remove flags", ["flags"]);
+  } else {
+    const steps = typeof o.path === "string" ? parseJsonPath(o.path) : "must be a string";
+    if (typeof steps === "string")
+      custom(
+        ctx,
+        `path ${steps}`,
+        'write a JSON path into structuredContent, e.g. "$.account.apiKey" or "$.items[*].token"',
+        ["path"],
+      );
+  }
+});
+
+/**
+ * What a tool's results may carry back to the model: redactions, a size limit and what
+ * happens above it, and patterns that deny the whole result.
+ */
+export const ResultsSchema = z.strictObject({
+  redact: z.array(RedactEntrySchema).max(64).optional(),
+  /** Largest serialized result in bytes. */
+  maxBytes: z.number().int().min(64).max(1_073_741_824).optional(),
+  /** Above maxBytes: cut the text content to fit (default) or deny the result. */
+  on_violation: z.enum(["truncate", "deny"]).optional(),
+  /** Regexes (JavaScript syntax, case-insensitive) that deny a result containing a match. */
+  deny: z
+    .array(
+      z
+        .string()
+        .min(1)
+        .superRefine((r, ctx) => {
+          try {
+            new RegExp(r, "i");
+          } catch (err) {
+            custom(
+              ctx,
+              `invalid regex: ${(err as Error).message}`,
+              "fix the regular expression (JavaScript syntax)",
+            );
+          }
+        }),
+    )
+    .max(64)
+    .optional(),
+});
+/** A `results` entry as written. */
+export type PolicyResults = z.infer<typeof ResultsSchema>;
+
+/** Policy-wide pin settings. */
+export const PinsSchema = z.strictObject({
+  /**
+   * `enforce` (default): act on mismatches. `shadow`: report only. `trust_on_first_use`:
+   * tools without a pin are pinned the first time the gateway sees them.
+   */
+  mode: z.enum(["enforce", "shadow", "trust_on_first_use"]).optional(),
+  /** A mismatching tool: `hide` it and deny calls (default), hold calls for `approval`, or `allow` and report. */
+  on_mismatch: z.enum(["hide", "approval", "allow"]).optional(),
+});
 
 const JsonSchemaSchema = z.record(z.string(), z.unknown()).superRefine((schema, ctx) => {
   const err = checkJsonSchema(schema);
@@ -195,6 +363,10 @@ export const ToolRuleSchema = z.strictObject({
    * segment may be `*` (any key or index).
    */
   secret: z.array(z.string().regex(/^args(\.[^.]+)+$/)).optional(),
+  /** Digest of the tool definition a reviewer approved (`toolgate scan --pin` writes it). */
+  pin: z.string().regex(PIN).optional(),
+  /** What results of this tool may carry back to the model. */
+  results: ResultsSchema.optional(),
 });
 /** A tool rule as written in a policy. */
 export type ToolRule = z.infer<typeof ToolRuleSchema>;
@@ -217,6 +389,7 @@ export const PolicySchema = z.strictObject({
   hide: z.array(z.string().min(1)).optional(),
   tools: z.record(ToolKeySchema, ToolRuleSchema).optional(),
   all_tools: z.strictObject({ limits: z.array(LimitSchema).optional() }).optional(),
+  pins: PinsSchema.optional(),
 });
 /** A validated v1 policy document (as written: defaults are applied by the compiler). */
 export type PolicyDocument = z.infer<typeof PolicySchema>;
@@ -236,13 +409,24 @@ export function policyJsonSchema(): Record<string, unknown> {
 
 const ROOT_KEYS = Object.keys(PolicySchema.shape);
 const RULE_KEYS = Object.keys(ToolRuleSchema.shape);
-const LIMIT_KEYS = Object.keys(LimitSchema.shape);
+const LIMIT_KEYS = [
+  "counter",
+  "window",
+  "max",
+  "scope",
+  "increment_from",
+  "algorithm",
+  "burst",
+] as const;
 const CONDITION_KEYS = ["path", "op", "value", "reason"];
 
 function keysAt(path: readonly PropertyKey[]): readonly string[] {
   const n = path.length;
   if (n === 0) return ROOT_KEYS;
   if (n === 1 && path[0] === "all_tools") return ["limits"];
+  if (n === 1 && path[0] === "pins") return ["mode", "on_mismatch"];
+  if (n === 3 && path[0] === "tools" && path[2] === "results")
+    return ["redact", "maxBytes", "on_violation", "deny"];
   if (n === 2 && path[0] === "tools") return RULE_KEYS;
   const parent = path[n - 2];
   if (parent === "limits") return LIMIT_KEYS;
@@ -350,6 +534,14 @@ function issueFromZod(issue: z.core.$ZodIssue, input: unknown): PolicyIssue[] {
             fix: 'name the tool or glob, e.g. "binance_us_*"',
           },
         ];
+      if (typeof got === "number")
+        return [
+          {
+            path: where,
+            message: `${field} ${got} is out of range`,
+            fix: fixFor(field) ?? "use a number in the allowed range",
+          },
+        ];
       return [{ path: where, message: "must not be empty", fix: "write a non-empty value" }];
     case "invalid_format":
       return [
@@ -379,6 +571,8 @@ function issueFromZod(issue: z.core.$ZodIssue, input: unknown): PolicyIssue[] {
 }
 
 interface CounterUse {
+  algorithm: string;
+  burst: unknown;
   window: string;
   windowMs: number;
   max: number;
@@ -406,18 +600,30 @@ function crossFieldIssues(input: unknown): PolicyIssue[] {
       const here = formatPath([...base, i]);
       const prev = seen.get(l.counter);
       if (prev === undefined) {
-        seen.set(l.counter, { window: l.window, windowMs, max: l.max, scope, path: here });
+        seen.set(l.counter, {
+          algorithm: typeof l.algorithm === "string" ? l.algorithm : "fixed",
+          burst: l.burst,
+          window: l.window,
+          windowMs,
+          max: l.max,
+          scope,
+          path: here,
+        });
         return;
       }
       const diffs: string[] = [];
       if (prev.windowMs !== windowMs) diffs.push(`window "${l.window}" vs "${prev.window}"`);
       if (prev.max !== l.max) diffs.push(`max ${l.max} vs ${prev.max}`);
       if (prev.scope !== scope) diffs.push(`scope "${scope}" vs "${prev.scope}"`);
+      const algorithm = typeof l.algorithm === "string" ? l.algorithm : "fixed";
+      if (prev.algorithm !== algorithm)
+        diffs.push(`algorithm "${algorithm}" vs "${prev.algorithm}"`);
+      if (prev.burst !== l.burst) diffs.push(`burst ${String(l.burst)} vs ${String(prev.burst)}`);
       if (diffs.length > 0)
         issues.push({
           path: here,
           message: `counter "${l.counter}" is also defined at ${prev.path} with different settings (${diffs.join(", ")})`,
-          fix: `use the same window, max and scope as ${prev.path}, or give this limit its own counter name`,
+          fix: `use the same window, max, scope, algorithm and burst as ${prev.path}, or give this limit its own counter name`,
         });
     });
   };
@@ -429,8 +635,16 @@ function crossFieldIssues(input: unknown): PolicyIssue[] {
     const tools = root.tools;
     if (tools !== null && typeof tools === "object" && !Array.isArray(tools)) {
       for (const [key, rule] of Object.entries(tools)) {
-        if (rule !== null && typeof rule === "object")
+        if (rule !== null && typeof rule === "object") {
           visit((rule as Record<string, unknown>).limits, ["tools", key, "limits"]);
+          // A pin is the digest of one definition; a glob names many tools.
+          if ((rule as Record<string, unknown>).pin !== undefined && isGlob(key))
+            issues.push({
+              path: formatPath(["tools", key, "pin"]),
+              message: `a pin belongs to one tool, but "${key}" is a glob`,
+              fix: "move the pin to an entry with the exact tool name",
+            });
+        }
       }
     }
   }

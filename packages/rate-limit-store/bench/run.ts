@@ -50,6 +50,24 @@ const specFor = (i: number) => [
   },
 ];
 
+/**
+ * The algorithm comparison: the same one-limit call as `fixed`, `sliding` and
+ * `token_bucket`, with a one-second window so the sliding log stays at its steady size
+ * (about one second of calls per key) instead of growing for the whole run.
+ */
+const ALGORITHMS = ["fixed", "sliding", "token_bucket"] as const;
+const algSpecFor = (algorithm: (typeof ALGORITHMS)[number]) => (i: number) => [
+  {
+    key: KEYS[i & 1023]!,
+    counter: "bench",
+    windowMs: 1000,
+    max: 1e12,
+    weight: 1,
+    ruleId: "bench",
+    algorithm,
+  },
+];
+
 function pct(sorted: Float64Array, p: number): number {
   if (sorted.length === 0) return Number.NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!;
@@ -144,6 +162,64 @@ async function main(): Promise<void> {
     return row;
   };
 
+  /**
+   * The algorithms side by side: ROUNDS interleaved rounds, each measuring every algorithm
+   * on its own store in rotated order, so load from elsewhere hits all of them alike.
+   * The rows report the median throughput; `ratio` is the median of the per-round ratios
+   * to fixed in the same round (a burst of outside load skews it less than a ratio of medians).
+   */
+  const ROUNDS = 5;
+  const compareAlgorithms = async (
+    where: "memory" | "redis",
+    c: number,
+    ops: number,
+    warm: number,
+    stores: ReadonlyArray<Awaited<ReturnType<typeof createMemoryStore>>>,
+  ) => {
+    const opsOf = ALGORITHMS.map((alg, k) => {
+      const specs = algSpecFor(alg);
+      const st = stores[k]!;
+      return async (i: number) => {
+        const o = await st.reserve(specs(i));
+        if (o.admitted) await st.commit(o.reservation);
+      };
+    });
+    for (const op of opsOf) await measure(op, warm, c);
+    const per = ALGORITHMS.map(
+      () => [] as Array<{ opsPerSec: number; p50Us: number; p99Us: number }>,
+    );
+    for (let r = 0; r < ROUNDS; r++) {
+      for (let j = 0; j < ALGORITHMS.length; j++) {
+        const k = (j + r) % ALGORITHMS.length;
+        per[k]!.push(
+          await measure(opsOf[k]!, Math.floor(ops / ROUNDS), c, Math.floor(warm / ROUNDS)),
+        );
+      }
+    }
+    const median = (xs: number[]) => {
+      const s2 = [...xs].sort((a, b) => a - b);
+      return s2[Math.floor(s2.length / 2)]!;
+    };
+    let fixedName: string | undefined;
+    ALGORITHMS.forEach((alg, k) => {
+      const rs = per[k]!;
+      const row: Row = {
+        name: `${where} ${alg} reserve+commit`,
+        concurrency: c,
+        ops,
+        opsPerSec: median(rs.map((x) => x.opsPerSec)),
+        p50Us: median(rs.map((x) => x.p50Us)),
+        p99Us: median(rs.map((x) => x.p99Us)),
+      };
+      if (fixedName !== undefined) {
+        row.baseline = fixedName;
+        row.ratio = median(rs.map((x, i) => x.opsPerSec / per[0]![i]!.opsPerSec));
+      }
+      fixedName ??= row.name;
+      rows.push(row);
+    });
+  };
+
   // --- memory
   const MEM_OPS = QUICK ? 200_000 : 2_000_000;
   /** Warm-up and timed-pass size: a tenth of the throughput pass. */
@@ -173,6 +249,9 @@ async function main(): Promise<void> {
       base,
     );
     await store.close();
+    const stores = ALGORITHMS.map(() => createMemoryStore({ sweepIntervalMs: 0 }));
+    await compareAlgorithms("memory", c, MEM_OPS / 4, MEM_SMALL, stores);
+    await Promise.all(stores.map((x) => x.close()));
   }
 
   // --- redis: a private server when possible, so the shared one stays quiet
@@ -234,6 +313,12 @@ async function main(): Promise<void> {
       const reserve3 = (i: number) => store.reserve(three(i));
       add("redis store reserve, 3 limits", c, n, await measure(reserve3, n, c), base);
       await store.close();
+      const rstores = ALGORITHMS.map((alg) =>
+        createRedisStore({ url, prefix: `bench-${alg}:${Date.now()}:` }),
+      );
+      await Promise.all(rstores.map((x) => x.ready()));
+      await compareAlgorithms("redis", c, n, Math.min(n, 20_000), rstores);
+      await Promise.all(rstores.map((x) => x.close()));
     }
   } finally {
     await server?.kill();

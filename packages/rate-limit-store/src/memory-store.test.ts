@@ -1,19 +1,22 @@
 import { createMemoryStore } from "@toolgate/policy-engine";
 import { describe, expect, it, vi } from "vitest";
 import { runStoreContract, spec } from "../test/contract.js";
+import { runSmoothContract } from "../test/smooth-contract.js";
 
-runStoreContract("memory", async () => {
+const memoryHarness = async () => {
   let t = 1_000_000;
   const store = createMemoryStore({ now: () => t, sweepIntervalMs: 0 });
   return {
     store,
     slackMs: 0,
-    advance: async (ms) => {
+    advance: async (ms: number) => {
       t += ms;
     },
     close: () => store.close(),
   };
-});
+};
+runStoreContract("memory", memoryHarness);
+runSmoothContract("memory", memoryHarness);
 
 describe("memory store", () => {
   it("reports the exact time left in the window as retryAfterMs", async () => {

@@ -6,21 +6,24 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { createRedisStore } from "../src/redis-store.js";
 import { runStoreContract, spec, WINDOW_MS } from "./contract.js";
 import { startRedisServer } from "./redis-server.js";
+import { runSmoothContract } from "./smooth-contract.js";
 
 const url = inject("redisUrl");
 const prefix = () => `test:${randomUUID()}:`;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-runStoreContract("redis", async () => {
+const redisHarness = async () => {
   const store = createRedisStore({ url, prefix: prefix() });
   await store.ready();
   return {
     store,
     slackMs: 15,
-    advance: (ms) => sleep(ms),
+    advance: (ms: number) => sleep(ms),
     close: () => store.close(),
   };
-});
+};
+runStoreContract("redis", redisHarness);
+runSmoothContract("redis", redisHarness);
 
 describe("redis store: exact across instances", () => {
   const stores: MeteredCounterStore[] = [];

@@ -4,6 +4,7 @@ import type {
   CounterReservation,
   CounterSpec,
   CounterState,
+  PeekSpec,
   ReserveOutcome,
   StoreHealth,
 } from "../contracts.js";
@@ -15,6 +16,19 @@ import {
   schedulerSchema,
 } from "../seams/clock.js";
 import { parseOptions } from "../seams/options.js";
+import {
+  type Bucket,
+  bucketSize,
+  bucketToken,
+  bucketUsed,
+  expireLog,
+  isFixed,
+  MAX_LOG_ENTRIES,
+  parseBucketToken,
+  removeLogEntry,
+  type SlidingLog,
+  slidingRetry,
+} from "./smooth.js";
 import { counterState, invalidSpec, storeClosedError } from "./specs.js";
 import { type MeteredCounterStore, type StoreStats, Tally } from "./stats.js";
 
@@ -75,8 +89,6 @@ const SWEEP_EVERY = 4096;
 const CHUNK_BITS = 10;
 const CHUNK_SIZE = 1 << CHUNK_BITS;
 
-type PeekSpec = Pick<CounterSpec, "key" | "windowMs" | "max">;
-
 /**
  * A reservation as this store hands it out. The sequence number rides along in a
  * private field so settling our own reservations needs no id parsing (a copy, or a
@@ -107,6 +119,10 @@ class MemoryCounterStore implements MeteredCounterStore {
   readonly #sweepIntervalMs: number;
   readonly #idPrefix: string;
   readonly #windows = new Map<string, Window>();
+  /** Sliding logs and GCRA buckets; separate maps so algorithms never share a key's state. */
+  readonly #logs = new Map<string, SlidingLog>();
+  readonly #buckets = new Map<string, Bucket>();
+  #smooth = false;
   readonly #chunks = new Map<number, Chunk>();
   readonly #tally = new Tally();
   #seq = 0;
@@ -137,6 +153,11 @@ class MemoryCounterStore implements MeteredCounterStore {
   #sweepNow(t: number): void {
     this.#opsSinceSweep = 0;
     for (const [key, w] of this.#windows) if (w.resetAt <= t) this.#windows.delete(key);
+    for (const [key, log] of this.#logs) {
+      const last = log.entries[log.entries.length - 1];
+      if (last === undefined || last.t + log.windowMs <= t) this.#logs.delete(key);
+    }
+    for (const [key, b] of this.#buckets) if (b.tat <= t) this.#buckets.delete(key);
     // Reservations whose windows all ended can only roll back into nothing: forget them.
     for (const [n, c] of this.#chunks) {
       if (c.until <= t && c !== this.#current) this.#chunks.delete(n);
@@ -164,9 +185,122 @@ class MemoryCounterStore implements MeteredCounterStore {
     if (++this.#opsSinceSweep >= SWEEP_EVERY && this.#opsSinceSweep >= this.#windows.size) {
       this.#sweepNow(t);
     }
+    for (let i = 0; i < specs.length; i++) {
+      if (!isFixed(specs[i]!)) return this.#reserveSmooth(specs, t);
+    }
     const refused = this.#check(specs, t);
     if (refused !== undefined) return refused;
     return this.#consume(specs, t);
+  }
+
+  /**
+   * A call with at least one sliding or token-bucket limit. Same two phases as the fixed
+   * path (check every spec, then consume all), in the order of operations the Redis
+   * script uses, so both stores reach the same doubles.
+   */
+  #reserveSmooth(specs: readonly CounterSpec[], t: number): ReserveOutcome {
+    this.#smooth = true;
+    const n = specs.length;
+    // Per key, the count (fixed, sliding) or tat (bucket) including earlier specs of this call.
+    const cur = new Map<string, number>();
+    const planned: number[] = new Array(n);
+    for (let i = 0; i < n; i++) {
+      const s = specs[i]!;
+      const w = s.weight;
+      const ck = `${s.algorithm ?? "fixed"}\u0000${s.key}`;
+      let retry: number | undefined;
+      if (s.algorithm === "sliding") {
+        const log = this.#logs.get(s.key);
+        if (log !== undefined && !cur.has(ck)) expireLog(log, s.windowMs, t);
+        const used = cur.get(ck) ?? log?.sum ?? 0;
+        if (log !== undefined && w > 0 && log.entries.length - log.head >= MAX_LOG_ENTRIES)
+          retry = log.entries[log.head]!.t + s.windowMs - t;
+        else if (used + w <= s.max) planned[i] = used + w;
+        else retry = slidingRetry(log, used, w, s.max, s.windowMs, t);
+      } else if (s.algorithm === "token_bucket") {
+        const b = this.#buckets.get(s.key);
+        const per = s.windowMs / s.max;
+        const from = cur.get(ck) ?? (b !== undefined && b.tat > t ? b.tat : t);
+        const next = from + w * per;
+        const tau = bucketSize(s) * per;
+        if (next - t <= tau) planned[i] = next;
+        else retry = w > bucketSize(s) ? s.windowMs : next - tau - t;
+      } else {
+        const win = this.#windows.get(s.key);
+        const used = cur.get(ck) ?? (win !== undefined && win.resetAt > t ? win.used : 0);
+        if (used + w <= s.max) planned[i] = used + w;
+        else {
+          if (win !== undefined && win.resetAt > t && win.resetAt - t > s.windowMs)
+            win.resetAt = t + s.windowMs;
+          retry = win !== undefined && win.resetAt > t ? win.resetAt - t : s.windowMs;
+        }
+      }
+      if (retry !== undefined) {
+        this.#tally.refused++;
+        return {
+          admitted: false,
+          blockedBy: i,
+          retryAfterMs: retry,
+          counters: this.#statesOf(specs, t),
+        };
+      }
+      cur.set(ck, planned[i]!);
+    }
+    const seq = this.#seq;
+    const ref = this.#idPrefix + seq.toString(36);
+    const counters: CounterReservation["counters"][number][] = new Array(n);
+    let until = 0;
+    for (let i = 0; i < n; i++) {
+      const s = specs[i]!;
+      let resetAtMs: number;
+      let token: string | undefined;
+      if (s.algorithm === "sliding" && s.weight === 0) {
+        // Nothing to count, so nothing to keep (and nothing to roll back).
+        resetAtMs = t;
+      } else if (s.algorithm === "sliding") {
+        let log = this.#logs.get(s.key);
+        if (log === undefined) {
+          log = { entries: [], head: 0, sum: 0, windowMs: s.windowMs };
+          this.#logs.set(s.key, log);
+        }
+        log.windowMs = s.windowMs;
+        token = `${ref}.${i}`;
+        log.entries.push({ t, w: s.weight, id: token });
+        log.sum = log.sum + s.weight;
+        resetAtMs = t + s.windowMs;
+      } else if (s.algorithm === "token_bucket") {
+        const b = this.#buckets.get(s.key);
+        const after = planned[i]!;
+        token = bucketToken(b?.tat, after);
+        if (b === undefined) this.#buckets.set(s.key, { tat: after });
+        else b.tat = after;
+        resetAtMs = after;
+      } else {
+        let win = this.#windows.get(s.key);
+        if (win === undefined || win.resetAt <= t) {
+          win = { used: 0, resetAt: t + s.windowMs };
+          this.#windows.set(s.key, win);
+        }
+        win.used += s.weight;
+        resetAtMs = win.resetAt;
+      }
+      counters[i] = {
+        key: s.key,
+        weight: s.weight,
+        resetAtMs,
+        windowMs: s.windowMs,
+        ...(s.algorithm !== undefined && s.algorithm !== "fixed" && { algorithm: s.algorithm }),
+        ...(token !== undefined && { token }),
+      };
+      if (resetAtMs > until) until = resetAtMs;
+    }
+    this.#tally.admitted++;
+    this.#openReservation(until);
+    return {
+      admitted: true,
+      reservation: new MemoryReservation(this, ref, seq, counters),
+      counters: this.#statesOf(specs, t),
+    };
   }
 
   /**
@@ -248,6 +382,10 @@ class MemoryCounterStore implements MeteredCounterStore {
     const out: CounterState[] = new Array(specs.length);
     for (let i = 0; i < specs.length; i++) {
       const s = specs[i]!;
+      if (this.#smooth && !isFixed(s)) {
+        out[i] = this.#smoothState(s, t);
+        continue;
+      }
       const w = this.#windows.get(s.key);
       out[i] =
         w !== undefined && w.resetAt > t
@@ -255,6 +393,38 @@ class MemoryCounterStore implements MeteredCounterStore {
           : counterState(s.key, 0, s.max, t + s.windowMs);
     }
     return out;
+  }
+
+  /** State of a sliding or bucket counter: units in use now, and when all of them are free. */
+  #smoothState(s: PeekSpec, t: number): CounterState {
+    if (s.algorithm === "sliding") {
+      const log = this.#logs.get(s.key);
+      let used = 0;
+      let last = t;
+      // Nothing expired yet: the running sum is the count (O(1) on the reserve path,
+      // which just expired the log). Otherwise sum the live entries, as the Lua does.
+      const head = log?.entries[log.head];
+      if (log !== undefined && head !== undefined && head.t + s.windowMs > t) {
+        return counterState(
+          s.key,
+          log.sum,
+          s.max,
+          log.entries[log.entries.length - 1]!.t + s.windowMs,
+        );
+      }
+      if (log !== undefined) {
+        for (let i = log.head; i < log.entries.length; i++) {
+          const e = log.entries[i]!;
+          if (e.t + s.windowMs <= t) continue;
+          used = used + e.w;
+          last = e.t + s.windowMs;
+        }
+      }
+      return counterState(s.key, used, s.max, last);
+    }
+    const b = this.#buckets.get(s.key);
+    const tat = b !== undefined && b.tat > t ? b.tat : undefined;
+    return counterState(s.key, bucketUsed(tat, s.max, s.windowMs, t), bucketSize(s), tat ?? t);
   }
 
   /**
@@ -293,7 +463,27 @@ class MemoryCounterStore implements MeteredCounterStore {
     // Unknown ids (settled before, or from another store) give nothing back.
     if (!this.#settle(reservation)) return Promise.resolve();
     const t = this.#now();
-    for (const c of reservation.counters) {
+    const cs = reservation.counters;
+    // Backwards, so a bucket listed twice in one call unwinds in the order it was wound.
+    for (let i = cs.length - 1; i >= 0; i--) {
+      const c = cs[i]!;
+      if (c.algorithm === "sliding") {
+        const log = this.#logs.get(c.key);
+        if (log !== undefined && c.token !== undefined) {
+          expireLog(log, log.windowMs, t);
+          removeLogEntry(log, c.token);
+        }
+        continue;
+      }
+      if (c.algorithm === "token_bucket") {
+        const b = this.#buckets.get(c.key);
+        const tok = parseBucketToken(c.token);
+        if (b !== undefined && tok !== undefined && b.tat === tok.after) {
+          if (tok.before === undefined) this.#buckets.delete(c.key);
+          else b.tat = tok.before;
+        }
+        continue;
+      }
       const w = this.#windows.get(c.key);
       // Only the window the units went into gets them back; a newer window never does.
       if (w !== undefined && w.resetAt === c.resetAtMs && w.resetAt > t) {
@@ -322,12 +512,17 @@ class MemoryCounterStore implements MeteredCounterStore {
     this.#closed = true;
     if (this.#sweepHandle !== undefined) this.#scheduler.clearTimeout(this.#sweepHandle);
     this.#windows.clear();
+    this.#logs.clear();
+    this.#buckets.clear();
     this.#chunks.clear();
     return Promise.resolve();
   }
 
   stats(): StoreStats {
-    return this.#tally.snapshot(this.name, this.#windows.size);
+    return this.#tally.snapshot(
+      this.name,
+      this.#windows.size + this.#logs.size + this.#buckets.size,
+    );
   }
 }
 

@@ -1,7 +1,7 @@
 import type { CounterSpec, CounterState } from "../contracts.js";
 import { PolicyErrorCode, ToolgateError } from "../errors.js";
 
-type PeekSpec = Pick<CounterSpec, "key" | "windowMs" | "max">;
+type PeekSpec = Pick<CounterSpec, "key" | "windowMs" | "max" | "algorithm" | "burst">;
 
 /**
  * Checks specs handed to a store. Specs come from the compiled policy, so a bad one is
@@ -31,6 +31,17 @@ export function invalidSpec(
     else if (!(s.max >= 0) || !Number.isFinite(s.max)) problem = "max must be a finite number >= 0";
     else if (withWeight && (!(s.weight >= 0) || !Number.isFinite(s.weight)))
       problem = "weight must be a finite number >= 0";
+    else if (
+      s.algorithm !== undefined &&
+      s.algorithm !== "fixed" &&
+      s.algorithm !== "sliding" &&
+      s.algorithm !== "token_bucket"
+    )
+      problem = "algorithm must be fixed, sliding or token_bucket";
+    else if (s.algorithm === "token_bucket" && !(s.max > 0))
+      problem = "max of a token_bucket must be > 0";
+    else if (s.burst !== undefined && (!(s.burst > 0) || !Number.isFinite(s.burst)))
+      problem = "burst must be a finite number > 0";
     if (problem !== undefined) {
       return new ToolgateError(
         PolicyErrorCode.SPEC_INVALID,

@@ -5,7 +5,9 @@ import {
   type CounterState,
   counterState,
   invalidSpec,
+  isFixed,
   type MeteredCounterStore,
+  type PeekSpec,
   type ReserveOutcome,
   type StoreHealth,
   type StoreStats,
@@ -25,6 +27,16 @@ export interface RedisBackendOptions {
   readonly now: Clock;
   readonly nextId: () => string;
   readonly tally: Tally;
+}
+
+/** Key namespace per algorithm, so limits of different algorithms never share state. */
+function ns(s: Pick<CounterSpec, "algorithm">): string {
+  return s.algorithm === "sliding" ? "s:" : s.algorithm === "token_bucket" ? "b:" : "c:";
+}
+
+/** The algorithm's letter in the smooth scripts' ARGV. */
+function letter(s: Pick<CounterSpec, "algorithm">): string {
+  return s.algorithm === "sliding" ? "s" : s.algorithm === "token_bucket" ? "b" : "f";
 }
 
 /**
@@ -122,10 +134,82 @@ class RedisBackend implements MeteredCounterStore {
     return { admitted: false, blockedBy, retryAfterMs, counters: states };
   }
 
+  /** A call with sliding or token-bucket limits: one SMOOTH_RESERVE_LUA call. */
+  async #reserveSmooth(specs: readonly CounterSpec[]): Promise<ReserveOutcome> {
+    const n = specs.length;
+    const id = this.#o.nextId();
+    const keys: string[] = new Array(n);
+    const argv: Array<string | number> = [id];
+    for (let i = 0; i < n; i++) {
+      const s = specs[i]!;
+      keys[i] = this.#o.keyBase + ns(s) + s.key;
+      argv.push(letter(s), s.weight, s.max, Math.ceil(s.windowMs), s.burst ?? s.max);
+    }
+    let reply: Reply;
+    try {
+      const wait = this.#conn.waitFirstReady();
+      if (wait !== undefined) await wait;
+      const scripts = this.#conn.scripts;
+      reply = await (this.#inflight === 1
+        ? scripts.toolgateSmoothReserveDirect(n, ...keys, ...argv)
+        : scripts.toolgateSmoothReserve(n, ...keys, ...argv));
+    } catch (err) {
+      throw this.#conn.unavailable(err);
+    }
+    const t = this.#o.now();
+    if (reply[0] === 1) {
+      const counters: CounterReservation["counters"][number][] = new Array(n);
+      const states: CounterState[] = new Array(n);
+      for (let i = 0; i < n; i++) {
+        const s = specs[i]!;
+        const used = Number(reply[1 + 3 * i]);
+        const resetAtMs = Number(reply[2 + 3 * i]);
+        const token = String(reply[3 + 3 * i]);
+        counters[i] = {
+          key: s.key,
+          weight: s.weight,
+          resetAtMs,
+          windowMs: s.windowMs,
+          ...(!isFixed(s) && { algorithm: s.algorithm, token }),
+        };
+        // resetAt is on the Redis clock; states report it on ours.
+        const max = s.algorithm === "token_bucket" ? (s.burst ?? s.max) : s.max;
+        states[i] = counterState(s.key, used, max, resetAtMs);
+      }
+      this.#o.tally.admitted++;
+      return { admitted: true, reservation: { id, counters }, counters: states };
+    }
+    const blockedBy = Number(reply[1]);
+    const retryAfterMs = Math.max(0, Number(reply[2]));
+    const states = specs.map((s, i) => this.#state(s, reply[3 + 2 * i]!, reply[4 + 2 * i]!, t));
+    this.#o.tally.refused++;
+    return { admitted: false, blockedBy, retryAfterMs, counters: states };
+  }
+
+  /** A counter state from a smooth script's `used, resetIn` pair. */
+  #state(s: PeekSpec, u: string | number, r: string | number, t: number): CounterState {
+    const max = s.algorithm === "token_bucket" ? (s.burst ?? s.max) : s.max;
+    const resetIn = Number(r);
+    return resetIn > 0
+      ? counterState(s.key, Number(u), max, t + resetIn)
+      : counterState(s.key, 0, max, isFixed(s) ? t + s.windowMs : t);
+  }
+
   async reserve(specs: readonly CounterSpec[]): Promise<ReserveOutcome> {
     if (this.#closed) throw storeClosedError(this.name);
     const bad = invalidSpec(specs, true);
     if (bad !== undefined) throw bad;
+    for (let i = 0; i < specs.length; i++) {
+      if (!isFixed(specs[i]!)) {
+        this.#o.tally.reservations++;
+        this.#inflight++;
+        try {
+          return await this.#reserveSmooth(specs);
+        } finally {
+          this.#inflight--;
+        }
+      }
+    }
     const tally = this.#o.tally;
     tally.reservations++;
     const t0 = this.#o.now();
@@ -173,6 +257,20 @@ class RedisBackend implements MeteredCounterStore {
     const keyBase = this.#o.keyBase;
     // Units given back may make room: stop refusing these keys locally.
     for (const c of reservation.counters) this.#local.forget(c.key);
+    if (reservation.counters.some((c) => !isFixed(c))) {
+      const keys = [keyBase + "r:" + reservation.id];
+      const argv: Array<string | number> = [markerExpireAt(reservation)];
+      for (const c of reservation.counters) {
+        keys.push(keyBase + ns(c) + c.key);
+        argv.push(letter(c), c.weight, c.resetAtMs, c.token ?? "", Math.ceil(c.windowMs));
+      }
+      try {
+        await this.#conn.scripts.toolgateSmoothRollback(keys.length, ...keys, ...argv);
+      } catch (err) {
+        this.#conn.recordError(err);
+      }
+      return;
+    }
     const args: Array<string | number> = [keyBase + "r:" + reservation.id];
     for (const c of reservation.counters) args.push(keyBase + "c:" + c.key);
     args.push(markerExpireAt(reservation));
@@ -185,21 +283,26 @@ class RedisBackend implements MeteredCounterStore {
     }
   }
 
-  async peek(
-    specs: readonly Pick<CounterSpec, "key" | "windowMs" | "max">[],
-  ): Promise<CounterState[]> {
+  async peek(specs: readonly PeekSpec[]): Promise<CounterState[]> {
     if (this.#closed) throw storeClosedError(this.name);
     const bad = invalidSpec(specs, false);
     if (bad !== undefined) throw bad;
     const conn = this.#conn;
+    const smooth = specs.some((s) => !isFixed(s));
     let reply: Reply;
     try {
       const wait = conn.waitFirstReady();
       if (wait !== undefined) await wait;
-      reply = await conn.scripts.toolgatePeek(
-        specs.length,
-        ...specs.map((s) => this.#o.keyBase + "c:" + s.key),
-      );
+      reply = smooth
+        ? await conn.scripts.toolgateSmoothPeek(
+            specs.length,
+            ...specs.map((s) => this.#o.keyBase + ns(s) + s.key),
+            ...specs.flatMap((s) => [letter(s), s.max, Math.ceil(s.windowMs)]),
+          )
+        : await conn.scripts.toolgatePeek(
+            specs.length,
+            ...specs.map((s) => this.#o.keyBase + "c:" + s.key),
+          );
     } catch (err) {
       conn.recordError(err);
       throw new RateLimitStoreError(
@@ -209,6 +312,7 @@ class RedisBackend implements MeteredCounterStore {
       );
     }
     const t = this.#o.now();
+    if (smooth) return specs.map((s, i) => this.#state(s, reply[2 * i]!, reply[2 * i + 1]!, t));
     return specs.map((s, i) => {
       const used = Number(reply[2 * i]);
       const pttl = Number(reply[2 * i + 1]);

@@ -1,7 +1,15 @@
 import type { Scheduler, StoreHealth, Tally } from "@toolgate/policy-engine";
 import { type Cluster, Redis } from "ioredis";
 import { RateLimitStoreError, RateLimitStoreErrorCode } from "../errors.js";
-import { PEEK_LUA, RESERVE_LUA, RESERVE_ONE_LUA, ROLLBACK_LUA } from "./lua.js";
+import {
+  PEEK_LUA,
+  RESERVE_LUA,
+  RESERVE_ONE_LUA,
+  ROLLBACK_LUA,
+  SMOOTH_PEEK_LUA,
+  SMOOTH_RESERVE_LUA,
+  SMOOTH_ROLLBACK_LUA,
+} from "./lua.js";
 
 /** A script reply: numbers, or strings where Lua computed fractions. */
 export type Reply = ReadonlyArray<string | number>;
@@ -20,6 +28,10 @@ export interface ScriptClient {
   ): Promise<Reply>;
   toolgateRollback(numKeys: number, ...args: Array<string | number>): Promise<number>;
   toolgatePeek(numKeys: number, ...args: string[]): Promise<Reply>;
+  toolgateSmoothReserve(numKeys: number, ...args: Array<string | number>): Promise<Reply>;
+  toolgateSmoothReserveDirect(numKeys: number, ...args: Array<string | number>): Promise<Reply>;
+  toolgateSmoothRollback(numKeys: number, ...args: Array<string | number>): Promise<number>;
+  toolgateSmoothPeek(numKeys: number, ...args: Array<string | number>): Promise<Reply>;
 }
 
 /** What the connection needs to know; a subset of the Redis store's options. */
@@ -57,7 +69,11 @@ function openClient(opts: ConnectionOptions, secrets: string[]): Redis {
     connectTimeout: opts.connectTimeoutMs,
     maxRetriesPerRequest: 0,
     // Sent at once when nothing else is in flight (see `inflight` in the backend).
-    autoPipeliningIgnoredCommands: ["toolgateReserveDirect", "toolgateReserveOneDirect"],
+    autoPipeliningIgnoredCommands: [
+      "toolgateReserveDirect",
+      "toolgateReserveOneDirect",
+      "toolgateSmoothReserveDirect",
+    ],
     retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 10), opts.maxReconnectDelayMs),
   });
 }
@@ -70,6 +86,10 @@ function defineScripts(client: Redis | Cluster): ScriptClient {
     ["toolgateReserveOneDirect", RESERVE_ONE_LUA],
     ["toolgateRollback", ROLLBACK_LUA],
     ["toolgatePeek", PEEK_LUA],
+    ["toolgateSmoothReserve", SMOOTH_RESERVE_LUA],
+    ["toolgateSmoothReserveDirect", SMOOTH_RESERVE_LUA],
+    ["toolgateSmoothRollback", SMOOTH_ROLLBACK_LUA],
+    ["toolgateSmoothPeek", SMOOTH_PEEK_LUA],
   ] as const) {
     if (typeof (client as unknown as Record<string, unknown>)[cmd] !== "function") {
       client.defineCommand(cmd, { lua });

@@ -9,6 +9,7 @@ import {
   createMemoryStore,
   fnSchema,
   type MeteredCounterStore,
+  type PeekSpec,
   type ReserveOutcome,
   type StoreDegradation,
   type StoreHealth,
@@ -180,7 +181,7 @@ class FailModeStore implements MeteredCounterStore {
     await this.#backend.rollback(reservation);
   }
 
-  peek(specs: readonly Pick<CounterSpec, "key" | "windowMs" | "max">[]): Promise<CounterState[]> {
+  peek(specs: readonly PeekSpec[]): Promise<CounterState[]> {
     return this.#backend.peek(specs);
   }
 
