@@ -1,27 +1,20 @@
 import { randomUUID } from "node:crypto";
 import type { Server } from "node:http";
 import type { UpstreamConfig } from "@toolgate/mcp-express";
-import {
-  AuthThrottle,
-  createToolgateMcp,
-  normalizeHost,
-  type ToolgateMcp,
-} from "@toolgate/mcp-express";
-import type { Identity, MeteredCounterStore, PolicyHolder } from "@toolgate/policy-engine";
+import { AuthThrottle, normalizeHost, type ToolgateMcp } from "@toolgate/mcp-express";
+import type { MeteredCounterStore, PolicyHolder } from "@toolgate/policy-engine";
 import { createCounterStore } from "@toolgate/rate-limit-store";
-import type { Express } from "express";
+import type { Express, Router } from "express";
 import { type CounterView, createAdminRouter } from "./admin.js";
-import { approvalHoldCeilingMs, createApprover } from "./approvals/approver.js";
 import { chooseApprovalBackend } from "./approvals/backends.js";
 import type { ApprovalStore } from "./approvals/store.js";
 import { AuditLog } from "./audit.js";
 import { DEFAULT_POLICY_PATH, type LoadedConfig, mcpAllowedHosts } from "./config.js";
 import { DecisionFeed } from "./feed.js";
-import { startHttpServer } from "./http-server.js";
+import { type GatewayHttp, startHttpServer } from "./http-server.js";
 import { createLogger, type Logger } from "./logger.js";
-import { sha256Hex } from "./mask.js";
+import { createMcpEndpoint } from "./mcp-endpoint.js";
 import { createGatewayMetrics, type GatewayMetrics } from "./metrics.js";
-import { oauthPolicyChooser } from "./oauth.js";
 import {
   auditObserver,
   type DecisionObserver,
@@ -30,6 +23,7 @@ import {
   metricsObserver,
 } from "./observers.js";
 import { loadPolicies, reloadPolicyFile, watchPolicyFiles } from "./policies.js";
+import { Cleanups, type Runtime } from "./runtime.js";
 import { createStudio } from "./studio/index.js";
 import { type GatewayTracing, startTracing } from "./tracing.js";
 import { type BuiltinFactory, startUpstreams } from "./upstreams.js";
@@ -74,34 +68,6 @@ export interface RunningGateway {
   reloadPolicy(path: string): Promise<boolean>;
   /** Stops accepting, drains in-flight calls within the grace period, closes everything. */
   close(): Promise<void>;
-}
-
-/** What is closed at shutdown (or when start-up fails), in reverse order of opening. */
-class Cleanups {
-  readonly #steps: Array<() => Promise<void> | void> = [];
-  constructor(private readonly logger: Logger) {}
-  add(step: () => Promise<void> | void): void {
-    this.#steps.push(step);
-  }
-  async run(): Promise<void> {
-    for (const step of this.#steps.splice(0).reverse()) {
-      try {
-        await step();
-      } catch (err) {
-        this.logger.warn({ err: (err as Error).message }, "error while shutting down");
-      }
-    }
-  }
-}
-
-/** The seams every part of one gateway shares. */
-interface Runtime {
-  readonly loaded: LoadedConfig;
-  readonly env: Record<string, string | undefined>;
-  readonly logger: Logger;
-  readonly now: () => number;
-  readonly newId: () => string;
-  readonly cleanups: Cleanups;
 }
 
 /**
@@ -152,93 +118,6 @@ function createStateParts(rt: Runtime, mcpRef: () => ToolgateMcp | undefined) {
 
 type StateParts = ReturnType<typeof createStateParts>;
 
-/** The approver mcp-express calls for held calls, with the config's masking and timeout. */
-function createGatewayApprover(
-  rt: Runtime,
-  approvals: ApprovalStore,
-  holderOf: ReadonlyMap<string, PolicyHolder | undefined>,
-) {
-  const { approvals: cfg } = rt.loaded.config;
-  if (cfg.callerMayApprove) {
-    rt.logger.warn(
-      { setting: "approvals.callerMayApprove" },
-      "approvals.callerMayApprove is on: a caller may approve its own held calls through elicitation (only while its grant has a single session). Use it only for a trusted single-user desktop setup.",
-    );
-  }
-  return createApprover({
-    store: approvals,
-    timeoutMs: cfg.timeoutMs,
-    elicitation: cfg.elicitation,
-    callerMayApprove: cfg.callerMayApprove,
-    // Masked for the approver: the config's paths plus the policy's `secret` of the tool.
-    secretPaths: (call) => {
-      const policy = holderOf.get(call.grant)?.current;
-      const key = policy?.plan(call.tool).rule?.key;
-      const own = key === undefined ? undefined : policy?.document.tools?.[key]?.secret;
-      return [...cfg.secretArguments, ...(own ?? [])];
-    },
-    onWarn: (msg, fields) => rt.logger.warn(fields, msg),
-    now: rt.now,
-    onError: (err) => rt.logger.error({ err: (err as Error).message }, "approval store error"),
-  });
-}
-
-/** The `/mcp` endpoint: credentials to grants, grants (or token claims) to policies. */
-function createMcpEndpoint(
-  rt: Runtime,
-  parts: StateParts & {
-    readonly upstreams: UpstreamConfig[];
-    readonly policies: ReadonlyMap<string, PolicyHolder>;
-    readonly holderOf: ReadonlyMap<string, PolicyHolder | undefined>;
-    readonly authThrottle: AuthThrottle;
-    readonly allowedHosts: string[] | undefined;
-    readonly tracing: GatewayTracing | undefined;
-    readonly resourceUrl: () => string;
-  },
-): ToolgateMcp {
-  const { loaded } = rt;
-  const { config, oauth } = loaded;
-  const grantByHash = new Map(loaded.grants.map((g) => [g.keyHash, g.name]));
-  const chooseOAuthPolicy = oauth ? oauthPolicyChooser(oauth, parts.policies) : undefined;
-  return createToolgateMcp({
-    upstreams: parts.upstreams,
-    apiKeys: (key) => grantByHash.get(sha256Hex(key)),
-    // A verified token (it has claims) gets the policy its claims choose; an API key the
-    // policy of its grant.
-    policy: (grant: string, identity?: Identity) =>
-      identity?.claims !== undefined && chooseOAuthPolicy
-        ? chooseOAuthPolicy(identity.claims)
-        : parts.holderOf.get(grant),
-    oauth: oauth && {
-      issuer: oauth.issuer,
-      jwksUri: oauth.jwksUri,
-      // The canonical URL of /mcp is known once the server listens (port 0 in tests).
-      resource: () => oauth.resource ?? parts.resourceUrl(),
-      audience: oauth.audience,
-      requiredScopes: oauth.requiredScopes,
-      grantClaim: oauth.grantClaim,
-      algorithms: oauth.algorithms,
-      clockToleranceSec: oauth.clockToleranceSec,
-      jwksCooldownMs: oauth.jwksCooldownMs,
-      jwksMaxAgeMs: oauth.jwksMaxAgeMs,
-    },
-    tracer: parts.tracing?.tracer,
-    store: parts.store,
-    approve: createGatewayApprover(rt, parts.approvals, parts.holderOf),
-    approvalTimeoutMs: approvalHoldCeilingMs(config.approvals.timeoutMs),
-    approvalProgressMs: config.approvals.progressMs,
-    onDecision: parts.decisions.onDecision,
-    onRefused: parts.decisions.onRefused,
-    maxSessionsPerGrant: config.maxSessionsPerGrant,
-    authThrottle: parts.authThrottle,
-    allowedOrigins: config.allowedOrigins,
-    allowedHosts: parts.allowedHosts,
-    now: rt.now,
-    newId: rt.newId,
-    logger: rt.logger,
-  });
-}
-
 /** The admin page's view of each grant's counters, through the engine's limit view. */
 function counterView(
   loaded: LoadedConfig,
@@ -268,6 +147,48 @@ function counterView(
     }
     return out;
   };
+}
+
+/**
+ * The approvals page and admin API, with the policy studio: its API rides behind the
+ * admin token (`extraApi`), its page is static, and it publishes through the same reload
+ * path as the file watcher.
+ */
+function adminSurface(
+  rt: Runtime,
+  parts: StateParts & {
+    readonly policies: Map<string, PolicyHolder>;
+    readonly holderOf: ReadonlyMap<string, PolicyHolder | undefined>;
+    readonly upstreams: readonly UpstreamConfig[];
+    readonly authThrottle: AuthThrottle;
+    readonly reloadPolicy: (path: string) => Promise<boolean>;
+  },
+): { readonly admin: Router; readonly pages: Router } {
+  const { loaded, now, logger } = rt;
+  const counters = counterView(loaded, parts.holderOf, parts.store);
+  const studio = createStudio({
+    grants: loaded.grants,
+    policies: parts.policies,
+    upstreams: parts.upstreams,
+    store: parts.store,
+    counters,
+    reloadPolicy: parts.reloadPolicy,
+    audit: parts.audit,
+    readOnlyPolicies: new Set([DEFAULT_POLICY_PATH]),
+    now,
+    logger,
+  });
+  const admin = createAdminRouter({
+    approvals: parts.approvals,
+    token: loaded.adminToken,
+    throttle: parts.authThrottle,
+    feed: parts.feed,
+    feedScope: parts.feedShared ? "all instances (since this one started)" : "this instance",
+    counters,
+    now,
+    extraApi: studio.api,
+  });
+  return { admin, pages: studio.pages };
 }
 
 /** Tracing from the standard OTEL_* environment; undefined (and free) when not set. */
@@ -345,21 +266,6 @@ async function compose(rt: Runtime, options: GatewayOptions): Promise<RunningGat
   await mcp.start();
 
   const reloadPolicy = (path: string) => reloadPolicyFile(policies, path, logger);
-  const counters = counterView(loaded, holderOf, parts.store);
-  // Policy studio: its API rides behind the admin token (extraApi), its page is static.
-  // It publishes through the same reload path as the file watcher.
-  const studio = createStudio({
-    grants: loaded.grants,
-    policies,
-    upstreams,
-    store: parts.store,
-    counters,
-    reloadPolicy,
-    audit: parts.audit,
-    readOnlyPolicies: new Set([DEFAULT_POLICY_PATH]),
-    now,
-    logger,
-  });
   rt.cleanups.add(
     watchPolicyFiles(policies.keys(), {
       debounceMs: config.watchDebounceMs,
@@ -370,17 +276,7 @@ async function compose(rt: Runtime, options: GatewayOptions): Promise<RunningGat
   const http = await startHttpServer({
     ...parts,
     mcp,
-    admin: createAdminRouter({
-      approvals: parts.approvals,
-      token: loaded.adminToken,
-      throttle: authThrottle,
-      feed: parts.feed,
-      feedScope: parts.feedShared ? "all instances (since this one started)" : "this instance",
-      counters,
-      now,
-      extraApi: studio.api,
-    }),
-    pages: studio.pages,
+    ...adminSurface(rt, { ...parts, policies, holderOf, upstreams, authThrottle, reloadPolicy }),
     logger,
     listen,
     timeouts: config.httpTimeouts,
@@ -392,12 +288,29 @@ async function compose(rt: Runtime, options: GatewayOptions): Promise<RunningGat
     "toolgate listening",
   );
 
+  return running(rt, { ...parts, mcp, http, notes, policies, reloadPolicy });
+}
+
+/**
+ * The handle of a started gateway. `close` stops accepting first: the listener stays
+ * open while in-flight calls drain, so a request that races the shutdown (new
+ * connection or kept-alive one) is answered 503 "shutting down" with
+ * `Connection: close`, never a refused connection or a reset socket.
+ */
+function running(
+  rt: Runtime,
+  parts: StateParts & {
+    readonly mcp: ToolgateMcp;
+    readonly http: GatewayHttp;
+    readonly notes: string[];
+    readonly policies: ReadonlyMap<string, PolicyHolder>;
+    readonly reloadPolicy: (path: string) => Promise<boolean>;
+  },
+): RunningGateway {
+  const { http, logger } = { ...parts, logger: rt.logger };
   let closing: Promise<void> | undefined;
   const close = () => {
     closing ??= (async () => {
-      // The listener stays open while in-flight calls drain: a request that races the
-      // shutdown (new connection or kept-alive one) is answered 503 "shutting down" with
-      // `Connection: close`, never a refused connection or a reset socket.
       http.stopAccepting();
       await rt.cleanups.run(); // mcp.close drains in-flight calls within the grace period
       await http.close();
@@ -405,7 +318,6 @@ async function compose(rt: Runtime, options: GatewayOptions): Promise<RunningGat
     })();
     return closing;
   };
-
   return {
     url: http.url,
     mcpUrl: `${http.url}/mcp`,
@@ -413,15 +325,15 @@ async function compose(rt: Runtime, options: GatewayOptions): Promise<RunningGat
     port: http.port,
     app: http.app,
     server: http.server,
-    mcp,
+    mcp: parts.mcp,
     metrics: parts.metrics,
     approvals: parts.approvals,
     store: parts.store,
     feed: parts.feed,
     logger,
-    notes,
-    policies,
-    reloadPolicy,
+    notes: parts.notes,
+    policies: parts.policies,
+    reloadPolicy: parts.reloadPolicy,
     close,
   };
 }

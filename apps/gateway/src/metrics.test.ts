@@ -24,4 +24,22 @@ describe("gateway metrics", () => {
     down = false;
     expect(await m.registry.metrics()).toContain("toolgate_pending_approvals 2");
   });
+
+  it("exposes the counter store's backend errors through prom-client, growing with the store", async () => {
+    let errors = 0;
+    const m = createGatewayMetrics({
+      processMetrics: false,
+      storeStats: () => ({ store: "redis", errors }) as never,
+    });
+    expect(await m.registry.metrics()).toContain(
+      'toolgate_store_backend_errors_total{store="redis"} 0',
+    );
+    errors = 3;
+    expect(await m.registry.metrics()).toContain(
+      'toolgate_store_backend_errors_total{store="redis"} 3',
+    );
+    expect(await m.registry.metrics()).toContain(
+      'toolgate_store_backend_errors_total{store="redis"} 3',
+    );
+  });
 });

@@ -68,6 +68,103 @@ export interface ApproverOptions {
   readonly onError?: (err: unknown) => void;
 }
 
+/** The record stored for a held call: what will be forwarded, with secrets masked. */
+function pendingRecord(
+  call: HeldCall,
+  secretPaths: readonly string[],
+  createdAt: number,
+  timeoutMs: number,
+): ApprovalRecord {
+  const shown = maskForApprover(call.arguments, secretPaths);
+  return {
+    id: call.id,
+    grant: call.grant,
+    session: call.session,
+    tool: call.tool,
+    upstream: call.upstream,
+    arguments: shown.arguments,
+    masked: shown.masked.length > 0 ? [...shown.masked] : undefined,
+    argumentsDigest: call.argumentsDigest,
+    reason: call.decision.reason,
+    ruleId: call.decision.ruleId,
+    createdAt,
+    expiresAt: createdAt + timeoutMs,
+    status: "pending",
+  };
+}
+
+/** The caller-facing outcome of a resolved approval record. */
+function toOutcome(r: ApprovalRecord, timeoutS: number): HeldCallOutcome {
+  if (r.status === "approved") return { outcome: "approved", by: r.resolvedBy };
+  if (r.status === "timeout") {
+    return {
+      outcome: "timeout",
+      reason: r.resolution ?? `approval timed out after ${timeoutS} s`,
+      by: r.resolvedBy,
+    };
+  }
+  return {
+    outcome: "rejected",
+    reason: r.resolution ?? "rejected by an approver",
+    by: r.resolvedBy,
+  };
+}
+
+/**
+ * Tells the caller its call is held. By default the only thing it can do is withdraw
+ * the call: the caller is the party being controlled, so its answer is never an
+ * approval. With `callerMayApprove` (single-user setups) and a grant no other session
+ * shares, it may approve or decline instead.
+ */
+function askCaller(
+  options: Pick<ApproverOptions, "callerMayApprove" | "onWarn">,
+  call: HeldCall,
+  elicit: NonNullable<HeldCall["elicit"]>,
+  args: string,
+  resolveAs: (s: "approved" | "rejected", by: string, reason?: string) => Promise<void>,
+): void {
+  const sessions = call.grantSessions ?? 1;
+  let mayApprove = options.callerMayApprove === true;
+  if (mayApprove && sessions > 1) {
+    mayApprove = false;
+    options.onWarn?.(
+      "approvals.callerMayApprove refused: the grant is shared by several sessions; the caller may only withdraw",
+      { grant: call.grant, sessions, tool: call.tool },
+    );
+  }
+  const about = `a call to ${call.tool} (grant ${call.grant}) with arguments ${args}. Reason: ${call.decision.reason}.`;
+  if (mayApprove) {
+    elicit(`Toolgate holds ${about} Approve it?`, {
+      type: "object",
+      properties: { approve: { type: "boolean", title: "Approve this tool call" } },
+      required: ["approve"],
+    })
+      .then((a) => {
+        if (a === "unsupported") return undefined;
+        if (a.action === "accept" && a.content.approve === true)
+          return resolveAs("approved", "caller:elicitation");
+        return resolveAs("rejected", "caller:declined", "the user declined the call");
+      })
+      .catch(() => {});
+    return;
+  }
+  elicit(
+    `Toolgate holds ${about} It runs only when an approver approves it on the approvals page. You may withdraw it.`,
+    {
+      type: "object",
+      properties: { withdraw: { type: "boolean", title: "Withdraw this call" } },
+      required: ["withdraw"],
+    },
+  )
+    .then((a) => {
+      // Only a withdrawal counts; anything else (an "approve" included) keeps it held.
+      if (a !== "unsupported" && a.action === "accept" && a.content.withdraw === true)
+        return resolveAs("rejected", "caller:withdrawn", "the caller withdrew the call");
+      return undefined;
+    })
+    .catch(() => {});
+}
+
 /**
  * Builds the `approve` callback for `createToolgateMcp`: it records the held call in the
  * approval store, then waits until a person resolves it (admin page/API on any instance
@@ -90,94 +187,8 @@ export function createApprover(options: ApproverOptions) {
     if (event.type === "resolved") waiters.get(event.approval.id)?.(event.approval);
   });
 
-  const toOutcome = (r: ApprovalRecord): HeldCallOutcome => {
-    if (r.status === "approved") return { outcome: "approved", by: r.resolvedBy };
-    if (r.status === "timeout") {
-      return {
-        outcome: "timeout",
-        reason: r.resolution ?? `approval timed out after ${timeoutS} s`,
-        by: r.resolvedBy,
-      };
-    }
-    return {
-      outcome: "rejected",
-      reason: r.resolution ?? "rejected by an approver",
-      by: r.resolvedBy,
-    };
-  };
-
-  /**
-   * Tells the caller its call is held. By default the only thing it can do is withdraw
-   * the call: the caller is the party being controlled, so its answer is never an
-   * approval. With `callerMayApprove` (single-user setups) and a grant no other session
-   * shares, it may approve or decline instead.
-   */
-  const askCaller = (
-    call: HeldCall,
-    elicit: NonNullable<HeldCall["elicit"]>,
-    args: string,
-    resolveAs: (s: "approved" | "rejected", by: string, reason?: string) => Promise<void>,
-  ): void => {
-    const sessions = call.grantSessions ?? 1;
-    let mayApprove = options.callerMayApprove === true;
-    if (mayApprove && sessions > 1) {
-      mayApprove = false;
-      options.onWarn?.(
-        "approvals.callerMayApprove refused: the grant is shared by several sessions; the caller may only withdraw",
-        { grant: call.grant, sessions, tool: call.tool },
-      );
-    }
-    const about = `a call to ${call.tool} (grant ${call.grant}) with arguments ${args}. Reason: ${call.decision.reason}.`;
-    if (mayApprove) {
-      elicit(`Toolgate holds ${about} Approve it?`, {
-        type: "object",
-        properties: { approve: { type: "boolean", title: "Approve this tool call" } },
-        required: ["approve"],
-      })
-        .then((a) => {
-          if (a === "unsupported") return undefined;
-          if (a.action === "accept" && a.content.approve === true)
-            return resolveAs("approved", "caller:elicitation");
-          return resolveAs("rejected", "caller:declined", "the user declined the call");
-        })
-        .catch(() => {});
-      return;
-    }
-    elicit(
-      `Toolgate holds ${about} It runs only when an approver approves it on the approvals page. You may withdraw it.`,
-      {
-        type: "object",
-        properties: { withdraw: { type: "boolean", title: "Withdraw this call" } },
-        required: ["withdraw"],
-      },
-    )
-      .then((a) => {
-        // Only a withdrawal counts; anything else (an "approve" included) keeps it held.
-        if (a !== "unsupported" && a.action === "accept" && a.content.withdraw === true)
-          return resolveAs("rejected", "caller:withdrawn", "the caller withdrew the call");
-        return undefined;
-      })
-      .catch(() => {});
-  };
-
   return async function approve(call: HeldCall): Promise<HeldCallOutcome> {
-    const createdAt = now();
-    const shown = maskForApprover(call.arguments, options.secretPaths?.(call) ?? []);
-    const record: ApprovalRecord = {
-      id: call.id,
-      grant: call.grant,
-      session: call.session,
-      tool: call.tool,
-      upstream: call.upstream,
-      arguments: shown.arguments,
-      masked: shown.masked.length > 0 ? [...shown.masked] : undefined,
-      argumentsDigest: call.argumentsDigest,
-      reason: call.decision.reason,
-      ruleId: call.decision.ruleId,
-      createdAt,
-      expiresAt: createdAt + timeoutMs,
-      status: "pending",
-    };
+    const record = pendingRecord(call, options.secretPaths?.(call) ?? [], now(), timeoutMs);
 
     let settle!: (r: ApprovalRecord) => void;
     const done = new Promise<ApprovalRecord>((res) => {
@@ -230,7 +241,7 @@ export function createApprover(options: ApproverOptions) {
       await store.create(record);
       if (call.signal.aborted) onAbort();
       if (options.elicitation !== false && call.elicit) {
-        askCaller(call, call.elicit, JSON.stringify(record.arguments), resolveAs);
+        askCaller(options, call, call.elicit, JSON.stringify(record.arguments), resolveAs);
       }
     } catch (err) {
       options.onError?.(err);
@@ -239,7 +250,7 @@ export function createApprover(options: ApproverOptions) {
       return { outcome: "rejected", reason: "the approval store is unavailable", by: "gateway" };
     }
     try {
-      return toOutcome(await done);
+      return toOutcome(await done, timeoutS);
     } finally {
       cleanUp();
     }
