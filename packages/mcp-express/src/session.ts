@@ -78,8 +78,16 @@ export class ProxySession implements LinkListener {
 
   // ---------------------------------------------------------------- client -> gateway
 
-  /** A request POSTed by the client; its answer goes to `res`; `trace` is its span. */
-  handleRequest(msg: RpcMessage, res: ServerResponse, trace?: RequestTrace): void {
+  /**
+   * A request POSTed by the client; its answer goes to `res`; `trace` is its span;
+   * `shape` rewrites the final answer (the 2026 front reshapes results for its clients).
+   */
+  handleRequest(
+    msg: RpcMessage,
+    res: ServerResponse,
+    trace?: RequestTrace,
+    shape?: (m: RpcMessage) => RpcMessage,
+  ): void {
     const id = msg.id as RpcId;
     const key = idKey(id);
     if (this.open.has(key)) {
@@ -153,9 +161,10 @@ export class ProxySession implements LinkListener {
       default:
         p = this.forward(entry, this.links[0]!, method, params);
     }
+    const out = shape ?? ((m: RpcMessage) => m);
     p.then(
-      (m) => this.finish(entry, m),
-      (e: unknown) => this.finish(entry, errorResponse(id, e)),
+      (m) => this.finish(entry, out(m)),
+      (e: unknown) => this.finish(entry, out(errorResponse(id, e))),
     );
   }
 
@@ -314,7 +323,8 @@ export class ProxySession implements LinkListener {
       // The identity this call is decided and reported under (a token refresh mid-call
       // does not change it).
       identity: this.identity,
-      session: this.id,
+      // The 2026 front's held session has none: its calls name no session.
+      session: this.identity.session,
       params,
       resolve: async (name) => {
         const routes = this.tools.cachedRoutes() ?? (await this.tools.toolRoutes());

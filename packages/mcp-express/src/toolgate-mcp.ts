@@ -9,6 +9,7 @@ import { guarded, type Seams, serveOptions, sessionContext } from "./compose.js"
 import { createEngine } from "./engine.js";
 import type { FrontContext } from "./front/context.js";
 import { createServe } from "./front/serve.js";
+import { ModernFront } from "./modern/front.js";
 import { type ToolgateMcpOptions, validateOptions } from "./options.js";
 import { PolicyView } from "./policy-view.js";
 import { SessionTable } from "./session-table.js";
@@ -139,6 +140,7 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
     closing: () => closing,
     onRefused: (e) => onRefused?.(e),
   };
+  front.modern = new ModernFront(front);
   const oauth = options.oauth
     ? createOAuthVerifier({
         now,
@@ -168,6 +170,7 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
     closing = true;
     policies.close();
     await sessions.close(graceMs);
+    await front.modern?.close();
     await pool.close();
   });
 }

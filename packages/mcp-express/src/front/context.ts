@@ -1,4 +1,5 @@
 import type { CompiledPolicy, Identity } from "../engine.js";
+import type { ModernFront } from "../modern/front.js";
 import type { Logger, RefusedEvent } from "../options.js";
 import type { SessionContext } from "../session.js";
 import type { SessionTable } from "../session-table.js";
@@ -19,6 +20,8 @@ export interface FrontContext {
   readonly sseRetryMs: number;
   readonly maxBodyBytes: number;
   readonly maxSessionsPerGrant: number;
+  /** The stateless 2026-07-28 front (set once the context exists). */
+  modern?: ModernFront;
   /** The caller's current policy; undefined when its grant has none. */
   policyFor(identity: Identity): CompiledPolicy | undefined;
   /** True once `close()` was called. */

@@ -15,6 +15,7 @@ import {
   type RpcMessage,
   readableId,
 } from "../jsonrpc.js";
+import { claimsModern } from "../modern/envelope.js";
 import type { RefusedEvent } from "../options.js";
 import type { FrontContext } from "./context.js";
 import { initialize, lookupSession } from "./sessions.js";
@@ -197,6 +198,18 @@ export async function handlePost(
   const kind = checkMessage(read.parsed, res);
   if (!kind) return;
   const msg = read.parsed as RpcMessage;
+  // A per-request 2026 claim selects the stateless front (never the session lookup, so
+  // a 2026 client is not told to initialize); claim-less traffic stays on 2025.
+  if (fc.modern && claimsModern(msg, (n) => header(req, n))) {
+    if (kind !== "request") {
+      // 2026-07-28 defines no client-to-server notifications or responses over HTTP.
+      const why = "Invalid Request: 2026-07-28 takes only requests on POST; nothing was forwarded";
+      sendError(res, "INVALID_REQUEST", why);
+      return;
+    }
+    await fc.modern.handle(req, res, identity, msg);
+    return;
+  }
   if (kind === "notification" && REQUEST_METHODS.has(msg.method as string)) {
     refuseRequestAsNotification(fc, req, res, identity, msg.method as string);
     return;

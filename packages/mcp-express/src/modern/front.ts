@@ -1,0 +1,243 @@
+/**
+ * The stateless MCP 2026-07-28 front: a second consumer of the same policy pipeline as
+ * the 2025 sessions. A request that passed the validation ladder is served through an
+ * upstream session the gateway holds itself for the caller (one per grant and subject,
+ * opened on first use with a 2025 `initialize`), so today's upstreams — HTTP, stdio and
+ * in-process — serve 2026 clients unchanged. The held session never gets an
+ * `Mcp-Session-Id` a client could name, and answers are reshaped for the revision
+ * (`resultType`, cache fields, `serverInfo`, the client's own id).
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { ClientStreams } from "../client-streams.js";
+import type { Identity } from "../engine.js";
+import type { FrontContext } from "../front/context.js";
+import { mergeInit } from "../front/sessions.js";
+import { header } from "../http.js";
+import type { RpcId, RpcMessage } from "../jsonrpc.js";
+import { ProxySession } from "../session.js";
+import type { Connected } from "../upstream-pool.js";
+import { checkModern, isRefusal, META, MODERN_VERSIONS } from "./envelope.js";
+
+/** Who the gateway says it is in every 2026 result's `_meta`. */
+const SERVER_INFO = { name: "toolgate", version: "0.1.0" };
+
+/** Results a 2026 client caches: they must carry `ttlMs` and `cacheScope`. */
+const CACHEABLE = new Set([
+  "tools/list",
+  "prompts/list",
+  "resources/list",
+  "resources/templates/list",
+  "resources/read",
+]);
+
+/** The `initialize` the gateway sends upstream for a held session. */
+const HELD_INIT = {
+  protocolVersion: "2025-11-25",
+  capabilities: {},
+  clientInfo: { name: "toolgate", version: "0.1.0" },
+};
+
+/** A held upstream session and the upstreams' `initialize` answers behind it. */
+interface Held {
+  readonly session: ProxySession;
+  readonly results: Connected;
+}
+
+/** Writes one JSON answer. */
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  if (res.headersSent) {
+    res.end();
+    return;
+  }
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    "content-type": "application/json",
+    "content-length": Buffer.byteLength(text),
+  });
+  res.end(text);
+}
+
+/**
+ * Reshapes an answer from the held (2025) session for a 2026 client: its own id back,
+ * `resultType` (required in 2026), cache fields on list results — `private`, since every
+ * list is filtered by the caller's policy, and `ttlMs: 0`, since a policy reload may
+ * change it at any time — and the retired resource-not-found code as -32602.
+ */
+export function toModernAnswer(m: RpcMessage, id: RpcId, method: string): RpcMessage {
+  if (m.error) {
+    const error = m.error as { code: number; message: string; data?: unknown };
+    return {
+      jsonrpc: "2.0",
+      id,
+      error: error.code === -32002 ? { ...error, code: -32602 } : error,
+    };
+  }
+  const result = { ...((m.result ?? {}) as Record<string, unknown>) };
+  result.resultType ??= "complete";
+  if (CACHEABLE.has(method)) {
+    result.ttlMs = 0;
+    result.cacheScope = "private";
+  }
+  const meta = (result._meta ?? {}) as Record<string, unknown>;
+  result._meta = { ...meta, [META.serverInfo]: SERVER_INFO };
+  return { jsonrpc: "2.0", id, result };
+}
+
+/** The 2026 front over the gateway's upstream pool. */
+export class ModernFront {
+  private readonly held = new Map<string, Promise<Held | undefined>>();
+  private closedFlag = false;
+
+  constructor(private readonly fc: FrontContext) {}
+
+  /**
+   * Serves one POSTed request that claims the modern revision: the ladder first (its
+   * refusals are answered before any policy decision or upstream traffic), then
+   * `server/discover` locally and everything else through the held session.
+   */
+  async handle(
+    req: IncomingMessage,
+    res: ServerResponse,
+    identity: Identity,
+    msg: RpcMessage,
+  ): Promise<void> {
+    const fc = this.fc;
+    const id = msg.id as RpcId;
+    const checked = checkModern(msg as { method: string; params?: Record<string, unknown> }, (n) =>
+      header(req, n),
+    );
+    if (isRefusal(checked)) {
+      fc.onRefused({
+        grant: identity.grant,
+        method: String(msg.method),
+        code: `modern_${checked.error.code === -32601 ? "method_not_found" : checked.error.code === -32022 ? "unsupported_version" : checked.error.code === -32020 ? "header_mismatch" : "invalid_envelope"}`,
+        reason: checked.error.message,
+        at: fc.now(),
+      });
+      sendJson(res, checked.status, { jsonrpc: "2.0", id, error: checked.error });
+      return;
+    }
+    if (!fc.policyFor(identity)) {
+      sendJson(res, 403, {
+        jsonrpc: "2.0",
+        id,
+        error: { code: -32001, message: `no policy is configured for grant ${identity.grant}` },
+      });
+      return;
+    }
+    const held = await this.sessionFor(identity);
+    if (!held) {
+      sendJson(res, 502, {
+        jsonrpc: "2.0",
+        id,
+        error: {
+          code: -32603,
+          message: fc.closing()
+            ? "Service Unavailable: gateway is shutting down"
+            : "no upstream MCP server is available",
+        },
+      });
+      return;
+    }
+    if (checked.method === "server/discover") {
+      sendJson(res, 200, { jsonrpc: "2.0", id, result: this.discover(held) });
+      return;
+    }
+    // The policy decides on the caller as it is now (claims and scopes of this token);
+    // no session: a `scope: session` limit counts by the grant (see the README).
+    const { session: _s, ...who } = identity;
+    held.session.identity = who;
+    // The client's id is only unique among its own requests; another caller of the
+    // same grant may use the same one at the same time. The held session sees a
+    // gateway id; the answer carries the client's back.
+    const inner: RpcMessage = { ...msg, id: `m${fc.newId()}` };
+    held.session.handleRequest(
+      inner,
+      res,
+      fc.telemetry.request(msg, req.headers, undefined, identity),
+      (m) => toModernAnswer(m, id, checked.method),
+    );
+  }
+
+  /** `server/discover`: the merged capabilities of the upstreams, answered locally. */
+  private discover(held: Held): Record<string, unknown> {
+    const merged = mergeInit(held.results);
+    const caps = { ...((merged.capabilities ?? {}) as Record<string, unknown>) };
+    // No `subscriptions/listen` and no `logging/setLevel` on this front yet: do not
+    // advertise list-changed notifications or logging.
+    for (const k of ["tools", "prompts", "resources"]) {
+      if (caps[k]) {
+        const { listChanged: _l, subscribe: _s, ...rest } = caps[k] as Record<string, unknown>;
+        caps[k] = rest;
+      }
+    }
+    delete caps.logging;
+    delete caps.tasks;
+    const result: Record<string, unknown> = {
+      supportedVersions: [...MODERN_VERSIONS],
+      capabilities: caps,
+      resultType: "complete",
+      ttlMs: 0,
+      cacheScope: "private",
+      _meta: { [META.serverInfo]: SERVER_INFO },
+    };
+    if (typeof merged.instructions === "string") result.instructions = merged.instructions;
+    return result;
+  }
+
+  /** The held session of the caller's grant and subject, opened on first use. */
+  private sessionFor(identity: Identity): Promise<Held | undefined> {
+    const key = `${identity.grant.length}:${identity.grant}|${identity.sub ?? ""}`;
+    const existing = this.held.get(key);
+    if (existing) {
+      return existing.then((h) => {
+        if (h && !h.session.closed) return h;
+        if (this.held.get(key) === existing) this.held.delete(key);
+        return this.sessionFor(identity);
+      });
+    }
+    const opening = this.open(identity);
+    this.held.set(key, opening);
+    // A failed opening is not cached: the next request tries again.
+    void opening.then((h) => {
+      if (!h && this.held.get(key) === opening) this.held.delete(key);
+    });
+    return opening;
+  }
+
+  private async open(identity: Identity): Promise<Held | undefined> {
+    const fc = this.fc;
+    const results = await fc.pool.connectAll(HELD_INIT);
+    if (results.length === 0 || this.closedFlag || fc.closing()) {
+      await fc.pool.release(results);
+      return undefined;
+    }
+    const sid = `held-${fc.newId()}`;
+    const links = results.map((r) => r.link);
+    const { session: _s, ...who } = identity;
+    const session = new ProxySession(
+      sid,
+      who,
+      // JSON answers only: 2026 forbids server-to-client requests on a stream, and the
+      // held session has no client that could answer one.
+      new ClientStreams(sid, "json", undefined, fc.sseRetryMs),
+      links,
+      new Set(links.filter((l) => fc.pool.isShared(l))),
+      fc.session,
+    );
+    // A shared link was initialized once by the pool; only per-session links hear it.
+    for (const l of links) {
+      if (!fc.pool.isShared(l))
+        void l.notify({ jsonrpc: "2.0", method: "notifications/initialized" });
+    }
+    return { session, results };
+  }
+
+  /** Closes every held session (gateway shutdown). */
+  async close(): Promise<void> {
+    this.closedFlag = true;
+    const all = await Promise.all(this.held.values());
+    this.held.clear();
+    await Promise.all(all.map((h) => h?.session.close()));
+  }
+}
