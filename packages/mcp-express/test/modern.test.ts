@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod/v3";
 import type { DecisionEvent, RefusedEvent } from "../src/index.js";
 import { FakeTime } from "./fake-time.js";
-import { connect, post, type RunningGateway, startGateway } from "./harness.js";
+import { connect, everythingBin, post, type RunningGateway, startGateway } from "./harness.js";
 
 const V = "2026-07-28";
 /** What both clients' callTool resolve to, as far as these tests read it. */
@@ -275,5 +275,29 @@ describe("MCP 2026-07-28 clients", () => {
       authorization: "Bearer nope",
     });
     expect(r.status).toBe(401);
+  });
+});
+
+describe("MCP 2026-07-28 client to a stdio upstream", () => {
+  let gw: RunningGateway;
+  beforeAll(async () => {
+    gw = await startGateway({
+      upstreams: [
+        { name: "everything", command: process.execPath, args: [everythingBin, "stdio"] },
+      ],
+      apiKeys: { k: "all" },
+      policy: compilePolicy({ version: "1", default: "allow" }),
+    });
+  });
+  afterAll(async () => gw?.stop());
+
+  it("lists and calls the stdio server's tools statelessly", async () => {
+    const client = await modernClient(gw.url, "k");
+    expect(client.getNegotiatedProtocolVersion()).toBe(V);
+    const names = (await client.listTools()).tools.map((t) => t.name);
+    expect(names).toContain("echo");
+    const r = await client.callTool({ name: "echo", arguments: { message: "over stdio" } });
+    expect(JSON.stringify(r.content)).toContain("over stdio");
+    await client.close();
   });
 });
