@@ -22,7 +22,11 @@ import {
 } from "../src/processes.js";
 import { SECRETS } from "../src/secrets.js";
 
-/** Every MCP request method (2025-11-25), of either side. */
+/**
+ * Every MCP request method (2025-11-25), of either side. Written out here rather than
+ * imported from mcp-express on purpose: an independent list catches a method dropped
+ * from the gateway's own set.
+ */
 const REQUEST_METHODS = [
   "initialize",
   "ping",
