@@ -1,3 +1,7 @@
+import {
+  Client as ModernClient,
+  StreamableHTTPClientTransport as ModernTransport,
+} from "@modelcontextprotocol/client";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { McpServer, type RegisteredTool } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { ToolListChangedNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
@@ -411,5 +415,63 @@ describe("result policies at runtime", () => {
     expect(progress).toEqual([]);
     expect(r.isError).toBeFalsy(); // the result itself does not match
     expect(events.at(-1)?.result).toMatchObject({ progressWithheld: 1 });
+  });
+});
+
+describe("the stateless 2026 front gets the same guardrails", () => {
+  async function modernClient(url: string): Promise<ModernClient> {
+    const client = new ModernClient(
+      { name: "modern", version: "1.0.0" },
+      { versionNegotiation: { mode: "auto" } },
+    );
+    await client.connect(
+      new ModernTransport(new URL(url), {
+        requestInit: { headers: { authorization: "Bearer k" } },
+      }),
+    );
+    return client;
+  }
+
+  it("hides and denies a changed pinned tool, and redacts results", async () => {
+    const pin = await pinOfV1();
+    const r = await rig({
+      version: "1",
+      default: "allow",
+      tools: { order: { pin } },
+    });
+    const modern = await modernClient(r.gw.url);
+    const listed = async () => (await modern.listTools()).tools.map((t) => t.name).sort();
+    expect(await listed()).toEqual(["echo", "order"]);
+    r.fx.change();
+    // No wait needed: under pins every list re-reads the upstream.
+    expect(await listed()).toEqual(["echo"]);
+    const denied = (await modern.callTool({ name: "order", arguments: { qty: 1 } })) as {
+      isError?: boolean;
+      content: Array<{ text: string }>;
+      _meta?: Record<string, unknown>;
+    };
+    expect(denied.isError).toBe(true);
+    expect(denied.content[0]?.text).toBe(
+      "denied by policy: tool definition changed since it was approved",
+    );
+    expect(denied._meta?.["toolgate/decision"]).toMatchObject({ code: "PIN_MISMATCH" });
+    await modern.close();
+
+    const secrets = await startGateway({
+      upstreams: [{ name: "sx", server: secretServer() }],
+      apiKeys: { k: "g" },
+      policy: compilePolicy({
+        version: "1",
+        default: "allow",
+        tools: { account: { results: { redact: ["binance_listen_key", "jwt", "card_number"] } } },
+      }),
+    });
+    rigs.push(secrets);
+    const m2 = await modernClient(secrets.url);
+    const res = await m2.callTool({ name: "account", arguments: {} });
+    const text = JSON.stringify(res);
+    for (const secret of [LISTEN_KEY, JWT, CARD]) expect(text).not.toContain(secret);
+    expect(text).toContain("[REDACTED:jwt]");
+    await m2.close();
   });
 });
