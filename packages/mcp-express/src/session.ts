@@ -335,8 +335,9 @@ export class ProxySession implements LinkListener {
         const routes = this.tools.cachedRoutes() ?? (await this.tools.toolRoutes());
         route = routes.get(name);
         if (!route) return undefined;
-        const pin = await this.tools.pinCheck(route);
-        return { upstream: route.link.name, tool: route.name, definition: route.tool, pin };
+        const pin = this.tools.pinCheck(route);
+        const t = { upstream: route.link.name, tool: route.name, definition: route.tool };
+        return pin ? { ...t, pin: await pin } : t;
       },
       unavailable: () => this.links.filter((l) => !l.ok && !this.shared.has(l)).map((l) => l.name),
       forward: ({ tool, timeoutMs, span }) =>

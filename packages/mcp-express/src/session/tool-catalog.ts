@@ -206,10 +206,15 @@ export class ToolCatalog {
     return this.ctx.pins(this.host.identity, this.subjects(routes.values()));
   }
 
-  /** The pin check of one routed tool, when the session's policy uses pins. */
-  async pinCheck(route: ToolRoute): Promise<PinCheck | undefined> {
+  /**
+   * The pin check of one routed tool; undefined at once (no promise to wait for on the
+   * call path) when the session's policy uses no pins.
+   */
+  pinCheck(route: ToolRoute): Promise<PinCheck | undefined> | undefined {
     if (!this.ctx.pinsActive(this.host.identity)) return undefined;
-    return (await this.ctx.pins(this.host.identity, this.subjects([route]))).get(route.exposed);
+    return this.ctx
+      .pins(this.host.identity, this.subjects([route]))
+      .then((m) => m.get(route.exposed));
   }
 
   private *subjects(routes: Iterable<ToolRoute>): Iterable<PinSubject> {
