@@ -17,6 +17,7 @@ import { toolDigest } from "@toolgate/policy-engine";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { listUpstreamTools } from "../src/scan.js";
+import { findChromium, launchChromium } from "./helpers/chromium.js";
 import { TSX_IMPORT, textOf } from "./helpers/gateway.js";
 import {
   type GuardrailUpstream,
@@ -24,6 +25,7 @@ import {
   startGuardrailUpstream,
 } from "./helpers/guardrail-upstream.js";
 
+const chromiumPath = findChromium();
 const KEY = "guardrails-key-0123456789";
 const ADMIN = "guardrails-admin-0123456789";
 const REDACT = "[bearer, jwt, binance_listen_key, card_number, private_key]";
@@ -228,6 +230,28 @@ describe("pins and result policies, enforced, on the real gateway process", () =
       summary: expect.stringMatching(/changed since it was approved: hidden and denied/),
     });
   }, 30_000);
+
+  it.skipIf(!chromiumPath)(
+    "shows the changed definition on the approvals page",
+    async () => {
+      // Runs after the test above, which changed place_order on this gateway.
+      const browser = await launchChromium(chromiumPath as string);
+      try {
+        const page = await browser.newPage();
+        await page.goto(`${gw.url}/admin?token=${ADMIN}`);
+        const line = page.locator('#guardrails [data-guardrail="pin_mismatch"]');
+        await line.first().waitFor();
+        const text = (await line.first().textContent()) ?? "";
+        expect(text).toContain("place_order");
+        expect(text).toContain("hidden and denied");
+        expect(text).toContain(pin.slice(0, 15));
+        expect(text).toMatch(/changed: description, inputSchema\.properties\.qty\.maximum/);
+      } finally {
+        await browser.close();
+      }
+    },
+    30_000,
+  );
 
   it("redacts every secret consistently in text, structured content, resource and progress", async () => {
     const { client } = await connect(gw.url);
