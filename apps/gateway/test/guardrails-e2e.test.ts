@@ -369,6 +369,67 @@ describe("shadow mode on the real gateway process: only reports", () => {
   }, 30_000);
 });
 
+describe("on_mismatch: approval on the real gateway process", () => {
+  let upstream: GuardrailUpstream;
+  let gw: Gateway;
+  const clients: Client[] = [];
+  beforeAll(async () => {
+    upstream = await startGuardrailUpstream();
+    const pin = await currentPin(upstream);
+    const policy = [
+      'version: "1"',
+      "default: allow",
+      "pins: { on_mismatch: approval }",
+      "tools:",
+      `  place_order: { pin: "${pin}" }`,
+    ].join("\n");
+    gw = await startGatewayProcess(writeSetup(upstream.url, policy));
+  }, 60_000);
+  afterAll(async () => {
+    await Promise.allSettled(clients.map((c) => c.close()));
+    await gw?.stop();
+    await upstream?.close();
+  });
+
+  it("holds calls of the changed tool for a person, saying why", async () => {
+    const { client } = await connect(gw.url);
+    clients.push(client);
+    upstream.change();
+    // Still listed: only its calls are held.
+    expect(await names(client)).toEqual(["account_snapshot", "echo", "place_order"]);
+    const held = client.callTool({ name: "place_order", arguments: { qty: 5 } });
+    type Pending = { id: string; tool: string; reason: string };
+    let pending: Pending[] = [];
+    await until(async () => {
+      pending = ((await adminGet(gw, "/admin/api/approvals")) as { pending: Pending[] }).pending;
+      return pending.length > 0;
+    });
+    expect(pending[0]).toMatchObject({
+      tool: "place_order",
+      reason: "tool definition changed since it was approved; a person must approve the call",
+    });
+    const r = await fetch(`${gw.url}/admin/api/approvals/${pending[0]?.id}/reject`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${ADMIN}`, "Content-Type": "application/json" },
+      body: JSON.stringify({ reason: "new definition not reviewed" }),
+    });
+    expect(r.status).toBe(200);
+    expect(textOf(await held)).toBe(
+      "denied by policy: approval rejected: new definition not reviewed",
+    );
+    const record = auditLines(gw.dir)
+      .filter((l) => l.tool === "place_order")
+      .at(-1);
+    expect(record).toMatchObject({
+      effect: "require_approval",
+      code: "PIN_MISMATCH",
+      outcome: "approval_rejected",
+      approver: "admin",
+      pin: { action: "approval" },
+    });
+  }, 30_000);
+});
+
 describe("trust on first use across two gateway processes on one Redis", () => {
   let upstream: GuardrailUpstream;
   const gws: Gateway[] = [];
