@@ -84,6 +84,7 @@ export const ADMIN_PAGE_HTML = `<!doctype html>
   <aside>
     <section><h2>Grants</h2><div id="grants" class="grants"></div></section>
     <section style="margin-top:22px"><h2>Recently resolved</h2><div id="resolved" class="card"></div></section>
+    <section style="margin-top:22px"><h2>Guardrails</h2><div id="guardrails" class="card"></div></section>
   </aside>
 </main>
 <script>
@@ -200,9 +201,14 @@ export const ADMIN_PAGE_HTML = `<!doctype html>
     const j = await (await api("/counters")).json();
     counters = j.counters; renderGrants();
   }
+  async function loadGuardrails() {
+    const j = await (await api("/guardrails")).json(); const box = $("guardrails"); box.replaceChildren();
+    if (j.recent.length === 0) box.append(el("div", { class: "muted" }, "No changed tool definitions or redacted results."));
+    for (const g of j.recent.slice(0, 12)) box.append(el("div", { class: "resolved", style: "margin-bottom:8px", "data-guardrail": g.kind }, el("span", { class: "eff " + (g.kind === "pin_mismatch" && !g.shadow ? "deny" : "require_approval") }, g.kind.replace("_", " ")), " ", el("span", { class: "t" }, g.tool), " · " + g.grant + " · " + g.summary + (g.oldDigest ? " · " + g.oldDigest.slice(0, 15) + "… → " + g.newDigest.slice(0, 15) + "…" : "") + (g.changed && g.changed.length ? " · changed: " + g.changed.join(", ") : "") + " · " + fmtTime(g.at)));
+  }
   function setLive(on, text) { $("dot").className = on ? "dot live" : "dot"; $("statusText").textContent = text; }
   let refreshTimer = null;
-  function scheduleRefresh() { if (refreshTimer) return; refreshTimer = setTimeout(() => { refreshTimer = null; loadApprovals().catch(() => {}); loadDecisions().catch(() => {}); loadCounters().catch(() => {}); }, 150); }
+  function scheduleRefresh() { if (refreshTimer) return; refreshTimer = setTimeout(() => { refreshTimer = null; loadApprovals().catch(() => {}); loadDecisions().catch(() => {}); loadCounters().catch(() => {}); loadGuardrails().catch(() => {}); }, 150); }
   async function stream() {
     for (;;) {
       try {
@@ -233,7 +239,7 @@ export const ADMIN_PAGE_HTML = `<!doctype html>
   setInterval(() => {
     document.querySelectorAll("[data-expires]").forEach((n) => { n.textContent = "expires in " + left(Number(n.getAttribute("data-expires")) - Date.now() - skew); });
   }, 1000);
-  setInterval(() => { if (!$("app").hidden) loadCounters().catch(() => {}); }, 5000);
+  setInterval(() => { if (!$("app").hidden) { loadCounters().catch(() => {}); loadGuardrails().catch(() => {}); } }, 5000);
   async function start() {
     if (!token) { showLogin(); return; }
     try { await loadApprovals(); } catch { return; }

@@ -46,6 +46,53 @@ export interface AuditEntry {
   readonly retryAfterMs?: number | undefined;
   readonly policyVersion?: string | undefined;
   readonly upstreamMs?: number | undefined;
+  /** The tool's definition did not match its pin: both digests and what was done. */
+  readonly pin?:
+    | {
+        readonly expected?: string | undefined;
+        readonly actual: string;
+        readonly action: string;
+        readonly shadow: boolean;
+      }
+    | undefined;
+  /**
+   * What the tool's result policy did: its action and how many values it removed per
+   * detector (from the result and from progress notifications), never the values.
+   */
+  readonly result?:
+    | {
+        readonly ruleId: string;
+        readonly action: string;
+        readonly shadowAction?: string | undefined;
+        readonly redactions: Readonly<Record<string, number>>;
+        readonly progressRedactions?: Readonly<Record<string, number>> | undefined;
+        readonly progressWithheld?: number | undefined;
+        readonly bytesIn?: number | undefined;
+        readonly bytesOut?: number | undefined;
+      }
+    | undefined;
+}
+
+/**
+ * A tool definition that no longer matches its pin (`tool_definition_changed`), or one
+ * recorded on first use (`tool_definition_trusted`): the digests, never the definition.
+ */
+export interface ToolDefinitionEntry {
+  readonly time: string;
+  readonly event: "tool_definition_changed" | "tool_definition_trusted";
+  readonly grant: string;
+  readonly upstream: string;
+  readonly tool: string;
+  /** The pin or first-seen digest the definition was held to. */
+  readonly oldDigest?: string | undefined;
+  readonly newDigest: string;
+  /** `hide`, `approval`, `report`, or `show` for a first trust. */
+  readonly action: string;
+  readonly mode: string;
+  readonly shadow: boolean;
+  /** Paths of the fields that changed, when the gateway saw the approved definition. */
+  readonly changed?: readonly string[] | undefined;
+  readonly policyVersion: string;
 }
 
 /**
@@ -107,7 +154,7 @@ export class AuditLog {
   }
 
   /** Appends one record (one line), rotating first if the line would not fit. */
-  write(entry: AuditEntry | PolicyPublishedEntry): void {
+  write(entry: AuditEntry | PolicyPublishedEntry | ToolDefinitionEntry): void {
     const line = `${JSON.stringify(entry)}\n`;
     const bytes = Buffer.byteLength(line);
     if (this.#size > 0 && this.#size + bytes > this.maxBytes) this.#rotate();

@@ -4,13 +4,14 @@ import type { UpstreamConfig } from "@toolgate/mcp-express";
 import { AuthThrottle, normalizeHost, type ToolgateMcp } from "@toolgate/mcp-express";
 import type { MeteredCounterStore, PolicyHolder } from "@toolgate/policy-engine";
 import { createCounterStore } from "@toolgate/rate-limit-store";
-import type { Express, Router } from "express";
+import express, { type Express, type Router } from "express";
 import { type CounterView, createAdminRouter } from "./admin.js";
 import { chooseApprovalBackend } from "./approvals/backends.js";
 import type { ApprovalStore } from "./approvals/store.js";
 import { AuditLog } from "./audit.js";
 import { DEFAULT_POLICY_PATH, type LoadedConfig, mcpAllowedHosts } from "./config.js";
 import { DecisionFeed } from "./feed.js";
+import { guardrailParts } from "./guardrail-parts.js";
 import { type GatewayHttp, startHttpServer } from "./http-server.js";
 import { createLogger, type Logger } from "./logger.js";
 import { createMcpEndpoint } from "./mcp-endpoint.js";
@@ -102,9 +103,10 @@ function createStateParts(rt: Runtime, mcpRef: () => ToolgateMcp | undefined) {
       })
     : undefined;
   if (audit) rt.cleanups.add(() => audit.close());
+  const guardrails = guardrailParts(rt, metrics.registry, audit, location);
   const observers: DecisionObserver[] = [metricsObserver(metrics, rt.logger)];
   if (audit) observers.push(auditObserver(audit));
-  observers.push(feedObserver(sharedFeed ?? feed));
+  observers.push(feedObserver(sharedFeed ?? feed), guardrails.observer);
   return {
     store,
     approvals,
@@ -112,6 +114,7 @@ function createStateParts(rt: Runtime, mcpRef: () => ToolgateMcp | undefined) {
     feed,
     feedShared: sharedFeed !== undefined,
     audit,
+    guardrails,
     decisions: fanOut(observers, rt),
   };
 }
@@ -186,7 +189,7 @@ function adminSurface(
     feedScope: parts.feedShared ? "all instances (since this one started)" : "this instance",
     counters,
     now,
-    extraApi: studio.api,
+    extraApi: express.Router().use(studio.api, parts.guardrails.api),
   });
   return { admin, pages: studio.pages };
 }

@@ -2,6 +2,8 @@ import {
   type AuthThrottle,
   createToolgateMcp,
   type DecisionEvent,
+  type PinEvent,
+  type PinStore,
   type RefusedEvent,
   type ToolgateMcp,
   type UpstreamConfig,
@@ -28,6 +30,8 @@ export interface McpEndpointParts {
   readonly authThrottle: AuthThrottle;
   readonly allowedHosts: string[] | undefined;
   readonly tracing: GatewayTracing | undefined;
+  /** Trust-on-first-use digests and the sink of pin findings. */
+  readonly guardrails: { readonly pinStore: PinStore; readonly onPinEvent: (e: PinEvent) => void };
   /** The canonical URL of /mcp, known once the server listens (port 0 in tests). */
   readonly resourceUrl: () => string;
 }
@@ -98,6 +102,8 @@ export function createMcpEndpoint(rt: Runtime, parts: McpEndpointParts): Toolgat
     approvalProgressMs: config.approvals.progressMs,
     onDecision: parts.decisions.onDecision,
     onRefused: parts.decisions.onRefused,
+    pinStore: parts.guardrails.pinStore,
+    onPinEvent: parts.guardrails.onPinEvent,
     maxSessionsPerGrant: config.maxSessionsPerGrant,
     authThrottle: parts.authThrottle,
     allowedOrigins: config.allowedOrigins,

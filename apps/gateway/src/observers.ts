@@ -88,6 +88,8 @@ export function auditObserver(audit: AuditLog): DecisionObserver {
         retryAfterMs: d.retryAfterMs,
         policyVersion: d.policyVersion,
         upstreamMs: e.upstreamMs,
+        pin: e.pin,
+        result: e.result,
       });
     },
     // A message refused before it could reach an upstream (a request method sent

@@ -25,6 +25,47 @@ export interface ToolVerdict {
   readonly category: RiskCategory;
   /** The rule the starter policy writes for it. */
   readonly rule: ToolRule;
+  /**
+   * Set when the upstream calls the tool read-only (`readOnlyHint: true`) but its name or
+   * description suggests secrets or writes: the claim is not trusted, and the starter
+   * policy says so in a comment above the entry.
+   */
+  readonly flag?: string | undefined;
+}
+
+/** What the built-in detectors redact from a tool that reads secrets (see `results`). */
+const SECRET_REDACTIONS = [
+  "bearer",
+  "api_token",
+  "private_key",
+  "jwt",
+  "binance_api_key",
+  "binance_listen_key",
+  "card_number",
+] as const;
+
+/**
+ * A read-only claim the definition contradicts: one that hides writes (`set_…`), or one
+ * that is true but hides that what the tool reads is secret (`get-env`). The second kind
+ * also gets its results redacted, so the secrets it reads do not reach the model as is.
+ */
+function readOnlyFlag(
+  tool: ScannedTool,
+  contradicted: readonly string[],
+  why: string,
+): { flag: string; redact: boolean } | undefined {
+  if (tool.annotations?.readOnlyHint !== true) return undefined;
+  if (contradicted.includes("readOnlyHint: true"))
+    return {
+      flag: `annotated readOnlyHint: true, but ${why.split("; ")[0]}: the claim is not trusted; check what it really does`,
+      redact: false,
+    };
+  if (contradicted.includes("readOnlyHint: true (as harmless)"))
+    return {
+      flag: "annotated readOnlyHint: true, but its name or description says it reads secrets: not trusted as harmless; limited, and secrets are redacted from its results",
+      redact: true,
+    };
+  return undefined;
 }
 
 /**
@@ -39,13 +80,19 @@ export interface ToolVerdict {
 export function classifyTool(tool: ScannedTool): ToolVerdict {
   const a = classifyToolRisk(tool);
   const r = recommendRule(a);
+  const why = a.reasons.map((x) => x.text).join("; ");
+  const flagged = readOnlyFlag(tool, a.contradicted, why);
+  const rule: ToolRule = flagged?.redact
+    ? { ...r.rule, results: { redact: [...SECRET_REDACTIONS] } }
+    : r.rule;
   return {
     tool: tool.name,
     verdict: r.verdict,
-    why: a.reasons.map((x) => x.text).join("; "),
+    why,
     risk: a.risk,
     category: a.category,
-    rule: r.rule,
+    rule,
+    ...(flagged && { flag: flagged.flag }),
   };
 }
 
@@ -78,10 +125,14 @@ export function starterPolicy(
   const why = new Map(
     verdicts.map((v) => [v.tool, `${v.verdict} (${v.risk} risk, ${v.category}): ${v.why}`]),
   );
+  const flags = new Map(verdicts.flatMap((v) => (v.flag ? [[v.tool, v.flag] as const] : [])));
   const lines = body.split("\n").flatMap((line) => {
     const m = /^ {2}("?)([^":]+)\1:\s*$/.exec(line) ?? /^ {2}("?)([^":]+)\1:/.exec(line);
     const reason = m?.[2] !== undefined ? why.get(m[2]) : undefined;
-    return reason ? [`  # ${reason.replace(/\s+/g, " ")}`, line] : [line];
+    const flag = m?.[2] !== undefined ? flags.get(m[2]) : undefined;
+    const out = reason ? [`  # ${reason.replace(/\s+/g, " ")}`] : [];
+    if (flag) out.push(`  # FLAG read-only claim not trusted: ${flag.replace(/\s+/g, " ")}`);
+    return [...out, line];
   });
   return [
     `# Starter policy written by \`toolgate scan\` for ${source}.`,

@@ -12,6 +12,7 @@ import { ToolgateMcpError } from "./errors.js";
 import type { ServeOptions } from "./front/serve.js";
 import { normalizeHost } from "./http.js";
 import type { ApprovalOutcome, Logger, Scheduler, ToolgateMcpOptions } from "./options.js";
+import type { PinGuard } from "./pins.js";
 import type { PolicyView } from "./policy-view.js";
 import { policyToolTimeout } from "./policy-view.js";
 import type { SessionContext } from "./session.js";
@@ -67,6 +68,7 @@ export function toolCallDeps(
     },
     validator: (exposed, target) =>
       validateArguments ? checkArguments(exposed, target.definition) : undefined,
+    resultPolicy: (identity, tool) => policies.policyFor(identity)?.resultPolicyFor(tool),
     toolTimeoutMs(identity, tool) {
       const policy = policies.policyFor(identity);
       return policy ? toolTimeout(policy, tool) : undefined;
@@ -101,6 +103,7 @@ export function sessionContext(
   policies: PolicyView,
   sessions: SessionTable,
   seams: Seams,
+  pins: PinGuard,
 ): SessionContext {
   const { logger } = seams;
   return {
@@ -115,6 +118,9 @@ export function sessionContext(
       if (!policy) return new Set();
       return new Set(engine.visibleTools(policy, tools, identity).map((t) => t.name));
     },
+    pins: (identity, tools) => pins.check(policies.policyFor(identity), identity.grant, tools),
+    pinsActive: (identity) => policies.policyFor(identity)?.pinSettings !== undefined,
+    resultPolicy: (identity, tool) => policies.policyFor(identity)?.resultPolicyFor(tool),
     grantSessions: (grant) => sessions.countOf(grant),
     onSessionLost(s) {
       sessions.remove(s);

@@ -11,10 +11,22 @@ import {
 
 export type {
   CompiledPolicy,
+  CompiledResultPolicy,
   CounterStore,
   Decision,
   Identity,
+  PinVerdict,
   PolicyHolder,
+  ResultGuardOutcome,
+  ToolDefinition,
+} from "@toolgate/policy-engine";
+export {
+  checkPin,
+  diffToolDefinitions,
+  guardResult,
+  guardText,
+  PIN_MISMATCH_REASON,
+  toolDigest,
 } from "@toolgate/policy-engine";
 
 /** What the gateway calls on the engine (injectable for tests). */

@@ -22,6 +22,8 @@ export {
 } from "./auth/oauth.js";
 export type { AuthThrottleOptions } from "./auth-throttle.js";
 export { AuthThrottle } from "./auth-throttle.js";
+export type { PinCheck, PinFacts } from "./core/pin-call.js";
+export type { ResultFacts } from "./core/result-policy.js";
 export { deniedResult } from "./core/results.js";
 export { argumentsDigest, canonicalJson } from "./digest.js";
 export type { McpErrorCodeName } from "./errors.js";
@@ -44,6 +46,8 @@ export type {
   UpstreamConfig,
   UpstreamTimeout,
 } from "./options.js";
+export type { PinEvent, PinStore, PinSubject } from "./pins.js";
+export { createMemoryPinStore } from "./pins.js";
 export { formatTraceparent, parseTraceparent, TRACER_NAME } from "./telemetry.js";
 export type { ToolgateMcp } from "./toolgate-mcp.js";
 export { createToolgateMcp } from "./toolgate-mcp.js";

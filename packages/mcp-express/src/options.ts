@@ -4,9 +4,12 @@ import { type Logger, type Scheduler, schedulerSchema } from "@toolgate/policy-e
 import { z } from "zod";
 import type { OAuthOptions } from "./auth/oauth.js";
 import type { AuthThrottle, AuthThrottleOptions } from "./auth-throttle.js";
+import type { PinFacts } from "./core/pin-call.js";
+import type { ResultFacts } from "./core/result-policy.js";
 import type { CompiledPolicy, CounterStore, Decision, Identity, PolicyHolder } from "./engine.js";
 import { ToolgateMcpError } from "./errors.js";
 import { isOrigin, normalizeHost, ORIGIN_FIX } from "./http.js";
+import type { PinEvent, PinStore } from "./pins.js";
 import type { httpUpstreamSchema } from "./transports/http.js";
 import type { inProcessUpstreamSchema } from "./transports/in-process.js";
 import { upstreamConfigSchema } from "./transports/registry.js";
@@ -123,6 +126,10 @@ export interface DecisionEvent {
    */
   approver?: string;
   upstreamMs?: number;
+  /** Set when the tool's definition did not match its pin: the digests and what was done. */
+  pin?: PinFacts;
+  /** Set when the tool's result policy redacted, cut, denied or (in shadow) would have. */
+  result?: ResultFacts;
   at: number;
 }
 
@@ -254,6 +261,19 @@ export interface ToolgateMcpOptions {
    */
   onRefused?: (e: RefusedEvent) => void;
   /**
+   * Where trust-on-first-use pins keep the first digest seen of each upstream tool
+   * (`pins.mode: trust_on_first_use`). Default: this process's memory. Gateways that
+   * must agree on what was first seen share one store (the gateway app uses Redis when
+   * its counter store is Redis).
+   */
+  pinStore?: PinStore;
+  /**
+   * Called when a tool definition does not match its pin (once per policy version, tool
+   * and digest per gateway), and when a first-use digest was recorded. Digests only: for
+   * the audit log, metrics and the admin page.
+   */
+  onPinEvent?: (e: PinEvent) => void;
+  /**
    * Page size of `tools/list` as the gateway serves it (merged across upstreams, with an
    * opaque cursor). Default: the largest page an upstream used, or one page when none
    * paginates.
@@ -342,6 +362,16 @@ const optionsSchema = z.object({
     .union([z.literal(false), z.custom<object>((v) => typeof v === "object" && v !== null)])
     .optional(),
   onRefused: fn.optional(),
+  pinStore: z
+    .custom<object>(
+      (v) =>
+        typeof v === "object" &&
+        v !== null &&
+        typeof (v as { firstSeen?: unknown }).firstSeen === "function",
+      { message: "pass an object with firstSeen(upstream, tool, digest) (see PinStore)" },
+    )
+    .optional(),
+  onPinEvent: fn.optional(),
   sseRetryMs: z.number().int().positive().optional(),
   listPageSize: z.number().int().positive("give the page size as a whole number").optional(),
   responseMode: z.enum(["auto", "sse", "json"]).optional(),

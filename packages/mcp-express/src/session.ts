@@ -1,6 +1,7 @@
 import type { ServerResponse } from "node:http";
 import type { Span } from "@opentelemetry/api";
 import type { ClientStreams, Slot } from "./client-streams.js";
+import { resultScreen } from "./core/result-policy.js";
 import { errorResponse } from "./core/results.js";
 import { type ToolCall, toolCall } from "./core/tool-call.js";
 import type { CompiledPolicy, Identity } from "./engine.js";
@@ -244,10 +245,11 @@ export class ProxySession implements LinkListener {
         idKey(this.shared.has(link) ? unshareToken(this.id, token) : token),
       );
       if (!o) return;
-      const params = this.shared.has(link)
+      const relayed = this.shared.has(link)
         ? { ...m.params, progressToken: o.progressToken }
-        : m.params;
-      this.streams.sendRelated(o.slot, { jsonrpc: "2.0", method, params: params ?? {} });
+        : (m.params ?? {});
+      const params = o.screen ? o.screen.progress(relayed) : relayed;
+      if (params) this.streams.sendRelated(o.slot, { jsonrpc: "2.0", method, params });
       return;
     }
     if (method === "notifications/tools/list_changed") {
@@ -318,6 +320,9 @@ export class ProxySession implements LinkListener {
   /** A `tools/call`: the pipeline in core/tool-call.ts with this session's capabilities. */
   private callTool(entry: Open, id: RpcId, params: Record<string, unknown>): Promise<RpcMessage> {
     let route: ToolRoute | undefined;
+    // The tool's result policy screens its progress notifications as well as its result.
+    if (typeof params.name === "string")
+      entry.screen = resultScreen(this.ctx.resultPolicy(this.identity, params.name));
     const call: ToolCall = {
       id,
       // The identity this call is decided and reported under (a token refresh mid-call
@@ -329,7 +334,10 @@ export class ProxySession implements LinkListener {
       resolve: async (name) => {
         const routes = this.tools.cachedRoutes() ?? (await this.tools.toolRoutes());
         route = routes.get(name);
-        return route && { upstream: route.link.name, tool: route.name, definition: route.tool };
+        if (!route) return undefined;
+        const pin = this.tools.pinCheck(route);
+        const t = { upstream: route.link.name, tool: route.name, definition: route.tool };
+        return pin ? { ...t, pin: await pin } : t;
       },
       unavailable: () => this.links.filter((l) => !l.ok && !this.shared.has(l)).map((l) => l.name),
       forward: ({ tool, timeoutMs, span }) =>
@@ -356,6 +364,7 @@ export class ProxySession implements LinkListener {
         ? (message, schema) => this.elicit(entry.slot, message, schema)
         : undefined,
       trace: entry.trace,
+      screen: entry.screen,
     };
     return toolCall(this.ctx.toolCalls, call);
   }

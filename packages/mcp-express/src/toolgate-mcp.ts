@@ -11,6 +11,7 @@ import type { FrontContext } from "./front/context.js";
 import { createServe } from "./front/serve.js";
 import { ModernFront } from "./modern/front.js";
 import { type ToolgateMcpOptions, validateOptions } from "./options.js";
+import { createMemoryPinStore, PinGuard } from "./pins.js";
 import { PolicyView } from "./policy-view.js";
 import { SessionTable } from "./session-table.js";
 import { Telemetry } from "./telemetry.js";
@@ -124,7 +125,13 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
     logger,
     callTimeoutMs: options.callTimeoutMs ?? 60_000,
   });
-  const session = sessionContext(options, engine, policies, sessions, seams);
+  const pins = new PinGuard(
+    options.pinStore ?? createMemoryPinStore(),
+    guarded(options.onPinEvent, logger, "onPinEvent"),
+    logger,
+    now,
+  );
+  const session = sessionContext(options, engine, policies, sessions, seams, pins);
   let closing = false;
   const onRefused = guarded(options.onRefused, logger, "onRefused");
   const front: FrontContext = {

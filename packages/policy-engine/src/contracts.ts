@@ -187,6 +187,11 @@ export const DecisionCode = {
   APPROVAL_REQUIRED: "APPROVAL_REQUIRED",
   /** The counter store failed and its failure mode is `closed`. */
   STORE_UNAVAILABLE: "STORE_UNAVAILABLE",
+  /**
+   * The tool's definition no longer matches its pin (or the digest first trusted): set
+   * by the runtime that checks pins, never by `evaluate` (see `pins` in the policy).
+   */
+  PIN_MISMATCH: "PIN_MISMATCH",
 } as const;
 export type DecisionCode = (typeof DecisionCode)[keyof typeof DecisionCode];
 

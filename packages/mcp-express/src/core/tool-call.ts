@@ -6,7 +6,7 @@
  */
 import { type Span, SpanKind } from "@opentelemetry/api";
 import { argumentsDigest } from "../digest.js";
-import type { Decision, Identity } from "../engine.js";
+import type { CompiledResultPolicy, Decision, Identity } from "../engine.js";
 import { ToolgateMcpError } from "../errors.js";
 import { RpcErrorCode, type RpcId, type RpcMessage, rpcError } from "../jsonrpc.js";
 import type {
@@ -20,6 +20,8 @@ import type {
 } from "../options.js";
 import { endWith, type RequestTrace, type Telemetry } from "../telemetry.js";
 import { holdForApproval } from "./approval.js";
+import { applyPinVerdict, type PinCheck, pinFacts } from "./pin-call.js";
+import { type ResultScreen, resultScreen } from "./result-policy.js";
 import { deniedResult, errorResponse } from "./results.js";
 import type { ArgumentCheck } from "./validate.js";
 
@@ -31,6 +33,8 @@ export interface ToolTarget {
   readonly tool: string;
   /** The upstream's tool definition (its `inputSchema` validates arguments). */
   readonly definition: Record<string, unknown>;
+  /** The definition's pin verdict under the caller's policy, when the policy uses pins. */
+  readonly pin?: PinCheck | undefined;
 }
 
 /** What the upstream is asked: the real tool name, the timeout, the span to carry. */
@@ -48,6 +52,8 @@ export interface ToolCallDeps {
   approve(req: ApprovalRequest): Promise<ApprovalOutcome>;
   /** The argument check of a tool, when arguments are validated and it has a schema. */
   validator(exposed: string, target: ToolTarget): ArgumentCheck | undefined;
+  /** The caller's result policy of `tool` (`results`), if any. */
+  resultPolicy?(identity: Identity, tool: string): CompiledResultPolicy | undefined;
   /** Timeout of a call of `tool` set by the caller's policy, if any. */
   toolTimeoutMs(identity: Identity, tool: string): number | undefined;
   /** Receives every call's decision event; undefined when nobody listens (none built). */
@@ -91,6 +97,8 @@ export interface ToolCall {
   readonly elicit?: ((message: string, schema: ElicitSchema) => Promise<ElicitAnswer>) | undefined;
   /** The request's span, when traced. */
   readonly trace?: RequestTrace | undefined;
+  /** The call's result policy screen, when the front also screens its progress with it. */
+  readonly screen?: ResultScreen | undefined;
 }
 
 type Outcome = NonNullable<DecisionEvent["outcome"]>;
@@ -130,9 +138,11 @@ export async function toolCall(deps: ToolCallDeps, call: ToolCall): Promise<RpcM
   }
   const args = (rawArgs ?? {}) as Record<string, unknown>;
   const target = await call.resolve(name);
-  const decision = await deps.telemetry.decide(call.trace, () =>
+  const decided = await deps.telemetry.decide(call.trace, () =>
     deps.decide(call.identity, name, args),
   );
+  // A changed definition (pins) can turn the policy's answer into a denial or a hold.
+  const decision = await applyPinVerdict(decided, target?.pin);
   const run = new CallRun(deps, call, name, args, target, decision);
   return run.proceed();
 }
@@ -141,6 +151,7 @@ export async function toolCall(deps: ToolCallDeps, call: ToolCall): Promise<RpcM
 class CallRun {
   private digest: string | undefined;
   private approver: string | undefined;
+  private screen: ResultScreen | undefined;
 
   constructor(
     private readonly deps: ToolCallDeps,
@@ -213,6 +224,10 @@ class CallRun {
     if (upstreamMs !== undefined) e.upstreamMs = upstreamMs;
     if (call.identity.sub !== undefined) e.subject = call.identity.sub;
     if (call.identity.clientId !== undefined) e.clientId = call.identity.clientId;
+    const pin = pinFacts(this.target?.pin);
+    if (pin) e.pin = pin;
+    const result = this.screen?.facts();
+    if (result) e.result = result;
     deps.onDecision(e);
   }
 
@@ -328,7 +343,9 @@ class CallRun {
       .catch((e: unknown) =>
         deps.logger.warn?.({ err: String(e), tool: this.name }, "reservation commit failed"),
       );
+    this.screen = call.screen ?? resultScreen(deps.resultPolicy?.(call.identity, this.name));
+    const answer = this.screen ? this.screen.answer(res, this.decision) : res;
     this.emit("forwarded", deps.now() - started);
-    return res;
+    return answer;
   }
 }

@@ -4,8 +4,10 @@
  * and the `tools/list_changed` decisions against what the client last saw.
  */
 import type { ClientStreams } from "../client-streams.js";
+import type { PinCheck } from "../core/pin-call.js";
 import type { CompiledPolicy, Identity } from "../engine.js";
 import type { RpcId, RpcMessage } from "../jsonrpc.js";
+import type { PinSubject } from "../pins.js";
 import type { UpstreamLink } from "../upstream.js";
 import {
   badCursor,
@@ -90,7 +92,7 @@ export class ToolCatalog {
     let before: string | undefined;
     try {
       const routes = await this.toolRoutes();
-      now = this.visibleTools(routes).tools;
+      now = this.visibleTools(routes, undefined, await this.pinChecks(routes)).tools;
       // Read after the await: a tools/list answered meanwhile is the newer baseline.
       if (this.seenTools !== undefined) before = JSON.stringify(this.seenTools);
       else if (opts.previousPolicy)
@@ -174,8 +176,11 @@ export class ToolCatalog {
    * that is opaque to the client and bound to the list it pages through.
    */
   async listTools(id: RpcId, cursor: unknown): Promise<RpcMessage> {
+    // Under pins a fresh list is read from the upstreams, so a definition changed without
+    // a list_changed is caught at the latest when the client lists again.
+    if (cursor === undefined && this.ctx.pinsActive(this.host.identity)) this.forgetLists();
     const routes = await this.toolRoutes();
-    const { tools } = this.visibleTools(routes);
+    const { tools } = this.visibleTools(routes, undefined, await this.pinChecks(routes));
     const fingerprint = listFingerprint(tools);
     let offset = 0;
     if (cursor !== undefined) {
@@ -195,10 +200,44 @@ export class ToolCatalog {
     return { jsonrpc: "2.0", id, result };
   }
 
-  /** The tool definitions this session may see (under `policy`, default the current one). */
+  /** Pin checks of the routed tools under the session's policy (empty without pins). */
+  pinChecks(routes: Map<string, ToolRoute>): Promise<Map<string, PinCheck>> {
+    if (!this.ctx.pinsActive(this.host.identity)) return Promise.resolve(new Map());
+    return this.ctx.pins(this.host.identity, this.subjects(routes.values()));
+  }
+
+  /**
+   * The pin check of one routed tool; undefined at once (no promise to wait for on the
+   * call path) when the session's policy uses no pins.
+   */
+  pinCheck(route: ToolRoute): Promise<PinCheck | undefined> | undefined {
+    if (!this.ctx.pinsActive(this.host.identity)) return undefined;
+    return this.ctx
+      .pins(this.host.identity, this.subjects([route]))
+      .then((m) => m.get(route.exposed));
+  }
+
+  private *subjects(routes: Iterable<ToolRoute>): Iterable<PinSubject> {
+    for (const r of routes) yield { exposed: r.exposed, upstream: r.link.name, tool: r.tool };
+  }
+
+  /** Drops the cached upstream lists of the links that are up, so the next read re-lists. */
+  private forgetLists(): void {
+    for (const l of this.host.links) {
+      if (!l.ok || l.tools === undefined) continue;
+      l.tools = undefined;
+      l.toolsEpoch++;
+    }
+  }
+
+  /**
+   * The tool definitions this session may see (under `policy`, default the current one);
+   * a tool whose pin check says `hide` is left out.
+   */
   private visibleTools(
     routes: Map<string, ToolRoute>,
     policy?: CompiledPolicy,
+    pins?: ReadonlyMap<string, PinCheck>,
   ): {
     tools: Array<Record<string, unknown>>;
     visible: Set<string>;
@@ -212,6 +251,7 @@ export class ToolCatalog {
     const tools: Array<Record<string, unknown>> = [];
     for (const r of all) {
       if (!visible.has(r.exposed)) continue;
+      if (pins?.get(r.exposed)?.verdict.action === "hide") continue;
       tools.push(r.exposed === r.name ? r.tool : { ...r.tool, name: r.exposed });
     }
     return { tools, visible };

@@ -1,9 +1,12 @@
 /** The shapes a session shares with its parts and with the gateway. */
 import type { Slot } from "../client-streams.js";
+import type { PinCheck } from "../core/pin-call.js";
+import type { ResultScreen } from "../core/result-policy.js";
 import type { ToolCallDeps } from "../core/tool-call.js";
-import type { CompiledPolicy, Identity } from "../engine.js";
+import type { CompiledPolicy, CompiledResultPolicy, Identity } from "../engine.js";
 import type { RpcId, RpcMessage } from "../jsonrpc.js";
 import type { Logger } from "../options.js";
+import type { PinSubject } from "../pins.js";
 import type { ProxySession } from "../session.js";
 import type { RequestTrace } from "../telemetry.js";
 import type { UpstreamLink } from "../upstream.js";
@@ -24,6 +27,15 @@ export interface SessionContext {
     tools: ReadonlyArray<{ name: string }>,
     policy?: CompiledPolicy,
   ): Set<string>;
+  /**
+   * Pin checks of routed tools under the caller's policy, by exposed name (empty when
+   * the policy uses no pins).
+   */
+  pins(identity: Identity, tools: Iterable<PinSubject>): Promise<Map<string, PinCheck>>;
+  /** Whether the caller's policy uses pins (every `tools/list` then re-reads the upstreams). */
+  pinsActive(identity: Identity): boolean;
+  /** The caller's result policy of a tool, if any (progress notifications are screened too). */
+  resultPolicy(identity: Identity, tool: string): CompiledResultPolicy | undefined;
   /** Open sessions of a grant right now. */
   grantSessions(grant: string): number;
   onSlotDone(): void;
@@ -57,6 +69,8 @@ export interface Open {
   cancelled?: string;
   /** The request's span, when traced (or when the client sent a trace context). */
   trace?: RequestTrace | undefined;
+  /** A tool call's result policy: its progress notifications are screened too. */
+  screen?: ResultScreen | undefined;
 }
 
 /** The abort reason of a session's end: not the client's cancel (no `cancelled` outcome). */

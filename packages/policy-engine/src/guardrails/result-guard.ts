@@ -267,11 +267,88 @@ function cutUtf8(s: string, bytes: number): string {
 export function guardResult(policy: CompiledResultPolicy, result: unknown): ResultGuardOutcome {
   const bytesIn = byteSize(result);
   const base = { ruleId: policy.ruleId, bytesIn };
-  if (result === null || typeof result !== "object") {
+  const sizeOnly = policy.redact.length === 0 && policy.deny.length === 0;
+  // Nothing to look for and within size (or no size limit): no copy, no walk.
+  const fits = policy.maxBytes === undefined || bytesIn <= policy.maxBytes;
+  if (result === null || typeof result !== "object" || (sizeOnly && fits)) {
     return { ...base, action: "pass", result, counts: {}, bytesOut: bytesIn };
   }
   const src = JSON.parse(JSON.stringify(result)) as { [k: string]: Json };
   const w: Work = { literals: new Map(), counts: {} };
+  const { texts, deniedBy } = findAll(policy, src, w);
+  const deny = (reason: string): ResultGuardOutcome =>
+    policy.shadow
+      ? {
+          ...base,
+          action: "pass",
+          result,
+          counts: w.counts,
+          bytesOut: bytesIn,
+          reason,
+          shadow: { action: "deny" },
+        }
+      : { ...base, action: "deny", result, counts: w.counts, bytesOut: 0, reason };
+  if (deniedBy !== undefined)
+    return deny(
+      `result denied by ${policy.ruleId}.deny[${deniedBy}] (it matched a denied pattern)`,
+    );
+  let out = removeAll(src, texts, w);
+  let action: ResultGuardOutcome["action"] = Object.keys(w.counts).length > 0 ? "redacted" : "pass";
+  let reason: string | undefined;
+  let size = byteSize(out);
+  const max = policy.maxBytes;
+  if (max !== undefined && size > max) {
+    if (policy.onViolation === "deny")
+      return deny(`result of ${size} bytes exceeds ${policy.ruleId}.maxBytes (${max})`);
+    const cut = truncate(out, max);
+    if (cut === undefined)
+      return deny(`result exceeds ${policy.ruleId}.maxBytes (${max}) even with its text cut`);
+    out = cut;
+    size = byteSize(out);
+    action = "truncated";
+    reason = `result cut from ${bytesIn} to ${size} bytes (${policy.ruleId}.maxBytes ${max})`;
+  }
+  const why = reason !== undefined ? { reason } : {};
+  if (policy.shadow) {
+    const would = action !== "pass" ? { shadow: { action } } : {};
+    return {
+      ...base,
+      action: "pass",
+      result,
+      counts: w.counts,
+      bytesOut: bytesIn,
+      ...why,
+      ...would,
+    };
+  }
+  const pass = action === "pass";
+  return {
+    ...base,
+    action,
+    result: pass ? result : out,
+    counts: w.counts,
+    bytesOut: pass ? bytesIn : size,
+    ...why,
+  };
+}
+
+/** A text or text blob of the result, found in pass 1 and rewritten in pass 2. */
+interface TextSite {
+  readonly item: { [k: string]: Json };
+  readonly field: "text" | "blob";
+  /** The text parsed as JSON, when path rules matched inside it. */
+  readonly json?: Json;
+}
+
+/**
+ * Pass 1: finds every secret in the copy `src` (path rules first, so their values are
+ * chased through the texts), and the first `deny` pattern that matches, if any.
+ */
+function findAll(
+  policy: CompiledResultPolicy,
+  src: { [k: string]: Json },
+  w: Work,
+): { texts: TextSite[]; deniedBy: number | undefined } {
   let deniedBy: number | undefined;
   const scan = (s: string, key: string | undefined): string => {
     if (key === "blob") return s;
@@ -285,11 +362,10 @@ export function guardResult(policy: CompiledResultPolicy, result: unknown): Resu
     collect(policy, s, key, w);
     return s;
   };
-  // Pass 1: find. Path rules first so their values are chased through the texts.
   const hasPaths = policy.redact.some((r) => r.kind === "path");
   if (src.structuredContent !== undefined && hasPaths)
     redactPaths(policy, src.structuredContent, w, true);
-  const texts: Array<{ item: { [k: string]: Json }; field: "text" | "blob"; json?: Json }> = [];
+  const texts: TextSite[] = [];
   const content = Array.isArray(src.content) ? src.content : [];
   for (const item of content) {
     if (item === null || typeof item !== "object" || Array.isArray(item)) continue;
@@ -312,21 +388,15 @@ export function guardResult(policy: CompiledResultPolicy, result: unknown): Resu
     }
   }
   eachString(src as Json, scan);
-  if (deniedBy !== undefined) {
-    const reason = `result denied by ${policy.ruleId}.deny[${deniedBy}] (it matched a denied pattern)`;
-    return policy.shadow
-      ? {
-          ...base,
-          action: "pass",
-          result,
-          counts: w.counts,
-          bytesOut: bytesIn,
-          reason,
-          shadow: { action: "deny" },
-        }
-      : { ...base, action: "deny", result, counts: w.counts, bytesOut: 0, reason };
-  }
-  // Pass 2: remove every found value everywhere.
+  return { texts, deniedBy };
+}
+
+/** Pass 2: removes every value found, everywhere (texts, JSON in texts, text blobs). */
+function removeAll(
+  src: { [k: string]: Json },
+  texts: readonly TextSite[],
+  w: Work,
+): { [k: string]: Json } {
   const rep = replacer(w);
   for (const t of texts) {
     if (t.field === "text") {
@@ -339,66 +409,8 @@ export function guardResult(policy: CompiledResultPolicy, result: unknown): Resu
       t.item.blob = Buffer.from(rep(s), "utf8").toString("base64");
     }
   }
-  let out = eachString(src as Json, (s, key) => (key === "blob" ? s : rep(s))) as {
+  return eachString(src as Json, (s, key) => (key === "blob" ? s : rep(s))) as {
     [k: string]: Json;
-  };
-  const redacted = Object.keys(w.counts).length > 0;
-  let action: ResultGuardOutcome["action"] = redacted ? "redacted" : "pass";
-  let reason: string | undefined;
-  let size = byteSize(out);
-  if (policy.maxBytes !== undefined && size > policy.maxBytes) {
-    if (policy.onViolation === "deny") {
-      reason = `result of ${size} bytes exceeds ${policy.ruleId}.maxBytes (${policy.maxBytes})`;
-      return policy.shadow
-        ? {
-            ...base,
-            action: "pass",
-            result,
-            counts: w.counts,
-            bytesOut: bytesIn,
-            reason,
-            shadow: { action: "deny" },
-          }
-        : { ...base, action: "deny", result, counts: w.counts, bytesOut: 0, reason };
-    }
-    const cut = truncate(out, policy.maxBytes);
-    if (cut === undefined) {
-      reason = `result exceeds ${policy.ruleId}.maxBytes (${policy.maxBytes}) even with its text cut`;
-      return policy.shadow
-        ? {
-            ...base,
-            action: "pass",
-            result,
-            counts: w.counts,
-            bytesOut: bytesIn,
-            reason,
-            shadow: { action: "deny" },
-          }
-        : { ...base, action: "deny", result, counts: w.counts, bytesOut: 0, reason };
-    }
-    out = cut;
-    size = byteSize(out);
-    action = "truncated";
-    reason = `result cut from ${bytesIn} to ${size} bytes (${policy.ruleId}.maxBytes ${policy.maxBytes})`;
-  }
-  if (policy.shadow) {
-    return {
-      ...base,
-      action: "pass",
-      result,
-      counts: w.counts,
-      bytesOut: bytesIn,
-      ...(reason !== undefined && { reason }),
-      ...(action !== "pass" && { shadow: { action } }),
-    };
-  }
-  return {
-    ...base,
-    action,
-    result: action === "pass" ? result : out,
-    counts: w.counts,
-    bytesOut: action === "pass" ? bytesIn : size,
-    ...(reason !== undefined && { reason }),
   };
 }
 
