@@ -2,6 +2,7 @@ import { isOrigin, OAUTH_ALGORITHMS, ORIGIN_FIX } from "@toolgate/mcp-express";
 import { StoreConfigSchema } from "@toolgate/rate-limit-store";
 import { z } from "zod";
 import { ApprovalStoreSchema } from "./approvals/backends.js";
+import { WebhooksSchema } from "./webhooks/config.js";
 
 const NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 
@@ -183,6 +184,8 @@ export const GatewayConfigSchema = z.strictObject({
       callerMayApprove: false,
       secretArguments: [],
     }),
+  /** Webhooks told about approval events (requested, decided, expired); see webhooks/. */
+  webhooks: WebhooksSchema,
   /**
    * Open MCP sessions one grant may have; one more closes the grant's least recently used
    * idle session, or is refused (429) when all are busy.
