@@ -336,10 +336,31 @@ function resolveGrants(
     }
     seen.set(g.keyHash, g.name);
   }
+  issues.push(...grantHeaderIssues(config, new Set(grants.map((g) => g.name))));
   if (issues.length > 0) {
     throw new GatewayError("CONFIG_INVALID", `invalid config: ${issues.length} problem(s)`, issues);
   }
   return grants;
+}
+
+/**
+ * `grantHeaders` must name configured grants: a misspelt grant would silently send its
+ * connections without the headers meant for it. (With OAuth, grants named by a claim
+ * are not known in advance, so only API-key grants are checked then.)
+ */
+function grantHeaderIssues(config: GatewayConfig, known: ReadonlySet<string>): GatewayIssue[] {
+  if (config.auth?.oauth !== undefined) return [];
+  return config.upstreams.flatMap((u, i) =>
+    "grantHeaders" in u
+      ? Object.keys(u.grantHeaders ?? {})
+          .filter((g) => !known.has(g))
+          .map((g) => ({
+            path: `upstreams[${i}].grantHeaders.${g}`,
+            message: `names no grant`,
+            fix: `use one of ${[...known].join(", ")}`,
+          }))
+      : [],
+  );
 }
 
 /** `auth.oauth` with its policy paths made absolute. */
