@@ -213,10 +213,10 @@ try {
     cat("zod"),
   ];
   // Typing tools. For now also @types/express, because the shipped mcp-express typings
-  // still name Express's Request (identify(req)), and @types/ws, because the shipped
-  // binance-us typings of its mock exchange name ws's types: a TypeScript user of either
-  // package needs them too until those typings stop leaking.
-  const dev = [cat("typescript"), cat("@types/node"), cat("@types/express"), cat("@types/ws")];
+  // still name Express's Request (identify(req)). Not @types/ws: binance-us's typings of
+  // its mock exchange name ws's types, so it depends on @types/ws itself, and this
+  // project compiling without installing it is the check.
+  const dev = [cat("typescript"), cat("@types/node"), cat("@types/express")];
   run(
     "npm",
     ["install", "--no-audit", "--no-fund", "--loglevel=error", ...tarballs, ...peers, ...dev],
