@@ -57,11 +57,15 @@ function run(cmd: string, args: string[], cwd: string, timeoutMs = 300_000): str
   return `${r.stdout}${r.stderr}`;
 }
 
-/** Publishable packages: every non-private package under packages/. */
+/** Publishable packages: every non-private package under packages/ and apps/. */
 function publishable(): Pkg[] {
   const out: Pkg[] = [];
-  for (const d of readdirSync(join(root, "packages")).sort()) {
-    const dir = join(root, "packages", d);
+  const dirs = ["packages", "apps"].flatMap((top) =>
+    readdirSync(join(root, top))
+      .sort()
+      .map((d) => join(root, top, d)),
+  );
+  for (const dir of dirs) {
     let pj: Record<string, unknown>;
     try {
       pj = JSON.parse(readFileSync(join(dir, "package.json"), "utf8"));
