@@ -55,7 +55,12 @@ export function readChainHead(path: string): ChainHead | undefined {
   if (line === undefined) return undefined;
   const own = HASH_SUFFIX.exec(line);
   if (own?.[1] !== undefined) {
-    const seq = (JSON.parse(line) as { seq?: unknown }).seq;
+    let seq: unknown;
+    try {
+      seq = (JSON.parse(line) as { seq?: unknown }).seq;
+    } catch {
+      // Not JSON after all: linked by its bytes below, and `verify` will name it.
+    }
     if (typeof seq === "number" && Number.isInteger(seq)) return { seq, hash: own[1] };
   }
   return { seq: -1, hash: sha256(line) };

@@ -4,6 +4,7 @@ import {
   fstatSync,
   mkdirSync,
   openSync,
+  readSync,
   renameSync,
   rmSync,
   writeSync,
@@ -145,6 +146,12 @@ export class AuditLog {
   #open(): void {
     this.#fd = openSync(this.path, "a");
     this.#size = fstatSync(this.#fd).size;
+    // A crash mid-write can leave a last line without its newline; the next record must
+    // not be glued to it (the half line stays, and `audit verify` names it).
+    if (this.#size > 0 && !endsWithNewline(this.path, this.#size)) {
+      writeSync(this.#fd, "\n");
+      this.#size += 1;
+    }
   }
 
   #rotate(): void {
@@ -157,5 +164,16 @@ export class AuditLog {
     }
     renameSync(this.path, `${this.path}.1`);
     this.#open();
+  }
+}
+
+function endsWithNewline(path: string, size: number): boolean {
+  const fd = openSync(path, "r");
+  try {
+    const last = Buffer.alloc(1);
+    readSync(fd, last, 0, 1, size - 1);
+    return last[0] === 0x0a;
+  } finally {
+    closeSync(fd);
   }
 }

@@ -189,3 +189,20 @@ describe("audit hash chain", () => {
     expect((err as { stderr: string }).stderr).toContain("broken: audit.jsonl:2:");
   });
 });
+
+describe("audit log after a crash mid-write", () => {
+  it("starts a new line after a half-written one, and verify names the half line", async () => {
+    const { dir, path } = writeLog(3);
+    const { appendFileSync } = await import("node:fs");
+    appendFileSync(path, '{"time":"2026-01-01T00:00:00.000Z","decisionId":"half');
+    const again = new AuditLog({ path });
+    again.write(entry(3));
+    again.close();
+    const ls = lines(path);
+    expect(ls).toHaveLength(5);
+    expect(JSON.parse(ls[4] as string)).toMatchObject({ decisionId: "d3" });
+    const r = await verify(dir, "audit.jsonl");
+    expect(r.code).toBe(1);
+    expect(r.err).toContain("broken: audit.jsonl:4: the record has no hash");
+  });
+});

@@ -102,115 +102,141 @@ const retryable = (status: number) => status >= 500 || status === 429 || status 
  * d.enqueue(event);
  */
 export function createWebhookDispatcher(options: WebhookDispatcherOptions): WebhookDispatcher {
-  const now = options.now ?? Date.now;
-  const scheduler = options.scheduler ?? realScheduler;
-  const random = options.random ?? Math.random;
-  const post = options.post ?? defaultPost;
-  const maxQueue = options.maxQueue ?? 1000;
-  const concurrency = options.concurrency ?? 4;
-  const base = options.baseDelayMs ?? 1000;
-  const maxDelay = options.maxDelayMs ?? 300_000;
-  const ready: Delivery[] = [];
-  const waiting = new Set<unknown>();
-  const inFlight = new Set<AbortController>();
-  let closed = false;
-  let pumpQueued = false;
+  return new WebhookQueue(options);
+}
 
-  const end = (d: Delivery, outcome: DeliveryOutcome, detail: Record<string, unknown> = {}) => {
-    options.metrics?.delivery(d.hook.name, d.event.type, outcome);
+/** What one attempt got: the status (undefined: no answer) and the asked-for wait. */
+interface AttemptResult {
+  readonly status: number | undefined;
+  readonly retryAfterS: number | undefined;
+}
+
+class WebhookQueue implements WebhookDispatcher {
+  readonly #o: WebhookDispatcherOptions;
+  readonly #now: () => number;
+  readonly #scheduler: Scheduler;
+  readonly #post: WebhookPost;
+  readonly #ready: Delivery[] = [];
+  readonly #waiting = new Set<unknown>();
+  readonly #inFlight = new Set<AbortController>();
+  #closed = false;
+  #pumpQueued = false;
+
+  constructor(options: WebhookDispatcherOptions) {
+    this.#o = options;
+    this.#now = options.now ?? Date.now;
+    this.#scheduler = options.scheduler ?? realScheduler;
+    this.#post = options.post ?? defaultPost;
+  }
+
+  enqueue(event: GenericWebhookBody): void {
+    if (this.#closed) return;
+    const maxQueue = this.#o.maxQueue ?? 1000;
+    for (const hook of this.#o.webhooks) {
+      if (!hook.events.includes(event.type)) continue;
+      const d: Delivery = { hook, event, attempts: 0 };
+      if (this.size() >= maxQueue) {
+        this.#end(d, "dropped", { queue: maxQueue });
+        continue;
+      }
+      this.#ready.push(d);
+    }
+    // Even signing and serialising wait for the next turn of the event loop: the
+    // caller (an approval being created or decided) goes on at once.
+    if (!this.#pumpQueued && this.#ready.length > 0) {
+      this.#pumpQueued = true;
+      setImmediate(() => {
+        this.#pumpQueued = false;
+        this.#pump();
+      });
+    }
+  }
+
+  size(): number {
+    return this.#ready.length + this.#waiting.size + this.#inFlight.size;
+  }
+
+  close(): void {
+    this.#closed = true;
+    for (const t of this.#waiting) this.#scheduler.clearTimeout(t);
+    this.#waiting.clear();
+    for (const c of this.#inFlight) c.abort();
+    this.#ready.length = 0;
+  }
+
+  #pump(): void {
+    const concurrency = this.#o.concurrency ?? 4;
+    while (!this.#closed && this.#inFlight.size < concurrency && this.#ready.length > 0) {
+      const d = this.#ready.shift() as Delivery;
+      void this.#attempt(d).finally(() => this.#pump());
+    }
+  }
+
+  #end(d: Delivery, outcome: DeliveryOutcome, detail: Record<string, unknown> = {}): void {
+    this.#o.metrics?.delivery(d.hook.name, d.event.type, outcome);
     const fields = {
       webhook: d.hook.name,
       event: d.event.type,
       approval: d.event.approval.id,
       ...detail,
     };
-    if (outcome === "delivered") options.logger?.debug(fields, "webhook delivered");
-    else options.logger?.warn(fields, `webhook ${outcome}`);
-  };
+    if (outcome === "delivered") this.#o.logger?.debug(fields, "webhook delivered");
+    else this.#o.logger?.warn(fields, `webhook ${outcome}`);
+  }
 
-  const retryLater = (d: Delivery, retryAfterS: number | undefined) => {
-    const exp = Math.min(maxDelay, base * 2 ** (d.attempts - 1));
-    const jittered = exp / 2 + random() * (exp / 2);
-    const wait = Math.min(maxDelay, Math.max(jittered, (retryAfterS ?? 0) * 1000));
-    const timer = scheduler.setTimeout(() => {
-      waiting.delete(timer);
-      ready.push(d);
-      pump();
-    }, wait);
-    waiting.add(timer);
-  };
-
-  const attempt = async (d: Delivery) => {
+  /** One POST with the webhook's timeout; never throws. */
+  async #send(d: Delivery, startedMs: number): Promise<AttemptResult> {
     const controller = new AbortController();
-    inFlight.add(controller);
-    const timer = scheduler.setTimeout(() => controller.abort(), d.hook.timeoutMs);
-    const started = now();
-    d.attempts++;
-    let status: number | undefined;
-    let retryAfter: number | undefined;
+    this.#inFlight.add(controller);
+    const timer = this.#scheduler.setTimeout(() => controller.abort(), d.hook.timeoutMs);
     try {
-      const res = await post(d.hook.url, { ...request(d, started), signal: controller.signal });
-      status = res.status;
+      const res = await this.#post(d.hook.url, {
+        ...request(d, startedMs),
+        signal: controller.signal,
+      });
       const ra = Number(res.headers.get("retry-after"));
-      retryAfter = Number.isFinite(ra) && ra > 0 ? ra : undefined;
       await res.drain().catch(() => {});
+      return { status: res.status, retryAfterS: Number.isFinite(ra) && ra > 0 ? ra : undefined };
     } catch {
-      status = undefined; // network error, refused connection or our timeout
+      // A network error, a refused connection or our own timeout: no answer.
+      return { status: undefined, retryAfterS: undefined };
     } finally {
-      scheduler.clearTimeout(timer);
-      inFlight.delete(controller);
+      this.#scheduler.clearTimeout(timer);
+      this.#inFlight.delete(controller);
     }
-    if (closed) return;
-    const seconds = Math.max(0, now() - started) / 1000;
-    const result = { status: status ?? "no answer", attempt: d.attempts };
+  }
+
+  async #attempt(d: Delivery): Promise<void> {
+    const started = this.#now();
+    d.attempts++;
+    const { status, retryAfterS } = await this.#send(d, started);
+    if (this.#closed) return;
+    const seconds = Math.max(0, this.#now() - started) / 1000;
+    const detail = { status: status ?? "no answer", attempt: d.attempts };
+    const metrics = this.#o.metrics;
     if (status !== undefined && status >= 200 && status < 300) {
-      options.metrics?.attempt(d.hook.name, "ok", seconds);
-      end(d, "delivered", result);
+      metrics?.attempt(d.hook.name, "ok", seconds);
+      this.#end(d, "delivered", detail);
     } else if ((status === undefined || retryable(status)) && d.attempts < d.hook.maxAttempts) {
-      options.metrics?.attempt(d.hook.name, "retry", seconds);
-      retryLater(d, retryAfter);
+      metrics?.attempt(d.hook.name, "retry", seconds);
+      this.#retryLater(d, retryAfterS);
     } else {
-      options.metrics?.attempt(d.hook.name, "error", seconds);
-      end(d, "failed", result);
+      metrics?.attempt(d.hook.name, "error", seconds);
+      this.#end(d, "failed", detail);
     }
-  };
+  }
 
-  const pump = () => {
-    while (!closed && inFlight.size < concurrency && ready.length > 0) {
-      const d = ready.shift() as Delivery;
-      void attempt(d).finally(pump);
-    }
-  };
-
-  return {
-    enqueue(event) {
-      if (closed) return;
-      for (const hook of options.webhooks) {
-        if (!hook.events.includes(event.type)) continue;
-        const d: Delivery = { hook, event, attempts: 0 };
-        if (ready.length + waiting.size + inFlight.size >= maxQueue) {
-          end(d, "dropped", { queue: maxQueue });
-          continue;
-        }
-        ready.push(d);
-      }
-      // Even signing and serialising wait for the next turn of the event loop: the
-      // caller (an approval being created or decided) goes on at once.
-      if (!pumpQueued && ready.length > 0) {
-        pumpQueued = true;
-        setImmediate(() => {
-          pumpQueued = false;
-          pump();
-        });
-      }
-    },
-    size: () => ready.length + waiting.size + inFlight.size,
-    close() {
-      closed = true;
-      for (const t of waiting) scheduler.clearTimeout(t);
-      waiting.clear();
-      for (const c of inFlight) c.abort();
-      ready.length = 0;
-    },
-  };
+  #retryLater(d: Delivery, retryAfterS: number | undefined): void {
+    const base = this.#o.baseDelayMs ?? 1000;
+    const maxDelay = this.#o.maxDelayMs ?? 300_000;
+    const exp = Math.min(maxDelay, base * 2 ** (d.attempts - 1));
+    const jittered = exp / 2 + (this.#o.random ?? Math.random)() * (exp / 2);
+    const wait = Math.min(maxDelay, Math.max(jittered, (retryAfterS ?? 0) * 1000));
+    const timer = this.#scheduler.setTimeout(() => {
+      this.#waiting.delete(timer);
+      this.#ready.push(d);
+      this.#pump();
+    }, wait);
+    this.#waiting.add(timer);
+  }
 }
