@@ -27,6 +27,9 @@ export const DEFAULT_POLICY_PATH = fileURLToPath(
   new URL("../policies/default.json", import.meta.url),
 );
 
+/** The fix under every `webhooks` problem: the whole shape of one entry. */
+const WEBHOOK_FIX = `write each webhook as { name: ops, url: https://..., kind: generic | slack, secret: "\${WEBHOOK_SECRET}" (generic: 32+ characters), events: [approval.requested, approval.decided, approval.expired] }`;
+
 /** Fixes shown next to schema problems, by the last path segment. */
 const FIXES: Record<string, string> = {
   port: "use a number from 0 to 65535 (0 picks a free port)",
@@ -99,7 +102,7 @@ function toIssues(error: z.ZodError): GatewayIssue[] {
       const fix =
         issue.code === "unrecognized_keys"
           ? "remove it or check the spelling against toolgate.config.example.yaml"
-          : (FIXES[String(last)] ?? undefined);
+          : (FIXES[String(last)] ?? (issue.path[0] === "webhooks" ? WEBHOOK_FIX : undefined));
       return { path: joined, message, fix };
     });
 }

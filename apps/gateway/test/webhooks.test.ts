@@ -320,6 +320,8 @@ describe("webhook config", () => {
     expect(at("webhooks[2].secret")).toContain("at least 32 characters");
     expect(at("webhooks[2].events[0]")).toContain("approval.requested");
     expect(JSON.stringify(issues)).not.toContain("XXXXSECRETPATH");
+    for (const i of issues.filter((x) => x.path.startsWith("webhooks")))
+      expect(i.fix).toContain("write each webhook as { name: ops, url: https://...");
     // Names must be unique: they label the metrics and the log lines.
     const twice = {
       webhooks: [
