@@ -265,6 +265,10 @@ try {
       assert.ok(out.includes(e.expect), `${e.pkg} ${e.name}: output lacks "${e.expect}":\n${out}`);
     console.log(`${e.pkg} ${e.name} (${e.run}): ok in ${Date.now() - t0} ms`);
   }
+  step("the installed toolgate binary");
+  const help = run(join(project, "node_modules/.bin/toolgate"), ["--help"], project, 60_000);
+  assert.match(help, /toolgate audit verify FILE/, `toolgate --help:\n${help}`);
+  console.log("toolgate --help: ok");
   step("outside-project test passed");
 } finally {
   if (process.env.KEEP === "1") console.log(`kept ${work}`);
