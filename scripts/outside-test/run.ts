@@ -57,11 +57,15 @@ function run(cmd: string, args: string[], cwd: string, timeoutMs = 300_000): str
   return `${r.stdout}${r.stderr}`;
 }
 
-/** Publishable packages: every non-private package under packages/. */
+/** Publishable packages: every non-private package under packages/ and apps/. */
 function publishable(): Pkg[] {
   const out: Pkg[] = [];
-  for (const d of readdirSync(join(root, "packages")).sort()) {
-    const dir = join(root, "packages", d);
+  const dirs = ["packages", "apps"].flatMap((top) =>
+    readdirSync(join(root, top))
+      .sort()
+      .map((d) => join(root, top, d)),
+  );
+  for (const dir of dirs) {
     let pj: Record<string, unknown>;
     try {
       pj = JSON.parse(readFileSync(join(dir, "package.json"), "utf8"));
@@ -213,10 +217,10 @@ try {
     cat("zod"),
   ];
   // Typing tools. For now also @types/express, because the shipped mcp-express typings
-  // still name Express's Request (identify(req)), and @types/ws, because the shipped
-  // binance-us typings of its mock exchange name ws's types: a TypeScript user of either
-  // package needs them too until those typings stop leaking.
-  const dev = [cat("typescript"), cat("@types/node"), cat("@types/express"), cat("@types/ws")];
+  // still name Express's Request (identify(req)). Not @types/ws: binance-us's typings of
+  // its mock exchange name ws's types, so it depends on @types/ws itself, and this
+  // project compiling without installing it is the check.
+  const dev = [cat("typescript"), cat("@types/node"), cat("@types/express")];
   run(
     "npm",
     ["install", "--no-audit", "--no-fund", "--loglevel=error", ...tarballs, ...peers, ...dev],
@@ -261,6 +265,10 @@ try {
       assert.ok(out.includes(e.expect), `${e.pkg} ${e.name}: output lacks "${e.expect}":\n${out}`);
     console.log(`${e.pkg} ${e.name} (${e.run}): ok in ${Date.now() - t0} ms`);
   }
+  step("the installed toolgate binary");
+  const help = run(join(project, "node_modules/.bin/toolgate"), ["--help"], project, 60_000);
+  assert.match(help, /toolgate audit verify FILE/, `toolgate --help:\n${help}`);
+  console.log("toolgate --help: ok");
   step("outside-project test passed");
 } finally {
   if (process.env.KEEP === "1") console.log(`kept ${work}`);

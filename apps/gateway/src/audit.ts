@@ -4,11 +4,13 @@ import {
   fstatSync,
   mkdirSync,
   openSync,
+  readSync,
   renameSync,
   rmSync,
   writeSync,
 } from "node:fs";
 import { dirname } from "node:path";
+import { type ChainHead, chainLine, EMPTY_CHAIN, readChainHead } from "./audit-chain.js";
 
 /**
  * One audit record. Argument *values* are never part of it: only their keys and a
@@ -134,6 +136,11 @@ export interface AuditLogOptions {
  * on purpose: an audit record that is lost in a crash after the call went through is
  * worse than a few microseconds per call.
  *
+ * The log is a hash chain: each line carries `seq`, `prev` (the previous record's hash)
+ * and `hash` (of the line itself up to that field), across rotation and restarts, so an
+ * edited, deleted or reordered record is found by `toolgate audit verify` (see
+ * `verifyChain` in audit-chain.ts).
+ *
  * @example
  * const audit = new AuditLog({ path: ".toolgate/audit.jsonl", maxBytes: 10 << 20, keep: 5 });
  * audit.write(entry);
@@ -144,6 +151,7 @@ export class AuditLog {
   readonly keep: number;
   #fd: number | undefined;
   #size = 0;
+  #head: ChainHead = EMPTY_CHAIN;
 
   constructor(options: AuditLogOptions) {
     this.path = options.path;
@@ -151,15 +159,28 @@ export class AuditLog {
     this.keep = options.keep ?? 5;
     mkdirSync(dirname(this.path), { recursive: true });
     this.#open();
+    // Continue the chain after a restart: from the file's last record, or, when the file
+    // was just rotated and is still empty, from the last record of the newest rotated one.
+    const from = this.#size > 0 ? this.path : existsSync(`${this.path}.1`) ? `${this.path}.1` : "";
+    this.#head = (from === "" ? undefined : readChainHead(from)) ?? EMPTY_CHAIN;
+  }
+
+  /** The last record written: its `seq` and `hash` (anchor it elsewhere to pin the log). */
+  get head(): ChainHead {
+    return this.#head;
   }
 
   /** Appends one record (one line), rotating first if the line would not fit. */
   write(entry: AuditEntry | PolicyPublishedEntry | ToolDefinitionEntry): void {
-    const line = `${JSON.stringify(entry)}\n`;
+    const chained = chainLine(entry, this.#head);
+    const line = `${chained.line}\n`;
     const bytes = Buffer.byteLength(line);
     if (this.#size > 0 && this.#size + bytes > this.maxBytes) this.#rotate();
     if (this.#fd === undefined) this.#open();
     writeSync(this.#fd as number, line);
+    // The head moves only once the line is written: a failed write (full disk) leaves
+    // the chain linking to the last record that is really in the file.
+    this.#head = chained.head;
     this.#size += bytes;
   }
 
@@ -172,6 +193,12 @@ export class AuditLog {
   #open(): void {
     this.#fd = openSync(this.path, "a");
     this.#size = fstatSync(this.#fd).size;
+    // A crash mid-write can leave a last line without its newline; the next record must
+    // not be glued to it (the half line stays, and `audit verify` names it).
+    if (this.#size > 0 && !endsWithNewline(this.path, this.#size)) {
+      writeSync(this.#fd, "\n");
+      this.#size += 1;
+    }
   }
 
   #rotate(): void {
@@ -184,5 +211,16 @@ export class AuditLog {
     }
     renameSync(this.path, `${this.path}.1`);
     this.#open();
+  }
+}
+
+function endsWithNewline(path: string, size: number): boolean {
+  const fd = openSync(path, "r");
+  try {
+    const last = Buffer.alloc(1);
+    readSync(fd, last, 0, 1, size - 1);
+    return last[0] === 0x0a;
+  } finally {
+    closeSync(fd);
   }
 }

@@ -10,6 +10,7 @@ import {
   PolicyError,
   runPolicyTests,
 } from "@toolgate/policy-engine";
+import { AUDIT_HELP, auditCommand } from "./audit-cli.js";
 import { formatIssues, GatewayError } from "./errors.js";
 import { PINS_HELP, pinsCommand } from "./pins-cli.js";
 import {
@@ -60,6 +61,7 @@ Usage:
                                                  (--pin: pin every tool's definition)
   toolgate pins diff <policy> <url> | -- <command>
                                                  which pinned tool definitions changed, field by field
+  toolgate audit verify FILE...                  check the audit log's hash chain, oldest file first
 
 Run "toolgate <command> --help" for details.
 `;
@@ -121,6 +123,7 @@ the policy "pins: { mode: enforce, on_mismatch: hide }"; with --out the approved
 definitions are also written to <policy>.pins.json for "toolgate pins diff".
 `,
   pins: PINS_HELP,
+  audit: AUDIT_HELP,
 };
 
 function printHelp(io: CliIo, text: string): number {
@@ -374,6 +377,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     explain,
     scan,
     pins: (a, o) => pinsCommand(a, o, { usageError, printError, loadCompiled }),
+    audit: auditCommand,
   };
   const command = commands[name] ?? extra.get(name);
   if (!command) {

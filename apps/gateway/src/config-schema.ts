@@ -1,22 +1,38 @@
-import { isOrigin, OAUTH_ALGORITHMS, ORIGIN_FIX } from "@toolgate/mcp-express";
+import {
+  checkHeaderTemplates,
+  isOrigin,
+  OAUTH_ALGORITHMS,
+  ORIGIN_FIX,
+} from "@toolgate/mcp-express";
 import { StoreConfigSchema } from "@toolgate/rate-limit-store";
 import { z } from "zod";
 import { ApprovalStoreSchema } from "./approvals/backends.js";
+import { WebhooksSchema } from "./webhooks/config.js";
 
 const NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 
 const UpstreamSchema = z.union([
-  z.strictObject({
-    name: z.string().regex(NAME, "use 1-64 characters of A-Z a-z 0-9 _ . -"),
-    url: z.url("must be an http(s) URL of a Streamable HTTP MCP endpoint"),
-    headers: z.record(z.string(), z.string()).optional(),
-    timeoutMs: z
-      .number()
-      .int()
-      .min(100, "use at least 100 ms")
-      .max(86_400_000, "use at most one day (86400000 ms)")
-      .optional(),
-  }),
+  z
+    .strictObject({
+      name: z.string().regex(NAME, "use 1-64 characters of A-Z a-z 0-9 _ . -"),
+      url: z.url("must be an http(s) URL of a Streamable HTTP MCP endpoint"),
+      // Values may name the caller: {{grant}}, {{subject}}; never the client's credential.
+      headers: z.record(z.string(), z.string()).optional(),
+      // Per grant: headers added to (or replacing) `headers` on that grant's connections.
+      grantHeaders: z.record(z.string(), z.record(z.string(), z.string())).optional(),
+      timeoutMs: z
+        .number()
+        .int()
+        .min(100, "use at least 100 ms")
+        .max(86_400_000, "use at most one day (86400000 ms)")
+        .optional(),
+    })
+    .superRefine((u, ctx) => {
+      if (u.headers) checkHeaderTemplates(u.headers, ctx, ["headers"]);
+      for (const [grant, h] of Object.entries(u.grantHeaders ?? {})) {
+        checkHeaderTemplates(h, ctx, ["grantHeaders", grant]);
+      }
+    }),
   z.strictObject({
     name: z.string().regex(NAME, "use 1-64 characters of A-Z a-z 0-9 _ . -"),
     command: z.string().min(1, "name the program to start, e.g. npx"),
@@ -183,6 +199,8 @@ export const GatewayConfigSchema = z.strictObject({
       callerMayApprove: false,
       secretArguments: [],
     }),
+  /** Webhooks told about approval events (requested, decided, expired); see webhooks/. */
+  webhooks: WebhooksSchema,
   /**
    * Open MCP sessions one grant may have; one more closes the grant's least recently used
    * idle session, or is refused (429) when all are busy.

@@ -27,6 +27,9 @@ export const DEFAULT_POLICY_PATH = fileURLToPath(
   new URL("../policies/default.json", import.meta.url),
 );
 
+/** The fix under every `webhooks` problem: the whole shape of one entry. */
+const WEBHOOK_FIX = `write each webhook as { name: ops, url: https://..., kind: generic | slack, secret: "\${WEBHOOK_SECRET}" (generic: 32+ characters), events: [approval.requested, approval.decided, approval.expired] }`;
+
 /** Fixes shown next to schema problems, by the last path segment. */
 const FIXES: Record<string, string> = {
   port: "use a number from 0 to 65535 (0 picks a free port)",
@@ -99,7 +102,7 @@ function toIssues(error: z.ZodError): GatewayIssue[] {
       const fix =
         issue.code === "unrecognized_keys"
           ? "remove it or check the spelling against toolgate.config.example.yaml"
-          : (FIXES[String(last)] ?? undefined);
+          : (FIXES[String(last)] ?? (issue.path[0] === "webhooks" ? WEBHOOK_FIX : undefined));
       return { path: joined, message, fix };
     });
 }
@@ -336,10 +339,31 @@ function resolveGrants(
     }
     seen.set(g.keyHash, g.name);
   }
+  issues.push(...grantHeaderIssues(config, new Set(grants.map((g) => g.name))));
   if (issues.length > 0) {
     throw new GatewayError("CONFIG_INVALID", `invalid config: ${issues.length} problem(s)`, issues);
   }
   return grants;
+}
+
+/**
+ * `grantHeaders` must name configured grants: a misspelt grant would silently send its
+ * connections without the headers meant for it. (With OAuth, grants named by a claim
+ * are not known in advance, so only API-key grants are checked then.)
+ */
+function grantHeaderIssues(config: GatewayConfig, known: ReadonlySet<string>): GatewayIssue[] {
+  if (config.auth?.oauth !== undefined) return [];
+  return config.upstreams.flatMap((u, i) =>
+    "grantHeaders" in u
+      ? Object.keys(u.grantHeaders ?? {})
+          .filter((g) => !known.has(g))
+          .map((g) => ({
+            path: `upstreams[${i}].grantHeaders.${g}`,
+            message: `names no grant`,
+            fix: `use one of ${[...known].join(", ")}`,
+          }))
+      : [],
+  );
 }
 
 /** `auth.oauth` with its policy paths made absolute. */

@@ -15,7 +15,7 @@ import { guardrailParts } from "./guardrail-parts.js";
 import { type GatewayHttp, startHttpServer } from "./http-server.js";
 import { createLogger, type Logger } from "./logger.js";
 import { createMcpEndpoint } from "./mcp-endpoint.js";
-import { createGatewayMetrics, type GatewayMetrics } from "./metrics.js";
+import { createGatewayMetrics, type GatewayMetrics, webhookMetricsSink } from "./metrics.js";
 import {
   auditObserver,
   type DecisionObserver,
@@ -28,6 +28,7 @@ import { Cleanups, type Runtime } from "./runtime.js";
 import { createStudio } from "./studio/index.js";
 import { type GatewayTracing, startTracing } from "./tracing.js";
 import { type BuiltinFactory, startUpstreams } from "./upstreams.js";
+import { type ApprovalWebhooks, createApprovalWebhooks } from "./webhooks/index.js";
 
 export type { BuiltinFactory, BuiltinUpstream } from "./upstreams.js";
 
@@ -81,16 +82,27 @@ function createStateParts(rt: Runtime, mcpRef: () => ToolgateMcp | undefined) {
   const store = createCounterStore(config.store, { now: rt.now });
   rt.cleanups.add(() => store.close());
   const { backend, location } = chooseApprovalBackend(config.approvals.store, config.store);
-  const approvals = backend.create(location, { now: rt.now });
-  rt.cleanups.add(() => approvals.close());
+  const stored = backend.create(location, { now: rt.now });
+  rt.cleanups.add(() => stored.close());
+  let webhooks: ApprovalWebhooks | undefined;
   const metrics = createGatewayMetrics({
-    pendingApprovals: async () => (await approvals.listPending()).length,
+    pendingApprovals: async () => (await stored.listPending()).length,
+    webhookQueue: () => webhooks?.dispatcher.size() ?? 0,
     // The MCP endpoint is created after the metrics it reports into; these read it at
     // scrape time.
     sessions: () => mcpRef()?.sessions().length ?? 0,
     inFlight: () => mcpRef()?.inFlight() ?? 0,
     storeStats: () => store.stats(),
   });
+  webhooks = createApprovalWebhooks({
+    webhooks: config.webhooks,
+    now: rt.now,
+    metrics: webhookMetricsSink(metrics),
+    logger: rt.logger,
+  });
+  rt.cleanups.add(() => webhooks?.close());
+  // Approvals created or resolved through this instance are announced to the webhooks.
+  const approvals = webhooks.watch(stored);
   const feed = new DecisionFeed(200);
   // Where the backend is shared, every instance's page shows the decisions of all.
   const sharedFeed = backend.shareFeed?.(feed, location, randomUUID());

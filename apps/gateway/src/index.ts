@@ -1,6 +1,8 @@
 /**
- * @toolgate/gateway: the example Toolgate gateway — config, CLI, approvals page and API,
- * Prometheus metrics, audit log and scale-out on Redis, composed from the packages.
+ * @toolgate/gateway: the Toolgate gateway — config, CLI, approvals page and API,
+ * Prometheus metrics, audit log, approval webhooks and scale-out on Redis, composed from
+ * the packages — and those pieces on their own, for people composing a gateway of their
+ * own around `createToolgateMcp` (see the README's "Composing your own gateway").
  */
 
 export type { AdminRouterOptions, CounterView } from "./admin.js";
@@ -12,7 +14,11 @@ export type {
   HeldCallOutcome,
   Scheduler,
 } from "./approvals/approver.js";
-export { createApprover } from "./approvals/approver.js";
+export {
+  approvalHoldCeilingMs,
+  createApprover,
+  DEFAULT_APPROVAL_TIMEOUT_MS,
+} from "./approvals/approver.js";
 export type { RedisApprovalStoreOptions } from "./approvals/redis-store.js";
 export { createRedisApprovalStore } from "./approvals/redis-store.js";
 export type {
@@ -26,6 +32,14 @@ export type {
 export { createMemoryApprovalStore } from "./approvals/store.js";
 export type { AuditEntry, AuditLogOptions, PolicyPublishedEntry } from "./audit.js";
 export { AuditLog } from "./audit.js";
+export type { ChainBreak, ChainHead, ChainReport } from "./audit-chain.js";
+export {
+  chainLine,
+  EMPTY_CHAIN,
+  GENESIS_HASH,
+  readChainHead,
+  verifyChain,
+} from "./audit-chain.js";
 export { binanceBuiltin } from "./builtins.js";
 export type { CliIo } from "./cli.js";
 export { registerCommand, runCli } from "./cli.js";
@@ -68,7 +82,9 @@ export {
   sha256Hex,
 } from "./mask.js";
 export type { GatewayMetrics, GatewayMetricsOptions } from "./metrics.js";
-export { createGatewayMetrics } from "./metrics.js";
+export { createGatewayMetrics, webhookMetricsSink } from "./metrics.js";
+export type { DecisionObserver } from "./observers.js";
+export { auditObserver, fanOut, feedObserver, metricsObserver } from "./observers.js";
 export type {
   RiskAssessment,
   RiskCategory,
@@ -91,3 +107,33 @@ export type { Inventory, InventoryTool, ToolInventory } from "./studio/inventory
 export { createToolInventory } from "./studio/inventory.js";
 export type { StudioGrant, StudioService, StudioServiceOptions } from "./studio/service.js";
 export { createStudioService } from "./studio/service.js";
+export type {
+  ApprovalHookEvent,
+  ApprovalWebhooks,
+  ApprovalWebhooksOptions,
+  DeliveryOutcome,
+  GenericWebhookBody,
+  SignatureCheck,
+  WebhookApproval,
+  WebhookConfig,
+  WebhookDispatcher,
+  WebhookDispatcherOptions,
+  WebhookEventType,
+  WebhookMetricsSink,
+  WebhookPost,
+} from "./webhooks/index.js";
+export {
+  createApprovalWebhooks,
+  createWebhookDispatcher,
+  DEFAULT_TOLERANCE_MS,
+  reportApprovalEvents,
+  resolutionEvent,
+  SIGNATURE_HEADER,
+  signWebhook,
+  slackBody,
+  verifyWebhookSignature,
+  WEBHOOK_EVENTS,
+  WebhookSchema,
+  WebhooksSchema,
+  webhookApproval,
+} from "./webhooks/index.js";

@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { type AuditEntry, AuditLog } from "../src/audit.js";
+import { chainLine, EMPTY_CHAIN } from "../src/audit-chain.js";
 
 const entry = (i: number): AuditEntry => ({
   time: new Date(0).toISOString(),
@@ -21,7 +22,8 @@ const entry = (i: number): AuditEntry => ({
 describe("AuditLog", () => {
   it("appends JSON lines and rotates by size, keeping N files", () => {
     const path = join(mkdtempSync(join(tmpdir(), "toolgate-audit-")), "sub", "audit.jsonl");
-    const lineBytes = JSON.stringify(entry(0)).length + 1;
+    // Every chained line is the record plus seq, prev and hash; seq 0..9 keep one width.
+    const lineBytes = chainLine(entry(0), EMPTY_CHAIN).line.length + 1;
     const log = new AuditLog({ path, maxBytes: lineBytes * 3, keep: 2 });
     for (let i = 0; i < 10; i++) log.write(entry(i));
     log.close();

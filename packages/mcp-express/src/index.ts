@@ -51,4 +51,6 @@ export { createMemoryPinStore } from "./pins.js";
 export { formatTraceparent, parseTraceparent, TRACER_NAME } from "./telemetry.js";
 export type { ToolgateMcp } from "./toolgate-mcp.js";
 export { createToolgateMcp } from "./toolgate-mcp.js";
+export type { UpstreamIdentity } from "./transports/header-template.js";
+export { checkHeaderTemplates, renderHeaders } from "./transports/header-template.js";
 export { UPSTREAM_KINDS, upstreamKind } from "./transports/registry.js";

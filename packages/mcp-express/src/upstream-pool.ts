@@ -1,6 +1,7 @@
 import { LATEST_PROTOCOL_VERSION } from "@modelcontextprotocol/sdk/types.js";
 import { errText } from "./errors.js";
 import type { Logger, Scheduler, UpstreamConfig } from "./options.js";
+import type { UpstreamIdentity } from "./transports/common.js";
 import {
   type ResolvedUpstreamConfig,
   resolveUpstream,
@@ -56,11 +57,13 @@ export class UpstreamPool {
     this.health.set(name, detail === undefined ? { ok } : { ok, detail });
   }
 
-  private newLink(i: number): UpstreamLink {
+  private newLink(i: number, who: UpstreamIdentity | undefined): UpstreamLink {
     const c = this.configs[i]!;
+    const plan = this.plans[i]!;
     return new UpstreamLink({
       name: c.name,
-      factory: this.plans[i]!.factory,
+      // Bound to the identity for the link's life: a reconnect sends the same headers.
+      factory: () => plan.factory(who),
       supervise: this.plans[i]!.supervise,
       timeoutMs: c.timeoutMs ?? this.opts.callTimeoutMs,
       onHealth: (ok, detail) => this.markHealth(c.name, ok, detail),
@@ -69,12 +72,20 @@ export class UpstreamPool {
     });
   }
 
-  /** Opens (or, for a shared server, reuses) the link to upstream `i` and initializes it. */
-  async connect(i: number, initParams: Record<string, unknown>): Promise<UpstreamLink> {
+  /**
+   * Opens (or, for a shared server, reuses) the link to upstream `i` for `who` and
+   * initializes it. A shared link belongs to no identity (in-process servers have no
+   * headers); every other link is opened per session, so per-identity headers never mix.
+   */
+  async connect(
+    i: number,
+    initParams: Record<string, unknown>,
+    who?: UpstreamIdentity,
+  ): Promise<UpstreamLink> {
     if (this.plans[i]!.shared) {
       let p = this.sharedLinks.get(i);
       if (!p) {
-        const link = this.newLink(i);
+        const link = this.newLink(i, undefined);
         this.sharedSet.add(link);
         // connect() already sent notifications/initialized: sessions never repeat it.
         p = link.connect(initParams).then(() => link);
@@ -83,7 +94,7 @@ export class UpstreamPool {
       }
       return p;
     }
-    const link = this.newLink(i);
+    const link = this.newLink(i, who);
     try {
       await link.connect(initParams);
     } catch (e) {
@@ -93,10 +104,13 @@ export class UpstreamPool {
     return link;
   }
 
-  /** Initializes every upstream with the client's params; failures are logged and marked. */
-  async connectAll(initParams: Record<string, unknown>): Promise<Connected> {
+  /** Initializes every upstream with the client's params for `who`; failures are logged and marked. */
+  async connectAll(
+    initParams: Record<string, unknown>,
+    who?: UpstreamIdentity,
+  ): Promise<Connected> {
     const settled = await Promise.allSettled(
-      this.configs.map((_c, i) => this.connect(i, initParams)),
+      this.configs.map((_c, i) => this.connect(i, initParams, who)),
     );
     const results: Connected = [];
     settled.forEach((s, i) => {

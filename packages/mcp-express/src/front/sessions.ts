@@ -104,7 +104,7 @@ export async function initialize(
   const done = fc.sessions.beginInitialize(identity.grant);
   let results: Connected;
   try {
-    results = await fc.pool.connectAll(params);
+    results = await fc.pool.connectAll(params, { grant: identity.grant, subject: identity.sub });
   } finally {
     done();
   }

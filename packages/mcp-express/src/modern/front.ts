@@ -207,7 +207,11 @@ export class ModernFront {
 
   private async open(identity: Identity): Promise<Held | undefined> {
     const fc = this.fc;
-    const results = await fc.pool.connectAll(HELD_INIT);
+    // Held per grant and subject, exactly what upstream header templates may name.
+    const results = await fc.pool.connectAll(HELD_INIT, {
+      grant: identity.grant,
+      subject: identity.sub,
+    });
     if (results.length === 0 || this.closedFlag || fc.closing()) {
       await fc.pool.release(results);
       return undefined;

@@ -1,9 +1,15 @@
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import { z } from "zod";
 import type { Scheduler } from "../options.js";
+import type { UpstreamIdentity } from "./header-template.js";
 
-/** Builds a fresh, not yet started transport to one upstream. */
-export type TransportFactory = () => Promise<Transport>;
+export type { UpstreamIdentity } from "./header-template.js";
+
+/**
+ * Builds a fresh, not yet started transport to one upstream, for the identity that
+ * opens it (absent for the start-up probe): HTTP upstreams send that identity's headers.
+ */
+export type TransportFactory = (who?: UpstreamIdentity) => Promise<Transport>;
 
 /**
  * One upstream transport kind: its config schema (with `kind` as the discriminator),
