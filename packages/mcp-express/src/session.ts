@@ -28,6 +28,17 @@ import type { LinkListener, UpstreamLink } from "./upstream.js";
 
 export type { SessionContext } from "./session/types.js";
 
+/** What the 2026 front tells its held session about one request. */
+export interface HeldRequest {
+  /** A 2026 MRTR continuation of a call already counted (see core/tool-call.ts). */
+  readonly continuation?: boolean;
+  /**
+   * The client's own progress token, when the front gave the upstream a unique one
+   * (several clients share a held session, and each numbers its tokens from 0).
+   */
+  readonly clientProgressToken?: string | number;
+}
+
 /**
  * One client session of the gateway: its upstream links, the id maps between the
  * client and each upstream, and the MCP methods the gateway intercepts (initialize is
@@ -80,13 +91,15 @@ export class ProxySession implements LinkListener {
 
   /**
    * A request POSTed by the client; its answer goes to `res`; `trace` is its span;
-   * `shape` rewrites the final answer (the 2026 front reshapes results for its clients).
+   * `shape` rewrites the final answer (the 2026 front reshapes results for its clients);
+   * `held` carries what the 2026 front knows of the request (see {@link HeldRequest}).
    */
   handleRequest(
     msg: RpcMessage,
     res: ServerResponse,
     trace?: RequestTrace,
     shape?: (m: RpcMessage) => RpcMessage,
+    held?: HeldRequest,
   ): void {
     const id = msg.id as RpcId;
     const key = idKey(id);
@@ -105,13 +118,18 @@ export class ProxySession implements LinkListener {
     }
     const slot = this.streams.open(id, key, res);
     const entry: Open = { slot, trace, abort: new AbortController() };
+    if (held?.continuation) entry.continuation = true;
+    if (held?.clientProgressToken !== undefined) entry.clientToken = held.clientProgressToken;
     this.open.set(key, entry);
     res.once("close", () => {
       // A client that drops a plain JSON answer before it came can never get it (there is
       // no resumption without an event stream): cancel the work, so a hung upstream does
       // not hold the call's quota. A dropped SSE stream is resumable (Last-Event-ID) and
       // left to run, bounded by the call timeout.
-      if (this.open.get(key) === entry && entry.slot.mode === "pending") {
+      // A stateless (2026) stream is not resumable either.
+      const mode = entry.slot.mode;
+      const lost = mode === "pending" || (mode === "sse" && this.streams.stateless);
+      if (this.open.get(key) === entry && lost) {
         this.cancel(entry, "client disconnected");
       }
     });
@@ -244,9 +262,10 @@ export class ProxySession implements LinkListener {
         idKey(this.shared.has(link) ? unshareToken(this.id, token) : token),
       );
       if (!o) return;
-      const params = this.shared.has(link)
-        ? { ...m.params, progressToken: o.progressToken }
-        : m.params;
+      const params =
+        this.shared.has(link) || o.clientToken !== undefined
+          ? { ...m.params, progressToken: o.clientToken ?? o.progressToken }
+          : m.params;
       this.streams.sendRelated(o.slot, { jsonrpc: "2.0", method, params: params ?? {} });
       return;
     }
@@ -313,6 +332,12 @@ export class ProxySession implements LinkListener {
     await Promise.all(this.links.filter((l) => !this.shared.has(l)).map((l) => l.close()));
   }
 
+  /** The upstream serving an exposed tool name (binds sealed 2026 request state). */
+  async upstreamOf(tool: string): Promise<string | undefined> {
+    const routes = this.tools.cachedRoutes() ?? (await this.tools.toolRoutes());
+    return routes.get(tool)?.link.name;
+  }
+
   // ---------------------------------------------------------------- intercepted methods
 
   /** A `tools/call`: the pipeline in core/tool-call.ts with this session's capabilities. */
@@ -326,6 +351,7 @@ export class ProxySession implements LinkListener {
       // The 2026 front's held session has none: its calls name no session.
       session: this.identity.session,
       params,
+      continuation: entry.continuation,
       resolve: async (name) => {
         const routes = this.tools.cachedRoutes() ?? (await this.tools.toolRoutes());
         route = routes.get(name);
@@ -350,7 +376,11 @@ export class ProxySession implements LinkListener {
               this.streams.sendRelated(entry.slot, {
                 jsonrpc: "2.0",
                 method: "notifications/progress",
-                params: { progressToken: entry.progressToken, progress, message },
+                params: {
+                  progressToken: entry.clientToken ?? entry.progressToken,
+                  progress,
+                  message,
+                },
               }),
       elicit: this.clientCapabilities.elicitation
         ? (message, schema) => this.elicit(entry.slot, message, schema)

@@ -57,6 +57,10 @@ export interface Open {
   cancelled?: string;
   /** The request's span, when traced (or when the client sent a trace context). */
   trace?: RequestTrace | undefined;
+  /** A 2026 MRTR continuation of a call already counted (see core/tool-call.ts). */
+  continuation?: boolean;
+  /** The client's progress token when the upstream sees another (2026 held session). */
+  clientToken?: string | number;
 }
 
 /** The abort reason of a session's end: not the client's cancel (no `cancelled` outcome). */

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { HttpUpstreamTransport } from "../http-upstream.js";
+import { ModernHttpTransport } from "../modern/upstream-transport.js";
 import { baseUpstreamShape, type UpstreamTransport } from "./common.js";
 
 /** A Streamable HTTP upstream. `headers` carry the upstream's own credentials. */
@@ -8,6 +9,15 @@ export const httpUpstreamSchema = z.object({
   ...baseUpstreamShape,
   url: z.url("give an http(s) URL of the upstream's MCP endpoint"),
   headers: z.record(z.string(), z.string()).optional(),
+  /**
+   * The MCP revision the upstream speaks: `2025-11-25` (default: sessions, `initialize`)
+   * or `2026-07-28` (stateless; the gateway translates for its 2025 clients).
+   */
+  protocol: z
+    .enum(["2025-11-25", "2026-07-28"], {
+      error: 'use "2025-11-25" (sessions) or "2026-07-28" (stateless)',
+    })
+    .optional(),
 });
 
 /** Streamable HTTP upstreams: reconnected after a restart (the session is re-opened). */
@@ -20,6 +30,7 @@ export const httpTransport: UpstreamTransport<z.output<typeof httpUpstreamSchema
   factory(config, scheduler) {
     const url = new URL(config.url);
     const headers = config.headers ?? {};
+    if (config.protocol === "2026-07-28") return async () => new ModernHttpTransport(url, headers);
     return async () => new HttpUpstreamTransport(url, headers, scheduler);
   },
 };
