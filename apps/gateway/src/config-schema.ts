@@ -10,6 +10,12 @@ const UpstreamSchema = z.union([
     name: z.string().regex(NAME, "use 1-64 characters of A-Z a-z 0-9 _ . -"),
     url: z.url("must be an http(s) URL of a Streamable HTTP MCP endpoint"),
     headers: z.record(z.string(), z.string()).optional(),
+    /** The MCP revision it speaks: "2025-11-25" (default, sessions) or "2026-07-28" (stateless). */
+    protocol: z
+      .enum(["2025-11-25", "2026-07-28"], {
+        error: 'use "2025-11-25" (sessions) or "2026-07-28" (stateless)',
+      })
+      .optional(),
     timeoutMs: z
       .number()
       .int()
@@ -201,6 +207,17 @@ export const GatewayConfigSchema = z.strictObject({
     })
     .default({ freeFailures: 10, baseMs: 1000, maxMs: 60_000 }),
   allowedOrigins: z.array(z.string().refine(isOrigin, { message: ORIGIN_FIX })).optional(),
+  /**
+   * Key that signs the `requestState` handed to MCP 2026-07-28 clients (at least 32
+   * bytes). Give every instance behind one balancer the same one; unset: a random key
+   * per process (a retry must then come back to the same instance).
+   */
+  stateSecret: z
+    .string()
+    .refine((v) => Buffer.byteLength(v) >= 32, {
+      message: 'use at least 32 bytes, e.g. stateSecret: "${TOOLGATE_STATE_SECRET}"',
+    })
+    .optional(),
   /**
    * More `Host` values `/mcp` answers to (DNS-rebinding protection); see
    * {@link mcpAllowedHosts} for how they combine with the listen address.

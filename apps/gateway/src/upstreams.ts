@@ -35,7 +35,13 @@ export interface StartUpstreamsOptions {
 /** The config's URL and command entries as mcp-express upstreams; builtins are started. */
 function plainUpstream(entry: UpstreamEntry): UpstreamConfig | undefined {
   if ("url" in entry) {
-    return { name: entry.name, url: entry.url, headers: entry.headers, timeoutMs: entry.timeoutMs };
+    return {
+      name: entry.name,
+      url: entry.url,
+      headers: entry.headers,
+      timeoutMs: entry.timeoutMs,
+      protocol: entry.protocol,
+    };
   }
   if ("command" in entry) {
     return {
