@@ -215,7 +215,7 @@ export const GatewayConfigSchema = z.strictObject({
   stateSecret: z
     .string()
     .refine((v) => Buffer.byteLength(v) >= 32, {
-      message: 'use at least 32 bytes, e.g. stateSecret: "${TOOLGATE_STATE_SECRET}"',
+      message: "use at least 32 bytes, e.g. the output of `openssl rand -hex 32` from an env var",
     })
     .optional(),
   /**
