@@ -81,11 +81,13 @@ export class ClientStreams {
       slot.mode = "done";
       if (res && !res.headersSent) {
         const body = JSON.stringify(message);
-        res.writeHead(200, {
+        const headers: Record<string, string | number> = {
           "content-type": "application/json",
           "content-length": Buffer.byteLength(body),
-          "mcp-session-id": this.sessionId,
-        });
+        };
+        // A stateless answer names no session (the held one is the gateway's own).
+        if (!this.stateless) headers["mcp-session-id"] = this.sessionId;
+        res.writeHead(200, headers);
         res.end(body);
       }
       return;

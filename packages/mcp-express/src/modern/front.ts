@@ -189,7 +189,8 @@ export class ModernFront {
     method: string,
     msg: RpcMessage,
   ): Promise<
-    { params: RpcMessage["params"]; binding?: StateBinding; continuation: boolean } | undefined
+    | { params: RpcMessage["params"]; binding?: () => StateBinding; continuation: boolean }
+    | undefined
   > {
     const params = msg.params;
     if (!MRTR_TARGET[method] || !params) return { params, continuation: false };
@@ -197,7 +198,11 @@ export class ModernFront {
       method === "tools/call" && typeof params.name === "string"
         ? await held.session.upstreamOf(params.name)
         : undefined;
-    const binding = stateBinding(who, method, params, upstream);
+    let bound: StateBinding | undefined;
+    const binding = () => {
+      bound ??= stateBinding(who, method, params, upstream);
+      return bound;
+    };
     const r = await openRetry(this.fc.mrtr, params, binding);
     if ("refused" in r) {
       this.fc.onRefused({

@@ -49,7 +49,10 @@ interface Sealed {
 const isObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === "object" && v !== null && !Array.isArray(v);
 
-/** The binding of a sealed state for one call of one caller. */
+/**
+ * The binding of a sealed state for one call of one caller. Passed around as a thunk:
+ * the argument digest is only computed when a state is opened or sealed.
+ */
 export function stateBinding(
   identity: Identity,
   method: string,
@@ -76,10 +79,10 @@ export function stateBinding(
 export async function openRetry(
   deps: MrtrDeps,
   params: Record<string, unknown>,
-  binding: StateBinding,
+  binding: () => StateBinding,
 ): Promise<{ params: Record<string, unknown>; continuation: boolean } | StateRefused> {
   if (!("requestState" in params)) return { params, continuation: false };
-  const opened = deps.codec.open<Sealed>(params.requestState, binding);
+  const opened = deps.codec.open<Sealed>(params.requestState, binding());
   if (!opened.ok) return { refused: opened.reason };
   if (!(await spendOnce(deps.store, opened.nonce, opened.expiresAt, deps.now()))) {
     return { refused: "replayed" };
@@ -96,11 +99,11 @@ export async function openRetry(
 export function sealResult(
   deps: MrtrDeps,
   result: Record<string, unknown>,
-  binding: StateBinding,
+  binding: () => StateBinding,
 ): Record<string, unknown> {
   if (result.resultType !== "input_required") return result;
   const data: Sealed = typeof result.requestState === "string" ? { s: result.requestState } : {};
-  return { ...result, requestState: deps.codec.seal({ binding, data }, deps.ttlMs) };
+  return { ...result, requestState: deps.codec.seal({ binding: binding(), data }, deps.ttlMs) };
 }
 
 /**
