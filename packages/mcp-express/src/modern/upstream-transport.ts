@@ -20,13 +20,13 @@
  */
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
-import { createParser } from "eventsource-parser";
 import { Pool } from "undici";
 import { errText } from "../errors.js";
 import type { RpcId, RpcMessage } from "../jsonrpc.js";
 import { traceHeaders } from "../telemetry.js";
 import { META } from "./envelope.js";
 import { LegacyInputBridge } from "./mrtr-bridge.js";
+import { postOnce } from "./upstream-post.js";
 
 /** The revision this transport speaks upstream. */
 export const UPSTREAM_MODERN_VERSION = "2026-07-28";
@@ -229,63 +229,31 @@ export class ModernHttpTransport implements Transport {
     const field = NAME_FIELD[method];
     const name = field ? params[field] : undefined;
     if (typeof name === "string") headers["mcp-name"] = encodeHeaderValue(name);
-    {
-      const res = await this.pool.request({
-        path: this.path,
-        method: "POST",
-        headers,
-        body: JSON.stringify(body),
-        signal,
-      });
-      const type = String(res.headers["content-type"] ?? "");
-      if (type.includes("text/event-stream")) return await this.readSse(res.body, id);
-      const text = await res.body.text();
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(text);
-      } catch {
-        parsed = undefined;
-      }
-      // A JSON-RPC error on a 4xx (the upstream's validation ladder) survives as it is.
-      if (isObject(parsed) && (parsed.result !== undefined || parsed.error !== undefined)) {
-        return { ...(parsed as unknown as RpcMessage), id };
-      }
-      return {
-        jsonrpc: "2.0",
-        id,
-        error: {
-          code: -32603,
-          message: `HTTP ${res.statusCode} from upstream: ${text.slice(0, 200)}`,
-        },
-      };
+    const res = await postOnce(this.pool, this.path, headers, JSON.stringify(body), signal, (m) =>
+      this.deliver(m),
+    );
+    if (res.sse) {
+      if (!res.final) throw new Error("upstream closed the stream before answering");
+      return { ...res.final, id };
     }
-  }
-
-  private readSse(stream: AsyncIterable<Buffer | string>, id: RpcId): Promise<Answer> {
-    return new Promise<Answer>((resolve, reject) => {
-      let final: Answer | undefined;
-      const parser = createParser({
-        onEvent: (e) => {
-          if (!e.data || (e.event && e.event !== "message")) return;
-          let m: RpcMessage;
-          try {
-            m = JSON.parse(e.data) as RpcMessage;
-          } catch {
-            return;
-          }
-          if (m.method === undefined) final = { ...m, id };
-          else if (m.id === undefined) this.deliver(m);
-        },
-      });
-      (async () => {
-        for await (const chunk of stream) parser.feed(String(chunk));
-        parser.feed("\n");
-      })().then(
-        () =>
-          final ? resolve(final) : reject(new Error("upstream closed the stream before answering")),
-        reject,
-      );
-    });
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(res.text);
+    } catch {
+      parsed = undefined;
+    }
+    // A JSON-RPC error on a 4xx (the upstream's validation ladder) survives as it is.
+    if (isObject(parsed) && (parsed.result !== undefined || parsed.error !== undefined)) {
+      return { ...(parsed as unknown as RpcMessage), id };
+    }
+    return {
+      jsonrpc: "2.0",
+      id,
+      error: {
+        code: -32603,
+        message: `HTTP ${res.status} from upstream: ${res.text.slice(0, 200)}`,
+      },
+    };
   }
 
   private deliver(m: RpcMessage): void {
