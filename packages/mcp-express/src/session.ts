@@ -16,6 +16,7 @@ import type { ElicitAnswer, ElicitSchema } from "./options.js";
 import { ResourceRouter } from "./session/resource-router.js";
 import { ToolCatalog, type ToolRoute } from "./session/tool-catalog.js";
 import {
+  type HeldRequest,
   type Open,
   SESSION_CLOSED,
   type SessionContext,
@@ -26,18 +27,7 @@ import {
 import { type RequestTrace, withTraceMeta } from "./telemetry.js";
 import type { LinkListener, UpstreamLink } from "./upstream.js";
 
-export type { SessionContext } from "./session/types.js";
-
-/** What the 2026 front tells its held session about one request. */
-export interface HeldRequest {
-  /** A 2026 MRTR continuation of a call already counted (see core/tool-call.ts). */
-  readonly continuation?: boolean;
-  /**
-   * The client's own progress token, when the front gave the upstream a unique one
-   * (several clients share a held session, and each numbers its tokens from 0).
-   */
-  readonly clientProgressToken?: string | number;
-}
+export type { HeldRequest, SessionContext } from "./session/types.js";
 
 /**
  * One client session of the gateway: its upstream links, the id maps between the

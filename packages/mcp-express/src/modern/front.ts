@@ -30,6 +30,13 @@ const CACHEABLE = new Set([
   "resources/read",
 ]);
 
+/** The answer to a retry whose `requestState` was refused (the SDK server's wording). */
+const INVALID_STATE = {
+  code: -32602,
+  message: "Invalid or expired requestState",
+  data: { reason: "invalid_request_state" },
+};
+
 /** Writes one JSON answer. */
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
   if (res.headersSent) {
@@ -119,18 +126,7 @@ export class ModernFront {
     }
     const held = await this.held.get(identity);
     if (typeof held === "string") {
-      sendJson(res, held === "full" ? 503 : 502, {
-        jsonrpc: "2.0",
-        id,
-        error: {
-          code: -32603,
-          message: fc.closing()
-            ? "Service Unavailable: gateway is shutting down"
-            : held === "full"
-              ? "Service Unavailable: too many callers at once, retry shortly"
-              : "no upstream MCP server is available",
-        },
-      });
+      sendJson(res, held === "full" ? 503 : 502, { jsonrpc: "2.0", id, error: this.noHeld(held) });
       return;
     }
     if (checked.method === "server/discover") {
@@ -143,15 +139,7 @@ export class ModernFront {
     held.session.identity = who;
     const round = await this.mrtrRound(held, who, checked.method, msg);
     if (!round) {
-      sendJson(res, 200, {
-        jsonrpc: "2.0",
-        id,
-        error: {
-          code: -32602,
-          message: "Invalid or expired requestState",
-          data: { reason: "invalid_request_state" },
-        },
-      });
+      sendJson(res, 200, { jsonrpc: "2.0", id, error: INVALID_STATE });
       return;
     }
     const { binding } = round;
@@ -176,6 +164,18 @@ export class ModernFront {
       },
       { continuation: round.continuation, clientProgressToken },
     );
+  }
+
+  /** Why no held session could serve the caller. */
+  private noHeld(why: "full" | "unavailable"): { code: number; message: string } {
+    return {
+      code: -32603,
+      message: this.fc.closing()
+        ? "Service Unavailable: gateway is shutting down"
+        : why === "full"
+          ? "Service Unavailable: too many callers at once, retry shortly"
+          : "no upstream MCP server is available",
+    };
   }
 
   /**

@@ -63,6 +63,17 @@ export interface Open {
   clientToken?: string | number;
 }
 
+/** What the 2026 front tells its held session about one request. */
+export interface HeldRequest {
+  /** A 2026 MRTR continuation of a call already counted (see core/tool-call.ts). */
+  readonly continuation?: boolean;
+  /**
+   * The client's own progress token, when the front gave the upstream a unique one
+   * (several clients share a held session, and each numbers its tokens from 0).
+   */
+  readonly clientProgressToken?: string | number;
+}
+
 /** The abort reason of a session's end: not the client's cancel (no `cancelled` outcome). */
 export const SESSION_CLOSED = Symbol("session closed");
 
