@@ -10,10 +10,10 @@ const UpstreamSchema = z.union([
     name: z.string().regex(NAME, "use 1-64 characters of A-Z a-z 0-9 _ . -"),
     url: z.url("must be an http(s) URL of a Streamable HTTP MCP endpoint"),
     headers: z.record(z.string(), z.string()).optional(),
-    /** The MCP revision it speaks: "2025-11-25" (default, sessions) or "2026-07-28" (stateless). */
+    /** The MCP revision it speaks: "2025-11-25" (default), "2026-07-28" (stateless) or "auto". */
     protocol: z
-      .enum(["2025-11-25", "2026-07-28"], {
-        error: 'use "2025-11-25" (sessions) or "2026-07-28" (stateless)',
+      .enum(["2025-11-25", "2026-07-28", "auto"], {
+        error: 'use "2025-11-25" (sessions), "2026-07-28" (stateless) or "auto"',
       })
       .optional(),
     timeoutMs: z

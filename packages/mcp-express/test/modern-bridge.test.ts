@@ -15,7 +15,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DecisionEvent, RefusedEvent } from "../src/index.js";
 import { FakeTime } from "./fake-time.js";
 import { type ModernUpstream, startModernUpstream } from "./fixtures/modern-server.js";
-import { connect, post, type RunningGateway, startGateway } from "./harness.js";
+import {
+  connect,
+  post,
+  type RunningGateway,
+  startEverythingHttp,
+  startGateway,
+} from "./harness.js";
 
 const V = "2026-07-28";
 const SECRET = "test-state-secret-0123456789abcdef";
@@ -260,6 +266,41 @@ describe("MCP 2026-07-28 upstream behind the gateway", () => {
     await expect(p).rejects.toThrow();
     await expect.poll(() => up.log.aborted, { timeout: 5000 }).toBe(aborted + 1);
     await expect.poll(() => events.map((e) => e.outcome), { timeout: 5000 }).toEqual(["cancelled"]);
+    await client.close();
+  });
+});
+
+describe('protocol: "auto" asks the upstream with server/discover', () => {
+  let up: ModernUpstream;
+  let legacy: { url: string; stop: () => Promise<void> };
+  let gw: RunningGateway;
+  beforeAll(async () => {
+    up = await startModernUpstream();
+    legacy = await startEverythingHttp();
+    gw = await startGateway({
+      upstreams: [
+        { name: "modern", url: up.url, protocol: "auto" },
+        { name: "everything", url: legacy.url, protocol: "auto" },
+      ],
+      apiKeys: { k: "k" },
+      policy: compilePolicy({ version: "1", default: "allow" }),
+    });
+  });
+  afterAll(async () => {
+    await gw?.stop();
+    await up?.stop();
+    await legacy?.stop();
+  });
+
+  it("speaks 2026 to the SDK v2 server and 2025 to server-everything, for a 2025 client", async () => {
+    const { client } = await connect(gw.url, "k");
+    const names = (await client.listTools()).tools.map((t) => t.name);
+    // The SDK v2 server refuses 2025 traffic, so its tools are only there through 2026.
+    expect(names).toEqual(expect.arrayContaining(["add", "confirm", "echo"]));
+    const sum = await client.callTool({ name: "add", arguments: { a: 20, b: 22 } });
+    expect(sum.content).toEqual([{ type: "text", text: "42" }]);
+    const echo = await client.callTool({ name: "echo", arguments: { message: "via 2025" } });
+    expect(JSON.stringify(echo.content)).toContain("via 2025");
     await client.close();
   });
 });

@@ -59,6 +59,56 @@ export function encodeHeaderValue(v: string): string {
 const isObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === "object" && v !== null && !Array.isArray(v);
 
+/**
+ * Whether the server at `url` speaks MCP 2026-07-28: a `server/discover` POST (with the
+ * revision's headers and envelope) answered with `supportedVersions` naming it. Anything
+ * else — an error status, a JSON-RPC error, another body — means a 2025 server. Rejects
+ * only when the server cannot be reached (the caller retries as for any connect).
+ */
+export async function speaksModern(
+  url: URL,
+  headers: Record<string, string>,
+  timeoutMs = 10_000,
+): Promise<boolean> {
+  const body = JSON.stringify({
+    jsonrpc: "2.0",
+    id: "toolgate-discover",
+    method: "server/discover",
+    params: {
+      _meta: {
+        [META.protocolVersion]: UPSTREAM_MODERN_VERSION,
+        [META.clientCapabilities]: {},
+        [META.clientInfo]: { name: "toolgate", version: "0.1.0" },
+      },
+    },
+  });
+  const res = await postOnce(
+    poolFor(url),
+    url.pathname + url.search,
+    {
+      ...headers,
+      "content-type": "application/json",
+      accept: "application/json, text/event-stream",
+      "mcp-protocol-version": UPSTREAM_MODERN_VERSION,
+      "mcp-method": "server/discover",
+    },
+    body,
+    AbortSignal.timeout(timeoutMs),
+    () => undefined,
+  );
+  if (res.status !== 200) return false;
+  let m: unknown = res.final;
+  if (!res.sse) {
+    try {
+      m = JSON.parse(res.text);
+    } catch {
+      return false;
+    }
+  }
+  const versions = isObject(m) && isObject(m.result) ? m.result.supportedVersions : undefined;
+  return Array.isArray(versions) && versions.includes(UPSTREAM_MODERN_VERSION);
+}
+
 /** One POST's answer: the final JSON-RPC message (notifications were relayed on the way). */
 type Answer = RpcMessage;
 
