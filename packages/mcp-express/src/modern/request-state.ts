@@ -51,7 +51,10 @@ export interface RequestStateCodecOptions {
   readonly now: () => number;
   /** Nonce source; default 16 random bytes. */
   readonly newNonce?: () => string;
-  /** Longest token accepted by `open` (characters). Default 65536. */
+  /**
+   * Longest token accepted by `open` (characters). Default 1 MiB: an upstream's own state
+   * rides inside, and the request body limit bounds it anyway.
+   */
   readonly maxTokenChars?: number;
 }
 
@@ -87,7 +90,7 @@ export function createRequestStateCodec(opts: RequestStateCodecOptions): Request
     throw new RangeError("request state secret: give at least 32 bytes (e.g. 64 hex characters)");
   }
   const newNonce = opts.newNonce ?? (() => b64url(randomBytes(16)));
-  const maxChars = opts.maxTokenChars ?? 65_536;
+  const maxChars = opts.maxTokenChars ?? 1_048_576;
   const mac = (body: string): Buffer => createHmac("sha256", key).update(body).digest();
   return {
     seal(payload, ttlMs) {
