@@ -543,6 +543,7 @@ const EXTRACTORS: ReadonlyArray<readonly [file: string, extract: Extractor]> = [
   ["rate-limit-store.json", rateLimitStore],
   ["mcp-express.json", mcpExpress],
   ["mcp-express-identity.json", mcpExpressIdentity],
+  ["mcp-express-modern.json", mcpExpress],
   ["binance-us.json", binanceUs],
   ["gateway.json", gateway],
 ];

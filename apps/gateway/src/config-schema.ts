@@ -20,6 +20,12 @@ const UpstreamSchema = z.union([
       headers: z.record(z.string(), z.string()).optional(),
       // Per grant: headers added to (or replacing) `headers` on that grant's connections.
       grantHeaders: z.record(z.string(), z.record(z.string(), z.string())).optional(),
+      /** The MCP revision it speaks: "2025-11-25" (default), "2026-07-28" (stateless) or "auto". */
+      protocol: z
+        .enum(["2025-11-25", "2026-07-28", "auto"], {
+          error: 'use "2025-11-25" (sessions), "2026-07-28" (stateless) or "auto"',
+        })
+        .optional(),
       timeoutMs: z
         .number()
         .int()
@@ -219,6 +225,17 @@ export const GatewayConfigSchema = z.strictObject({
     })
     .default({ freeFailures: 10, baseMs: 1000, maxMs: 60_000 }),
   allowedOrigins: z.array(z.string().refine(isOrigin, { message: ORIGIN_FIX })).optional(),
+  /**
+   * Key that signs the `requestState` handed to MCP 2026-07-28 clients (at least 32
+   * bytes). Give every instance behind one balancer the same one; unset: a random key
+   * per process (a retry must then come back to the same instance).
+   */
+  stateSecret: z
+    .string()
+    .refine((v) => Buffer.byteLength(v) >= 32, {
+      message: "use at least 32 bytes, e.g. the output of `openssl rand -hex 32` from an env var",
+    })
+    .optional(),
   /**
    * More `Host` values `/mcp` answers to (DNS-rebinding protection); see
    * {@link mcpAllowedHosts} for how they combine with the listen address.

@@ -108,6 +108,7 @@ export function createMcpEndpoint(rt: Runtime, parts: McpEndpointParts): Toolgat
     authThrottle: parts.authThrottle,
     allowedOrigins: config.allowedOrigins,
     allowedHosts: parts.allowedHosts,
+    stateSecret: config.stateSecret,
     now: rt.now,
     newId: rt.newId,
     logger: rt.logger,

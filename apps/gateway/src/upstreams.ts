@@ -41,6 +41,7 @@ function plainUpstream(entry: UpstreamEntry): UpstreamConfig | undefined {
       headers: entry.headers,
       grantHeaders: entry.grantHeaders,
       timeoutMs: entry.timeoutMs,
+      protocol: entry.protocol,
     };
   }
   if ("command" in entry) {

@@ -50,8 +50,15 @@ export class ClientStreams {
     eventCapacity = 1000,
     /** SSE `retry:` hint sent on every new stream: how long a client waits to reconnect. */
     private readonly retryMs = 1000,
+    /**
+     * MCP 2026-07-28 answers: an SSE answer carries only the request's notifications (no
+     * session header, no event ids, nothing stored for resumption, no requests to the
+     * client), and there is no standalone stream.
+     */
+    readonly stateless = false,
   ) {
-    this.store = new SessionEventStore(eventCapacity);
+    this.store = new SessionEventStore(stateless ? 0 : eventCapacity);
+    if (stateless) this.early = undefined;
   }
 
   /** Registers a POSTed request whose answer goes to `res`. */
@@ -74,11 +81,13 @@ export class ClientStreams {
       slot.mode = "done";
       if (res && !res.headersSent) {
         const body = JSON.stringify(message);
-        res.writeHead(200, {
+        const headers: Record<string, string | number> = {
           "content-type": "application/json",
           "content-length": Buffer.byteLength(body),
-          "mcp-session-id": this.sessionId,
-        });
+        };
+        // A stateless answer names no session (the held one is the gateway's own).
+        if (!this.stateless) headers["mcp-session-id"] = this.sessionId;
+        res.writeHead(200, headers);
         res.end(body);
       }
       return;
@@ -101,6 +110,7 @@ export class ClientStreams {
       this.sendUnrelated(message);
       return;
     }
+    if (this.stateless && message.id !== undefined) return;
     if (slot.mode === "pending") this.toSse(slot);
     if (slot.stream) this.writeEvent(slot.stream, JSON.stringify(message));
   }
@@ -175,7 +185,9 @@ export class ClientStreams {
     slot.stream = stream;
     this.streams.set(stream.id, stream);
     const res = slot.res;
-    if (res && !res.headersSent) {
+    if (res && !res.headersSent && this.stateless) {
+      res.writeHead(200, SSE_HEADERS);
+    } else if (res && !res.headersSent) {
       res.writeHead(200, { ...SSE_HEADERS, "mcp-session-id": this.sessionId });
       // Priming event: gives the client an event id to resume from before any data, and
       // the reconnection delay (the spec's SHOULD: clients otherwise guess their own).
@@ -184,6 +196,10 @@ export class ClientStreams {
   }
 
   private writeEvent(stream: Stream, data: string, priming = false): void {
+    if (this.stateless) {
+      if (stream.res && !stream.res.writableEnded) stream.res.write(`data: ${data}\n\n`);
+      return;
+    }
     const id = this.store.store(stream.id, data);
     const res = stream.res;
     if (res && !res.writableEnded) {

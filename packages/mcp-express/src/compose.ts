@@ -2,15 +2,19 @@
  * Wiring of {@link createToolgateMcp}'s parts from its options: the tool-call
  * pipeline's dependencies, what each session gets, and the identity stage.
  */
+
+import { createInProcessCounterStore } from "@toolgate/policy-engine";
 import { type Authenticator, createAuthenticator } from "./auth/authenticate.js";
 import type { OAuthVerifier } from "./auth/oauth.js";
 import { AuthThrottle } from "./auth-throttle.js";
 import type { ToolCallDeps } from "./core/tool-call.js";
 import { createArgumentValidator } from "./core/validate.js";
-import type { Decision, PolicyEngineLike } from "./engine.js";
+import { createEngine, type Decision, type Identity, type PolicyEngineLike } from "./engine.js";
 import { ToolgateMcpError } from "./errors.js";
 import type { ServeOptions } from "./front/serve.js";
 import { normalizeHost } from "./http.js";
+import { type MrtrDeps, UNCOUNTED_STORE } from "./modern/mrtr.js";
+import { createRequestStateCodec, generatedStateSecret } from "./modern/request-state.js";
 import type { ApprovalOutcome, Logger, Scheduler, ToolgateMcpOptions } from "./options.js";
 import type { PinGuard } from "./pins.js";
 import type { PolicyView } from "./policy-view.js";
@@ -54,13 +58,27 @@ export function toolCallDeps(
   const checkArguments = createArgumentValidator(seams.logger);
   const validateArguments = options.validateArguments ?? false;
   const toolTimeout = options.toolTimeoutMs ?? policyToolTimeout;
+  // The rules without the counters: continuations of 2026 calls already counted.
+  const rulesOnly = createEngine({ store: UNCOUNTED_STORE, now: seams.now, newId: seams.newId });
+  const policyOf = (identity: Identity) => {
+    const policy = policies.policyFor(identity);
+    if (!policy) {
+      throw new ToolgateMcpError("NO_POLICY", `no policy for grant ${identity.grant}`);
+    }
+    return policy;
+  };
   return {
     async decide(identity, tool, args): Promise<Decision> {
-      const policy = policies.policyFor(identity);
-      if (!policy) {
-        throw new ToolgateMcpError("NO_POLICY", `no policy for grant ${identity.grant}`);
-      }
-      return engine.decide(policy, { name: tool, arguments: args }, identity);
+      return engine.decide(policyOf(identity), { name: tool, arguments: args }, identity);
+    },
+    async decideUncounted(identity, tool, args): Promise<Decision> {
+      const d = await rulesOnly.decide(
+        policyOf(identity),
+        { name: tool, arguments: args },
+        identity,
+      );
+      const { limits: _l, reservation: _r, ...rest } = d;
+      return rest;
     },
     approve(req): Promise<ApprovalOutcome> {
       if (options.approve) return options.approve(req);
@@ -78,6 +96,28 @@ export function toolCallDeps(
     approvalTimeoutMs: options.approvalTimeoutMs ?? 120_000,
     approvalProgressMs: options.approvalProgressMs ?? 5_000,
     ...seams,
+  };
+}
+
+/**
+ * Sealing of the 2026 `requestState`: the configured key, or a random one per process
+ * (then states are only good on this instance: said in a warning). Spent nonces go to
+ * the configured counter store, so single use holds across instances on Redis.
+ */
+export function mrtrDeps(options: ToolgateMcpOptions, seams: Seams): MrtrDeps {
+  let secret: string | Buffer | undefined = options.stateSecret;
+  if (secret === undefined) {
+    seams.logger.warn?.(
+      {},
+      "no stateSecret configured: a random key signs 2026 requestState, so a retry must come back to this instance; set the same stateSecret on every instance behind a balancer",
+    );
+    secret = generatedStateSecret();
+  }
+  return {
+    codec: createRequestStateCodec({ secret, now: seams.now }),
+    store: options.store ?? createInProcessCounterStore({ now: seams.now }),
+    now: seams.now,
+    ttlMs: options.stateTtlMs ?? 600_000,
   };
 }
 

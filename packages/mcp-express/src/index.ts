@@ -30,6 +30,15 @@ export type { McpErrorCodeName } from "./errors.js";
 export { McpErrorCode, ToolgateMcpError } from "./errors.js";
 export { hostAllowed, isOrigin, normalizeHost, ORIGIN_FIX } from "./http.js";
 export type {
+  OpenedState,
+  RequestStateCodec,
+  RequestStateCodecOptions,
+  SealInput,
+  StateBinding,
+  StateRefusal,
+} from "./modern/request-state.js";
+export { createRequestStateCodec, spendOnce } from "./modern/request-state.js";
+export type {
   ApprovalOutcome,
   ApprovalRequest,
   DecisionEvent,

@@ -196,6 +196,26 @@ export interface ToolgateMcpOptions {
   policy: PolicySource;
   /** Counter store; default: the engine's in-process store. */
   store?: CounterStore;
+  /**
+   * Key (at least 32 bytes) that signs the `requestState` the gateway hands to MCP
+   * 2026-07-28 clients. Every instance behind one balancer needs the same key, or a
+   * state issued by one is refused by another. Default: a random key per process (a
+   * warning is logged; states then work only on the instance that issued them).
+   */
+  stateSecret?: string;
+  /** How long a sealed `requestState` stays valid (ms). Default 600000 (10 minutes). */
+  stateTtlMs?: number;
+  /**
+   * An upstream session held for 2026 (stateless) callers of one grant and subject is
+   * closed after this long without a request (ms). Default 300000 (5 minutes).
+   */
+  heldSessionIdleMs?: number;
+  /**
+   * Most upstream sessions held for 2026 callers at once (each is one upstream session,
+   * or one process for a stdio upstream). At the cap the least recently used idle one
+   * is closed; when all are busy a new caller gets 503. Default 1000.
+   */
+  maxHeldSessions?: number;
   /** Approval hook; default rejects with "no approver configured". */
   approve?: (req: ApprovalRequest) => Promise<ApprovalOutcome>;
   /** How long a held call waits for approval. Default 120000. */
@@ -336,6 +356,15 @@ const optionsSchema = z.object({
     { message: "pass a PolicyHolder, a CompiledPolicy or (grant) => policy" },
   ),
   store: z.custom<object>((v) => typeof v === "object" && v !== null).optional(),
+  stateSecret: z
+    .string()
+    .refine((v) => Buffer.byteLength(v) >= 32, {
+      message: "use at least 32 bytes, e.g. the output of `openssl rand -hex 32`",
+    })
+    .optional(),
+  stateTtlMs: z.number().int().positive("give the state lifetime in ms, e.g. 600000").optional(),
+  heldSessionIdleMs: z.number().int().positive("give the idle time in ms, e.g. 300000").optional(),
+  maxHeldSessions: z.number().int().positive("allow at least one held session").optional(),
   approve: fn.optional(),
   approvalTimeoutMs: z.number().int().positive().optional(),
   approvalProgressMs: z.number().int().positive().optional(),

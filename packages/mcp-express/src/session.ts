@@ -17,6 +17,7 @@ import type { ElicitAnswer, ElicitSchema } from "./options.js";
 import { ResourceRouter } from "./session/resource-router.js";
 import { ToolCatalog, type ToolRoute } from "./session/tool-catalog.js";
 import {
+  type HeldRequest,
   type Open,
   SESSION_CLOSED,
   type SessionContext,
@@ -27,7 +28,7 @@ import {
 import { type RequestTrace, withTraceMeta } from "./telemetry.js";
 import type { LinkListener, UpstreamLink } from "./upstream.js";
 
-export type { SessionContext } from "./session/types.js";
+export type { HeldRequest, SessionContext } from "./session/types.js";
 
 /**
  * One client session of the gateway: its upstream links, the id maps between the
@@ -81,13 +82,15 @@ export class ProxySession implements LinkListener {
 
   /**
    * A request POSTed by the client; its answer goes to `res`; `trace` is its span;
-   * `shape` rewrites the final answer (the 2026 front reshapes results for its clients).
+   * `shape` rewrites the final answer (the 2026 front reshapes results for its clients);
+   * `held` carries what the 2026 front knows of the request (see {@link HeldRequest}).
    */
   handleRequest(
     msg: RpcMessage,
     res: ServerResponse,
     trace?: RequestTrace,
     shape?: (m: RpcMessage) => RpcMessage,
+    held?: HeldRequest,
   ): void {
     const id = msg.id as RpcId;
     const key = idKey(id);
@@ -106,13 +109,18 @@ export class ProxySession implements LinkListener {
     }
     const slot = this.streams.open(id, key, res);
     const entry: Open = { slot, trace, abort: new AbortController() };
+    if (held?.continuation) entry.continuation = true;
+    if (held?.clientProgressToken !== undefined) entry.clientToken = held.clientProgressToken;
     this.open.set(key, entry);
     res.once("close", () => {
       // A client that drops a plain JSON answer before it came can never get it (there is
       // no resumption without an event stream): cancel the work, so a hung upstream does
       // not hold the call's quota. A dropped SSE stream is resumable (Last-Event-ID) and
       // left to run, bounded by the call timeout.
-      if (this.open.get(key) === entry && entry.slot.mode === "pending") {
+      // A stateless (2026) stream is not resumable either.
+      const mode = entry.slot.mode;
+      const lost = mode === "pending" || (mode === "sse" && this.streams.stateless);
+      if (this.open.get(key) === entry && lost) {
         this.cancel(entry, "client disconnected");
       }
     });
@@ -245,9 +253,10 @@ export class ProxySession implements LinkListener {
         idKey(this.shared.has(link) ? unshareToken(this.id, token) : token),
       );
       if (!o) return;
-      const relayed = this.shared.has(link)
-        ? { ...m.params, progressToken: o.progressToken }
-        : (m.params ?? {});
+      const relayed =
+        this.shared.has(link) || o.clientToken !== undefined
+          ? { ...m.params, progressToken: o.clientToken ?? o.progressToken }
+          : (m.params ?? {});
       const params = o.screen ? o.screen.progress(relayed) : relayed;
       if (params) this.streams.sendRelated(o.slot, { jsonrpc: "2.0", method, params });
       return;
@@ -315,6 +324,12 @@ export class ProxySession implements LinkListener {
     await Promise.all(this.links.filter((l) => !this.shared.has(l)).map((l) => l.close()));
   }
 
+  /** The upstream serving an exposed tool name (binds sealed 2026 request state). */
+  async upstreamOf(tool: string): Promise<string | undefined> {
+    const routes = this.tools.cachedRoutes() ?? (await this.tools.toolRoutes());
+    return routes.get(tool)?.link.name;
+  }
+
   // ---------------------------------------------------------------- intercepted methods
 
   /** A `tools/call`: the pipeline in core/tool-call.ts with this session's capabilities. */
@@ -331,6 +346,7 @@ export class ProxySession implements LinkListener {
       // The 2026 front's held session has none: its calls name no session.
       session: this.identity.session,
       params,
+      continuation: entry.continuation,
       resolve: async (name) => {
         const routes = this.tools.cachedRoutes() ?? (await this.tools.toolRoutes());
         route = routes.get(name);
@@ -358,7 +374,11 @@ export class ProxySession implements LinkListener {
               this.streams.sendRelated(entry.slot, {
                 jsonrpc: "2.0",
                 method: "notifications/progress",
-                params: { progressToken: entry.progressToken, progress, message },
+                params: {
+                  progressToken: entry.clientToken ?? entry.progressToken,
+                  progress,
+                  message,
+                },
               }),
       elicit: this.clientCapabilities.elicitation
         ? (message, schema) => this.elicit(entry.slot, message, schema)

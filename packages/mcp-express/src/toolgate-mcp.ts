@@ -5,7 +5,7 @@ import { expressHandler, type McpRequestHandler } from "./adapters/express.js";
 import { type McpRequestListener, nodeListener } from "./adapters/node.js";
 import { serveOAuthMetadata } from "./auth/authenticate.js";
 import { createOAuthVerifier, type OAuthVerifier } from "./auth/oauth.js";
-import { guarded, type Seams, serveOptions, sessionContext } from "./compose.js";
+import { guarded, mrtrDeps, type Seams, serveOptions, sessionContext } from "./compose.js";
 import { createEngine } from "./engine.js";
 import type { FrontContext } from "./front/context.js";
 import { createServe } from "./front/serve.js";
@@ -144,10 +144,15 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
     maxBodyBytes: options.maxBodyBytes ?? 4 * 1024 * 1024,
     maxSessionsPerGrant: options.maxSessionsPerGrant ?? 100,
     policyFor: (identity) => policies.policyFor(identity),
+    mrtr: mrtrDeps(options, seams),
     closing: () => closing,
     onRefused: (e) => onRefused?.(e),
   };
-  front.modern = new ModernFront(front);
+  front.modern = new ModernFront(front, {
+    idleMs: options.heldSessionIdleMs ?? 5 * 60_000,
+    max: options.maxHeldSessions ?? 1000,
+    scheduler,
+  });
   const oauth = options.oauth
     ? createOAuthVerifier({
         now,

@@ -15,6 +15,8 @@ export const SECRETS = {
   adminToken: "tg-rel-admin-token-9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b",
   /** Credentials the gateway holds for an HTTP upstream (forwarded upstream, never logged). */
   upstreamToken: "tg-rel-upstream-token-5c4b3a2f1e0d9c8b7a6f5e4d3c2b1a0f",
+  /** The key that signs the MCP 2026 `requestState` the gateways hand out (shared by all). */
+  stateSecret: "tg-rel-state-secret-3e5a7c9e1b3d5f7a9c0e2b4d6f8a1c3e",
   /** The Binance.US API key and secret the mock exchange accepts (64 letters/digits each). */
   binanceKey: "RELbinanceKEY0a1b2c3d4e5f6g7h8i9j0k1l2m3n4o5p6q7r8s9t0u1v2w3x4y5z",
   binanceSecret: "RELbinanceSECRET9z8y7x6w5v4u3t2s1r0q9p8o7n6m5l4k3j2i1h0g9f8e7d6c",

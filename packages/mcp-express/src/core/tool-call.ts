@@ -48,6 +48,15 @@ export interface ForwardRequest {
 export interface ToolCallDeps {
   /** Decides a call under the caller's policy (throws `NO_POLICY` when it has none). */
   decide(identity: Identity, tool: string, args: Record<string, unknown>): Promise<Decision>;
+  /**
+   * Decides by the policy's rules without counting (no limit is reserved or checked): for
+   * a 2026 MRTR continuation, whose first round was decided and counted.
+   */
+  decideUncounted?(
+    identity: Identity,
+    tool: string,
+    args: Record<string, unknown>,
+  ): Promise<Decision>;
   /** The approval hook (rejects when none is configured). */
   approve(req: ApprovalRequest): Promise<ApprovalOutcome>;
   /** The argument check of a tool, when arguments are validated and it has a schema. */
@@ -77,6 +86,11 @@ export interface ToolCall {
   readonly session?: string | undefined;
   /** The `tools/call` params as received (`name`, `arguments`, `_meta`, ...). */
   readonly params: Record<string, unknown>;
+  /**
+   * A 2026 MRTR continuation carrying a valid sealed state for this very call (checked
+   * by the front): decided again by the rules, not counted again.
+   */
+  readonly continuation?: boolean | undefined;
   /** Resolves the exposed name to its upstream; undefined when no upstream offers it. */
   resolve(name: string): Promise<ToolTarget | undefined>;
   /** Upstreams that are down right now (an unknown tool may live on one of them). */
@@ -138,8 +152,9 @@ export async function toolCall(deps: ToolCallDeps, call: ToolCall): Promise<RpcM
   }
   const args = (rawArgs ?? {}) as Record<string, unknown>;
   const target = await call.resolve(name);
+  const decide = call.continuation && deps.decideUncounted ? deps.decideUncounted : deps.decide;
   const decided = await deps.telemetry.decide(call.trace, () =>
-    deps.decide(call.identity, name, args),
+    decide.call(deps, call.identity, name, args),
   );
   // A changed definition (pins) can turn the policy's answer into a denial or a hold.
   const decision = await applyPinVerdict(decided, target?.pin);

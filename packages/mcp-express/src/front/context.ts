@@ -1,6 +1,7 @@
 import type { CompiledPolicy, Identity } from "../engine.js";
 import type { ModernFront } from "../modern/front.js";
-import type { Logger, RefusedEvent } from "../options.js";
+import type { MrtrDeps } from "../modern/mrtr.js";
+import type { Logger, RefusedEvent, Scheduler } from "../options.js";
 import type { SessionContext } from "../session.js";
 import type { SessionTable } from "../session-table.js";
 import type { Telemetry } from "../telemetry.js";
@@ -10,6 +11,7 @@ import type { UpstreamPool } from "../upstream-pool.js";
 export interface FrontContext {
   readonly now: () => number;
   readonly newId: () => string;
+  readonly scheduler: Scheduler;
   readonly logger: Logger;
   readonly telemetry: Telemetry;
   readonly sessions: SessionTable;
@@ -20,6 +22,8 @@ export interface FrontContext {
   readonly sseRetryMs: number;
   readonly maxBodyBytes: number;
   readonly maxSessionsPerGrant: number;
+  /** Sealing and spending of the `requestState` the 2026 front hands out. */
+  readonly mrtr: MrtrDeps;
   /** The stateless 2026-07-28 front (set once the context exists). */
   modern?: ModernFront;
   /** The caller's current policy; undefined when its grant has none. */

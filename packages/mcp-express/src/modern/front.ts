@@ -8,15 +8,15 @@
  * (`resultType`, cache fields, `serverInfo`, the client's own id).
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { ClientStreams } from "../client-streams.js";
 import type { Identity } from "../engine.js";
 import type { FrontContext } from "../front/context.js";
 import { mergeInit } from "../front/sessions.js";
 import { header } from "../http.js";
 import type { RpcId, RpcMessage } from "../jsonrpc.js";
-import { ProxySession } from "../session.js";
-import type { Connected } from "../upstream-pool.js";
 import { checkModern, isRefusal, META, MODERN_VERSIONS } from "./envelope.js";
+import { type Held, type HeldLimits, HeldSessions } from "./held.js";
+import { MRTR_TARGET, openRetry, sealResult, stateBinding } from "./mrtr.js";
+import type { StateBinding } from "./request-state.js";
 
 /** Who the gateway says it is in every 2026 result's `_meta`. */
 const SERVER_INFO = { name: "toolgate", version: "0.1.0" };
@@ -30,18 +30,12 @@ const CACHEABLE = new Set([
   "resources/read",
 ]);
 
-/** The `initialize` the gateway sends upstream for a held session. */
-const HELD_INIT = {
-  protocolVersion: "2025-11-25",
-  capabilities: {},
-  clientInfo: { name: "toolgate", version: "0.1.0" },
+/** The answer to a retry whose `requestState` was refused (the SDK server's wording). */
+const INVALID_STATE = {
+  code: -32602,
+  message: "Invalid or expired requestState",
+  data: { reason: "invalid_request_state" },
 };
-
-/** A held upstream session and the upstreams' `initialize` answers behind it. */
-interface Held {
-  readonly session: ProxySession;
-  readonly results: Connected;
-}
 
 /** Writes one JSON answer. */
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
@@ -85,10 +79,15 @@ export function toModernAnswer(m: RpcMessage, id: RpcId, method: string): RpcMes
 
 /** The 2026 front over the gateway's upstream pool. */
 export class ModernFront {
-  private readonly held = new Map<string, Promise<Held | undefined>>();
-  private closedFlag = false;
+  /** The upstream sessions held for stateless callers (exposed for tests and metrics). */
+  readonly held: HeldSessions;
 
-  constructor(private readonly fc: FrontContext) {}
+  constructor(
+    private readonly fc: FrontContext,
+    limits: HeldLimits,
+  ) {
+    this.held = new HeldSessions(fc, limits);
+  }
 
   /**
    * Serves one POSTed request that claims the modern revision: the ladder first (its
@@ -125,18 +124,9 @@ export class ModernFront {
       });
       return;
     }
-    const held = await this.sessionFor(identity);
-    if (!held) {
-      sendJson(res, 502, {
-        jsonrpc: "2.0",
-        id,
-        error: {
-          code: -32603,
-          message: fc.closing()
-            ? "Service Unavailable: gateway is shutting down"
-            : "no upstream MCP server is available",
-        },
-      });
+    const held = await this.held.get(identity);
+    if (typeof held === "string") {
+      sendJson(res, held === "full" ? 503 : 502, { jsonrpc: "2.0", id, error: this.noHeld(held) });
       return;
     }
     if (checked.method === "server/discover") {
@@ -147,16 +137,84 @@ export class ModernFront {
     // no session: a `scope: session` limit counts by the grant (see the README).
     const { session: _s, ...who } = identity;
     held.session.identity = who;
+    const round = await this.mrtrRound(held, who, checked.method, msg);
+    if (!round) {
+      sendJson(res, 200, { jsonrpc: "2.0", id, error: INVALID_STATE });
+      return;
+    }
+    const { binding } = round;
     // The client's id is only unique among its own requests; another caller of the
     // same grant may use the same one at the same time. The held session sees a
     // gateway id; the answer carries the client's back.
-    const inner: RpcMessage = { ...msg, id: `m${fc.newId()}` };
+    // Progress tokens likewise: the upstream sees a unique one, the client its own.
+    let params = round.params;
+    const meta = params?._meta as Record<string, unknown> | undefined;
+    const clientProgressToken = meta?.progressToken as string | number | undefined;
+    if (clientProgressToken !== undefined) {
+      params = { ...params, _meta: { ...meta, progressToken: `tg-${fc.newId()}` } };
+    }
+    const inner: RpcMessage = { ...msg, id: `m${fc.newId()}`, params };
     held.session.handleRequest(
       inner,
       res,
       fc.telemetry.request(msg, req.headers, undefined, identity),
-      (m) => toModernAnswer(m, id, checked.method),
+      (m) => {
+        const a = toModernAnswer(m, id, checked.method);
+        return binding && a.result ? { ...a, result: sealResult(fc.mrtr, a.result, binding) } : a;
+      },
+      { continuation: round.continuation, clientProgressToken },
     );
+  }
+
+  /** Why no held session could serve the caller. */
+  private noHeld(why: "full" | "unavailable"): { code: number; message: string } {
+    return {
+      code: -32603,
+      message: this.fc.closing()
+        ? "Service Unavailable: gateway is shutting down"
+        : why === "full"
+          ? "Service Unavailable: too many callers at once, retry shortly"
+          : "no upstream MCP server is available",
+    };
+  }
+
+  /**
+   * The MRTR step of a request that may be `input_required`: its binding, and a retry's
+   * sealed state opened and spent (see mrtr.ts). Undefined when the state is refused
+   * (reported to `onRefused`; nothing is decided or forwarded).
+   */
+  private async mrtrRound(
+    held: Held,
+    who: Identity,
+    method: string,
+    msg: RpcMessage,
+  ): Promise<
+    | { params: RpcMessage["params"]; binding?: () => StateBinding; continuation: boolean }
+    | undefined
+  > {
+    const params = msg.params;
+    if (!MRTR_TARGET[method] || !params) return { params, continuation: false };
+    const upstream =
+      method === "tools/call" && typeof params.name === "string"
+        ? await held.session.upstreamOf(params.name)
+        : undefined;
+    let bound: StateBinding | undefined;
+    const binding = () => {
+      bound ??= stateBinding(who, method, params, upstream);
+      return bound;
+    };
+    const r = await openRetry(this.fc.mrtr, params, binding);
+    if ("refused" in r) {
+      this.fc.onRefused({
+        grant: who.grant,
+        method,
+        code: "modern_invalid_request_state",
+        reason: `requestState refused: ${r.refused}`,
+        at: this.fc.now(),
+      });
+      return undefined;
+    }
+    return { params: r.params, binding, continuation: r.continuation };
   }
 
   /** `server/discover`: the merged capabilities of the upstreams, answered locally. */
@@ -185,63 +243,8 @@ export class ModernFront {
     return result;
   }
 
-  /** The held session of the caller's grant and subject, opened on first use. */
-  private sessionFor(identity: Identity): Promise<Held | undefined> {
-    const key = `${identity.grant.length}:${identity.grant}|${identity.sub ?? ""}`;
-    const existing = this.held.get(key);
-    if (existing) {
-      return existing.then((h) => {
-        if (h && !h.session.closed) return h;
-        if (this.held.get(key) === existing) this.held.delete(key);
-        return this.sessionFor(identity);
-      });
-    }
-    const opening = this.open(identity);
-    this.held.set(key, opening);
-    // A failed opening is not cached: the next request tries again.
-    void opening.then((h) => {
-      if (!h && this.held.get(key) === opening) this.held.delete(key);
-    });
-    return opening;
-  }
-
-  private async open(identity: Identity): Promise<Held | undefined> {
-    const fc = this.fc;
-    // Held per grant and subject, exactly what upstream header templates may name.
-    const results = await fc.pool.connectAll(HELD_INIT, {
-      grant: identity.grant,
-      subject: identity.sub,
-    });
-    if (results.length === 0 || this.closedFlag || fc.closing()) {
-      await fc.pool.release(results);
-      return undefined;
-    }
-    const sid = `held-${fc.newId()}`;
-    const links = results.map((r) => r.link);
-    const { session: _s, ...who } = identity;
-    const session = new ProxySession(
-      sid,
-      who,
-      // JSON answers only: 2026 forbids server-to-client requests on a stream, and the
-      // held session has no client that could answer one.
-      new ClientStreams(sid, "json", undefined, fc.sseRetryMs),
-      links,
-      new Set(links.filter((l) => fc.pool.isShared(l))),
-      fc.session,
-    );
-    // A shared link was initialized once by the pool; only per-session links hear it.
-    for (const l of links) {
-      if (!fc.pool.isShared(l))
-        void l.notify({ jsonrpc: "2.0", method: "notifications/initialized" });
-    }
-    return { session, results };
-  }
-
   /** Closes every held session (gateway shutdown). */
-  async close(): Promise<void> {
-    this.closedFlag = true;
-    const all = await Promise.all(this.held.values());
-    this.held.clear();
-    await Promise.all(all.map((h) => h?.session.close()));
+  close(): Promise<void> {
+    return this.held.close();
   }
 }

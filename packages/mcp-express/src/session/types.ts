@@ -71,6 +71,21 @@ export interface Open {
   trace?: RequestTrace | undefined;
   /** A tool call's result policy: its progress notifications are screened too. */
   screen?: ResultScreen | undefined;
+  /** A 2026 MRTR continuation of a call already counted (see core/tool-call.ts). */
+  continuation?: boolean;
+  /** The client's progress token when the upstream sees another (2026 held session). */
+  clientToken?: string | number;
+}
+
+/** What the 2026 front tells its held session about one request. */
+export interface HeldRequest {
+  /** A 2026 MRTR continuation of a call already counted (see core/tool-call.ts). */
+  readonly continuation?: boolean;
+  /**
+   * The client's own progress token, when the front gave the upstream a unique one
+   * (several clients share a held session, and each numbers its tokens from 0).
+   */
+  readonly clientProgressToken?: string | number;
 }
 
 /** The abort reason of a session's end: not the client's cancel (no `cancelled` outcome). */
