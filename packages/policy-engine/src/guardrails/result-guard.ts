@@ -254,6 +254,81 @@ function cutUtf8(s: string, bytes: number): string {
   return new TextDecoder().decode(enc.subarray(0, end));
 }
 
+/** A text or blob of the content, and its parsed JSON when path rules redacted in it. */
+type ContentText = { item: { [k: string]: Json }; field: "text" | "blob"; json?: Json };
+
+/**
+ * Pass 1 over `content` (and embedded resources): texts parsed as JSON get the path
+ * rules; decoded blobs are scanned (`scan`) like every other string.
+ */
+function contentTexts(
+  policy: CompiledResultPolicy,
+  src: { [k: string]: Json },
+  w: Work,
+  hasPaths: boolean,
+  scan: (s: string, key: string | undefined) => string,
+): ContentText[] {
+  const texts: ContentText[] = [];
+  const content = Array.isArray(src.content) ? src.content : [];
+  for (const item of content) {
+    if (item === null || typeof item !== "object" || Array.isArray(item)) continue;
+    const holders = [item, item.resource].filter(
+      (h): h is { [k: string]: Json } => h !== null && typeof h === "object" && !Array.isArray(h),
+    );
+    for (const h of holders) {
+      if (typeof h.text === "string") {
+        let json = hasPaths ? tryJson(h.text) : undefined;
+        if (json !== undefined && redactPaths(policy, json, w, false) === 0) json = undefined;
+        texts.push({ item: h, field: "text", ...(json !== undefined && { json }) });
+      }
+      if (typeof h.blob === "string") {
+        const s = decodeBlob(h.blob);
+        if (s !== undefined) {
+          scan(s, undefined);
+          texts.push({ item: h, field: "blob" });
+        }
+      }
+    }
+  }
+  return texts;
+}
+
+/** Pass 2 for texts and blobs: JSON texts re-serialized, blobs re-encoded redacted. */
+function rewriteTexts(texts: readonly ContentText[], rep: (s: string) => string): void {
+  for (const t of texts) {
+    if (t.field === "text") {
+      if (t.json !== undefined) {
+        const pretty = /\n/.test(t.item.text as string);
+        t.item.text = JSON.stringify(t.json, null, pretty ? 2 : undefined);
+      }
+    } else {
+      const s = decodeBlob(t.item.blob as string)!;
+      t.item.blob = Buffer.from(rep(s), "utf8").toString("base64");
+    }
+  }
+}
+
+/** A denied result: delivered unchanged with the verdict reported in shadow mode. */
+function refuse(
+  policy: CompiledResultPolicy,
+  base: { ruleId: string; bytesIn: number },
+  result: unknown,
+  counts: ResultGuardOutcome["counts"],
+  reason: string,
+): ResultGuardOutcome {
+  return policy.shadow
+    ? {
+        ...base,
+        action: "pass",
+        result,
+        counts,
+        bytesOut: base.bytesIn,
+        reason,
+        shadow: { action: "deny" },
+      }
+    : { ...base, action: "deny", result, counts, bytesOut: 0, reason };
+}
+
 /**
  * Applies a result policy to a `tools/call` result (`{ content, structuredContent?,
  * isError? }`). Returns what to deliver and what was done, with counts per detector.
@@ -289,56 +364,15 @@ export function guardResult(policy: CompiledResultPolicy, result: unknown): Resu
   const hasPaths = policy.redact.some((r) => r.kind === "path");
   if (src.structuredContent !== undefined && hasPaths)
     redactPaths(policy, src.structuredContent, w, true);
-  const texts: Array<{ item: { [k: string]: Json }; field: "text" | "blob"; json?: Json }> = [];
-  const content = Array.isArray(src.content) ? src.content : [];
-  for (const item of content) {
-    if (item === null || typeof item !== "object" || Array.isArray(item)) continue;
-    const holders = [item, item.resource].filter(
-      (h): h is { [k: string]: Json } => h !== null && typeof h === "object" && !Array.isArray(h),
-    );
-    for (const h of holders) {
-      if (typeof h.text === "string") {
-        let json = hasPaths ? tryJson(h.text) : undefined;
-        if (json !== undefined && redactPaths(policy, json, w, false) === 0) json = undefined;
-        texts.push({ item: h, field: "text", ...(json !== undefined && { json }) });
-      }
-      if (typeof h.blob === "string") {
-        const s = decodeBlob(h.blob);
-        if (s !== undefined) {
-          scan(s, undefined);
-          texts.push({ item: h, field: "blob" });
-        }
-      }
-    }
-  }
+  const texts = contentTexts(policy, src, w, hasPaths, scan);
   eachString(src as Json, scan);
   if (deniedBy !== undefined) {
     const reason = `result denied by ${policy.ruleId}.deny[${deniedBy}] (it matched a denied pattern)`;
-    return policy.shadow
-      ? {
-          ...base,
-          action: "pass",
-          result,
-          counts: w.counts,
-          bytesOut: bytesIn,
-          reason,
-          shadow: { action: "deny" },
-        }
-      : { ...base, action: "deny", result, counts: w.counts, bytesOut: 0, reason };
+    return refuse(policy, base, result, w.counts, reason);
   }
   // Pass 2: remove every found value everywhere.
   const rep = replacer(w);
-  for (const t of texts) {
-    if (t.field === "text") {
-      if (t.json !== undefined) {
-        const pretty = /\n/.test(t.item.text as string);
-        t.item.text = JSON.stringify(t.json, null, pretty ? 2 : undefined);
-      }
-    } else {
-      const s = decodeBlob(t.item.blob as string)!;
-      t.item.blob = Buffer.from(rep(s), "utf8").toString("base64");
-    }
-  }
+  rewriteTexts(texts, rep);
   let out = eachString(src as Json, (s, key) => (key === "blob" ? s : rep(s))) as {
     [k: string]: Json;
   };
@@ -349,32 +383,12 @@ export function guardResult(policy: CompiledResultPolicy, result: unknown): Resu
   if (policy.maxBytes !== undefined && size > policy.maxBytes) {
     if (policy.onViolation === "deny") {
       reason = `result of ${size} bytes exceeds ${policy.ruleId}.maxBytes (${policy.maxBytes})`;
-      return policy.shadow
-        ? {
-            ...base,
-            action: "pass",
-            result,
-            counts: w.counts,
-            bytesOut: bytesIn,
-            reason,
-            shadow: { action: "deny" },
-          }
-        : { ...base, action: "deny", result, counts: w.counts, bytesOut: 0, reason };
+      return refuse(policy, base, result, w.counts, reason);
     }
     const cut = truncate(out, policy.maxBytes);
     if (cut === undefined) {
       reason = `result exceeds ${policy.ruleId}.maxBytes (${policy.maxBytes}) even with its text cut`;
-      return policy.shadow
-        ? {
-            ...base,
-            action: "pass",
-            result,
-            counts: w.counts,
-            bytesOut: bytesIn,
-            reason,
-            shadow: { action: "deny" },
-          }
-        : { ...base, action: "deny", result, counts: w.counts, bytesOut: 0, reason };
+      return refuse(policy, base, result, w.counts, reason);
     }
     out = cut;
     size = byteSize(out);
