@@ -185,7 +185,7 @@ export async function pinsCommand(argv: string[], io: PinsIo, deps: PinsCliDeps)
   if (command.length > 0) {
     if (positionals.length > 1)
       return deps.usageError(io, "pins", "give a URL or a command, not both");
-    target = { command: command[0] as string, args: command.slice(1) };
+    target = { kind: "stdio", command: command[0] as string, args: command.slice(1) };
   } else {
     const url = positionals[1];
     if (url === undefined || positionals.length > 2 || !/^https?:\/\//.test(url))
@@ -201,7 +201,7 @@ export async function pinsCommand(argv: string[], io: PinsIo, deps: PinsCliDeps)
         return deps.usageError(io, "pins", `--header "${h}" must look like "Name: value"`);
       headers[h.slice(0, i).trim()] = h.slice(i + 1).trim();
     }
-    target = { url, headers };
+    target = { kind: "http", url, headers };
   }
   const timeoutMs = values.timeout ? Number(values.timeout) : 15_000;
   if (!Number.isFinite(timeoutMs) || timeoutMs <= 0)

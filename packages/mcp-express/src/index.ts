@@ -47,4 +47,5 @@ export type {
 export { formatTraceparent, parseTraceparent, TRACER_NAME } from "./telemetry.js";
 export type { ToolgateMcp } from "./toolgate-mcp.js";
 export { createToolgateMcp } from "./toolgate-mcp.js";
-export { UPSTREAM_KINDS, upstreamKind } from "./transports/registry.js";
+export type { ResolvedUpstreamConfig } from "./transports/registry.js";
+export { resolveUpstream, UPSTREAM_KINDS, upstreamKind } from "./transports/registry.js";
