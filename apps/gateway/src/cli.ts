@@ -303,7 +303,7 @@ const scan: Command = async (argv, io) => {
   let target: ScanTarget;
   if (command.length > 0) {
     if (positionals.length > 0) return usageError(io, "scan", "give a URL or a command, not both");
-    target = { command: command[0] as string, args: command.slice(1) };
+    target = { kind: "stdio", command: command[0] as string, args: command.slice(1) };
   } else {
     if (positionals.length !== 1)
       return usageError(io, "scan", "give an upstream URL or -- <command>");
@@ -321,7 +321,7 @@ const scan: Command = async (argv, io) => {
       if (i <= 0) return usageError(io, "scan", `--header "${h}" must look like "Name: value"`);
       headers[h.slice(0, i).trim()] = h.slice(i + 1).trim();
     }
-    target = { url, headers };
+    target = { kind: "http", url, headers };
   }
   const timeoutMs = values.timeout ? Number(values.timeout) : 15_000;
   if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) {
@@ -330,7 +330,7 @@ const scan: Command = async (argv, io) => {
   try {
     const tools = await listUpstreamTools(target, timeoutMs);
     const source =
-      "url" in target ? target.url : [target.command, ...(target.args ?? [])].join(" ");
+      target.kind === "http" ? target.url : [target.command, ...(target.args ?? [])].join(" ");
     const yaml = starterPolicy(tools, source, { pin: values.pin === true });
     if (values.out) {
       const file = resolve(io.cwd, values.out);

@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { upstreamKind } from "@toolgate/mcp-express";
 import { parseDocument } from "yaml";
 import type { z } from "zod";
 import { type GatewayConfig, GatewayConfigSchema } from "./config-schema.js";
@@ -61,12 +62,11 @@ function upstreamList(input: unknown): unknown[] {
   return Array.isArray(ups) ? ups : [];
 }
 
-// An upstream with none of url/command/builtin matches no union branch; without this the
-// closest branch would say "must be an http(s) URL", which hides the other two forms.
+// An upstream of no kind (mcp-express's, by marker field, or the app's `builtin`) matches
+// no union branch; without this the closest branch would say "must be an http(s) URL",
+// which hides the other forms.
 function kindless(u: unknown): boolean {
-  return (
-    u !== null && typeof u === "object" && !("url" in u) && !("command" in u) && !("builtin" in u)
-  );
+  return u !== null && typeof u === "object" && upstreamKind(u) === undefined && !("builtin" in u);
 }
 
 function upstreamKindIssues(input: unknown): GatewayIssue[] {

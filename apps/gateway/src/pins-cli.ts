@@ -102,6 +102,57 @@ function clip(s: string | undefined): string {
   return s.length > 160 ? `${s.slice(0, 157)}...` : s;
 }
 
+/**
+ * The approved definitions in the pin snapshot at `snapFile` (none when there is no file,
+ * unless the snapshot was named explicitly).
+ */
+function readSnapshot(snapFile: string, explicit: boolean): Map<string, ToolDefinition> {
+  const approved = new Map<string, ToolDefinition>();
+  if (existsSync(snapFile)) {
+    let parsed: z.infer<typeof SnapshotSchema>;
+    try {
+      parsed = SnapshotSchema.parse(JSON.parse(readFileSync(snapFile, "utf8")));
+    } catch (err) {
+      throw new GatewayError(
+        "CONFIG_INVALID",
+        `${snapFile} is not a pin snapshot (${(err as Error).message.split("\n")[0]}); write it again with "toolgate scan --pin --out <policy>"`,
+      );
+    }
+    for (const [name, e] of Object.entries(parsed.tools))
+      approved.set(name, e.definition as ToolDefinition);
+  } else if (explicit) {
+    throw new GatewayError("CONFIG_INVALID", `no snapshot at ${snapFile}`);
+  }
+  return approved;
+}
+
+/** The human-readable report, one line per tool and one per changed field. */
+function reportLines(report: ReturnType<typeof pinReport>): string[] {
+  const lines: string[] = [];
+  for (const r of report) {
+    if (r.status === "unchanged") lines.push(`unchanged  ${r.tool}`);
+    else if (r.status === "missing")
+      lines.push(`missing    ${r.tool} (pinned, not offered upstream)`);
+    else if (r.status === "unpinned") lines.push(`unpinned   ${r.tool} ${r.actual}`);
+    else {
+      lines.push(`CHANGED    ${r.tool}: pin ${r.pin} now ${r.actual}`);
+      if (r.changes === undefined)
+        lines.push("           (no approved definition in the snapshot: only the digest is known)");
+      else
+        for (const c of r.changes)
+          lines.push(
+            c.kind === "changed"
+              ? `           ${c.path}: ${clip(c.before)} -> ${clip(c.after)}`
+              : c.kind === "added"
+                ? `           ${c.path}: added ${clip(c.after)}`
+                : `           ${c.path}: removed (was ${clip(c.before)})`,
+          );
+    }
+  }
+  if (lines.length === 0) lines.push("the policy pins no tools and the upstream lists none");
+  return lines;
+}
+
 /** Runs `toolgate pins <subcommand>`. */
 export async function pinsCommand(argv: string[], io: PinsIo, deps: PinsCliDeps): Promise<number> {
   const [sub, ...rest] = argv;
@@ -134,7 +185,7 @@ export async function pinsCommand(argv: string[], io: PinsIo, deps: PinsCliDeps)
   if (command.length > 0) {
     if (positionals.length > 1)
       return deps.usageError(io, "pins", "give a URL or a command, not both");
-    target = { command: command[0] as string, args: command.slice(1) };
+    target = { kind: "stdio", command: command[0] as string, args: command.slice(1) };
   } else {
     const url = positionals[1];
     if (url === undefined || positionals.length > 2 || !/^https?:\/\//.test(url))
@@ -150,7 +201,7 @@ export async function pinsCommand(argv: string[], io: PinsIo, deps: PinsCliDeps)
         return deps.usageError(io, "pins", `--header "${h}" must look like "Name: value"`);
       headers[h.slice(0, i).trim()] = h.slice(i + 1).trim();
     }
-    target = { url, headers };
+    target = { kind: "http", url, headers };
   }
   const timeoutMs = values.timeout ? Number(values.timeout) : 15_000;
   if (!Number.isFinite(timeoutMs) || timeoutMs <= 0)
@@ -158,22 +209,7 @@ export async function pinsCommand(argv: string[], io: PinsIo, deps: PinsCliDeps)
   try {
     const policy = await deps.loadCompiled(policyFile, io);
     const snapFile = resolve(io.cwd, values.snapshot ?? snapshotPathFor(policyFile));
-    const approved = new Map<string, ToolDefinition>();
-    if (existsSync(snapFile)) {
-      let parsed: z.infer<typeof SnapshotSchema>;
-      try {
-        parsed = SnapshotSchema.parse(JSON.parse(readFileSync(snapFile, "utf8")));
-      } catch (err) {
-        throw new GatewayError(
-          "CONFIG_INVALID",
-          `${snapFile} is not a pin snapshot (${(err as Error).message.split("\n")[0]}); write it again with "toolgate scan --pin --out <policy>"`,
-        );
-      }
-      for (const [name, e] of Object.entries(parsed.tools))
-        approved.set(name, e.definition as ToolDefinition);
-    } else if (values.snapshot !== undefined) {
-      throw new GatewayError("CONFIG_INVALID", `no snapshot at ${snapFile}`);
-    }
+    const approved = readSnapshot(snapFile, values.snapshot !== undefined);
     const tools = await listUpstreamTools(target, timeoutMs);
     const report = pinReport(policy, tools, approved);
     const bad = report.some((r) => r.status === "changed" || r.status === "missing");
@@ -181,30 +217,7 @@ export async function pinsCommand(argv: string[], io: PinsIo, deps: PinsCliDeps)
       io.stdout.write(`${JSON.stringify({ policy: policyFile, tools: report }, null, 2)}\n`);
       return bad ? 1 : 0;
     }
-    const lines: string[] = [];
-    for (const r of report) {
-      if (r.status === "unchanged") lines.push(`unchanged  ${r.tool}`);
-      else if (r.status === "missing")
-        lines.push(`missing    ${r.tool} (pinned, not offered upstream)`);
-      else if (r.status === "unpinned") lines.push(`unpinned   ${r.tool} ${r.actual}`);
-      else {
-        lines.push(`CHANGED    ${r.tool}: pin ${r.pin} now ${r.actual}`);
-        if (r.changes === undefined)
-          lines.push(
-            "           (no approved definition in the snapshot: only the digest is known)",
-          );
-        else
-          for (const c of r.changes)
-            lines.push(
-              c.kind === "changed"
-                ? `           ${c.path}: ${clip(c.before)} -> ${clip(c.after)}`
-                : c.kind === "added"
-                  ? `           ${c.path}: added ${clip(c.after)}`
-                  : `           ${c.path}: removed (was ${clip(c.before)})`,
-            );
-      }
-    }
-    if (lines.length === 0) lines.push("the policy pins no tools and the upstream lists none");
+    const lines = reportLines(report);
     io.stdout.write(`${lines.join("\n")}\n`);
     return bad ? 1 : 0;
   } catch (err) {

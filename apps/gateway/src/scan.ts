@@ -1,6 +1,7 @@
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import type { UPSTREAM_KINDS } from "@toolgate/mcp-express";
 import { canonicalToolDefinition, type ToolRule, toolDigest } from "@toolgate/policy-engine";
 import { stringify } from "yaml";
 import { GatewayError } from "./errors.js";
@@ -164,8 +165,20 @@ export function snapshotPathFor(policyFile: string): string {
 
 /** What to connect to: a Streamable HTTP URL or a command started over stdio. */
 export type ScanTarget =
-  | { readonly url: string; readonly headers?: Record<string, string> }
-  | { readonly command: string; readonly args?: string[]; readonly env?: Record<string, string> };
+  | {
+      readonly kind: Extract<UpstreamKind, "http">;
+      readonly url: string;
+      readonly headers?: Record<string, string>;
+    }
+  | {
+      readonly kind: Extract<UpstreamKind, "stdio">;
+      readonly command: string;
+      readonly args?: string[];
+      readonly env?: Record<string, string>;
+    };
+
+/** mcp-express's upstream kinds; a scan reaches the two an operator can point it at. */
+type UpstreamKind = (typeof UPSTREAM_KINDS)[number];
 
 /**
  * Connects to an upstream with the SDK client and lists all its tools (following
@@ -177,7 +190,7 @@ export async function listUpstreamTools(
 ): Promise<ScannedTool[]> {
   const client = new Client({ name: "toolgate-scan", version: "0.1.0" });
   const transport =
-    "url" in target
+    target.kind === "http"
       ? new StreamableHTTPClientTransport(new URL(target.url), {
           requestInit: { headers: target.headers ?? {} },
         })
@@ -198,7 +211,7 @@ export async function listUpstreamTools(
     } while (cursor);
     return tools;
   } catch (err) {
-    const what = "url" in target ? target.url : target.command;
+    const what = target.kind === "http" ? target.url : target.command;
     const message = (err as Error).message;
     throw new GatewayError(
       "SCAN_FAILED",
@@ -211,7 +224,7 @@ export async function listUpstreamTools(
 
 // The SDK's messages name the symptom; a newcomer needs the likely fix next to it.
 function scanHint(target: ScanTarget, message: string): string {
-  if (!("url" in target)) return "";
+  if (target.kind !== "http") return "";
   if (/\b401\b|unauthori[sz]ed/i.test(message)) {
     return ' (the server wants a credential: add --header "Authorization: Bearer <key>")';
   }

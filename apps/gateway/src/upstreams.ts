@@ -1,4 +1,4 @@
-import type { UpstreamConfig } from "@toolgate/mcp-express";
+import { type UpstreamConfig, upstreamKind } from "@toolgate/mcp-express";
 import type { UpstreamEntry } from "./config.js";
 import { GatewayError } from "./errors.js";
 import type { Logger } from "./logger.js";
@@ -34,24 +34,30 @@ export interface StartUpstreamsOptions {
 
 /** The config's URL and command entries as mcp-express upstreams; builtins are started. */
 function plainUpstream(entry: UpstreamEntry): UpstreamConfig | undefined {
-  if ("url" in entry) {
+  // The kind is mcp-express's (by its marker fields); `builtin` entries have none.
+  const kind = upstreamKind(entry);
+  if (kind === "http") {
+    const e = entry as Extract<UpstreamEntry, { url: string }>;
     return {
-      name: entry.name,
-      url: entry.url,
-      headers: entry.headers,
-      grantHeaders: entry.grantHeaders,
-      timeoutMs: entry.timeoutMs,
-      protocol: entry.protocol,
+      kind,
+      name: e.name,
+      url: e.url,
+      headers: e.headers,
+      grantHeaders: e.grantHeaders,
+      timeoutMs: e.timeoutMs,
+      protocol: e.protocol,
     };
   }
-  if ("command" in entry) {
+  if (kind === "stdio") {
+    const e = entry as Extract<UpstreamEntry, { command: string }>;
     return {
-      name: entry.name,
-      command: entry.command,
-      args: entry.args,
-      env: entry.env,
-      cwd: entry.cwd,
-      timeoutMs: entry.timeoutMs,
+      kind,
+      name: e.name,
+      command: e.command,
+      args: e.args,
+      env: e.env,
+      cwd: e.cwd,
+      timeoutMs: e.timeoutMs,
     };
   }
   return undefined;

@@ -62,4 +62,5 @@ export type { ToolgateMcp } from "./toolgate-mcp.js";
 export { createToolgateMcp } from "./toolgate-mcp.js";
 export type { UpstreamIdentity } from "./transports/header-template.js";
 export { checkHeaderTemplates, renderHeaders } from "./transports/header-template.js";
-export { UPSTREAM_KINDS, upstreamKind } from "./transports/registry.js";
+export type { ResolvedUpstreamConfig } from "./transports/registry.js";
+export { resolveUpstream, UPSTREAM_KINDS, upstreamKind } from "./transports/registry.js";

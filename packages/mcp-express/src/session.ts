@@ -13,7 +13,7 @@ import {
   type RpcMessage,
   rpcError,
 } from "./jsonrpc.js";
-import type { ElicitAnswer, ElicitSchema } from "./options.js";
+import { ClientRequests } from "./session/client-requests.js";
 import { ResourceRouter } from "./session/resource-router.js";
 import { ToolCatalog, type ToolRoute } from "./session/tool-catalog.js";
 import {
@@ -22,7 +22,6 @@ import {
   SESSION_CLOSED,
   type SessionContext,
   shareToken,
-  type ToClient,
   unshareToken,
 } from "./session/types.js";
 import { type RequestTrace, withTraceMeta } from "./telemetry.js";
@@ -42,8 +41,8 @@ export class ProxySession implements LinkListener {
   clientCapabilities: Record<string, unknown> = {};
   private readonly open = new Map<string, Open>();
   private readonly progress = new Map<string, Open>();
-  private readonly toClient = new Map<number, ToClient>();
-  private nextToClientId = 1;
+  /** Requests sent to the client (relayed from upstreams, or the gateway's elicitation). */
+  private readonly clientRequests: ClientRequests;
   private closedFlag = false;
   /** The session's tools (listing, routing, list_changed). */
   private readonly tools: ToolCatalog;
@@ -62,6 +61,7 @@ export class ProxySession implements LinkListener {
     this.createdAt = ctx.now();
     this.lastSeen = this.createdAt;
     this.tools = new ToolCatalog(this, ctx);
+    this.clientRequests = new ClientRequests(streams);
     this.resources = new ResourceRouter<Open>(links, ctx, (entry, link, method, params) =>
       this.forward(entry, link, method, params),
     );
@@ -131,50 +131,49 @@ export class ProxySession implements LinkListener {
       entry.progressToken = token;
       this.progress.set(idKey(token), entry);
     }
-    let p: Promise<RpcMessage>;
-    switch (method) {
-      case "ping":
-        p = Promise.resolve({ jsonrpc: "2.0", id, result: {} });
-        break;
-      case "tools/list":
-        p = this.tools.listTools(id, params?.cursor);
-        break;
-      case "tools/call":
-        p = this.callTool(entry, id, params ?? {});
-        break;
-      case "prompts/list":
-        p = this.resources.listPrompts(entry, id, params);
-        break;
-      case "prompts/get":
-        p = this.resources.getPrompt(entry, id, params ?? {});
-        break;
-      case "resources/list":
-        p = this.resources.aggregate(entry, id, method, params, "resources");
-        break;
-      case "resources/templates/list":
-        p = this.resources.aggregate(entry, id, method, params, "resourceTemplates");
-        break;
-      case "resources/read":
-      case "resources/subscribe":
-      case "resources/unsubscribe":
-        p = this.resources
-          .routeByUri(params?.uri)
-          .then((link) => this.forward(entry, link, method, params));
-        break;
-      case "completion/complete":
-        p = this.resources.complete(entry, id, params ?? {});
-        break;
-      case "logging/setLevel":
-        p = this.broadcast(entry, id, method, params);
-        break;
-      default:
-        p = this.forward(entry, this.links[0]!, method, params);
-    }
+    const p = this.dispatch(entry, id, method, params);
     const out = shape ?? ((m: RpcMessage) => m);
     p.then(
       (m) => this.finish(entry, out(m)),
       (e: unknown) => this.finish(entry, out(errorResponse(id, e))),
     );
+  }
+
+  /** The intercepted methods; everything else goes to the first upstream unchanged. */
+  private dispatch(
+    entry: Open,
+    id: RpcId,
+    method: string,
+    params: RpcMessage["params"],
+  ): Promise<RpcMessage> {
+    switch (method) {
+      case "ping":
+        return Promise.resolve({ jsonrpc: "2.0", id, result: {} });
+      case "tools/list":
+        return this.tools.listTools(id, params?.cursor);
+      case "tools/call":
+        return this.callTool(entry, id, params ?? {});
+      case "prompts/list":
+        return this.resources.listPrompts(entry, id, params);
+      case "prompts/get":
+        return this.resources.getPrompt(entry, id, params ?? {});
+      case "resources/list":
+        return this.resources.aggregate(entry, id, method, params, "resources");
+      case "resources/templates/list":
+        return this.resources.aggregate(entry, id, method, params, "resourceTemplates");
+      case "resources/read":
+      case "resources/subscribe":
+      case "resources/unsubscribe":
+        return this.resources
+          .routeByUri(params?.uri)
+          .then((link) => this.forward(entry, link, method, params));
+      case "completion/complete":
+        return this.resources.complete(entry, id, params ?? {});
+      case "logging/setLevel":
+        return this.broadcast(entry, id, method, params);
+      default:
+        return this.forward(entry, this.links[0]!, method, params);
+    }
   }
 
   /** A notification POSTed by the client. */
@@ -221,12 +220,7 @@ export class ProxySession implements LinkListener {
 
   /** A response POSTed by the client to a request the gateway sent it. */
   handleResponse(msg: RpcMessage): void {
-    if (typeof msg.id !== "number") return;
-    const t = this.toClient.get(msg.id);
-    if (!t) return;
-    this.toClient.delete(msg.id);
-    if (t.kind === "local") t.resolve(msg);
-    else void t.link.notify({ ...msg, id: t.upstreamId });
+    this.clientRequests.answer(msg);
   }
 
   // ---------------------------------------------------------------- upstream -> client
@@ -241,9 +235,7 @@ export class ProxySession implements LinkListener {
         const lc = lastCaller.get(link);
         if (lc && !lc.closed) return;
       }
-      const gid = this.nextToClientId++;
-      this.toClient.set(gid, { kind: "upstream", link, upstreamId: m.id });
-      this.streams.sendRelated(this.relatedSlot(link), { ...m, id: gid });
+      this.clientRequests.relay(link, m, this.relatedSlot(link));
       return;
     }
     if (method === "notifications/progress") {
@@ -266,13 +258,7 @@ export class ProxySession implements LinkListener {
       return;
     }
     if (method === "notifications/cancelled") {
-      const rid = m.params?.requestId;
-      for (const [gid, t] of this.toClient) {
-        if (t.kind === "upstream" && t.link === link && t.upstreamId === rid) {
-          this.toClient.delete(gid);
-          this.streams.sendUnrelated({ ...m, params: { ...m.params, requestId: gid } });
-        }
-      }
+      this.clientRequests.cancelledUpstream(link, m);
       return;
     }
     this.streams.sendUnrelated(m);
@@ -381,43 +367,12 @@ export class ProxySession implements LinkListener {
                 },
               }),
       elicit: this.clientCapabilities.elicitation
-        ? (message, schema) => this.elicit(entry.slot, message, schema)
+        ? (message, schema) => this.clientRequests.elicit(entry.slot, message, schema)
         : undefined,
       trace: entry.trace,
       screen: entry.screen,
     };
     return toolCall(this.ctx.toolCalls, call);
-  }
-
-  /**
-   * Asks the caller through `elicitation/create`. The answer is reported as given: what
-   * it may mean (never an approval by default) is the approval hook's business.
-   */
-  private elicit(slot: Slot, message: string, schema: ElicitSchema): Promise<ElicitAnswer> {
-    return new Promise((resolve) => {
-      const gid = this.nextToClientId++;
-      this.toClient.set(gid, {
-        kind: "local",
-        resolve: (m) => {
-          if (m.error) return resolve("unsupported");
-          const r = m.result as { action?: unknown; content?: unknown } | undefined;
-          if (r?.action === "accept") {
-            const c = r.content;
-            const content =
-              typeof c === "object" && c !== null && !Array.isArray(c)
-                ? (c as Record<string, unknown>)
-                : {};
-            resolve({ action: "accept", content });
-          } else resolve({ action: r?.action === "decline" ? "decline" : "cancel" });
-        },
-      });
-      this.streams.sendRelated(slot, {
-        jsonrpc: "2.0",
-        id: gid,
-        method: "elicitation/create",
-        params: { message, requestedSchema: schema },
-      });
-    });
   }
 
   private async broadcast(

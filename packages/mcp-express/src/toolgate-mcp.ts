@@ -87,16 +87,8 @@ export interface ToolgateMcp {
  */
 export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
   validateOptions(options);
-  const now = options.now ?? Date.now;
-  const telemetry = Telemetry.create(options.tracer);
-  const seams: Seams = {
-    now,
-    newId: options.newId ?? randomUUID,
-    scheduler: options.scheduler ?? realScheduler,
-    logger: options.logger ?? silentLogger,
-    telemetry,
-  };
-  const { scheduler, logger } = seams;
+  const seams = seamsOf(options);
+  const { now, scheduler, logger, telemetry } = seams;
   const engine = createEngine({
     store: options.store,
     now,
@@ -160,6 +152,34 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
         ...options.oauth,
       })
     : undefined;
+  const { start, pending } = starter(sessions, pool, oauth);
+  const serve = createServe(front, serveOptions(options, oauth, pending));
+  return handle(serve, start, sessions, pool, oauth, async (graceMs) => {
+    if (closing) return;
+    closing = true;
+    policies.close();
+    await sessions.close(graceMs);
+    await front.modern?.close();
+    await pool.close();
+  });
+}
+
+/** The injected seams with their defaults, and the tracer's telemetry. */
+function seamsOf(options: ToolgateMcpOptions): Seams {
+  return {
+    now: options.now ?? Date.now,
+    newId: options.newId ?? randomUUID,
+    scheduler: options.scheduler ?? realScheduler,
+    logger: options.logger ?? silentLogger,
+    telemetry: Telemetry.create(options.tracer),
+  };
+}
+
+/**
+ * `start` runs once (later calls share it); `pending` is the start still under way, or
+ * undefined once done, so a request arriving first waits for it.
+ */
+function starter(sessions: SessionTable, pool: UpstreamPool, oauth: OAuthVerifier | undefined) {
   let started: Promise<void> | undefined;
   let startDone = false;
   function start(): Promise<void> {
@@ -173,18 +193,7 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
     })();
     return started;
   }
-  const serve = createServe(
-    front,
-    serveOptions(options, oauth, () => (startDone ? undefined : start())),
-  );
-  return handle(serve, start, sessions, pool, oauth, async (graceMs) => {
-    if (closing) return;
-    closing = true;
-    policies.close();
-    await sessions.close(graceMs);
-    await front.modern?.close();
-    await pool.close();
-  });
+  return { start, pending: () => (startDone ? undefined : start()) };
 }
 
 /** The public handle over the parts. */

@@ -13,10 +13,10 @@ import {
   type PipelineDeps,
   type PolicySource,
   policyLookup,
-  runToolCall,
   type Scheduler,
   type ToolResultLike,
 } from "./pipeline.js";
+import { runToolCall } from "./run.js";
 
 /**
  * What an MCP SDK server looks like to the guard: an `McpServer` of
@@ -176,6 +176,55 @@ const realScheduler: Scheduler = {
 };
 
 /**
+ * The server's handler table, after checking the options and that the server is an SDK
+ * server not guarded before.
+ */
+function checkedTable(server: McpServerLike, options: GuardOptions): Map<string, Handler> {
+  const parsed = optionsSchema.safeParse(options);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`);
+    throw new GuardError("GUARD_OPTIONS_INVALID", `guardMcpServer options: ${lines.join("; ")}`, {
+      issues: lines,
+    });
+  }
+  if (typeof server !== "object" || server === null)
+    throw new GuardError("GUARD_UNSUPPORTED_SERVER", "guardMcpServer: pass an McpServer");
+  const table = handlerTable(server);
+  if ((table as unknown as Record<symbol, unknown>)[GUARDED])
+    throw new GuardError(
+      "GUARD_ALREADY_APPLIED",
+      "guardMcpServer: this server is already guarded; guard it once (a second guard would count every call twice)",
+    );
+  return table;
+}
+
+/** The pipeline's dependencies from the options, with their defaults. */
+function pipelineDeps(options: GuardOptions): PipelineDeps {
+  return {
+    engine: options.engine ?? createPolicyEngine({ store: options.store, now: options.now }),
+    policyFor: policyLookup(options.policy),
+    approve: options.approve,
+    approvalTimeoutMs: options.approvalTimeoutMs ?? 120_000,
+    onDecision: options.onDecision,
+    now: options.now ?? Date.now,
+    newId: options.newId ?? (() => crypto.randomUUID()),
+    scheduler: options.scheduler ?? realScheduler,
+    onInternalError: options.onError ?? (() => {}),
+  };
+}
+
+/** Grant = the verified OAuth client when the server's auth set one, else `fallback`. */
+function defaultIdentify(fallback: string): (ctx: GuardRequestContext) => Identity {
+  return (ctx) => ({
+    grant:
+      typeof ctx.authInfo?.clientId === "string" && ctx.authInfo.clientId !== ""
+        ? ctx.authInfo.clientId
+        : fallback,
+    session: ctx.sessionId,
+  });
+}
+
+/**
  * Puts Toolgate policy in front of an existing `McpServer`'s tools, in place: every
  * `tools/call` is decided (and rate limits reserved) before the tool's handler runs,
  * committed when it succeeds and rolled back when it throws or answers `isError`;
@@ -198,45 +247,10 @@ const realScheduler: Scheduler = {
  * await server.connect(new StdioServerTransport());
  */
 export function guardMcpServer(server: McpServerLike, options: GuardOptions): McpGuard {
-  const parsed = optionsSchema.safeParse(options);
-  if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`);
-    throw new GuardError("GUARD_OPTIONS_INVALID", `guardMcpServer options: ${lines.join("; ")}`, {
-      issues: lines,
-    });
-  }
-  if (typeof server !== "object" || server === null)
-    throw new GuardError("GUARD_UNSUPPORTED_SERVER", "guardMcpServer: pass an McpServer");
-  const table = handlerTable(server);
-  if ((table as unknown as Record<symbol, unknown>)[GUARDED])
-    throw new GuardError(
-      "GUARD_ALREADY_APPLIED",
-      "guardMcpServer: this server is already guarded; guard it once (a second guard would count every call twice)",
-    );
-
-  const engine = options.engine ?? createPolicyEngine({ store: options.store, now: options.now });
-  const onError = options.onError ?? (() => {});
-  const deps: PipelineDeps = {
-    engine,
-    policyFor: policyLookup(options.policy),
-    approve: options.approve,
-    approvalTimeoutMs: options.approvalTimeoutMs ?? 120_000,
-    onDecision: options.onDecision,
-    now: options.now ?? Date.now,
-    newId: options.newId ?? (() => crypto.randomUUID()),
-    scheduler: options.scheduler ?? realScheduler,
-    onInternalError: onError,
-  };
-  const fallbackGrant = options.grant ?? "local";
-  const identify =
-    options.identify ??
-    ((ctx: GuardRequestContext): Identity => ({
-      grant:
-        typeof ctx.authInfo?.clientId === "string" && ctx.authInfo.clientId !== ""
-          ? ctx.authInfo.clientId
-          : fallbackGrant,
-      session: ctx.sessionId,
-    }));
+  const table = checkedTable(server, options);
+  const deps = pipelineDeps(options);
+  const { engine, onInternalError: onError } = deps;
+  const identify = options.identify ?? defaultIdentify(options.grant ?? "local");
   const who = async (raw: unknown): Promise<Identity | undefined> => {
     const id = await identify(requestContext(raw));
     return id !== undefined && typeof id.grant === "string" && id.grant !== "" ? id : undefined;

@@ -17,4 +17,5 @@ export type {
   Scheduler,
   ToolResultLike,
 } from "./pipeline.js";
-export { argumentsDigest, deniedResult, policyLookup, runToolCall } from "./pipeline.js";
+export { argumentsDigest, deniedResult, policyLookup } from "./pipeline.js";
+export { runToolCall } from "./run.js";

@@ -11,9 +11,9 @@ import {
   argumentsDigest,
   type DecisionEvent,
   type PipelineDeps,
-  runToolCall,
   type ToolResultLike,
 } from "./pipeline.js";
+import { runToolCall } from "./run.js";
 
 const policy = compilePolicy(
   parsePolicyText(`

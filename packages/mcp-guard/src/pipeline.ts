@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { argumentsDigest as coreDigest } from "@toolgate/mcp-express/core";
 import type {
   CompiledPolicy,
   Decision,
@@ -8,9 +8,9 @@ import type {
 } from "@toolgate/policy-engine";
 
 /**
- * The tool-call pipeline without any transport: decide -> [approve] -> forward -> settle
- * -> emit. It knows nothing of an SDK, HTTP or sessions, so the same function can sit
- * behind an in-place guard, a proxy or a test. Everything it needs comes in `deps`.
+ * The guard's face of the tool-call pipeline: its option and event types, and the
+ * results a refused call gets. The pipeline itself (decide -> [approve] -> forward ->
+ * settle -> emit) is mcp-express's framework-free core, run by ./run.ts.
  */
 
 /** What the approval hook receives for a `require_approval` call. */
@@ -118,32 +118,12 @@ export function policyLookup(source: PolicySource): (grant: string) => CompiledP
   return () => read(source);
 }
 
-/**
- * Canonical JSON (sorted keys, `undefined` members dropped), so a digest does not depend
- * on how a client happened to order its keys.
- */
-function canonicalJson(value: unknown): string {
-  if (value === null || typeof value !== "object") return JSON.stringify(value) ?? "null";
-  if (Array.isArray(value))
-    return `[${value.map((v) => (v === undefined ? "null" : canonicalJson(v))).join(",")}]`;
-  const obj = value as Record<string, unknown>;
-  const parts: string[] = [];
-  for (const k of Object.keys(obj).sort()) {
-    const v = obj[k];
-    if (v !== undefined) parts.push(`${JSON.stringify(k)}:${canonicalJson(v)}`);
-  }
-  return `{${parts.join(",")}}`;
-}
-
-/** `sha256:<hex>` of the canonical JSON of a call's arguments. */
-export function argumentsDigest(args: Readonly<Record<string, unknown>> | undefined): string {
-  return `sha256:${createHash("sha256")
-    .update(canonicalJson(args ?? {}))
-    .digest("hex")}`;
-}
+/** `sha256:<hex>` of the canonical JSON of a call's arguments (the same digest everywhere). */
+export const argumentsDigest: (args: Readonly<Record<string, unknown>> | undefined) => string =
+  coreDigest;
 
 /** The decision as it may leave the process: the reservation handle stripped. */
-function publicDecision(d: Decision): Omit<Decision, "reservation"> {
+export function publicDecision(d: Decision): Omit<Decision, "reservation"> {
   const { reservation: _r, ...rest } = d;
   return rest;
 }
@@ -165,167 +145,10 @@ export function deniedResult(decision: Decision, why: string = decision.reason):
 }
 
 /** The result for a caller `identify` did not recognise: nothing was decided. */
-function unidentifiedResult(): ToolResultLike {
+export function unidentifiedResult(): ToolResultLike {
   return {
     isError: true,
     content: [{ type: "text", text: "denied: the caller could not be identified" }],
     _meta: { "toolgate/decision": { effect: "deny", code: "UNIDENTIFIED" } },
   };
-}
-
-function normalizeOutcome(o: ApprovalOutcome): {
-  outcome: "approved" | "rejected" | "timeout";
-  reason?: string | undefined;
-} {
-  return typeof o === "string" ? { outcome: o } : o;
-}
-
-/**
- * Waits for the approval hook, bounded by `approvalTimeoutMs` and the client's own
- * cancellation. Anything but an explicit `approved` is a refusal.
- */
-async function awaitApproval(
-  deps: PipelineDeps,
-  call: PipelineCall,
-  identity: Identity,
-  decision: Decision,
-): Promise<{ outcome: "approved" | "rejected" | "timeout"; reason?: string | undefined }> {
-  const approve = deps.approve;
-  if (approve === undefined) return { outcome: "rejected", reason: "no approver configured" };
-  const ac = new AbortController();
-  const onClientAbort = () => ac.abort(call.signal?.reason);
-  call.signal?.addEventListener("abort", onClientAbort, { once: true });
-  let timer: unknown;
-  const timeout = new Promise<{ outcome: "timeout" }>((resolve) => {
-    timer = deps.scheduler.setTimeout(() => {
-      ac.abort(new Error("approval timed out"));
-      resolve({ outcome: "timeout" });
-    }, deps.approvalTimeoutMs);
-  });
-  const cancelled = new Promise<{ outcome: "rejected"; reason: string }>((resolve) => {
-    if (call.signal?.aborted) resolve({ outcome: "rejected", reason: "the client cancelled" });
-    call.signal?.addEventListener(
-      "abort",
-      () => resolve({ outcome: "rejected", reason: "the client cancelled" }),
-      { once: true },
-    );
-  });
-  const args = call.arguments ?? {};
-  const asked = Promise.resolve()
-    .then(() =>
-      approve({
-        id: deps.newId(),
-        grant: identity.grant,
-        session: identity.session,
-        tool: call.name,
-        arguments: args,
-        argumentsDigest: argumentsDigest(args),
-        decision: publicDecision(decision),
-        signal: ac.signal,
-      }),
-    )
-    .then(normalizeOutcome, () => ({
-      outcome: "rejected" as const,
-      reason: "the approver failed",
-    }));
-  try {
-    return await Promise.race([asked, timeout, cancelled]);
-  } finally {
-    deps.scheduler.clearTimeout(timer);
-    call.signal?.removeEventListener("abort", onClientAbort);
-  }
-}
-
-/**
- * Runs one tool call through the policy: decide, hold for approval when the policy asks,
- * run `forward` (the real handler) only when admitted, then commit the reserved counters
- * on success or roll them back when the handler threw or answered `isError`.
- * Denials never reach `forward` and come back as {@link deniedResult}.
- *
- * @throws whatever `forward` throws (after rolling back), so the transport reports it as usual.
- */
-export async function runToolCall<R extends ToolResultLike>(
-  deps: PipelineDeps,
-  call: PipelineCall,
-  forward: () => Promise<R>,
-): Promise<R | ToolResultLike> {
-  const args = call.arguments;
-  const digest = argumentsDigest(args);
-  const argumentKeys = args === undefined ? [] : Object.keys(args);
-  const emit = (e: Omit<DecisionEvent, "tool" | "argumentKeys" | "argumentsDigest" | "at">) => {
-    if (deps.onDecision === undefined) return;
-    try {
-      deps.onDecision({
-        ...e,
-        tool: call.name,
-        argumentKeys,
-        argumentsDigest: digest,
-        at: deps.now(),
-      });
-    } catch (err) {
-      deps.onInternalError(err, "onDecision");
-    }
-  };
-  const identity = call.identity;
-  const policy = identity === undefined ? undefined : deps.policyFor(identity.grant);
-  if (identity === undefined || policy === undefined) {
-    emit({ outcome: "unidentified", rolledBack: false, grant: identity?.grant });
-    return unidentifiedResult();
-  }
-  const decision = await deps.engine.decide(policy, { name: call.name, arguments: args }, identity);
-  const who = { grant: identity.grant, session: identity.session };
-  const settle = async (how: "commit" | "rollback"): Promise<void> => {
-    try {
-      await decision.reservation?.[how]();
-    } catch (err) {
-      deps.onInternalError(err, how);
-    }
-  };
-  if (decision.effect === "deny") {
-    emit({ ...who, decision: publicDecision(decision), outcome: "denied", rolledBack: false });
-    return deniedResult(decision);
-  }
-  if (decision.effect === "require_approval") {
-    const answer = await awaitApproval(deps, call, identity, decision);
-    if (answer.outcome !== "approved") {
-      await settle("rollback");
-      emit({
-        ...who,
-        decision: publicDecision(decision),
-        outcome: answer.outcome === "timeout" ? "approval_timeout" : "approval_rejected",
-        rolledBack: decision.reservation !== undefined,
-      });
-      const why =
-        answer.outcome === "timeout"
-          ? `${decision.reason}; no approval within ${Math.ceil(deps.approvalTimeoutMs / 1000)}s`
-          : `${decision.reason}; the approval was rejected${answer.reason ? `: ${answer.reason}` : ""}`;
-      return deniedResult(decision, why);
-    }
-  }
-  const started = deps.now();
-  let result: R;
-  try {
-    result = await forward();
-  } catch (err) {
-    await settle("rollback");
-    emit({
-      ...who,
-      decision: publicDecision(decision),
-      outcome: "handler_error",
-      rolledBack: decision.reservation !== undefined,
-      handlerMs: deps.now() - started,
-    });
-    throw err;
-  }
-  // An isError result is a failed call: it costs no quota.
-  const failed = result?.isError === true;
-  await settle(failed ? "rollback" : "commit");
-  emit({
-    ...who,
-    decision: publicDecision(decision),
-    outcome: "forwarded",
-    rolledBack: failed && decision.reservation !== undefined,
-    handlerMs: deps.now() - started,
-  });
-  return result;
 }

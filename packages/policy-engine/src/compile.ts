@@ -1,10 +1,11 @@
 import { createHash } from "node:crypto";
-import type { Ajv, ValidateFunction } from "ajv";
+import type { Ajv } from "ajv";
 import { z } from "zod";
-import { compileJsonSchema, createAjv } from "./ajv.js";
-import { type CompiledCondition, compileCondition } from "./conditions.js";
-import type { CounterSpec, DecisionCode, Effect, Identity } from "./contracts.js";
-import { PolicyError, PolicyErrorCode } from "./errors.js";
+import { createAjv } from "./ajv.js";
+import { compareGlobs, type GlobEntry, globEntry } from "./compile/globs.js";
+import { buildPlan, type ToolPlan } from "./compile/plan.js";
+import { type CompiledRule, compileRule } from "./compile/rule.js";
+import type { Identity } from "./contracts.js";
 import type { PinSettings } from "./guardrails/definition.js";
 import {
   compilePinSettings,
@@ -13,11 +14,18 @@ import {
 } from "./guardrails/policy.js";
 import type { CompiledResultPolicy } from "./guardrails/result-guard.js";
 import { type CompiledLimit, compileLimit, counterKey, type LimitCounterView } from "./limits.js";
-import { type PolicyDocument, parsePolicy, type ToolRule } from "./schema.js";
+import { type PolicyDocument, parsePolicy } from "./schema.js";
 import { canonicalJson } from "./seams/canonical-json.js";
 import { parseOptions } from "./seams/options.js";
-import { formatPath, globLiterals, globToRegExp, isGlob } from "./syntax.js";
+import { globToRegExp, isGlob } from "./syntax.js";
 import type { TraceStep } from "./trace.js";
+
+// A compiled policy answers "what governs this name"; compiling a rule (compile/rule.ts),
+// ranking globs (compile/globs.ts) and what can be decided once per name
+// (compile/plan.ts) each live in their own file.
+
+export type { StaticOutcome, ToolPlan } from "./compile/plan.js";
+export type { CompiledRule } from "./compile/rule.js";
 
 /** What `explain` shows of a tool's guardrails. */
 export interface GuardrailsView {
@@ -31,58 +39,6 @@ export interface GuardrailsView {
     | undefined;
 }
 
-/** A tool rule with everything parsed and compiled. */
-export interface CompiledRule {
-  /** The key as written in `tools` (exact name or glob). */
-  readonly key: string;
-  /** `tools.<key>`. */
-  readonly ruleId: string;
-  readonly glob: boolean;
-  readonly action: Effect;
-  readonly shadow: boolean;
-  readonly reason?: string | undefined;
-  readonly require: readonly CompiledCondition[];
-  readonly denyIf: readonly CompiledCondition[];
-  readonly validate?: ValidateFunction | undefined;
-  readonly limits: readonly CompiledLimit[];
-}
-
-/** A precomputed outcome that does not depend on arguments or identity. */
-export interface StaticOutcome {
-  readonly effect: Effect;
-  readonly code: DecisionCode;
-  readonly reason: string;
-  readonly ruleId: string;
-}
-
-/** Everything known about one tool name under one policy; cached per name. */
-export interface ToolPlan {
-  readonly name: string;
-  /** Set when a `hide` entry covers the name. */
-  readonly hidden?: StaticOutcome | undefined;
-  /** The rule that governs the name (most specific match), if any. */
-  readonly rule?: CompiledRule | undefined;
-  /** Outcome when nothing per call can change it (no conditions, schema or limits). */
-  readonly fixed?: StaticOutcome | undefined;
-  /** `fixed` with the tool name and no counters: the whole verdict, shared by every call. */
-  readonly fixedVerdict?:
-    | (StaticOutcome & { readonly tool: string; readonly counters: readonly CounterSpec[] })
-    | undefined;
-  /** Outcome of the rule before limits, when the rule has no argument checks. */
-  readonly base: StaticOutcome;
-  /** Whether `tools/list` shows it. */
-  readonly visible: boolean;
-}
-
-interface GlobEntry {
-  readonly pattern: string;
-  readonly re: RegExp;
-  readonly literals: number;
-  readonly wildcards: number;
-}
-
-const NO_COUNTERS: readonly CounterSpec[] = Object.freeze([]);
-
 /** Cap on cached plans for names that are not exact keys (names come from agents). */
 const PLAN_CACHE_MAX = 10_000;
 /** Longest tool name whose plan is cached. */
@@ -91,75 +47,6 @@ const PLAN_CACHE_NAME_MAX = 256;
 /** Content hash of a policy document: same meaning, same version, whatever the format. */
 export function policyVersion(doc: PolicyDocument): string {
   return `sha256:${createHash("sha256").update(canonicalJson(doc)).digest("hex").slice(0, 12)}`;
-}
-
-const STRICTNESS: Readonly<Record<Effect, number>> = { deny: 0, require_approval: 1, allow: 2 };
-
-/**
- * Glob order: more literal characters first, then fewer wildcards. Between equally
- * specific globs that both match a name, the stricter action wins (deny, then
- * require_approval, then allow), as everywhere else in the language; only then does
- * the key's sort order decide, so a tie can never quietly loosen a policy.
- */
-function compareGlobs(
-  a: { readonly entry: GlobEntry; readonly action: Effect },
-  b: { readonly entry: GlobEntry; readonly action: Effect },
-): number {
-  const x = a.entry;
-  const y = b.entry;
-  if (x.literals !== y.literals) return y.literals - x.literals;
-  if (x.wildcards !== y.wildcards) return x.wildcards - y.wildcards;
-  if (a.action !== b.action) return STRICTNESS[a.action] - STRICTNESS[b.action];
-  return x.pattern < y.pattern ? -1 : x.pattern > y.pattern ? 1 : 0;
-}
-
-function globEntry(pattern: string): GlobEntry {
-  const literals = globLiterals(pattern);
-  return { pattern, re: globToRegExp(pattern), literals, wildcards: pattern.length - literals };
-}
-
-/** What the rule (or the default) says about `name` before arguments and limits. */
-function baseOutcome(
-  name: string,
-  rule: CompiledRule | undefined,
-  defaultEffect: "allow" | "deny",
-): StaticOutcome {
-  if (rule === undefined)
-    return defaultEffect === "deny"
-      ? {
-          effect: "deny",
-          code: "DEFAULT_DENY",
-          reason: `tool "${name}" is not allowed by this policy (default deny)`,
-          ruleId: "default",
-        }
-      : {
-          effect: "allow",
-          code: "ALLOWED",
-          reason: `tool "${name}" is allowed by this policy (default allow)`,
-          ruleId: "default",
-        };
-  if (rule.action === "deny")
-    return {
-      effect: "deny",
-      code: "TOOL_DENIED",
-      reason: rule.reason ?? `tool "${name}" is denied by this policy (${rule.ruleId})`,
-      ruleId: rule.ruleId,
-    };
-  if (rule.action === "require_approval")
-    return {
-      effect: "require_approval",
-      code: "APPROVAL_REQUIRED",
-      reason:
-        rule.reason ??
-        `tool "${name}" needs a person's approval before it runs; wait for the decision`,
-      ruleId: rule.ruleId,
-    };
-  return {
-    effect: "allow",
-    code: "ALLOWED",
-    reason: `tool "${name}" is allowed by ${rule.ruleId}`,
-    ruleId: rule.ruleId,
-  };
 }
 
 /**
@@ -227,7 +114,7 @@ export class CompiledPolicy {
     const exact = new Map<string, CompiledRule>();
     const globs: (CompiledRule & { re: RegExp; entry: GlobEntry })[] = [];
     for (const [key, rule] of Object.entries(doc.tools ?? {})) {
-      const compiled = this.#compileRule(key, rule, limitsById);
+      const compiled = compileRule(key, rule, limitsById, this.ajv, this.source);
       if (isGlob(key)) {
         const entry = globEntry(key);
         globs.push({ ...compiled, re: entry.re, entry });
@@ -246,49 +133,6 @@ export class CompiledPolicy {
     this.hiddenExact = hiddenExact;
     this.hiddenGlobs = hiddenGlobs;
     for (const name of exact.keys()) this.#exactPlans.set(name, this.#buildPlan(name));
-  }
-
-  #compileRule(key: string, rule: ToolRule, limitsById: Map<string, CompiledLimit>): CompiledRule {
-    const ruleId = formatPath(["tools", key]);
-    const limits = (rule.limits ?? []).map((l, i) => {
-      const c = compileLimit(l, `${ruleId}.limits[${i}]`);
-      limitsById.set(c.ruleId, c);
-      return c;
-    });
-    return {
-      key,
-      ruleId,
-      glob: isGlob(key),
-      action: rule.action ?? "allow",
-      shadow: rule.mode === "shadow",
-      reason: rule.reason,
-      require: (rule.require ?? []).map((c, i) => compileCondition(c, `${ruleId}.require[${i}]`)),
-      denyIf: (rule.deny_if ?? []).map((c, i) => compileCondition(c, `${ruleId}.deny_if[${i}]`)),
-      validate:
-        rule.arguments === undefined || this.ajv === undefined
-          ? undefined
-          : this.#compileSchema(ruleId, rule.arguments),
-      limits,
-    };
-  }
-
-  #compileSchema(ruleId: string, schema: unknown): ValidateFunction {
-    try {
-      return compileJsonSchema(this.ajv as Ajv, schema);
-    } catch (err) {
-      // Valid on its own but not next to the others, e.g. two rules using one `$id`.
-      throw new PolicyError(
-        PolicyErrorCode.POLICY_INVALID,
-        [
-          {
-            path: `${ruleId}.arguments`,
-            message: `JSON Schema does not compile with the rest of the policy: ${(err as Error).message}`,
-            fix: "give every schema a unique $id (or none)",
-          },
-        ],
-        { source: this.source },
-      );
-    }
   }
 
   /**
@@ -422,45 +266,8 @@ export class CompiledPolicy {
   #buildPlan(name: string, trace?: TraceStep[]): ToolPlan {
     const hideAt = this.hideIndex(name, trace);
     const rule = this.ruleFor(name, trace);
-    const hidden: StaticOutcome | undefined =
-      hideAt === -1
-        ? undefined
-        : {
-            effect: "deny",
-            code: "TOOL_HIDDEN",
-            reason: `tool "${name}" is not available to this client`,
-            ruleId: `hide[${hideAt}]`,
-          };
-    const base = baseOutcome(name, rule, this.defaultEffect);
-    const dynamic =
-      rule !== undefined &&
-      (rule.require.length > 0 ||
-        rule.denyIf.length > 0 ||
-        rule.validate !== undefined ||
-        rule.limits.length > 0 ||
-        rule.shadow);
-    let fixed: StaticOutcome | undefined;
-    if (hidden !== undefined) fixed = hidden;
-    else if (base.effect === "deny" && (rule === undefined || !rule.shadow)) fixed = base;
-    else if (!dynamic && this.allLimits.length === 0) fixed = base;
-    const visible =
-      hidden === undefined &&
-      (rule === undefined ? this.defaultEffect === "allow" : rule.shadow || rule.action !== "deny");
-    // One literal shape for every fixed verdict keeps the decide path monomorphic.
-    const fixedVerdict =
-      fixed === undefined
-        ? undefined
-        : {
-            tool: name,
-            effect: fixed.effect,
-            code: fixed.code,
-            reason: fixed.reason,
-            ruleId: fixed.ruleId,
-            counters: NO_COUNTERS,
-          };
-    return { name, hidden, rule, fixed, fixedVerdict, base, visible };
+    return buildPlan(name, hideAt, rule, this.defaultEffect, this.allLimits.length > 0);
   }
-
   /** The cached plan for a tool name (built on first use; bounded cache for unknown names). */
   plan(name: string): ToolPlan {
     const exact = this.#exactPlans.get(name);

@@ -3,7 +3,7 @@ import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
-import type { UpstreamConfig } from "@toolgate/mcp-express";
+import { resolveUpstream, type UpstreamConfig } from "@toolgate/mcp-express";
 import type { ToolDefinition } from "../risk/classify.js";
 
 /** One tool as agents reach it through the gateway. */
@@ -67,8 +67,9 @@ async function listOver(transport: Transport, timeoutMs: number): Promise<ToolDe
 }
 
 /** Lists one upstream over the same kind of connection the MCP endpoint uses. */
-async function listUpstream(u: UpstreamConfig, timeoutMs: number): Promise<ToolDefinition[]> {
-  if ("url" in u) {
+async function listUpstream(config: UpstreamConfig, timeoutMs: number): Promise<ToolDefinition[]> {
+  const u = resolveUpstream(config);
+  if (u.kind === "http") {
     return listOver(
       new StreamableHTTPClientTransport(new URL(u.url), {
         requestInit: { headers: u.headers ?? {} },
@@ -76,7 +77,7 @@ async function listUpstream(u: UpstreamConfig, timeoutMs: number): Promise<ToolD
       timeoutMs,
     );
   }
-  if ("command" in u) {
+  if (u.kind === "stdio") {
     // Like the endpoint: the child gets the configured env only (or the SDK's safe
     // default), never the gateway's own environment with its tokens.
     const params: ConstructorParameters<typeof StdioClientTransport>[0] = {

@@ -123,6 +123,61 @@ function sameOriginWrites(req: Request, res: Response, next: NextFunction): void
   next();
 }
 
+/** A route whose result (when not undefined and nothing was sent yet) is the JSON reply. */
+const wrap =
+  (fn: (req: Request, res: Response) => Promise<unknown> | unknown) =>
+  async (req: Request, res: Response, next: NextFunction) => {
+    try {
+      const out = await fn(req, res);
+      if (out !== undefined && !res.headersSent) res.json(out);
+    } catch (err) {
+      next(err);
+    }
+  };
+
+/** `?grant=`, or undefined after answering 400. */
+function grantQuery(req: Request, res: Response): string | undefined {
+  const g = Grant.safeParse(req.query.grant);
+  if (g.success) return g.data;
+  res.status(400).json({
+    error: "invalid_query",
+    message: "name the grant: ?grant=<name>",
+    issues: [
+      {
+        path: "grant",
+        message: "missing or too long",
+        fix: "pick a grant from GET /studio/grants",
+      },
+    ],
+  });
+  return undefined;
+}
+
+/** Studio errors by code to their status; body errors as 4xx; anything else logged as 500. */
+function studioErrors(logger: Logger | undefined) {
+  return function studioErrors(err: unknown, _req: Request, res: Response, _next: NextFunction) {
+    if (err instanceof GatewayError && STATUS[err.code] !== undefined) {
+      res.status(STATUS[err.code] as number).json({
+        error: err.code.replace(/^STUDIO_/, "").toLowerCase(),
+        message: err.message,
+        issues: err.issues,
+      });
+      return;
+    }
+    const status = (err as { status?: number }).status;
+    if (status && status >= 400 && status < 500) {
+      const message =
+        (err as { type?: string }).type === "entity.parse.failed"
+          ? "the body is not JSON"
+          : (err as Error).message;
+      res.status(status).json({ error: "bad_request", message });
+      return;
+    }
+    logger?.error({ err: String((err as Error)?.message ?? err) }, "studio request failed");
+    res.status(500).json({ error: "internal", message: "internal error" });
+  };
+}
+
 /**
  * The studio API, mounted by the admin router behind its token check (so every route
  * needs `Authorization: Bearer <admin token>`), under `/studio`:
@@ -143,33 +198,6 @@ function sameOriginWrites(req: Request, res: Response, next: NextFunction): void
 export function createStudioApiRouter(studio: StudioService, logger?: Logger): Router {
   const router = express.Router();
   router.use("/studio", sameOriginWrites, express.json({ limit: "512kb" }));
-
-  const wrap =
-    (fn: (req: Request, res: Response) => Promise<unknown> | unknown) =>
-    async (req: Request, res: Response, next: NextFunction) => {
-      try {
-        const out = await fn(req, res);
-        if (out !== undefined && !res.headersSent) res.json(out);
-      } catch (err) {
-        next(err);
-      }
-    };
-  const grantQuery = (req: Request, res: Response): string | undefined => {
-    const g = Grant.safeParse(req.query.grant);
-    if (g.success) return g.data;
-    res.status(400).json({
-      error: "invalid_query",
-      message: "name the grant: ?grant=<name>",
-      issues: [
-        {
-          path: "grant",
-          message: "missing or too long",
-          fix: "pick a grant from GET /studio/grants",
-        },
-      ],
-    });
-    return undefined;
-  };
 
   router.get(
     "/studio/grants",
@@ -226,29 +254,6 @@ export function createStudioApiRouter(studio: StudioService, logger?: Logger): R
     }),
   );
 
-  router.use(
-    "/studio",
-    function studioErrors(err: unknown, _req: Request, res: Response, _next: NextFunction) {
-      if (err instanceof GatewayError && STATUS[err.code] !== undefined) {
-        res.status(STATUS[err.code] as number).json({
-          error: err.code.replace(/^STUDIO_/, "").toLowerCase(),
-          message: err.message,
-          issues: err.issues,
-        });
-        return;
-      }
-      const status = (err as { status?: number }).status;
-      if (status && status >= 400 && status < 500) {
-        const message =
-          (err as { type?: string }).type === "entity.parse.failed"
-            ? "the body is not JSON"
-            : (err as Error).message;
-        res.status(status).json({ error: "bad_request", message });
-        return;
-      }
-      logger?.error({ err: String((err as Error)?.message ?? err) }, "studio request failed");
-      res.status(500).json({ error: "internal", message: "internal error" });
-    },
-  );
+  router.use("/studio", studioErrors(logger));
   return router;
 }

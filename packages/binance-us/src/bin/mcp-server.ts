@@ -24,7 +24,12 @@ Options:
 
 Environment: BINANCE_US_API_KEY (required), BINANCE_US_API_SECRET (optional, enables resync).`;
 
-async function main(): Promise<void> {
+function oneOf<T extends string>(value: string, allowed: readonly T[]): value is T {
+  return (allowed as readonly string[]).includes(value);
+}
+
+/** The command line, checked; undefined for --help. */
+function parseCli() {
   const { values } = parseArgs({
     options: {
       stdio: { type: "boolean" },
@@ -42,26 +47,33 @@ async function main(): Promise<void> {
     },
     strict: true,
   });
-  if (values.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return;
-  }
+  if (values.help) return undefined;
   const level = values["log-level"] as LogLevel;
   if (!["debug", "info", "warn", "error"].includes(level)) {
     throw new Error(`--log-level must be debug, info, warn or error (got ${level})`);
   }
   const mode = values["managed-stream"];
-  if (mode !== "lazy" && mode !== "eager" && mode !== "off") {
+  if (!oneOf(mode, ["lazy", "eager", "off"] as const)) {
     throw new Error(`--managed-stream must be lazy, eager or off (got ${mode})`);
   }
   const transport = values["listen-key-transport"];
-  if (transport !== undefined && transport !== "rest" && transport !== "ws-api") {
+  if (transport !== undefined && !oneOf(transport, ["rest", "ws-api"] as const)) {
     throw new Error(`--listen-key-transport must be rest or ws-api (got ${transport})`);
   }
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65_535) {
     throw new Error(`--port must be an integer 0-65535 (got ${values.port})`);
   }
+  return { values, level, mode, transport, port };
+}
+
+async function main(): Promise<void> {
+  const cli = parseCli();
+  if (cli === undefined) {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  const { values, level, mode, transport, port } = cli;
   const logger = createRedactingLogger(createJsonLogger({ level }), {
     secrets: () => [process.env.BINANCE_US_API_KEY, process.env.BINANCE_US_API_SECRET],
   });

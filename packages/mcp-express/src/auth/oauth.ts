@@ -63,6 +63,30 @@ function wellKnown(resource: string): { url: string; path: string } {
   return { url: `${u.origin}${path}`, path };
 }
 
+/** The verifier's settings with their defaults. */
+function settingsOf(options: OAuthOptions) {
+  const resourceOf =
+    typeof options.resource === "function" ? options.resource : () => options.resource as string;
+  const algorithms: string[] = options.algorithms ?? [...OAUTH_ALGORITHMS];
+  return {
+    now: options.now ?? Date.now,
+    issuer: options.issuer,
+    resourceOf,
+    audiences: (): string[] =>
+      options.audience === undefined
+        ? [resourceOf()]
+        : Array.isArray(options.audience)
+          ? options.audience
+          : [options.audience],
+    algorithms,
+    algSet: new Set(algorithms),
+    types: new Set((options.tokenTypes ?? [...OAUTH_TOKEN_TYPES]).map((t) => t.toLowerCase())),
+    grantClaim: options.grantClaim ?? "sub",
+    required: options.requiredScopes ?? [],
+    tolerance: options.clockToleranceSec ?? 30,
+  };
+}
+
 /**
  * Creates the OAuth 2.1 resource server of the gateway (MCP authorization): it verifies
  * JWT access tokens with `jose` against the issuer's keys (cached; see `JwksCache`) and
@@ -82,25 +106,11 @@ function wellKnown(resource: string): { url: string; path: string } {
  */
 export function createOAuthVerifier(options: OAuthOptions): OAuthVerifier {
   checkOptions(options);
-  const now = options.now ?? Date.now;
+  const settings = settingsOf(options);
+  const { now, issuer, resourceOf, audiences, algorithms, algSet, types } = settings;
+  const { grantClaim, required, tolerance } = settings;
   const fetchImpl: FetchLike = options.fetch ?? (globalThis.fetch as unknown as FetchLike);
   const timeoutMs = options.fetchTimeoutMs ?? 5_000;
-  const issuer = options.issuer;
-  const resourceOf =
-    typeof options.resource === "function" ? options.resource : () => options.resource as string;
-  const audiences = (): string[] =>
-    options.audience === undefined
-      ? [resourceOf()]
-      : Array.isArray(options.audience)
-        ? options.audience
-        : [options.audience];
-  const algorithms: string[] = options.algorithms ?? [...OAUTH_ALGORITHMS];
-  const algSet = new Set(algorithms);
-  const types = new Set((options.tokenTypes ?? [...OAUTH_TOKEN_TYPES]).map((t) => t.toLowerCase()));
-  const grantClaim = options.grantClaim ?? "sub";
-  const required = options.requiredScopes ?? [];
-  const tolerance = options.clockToleranceSec ?? 30;
-
   const { keys, lastKeyError } = issuerKeys(options, now, fetchImpl, timeoutMs);
 
   const cache = new VerifiedTokens(options.verifiedCacheSize ?? 10_000, tolerance);

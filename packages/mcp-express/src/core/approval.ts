@@ -85,7 +85,8 @@ export async function holdForApproval(deps: HoldDeps, call: HeldCall): Promise<H
     if (abort.signal.aborted) done();
     else abort.signal.addEventListener("abort", done);
   });
-  tick();
+  // A caller that asked for no progress gets none, and no timer runs for it.
+  if (call.progress !== undefined) tick();
   try {
     const r = await Promise.race([
       deps.approve(req).catch(

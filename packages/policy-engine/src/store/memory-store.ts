@@ -16,19 +16,9 @@ import {
   schedulerSchema,
 } from "../seams/clock.js";
 import { parseOptions } from "../seams/options.js";
-import {
-  type Bucket,
-  bucketSize,
-  bucketToken,
-  bucketUsed,
-  expireLog,
-  isFixed,
-  MAX_LOG_ENTRIES,
-  parseBucketToken,
-  removeLogEntry,
-  type SlidingLog,
-  slidingRetry,
-} from "./smooth.js";
+import { ReservationLedger } from "./ledger.js";
+import { bucketSize, expireLog, isFixed, MAX_LOG_ENTRIES, slidingRetry } from "./smooth.js";
+import { SmoothCounters } from "./smooth-counters.js";
 import { counterState, invalidSpec, storeClosedError } from "./specs.js";
 import { type MeteredCounterStore, type StoreStats, Tally } from "./stats.js";
 
@@ -64,52 +54,11 @@ interface Window {
 }
 
 /**
- * Settle-state of 1024 consecutive reservations. Rollback must be idempotent, so the
- * store has to remember which reservations are still open; a bit per reservation in
- * chunks that disappear once all their reservations settled (or all their windows
- * ended) keeps that O(1) per call and as small as the calls in flight. A per-id Map
- * cost more than the rest of `reserve` together.
- */
-interface Chunk {
-  /** Bit set = settled (committed or rolled back). */
-  readonly settled: Uint32Array;
-  /** Reservations handed out from this chunk and not yet settled. */
-  open: number;
-  /** End of the latest window any of its reservations went into. */
-  until: number;
-}
-
-/**
  * Besides the timer, expired windows are swept as the store is used: after at least
  * this many reservations and at least as many as there are windows, so each reserve
  * pays O(1) amortised and a store without a timer still stays bounded.
  */
 const SWEEP_EVERY = 4096;
-
-const CHUNK_BITS = 10;
-const CHUNK_SIZE = 1 << CHUNK_BITS;
-
-/**
- * A reservation as this store hands it out. The sequence number rides along in a
- * private field so settling our own reservations needs no id parsing (a copy, or a
- * plain object with the same id, still settles through the id).
- */
-class MemoryReservation implements CounterReservation {
-  readonly id: string;
-  readonly counters: CounterReservation["counters"];
-  readonly #seq: number;
-  readonly #owner: object;
-  constructor(owner: object, id: string, seq: number, counters: CounterReservation["counters"]) {
-    this.id = id;
-    this.#owner = owner;
-    this.#seq = seq;
-    this.counters = counters;
-  }
-  /** The sequence number of `r` when `owner` issued this very object, else -1. */
-  static seqOf(r: CounterReservation, owner: object): number {
-    return r instanceof MemoryReservation && r.#owner === owner ? r.#seq : -1;
-  }
-}
 
 /** The one in-memory store; a class so the engine can recognise it (see {@link syncReserver}). */
 class MemoryCounterStore implements MeteredCounterStore {
@@ -117,17 +66,13 @@ class MemoryCounterStore implements MeteredCounterStore {
   readonly #now: Clock;
   readonly #scheduler: Scheduler;
   readonly #sweepIntervalMs: number;
-  readonly #idPrefix: string;
   readonly #windows = new Map<string, Window>();
   /** Sliding logs and GCRA buckets; separate maps so algorithms never share a key's state. */
-  readonly #logs = new Map<string, SlidingLog>();
-  readonly #buckets = new Map<string, Bucket>();
+  readonly #smoothCounters = new SmoothCounters();
   #smooth = false;
-  readonly #chunks = new Map<number, Chunk>();
+  readonly #ledger: ReservationLedger;
   readonly #tally = new Tally();
-  #seq = 0;
   #opsSinceSweep = 0;
-  #current: Chunk | undefined;
   #closed = false;
   #sweepHandle: unknown;
 
@@ -136,7 +81,7 @@ class MemoryCounterStore implements MeteredCounterStore {
     this.#now = opts.now ?? Date.now;
     this.#scheduler = opts.scheduler ?? realScheduler;
     this.#sweepIntervalMs = opts.sweepIntervalMs;
-    this.#idPrefix = opts.idPrefix ?? `m${randomBytes(8).toString("hex")}-`;
+    this.#ledger = new ReservationLedger(opts.idPrefix ?? `m${randomBytes(8).toString("hex")}-`);
     this.#schedule();
   }
 
@@ -153,15 +98,8 @@ class MemoryCounterStore implements MeteredCounterStore {
   #sweepNow(t: number): void {
     this.#opsSinceSweep = 0;
     for (const [key, w] of this.#windows) if (w.resetAt <= t) this.#windows.delete(key);
-    for (const [key, log] of this.#logs) {
-      const last = log.entries[log.entries.length - 1];
-      if (last === undefined || last.t + log.windowMs <= t) this.#logs.delete(key);
-    }
-    for (const [key, b] of this.#buckets) if (b.tat <= t) this.#buckets.delete(key);
-    // Reservations whose windows all ended can only roll back into nothing: forget them.
-    for (const [n, c] of this.#chunks) {
-      if (c.until <= t && c !== this.#current) this.#chunks.delete(n);
-    }
+    this.#smoothCounters.sweep(t);
+    this.#ledger.sweep(t);
   }
 
   reserve(specs: readonly CounterSpec[]): Promise<ReserveOutcome> {
@@ -210,7 +148,7 @@ class MemoryCounterStore implements MeteredCounterStore {
       const ck = `${s.algorithm ?? "fixed"}\u0000${s.key}`;
       let retry: number | undefined;
       if (s.algorithm === "sliding") {
-        const log = this.#logs.get(s.key);
+        const log = this.#smoothCounters.logs.get(s.key);
         if (log !== undefined && !cur.has(ck)) expireLog(log, s.windowMs, t);
         const used = cur.get(ck) ?? log?.sum ?? 0;
         if (log !== undefined && w > 0 && log.entries.length - log.head >= MAX_LOG_ENTRIES)
@@ -218,7 +156,7 @@ class MemoryCounterStore implements MeteredCounterStore {
         else if (used + w <= s.max) planned[i] = used + w;
         else retry = slidingRetry(log, used, w, s.max, s.windowMs, t);
       } else if (s.algorithm === "token_bucket") {
-        const b = this.#buckets.get(s.key);
+        const b = this.#smoothCounters.buckets.get(s.key);
         const per = s.windowMs / s.max;
         const from = cur.get(ck) ?? (b !== undefined && b.tat > t ? b.tat : t);
         const next = from + w * per;
@@ -246,8 +184,30 @@ class MemoryCounterStore implements MeteredCounterStore {
       }
       cur.set(ck, planned[i]!);
     }
-    const seq = this.#seq;
-    const ref = this.#idPrefix + seq.toString(36);
+    const seq = this.#ledger.next;
+    const { counters, until } = this.#applySmooth(
+      specs,
+      planned,
+      t,
+      this.#ledger.idPrefix + seq.toString(36),
+    );
+    this.#tally.admitted++;
+    this.#ledger.open(until);
+    return {
+      admitted: true,
+      reservation: this.#ledger.issue(seq, counters),
+      counters: this.#statesOf(specs, t),
+    };
+  }
+
+  /** Phase 2 of a smooth call: consume what phase 1 planned; `ref` names log entries. */
+  #applySmooth(
+    specs: readonly CounterSpec[],
+    planned: readonly number[],
+    t: number,
+    ref: string,
+  ): { counters: CounterReservation["counters"][number][]; until: number } {
+    const n = specs.length;
     const counters: CounterReservation["counters"][number][] = new Array(n);
     let until = 0;
     for (let i = 0; i < n; i++) {
@@ -258,23 +218,12 @@ class MemoryCounterStore implements MeteredCounterStore {
         // Nothing to count, so nothing to keep (and nothing to roll back).
         resetAtMs = t;
       } else if (s.algorithm === "sliding") {
-        let log = this.#logs.get(s.key);
-        if (log === undefined) {
-          log = { entries: [], head: 0, sum: 0, windowMs: s.windowMs };
-          this.#logs.set(s.key, log);
-        }
-        log.windowMs = s.windowMs;
         token = `${ref}.${i}`;
-        log.entries.push({ t, w: s.weight, id: token });
-        log.sum = log.sum + s.weight;
+        this.#smoothCounters.log(s, t, token);
         resetAtMs = t + s.windowMs;
       } else if (s.algorithm === "token_bucket") {
-        const b = this.#buckets.get(s.key);
-        const after = planned[i]!;
-        token = bucketToken(b?.tat, after);
-        if (b === undefined) this.#buckets.set(s.key, { tat: after });
-        else b.tat = after;
-        resetAtMs = after;
+        resetAtMs = planned[i]!;
+        token = this.#smoothCounters.bucket(s.key, resetAtMs);
       } else {
         let win = this.#windows.get(s.key);
         if (win === undefined || win.resetAt <= t) {
@@ -294,13 +243,7 @@ class MemoryCounterStore implements MeteredCounterStore {
       };
       if (resetAtMs > until) until = resetAtMs;
     }
-    this.#tally.admitted++;
-    this.#openReservation(until);
-    return {
-      admitted: true,
-      reservation: new MemoryReservation(this, ref, seq, counters),
-      counters: this.#statesOf(specs, t),
-    };
+    return { counters, until };
   }
 
   /**
@@ -348,10 +291,10 @@ class MemoryCounterStore implements MeteredCounterStore {
       last = w;
     }
     this.#tally.admitted++;
-    const seq = this.#openReservation(until);
+    const seq = this.#ledger.open(until);
     return {
       admitted: true,
-      reservation: new MemoryReservation(this, this.#idPrefix + seq.toString(36), seq, counters),
+      reservation: this.#ledger.issue(seq, counters),
       // One spec (the common case) needs no second lookup; with several, a key may repeat
       // and every state must show its final count.
       counters:
@@ -361,29 +304,12 @@ class MemoryCounterStore implements MeteredCounterStore {
     };
   }
 
-  /** Allocates the next reservation number and marks it open in its chunk. */
-  #openReservation(until: number): number {
-    const n0 = this.#seq++;
-    let current = this.#current;
-    if ((n0 & (CHUNK_SIZE - 1)) === 0 || current === undefined) {
-      if (current !== undefined && current.open === 0) {
-        this.#chunks.delete((n0 >>> CHUNK_BITS) - 1);
-      }
-      current = { settled: new Uint32Array(CHUNK_SIZE / 32), open: 0, until: 0 };
-      this.#current = current;
-      this.#chunks.set(n0 >>> CHUNK_BITS, current);
-    }
-    current.open++;
-    if (until > current.until) current.until = until;
-    return n0;
-  }
-
   #statesOf(specs: readonly PeekSpec[], t: number): CounterState[] {
     const out: CounterState[] = new Array(specs.length);
     for (let i = 0; i < specs.length; i++) {
       const s = specs[i]!;
       if (this.#smooth && !isFixed(s)) {
-        out[i] = this.#smoothState(s, t);
+        out[i] = this.#smoothCounters.state(s, t);
         continue;
       }
       const w = this.#windows.get(s.key);
@@ -395,95 +321,22 @@ class MemoryCounterStore implements MeteredCounterStore {
     return out;
   }
 
-  /** State of a sliding or bucket counter: units in use now, and when all of them are free. */
-  #smoothState(s: PeekSpec, t: number): CounterState {
-    if (s.algorithm === "sliding") {
-      const log = this.#logs.get(s.key);
-      let used = 0;
-      let last = t;
-      // Nothing expired yet: the running sum is the count (O(1) on the reserve path,
-      // which just expired the log). Otherwise sum the live entries, as the Lua does.
-      const head = log?.entries[log.head];
-      if (log !== undefined && head !== undefined && head.t + s.windowMs > t) {
-        return counterState(
-          s.key,
-          log.sum,
-          s.max,
-          log.entries[log.entries.length - 1]!.t + s.windowMs,
-        );
-      }
-      if (log !== undefined) {
-        for (let i = log.head; i < log.entries.length; i++) {
-          const e = log.entries[i]!;
-          if (e.t + s.windowMs <= t) continue;
-          used = used + e.w;
-          last = e.t + s.windowMs;
-        }
-      }
-      return counterState(s.key, used, s.max, last);
-    }
-    const b = this.#buckets.get(s.key);
-    const tat = b !== undefined && b.tat > t ? b.tat : undefined;
-    return counterState(s.key, bucketUsed(tat, s.max, s.windowMs, t), bucketSize(s), tat ?? t);
-  }
-
-  /**
-   * Marks a reservation settled. False when it was already settled, its chunk is gone
-   * (all settled, or every window ended) or the id is not one of ours.
-   */
-  #settle(reservation: CounterReservation): boolean {
-    let n = MemoryReservation.seqOf(reservation, this);
-    if (n === -1) {
-      const id = reservation.id;
-      const prefix = this.#idPrefix;
-      if (typeof id !== "string" || !id.startsWith(prefix)) return false;
-      n = Number.parseInt(id.slice(prefix.length), 36);
-    }
-    if (!Number.isSafeInteger(n) || n < 0 || n >= this.#seq) return false;
-    const chunkNo = n >>> CHUNK_BITS;
-    const chunk = this.#chunks.get(chunkNo);
-    if (chunk === undefined) return false;
-    const bit = n & (CHUNK_SIZE - 1);
-    const word = bit >>> 5;
-    const mask = 1 << (bit & 31);
-    if ((chunk.settled[word]! & mask) !== 0) return false;
-    chunk.settled[word]! |= mask;
-    if (--chunk.open === 0 && chunk !== this.#current) this.#chunks.delete(chunkNo);
-    return true;
-  }
-
   commit(reservation: CounterReservation): Promise<void> {
     if (this.#closed) return Promise.reject(storeClosedError(this.name));
-    this.#settle(reservation);
+    this.#ledger.settle(reservation);
     return Promise.resolve();
   }
 
   rollback(reservation: CounterReservation): Promise<void> {
     if (this.#closed) return Promise.reject(storeClosedError(this.name));
     // Unknown ids (settled before, or from another store) give nothing back.
-    if (!this.#settle(reservation)) return Promise.resolve();
+    if (!this.#ledger.settle(reservation)) return Promise.resolve();
     const t = this.#now();
     const cs = reservation.counters;
     // Backwards, so a bucket listed twice in one call unwinds in the order it was wound.
     for (let i = cs.length - 1; i >= 0; i--) {
       const c = cs[i]!;
-      if (c.algorithm === "sliding") {
-        const log = this.#logs.get(c.key);
-        if (log !== undefined && c.token !== undefined) {
-          expireLog(log, log.windowMs, t);
-          removeLogEntry(log, c.token);
-        }
-        continue;
-      }
-      if (c.algorithm === "token_bucket") {
-        const b = this.#buckets.get(c.key);
-        const tok = parseBucketToken(c.token);
-        if (b !== undefined && tok !== undefined && b.tat === tok.after) {
-          if (tok.before === undefined) this.#buckets.delete(c.key);
-          else b.tat = tok.before;
-        }
-        continue;
-      }
+      if (this.#smoothCounters.rollback(c, t)) continue;
       const w = this.#windows.get(c.key);
       // Only the window the units went into gets them back; a newer window never does.
       if (w !== undefined && w.resetAt === c.resetAtMs && w.resetAt > t) {
@@ -512,17 +365,13 @@ class MemoryCounterStore implements MeteredCounterStore {
     this.#closed = true;
     if (this.#sweepHandle !== undefined) this.#scheduler.clearTimeout(this.#sweepHandle);
     this.#windows.clear();
-    this.#logs.clear();
-    this.#buckets.clear();
-    this.#chunks.clear();
+    this.#smoothCounters.clear();
+    this.#ledger.clear();
     return Promise.resolve();
   }
 
   stats(): StoreStats {
-    return this.#tally.snapshot(
-      this.name,
-      this.#windows.size + this.#logs.size + this.#buckets.size,
-    );
+    return this.#tally.snapshot(this.name, this.#windows.size + this.#smoothCounters.size);
   }
 }
 
