@@ -135,7 +135,7 @@ async function adminGet(g: Gateway, path: string): Promise<unknown> {
 
 /** The digest `toolgate scan --pin` writes for the fixture's `place_order` as it is now. */
 async function currentPin(upstream: GuardrailUpstream): Promise<string> {
-  const tools = await listUpstreamTools({ url: upstream.url });
+  const tools = await listUpstreamTools({ kind: "http", url: upstream.url });
   return toolDigest(tools.find((t) => t.name === "place_order")!);
 }
 

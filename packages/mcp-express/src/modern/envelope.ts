@@ -168,6 +168,37 @@ export function checkModern(
     };
   }
   const caps = meta[META.clientCapabilities];
+  const info = meta[META.clientInfo];
+  const level = meta[META.logLevel];
+  const metaProblem = checkMetaFields(meta);
+  if (metaProblem) return metaProblem;
+  if (!MODERN_METHODS.has(body.method)) {
+    return {
+      status: 404,
+      error: { code: ModernErrorCode.METHOD_NOT_FOUND, message: "Method not found" },
+    };
+  }
+  const routeProblem = checkRouteHeaders(body, headers);
+  if (routeProblem) return routeProblem;
+  const out: {
+    version: string;
+    method: string;
+    clientCapabilities: Record<string, unknown>;
+    clientInfo?: { name: string; version: string };
+    logLevel?: string;
+  } = {
+    version: claimed,
+    method: body.method,
+    clientCapabilities: caps as Record<string, unknown>,
+  };
+  if (isObject(info)) out.clientInfo = info as { name: string; version: string };
+  if (typeof level === "string") out.logLevel = level;
+  return out;
+}
+
+/** The envelope's optional and typed `_meta` fields (capabilities, client info, log level, progress token). */
+function checkMetaFields(meta: Record<string, unknown>): ModernRefusal | undefined {
+  const caps = meta[META.clientCapabilities];
   if (!isObject(caps)) {
     return envelopeProblem(
       META.clientCapabilities,
@@ -189,12 +220,17 @@ export function checkModern(
   if (token !== undefined && typeof token !== "string" && typeof token !== "number") {
     return envelopeProblem("progressToken", "must be a string or a number");
   }
-  if (!MODERN_METHODS.has(body.method)) {
-    return {
-      status: 404,
-      error: { code: ModernErrorCode.METHOD_NOT_FOUND, message: "Method not found" },
-    };
-  }
+  return undefined;
+}
+
+/**
+ * `Mcp-Method` and `Mcp-Name` against the body: a header router acts on the headers, so
+ * any difference is a smuggling attempt, refused.
+ */
+function checkRouteHeaders(
+  body: { method: string; params?: Record<string, unknown> },
+  headers: HeaderLookup,
+): ModernRefusal | undefined {
   const hm = headers("mcp-method");
   if (hm !== body.method) return mismatch("Mcp-Method", hm, body.method);
   const field = NAME_FIELD[body.method];
@@ -207,16 +243,7 @@ export function checkModern(
     // A name header on a method without one is what a header router would act on.
     return mismatch("Mcp-Name", rawName, undefined);
   }
-  const out: {
-    version: string;
-    method: string;
-    clientCapabilities: Record<string, unknown>;
-    clientInfo?: { name: string; version: string };
-    logLevel?: string;
-  } = { version: claimed, method: body.method, clientCapabilities: caps };
-  if (isObject(info)) out.clientInfo = info as { name: string; version: string };
-  if (typeof level === "string") out.logLevel = level;
-  return out;
+  return undefined;
 }
 
 /** True when {@link checkModern} refused. */
