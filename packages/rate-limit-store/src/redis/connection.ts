@@ -6,6 +6,7 @@ import {
   RESERVE_LUA,
   RESERVE_ONE_LUA,
   ROLLBACK_LUA,
+  SLIDING_ONE_LUA,
   SMOOTH_PEEK_LUA,
   SMOOTH_RESERVE_LUA,
   SMOOTH_ROLLBACK_LUA,
@@ -31,6 +32,8 @@ export interface ScriptClient {
   toolgateSmoothReserve(numKeys: number, ...args: Array<string | number>): Promise<Reply>;
   toolgateSmoothReserveDirect(numKeys: number, ...args: Array<string | number>): Promise<Reply>;
   toolgateSmoothRollback(numKeys: number, ...args: Array<string | number>): Promise<number>;
+  toolgateSlidingOne(numKeys: 1, ...args: Array<string | number>): Promise<Reply>;
+  toolgateSlidingOneDirect(numKeys: 1, ...args: Array<string | number>): Promise<Reply>;
   toolgateSmoothPeek(numKeys: number, ...args: Array<string | number>): Promise<Reply>;
 }
 
@@ -63,6 +66,7 @@ const UNPIPELINED = [
   "toolgateReserveDirect",
   "toolgateReserveOneDirect",
   "toolgateSmoothReserveDirect",
+  "toolgateSlidingOneDirect",
 ];
 
 function failFast(opts: ConnectionOptions) {
@@ -137,6 +141,8 @@ const SCRIPTS = [
   ["toolgateSmoothReserveDirect", SMOOTH_RESERVE_LUA],
   ["toolgateSmoothRollback", SMOOTH_ROLLBACK_LUA],
   ["toolgateSmoothPeek", SMOOTH_PEEK_LUA],
+  ["toolgateSlidingOne", SLIDING_ONE_LUA],
+  ["toolgateSlidingOneDirect", SLIDING_ONE_LUA],
 ] as const;
 
 const SCRIPT_COMMANDS = SCRIPTS.map(([cmd]) => cmd);
