@@ -15,6 +15,7 @@ import {
   type Tally,
 } from "@toolgate/policy-engine";
 import { RateLimitStoreError, RateLimitStoreErrorCode } from "../errors.js";
+import { CommitBatch } from "./commit-batch.js";
 import type { RedisConnection, Reply } from "./connection.js";
 import { LocalRefusals } from "./local-refusals.js";
 import { groupBySlot, type KeyLayout } from "./slots.js";
@@ -64,6 +65,7 @@ class RedisBackend implements MeteredCounterStore {
   readonly #o: RedisBackendOptions;
   readonly #conn: RedisConnection;
   readonly #local: LocalRefusals;
+  readonly #commits: CommitBatch;
   #closed = false;
   #inflight = 0;
 
@@ -72,6 +74,7 @@ class RedisBackend implements MeteredCounterStore {
     this.#o = o;
     this.#conn = conn;
     this.#local = new LocalRefusals(o.localRefusalMaxMs, o.tally);
+    this.#commits = new CommitBatch(conn);
   }
 
   /** One script call; auto-pipelining batches concurrent calls, a lone call goes out at once. */
@@ -278,7 +281,9 @@ class RedisBackend implements MeteredCounterStore {
     const { layout } = this.#o;
     const expireAt = markerExpireAt(reservation);
     const counters = reservation.counters;
-    const firsts = layout.sharded ? this.#groups(counters).map((g) => g[0]!) : [0];
+    // One slot: the marker joins this tick's batch (one command for all of them).
+    if (!layout.sharded) return this.#commits.add(layout.marker("", reservation.id), expireAt);
+    const firsts = this.#groups(counters).map((g) => g[0]!);
     try {
       // The marker makes a later rollback of this reservation, on any instance, a no-op;
       // a reservation spread over slots has one per slot.
@@ -406,6 +411,8 @@ class RedisBackend implements MeteredCounterStore {
     if (this.#closed) return;
     this.#closed = true;
     this.#local.clear();
+    // Markers queued this tick go out before the connection is quit.
+    await this.#commits.flush();
     await this.#conn.close();
   }
 

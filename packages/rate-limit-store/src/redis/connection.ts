@@ -2,6 +2,7 @@ import type { Scheduler, StoreHealth, Tally } from "@toolgate/policy-engine";
 import { Cluster, Redis, type RedisOptions } from "ioredis";
 import { RateLimitStoreError, RateLimitStoreErrorCode } from "../errors.js";
 import {
+  COMMIT_MANY_LUA,
   PEEK_LUA,
   RESERVE_LUA,
   RESERVE_ONE_LUA,
@@ -32,6 +33,7 @@ export interface ScriptClient {
   toolgateSmoothReserve(numKeys: number, ...args: Array<string | number>): Promise<Reply>;
   toolgateSmoothReserveDirect(numKeys: number, ...args: Array<string | number>): Promise<Reply>;
   toolgateSmoothRollback(numKeys: number, ...args: Array<string | number>): Promise<number>;
+  toolgateCommitMany(numKeys: number, ...args: Array<string | number>): Promise<number>;
   toolgateSlidingOne(numKeys: 1, ...args: Array<string | number>): Promise<Reply>;
   toolgateSlidingOneDirect(numKeys: 1, ...args: Array<string | number>): Promise<Reply>;
   toolgateSmoothPeek(numKeys: number, ...args: Array<string | number>): Promise<Reply>;
@@ -142,6 +144,7 @@ const SCRIPTS = [
   ["toolgateSmoothRollback", SMOOTH_ROLLBACK_LUA],
   ["toolgateSmoothPeek", SMOOTH_PEEK_LUA],
   ["toolgateSlidingOne", SLIDING_ONE_LUA],
+  ["toolgateCommitMany", COMMIT_MANY_LUA],
   ["toolgateSlidingOneDirect", SLIDING_ONE_LUA],
 ] as const;
 

@@ -497,3 +497,13 @@ for _, e in ipairs(redis.call('LRANGE', k, 0, -1)) do
 end
 return refuse(retry)
 `;
+
+/**
+ * KEYS: settle markers of committed reservations (one slot); ARGV: each one's expiry
+ * (PXAT, Redis clock). Sets each as SET key committed NX PXAT at would: a marker
+ * already there (a rollback that came first) is left alone. Reply: the number of keys.
+ */
+export const COMMIT_MANY_LUA = `
+for i = 1, #KEYS do redis.call('SET', KEYS[i], 'committed', 'NX', 'PXAT', ARGV[i]) end
+return #KEYS
+`;
