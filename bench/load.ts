@@ -24,6 +24,13 @@ export interface LoadTarget {
   readonly ok: (status: number, text: string) => boolean;
 }
 
+/**
+ * Idle keep-alive sockets are dropped after this long, before a Node server's own 5 s
+ * keep-alive timeout: otherwise a socket idle while other sides ran could be reused at
+ * the moment the server closes it, and the call would fail with a reset.
+ */
+export const IDLE_MS = 4000;
+
 /** A raw answer. */
 export interface RawReply {
   readonly status: number;
@@ -104,7 +111,7 @@ export async function openTarget(
   sockets: number,
   options: TargetOptions = {},
 ): Promise<LoadTarget> {
-  const agent = new Agent({ keepAlive: true, maxSockets: sockets });
+  const agent = new Agent({ keepAlive: true, maxSockets: sockets, timeout: IDLE_MS });
   const ok = answerContains(options.expect ?? "hello");
   if (options.stateless === true) {
     return {

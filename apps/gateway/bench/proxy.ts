@@ -6,6 +6,7 @@
  */
 import { Agent, createServer, request } from "node:http";
 import type { AddressInfo } from "node:net";
+import { IDLE_MS } from "../../../bench/load.js";
 
 /** A listening proxy. */
 export interface BareProxy {
@@ -15,7 +16,8 @@ export interface BareProxy {
 
 /** Starts a proxy on a free port forwarding to `targets` (ports on 127.0.0.1) in turn. */
 export async function startBareProxy(targets: readonly number[]): Promise<BareProxy> {
-  const agent = new Agent({ keepAlive: true, maxSockets: 256 });
+  // Idle sockets closed before the target's keep-alive timeout (see IDLE_MS).
+  const agent = new Agent({ keepAlive: true, maxSockets: 256, timeout: IDLE_MS });
   let next = 0;
   const server = createServer((req, res) => {
     const port = targets[next++ % targets.length];
