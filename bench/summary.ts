@@ -138,6 +138,18 @@ const GatewayResults = z.looseObject({
     }),
   ),
   redisVsMemory: z.looseObject({ ratio: z.number(), addedMedianUs: z.number() }).nullable(),
+  vsBareProxy: z
+    .record(z.string(), z.looseObject({ ratio: z.number(), addedMedianUs: z.number() }))
+    .optional(),
+  balancer: z
+    .looseObject({
+      concurrency: z.number(),
+      store: z.string(),
+      oneGatewayRps: z.number(),
+      twoGatewaysRps: z.number(),
+      twoToOne: z.number(),
+    })
+    .optional(),
   concurrent: z.looseObject({
     concurrency: z.number(),
     rows: z.array(
@@ -150,6 +162,12 @@ const GatewayResults = z.looseObject({
       }),
     ),
     redisVsMemory: z.looseObject({ throughputRatio: z.number() }).nullable(),
+    vsBareProxy: z
+      .record(
+        z.string(),
+        z.looseObject({ throughputRatio: z.number(), cpuPerCallRatio: z.number() }),
+      )
+      .optional(),
   }),
 });
 
@@ -534,6 +552,83 @@ function gateway(json: unknown): SummaryRow[] {
         met: null,
       });
   }
+  out.push(...againstBareProxy(g));
+  return out;
+}
+
+/**
+ * The gateway against the bare Node proxy (the floor of any Node HTTP hop, measured in
+ * the same run): CPU per call and throughput at c=32, sequential median; targets from
+ * the performance issue (CPU ≤ 1.2x on memory, ≤ 1.4x on Redis; throughput ≥ 0.95x;
+ * sequential ≤ 1.05x). Plus two gateways behind a round-robin balancer vs one.
+ */
+function againstBareProxy(g: z.infer<typeof GatewayResults>): SummaryRow[] {
+  const area = "gateway";
+  const out: SummaryRow[] = [];
+  const c = g.concurrent;
+  const bare = c.rows.find((r) => r.id === "bare-proxy");
+  const bareSeq = g.rows.find((r) => r.id === "bare-proxy");
+  const labels = [
+    ["policy-only", "policy only, no audit", null],
+    ["memory", "as shipped, memory", 1.2],
+    ["redis", "as shipped, Redis", 1.4],
+  ] as const;
+  for (const [id, label, cpuTarget] of labels) {
+    const row = c.rows.find((r) => r.id === id);
+    const vs = c.vsBareProxy?.[id];
+    if (bare === undefined || row === undefined || vs === undefined) continue;
+    if (row.gatewayCpuUsPerCall !== null && bare.gatewayCpuUsPerCall !== null)
+      out.push({
+        area,
+        measure: `gateway CPU per call at c${c.concurrency}, ${label}`,
+        figure: fig(row.gatewayCpuUsPerCall, "µs"),
+        baseline: base("bare proxy", bare.gatewayCpuUsPerCall, "µs"),
+        ratio: vs.cpuPerCallRatio,
+        target: cpuTarget === null ? null : `≤ ${cpuTarget}x`,
+        met: cpuTarget === null ? null : vs.cpuPerCallRatio <= cpuTarget,
+      });
+    out.push({
+      area,
+      measure: `calls/s at c${c.concurrency}, ${label}`,
+      figure: fig(row.rps, "/s"),
+      baseline: base("bare proxy", bare.rps, "/s"),
+      ratio: vs.throughputRatio,
+      paired: true,
+      target: "≥ 0.95x",
+      met: vs.throughputRatio >= 0.95,
+    });
+  }
+  for (const [id, label] of [
+    ["memory", "as shipped, memory"],
+    ["redis", "as shipped, Redis"],
+  ] as const) {
+    const row = g.rows.find((r) => r.id === id);
+    const vs = g.vsBareProxy?.[id];
+    if (bareSeq === undefined || row === undefined || vs === undefined) continue;
+    out.push({
+      area,
+      measure: `sequential call median, ${label}`,
+      figure: fig(row.medianUs, "µs"),
+      baseline: base("bare proxy", bareSeq.medianUs, "µs"),
+      ratio: vs.ratio,
+      paired: true,
+      note: signed(vs.addedMedianUs, "µs"),
+      target: "≤ 1.05x",
+      met: vs.ratio <= 1.05,
+    });
+  }
+  const b = g.balancer;
+  if (b !== undefined)
+    out.push({
+      area,
+      measure: `calls/s at c${b.concurrency}, two gateways behind a balancer (2026 stateless, ${b.store})`,
+      figure: fig(b.twoGatewaysRps, "/s"),
+      baseline: base("one gateway behind it", b.oneGatewayRps, "/s"),
+      ratio: b.twoToOne,
+      paired: true,
+      target: null,
+      met: null,
+    });
   return out;
 }
 

@@ -4,14 +4,16 @@
  *
  *   child.ts upstream        the echo upstream
  *   child.ts gateway <dir>   a gateway started from a folder written by writeGatewayDir
+ *   child.ts proxy <port>... the bare Node proxy (round-robin over several ports)
  *
  * Prints `PORT <n>` once it listens. A gateway answers the IPC message "stats" with its
  * store's counters, so the parent can check every call really went through the store.
  */
 import type { RunningGateway } from "../src/gateway.js";
+import { startBareProxy } from "./proxy.js";
 import { startGatewayIn, startUpstream } from "./servers.js";
 
-const [mode, dir] = process.argv.slice(2);
+const [mode, dir, ...more] = process.argv.slice(2);
 let close: () => Promise<void>;
 if (mode === "upstream") {
   const up = await startUpstream();
@@ -24,8 +26,12 @@ if (mode === "upstream") {
     if (m === "stats") process.send?.(gw.store.stats());
   });
   process.stdout.write(`PORT ${gw.port}\n`);
+} else if (mode === "proxy" && dir !== undefined) {
+  const proxy = await startBareProxy([dir, ...more].map(Number));
+  close = () => proxy.close();
+  process.stdout.write(`PORT ${proxy.port}\n`);
 } else {
-  process.stderr.write("usage: child.ts upstream | child.ts gateway <dir>\n");
+  process.stderr.write("usage: child.ts upstream | gateway <dir> | proxy <port>...\n");
   process.exit(2);
 }
 // The parent stops its children with SIGTERM (or by disconnecting the IPC channel when it

@@ -4,13 +4,18 @@
  * Part 1, sequential latency (one process; the SDK client, one call at a time), the same
  * `tools/call` sent
  *   1. directly to the upstream MCP server over Streamable HTTP (the baseline),
+ *   1b. through the bare Node proxy (`proxy.ts`: the floor of any Node HTTP hop),
  *   2. through the gateway with policy only (audit off),
  *   3. through the gateway as shipped (a limit on the tool, audit log, metrics, decision
  *      feed) with the memory store,
  *   4. the same, with /mcp on the Express mount rather than the plain Node listener,
  *   5. the same as 3 with the Redis store: every call reserves and commits in Redis.
- * Part 2, throughput at concurrency 32 (upstream and each gateway in their own process,
- * raw HTTP load from this one): direct vs the shipped gateway on memory vs on Redis.
+ * Part 2, throughput and CPU per call at concurrency 32 (upstream, the bare proxy and
+ * each gateway in their own process, raw HTTP load from this one): direct, bare proxy,
+ * policy only, the shipped gateway on memory and on Redis. Each gateway's figures are
+ * also reported against the bare proxy's, paired per round.
+ * Part 3 (`balancer.ts`): two gateways behind a round-robin balancer vs one, stateless
+ * 2026 requests (any instance serves any call).
  *
  * Rounds are interleaved (order rotating) so machine noise hits every variant alike;
  * ratios and differences are medians of per-round pairs, never a bare time as headline.
@@ -21,8 +26,7 @@
  * Without a Redis the Redis variants are skipped and the JSON says why.
  * Writes bench/results/gateway.json at the repository root.
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { cpus, loadavg } from "node:os";
@@ -30,10 +34,26 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import type { StoreStats } from "@toolgate/rate-limit-store";
-import { Redis } from "ioredis";
+import {
+  interleave,
+  median,
+  openTarget,
+  quantile,
+  round as roundTo,
+  runLoad,
+} from "../../../bench/load.js";
 import type { RunningGateway } from "../src/gateway.js";
-import { type LoadStats, openTarget, runLoad } from "./load.js";
+import { balancerRows } from "./balancer.js";
+import { childStats, spawnChild, stopChildren } from "./procs.js";
+import { startBareProxy } from "./proxy.js";
+import {
+  checkStore,
+  deleteRunKeys,
+  REDIS_URL,
+  redisProblem,
+  redisStoreLine,
+  redisWhere,
+} from "./redis-env.js";
 import {
   BENCH_KEY,
   POLICY_ONLY,
@@ -48,10 +68,6 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (QUICK ? 3 : 8));
 const CALLS_PER_ROUND = Number(process.env.BENCH_CALLS ?? (QUICK ? 20 : 50));
 const LOAD_CONCURRENCY = 32;
 const LOAD_CALLS_PER_ROUND = Number(process.env.BENCH_LOAD_CALLS ?? (QUICK ? 400 : 1500));
-const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
-// Unique per run: the Redis may be shared (other benches, tests), and the keys are
-// deleted by prefix at the end.
-const REDIS_PREFIX = `tg-bench:${process.pid}-${Date.now()}:`;
 const AUTH = { Authorization: `Bearer ${BENCH_KEY}` };
 
 /** Gateway folders (config, policy, audit log) this run wrote; removed at the end. */
@@ -65,80 +81,7 @@ const writeGatewayDir = (spec: Parameters<typeof writeDir>[0]) => {
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 const resultFile = here("../../../bench/results/gateway.json");
 
-const median = (xs: readonly number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  if (s.length === 0) return Number.NaN;
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
-const quantile = (xs: readonly number[], q: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(s.length * q))] ?? Number.NaN;
-};
-const round = (n: number, digits = 2) => Number(n.toFixed(digits));
-
-/** Where Redis is, without a password, for what we print and record. */
-function redisWhere(url: string): string {
-  try {
-    const u = new URL(url);
-    return `${u.hostname}:${u.port || "6379"}`;
-  } catch {
-    return "(unparsable REDIS_URL)";
-  }
-}
-
-/** Undefined when Redis answers PING, otherwise why not (no secrets in it). */
-async function redisProblem(url: string): Promise<string | undefined> {
-  const r = new Redis(url, {
-    lazyConnect: true,
-    connectTimeout: 1000,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-  });
-  r.on("error", () => {}); // reported through the rejected connect/ping below
-  try {
-    await r.connect();
-    await r.ping();
-    return undefined;
-  } catch (err) {
-    return `no Redis answered at ${redisWhere(url)} (${(err as Error).name})`;
-  } finally {
-    r.disconnect();
-  }
-}
-
-/** The store line a Redis-backed bench gateway uses: REDIS_URL plus this run's prefix. */
-function redisStoreLine(): string {
-  const u = new URL(REDIS_URL);
-  u.searchParams.set("prefix", REDIS_PREFIX);
-  return u.toString();
-}
-
-async function deleteRunKeys(): Promise<number> {
-  const r = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
-  await r.connect();
-  let deleted = 0;
-  try {
-    for await (const keys of r.scanStream({ match: `${REDIS_PREFIX}*`, count: 500 })) {
-      const batch = keys as string[];
-      if (batch.length > 0) deleted += await r.unlink(...batch);
-    }
-  } finally {
-    r.disconnect();
-  }
-  return deleted;
-}
-
-/**
- * A gateway that forwarded `calls` calls must have reserved for each of them in its store,
- * with no backend error: otherwise the Redis figures would not be Redis figures.
- */
-function checkStore(label: string, stats: StoreStats, calls: number): void {
-  if (stats.reservations < calls || stats.errors > 0 || stats.failOpen > 0 || stats.refused > 0)
-    throw new Error(
-      `${label}: expected ${calls} reservations without errors, store says ${JSON.stringify(stats)}`,
-    );
-}
+const round = (n: number, digits = 2) => roundTo(n, digits);
 
 // ---------------------------------------------------------------- part 1: sequential
 
@@ -189,6 +132,7 @@ async function sequential(redisOk: boolean) {
   const gwRedis = redisOk ? await start(POLICY_WITH_LIMIT, true, redisStoreLine()) : undefined;
   // The shipped memory gateway's app on a plain http server: /mcp through the Express
   // mount instead of the listener the gateway's own server routes it to.
+  const bare = await startBareProxy([upstream.port]);
   const viaExpress = createServer(gwMemory.app);
   await new Promise<void>((r) => viaExpress.listen(0, "127.0.0.1", r));
   const expressUrl = `http://127.0.0.1:${(viaExpress.address() as AddressInfo).port}/mcp`;
@@ -207,6 +151,7 @@ async function sequential(redisOk: boolean) {
   });
   const variants: SeqVariant[] = [
     await variant("direct", "direct to upstream (baseline)", upstream.url, {}),
+    await variant("bare-proxy", "bare Node proxy", `http://127.0.0.1:${bare.port}/mcp`, {}),
     await variant("policy-only", "gateway, policy only", gwPolicy.mcpUrl),
     await variant("memory", "gateway as shipped, memory store", gwMemory.mcpUrl),
     await variant("memory-express", "gateway as shipped, memory, /mcp via Express", expressUrl),
@@ -243,6 +188,16 @@ async function sequential(redisOk: boolean) {
   });
   const memory = variants.find((v) => v.id === "memory")!;
   const redis = variants.find((v) => v.id === "redis");
+  const bareV = variants.find((v) => v.id === "bare-proxy")!;
+  // Each gateway's median against the bare proxy's, paired round by round.
+  const vsBareProxy = Object.fromEntries(
+    variants
+      .filter((v) => v.id !== "direct" && v.id !== "bare-proxy")
+      .map((v) => {
+        const p = paired(v, bareV);
+        return [v.id, { ratio: round(p.ratio), addedMedianUs: Math.round(p.addedUs) }];
+      }),
+  );
   // What the Redis store costs over the memory store, paired round by round.
   const redisVsMemory = redis
     ? (() => {
@@ -254,138 +209,90 @@ async function sequential(redisOk: boolean) {
   for (const v of variants) await v.client.close();
   viaExpress.closeAllConnections();
   viaExpress.close();
-  await Promise.all([upstream.close(), ...gateways.map((g) => g.close())]);
-  return { rows, redisVsMemory };
+  await Promise.all([upstream.close(), bare.close(), ...gateways.map((g) => g.close())]);
+  return { rows, redisVsMemory, vsBareProxy };
 }
 
 // ---------------------------------------------------------------- part 2: concurrent
 
-/** CPU time (user + system, ms) a process has used so far; Linux only, else NaN. */
-function cpuMs(pid: number | undefined): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
-  } catch {
-    return Number.NaN;
-  }
-}
-
-const children: ChildProcess[] = [];
-
-function spawnChild(args: string[]): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(process.execPath, [...process.execArgv, here("./child.ts"), ...args], {
-    stdio: ["ignore", "pipe", "inherit", "ipc"],
-  });
-  children.push(child);
-  return new Promise((resolve, reject) => {
-    let out = "";
-    child.stdout?.on("data", (d: Buffer) => {
-      out += d.toString();
-      const m = /PORT (\d+)\n/.exec(out);
-      if (m?.[1]) resolve({ child, port: Number(m[1]) });
-    });
-    child.once("exit", (code) => reject(new Error(`bench child ${args[0]} exited with ${code}`)));
-  });
-}
-
-function childStats(child: ChildProcess): Promise<StoreStats> {
-  return new Promise((resolve) => {
-    child.once("message", (m) => resolve(m as StoreStats));
-    child.send("stats");
-  });
-}
-
-async function stopChildren(): Promise<void> {
-  await Promise.all(
-    children.splice(0).map(
-      (c) =>
-        new Promise<void>((resolve) => {
-          if (c.exitCode !== null || c.signalCode !== null) return resolve();
-          c.once("exit", () => resolve());
-          c.kill("SIGTERM");
-        }),
-    ),
-  );
-}
-
 async function concurrent(redisOk: boolean) {
   const up = await spawnChild(["upstream"]);
   const upstreamUrl = `http://127.0.0.1:${up.port}/mcp`;
-  const gw = (store: string) =>
-    spawnChild([
-      "gateway",
-      writeGatewayDir({ policy: POLICY_WITH_LIMIT, audit: true, store, upstreamUrl }),
-    ]);
-  const memory = await gw("memory");
-  const redis = redisOk ? await gw(redisStoreLine()) : undefined;
+  const gw = (policy: string, audit: boolean, store: string) =>
+    spawnChild(["gateway", writeGatewayDir({ policy, audit, store, upstreamUrl })]);
+  const bare = await spawnChild(["proxy", String(up.port)]);
+  const policyOnly = await gw(POLICY_ONLY, false, "memory");
+  const memory = await gw(POLICY_WITH_LIMIT, true, "memory");
+  const redis = redisOk ? await gw(POLICY_WITH_LIMIT, true, redisStoreLine()) : undefined;
 
   const sides = [
-    {
-      id: "direct",
-      name: "direct to upstream (baseline)",
-      port: up.port,
-      auth: {},
-      proc: undefined,
-    },
-    {
-      id: "memory",
-      name: "gateway as shipped, memory store",
-      port: memory.port,
-      auth: AUTH,
-      proc: memory.child,
-    },
-    ...(redis
-      ? [
-          {
-            id: "redis",
-            name: "gateway as shipped, Redis store",
-            port: redis.port,
-            auth: AUTH,
-            proc: redis.child,
-          },
-        ]
-      : []),
-  ].map((s) => ({ ...s, stats: [] as LoadStats[], gatewayCpuMs: 0, upstreamCpuMs: 0 }));
-  const targets = await Promise.all(sides.map((s) => openTarget(s.port, s.auth, LOAD_CONCURRENCY)));
+    { id: "direct", name: "direct to upstream (baseline)", port: up.port, auth: {} },
+    { id: "bare-proxy", name: "bare Node proxy", port: bare.port, auth: {}, proc: bare.child },
+    { id: "policy-only", name: "gateway, policy only, no audit", ...at(policyOnly) },
+    { id: "memory", name: "gateway as shipped, memory store", ...at(memory) },
+    ...(redis ? [{ id: "redis", name: "gateway as shipped, Redis store", ...at(redis) }] : []),
+  ];
+  const ids = sides.map((s) => s.id);
+  const targets = new Map(
+    await Promise.all(
+      sides.map(
+        async (s) =>
+          [
+            s.id,
+            await openTarget(s.port, s.auth, LOAD_CONCURRENCY, { expect: '"text":"ok"' }),
+          ] as const,
+      ),
+    ),
+  );
   const WARMUP = 300;
-  for (const t of targets) await runLoad(t, LOAD_CONCURRENCY, WARMUP);
-  for (let r = 0; r < ROUNDS; r++) {
-    for (let k = 0; k < sides.length; k++) {
-      const i = (r + k) % sides.length;
-      const s = sides[i]!;
-      const u0 = cpuMs(up.child.pid);
-      const g0 = cpuMs(s.proc?.pid);
-      s.stats.push(await runLoad(targets[i]!, LOAD_CONCURRENCY, LOAD_CALLS_PER_ROUND));
-      s.upstreamCpuMs += cpuMs(up.child.pid) - u0;
-      if (s.proc) s.gatewayCpuMs += cpuMs(s.proc.pid) - g0;
-    }
-  }
+  for (const t of targets.values()) await runLoad(t, LOAD_CONCURRENCY, WARMUP);
+  const pids: Record<string, number | undefined> = { upstream: up.child.pid };
+  for (const s of sides) if (s.proc) pids[s.id] = s.proc.pid;
+  const run = await interleave(ids, ROUNDS, pids, (id) =>
+    runLoad(targets.get(id)!, LOAD_CONCURRENCY, LOAD_CALLS_PER_ROUND),
+  );
   const sent = WARMUP + ROUNDS * LOAD_CALLS_PER_ROUND;
   checkStore("memory gateway process", await childStats(memory.child), sent);
   if (redis) checkStore("Redis gateway process", await childStats(redis.child), sent);
-  for (const t of targets) t.agent.destroy();
+  for (const t of targets.values()) t.agent.destroy();
   await stopChildren();
 
-  const direct = sides[0]!;
   const total = ROUNDS * LOAD_CALLS_PER_ROUND;
+  const stats = run.stats;
+  const pairedRps = (id: string, baseId: string) =>
+    round(median(stats[id]!.map((x, r) => x.rps / stats[baseId]![r]!.rps)), 3);
+  // CPU per call holds up under other load on the machine, unlike wall time.
+  const cpuPerCall = (id: string, proc: string) => round((run.cpuMs[id]![proc]! * 1000) / total, 1);
   const rows = sides.map((s) => ({
     id: s.id,
     side: s.name,
-    rps: Math.round(median(s.stats.map((x) => x.rps))),
-    p50Ms: round(median(s.stats.map((x) => x.p50Ms)), 3),
-    p99Ms: round(median(s.stats.map((x) => x.p99Ms)), 3),
-    throughputRatio: round(median(s.stats.map((x, r) => x.rps / direct.stats[r]!.rps)), 3),
-    // CPU per call holds up under other load on the machine, unlike wall time.
-    upstreamCpuUsPerCall: round((s.upstreamCpuMs * 1000) / total, 1),
-    gatewayCpuUsPerCall: s.proc ? round((s.gatewayCpuMs * 1000) / total, 1) : null,
+    rps: Math.round(median(stats[s.id]!.map((x) => x.rps))),
+    p50Ms: round(median(stats[s.id]!.map((x) => x.p50Ms)), 3),
+    p99Ms: round(median(stats[s.id]!.map((x) => x.p99Ms)), 3),
+    throughputRatio: pairedRps(s.id, "direct"),
+    upstreamCpuUsPerCall: cpuPerCall(s.id, "upstream"),
+    // The process between the client and the upstream: a gateway or the bare proxy.
+    gatewayCpuUsPerCall: s.proc ? cpuPerCall(s.id, s.id) : null,
   }));
-  const mem = sides.find((s) => s.id === "memory")!;
-  const red = sides.find((s) => s.id === "redis");
-  const redisVsMemory = red
-    ? { throughputRatio: round(median(red.stats.map((x, r) => x.rps / mem.stats[r]!.rps)), 3) }
-    : null;
-  return { rows, redisVsMemory };
+  const bareCpu = cpuPerCall("bare-proxy", "bare-proxy");
+  const vsBareProxy = Object.fromEntries(
+    sides
+      .filter((s) => s.proc && s.id !== "bare-proxy")
+      .map((s) => [
+        s.id,
+        {
+          throughputRatio: pairedRps(s.id, "bare-proxy"),
+          cpuPerCallRatio: round(cpuPerCall(s.id, s.id) / bareCpu, 3),
+        },
+      ]),
+  );
+  const redisVsMemory = redis ? { throughputRatio: pairedRps("redis", "memory") } : null;
+  return { rows, redisVsMemory, vsBareProxy };
+}
+
+/** Port, auth and process of a gateway child, as a side of the concurrent part. */
+function at(c: { port: number; child: import("node:child_process").ChildProcess }) {
+  return { port: c.port, auth: AUTH, proc: c.child };
 }
 
 // ---------------------------------------------------------------- main
@@ -410,10 +317,21 @@ async function main(): Promise<void> {
       `\ntools/call throughput at concurrency ${LOAD_CONCURRENCY} (separate processes), ${ROUNDS} interleaved rounds x ${LOAD_CALLS_PER_ROUND} calls\n`,
     );
     console.table(conc.rows.map(({ id: _id, ...r }) => r));
+    console.log("against the bare proxy:", conc.vsBareProxy);
+
+    const balancer = await balancerRows({
+      rounds: ROUNDS,
+      calls: LOAD_CALLS_PER_ROUND,
+      concurrency: LOAD_CONCURRENCY,
+      store: redisOk ? redisStoreLine() : "memory",
+      writeGatewayDir,
+    });
+    console.log("two gateways behind a round-robin balancer vs one:", balancer);
 
     const results = {
       package: "@toolgate/gateway",
-      benchmark: "tools/call end to end: direct vs through the gateway, memory vs Redis store",
+      benchmark:
+        "tools/call end to end: direct and the bare Node proxy vs through the gateway, memory vs Redis store; two gateways behind a balancer vs one",
       at: new Date().toISOString(),
       node: process.version,
       cpus: cpus().length,
@@ -427,13 +345,17 @@ async function main(): Promise<void> {
       callsPerRound: CALLS_PER_ROUND,
       rows: seq.rows,
       redisVsMemory: seq.redisVsMemory,
+      // Sequential medians of each gateway variant against the bare Node proxy's.
+      vsBareProxy: seq.vsBareProxy,
       concurrent: {
         concurrency: LOAD_CONCURRENCY,
         rounds: ROUNDS,
         callsPerRound: LOAD_CALLS_PER_ROUND,
         rows: conc.rows,
         redisVsMemory: conc.redisVsMemory,
+        vsBareProxy: conc.vsBareProxy,
       },
+      balancer,
     };
     mkdirSync(dirname(resultFile), { recursive: true });
     writeFileSync(resultFile, `${JSON.stringify(results, null, 2)}\n`);

@@ -18,13 +18,12 @@ import { createAuthenticator } from "../src/auth/authenticate.js";
 import { createOAuthVerifier } from "../src/auth/oauth.js";
 import {
   children,
-  cpuMs,
   here,
+  interleave,
   load,
   median,
   QUICK,
   round,
-  type Stats,
   session,
   startChild,
   stopChildren,
@@ -136,24 +135,17 @@ async function endToEnd() {
   };
   type Side = keyof typeof sides;
   const names = Object.keys(sides) as Side[];
-  const stats: Record<Side, Stats[]> = { apiKey: [], oauth: [], traced: [] };
-  const cpu: Record<Side, number> = { apiKey: 0, oauth: 0, traced: 0 };
   for (const n of names) await load(sides[n], concurrency, 500);
   const ROUNDS = 6;
   const per = Math.floor(calls / ROUNDS);
-  for (let r = 0; r < ROUNDS; r++) {
-    for (let k = 0; k < names.length; k++) {
-      const n = names[(r + k) % names.length]!;
-      const c0 = cpuMs(gwChild?.pid);
-      stats[n].push(await load(sides[n], concurrency, per));
-      cpu[n] += cpuMs(gwChild?.pid) - c0;
-    }
-  }
+  const { stats, cpuMs: cpu } = await interleave(names, ROUNDS, { gw: gwChild?.pid }, (n) =>
+    load(sides[n], concurrency, per),
+  );
   for (const n of names) sides[n].agent.destroy();
   const rps = (n: Side) => round(median(stats[n].map((x) => x.rps)), 0);
   const paired = (n: Side) =>
     round(median(stats.apiKey.map((x, i) => stats[n][i]!.rps / x.rps)), 3);
-  const cpuPer = (n: Side) => round((cpu[n] * 1000) / (per * ROUNDS), 1);
+  const cpuPer = (n: Side) => round((cpu[n].gw! * 1000) / (per * ROUNDS), 1);
   return {
     concurrency,
     apiKeyRps: rps("apiKey"),

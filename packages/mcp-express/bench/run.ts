@@ -12,6 +12,7 @@ import {
   children,
   cpuMs,
   here,
+  interleave,
   load,
   median,
   QUICK,
@@ -50,25 +51,21 @@ async function main(): Promise<void> {
     const names = (Object.keys(sides) as Side[]).filter(
       (n) => n === "direct" || !onlySides || onlySides.includes(n),
     );
-    const stats: Record<Side, Stats[]> = { direct: [], express: [], listener: [] };
-    const gwCpu: Record<Side, number> = { direct: 0, express: 0, listener: 0 };
-    const upCpu: Record<Side, number> = { direct: 0, express: 0, listener: 0 };
     for (const n of names) await load(sides[n], concurrency, 500);
     // Several short rounds, rotating the order; each round gives ratios measured back to
     // back and the medians are reported, so drift and other load on the machine hit all
     // sides alike.
     const ROUNDS = 6;
     const per = Math.floor(calls / ROUNDS);
-    for (let r = 0; r < ROUNDS; r++) {
-      for (let k = 0; k < names.length; k++) {
-        const n = names[(r + k) % names.length]!;
-        const u0 = cpuMs(upChild?.pid);
-        const g0 = cpuMs(gwChild?.pid);
-        stats[n].push(await load(sides[n], concurrency, per));
-        upCpu[n] += cpuMs(upChild?.pid) - u0;
-        gwCpu[n] += cpuMs(gwChild?.pid) - g0;
-      }
-    }
+    const run = await interleave(names, ROUNDS, { up: upChild?.pid, gw: gwChild?.pid }, (n) =>
+      load(sides[n], concurrency, per),
+    );
+    // Sides left out by BENCH_SIDES have no stats.
+    const stats: Record<Side, Stats[]> = Object.assign(
+      { direct: [], express: [], listener: [] },
+      run.stats,
+    );
+    const cpuOf = (n: Side, p: "up" | "gw") => run.cpuMs[n as (typeof names)[number]]?.[p] ?? 0;
     const total = per * ROUNDS;
     const d = stats.direct;
     for (const mount of ["express", "listener"] as const) {
@@ -87,8 +84,8 @@ async function main(): Promise<void> {
         gatewayP99Ms: round(median(p.map((x) => x.p99Ms))),
         // CPU per call is robust to other load on the machine: the gateway's own cost
         // next to the upstream's cost for the same calls.
-        upstreamCpuUsPerCall: round((upCpu.direct * 1000) / total, 1),
-        gatewayCpuUsPerCall: round((gwCpu[mount] * 1000) / total, 1),
+        upstreamCpuUsPerCall: round((cpuOf("direct", "up") * 1000) / total, 1),
+        gatewayCpuUsPerCall: round((cpuOf(mount, "gw") * 1000) / total, 1),
       });
     }
     for (const n of names) sides[n].agent.destroy();

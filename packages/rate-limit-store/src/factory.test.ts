@@ -25,8 +25,51 @@ describe("StoreConfigSchema", () => {
     });
   });
 
+  it("parses a cluster seed list with credentials and the store's parameters", () => {
+    expect(
+      StoreConfigSchema.parse(
+        "rediss-cluster://ops:p%40ss@10.0.0.5:7000,10.0.0.6:7001/?fail=open&timeout=250&sharding=scope&holdTimeout=90000",
+      ),
+    ).toEqual({
+      type: "redis-cluster",
+      nodes: ["10.0.0.5:7000", "10.0.0.6:7001"],
+      tls: true,
+      username: "ops",
+      password: "p@ss",
+      sharding: "scope",
+      fail: "open",
+      commandTimeoutMs: 250,
+      holdTimeoutMs: 90_000,
+    });
+    expect(StoreConfigSchema.parse("redis-cluster://h:1")).toEqual({
+      type: "redis-cluster",
+      nodes: ["h:1"],
+    });
+    const bad = (s: string, re: RegExp) => {
+      let msg = "";
+      try {
+        createCounterStore(s);
+      } catch (err) {
+        msg = (err as Error).message;
+      }
+      expect(msg).toMatch(re);
+      // The password never shows in the error.
+      expect(msg).not.toContain("s3cret");
+    };
+    bad("redis-cluster://u:s3cret@h:1,h2/?fail=open", /seed node "h2" must be host:port/);
+    bad("redis-cluster://u:s3cret@h:1/2", /only database 0/);
+    bad("redis-cluster://u:s3cret@h:1?family=6", /unknown parameter \?family/);
+    bad("redis-cluster://u:s3cret@h:1?sharding=slot", /store\.sharding/);
+  });
+
   it("picks the backend by URL scheme from the registry", () => {
-    expect(STORE_BACKENDS.flatMap((b) => b.schemes)).toEqual(["memory:", "redis:", "rediss:"]);
+    expect(STORE_BACKENDS.flatMap((b) => b.schemes)).toEqual([
+      "memory:",
+      "redis:",
+      "rediss:",
+      "redis-cluster:",
+      "rediss-cluster:",
+    ]);
     expect(StoreConfigSchema.parse("memory:")).toEqual({ type: "memory" });
     expect(StoreConfigSchema.parse("memory:?holdTimeout=120000")).toEqual({
       type: "memory",

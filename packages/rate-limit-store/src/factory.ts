@@ -2,6 +2,7 @@ import type { MeteredCounterStore } from "@toolgate/policy-engine";
 import { z } from "zod";
 import { type MemoryConfig, memoryBackend } from "./backends/memory.js";
 import { type RedisConfig, redisBackend } from "./backends/redis.js";
+import { type RedisClusterConfig, redisClusterBackend } from "./backends/redis-cluster.js";
 import { backendForScheme, STORE_BACKENDS } from "./backends/registry.js";
 import {
   type CounterStoreRuntime,
@@ -27,6 +28,7 @@ function parseStoreString(raw: string, ctx: z.RefinementCtx): unknown {
     ctx.addIssue({ code: "custom", message: UNKNOWN_SCHEME });
     return z.NEVER;
   }
+  if (backend.fromString !== undefined) return backend.fromString(withScheme, ctx) ?? z.NEVER;
   let url: URL;
   try {
     url = new URL(withScheme);
@@ -43,9 +45,11 @@ function parseStoreString(raw: string, ctx: z.RefinementCtx): unknown {
 const StoreConfigObjectSchema = z.discriminatedUnion("type", [
   memoryBackend.schema as z.ZodType<MemoryConfig> & typeof memoryBackend.schema,
   redisBackend.schema as z.ZodType<RedisConfig> & typeof redisBackend.schema,
+  redisClusterBackend.schema as z.ZodType<RedisClusterConfig> & typeof redisClusterBackend.schema,
 ] as unknown as [
   z.ZodObject<{ type: z.ZodLiteral<"memory"> }>,
   z.ZodObject<{ type: z.ZodLiteral<"redis"> }>,
+  z.ZodObject<{ type: z.ZodLiteral<"redis-cluster"> }>,
 ]);
 
 /**
@@ -66,15 +70,19 @@ export const StoreConfigSchema = z
     message: `must be a string like "memory" or "redis://host:port/db", or an object with type ${STORE_BACKENDS.map((b) => `"${b.type}"`).join(" or ")}`,
   })
   .transform((v, ctx) => (typeof v === "string" ? parseStoreString(v, ctx) : v))
-  .pipe(StoreConfigObjectSchema) as unknown as z.ZodType<MemoryConfig | RedisConfig, unknown>;
+  .pipe(StoreConfigObjectSchema) as unknown as z.ZodType<
+  MemoryConfig | RedisConfig | RedisClusterConfig,
+  unknown
+>;
 
 /** A parsed store configuration (the object form). */
-export type StoreConfig = MemoryConfig | RedisConfig;
+export type StoreConfig = MemoryConfig | RedisConfig | RedisClusterConfig;
 /** What {@link createCounterStore} accepts: a URL-ish string or the object form. */
 export type StoreConfigInput =
   | string
   | z.input<typeof memoryBackend.schema>
-  | z.input<typeof redisBackend.schema>;
+  | z.input<typeof redisBackend.schema>
+  | z.input<typeof redisClusterBackend.schema>;
 
 /** Describes a config without echoing a password. */
 function describeConfig(config: unknown): string {

@@ -11,12 +11,27 @@ import { z } from "zod";
 import { parseOptions, redisUrlSchema, sequentialIds } from "./options.js";
 import { createRedisBackend } from "./redis/backend.js";
 import { RedisConnection } from "./redis/connection.js";
+import { scopeLayout, storeLayout } from "./redis/slots.js";
 import { failModeFields, withFailMode } from "./wrappers/fail-mode.js";
 
 const noBraces = (what: string) =>
   z.string().refine((s) => !s.includes("{") && !s.includes("}"), {
     message: `must not contain { or } (the store adds the Redis Cluster hash tag itself; set ${what} without braces)`,
   });
+
+/** A store-owned cluster: seed nodes and optional credentials. */
+const ClusterSchema = z
+  .object({
+    /** Seed nodes, `host:port`; the client discovers the rest. */
+    nodes: z
+      .array(z.string().regex(/^[^\s:,/]+:\d{1,5}$/, "must be host:port, e.g. 10.0.0.5:7000"))
+      .min(1, 'needs at least one seed node, e.g. ["10.0.0.5:7000"]'),
+    username: z.string().min(1).optional(),
+    password: z.string().min(1).optional(),
+    /** Connect with TLS (`rediss-cluster://`). */
+    tls: z.boolean().optional(),
+  })
+  .strict();
 
 const isClient = (v: unknown): v is Redis | Cluster =>
   typeof v === "object" &&
@@ -42,6 +57,20 @@ export const RedisStoreOptionsSchema = z
         message: "must be an ioredis Redis or Cluster instance",
       })
       .optional(),
+    /**
+     * A Redis Cluster the store opens itself (same fail-fast rules as `url`): seed
+     * `nodes` as `host:port`, optional credentials and TLS. Counters spread over the
+     * masters (`sharding` defaults to `scope` with it).
+     */
+    cluster: ClusterSchema.optional(),
+    /**
+     * Key layout. `store`: every key carries `hashTag` (one slot, one script per call,
+     * one shard). `scope`: each counter carries its own scope value as hash tag, so
+     * counters spread over a cluster's masters; a call whose limits span slots is
+     * reserved slot by slot with rollback on refusal (see README). Default `scope` with
+     * `cluster`, else `store`.
+     */
+    sharding: z.enum(["store", "scope"]).optional(),
     /** Store name used in reasons and metrics. Default `redis`. */
     name: z.string().min(1).default("redis"),
     /** Prepended to every key. Default `toolgate:`. */
@@ -74,9 +103,9 @@ export const RedisStoreOptionsSchema = z
     ids: fnSchema<() => string>("returning a unique reservation id").optional(),
   })
   .strict()
-  .refine((o) => (o.url === undefined) !== (o.client === undefined), {
+  .refine((o) => [o.url, o.client, o.cluster].filter((v) => v !== undefined).length === 1, {
     message:
-      "give exactly one of url (e.g. redis://127.0.0.1:6379) or client (an ioredis instance)",
+      'give exactly one of url (e.g. redis://127.0.0.1:6379), cluster ({ nodes: ["host:port"] }) or client (an ioredis instance)',
     path: ["url"],
   });
 
@@ -108,6 +137,8 @@ export function createRedisStore(options: RedisStoreOptions): MeteredCounterStor
   const conn = new RedisConnection({
     name: opts.name,
     url: opts.url,
+    nodes: opts.cluster?.nodes,
+    clusterAuth: opts.cluster,
     client: opts.client,
     commandTimeoutMs: opts.commandTimeoutMs,
     connectTimeoutMs: opts.connectTimeoutMs,
@@ -118,7 +149,10 @@ export function createRedisStore(options: RedisStoreOptions): MeteredCounterStor
   const backend = createRedisBackend(
     {
       name: opts.name,
-      keyBase: `${opts.prefix}{${opts.hashTag}}:`,
+      layout:
+        (opts.sharding ?? (opts.cluster !== undefined ? "scope" : "store")) === "scope"
+          ? scopeLayout(opts.prefix)
+          : storeLayout(opts.prefix, opts.hashTag),
       localRefusalMaxMs: opts.localRefusalMaxMs,
       now,
       nextId,

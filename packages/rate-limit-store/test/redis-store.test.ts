@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { MeteredCounterStore, ReserveOutcome } from "@toolgate/policy-engine";
 import { createMemoryStore } from "@toolgate/policy-engine";
 import { Redis } from "ioredis";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, inject, it, vi } from "vitest";
 import { createRedisStore } from "../src/redis-store.js";
 import { runStoreContract, spec, WINDOW_MS } from "./contract.js";
 import { startRedisServer } from "./redis-server.js";
@@ -283,6 +283,44 @@ describe("redis store: windows, scripts and connections", () => {
     expect((await store.reserve([spec("own|grant|1", 1)])).admitted).toBe(true);
     await store.close();
     expect(await client.ping()).toBe("PONG");
+    client.disconnect();
+  });
+
+  it("commits issued in one tick go out as one command, and each stays final", async () => {
+    const client = new Redis(url, { enableOfflineQueue: false });
+    const p = prefix();
+    const store = createRedisStore({ client, prefix: p });
+    const specs = [spec("batch|grant|1", 100)];
+    const outs = await Promise.all(Array.from({ length: 20 }, () => store.reserve(specs)));
+    const rs = outs.map((o) => {
+      if (!o.admitted) throw new Error("expected admissions");
+      return o.reservation;
+    });
+    // One of them is rolled back first: its commit must not turn it into a committed one.
+    await store.rollback(rs[0]!);
+    const script = vi.spyOn(
+      client as unknown as { toolgateCommitMany: () => void },
+      "toolgateCommitMany",
+    );
+    const set = vi.spyOn(client, "set");
+    await Promise.all(rs.map((r) => store.commit(r)));
+    expect(script).toHaveBeenCalledTimes(1);
+    expect(set).not.toHaveBeenCalled();
+    const markers = await client.mget(...rs.map((r) => `${p}{rl}:r:${r.id}`));
+    expect(markers).toEqual(["rolled-back", ...Array(19).fill("committed")]);
+    // Final: a rollback on another instance gives nothing back.
+    const other = createRedisStore({ url, prefix: p });
+    for (const r of rs.slice(1)) await other.rollback(r);
+    expect((await other.peek(specs))[0]!.used).toBe(19);
+    // A lone commit is a plain SET.
+    const last = await store.reserve(specs);
+    if (!last.admitted) throw new Error("expected admission");
+    await store.commit(last.reservation);
+    expect(await client.get(`${p}{rl}:r:${last.reservation.id}`)).toBe("committed");
+    expect(set).toHaveBeenCalledTimes(1);
+    expect(script).toHaveBeenCalledTimes(1);
+    await store.close();
+    await other.close();
     client.disconnect();
   });
 

@@ -34,6 +34,34 @@ const URL_PARAMS = {
 
 const NUMERIC = new Set(["commandTimeoutMs", "localRefusalMaxMs", "holdTimeoutMs"]);
 
+/**
+ * Moves the store's own query parameters from `params` into `out` (options of the
+ * object form), leaving the others; false after reporting a bad value on `ctx`.
+ */
+export function redisQueryParams(
+  params: URLSearchParams,
+  out: Record<string, unknown>,
+  ctx: z.RefinementCtx,
+): boolean {
+  for (const [param, value] of [...params]) {
+    const option = URL_PARAMS[param as keyof typeof URL_PARAMS];
+    if (option === undefined) continue; // left in the URL for ioredis (e.g. family=6)
+    params.delete(param);
+    if (NUMERIC.has(option)) out[option] = Number(value);
+    else if (option === "insurance") {
+      if (value !== "true" && value !== "false") {
+        ctx.addIssue({
+          code: "custom",
+          message: `?insurance must be true or false, got "${value}"`,
+        });
+        return false;
+      }
+      out[option] = value === "true";
+    } else out[option] = value;
+  }
+  return true;
+}
+
 /** `redis://host:port/db` and `rediss://` (TLS): counters shared by every gateway instance. */
 export const redisBackend: StoreBackend<RedisConfig> = {
   type: "redis",
@@ -43,22 +71,7 @@ export const redisBackend: StoreBackend<RedisConfig> = {
   schema: RedisConfigSchema,
   fromUrl(url, ctx) {
     const out: Record<string, unknown> = { type: "redis" };
-    for (const [param, value] of [...url.searchParams]) {
-      const option = URL_PARAMS[param as keyof typeof URL_PARAMS];
-      if (option === undefined) continue; // left in the URL for ioredis (e.g. family=6)
-      url.searchParams.delete(param);
-      if (NUMERIC.has(option)) out[option] = Number(value);
-      else if (option === "insurance") {
-        if (value !== "true" && value !== "false") {
-          ctx.addIssue({
-            code: "custom",
-            message: `?insurance must be true or false, got "${value}"`,
-          });
-          return undefined;
-        }
-        out[option] = value === "true";
-      } else out[option] = value;
-    }
+    if (!redisQueryParams(url.searchParams, out, ctx)) return undefined;
     out.url = url.toString();
     return out;
   },

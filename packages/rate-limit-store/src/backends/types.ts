@@ -46,6 +46,11 @@ export interface StoreBackend<C extends { readonly type: string } = { readonly t
    * report problems with `ctx.addIssue` and return `undefined`.
    */
   fromUrl(url: URL, ctx: z.RefinementCtx): Record<string, unknown> | undefined;
+  /**
+   * For schemes a WHATWG URL cannot hold (e.g. a comma-separated seed list): parses the
+   * whole config string instead of `fromUrl`.
+   */
+  fromString?(raw: string, ctx: z.RefinementCtx): Record<string, unknown> | undefined;
   /** Builds the store (with its own failure handling) from a parsed config. */
   create(config: C, runtime: CounterStoreRuntime): MeteredCounterStore;
 }

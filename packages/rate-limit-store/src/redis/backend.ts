@@ -15,14 +15,17 @@ import {
   type Tally,
 } from "@toolgate/policy-engine";
 import { RateLimitStoreError, RateLimitStoreErrorCode } from "../errors.js";
+import { CommitBatch } from "./commit-batch.js";
 import type { RedisConnection, Reply } from "./connection.js";
 import { LocalRefusals } from "./local-refusals.js";
+import { groupBySlot, type KeyLayout } from "./slots.js";
+import { reserveSpread } from "./spread.js";
 
 /** What the backend needs beyond its connection. */
 export interface RedisBackendOptions {
   readonly name: string;
-  /** `<prefix>{<hashTag>}:`: every key of the store shares one Cluster slot. */
-  readonly keyBase: string;
+  /** Where keys live: one slot for the whole store, or one per scope value. */
+  readonly layout: KeyLayout;
   readonly localRefusalMaxMs: number;
   readonly now: Clock;
   readonly nextId: () => string;
@@ -62,6 +65,7 @@ class RedisBackend implements MeteredCounterStore {
   readonly #o: RedisBackendOptions;
   readonly #conn: RedisConnection;
   readonly #local: LocalRefusals;
+  readonly #commits: CommitBatch;
   #closed = false;
   #inflight = 0;
 
@@ -70,16 +74,17 @@ class RedisBackend implements MeteredCounterStore {
     this.#o = o;
     this.#conn = conn;
     this.#local = new LocalRefusals(o.localRefusalMaxMs, o.tally);
+    this.#commits = new CommitBatch(conn);
   }
 
   /** One script call; auto-pipelining batches concurrent calls, a lone call goes out at once. */
   #send(specs: readonly CounterSpec[], lone: boolean): Promise<Reply> {
     const scripts = this.#conn.scripts;
-    const keyBase = this.#o.keyBase;
+    const layout = this.#o.layout;
     const n = specs.length;
     if (n === 1) {
       const s = specs[0]!;
-      const key = keyBase + "c:" + s.key;
+      const key = layout.counter("c:", s.key);
       // PX takes whole milliseconds.
       const ms = Math.ceil(s.windowMs);
       return lone
@@ -89,7 +94,7 @@ class RedisBackend implements MeteredCounterStore {
     const args: Array<string | number> = new Array(n * 4);
     for (let i = 0; i < n; i++) {
       const s = specs[i]!;
-      args[i] = keyBase + "c:" + s.key;
+      args[i] = layout.counter("c:", s.key);
       args[n + 3 * i] = s.weight;
       args[n + 3 * i + 1] = s.max;
       args[n + 3 * i + 2] = Math.ceil(s.windowMs);
@@ -97,7 +102,7 @@ class RedisBackend implements MeteredCounterStore {
     return lone ? scripts.toolgateReserveDirect(n, ...args) : scripts.toolgateReserve(n, ...args);
   }
 
-  #admitted(specs: readonly CounterSpec[], reply: Reply): ReserveOutcome {
+  #admitted(specs: readonly CounterSpec[], reply: Reply, id: string): ReserveOutcome {
     const n = specs.length;
     const counters: CounterReservation["counters"][number][] = new Array(n);
     const states: CounterState[] = new Array(n);
@@ -108,8 +113,7 @@ class RedisBackend implements MeteredCounterStore {
       counters[i] = { key: s.key, weight: s.weight, resetAtMs, windowMs: s.windowMs };
       states[i] = counterState(s.key, used, s.max, resetAtMs);
     }
-    this.#o.tally.admitted++;
-    return { admitted: true, reservation: { id: this.#o.nextId(), counters }, counters: states };
+    return { admitted: true, reservation: { id, counters }, counters: states };
   }
 
   #refused(specs: readonly CounterSpec[], reply: Reply, t0: number): ReserveOutcome {
@@ -130,32 +134,12 @@ class RedisBackend implements MeteredCounterStore {
         this.#local.remember(s.key, used, pttl, t0);
       }
     }
-    this.#o.tally.refused++;
     return { admitted: false, blockedBy, retryAfterMs, counters: states };
   }
 
-  /** A call with sliding or token-bucket limits: one SMOOTH_RESERVE_LUA call. */
-  async #reserveSmooth(specs: readonly CounterSpec[]): Promise<ReserveOutcome> {
+  /** Parses a SMOOTH_RESERVE_LUA reply (a call with sliding or token-bucket limits). */
+  #smoothOutcome(specs: readonly CounterSpec[], reply: Reply, id: string): ReserveOutcome {
     const n = specs.length;
-    const id = this.#o.nextId();
-    const keys: string[] = new Array(n);
-    const argv: Array<string | number> = [id];
-    for (let i = 0; i < n; i++) {
-      const s = specs[i]!;
-      keys[i] = this.#o.keyBase + ns(s) + s.key;
-      argv.push(letter(s), s.weight, s.max, Math.ceil(s.windowMs), s.burst ?? s.max);
-    }
-    let reply: Reply;
-    try {
-      const wait = this.#conn.waitFirstReady();
-      if (wait !== undefined) await wait;
-      const scripts = this.#conn.scripts;
-      reply = await (this.#inflight === 1
-        ? scripts.toolgateSmoothReserveDirect(n, ...keys, ...argv)
-        : scripts.toolgateSmoothReserve(n, ...keys, ...argv));
-    } catch (err) {
-      throw this.#conn.unavailable(err);
-    }
     const t = this.#o.now();
     if (reply[0] === 1) {
       const counters: CounterReservation["counters"][number][] = new Array(n);
@@ -176,14 +160,34 @@ class RedisBackend implements MeteredCounterStore {
         const max = s.algorithm === "token_bucket" ? (s.burst ?? s.max) : s.max;
         states[i] = counterState(s.key, used, max, resetAtMs);
       }
-      this.#o.tally.admitted++;
       return { admitted: true, reservation: { id, counters }, counters: states };
     }
     const blockedBy = Number(reply[1]);
     const retryAfterMs = Math.max(0, Number(reply[2]));
     const states = specs.map((s, i) => this.#state(s, reply[3 + 2 * i]!, reply[4 + 2 * i]!, t));
-    this.#o.tally.refused++;
     return { admitted: false, blockedBy, retryAfterMs, counters: states };
+  }
+
+  /** SMOOTH_RESERVE_LUA for the specs of one slot. */
+  #sendSmooth(specs: readonly CounterSpec[], id: string, lone: boolean): Promise<Reply> {
+    const n = specs.length;
+    const keys: string[] = new Array(n);
+    const argv: Array<string | number> = [id];
+    for (let i = 0; i < n; i++) {
+      const s = specs[i]!;
+      keys[i] = this.#o.layout.counter(ns(s), s.key);
+      argv.push(letter(s), s.weight, s.max, Math.ceil(s.windowMs), s.burst ?? s.max);
+    }
+    const scripts = this.#conn.scripts;
+    if (n === 1 && specs[0]!.algorithm === "sliding") {
+      // One sliding limit: the specialised script (same reply, fewer server calls).
+      return lone
+        ? scripts.toolgateSlidingOneDirect(1, keys[0]!, ...argv)
+        : scripts.toolgateSlidingOne(1, keys[0]!, ...argv);
+    }
+    return lone
+      ? scripts.toolgateSmoothReserveDirect(n, ...keys, ...argv)
+      : scripts.toolgateSmoothReserve(n, ...keys, ...argv);
   }
 
   /** A counter state from a smooth script's `used, resetIn` pair. */
@@ -195,56 +199,104 @@ class RedisBackend implements MeteredCounterStore {
       : counterState(s.key, 0, max, isFixed(s) ? t + s.windowMs : t);
   }
 
-  async reserve(specs: readonly CounterSpec[]): Promise<ReserveOutcome> {
-    if (this.#closed) throw storeClosedError(this.name);
-    const bad = invalidSpec(specs, true);
-    if (bad !== undefined) throw bad;
-    for (let i = 0; i < specs.length; i++) {
-      if (!isFixed(specs[i]!)) {
-        this.#o.tally.reservations++;
-        this.#inflight++;
-        try {
-          return await this.#reserveSmooth(specs);
-        } finally {
-          this.#inflight--;
-        }
-      }
-    }
-    const tally = this.#o.tally;
-    tally.reservations++;
-    const t0 = this.#o.now();
-    const shortcut = this.#local.refusal(specs, t0);
-    if (shortcut !== undefined) return shortcut;
-    if (specs.length === 0) {
-      tally.admitted++;
-      return { admitted: true, reservation: { id: this.#o.nextId(), counters: [] }, counters: [] };
-    }
+  /**
+   * One script for specs that share a slot (all of a call's, unless the layout spreads
+   * them): all admitted or none. Rejects with `STORE_UNAVAILABLE` when Redis fails.
+   */
+  async #reserveSlot(
+    specs: readonly CounterSpec[],
+    smooth: boolean,
+    t0: number,
+    id: string,
+  ): Promise<ReserveOutcome> {
     let reply: Reply;
     this.#inflight++;
     try {
       const wait = this.#conn.waitFirstReady();
       if (wait !== undefined) await wait;
-      reply = await this.#send(specs, this.#inflight === 1);
+      const lone = this.#inflight === 1;
+      reply = await (smooth ? this.#sendSmooth(specs, id, lone) : this.#send(specs, lone));
     } catch (err) {
       throw this.#conn.unavailable(err);
     } finally {
       this.#inflight--;
     }
-    return reply[0] === 1 ? this.#admitted(specs, reply) : this.#refused(specs, reply, t0);
+    if (smooth) return this.#smoothOutcome(specs, reply, id);
+    return reply[0] === 1 ? this.#admitted(specs, reply, id) : this.#refused(specs, reply, t0);
+  }
+
+  readonly #reserveOneSlot = (specs: readonly CounterSpec[], id: string) =>
+    this.#reserveSlot(specs, !specs.every(isFixed), this.#o.now(), id);
+  readonly #release = (counters: CounterReservation["counters"], id: string) => {
+    // The units go back: stop refusing these keys locally.
+    for (const c of counters) this.#local.forget(c.key);
+    return this.#rollbackSlot(counters, id);
+  };
+
+  async reserve(specs: readonly CounterSpec[]): Promise<ReserveOutcome> {
+    if (this.#closed) throw storeClosedError(this.name);
+    const bad = invalidSpec(specs, true);
+    if (bad !== undefined) throw bad;
+    const tally = this.#o.tally;
+    tally.reservations++;
+    let smooth = false;
+    for (let i = 0; i < specs.length; i++) if (!isFixed(specs[i]!)) smooth = true;
+    const t0 = this.#o.now();
+    if (!smooth) {
+      // Local refusals stay fixed-window only (a smooth refusal frees up continuously).
+      const shortcut = this.#local.refusal(specs, t0);
+      if (shortcut !== undefined) return shortcut;
+    }
+    if (specs.length === 0) {
+      tally.admitted++;
+      return { admitted: true, reservation: { id: this.#o.nextId(), counters: [] }, counters: [] };
+    }
+    let out: ReserveOutcome;
+    const groups = this.#o.layout.sharded && specs.length > 1 ? this.#groups(specs) : undefined;
+    if (groups !== undefined && groups.length > 1) {
+      out = await reserveSpread(specs, groups, this.#o.nextId(), {
+        reserve: this.#reserveOneSlot,
+        release: this.#release,
+      });
+    } else {
+      out = await this.#reserveSlot(specs, smooth, t0, this.#o.nextId());
+    }
+    if (out.admitted) tally.admitted++;
+    else tally.refused++;
+    return out;
+  }
+
+  /** Indexes of the keys grouped by slot (ascending slots: the same order everywhere). */
+  #groups(items: ReadonlyArray<{ readonly key: string }>): number[][] {
+    return groupBySlot(
+      this.#o.layout,
+      items.map((c) => c.key),
+    );
   }
 
   async commit(reservation: CounterReservation): Promise<void> {
     if (this.#closed) throw storeClosedError(this.name);
     // Nothing was counted, so nothing can be given back later.
     if (reservation.counters.length === 0) return;
+    const { layout } = this.#o;
+    const expireAt = markerExpireAt(reservation);
+    const counters = reservation.counters;
+    // One slot: the marker joins this tick's batch (one command for all of them).
+    if (!layout.sharded) return this.#commits.add(layout.marker("", reservation.id), expireAt);
+    const firsts = this.#groups(counters).map((g) => g[0]!);
     try {
-      // The marker makes a later rollback of this reservation, on any instance, a no-op.
-      await this.#conn.client.set(
-        this.#o.keyBase + "r:" + reservation.id,
-        "committed",
-        "PXAT",
-        markerExpireAt(reservation),
-        "NX",
+      // The marker makes a later rollback of this reservation, on any instance, a no-op;
+      // a reservation spread over slots has one per slot.
+      await Promise.all(
+        firsts.map((i) =>
+          this.#conn.client.set(
+            layout.marker(counters[i]!.key, reservation.id),
+            "committed",
+            "PXAT",
+            expireAt,
+            "NX",
+          ),
+        ),
       );
     } catch (err) {
       this.#conn.recordError(err);
@@ -253,15 +305,32 @@ class RedisBackend implements MeteredCounterStore {
 
   async rollback(reservation: CounterReservation): Promise<void> {
     if (this.#closed) throw storeClosedError(this.name);
-    if (reservation.counters.length === 0) return;
-    const keyBase = this.#o.keyBase;
+    const counters = reservation.counters;
+    if (counters.length === 0) return;
     // Units given back may make room: stop refusing these keys locally.
-    for (const c of reservation.counters) this.#local.forget(c.key);
-    if (reservation.counters.some((c) => !isFixed(c))) {
-      const keys = [keyBase + "r:" + reservation.id];
-      const argv: Array<string | number> = [markerExpireAt(reservation)];
-      for (const c of reservation.counters) {
-        keys.push(keyBase + ns(c) + c.key);
+    for (const c of counters) this.#local.forget(c.key);
+    if (!this.#o.layout.sharded) return this.#rollbackSlot(counters, reservation.id);
+    const groups = this.#groups(counters);
+    await Promise.all(
+      groups.map((g) =>
+        this.#rollbackSlot(
+          g.map((i) => counters[i]!),
+          reservation.id,
+        ),
+      ),
+    );
+  }
+
+  /** Gives back the units of counters that share a slot, once (settle marker in that slot). */
+  async #rollbackSlot(counters: CounterReservation["counters"], id: string): Promise<void> {
+    const layout = this.#o.layout;
+    const marker = layout.marker(counters[0]!.key, id);
+    const expireAt = markerExpireAt({ id, counters });
+    if (counters.some((c) => !isFixed(c))) {
+      const keys = [marker];
+      const argv: Array<string | number> = [expireAt];
+      for (const c of counters) {
+        keys.push(layout.counter(ns(c), c.key));
         argv.push(letter(c), c.weight, c.resetAtMs, c.token ?? "", Math.ceil(c.windowMs));
       }
       try {
@@ -271,12 +340,12 @@ class RedisBackend implements MeteredCounterStore {
       }
       return;
     }
-    const args: Array<string | number> = [keyBase + "r:" + reservation.id];
-    for (const c of reservation.counters) args.push(keyBase + "c:" + c.key);
-    args.push(markerExpireAt(reservation));
-    for (const c of reservation.counters) args.push(c.weight, c.resetAtMs);
+    const args: Array<string | number> = [marker];
+    for (const c of counters) args.push(layout.counter("c:", c.key));
+    args.push(expireAt);
+    for (const c of counters) args.push(c.weight, c.resetAtMs);
     try {
-      await this.#conn.scripts.toolgateRollback(reservation.counters.length + 1, ...args);
+      await this.#conn.scripts.toolgateRollback(counters.length + 1, ...args);
     } catch (err) {
       // Losing a rollback only makes the limit stricter for the rest of the window.
       this.#conn.recordError(err);
@@ -287,7 +356,18 @@ class RedisBackend implements MeteredCounterStore {
     if (this.#closed) throw storeClosedError(this.name);
     const bad = invalidSpec(specs, false);
     if (bad !== undefined) throw bad;
-    const conn = this.#conn;
+    const groups = this.#o.layout.sharded ? this.#groups(specs) : [specs.map((_, i) => i)];
+    const out: CounterState[] = new Array(specs.length);
+    const parts = await Promise.all(groups.map((g) => this.#peekSlot(g.map((i) => specs[i]!))));
+    groups.forEach((g, gi) => {
+      for (let j = 0; j < g.length; j++) out[g[j]!] = parts[gi]![j]!;
+    });
+    return out;
+  }
+
+  /** Peek of specs that share a slot: one script. */
+  async #peekSlot(specs: readonly PeekSpec[]): Promise<CounterState[]> {
+    const { conn, layout } = { conn: this.#conn, layout: this.#o.layout };
     const smooth = specs.some((s) => !isFixed(s));
     let reply: Reply;
     try {
@@ -296,12 +376,12 @@ class RedisBackend implements MeteredCounterStore {
       reply = smooth
         ? await conn.scripts.toolgateSmoothPeek(
             specs.length,
-            ...specs.map((s) => this.#o.keyBase + ns(s) + s.key),
+            ...specs.map((s) => layout.counter(ns(s), s.key)),
             ...specs.flatMap((s) => [letter(s), s.max, Math.ceil(s.windowMs)]),
           )
         : await conn.scripts.toolgatePeek(
             specs.length,
-            ...specs.map((s) => this.#o.keyBase + "c:" + s.key),
+            ...specs.map((s) => layout.counter("c:", s.key)),
           );
     } catch (err) {
       conn.recordError(err);
@@ -331,6 +411,8 @@ class RedisBackend implements MeteredCounterStore {
     if (this.#closed) return;
     this.#closed = true;
     this.#local.clear();
+    // Markers queued this tick go out before the connection is quit.
+    await this.#commits.flush();
     await this.#conn.close();
   }
 

@@ -1,11 +1,13 @@
 import type { Scheduler, StoreHealth, Tally } from "@toolgate/policy-engine";
-import { type Cluster, Redis } from "ioredis";
+import { Cluster, Redis, type RedisOptions } from "ioredis";
 import { RateLimitStoreError, RateLimitStoreErrorCode } from "../errors.js";
 import {
+  COMMIT_MANY_LUA,
   PEEK_LUA,
   RESERVE_LUA,
   RESERVE_ONE_LUA,
   ROLLBACK_LUA,
+  SLIDING_ONE_LUA,
   SMOOTH_PEEK_LUA,
   SMOOTH_RESERVE_LUA,
   SMOOTH_ROLLBACK_LUA,
@@ -31,6 +33,9 @@ export interface ScriptClient {
   toolgateSmoothReserve(numKeys: number, ...args: Array<string | number>): Promise<Reply>;
   toolgateSmoothReserveDirect(numKeys: number, ...args: Array<string | number>): Promise<Reply>;
   toolgateSmoothRollback(numKeys: number, ...args: Array<string | number>): Promise<number>;
+  toolgateCommitMany(numKeys: number, ...args: Array<string | number>): Promise<number>;
+  toolgateSlidingOne(numKeys: 1, ...args: Array<string | number>): Promise<Reply>;
+  toolgateSlidingOneDirect(numKeys: 1, ...args: Array<string | number>): Promise<Reply>;
   toolgateSmoothPeek(numKeys: number, ...args: Array<string | number>): Promise<Reply>;
 }
 
@@ -38,6 +43,10 @@ export interface ScriptClient {
 export interface ConnectionOptions {
   readonly name: string;
   readonly url?: string | undefined;
+  /** Seed nodes (`host:port`) of a Redis Cluster the store opens itself. */
+  readonly nodes?: readonly string[] | undefined;
+  /** Credentials and TLS for a store-owned cluster (the URL carries them for one node). */
+  readonly clusterAuth?: { username?: string; password?: string; tls?: boolean } | undefined;
   readonly client?: Redis | Cluster | undefined;
   readonly commandTimeoutMs: number;
   readonly connectTimeoutMs: number;
@@ -54,43 +63,95 @@ function redact(message: string, secrets: readonly string[]): string {
   return out;
 }
 
-function openClient(opts: ConnectionOptions, secrets: string[]): Redis {
-  const url = new URL(opts.url!);
-  if (url.password) secrets.push(decodeURIComponent(url.password), url.password);
-  return new Redis(opts.url!, {
+/** Sent at once when nothing else is in flight (see `inflight` in the backend). */
+const UNPIPELINED = [
+  "toolgateReserveDirect",
+  "toolgateReserveOneDirect",
+  "toolgateSmoothReserveDirect",
+  "toolgateSlidingOneDirect",
+];
+
+function failFast(opts: ConnectionOptions) {
+  return {
     // Fail fast instead of queueing: a queued increment replayed minutes later would
     // count against a window the caller was already told about. For the same reason
     // commands in flight when the connection drops fail at once (maxRetriesPerRequest
     // 0) and are not resent after the reconnect: their callers already got an answer.
-    enableOfflineQueue: false,
     autoResendUnfulfilledCommands: false,
-    enableAutoPipelining: true,
     commandTimeout: opts.commandTimeoutMs,
     connectTimeout: opts.connectTimeoutMs,
     maxRetriesPerRequest: 0,
-    // Sent at once when nothing else is in flight (see `inflight` in the backend).
-    autoPipeliningIgnoredCommands: [
-      "toolgateReserveDirect",
-      "toolgateReserveOneDirect",
-      "toolgateSmoothReserveDirect",
-    ],
+  } satisfies RedisOptions;
+}
+
+function openClient(opts: ConnectionOptions, secrets: string[]): Redis | Cluster {
+  if (opts.nodes !== undefined) return openCluster(opts, secrets);
+  const url = new URL(opts.url!);
+  if (url.password) secrets.push(decodeURIComponent(url.password), url.password);
+  return new Redis(opts.url!, {
+    ...failFast(opts),
+    enableOfflineQueue: false,
+    enableAutoPipelining: true,
+    autoPipeliningIgnoredCommands: UNPIPELINED,
     retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 10), opts.maxReconnectDelayMs),
   });
 }
 
+/**
+ * A store-owned Redis Cluster client with the same fail-fast rules: a command that met
+ * a closed connection or CLUSTERDOWN (a master failing over) fails at once instead of
+ * being resent later, so the fail mode answers during the switch; MOVED and TRYAGAIN
+ * (never executed) are still followed. The slot map is refreshed after every failure
+ * and once a second, so the promoted replica is found quickly.
+ */
+function openCluster(opts: ConnectionOptions, secrets: string[]): Cluster {
+  const auth = opts.clusterAuth ?? {};
+  if (auth.password) secrets.push(auth.password);
+  const nodes = opts.nodes!.map((n) => {
+    const i = n.lastIndexOf(":");
+    return { host: n.slice(0, i), port: Number(n.slice(i + 1)) };
+  });
+  return new Cluster(nodes, {
+    enableOfflineQueue: false,
+    // ioredis's cluster auto-pipelining routes a script by its first argument (here the
+    // key count, not a key), which mixes slots in one pipeline: scripts go one by one.
+    enableAutoPipelining: true,
+    autoPipeliningIgnoredCommands: SCRIPT_COMMANDS,
+    retryDelayOnFailover: 0,
+    retryDelayOnClusterDown: 0,
+    slotsRefreshInterval: 1000,
+    slotsRefreshTimeout: opts.commandTimeoutMs,
+    clusterRetryStrategy: (times) =>
+      Math.min(50 * 2 ** Math.min(times, 10), opts.maxReconnectDelayMs),
+    redisOptions: {
+      ...failFast(opts),
+      ...(auth.username !== undefined && { username: auth.username }),
+      ...(auth.password !== undefined && { password: auth.password }),
+      ...(auth.tls === true && { tls: {} }),
+    },
+  });
+}
+
+const SCRIPTS = [
+  ["toolgateReserve", RESERVE_LUA],
+  ["toolgateReserveDirect", RESERVE_LUA],
+  ["toolgateReserveOne", RESERVE_ONE_LUA],
+  ["toolgateReserveOneDirect", RESERVE_ONE_LUA],
+  ["toolgateRollback", ROLLBACK_LUA],
+  ["toolgatePeek", PEEK_LUA],
+  ["toolgateSmoothReserve", SMOOTH_RESERVE_LUA],
+  ["toolgateSmoothReserveDirect", SMOOTH_RESERVE_LUA],
+  ["toolgateSmoothRollback", SMOOTH_ROLLBACK_LUA],
+  ["toolgateSmoothPeek", SMOOTH_PEEK_LUA],
+  ["toolgateSlidingOne", SLIDING_ONE_LUA],
+  ["toolgateCommitMany", COMMIT_MANY_LUA],
+  ["toolgateSlidingOneDirect", SLIDING_ONE_LUA],
+] as const;
+
+const SCRIPT_COMMANDS = SCRIPTS.map(([cmd]) => cmd);
+
 function defineScripts(client: Redis | Cluster): ScriptClient {
-  for (const [cmd, lua] of [
-    ["toolgateReserve", RESERVE_LUA],
-    ["toolgateReserveDirect", RESERVE_LUA],
-    ["toolgateReserveOne", RESERVE_ONE_LUA],
-    ["toolgateReserveOneDirect", RESERVE_ONE_LUA],
-    ["toolgateRollback", ROLLBACK_LUA],
-    ["toolgatePeek", PEEK_LUA],
-    ["toolgateSmoothReserve", SMOOTH_RESERVE_LUA],
-    ["toolgateSmoothReserveDirect", SMOOTH_RESERVE_LUA],
-    ["toolgateSmoothRollback", SMOOTH_ROLLBACK_LUA],
-    ["toolgateSmoothPeek", SMOOTH_PEEK_LUA],
-  ] as const) {
+  for (const [cmd, lua] of SCRIPTS) {
     if (typeof (client as unknown as Record<string, unknown>)[cmd] !== "function") {
       client.defineCommand(cmd, { lua });
     }
@@ -140,12 +201,22 @@ export class RedisConnection {
     return new Promise<void>((resolve) => {
       const finish = () => {
         this.#startupDone = true;
-        this.client.off("ready", finish);
+        this.client.off("ready", onReady);
         if (this.#startupHandle !== undefined)
           this.#opts.scheduler.clearTimeout(this.#startupHandle);
         resolve();
       };
-      this.client.once("ready", finish);
+      const client = this.client;
+      // A cluster is "ready" once it knows the slot map, but it connects to each master
+      // lazily, and a fail-fast client refuses commands to a node still connecting:
+      // open every master connection before the first calls go out.
+      const onReady = () =>
+        client instanceof Cluster
+          ? void Promise.all(client.nodes("master").map((n) => n.ping().catch(() => {}))).then(
+              finish,
+            )
+          : finish();
+      this.client.once("ready", onReady);
       this.#startupHandle = this.#opts.scheduler.setTimeout(finish, this.#opts.connectTimeoutMs);
     });
   }
@@ -164,6 +235,11 @@ export class RedisConnection {
   recordError(err: unknown): void {
     this.#opts.tally.errors++;
     this.#opts.tally.lastError = this.describe(err);
+    // After a failover the old master's slots answer from its promoted replica: ask the
+    // cluster for the new map now rather than at the next periodic refresh.
+    if (this.client instanceof Cluster && this.client.status === "ready") {
+      this.client.refreshSlotsCache();
+    }
   }
 
   /** Records a failed command and returns the `STORE_UNAVAILABLE` error that stands for it. */

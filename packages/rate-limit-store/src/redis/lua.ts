@@ -403,3 +403,107 @@ for i = 1, #KEYS do
 end
 return out
 `;
+
+/**
+ * SMOOTH_RESERVE_LUA specialised to one sliding limit (the common smooth call), same
+ * KEYS/ARGV/reply layout and the same arithmetic in the same order (so the memory store
+ * and both scripts reach the same doubles). Fewer server calls: expired entries are read
+ * eight at a time and cut with one LTRIM instead of LINDEX + LPOP per entry; the trimmed
+ * sum is written once (with the new entry when admitted); the entry cap is checked from
+ * RPUSH's reply (undone with RPOP), LLEN only on the refusal path.
+ */
+export const SLIDING_ONE_LUA = `
+local k = KEYS[1]
+local sk = k .. ':n'
+local ws = ARGV[3]
+local w = tonumber(ws)
+local max = tonumber(ARGV[4])
+local wms = tonumber(ARGV[5])
+local tm = redis.call('TIME')
+local t = tonumber(tm[1]) * 1000 + tonumber(tm[2]) / 1000
+local function fmt(x) return string.format('%.17g', x) end
+local function entry(e)
+  local a, b = string.match(e, '^([^|]+)|([^|]+)|')
+  return tonumber(a), tonumber(b)
+end
+local sum, popped, live = 0, 0, nil
+local batch = redis.call('LRANGE', k, 0, 7)
+if #batch > 0 then
+  sum = tonumber(redis.call('GET', sk) or '0') or 0
+  while true do
+    local i = 1
+    while i <= #batch do
+      local et, ew = entry(batch[i])
+      if et + wms > t then break end
+      sum = sum - ew
+      i = i + 1
+    end
+    if i <= #batch then
+      live = batch[i]
+      popped = popped + i - 1
+      break
+    end
+    popped = popped + #batch
+    if #batch < 8 then break end
+    batch = redis.call('LRANGE', k, popped, popped + 7)
+    if #batch == 0 then break end
+  end
+  if live == nil then
+    sum = 0
+    redis.call('DEL', k, sk)
+  elseif popped > 0 then
+    redis.call('LTRIM', k, popped, -1)
+  end
+end
+-- The trimmed sum, for the paths that do not write the key anyway.
+local function keep()
+  if live ~= nil and popped > 0 then redis.call('SET', sk, fmt(sum), 'KEEPTTL') end
+end
+local function refuse(retry)
+  keep()
+  if live == nil then return {0, 0, fmt(retry), '0', '-2'} end
+  local tail = entry(redis.call('LINDEX', k, -1))
+  return {0, 0, fmt(retry), fmt(sum), fmt(tail + wms - t)}
+end
+local function capped()
+  return entry(redis.call('LINDEX', k, 0)) + wms - t
+end
+if sum + w <= max then
+  if w == 0 then
+    keep()
+    return {1, fmt(sum), fmt(t), ''}
+  end
+  local tok = fmt(t) .. '|' .. ws .. '|' .. ARGV[1] .. '.0'
+  if redis.call('RPUSH', k, tok) > 100000 then
+    -- The entry cap (MAX_LOG_ENTRIES): refuse until the oldest entry expires.
+    redis.call('RPOP', k)
+    return refuse(capped())
+  end
+  local after = sum + w
+  redis.call('SET', sk, fmt(after), 'PX', ARGV[5])
+  redis.call('PEXPIRE', k, ARGV[5])
+  return {1, fmt(after), fmt(t + wms), tok}
+end
+if w > 0 and live ~= nil and redis.call('LLEN', k) >= 100000 then return refuse(capped()) end
+local retry = wms
+local freed = 0
+for _, e in ipairs(redis.call('LRANGE', k, 0, -1)) do
+  local et, ew = entry(e)
+  freed = freed + ew
+  if sum - freed + w <= max then
+    retry = et + wms - t
+    break
+  end
+end
+return refuse(retry)
+`;
+
+/**
+ * KEYS: settle markers of committed reservations (one slot); ARGV: each one's expiry
+ * (PXAT, Redis clock). Sets each as SET key committed NX PXAT at would: a marker
+ * already there (a rollback that came first) is left alone. Reply: the number of keys.
+ */
+export const COMMIT_MANY_LUA = `
+for i = 1, #KEYS do redis.call('SET', KEYS[i], 'committed', 'NX', 'PXAT', ARGV[i]) end
+return #KEYS
+`;

@@ -1,0 +1,121 @@
+/**
+ * Where the gateway spends its CPU at c=32: the upstream and one gateway as shipped
+ * (memory store, or Redis with BENCH_STORE=redis://...) in child processes, the gateway
+ * under `node --cpu-prof`, a closed-loop load from this process, then the top functions
+ * by self time (and by file) from the profile it wrote.
+ *
+ * Run: pnpm --filter @toolgate/gateway exec tsx bench/profile.ts   (BENCH_CALLS=6000)
+ */
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { openTarget, runLoad } from "../../../bench/load.js";
+import { spawnChild, stopChildren } from "./procs.js";
+import { BENCH_KEY, POLICY_WITH_LIMIT, writeGatewayDir } from "./servers.js";
+
+interface ProfileNode {
+  id: number;
+  children?: number[];
+  callFrame: { functionName: string; url: string; lineNumber: number };
+}
+interface Profile {
+  nodes: ProfileNode[];
+  samples: number[];
+  timeDeltas: number[];
+}
+
+/** Self time per function and per file, as shares of the busy (non-idle) time, top `n` of each. */
+export function summarize(p: Profile, n = Number(process.env.BENCH_TOP ?? 25)) {
+  const byId = new Map(p.nodes.map((x) => [x.id, x]));
+  const fn = new Map<string, number>();
+  const file = new Map<string, number>();
+  let total = 0;
+  p.samples.forEach((id, i) => {
+    const dt = p.timeDeltas[i] ?? 0;
+    const f = byId.get(id)?.callFrame;
+    // Shares of busy time: waiting for the network is not a cost.
+    if (f === undefined || f.functionName === "(idle)") return;
+    total += dt;
+    const where = f.url.replace(/^.*node_modules\/(\.pnpm\/[^/]+\/node_modules\/)?/, "");
+    const short = where.replace(/^file:\/\/.*\/(packages|apps)\//, "$1/");
+    const name = `${f.functionName || "(anonymous)"} ${short}:${f.lineNumber + 1}`;
+    fn.set(name, (fn.get(name) ?? 0) + dt);
+    const key = short.split("/").slice(0, 3).join("/") || "(native/vm)";
+    file.set(key, (file.get(key) ?? 0) + dt);
+  });
+  const top = (m: Map<string, number>) =>
+    [...m.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, n)
+      .map(([k, v]) => ({ selfPct: Number(((v / total) * 100).toFixed(1)), where: k }));
+  return { busyMs: Math.round(total / 1000), functions: top(fn), modules: top(file) };
+}
+
+/** Who calls `name` (nine frames up), by share of its self time: finds a native's source. */
+export function callersOf(p: Profile, name: string, n = 8) {
+  const parent = new Map<number, ProfileNode>();
+  for (const x of p.nodes) for (const c of x.children ?? []) parent.set(c, x);
+  const byId = new Map(p.nodes.map((x) => [x.id, x]));
+  const paths = new Map<string, number>();
+  let total = 0;
+  p.samples.forEach((id, i) => {
+    if (byId.get(id)?.callFrame.functionName !== name) return;
+    const dt = p.timeDeltas[i] ?? 0;
+    total += dt;
+    const chain: string[] = [];
+    for (let x = parent.get(id); x !== undefined && chain.length < 9; x = parent.get(x.id)) {
+      const f = x.callFrame;
+      chain.push(`${f.functionName || "(anon)"}@${f.url.split("/").slice(-2).join("/")}`);
+    }
+    const key = chain.join(" < ");
+    paths.set(key, (paths.get(key) ?? 0) + dt);
+  });
+  return [...paths.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, n)
+    .map(([k, v]) => ({ pct: Number(((v / total) * 100).toFixed(1)), callers: k }));
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), "tg-prof-"));
+  const calls = Number(process.env.BENCH_CALLS ?? 6000);
+  try {
+    const up = await spawnChild(["upstream"]);
+    const store = process.env.BENCH_STORE ?? "memory";
+    const gwDir = writeGatewayDir({
+      policy: POLICY_WITH_LIMIT,
+      audit: true,
+      store,
+      upstreamUrl: `http://127.0.0.1:${up.port}/mcp`,
+    });
+    process.env.BENCH_CPU_PROF = dir;
+    const gw = await spawnChild(["gateway", gwDir]);
+    delete process.env.BENCH_CPU_PROF;
+    const t = await openTarget(gw.port, { Authorization: `Bearer ${BENCH_KEY}` }, 32, {
+      expect: '"text":"ok"',
+    });
+    const stats = await runLoad(t, 32, calls);
+    t.agent.destroy();
+    await stopChildren();
+    rmSync(gwDir, { recursive: true, force: true });
+    const file = readdirSync(dir).find((f) => f.endsWith(".cpuprofile"));
+    if (file === undefined) throw new Error("the gateway wrote no profile");
+    const profile = JSON.parse(readFileSync(join(dir, file), "utf8")) as Profile;
+    const summary = summarize(profile);
+    console.log(
+      `${calls} calls at c=32, ${Math.round(stats.rps)} calls/s, store ${store}, gateway busy ${summary.busyMs} ms (${Math.round((summary.busyMs * 1000) / calls)} µs per call incl. start-up)`,
+    );
+    console.log("top self time by function:");
+    console.table(summary.functions);
+    console.log("by module:");
+    console.table(summary.modules);
+    // BENCH_CALLERS=writev: where a native's time comes from.
+    const who = process.env.BENCH_CALLERS;
+    if (who) for (const r of callersOf(profile, who)) console.log(`${r.pct}%  ${r.callers}`);
+  } finally {
+    await stopChildren();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) await main();
