@@ -99,6 +99,9 @@ function target(port: number, auth: Record<string, string>, sockets: number): Ta
     port,
     headers: { ...HEADERS, ...auth },
     agent: new Agent({ keepAlive: true, maxSockets: sockets }),
+    body: (id) =>
+      `{"jsonrpc":"2.0","id":${id},"method":"tools/call","params":{"name":"echo","arguments":{"message":"hello"},${ENVELOPE}}}`,
+    ok: (status, text) => status === 200 && text.includes('"hello"'),
   };
 }
 
@@ -110,12 +113,10 @@ async function load(t: Target, concurrency: number, calls: number): Promise<Stat
   const worker = async (): Promise<void> => {
     while (next < calls) {
       next++;
-      const body = `{"jsonrpc":"2.0","id":${id++},"method":"tools/call","params":{"name":"echo","arguments":{"message":"hello"},${ENVELOPE}}}`;
       const t0 = process.hrtime.bigint();
-      const r = await postRaw(t, body);
+      const r = await postRaw(t, t.body(id++));
       lat.push(Number(process.hrtime.bigint() - t0) / 1e6);
-      if (r.status !== 200 || !r.text.includes('"hello"'))
-        throw new Error(`bad response ${r.status} ${r.text}`);
+      if (!t.ok(r.status, r.text)) throw new Error(`bad response ${r.status} ${r.text}`);
     }
   };
   const start = process.hrtime.bigint();
