@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import type { Ajv, ValidateFunction } from "ajv";
 import { z } from "zod";
 import { compileJsonSchema, createAjv } from "./ajv.js";
+import { type CompiledApprovalRule, compileApprovalRules } from "./approval-rule.js";
 import { type CompiledCondition, compileCondition } from "./conditions.js";
 import type { CounterSpec, DecisionCode, Effect, Identity } from "./contracts.js";
 import { PolicyError, PolicyErrorCode } from "./errors.js";
@@ -45,6 +46,8 @@ export interface CompiledRule {
   readonly denyIf: readonly CompiledCondition[];
   readonly validate?: ValidateFunction | undefined;
   readonly limits: readonly CompiledLimit[];
+  /** `approval` rules in order (the first whose `when` holds applies). */
+  readonly approval?: readonly CompiledApprovalRule[] | undefined;
 }
 
 /** A precomputed outcome that does not depend on arguments or identity. */
@@ -269,6 +272,7 @@ export class CompiledPolicy {
           ? undefined
           : this.#compileSchema(ruleId, rule.arguments),
       limits,
+      approval: compileApprovalRules(rule.approval, ruleId),
     };
   }
 
@@ -438,6 +442,7 @@ export class CompiledPolicy {
         rule.denyIf.length > 0 ||
         rule.validate !== undefined ||
         rule.limits.length > 0 ||
+        rule.approval !== undefined ||
         rule.shadow);
     let fixed: StaticOutcome | undefined;
     if (hidden !== undefined) fixed = hidden;

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { checkJsonSchema } from "./ajv.js";
+import { approvalSpecSchema } from "./approval-rule.js";
 import { PolicyError, PolicyErrorCode, type PolicyIssue } from "./errors.js";
 import { DETECTORS } from "./guardrails/detectors.js";
 import { parseJsonPath } from "./guardrails/result-guard.js";
@@ -367,6 +368,8 @@ export const ToolRuleSchema = z.strictObject({
   pin: z.string().regex(PIN).optional(),
   /** What results of this tool may carry back to the model. */
   results: ResultsSchema.optional(),
+  /** Who must approve a held call and when conditions hold it (see approval-rule.ts). */
+  approval: approvalSpecSchema(ConditionSchema).optional(),
 });
 /** A tool rule as written in a policy. */
 export type ToolRule = z.infer<typeof ToolRuleSchema>;
@@ -419,6 +422,7 @@ const LIMIT_KEYS = [
   "burst",
 ] as const;
 const CONDITION_KEYS = ["path", "op", "value", "reason"];
+const APPROVAL_RULE_KEYS = ["when", "approvers", "from", "expires", "reason_required", "mode"];
 
 function keysAt(path: readonly PropertyKey[]): readonly string[] {
   const n = path.length;
@@ -430,7 +434,8 @@ function keysAt(path: readonly PropertyKey[]): readonly string[] {
   if (n === 2 && path[0] === "tools") return RULE_KEYS;
   const parent = path[n - 2];
   if (parent === "limits") return LIMIT_KEYS;
-  if (parent === "require" || parent === "deny_if") return CONDITION_KEYS;
+  if (parent === "require" || parent === "deny_if" || parent === "when") return CONDITION_KEYS;
+  if (parent === "approval") return APPROVAL_RULE_KEYS;
   return [];
 }
 
