@@ -4,6 +4,7 @@ import { dirname, isAbsolute, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseDocument } from "yaml";
 import type { z } from "zod";
+import { type ResolvedApprover, resolveApprovers } from "./approvals/approvers-config.js";
 import { type GatewayConfig, GatewayConfigSchema } from "./config-schema.js";
 import { GatewayError, type GatewayIssue } from "./errors.js";
 import { sha256Hex } from "./mask.js";
@@ -172,6 +173,8 @@ export interface LoadedConfig {
   /** The config file used, or undefined when running on embedded defaults. */
   readonly file?: string | undefined;
   readonly adminToken: string;
+  /** Named approvers (`approvals.approvers`); empty: the admin token decides as "admin". */
+  readonly approvers: readonly ResolvedApprover[];
   /** True when the admin token was generated (print it once). */
   readonly adminTokenGenerated: boolean;
 }
@@ -218,6 +221,12 @@ export function loadGatewayConfig(options: LoadConfigOptions): LoadedConfig {
     oauth: resolveOAuth(config, abs),
     file,
     adminToken,
+    approvers: resolveApprovers(config.approvals.approvers, {
+      grants,
+      oauthConfigured: config.auth?.oauth !== undefined,
+      callerMayApprove: config.approvals.callerMayApprove,
+      abs,
+    }),
     adminTokenGenerated: !config.approvals.adminToken && !tokenFromEnv,
   };
 }

@@ -29,6 +29,7 @@ export { McpErrorCode, ToolgateMcpError } from "./errors.js";
 export { hostAllowed, isOrigin, normalizeHost, ORIGIN_FIX } from "./http.js";
 export type {
   ApprovalOutcome,
+  HeldOutcome,
   ApprovalRequest,
   DecisionEvent,
   ElicitAnswer,

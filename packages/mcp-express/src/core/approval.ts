@@ -4,15 +4,14 @@ import type {
   ApprovalRequest,
   ElicitAnswer,
   ElicitSchema,
+  HeldOutcome,
   Scheduler,
 } from "../options.js";
 
 /** What a held call came to, with who decided it (as the approval hook reported). */
-export interface HoldResult {
-  outcome: "approved" | "rejected" | "timeout";
-  reason?: string;
-  by?: string;
-}
+export type HoldResult =
+  | { outcome: "approved" | "rejected" | "timeout"; reason?: string; by?: string }
+  | HeldOutcome;
 
 /** What {@link holdForApproval} needs: the hook, time, ids and the call's capabilities. */
 export interface HoldDeps {

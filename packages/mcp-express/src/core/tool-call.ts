@@ -20,7 +20,7 @@ import type {
 } from "../options.js";
 import { endWith, type RequestTrace, type Telemetry } from "../telemetry.js";
 import { holdForApproval } from "./approval.js";
-import { deniedResult, errorResponse } from "./results.js";
+import { deniedResult, errorResponse, heldResult } from "./results.js";
 import type { ArgumentCheck } from "./validate.js";
 
 /** Where an exposed tool really lives. */
@@ -267,11 +267,16 @@ class CallRun {
         elicit: call.elicit,
       },
     );
-    this.approver = outcome.by;
     if (held) {
       held.span.setAttribute("toolgate.approval.outcome", outcome.outcome);
       held.span.end();
     }
+    if (outcome.outcome === "held") {
+      // Nothing ran: the quota goes back and the caller learns how to retry.
+      await this.undo("approval_held");
+      return { jsonrpc: "2.0", id: call.id, result: heldResult(outcome) };
+    }
+    this.approver = outcome.by;
     if (outcome.outcome === "approved") return undefined;
     await this.undo(
       cancelReason(call.signal) !== undefined
