@@ -29,12 +29,12 @@ export { McpErrorCode, ToolgateMcpError } from "./errors.js";
 export { hostAllowed, isOrigin, normalizeHost, ORIGIN_FIX } from "./http.js";
 export type {
   ApprovalOutcome,
-  HeldOutcome,
   ApprovalRequest,
   DecisionEvent,
   ElicitAnswer,
   ElicitSchema,
   EmbedUpstreamConfig,
+  HeldOutcome,
   HttpUpstreamConfig,
   Logger,
   PolicySource,

@@ -59,6 +59,11 @@ export interface ApprovalRequest {
   elicit?: (message: string, schema: ElicitSchema) => Promise<ElicitAnswer>;
   /** Open sessions of this grant right now (a grant shared by several sessions is > 1). */
   grantSessions: number;
+  /**
+   * The call runs as an MCP task: nobody waits on the request, so the hook should wait
+   * as long as the approval may (up to `taskApprovalTimeoutMs`), never answer `held`.
+   */
+  task?: boolean;
 }
 
 /** The flat form an elicitation asks for (MCP's restricted JSON Schema). */
@@ -211,6 +216,11 @@ export interface ToolgateMcpOptions {
   approve?: (req: ApprovalRequest) => Promise<ApprovalOutcome>;
   /** How long a held call waits for approval. Default 120000. */
   approvalTimeoutMs?: number;
+  /**
+   * Offers MCP tasks (2025-11-25) for `tools/call` and lets a held call that runs as a
+   * task wait this long for approval. Default: no tasks (a `task` param is relayed).
+   */
+  taskApprovalTimeoutMs?: number;
   /** Interval of progress notifications while a call is held. Default 5000. */
   approvalProgressMs?: number;
   /**
@@ -336,6 +346,7 @@ const optionsSchema = z.object({
   store: z.custom<object>((v) => typeof v === "object" && v !== null).optional(),
   approve: fn.optional(),
   approvalTimeoutMs: z.number().int().positive().optional(),
+  taskApprovalTimeoutMs: z.number().int().positive().optional(),
   approvalProgressMs: z.number().int().positive().optional(),
   onDecision: fn.optional(),
   validateArguments: z.boolean().optional(),

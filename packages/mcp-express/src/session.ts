@@ -13,7 +13,9 @@ import {
   rpcError,
 } from "./jsonrpc.js";
 import type { ElicitAnswer, ElicitSchema } from "./options.js";
+import { elicitAnswer, progressSender, relayCancelled, relayProgress } from "./session/replies.js";
 import { ResourceRouter } from "./session/resource-router.js";
+import { TaskTable, wantsTask } from "./session/tasks.js";
 import { ToolCatalog, type ToolRoute } from "./session/tool-catalog.js";
 import {
   type Open,
@@ -21,7 +23,6 @@ import {
   type SessionContext,
   shareToken,
   type ToClient,
-  unshareToken,
 } from "./session/types.js";
 import { type RequestTrace, withTraceMeta } from "./telemetry.js";
 import type { LinkListener, UpstreamLink } from "./upstream.js";
@@ -47,6 +48,8 @@ export class ProxySession implements LinkListener {
   private readonly tools: ToolCatalog;
   /** Prompt, resource and completion routing over the upstreams. */
   private readonly resources: ResourceRouter<Open>;
+  /** Task-augmented `tools/call`s, when the gateway offers tasks. */
+  private readonly tasks: TaskTable | undefined;
 
   constructor(
     readonly id: string,
@@ -64,6 +67,8 @@ export class ProxySession implements LinkListener {
       this.forward(entry, link, method, params),
     );
     for (const l of links) l.addListener(this);
+    const t = ctx.toolCalls;
+    this.tasks = t.taskApprovalTimeoutMs === undefined ? undefined : new TaskTable(t);
   }
 
   get grant(): string {
@@ -131,7 +136,18 @@ export class ProxySession implements LinkListener {
         p = this.tools.listTools(id, params?.cursor);
         break;
       case "tools/call":
-        p = this.callTool(entry, id, params ?? {});
+        p =
+          this.tasks && wantsTask(params)
+            ? this.startTask(this.tasks, id, params ?? {})
+            : this.callTool(entry, id, params ?? {});
+        break;
+      case "tasks/get":
+      case "tasks/result":
+      case "tasks/cancel":
+      case "tasks/list":
+        p =
+          this.tasks?.handle(method, id, params) ??
+          this.forward(entry, this.links[0]!, method, params);
         break;
       case "prompts/list":
         p = this.resources.listPrompts(entry, id, params);
@@ -238,16 +254,7 @@ export class ProxySession implements LinkListener {
       return;
     }
     if (method === "notifications/progress") {
-      const token = m.params?.progressToken;
-      if (typeof token !== "string" && typeof token !== "number") return;
-      const o = this.progress.get(
-        idKey(this.shared.has(link) ? unshareToken(this.id, token) : token),
-      );
-      if (!o) return;
-      const params = this.shared.has(link)
-        ? { ...m.params, progressToken: o.progressToken }
-        : m.params;
-      this.streams.sendRelated(o.slot, { jsonrpc: "2.0", method, params: params ?? {} });
+      relayProgress(m, this.shared.has(link) ? this.id : undefined, this.progress, this.streams);
       return;
     }
     if (method === "notifications/tools/list_changed") {
@@ -255,13 +262,7 @@ export class ProxySession implements LinkListener {
       return;
     }
     if (method === "notifications/cancelled") {
-      const rid = m.params?.requestId;
-      for (const [gid, t] of this.toClient) {
-        if (t.kind === "upstream" && t.link === link && t.upstreamId === rid) {
-          this.toClient.delete(gid);
-          this.streams.sendUnrelated({ ...m, params: { ...m.params, requestId: gid } });
-        }
-      }
+      relayCancelled(m, link, this.toClient, this.streams);
       return;
     }
     this.streams.sendUnrelated(m);
@@ -293,6 +294,7 @@ export class ProxySession implements LinkListener {
   async close(): Promise<void> {
     if (this.closedFlag) return;
     this.closedFlag = true;
+    this.tasks?.close(SESSION_CLOSED);
     for (const o of this.open.values()) {
       o.abort.abort(SESSION_CLOSED);
       // Answer what is still open so no client request hangs on a closed session.
@@ -315,8 +317,19 @@ export class ProxySession implements LinkListener {
 
   // ---------------------------------------------------------------- intercepted methods
 
+  /** A task-augmented `tools/call`: answered with the task; the call runs on without `task`. */
+  private async startTask(tasks: TaskTable, id: RpcId, params: Record<string, unknown>) {
+    const { task: _t, ...call } = params;
+    return tasks.create(id, params, (entry) => this.callTool(entry, id, call, tasks));
+  }
+
   /** A `tools/call`: the pipeline in core/tool-call.ts with this session's capabilities. */
-  private callTool(entry: Open, id: RpcId, params: Record<string, unknown>): Promise<RpcMessage> {
+  private callTool(
+    entry: Open,
+    id: RpcId,
+    params: Record<string, unknown>,
+    task?: TaskTable,
+  ): Promise<RpcMessage> {
     let route: ToolRoute | undefined;
     const call: ToolCall = {
       id,
@@ -343,15 +356,10 @@ export class ProxySession implements LinkListener {
         ),
       signal: entry.abort.signal,
       grantSessions: () => this.ctx.grantSessions(this.grant),
-      progress:
-        entry.progressToken === undefined
-          ? undefined
-          : (progress, message) =>
-              this.streams.sendRelated(entry.slot, {
-                jsonrpc: "2.0",
-                method: "notifications/progress",
-                params: { progressToken: entry.progressToken, progress, message },
-              }),
+      task: task !== undefined,
+      progress: task
+        ? (_n, message) => task.progress(entry, message)
+        : progressSender(this.streams, entry),
       elicit: this.clientCapabilities.elicitation
         ? (message, schema) => this.elicit(entry.slot, message, schema)
         : undefined,
@@ -369,18 +377,7 @@ export class ProxySession implements LinkListener {
       const gid = this.nextToClientId++;
       this.toClient.set(gid, {
         kind: "local",
-        resolve: (m) => {
-          if (m.error) return resolve("unsupported");
-          const r = m.result as { action?: unknown; content?: unknown } | undefined;
-          if (r?.action === "accept") {
-            const c = r.content;
-            const content =
-              typeof c === "object" && c !== null && !Array.isArray(c)
-                ? (c as Record<string, unknown>)
-                : {};
-            resolve({ action: "accept", content });
-          } else resolve({ action: r?.action === "decline" ? "decline" : "cancel" });
-        },
+        resolve: (m) => resolve(elicitAnswer(m)),
       });
       this.streams.sendRelated(slot, {
         jsonrpc: "2.0",

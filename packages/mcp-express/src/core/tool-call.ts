@@ -53,6 +53,8 @@ export interface ToolCallDeps {
   /** Receives every call's decision event; undefined when nobody listens (none built). */
   onDecision: ((e: DecisionEvent) => void) | undefined;
   approvalTimeoutMs: number;
+  /** How long a held call that runs as an MCP task may wait; undefined: no tasks. */
+  taskApprovalTimeoutMs?: number | undefined;
   approvalProgressMs: number;
   now: () => number;
   newId: () => string;
@@ -85,6 +87,8 @@ export interface ToolCall {
   readonly signal: AbortSignal;
   /** Open sessions of the caller's grant (told to the approval hook; read when held). */
   grantSessions(): number;
+  /** The call runs as an MCP task: a hold may last as long as the approval may wait. */
+  readonly task?: boolean | undefined;
   /** Tells the caller a held call is still waiting (when it asked for progress). */
   readonly progress?: ((n: number, message: string) => void) | undefined;
   /** Asks the caller through elicitation (when its client declared it). */
@@ -242,15 +246,19 @@ class CallRun {
   /** Holds the call for approval; the denial to answer when it was not approved. */
   private async approve(target: ToolTarget): Promise<RpcMessage | undefined> {
     const { deps, call } = this;
+    const timeoutMs =
+      call.task === true
+        ? (deps.taskApprovalTimeoutMs ?? deps.approvalTimeoutMs)
+        : deps.approvalTimeoutMs;
     const held = call.trace?.child("toolgate.approval", SpanKind.INTERNAL, {
-      "toolgate.approval.timeout_ms": deps.approvalTimeoutMs,
+      "toolgate.approval.timeout_ms": timeoutMs,
     });
     const outcome = await holdForApproval(
       {
         approve: deps.approve,
         scheduler: deps.scheduler,
         newId: deps.newId,
-        timeoutMs: deps.approvalTimeoutMs,
+        timeoutMs,
         progressEveryMs: deps.approvalProgressMs,
       },
       {
@@ -265,6 +273,7 @@ class CallRun {
         signal: call.signal,
         progress: call.progress,
         elicit: call.elicit,
+        task: call.task === true,
       },
     );
     if (held) {
