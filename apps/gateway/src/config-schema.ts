@@ -188,6 +188,9 @@ export const GatewayConfigSchema = z.strictObject({
         .min(1000, "use at least 1000 ms")
         .max(7 * 86_400_000, "use at most 7 days")
         .default(3_600_000),
+      // Offer MCP tasks for tools/call: a held call the client runs as a task waits as
+      // long as its approval may (rule `expires`, else retryExpiresMs), not timeoutMs.
+      tasks: z.boolean().default(true),
       // Lifetime of an approver's sign-in on the approvals page.
       sessionTtlMs: z
         .number()
@@ -205,6 +208,7 @@ export const GatewayConfigSchema = z.strictObject({
       approvers: {},
       mode: "wait",
       retryExpiresMs: 3_600_000,
+      tasks: true,
       sessionTtlMs: 8 * 3_600_000,
     }),
   /**

@@ -7,7 +7,7 @@ import {
   type UpstreamConfig,
 } from "@toolgate/mcp-express";
 import type { Identity, MeteredCounterStore, PolicyHolder } from "@toolgate/policy-engine";
-import { approvalHoldCeilingMs, createApprover } from "./approvals/approver.js";
+import { approvalHoldCeilingMs, createApprover, MAX_TASK_HOLD_MS } from "./approvals/approver.js";
 import type { ApprovalLifecycle } from "./approvals/events.js";
 import type { ApprovalStore } from "./approvals/store.js";
 import { sha256Hex } from "./mask.js";
@@ -102,6 +102,9 @@ export function createMcpEndpoint(rt: Runtime, parts: McpEndpointParts): Toolgat
     store: parts.store,
     approve: createGatewayApprover(rt, parts.approvals, parts.holderOf, parts.lifecycle),
     approvalTimeoutMs: approvalHoldCeilingMs(config.approvals.timeoutMs),
+    taskApprovalTimeoutMs: config.approvals.tasks
+      ? approvalHoldCeilingMs(MAX_TASK_HOLD_MS)
+      : undefined,
     approvalProgressMs: config.approvals.progressMs,
     onDecision: parts.decisions.onDecision,
     onRefused: parts.decisions.onRefused,

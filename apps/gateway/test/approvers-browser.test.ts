@@ -108,7 +108,11 @@ describe.skipIf(!executablePath)(
         httpOnly: true,
         sameSite: "Strict",
       });
-      expect(await alice.evaluate(() => document.cookie)).toBe("");
+      expect(
+        await alice.evaluate(
+          () => (globalThis as unknown as { document: { cookie: string } }).document.cookie,
+        ),
+      ).toBe("");
 
       let settled = false;
       const held = bot
@@ -191,7 +195,7 @@ describe.skipIf(!executablePath)(
       });
       // With the real token (read from the session, as the page does): still not her own call.
       const csrf = await alice.evaluate(
-        async () => (await (await fetch("/admin/api/session")).json()).csrf,
+        async () => ((await (await fetch("/admin/api/session")).json()) as { csrf: string }).csrf,
       );
       expect(await pageFetch(alice, url, { "X-CSRF-Token": csrf })).toMatchObject({
         status: 403,
@@ -227,7 +231,9 @@ describe.skipIf(!executablePath)(
         headers: { Authorization: `Bearer ${CAROL}` },
       });
       expect(carol.status).toBe(403);
-      expect((await carol.json()).message).toContain("needs an approver from risk");
+      expect(((await carol.json()) as { message: string }).message).toContain(
+        "needs an approver from risk",
+      );
       await fetch(`${t.gw.url}/admin/api/approvals/${bigId}/reject`, {
         method: "POST",
         headers: { Authorization: `Bearer ${BOB}` },

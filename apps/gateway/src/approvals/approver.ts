@@ -13,6 +13,12 @@ export type HeldCallOutcome = Exclude<ApprovalOutcome, string | HeldOutcome>;
 /** The timer seam (policy-engine's), injectable so tests drive time. */
 export type { Scheduler } from "@toolgate/policy-engine";
 
+/**
+ * Longest hold of a call running as an MCP task (mcp-express's `taskApprovalTimeoutMs`
+ * is derived from it with {@link approvalHoldCeilingMs}).
+ */
+export const MAX_TASK_HOLD_MS = 7 * 86_400_000;
+
 /** Default time a held call waits for a person: below the MCP SDK client's 60 s timeout. */
 export const DEFAULT_APPROVAL_TIMEOUT_MS = 55_000;
 
@@ -68,7 +74,10 @@ export interface ApproverOptions {
    * approval rule may choose per tool.
    */
   readonly mode?: "wait" | "retry";
-  /** How long a retry-mode approval lives when its rule sets no `expires`. Default 1 hour. */
+  /**
+   * How long a retry-mode approval, or the hold of a call running as an MCP task, lives
+   * when its rule sets no `expires`. Default 1 hour.
+   */
   readonly retryExpiresMs?: number;
 }
 
@@ -151,6 +160,8 @@ interface WaitContext {
   readonly now: () => number;
   readonly scheduler: Scheduler;
   readonly timeoutMs: number;
+  /** Hold of a call that runs as an MCP task when its rule sets no `expires`. */
+  readonly taskExpiresMs: number;
   readonly waiters: Map<string, (record: ApprovalRecord) => void>;
 }
 
@@ -167,7 +178,12 @@ function announceEnd(
 /** Holds one call in wait mode: stores it, then waits for the decision, timeout or abort. */
 async function waitForApproval(ctx: WaitContext, call: HeldCall): Promise<HeldCallOutcome> {
   const { options, store, now, scheduler, waiters } = ctx;
-  const expiresMs = Math.min(ctx.timeoutMs, call.decision.approval?.expiresMs ?? ctx.timeoutMs);
+  // A task waits as long as the approval may (nobody's request times out); a plain call
+  // no longer than its client is likely to wait.
+  const ruleMs = call.decision.approval?.expiresMs;
+  const expiresMs = call.task
+    ? Math.min(ruleMs ?? ctx.taskExpiresMs, MAX_TASK_HOLD_MS)
+    : Math.min(ctx.timeoutMs, ruleMs ?? ctx.timeoutMs);
   const timeoutS = Math.round(expiresMs / 1000);
   const record = pendingRecord(call, options.secretPaths?.(call) ?? [], now(), expiresMs);
   let settle!: (r: ApprovalRecord) => void;
@@ -252,6 +268,7 @@ export function createApprover(options: ApproverOptions) {
     now: options.now ?? Date.now,
     scheduler: options.scheduler ?? realScheduler,
     timeoutMs: options.timeoutMs ?? DEFAULT_APPROVAL_TIMEOUT_MS,
+    taskExpiresMs: options.retryExpiresMs ?? 3_600_000,
     waiters: new Map(),
   };
   store.subscribe((event) => {
@@ -266,7 +283,8 @@ export function createApprover(options: ApproverOptions) {
     onError: options.onError,
   });
   return async function approve(call: HeldCall): Promise<HeldCallOutcome | HeldOutcome> {
-    const mode = call.decision.approval?.mode ?? options.mode ?? "wait";
+    // A task is itself the hold the client comes back to: it always waits.
+    const mode = call.task ? "wait" : (call.decision.approval?.mode ?? options.mode ?? "wait");
     return mode === "retry" ? retry(call) : waitForApproval(ctx, call);
   };
 }
