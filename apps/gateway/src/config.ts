@@ -31,6 +31,10 @@ export const DEFAULT_POLICY_PATH = fileURLToPath(
 /** Fixes shown next to schema problems, by the last path segment. */
 const FIXES: Record<string, string> = {
   port: "use a number from 0 to 65535 (0 picks a free port)",
+  mode: 'use "wait" (the call waits for the decision) or "retry" (answered at once, called again)',
+  tokenHash: "write sha256: and the 64 lowercase hex digits of sha256(token)",
+  approvers:
+    "map approver names (A-Z a-z 0-9 _ . : -) to { token | tokenHash | oauthSubject, roles, grants, tools, actsAs }",
   store: 'use "memory" or "redis://host:6379/0"',
   upstreams: "each upstream needs name plus one of url, command or builtin",
   apiKey: `set it directly, as \${ENV_VAR}, or use apiKeyHash: sha256:<hex>`,
@@ -92,7 +96,9 @@ function toIssues(error: z.ZodError): GatewayIssue[] {
     .map((issue) => {
       const path = issue.path.map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`));
       const joined = path.join("").replace(/^\./, "");
-      const last = issue.path.filter((p) => typeof p === "string").at(-1);
+      // An approver's own problem sits at its name: the fix is how an approver is written.
+      const approver = issue.path[1] === "approvers" && issue.path.length === 3;
+      const last = approver ? "approvers" : issue.path.filter((p) => typeof p === "string").at(-1);
       let message = issue.message;
       if (issue.code === "unrecognized_keys") {
         message = `unknown key(s) ${issue.keys.map((k) => JSON.stringify(k)).join(", ")}`;
