@@ -76,10 +76,13 @@ export function approvalSpecSchema<C extends z.ZodType<PolicyCondition>>(conditi
     reason_required: z.boolean().optional(),
     mode: z.enum(["wait", "retry"]).optional(),
   });
+  type Rule = z.output<typeof rule>;
+  // One object is read as a list of one, so paths are always `approval[i]`; the type
+  // says what may be written: one rule or a list.
   return z.preprocess(
     (v) => (v !== null && typeof v === "object" && !Array.isArray(v) ? [v] : v),
     z.array(rule).min(1, "give at least one approval rule"),
-  );
+  ) as unknown as z.ZodType<Rule | Rule[], z.input<typeof rule> | z.input<typeof rule>[]>;
 }
 
 /** An `approval` entry as written. */

@@ -44,8 +44,8 @@ describe("retry-mode approvals across two gateway processes on Redis", () => {
       "  mode: retry",
       "  elicitation: false",
       "  approvers:",
-      '    ana: { token: "${APPROVER_ANA}", roles: [risk] }',
-      '    ben: { token: "${APPROVER_BEN}", roles: [risk] }',
+      `    ana: { token: "\${APPROVER_ANA}", roles: [risk] }`,
+      `    ben: { token: "\${APPROVER_BEN}", roles: [risk] }`,
       "audit: { path: audit.jsonl }",
     ].join("\n");
     const files = {
