@@ -127,7 +127,7 @@ export function createAdminAuth(o: AdminAuthOptions) {
   const identify = credentials(o);
   const approverNamed = (name: string): Approver | undefined =>
     o.approvers.find((a) => a.name === name) ?? (name === "admin" ? ADMIN_APPROVER : undefined);
-  const fromCookie = (req: Request) => {
+  const fromCookie: FromCookie = (req) => {
     const id = cookieOf(req);
     const session = id === undefined ? undefined : o.sessions.get(id);
     const approver = session && approverNamed(session.approver);
@@ -174,8 +174,22 @@ export function createAdminAuth(o: AdminAuthOptions) {
     next();
   }
 
-  const sessionRoutes: Router = express.Router();
-  sessionRoutes.post("/session", express.json({ limit: "16kb" }), async (req, res) => {
+  return { authenticate, sessionRoutes: sessionRoutes(o, identify, fromCookie) };
+}
+
+/** The signed-in session of a request's cookie, with its approver. */
+type FromCookie = (
+  req: Request,
+) => { id: string; session: ApproverSession; approver: Approver } | undefined;
+
+/** `POST /session` (sign in with a credential), `GET /session`, `DELETE /session` (sign out). */
+function sessionRoutes(
+  o: AdminAuthOptions,
+  identify: ReturnType<typeof credentials>,
+  fromCookie: FromCookie,
+): Router {
+  const router: Router = express.Router();
+  router.post("/session", express.json({ limit: "16kb" }), async (req, res) => {
     if (blocked(o.throttle, req, res)) return;
     const address = req.socket.remoteAddress ?? "unknown";
     const body = SignIn.safeParse(req.body);
@@ -201,17 +215,17 @@ export function createAdminAuth(o: AdminAuthOptions) {
     });
     res.set("Cache-Control", "no-store").json(sessionView(p.approver, session));
   });
-  sessionRoutes.get("/session", (req, res) => {
+  router.get("/session", (req, res) => {
     const s = fromCookie(req);
     if (!s) return refuse(res, 401, "unauthorized", "not signed in");
     res.set("Cache-Control", "no-store").json(sessionView(s.approver, s.session));
   });
-  sessionRoutes.delete("/session", (req, res) => {
+  router.delete("/session", (req, res) => {
     const s = fromCookie(req);
     if (s && !csrfMatches(s.session, req.get("x-csrf-token")))
       return refuse(res, 403, "csrf", "missing or wrong X-CSRF-Token for this session");
     if (s) o.sessions.delete(s.id);
     res.clearCookie(SESSION_COOKIE, { path: "/admin" }).status(204).end();
   });
-  return { authenticate, sessionRoutes };
+  return router;
 }

@@ -127,61 +127,59 @@ export class ProxySession implements LinkListener {
       entry.progressToken = token;
       this.progress.set(idKey(token), entry);
     }
-    let p: Promise<RpcMessage>;
-    switch (method) {
-      case "ping":
-        p = Promise.resolve({ jsonrpc: "2.0", id, result: {} });
-        break;
-      case "tools/list":
-        p = this.tools.listTools(id, params?.cursor);
-        break;
-      case "tools/call":
-        p =
-          this.tasks && wantsTask(params)
-            ? this.startTask(this.tasks, id, params ?? {})
-            : this.callTool(entry, id, params ?? {});
-        break;
-      case "tasks/get":
-      case "tasks/result":
-      case "tasks/cancel":
-      case "tasks/list":
-        p =
-          this.tasks?.handle(method, id, params) ??
-          this.forward(entry, this.links[0]!, method, params);
-        break;
-      case "prompts/list":
-        p = this.resources.listPrompts(entry, id, params);
-        break;
-      case "prompts/get":
-        p = this.resources.getPrompt(entry, id, params ?? {});
-        break;
-      case "resources/list":
-        p = this.resources.aggregate(entry, id, method, params, "resources");
-        break;
-      case "resources/templates/list":
-        p = this.resources.aggregate(entry, id, method, params, "resourceTemplates");
-        break;
-      case "resources/read":
-      case "resources/subscribe":
-      case "resources/unsubscribe":
-        p = this.resources
-          .routeByUri(params?.uri)
-          .then((link) => this.forward(entry, link, method, params));
-        break;
-      case "completion/complete":
-        p = this.resources.complete(entry, id, params ?? {});
-        break;
-      case "logging/setLevel":
-        p = this.broadcast(entry, id, method, params);
-        break;
-      default:
-        p = this.forward(entry, this.links[0]!, method, params);
-    }
+    const p = this.dispatch(entry, id, method, params);
     const out = shape ?? ((m: RpcMessage) => m);
     p.then(
       (m) => this.finish(entry, out(m)),
       (e: unknown) => this.finish(entry, out(errorResponse(id, e))),
     );
+  }
+
+  /** The answer to one client request, by method (intercepted or relayed). */
+  private dispatch(
+    entry: Open,
+    id: RpcId,
+    method: string,
+    params: RpcMessage["params"],
+  ): Promise<RpcMessage> {
+    switch (method) {
+      case "ping":
+        return Promise.resolve({ jsonrpc: "2.0", id, result: {} });
+      case "tools/list":
+        return this.tools.listTools(id, params?.cursor);
+      case "tools/call":
+        return this.tasks && wantsTask(params)
+          ? this.startTask(this.tasks, id, params ?? {})
+          : this.callTool(entry, id, params ?? {});
+      case "tasks/get":
+      case "tasks/result":
+      case "tasks/cancel":
+      case "tasks/list":
+        return (
+          this.tasks?.handle(method, id, params) ??
+          this.forward(entry, this.links[0]!, method, params)
+        );
+      case "prompts/list":
+        return this.resources.listPrompts(entry, id, params);
+      case "prompts/get":
+        return this.resources.getPrompt(entry, id, params ?? {});
+      case "resources/list":
+        return this.resources.aggregate(entry, id, method, params, "resources");
+      case "resources/templates/list":
+        return this.resources.aggregate(entry, id, method, params, "resourceTemplates");
+      case "resources/read":
+      case "resources/subscribe":
+      case "resources/unsubscribe":
+        return this.resources
+          .routeByUri(params?.uri)
+          .then((link) => this.forward(entry, link, method, params));
+      case "completion/complete":
+        return this.resources.complete(entry, id, params ?? {});
+      case "logging/setLevel":
+        return this.broadcast(entry, id, method, params);
+      default:
+        return this.forward(entry, this.links[0]!, method, params);
+    }
   }
 
   /** A notification POSTed by the client. */

@@ -210,55 +210,31 @@ export interface MemoryApprovalStoreOptions {
  * const approvals = createMemoryApprovalStore();
  */
 export function createMemoryApprovalStore(options: MemoryApprovalStoreOptions = {}): ApprovalStore {
-  const keep = options.keepResolved ?? 100;
-  const records = new Map<string, ApprovalRecord>();
-  const bindings = new Map<string, string>();
-  const resolvedOrder: string[] = [];
-  const listeners = new Set<(event: ApprovalEvent) => void>();
-  const emit = (event: ApprovalEvent) => {
-    for (const l of listeners) l(event);
-  };
-  const get = (id: string) => {
-    const r = records.get(id);
-    if (!r) throw new GatewayError("APPROVAL_NOT_FOUND", `no approval with id ${id}`);
-    return r;
-  };
-  const finished = (next: ApprovalRecord) => {
-    records.set(next.id, next);
-    resolvedOrder.push(next.id);
-    while (resolvedOrder.length > keep) {
-      const old = resolvedOrder.shift();
-      const gone = old === undefined ? undefined : records.get(old);
-      if (old !== undefined) records.delete(old);
-      if (gone?.binding !== undefined && bindings.get(gone.binding) === old)
-        bindings.delete(gone.binding);
-    }
-    emit({ type: "resolved", approval: next });
-  };
+  const m = new MemoryState(options.keepResolved ?? 100);
   return {
     name: "memory",
     async create(record) {
-      records.set(record.id, record);
-      if (record.binding !== undefined) bindings.set(record.binding, record.id);
-      emit({ type: "created", approval: record });
+      m.records.set(record.id, record);
+      if (record.binding !== undefined) m.bindings.set(record.binding, record.id);
+      m.emit({ type: "created", approval: record });
     },
     async get(id) {
-      return records.get(id);
+      return m.records.get(id);
     },
     async listPending() {
-      return [...records.values()]
+      return [...m.records.values()]
         .filter((r) => r.status === "pending")
         .sort((a, b) => a.createdAt - b.createdAt);
     },
     async listRecent(limit = 20) {
-      return resolvedOrder
+      return m.resolvedOrder
         .slice(-limit)
         .reverse()
-        .map((id) => records.get(id))
+        .map((id) => m.records.get(id))
         .filter((r): r is ApprovalRecord => r !== undefined);
     },
     async resolve(id, resolution) {
-      const current = get(id);
+      const current = m.get(id);
       if (current.status !== "pending") return { approval: current, changed: false };
       const next: ApprovalRecord = {
         ...current,
@@ -267,41 +243,78 @@ export function createMemoryApprovalStore(options: MemoryApprovalStoreOptions = 
         resolvedBy: resolution.by,
         resolution: resolution.reason,
       };
-      finished(next);
+      m.finished(next);
       return { approval: next, changed: true };
     },
     async decide(id, decision) {
-      const { result, record } = applyDecision(get(id), decision);
+      const { result, record } = applyDecision(m.get(id), decision);
       if (result === "recorded") {
-        records.set(id, record);
-        emit({ type: "decided", approval: record });
-      } else if (result === "approved" || result === "rejected") finished(record);
+        m.records.set(id, record);
+        m.emit({ type: "decided", approval: record });
+      } else if (result === "approved" || result === "rejected") m.finished(record);
       return { result, approval: record };
     },
     async findByBinding(binding) {
-      const id = bindings.get(binding);
-      return id === undefined ? undefined : records.get(id);
+      const id = m.bindings.get(binding);
+      return id === undefined ? undefined : m.records.get(id);
     },
-    async consume(id, at) {
-      const r = records.get(id);
-      if (!r || r.status !== "approved" || r.consumedAt !== undefined || r.expiresAt <= at)
-        return false;
-      records.set(id, { ...r, consumedAt: at });
-      if (r.binding !== undefined && bindings.get(r.binding) === id) bindings.delete(r.binding);
-      return true;
-    },
+    consume: async (id, at) => m.consume(id, at),
     async clearBinding(binding, id) {
-      if (bindings.get(binding) === id) bindings.delete(binding);
+      if (m.bindings.get(binding) === id) m.bindings.delete(binding);
     },
     subscribe(listener) {
-      listeners.add(listener);
-      return () => listeners.delete(listener);
+      m.listeners.add(listener);
+      return () => m.listeners.delete(listener);
     },
     async ready() {
       return { ok: true };
     },
     async close() {
-      listeners.clear();
+      m.listeners.clear();
     },
   };
+}
+
+/** The memory store's state: records, bindings, the resolved order and listeners. */
+class MemoryState {
+  readonly records = new Map<string, ApprovalRecord>();
+  readonly bindings = new Map<string, string>();
+  readonly resolvedOrder: string[] = [];
+  readonly listeners = new Set<(event: ApprovalEvent) => void>();
+
+  constructor(private readonly keep: number) {}
+
+  emit(event: ApprovalEvent): void {
+    for (const l of this.listeners) l(event);
+  }
+
+  get(id: string): ApprovalRecord {
+    const r = this.records.get(id);
+    if (!r) throw new GatewayError("APPROVAL_NOT_FOUND", `no approval with id ${id}`);
+    return r;
+  }
+
+  /** Stores a record that just ended, forgets the oldest beyond `keep`, announces it. */
+  finished(next: ApprovalRecord): void {
+    this.records.set(next.id, next);
+    this.resolvedOrder.push(next.id);
+    while (this.resolvedOrder.length > this.keep) {
+      const old = this.resolvedOrder.shift() as string;
+      const gone = this.records.get(old);
+      this.records.delete(old);
+      if (gone?.binding !== undefined && this.bindings.get(gone.binding) === old)
+        this.bindings.delete(gone.binding);
+    }
+    this.emit({ type: "resolved", approval: next });
+  }
+
+  consume(id: string, at: number): boolean {
+    const r = this.records.get(id);
+    if (!r || r.status !== "approved" || r.consumedAt !== undefined || r.expiresAt <= at)
+      return false;
+    this.records.set(id, { ...r, consumedAt: at });
+    if (r.binding !== undefined && this.bindings.get(r.binding) === id)
+      this.bindings.delete(r.binding);
+    return true;
+  }
 }
