@@ -198,12 +198,22 @@ function sessionRoutes(
       return;
     }
     const p = await identify(body.data.credential.trim()).catch(() => undefined);
-    if (!p?.approver) {
+    if (!p) {
       o.throttle.failed(address);
       refuse(res, 401, "unauthorized", "that is not an approver credential");
       return;
     }
     o.throttle.succeeded(address);
+    if (!p.approver) {
+      // The admin token is a good credential (no throttle), but it decides nothing here.
+      refuse(
+        res,
+        403,
+        "not_an_approver",
+        "the admin token is not an approver; use it as a Bearer token",
+      );
+      return;
+    }
     const { id, session } = o.sessions.create(p.approver.name);
     const secure = req.secure || req.get("x-forwarded-proto") === "https";
     res.cookie(SESSION_COOKIE, id, {

@@ -130,6 +130,22 @@ describe.each(backends)("retry mode with a fake clock (%s)", (_name, make) => {
     expect(events.filter((e) => e.type === "approval.requested").length).toBeGreaterThanOrEqual(4);
   });
 
+  it("an approval for one user of a shared grant is not consumed by another user", async () => {
+    clock = 3_000_000;
+    const [store] = make();
+    const approve = createApprover({ store, now, mode: "retry" });
+    const deps = { store, lifecycle: createApprovalLifecycle(), policyOf: () => undefined, now };
+    const first = await approve(call({ amount: 9 }, { subject: "user-1" }));
+    const id = (first as { approvalId: string }).approvalId;
+    await decideApproval(deps, bob, id, "approve", undefined);
+    const other = await approve(call({ amount: 9 }, { subject: "user-2" }));
+    expect(other).toMatchObject({ outcome: "held" });
+    expect((other as { approvalId: string }).approvalId).not.toBe(id);
+    await expect(approve(call({ amount: 9 }, { subject: "user-1" }))).resolves.toMatchObject({
+      outcome: "approved",
+    });
+  });
+
   it("masks secrets in stored records and events", async () => {
     clock = 2_000_000;
     const [store] = make();

@@ -240,6 +240,24 @@ describe.skipIf(!executablePath)(
       });
       expect((await big).isError).toBe(true);
 
+      // The admin token is a good credential but no approver: sign-in says so, and never
+      // counts it as a failed guess (the page falls back to it for operations).
+      for (let i = 0; i < 12; i++) {
+        const r = await fetch(`${t.gw.url}/admin/api/session`, {
+          method: "POST",
+          headers: { "Content-Type": "application/json" },
+          body: JSON.stringify({ credential: ADMIN_TOKEN }),
+        });
+        expect(r.status).toBe(403);
+      }
+      // A sign-in form posted from another site (no JSON content type) is refused.
+      const form = await fetch(`${t.gw.url}/admin/api/session`, {
+        method: "POST",
+        headers: { "Content-Type": "text/plain" },
+        body: JSON.stringify({ credential: BOB }),
+      });
+      expect(form.status).toBe(400);
+
       // Sign out: the page asks again, and the old cookie no longer works.
       await alice.locator("#signOut").click();
       await alice.locator("#login").waitFor();

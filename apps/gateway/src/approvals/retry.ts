@@ -26,9 +26,17 @@ export interface RetryDeps {
   readonly onError?: ((err: unknown) => void) | undefined;
 }
 
-/** The key identical calls share: same grant, same tool, same argument digest. */
-export function bindingOf(grant: string, tool: string, digest: string): string {
-  return sha256Hex(`${grant}\n${tool}\n${digest}`);
+/**
+ * The key identical calls share: same grant, same caller (OAuth subject: several users
+ * may share one grant), same tool, same argument digest.
+ */
+export function bindingOf(
+  grant: string,
+  subject: string | undefined,
+  tool: string,
+  digest: string,
+): string {
+  return sha256Hex(JSON.stringify([grant, subject ?? null, tool, digest]));
 }
 
 const iso = (t: number) => new Date(t).toISOString();
@@ -91,7 +99,7 @@ export function retryApprover(deps: RetryDeps) {
   return async function approveByRetry(call: HeldCall): Promise<HeldCallOutcome | HeldOutcome> {
     try {
       const at = deps.now();
-      const binding = bindingOf(call.grant, call.tool, call.argumentsDigest);
+      const binding = bindingOf(call.grant, call.subject, call.tool, call.argumentsDigest);
       const existing = await deps.store.findByBinding(binding);
       const answer = existing && (await fromExisting(deps, existing, at));
       if (answer !== undefined) return answer;
