@@ -127,9 +127,9 @@ export function createAdminAuth(o: AdminAuthOptions) {
   const identify = credentials(o);
   const approverNamed = (name: string): Approver | undefined =>
     o.approvers.find((a) => a.name === name) ?? (name === "admin" ? ADMIN_APPROVER : undefined);
-  const fromCookie: FromCookie = (req) => {
+  const fromCookie: FromCookie = async (req) => {
     const id = cookieOf(req);
-    const session = id === undefined ? undefined : o.sessions.get(id);
+    const session = id === undefined ? undefined : await o.sessions.get(id);
     const approver = session && approverNamed(session.approver);
     return id && session && approver ? { id, session, approver } : undefined;
   };
@@ -150,7 +150,7 @@ export function createAdminAuth(o: AdminAuthOptions) {
       next();
       return;
     }
-    const s = fromCookie(req);
+    const s = await fromCookie(req);
     if (!s) {
       refuse(
         res,
@@ -180,7 +180,7 @@ export function createAdminAuth(o: AdminAuthOptions) {
 /** The signed-in session of a request's cookie, with its approver. */
 type FromCookie = (
   req: Request,
-) => { id: string; session: ApproverSession; approver: Approver } | undefined;
+) => Promise<{ id: string; session: ApproverSession; approver: Approver } | undefined>;
 
 /** `POST /session` (sign in with a credential), `GET /session`, `DELETE /session` (sign out). */
 function sessionRoutes(
@@ -214,7 +214,7 @@ function sessionRoutes(
       );
       return;
     }
-    const { id, session } = o.sessions.create(p.approver.name);
+    const { id, session } = await o.sessions.create(p.approver.name);
     const secure = req.secure || req.get("x-forwarded-proto") === "https";
     res.cookie(SESSION_COOKIE, id, {
       httpOnly: true,
@@ -225,16 +225,16 @@ function sessionRoutes(
     });
     res.set("Cache-Control", "no-store").json(sessionView(p.approver, session));
   });
-  router.get("/session", (req, res) => {
-    const s = fromCookie(req);
+  router.get("/session", async (req, res) => {
+    const s = await fromCookie(req);
     if (!s) return refuse(res, 401, "unauthorized", "not signed in");
     res.set("Cache-Control", "no-store").json(sessionView(s.approver, s.session));
   });
-  router.delete("/session", (req, res) => {
-    const s = fromCookie(req);
+  router.delete("/session", async (req, res) => {
+    const s = await fromCookie(req);
     if (s && !csrfMatches(s.session, req.get("x-csrf-token")))
       return refuse(res, 403, "csrf", "missing or wrong X-CSRF-Token for this session");
-    if (s) o.sessions.delete(s.id);
+    if (s) await o.sessions.delete(s.id);
     res.clearCookie(SESSION_COOKIE, { path: "/admin" }).status(204).end();
   });
   return router;

@@ -98,6 +98,11 @@ function createStateParts(rt: Runtime, mcpRef: () => ToolgateMcp | undefined) {
   const approvals = backend.create(location, { now: rt.now });
   rt.cleanups.add(() => approvals.close());
   const lifecycle = createApprovalLifecycle();
+  // On a shared backend a page signed in through one instance works through all.
+  const sessionRuntime = { now: rt.now, ttlMs: config.approvals.sessionTtlMs };
+  const sessions =
+    backend.sessions?.(location, sessionRuntime) ?? createApproverSessions(sessionRuntime);
+  rt.cleanups.add(async () => sessions.close?.());
   rt.cleanups.add(startExpirySweep(rt, approvals, lifecycle));
   const metrics = createGatewayMetrics({
     pendingApprovals: async () => (await approvals.listPending()).length,
@@ -126,6 +131,7 @@ function createStateParts(rt: Runtime, mcpRef: () => ToolgateMcp | undefined) {
     store,
     approvals,
     lifecycle,
+    sessions,
     metrics,
     feed,
     feedShared: sharedFeed !== undefined,
@@ -237,7 +243,7 @@ function adminSurface(
     approvals: parts.approvals,
     token: loaded.adminToken,
     approvers: loaded.approvers,
-    sessions: createApproverSessions({ ttlMs: loaded.config.approvals.sessionTtlMs, now }),
+    sessions: parts.sessions,
     oauth: approverOAuth(rt, parts.resourceUrl),
     lifecycle: parts.lifecycle,
     policyOf: (grant) => loaded.grants.find((g) => g.name === grant)?.policyPath,
