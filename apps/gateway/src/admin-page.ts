@@ -1,8 +1,10 @@
 /**
  * The approvals page: one static HTML document with inline CSS and vanilla JS, no build
- * step. It reads the admin token from `?token=` (then drops it from the address bar) or
- * asks for it once, keeps it in sessionStorage, and talks to `/admin/api`. Everything
- * from the server is inserted with textContent, never innerHTML.
+ * step. An approver signs in with their credential (server-side session in an HttpOnly
+ * cookie; the session's CSRF token, kept in memory only, goes with every change). The
+ * admin token still opens it (`?token=`, dropped from the address bar, or the form) for
+ * operations, and decides only when no approvers are configured. Everything from the
+ * server is inserted with textContent, never innerHTML.
  */
 export const ADMIN_PAGE_HTML = `<!doctype html>
 <html lang="en">
@@ -61,17 +63,21 @@ export const ADMIN_PAGE_HTML = `<!doctype html>
   .login input { width:100%; padding:9px 11px; border:1px solid var(--line); border-radius:7px; font:inherit; margin:10px 0; }
   .muted { color:var(--muted); }
   .resolved { font-size:12px; color:var(--muted); }
+  .progress { font-size:12.5px; margin:0 0 10px; color:#344054; }
+  .cannot, .error { font-size:12.5px; color:var(--bad); margin:0 0 10px; }
+  header .who { font-size:13px; color:#e5e7eb; }
+  header button { padding:3px 10px; font-size:12px; background:#374151; color:#fff; }
   @media (max-width: 900px) { main { grid-template-columns: 1fr; } }
 </style>
 </head>
 <body>
 <header><h1>Toolgate</h1><span class="muted" style="color:#9ca3af">Approvals</span>
   <a href="/admin/studio" style="color:#cbd5e1;font-size:13px;text-decoration:none">Policy studio →</a>
-  <span class="status" id="status"><span class="dot" id="dot"></span><span id="statusText">connecting…</span></span></header>
+  <span class="status" id="status"><span class="who" id="who"></span> <button id="signOut" type="button" hidden>Sign out</button> <span class="dot" id="dot"></span><span id="statusText">connecting…</span></span></header>
 <div id="login" class="login card" hidden>
-  <h2 style="margin-top:0">Admin token</h2>
-  <p class="muted">The gateway printed it at start-up (or set <code>TOOLGATE_ADMIN_TOKEN</code>).</p>
-  <form id="loginForm"><input id="tokenInput" type="password" autocomplete="off" placeholder="admin token" aria-label="admin token"><button class="approve" type="submit">Open</button></form>
+  <h2 style="margin-top:0">Sign in</h2>
+  <p class="muted">Approvers: your approver token (or an OAuth access token). Operators: the admin token the gateway printed at start-up (or <code>TOOLGATE_ADMIN_TOKEN</code>).</p>
+  <form id="loginForm"><input id="tokenInput" type="password" autocomplete="off" placeholder="credential" aria-label="credential"><button class="approve" type="submit">Sign in</button></form>
   <p id="loginError" style="color:var(--bad)"></p>
 </div>
 <main id="app" hidden>
@@ -98,6 +104,8 @@ export const ADMIN_PAGE_HTML = `<!doctype html>
     history.replaceState(null, "", location.pathname + (params.toString() ? "?" + params : ""));
   }
   let token = sessionStorage.getItem("toolgate.admin") || "";
+  let csrf = "";
+  let me = null;
   let pending = [];
   let recentResolved = [];
   let decisions = [];
@@ -115,12 +123,34 @@ export const ADMIN_PAGE_HTML = `<!doctype html>
     return n;
   }
   async function api(path, init) {
-    const res = await fetch("/admin/api" + path, { ...init, headers: { "Authorization": "Bearer " + token, "Content-Type": "application/json" } });
-    if (res.status === 401) { showLogin("That token was not accepted."); throw new Error("unauthorized"); }
+    const headers = { "Content-Type": "application/json" };
+    if (token) headers["Authorization"] = "Bearer " + token;
+    if (csrf && init && init.method && init.method !== "GET") headers["X-CSRF-Token"] = csrf;
+    const res = await fetch("/admin/api" + path, { ...init, headers, credentials: "same-origin" });
+    if (res.status === 401) { showLogin("Not signed in, or that credential was not accepted."); throw new Error("unauthorized"); }
     return res;
   }
-  function showLogin(msg) { $("app").hidden = true; $("login").hidden = false; $("loginError").textContent = msg || ""; }
-  $("loginForm").addEventListener("submit", (e) => { e.preventDefault(); token = $("tokenInput").value.trim(); sessionStorage.setItem("toolgate.admin", token); start(); });
+  function showLogin(msg) { $("app").hidden = true; $("login").hidden = false; $("loginError").textContent = msg || ""; showWho(); }
+  function showWho() {
+    $("who").textContent = me ? "Signed in as " + me.approver + (me.roles && me.roles.length ? " (" + me.roles.join(", ") + ")" : "") : token ? "admin token" : "";
+    $("signOut").hidden = !me && !token;
+  }
+  async function signIn(credential) {
+    const res = await fetch("/admin/api/session", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ credential }), credentials: "same-origin" });
+    if (res.ok) { me = await res.json(); csrf = me.csrf; token = ""; sessionStorage.removeItem("toolgate.admin"); return true; }
+    return false;
+  }
+  $("loginForm").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const credential = $("tokenInput").value.trim(); $("tokenInput").value = "";
+    // An approver gets a session; anything else is tried as the admin token (operations).
+    if (!(await signIn(credential))) { token = credential; sessionStorage.setItem("toolgate.admin", token); }
+    start();
+  });
+  $("signOut").addEventListener("click", async () => {
+    if (me) await fetch("/admin/api/session", { method: "DELETE", headers: { "X-CSRF-Token": csrf }, credentials: "same-origin" });
+    me = null; csrf = ""; token = ""; sessionStorage.removeItem("toolgate.admin"); showLogin("Signed out.");
+  });
   const fmtTime = (t) => new Date(t).toLocaleTimeString([], { hour12: false });
   function left(ms) { const s = Math.max(0, Math.round(ms / 1000)); return s >= 60 ? Math.floor(s / 60) + "m " + (s % 60) + "s" : s + "s"; }
 
@@ -133,8 +163,13 @@ export const ADMIN_PAGE_HTML = `<!doctype html>
       const reason = el("input", { type: "text", placeholder: "reason (optional, shown to the agent)", "data-reason": a.id });
       const approve = el("button", { class: "approve", "data-action": "approve", "data-id": a.id, type: "button" }, "Approve");
       const reject = el("button", { class: "reject", "data-action": "reject", "data-id": a.id, type: "button" }, "Reject");
-      approve.onclick = () => resolve(a.id, "approve", reason.value, [approve, reject]);
-      reject.onclick = () => resolve(a.id, "reject", reason.value, [approve, reject]);
+      const error = el("div", { class: "error", "data-error": a.id });
+      approve.onclick = () => resolve(a.id, "approve", reason.value, [approve, reject], error);
+      reject.onclick = () => resolve(a.id, "reject", reason.value, [approve, reject], error);
+      if (a.rule && a.rule.reasonRequired) reason.placeholder = "reason (required)";
+      if (a.cannotApprove) approve.disabled = true;
+      const progress = "approvals " + a.approvedBy.length + " of " + a.needed + (a.approvedBy.length ? " · approved by " + a.approvedBy.join(", ") : "") +
+        (a.remaining ? " · " + a.remaining + " more needed" : "") + (a.rule && a.rule.from ? " · from " + a.rule.from.join(", ") : "") + (a.mode === "retry" ? " · the agent retries after approval" : "");
       box.append(el("div", { class: "card approval", "data-approval": a.id },
         el("div", { class: "top" }, el("span", { class: "tool" }, a.tool), el("span", { class: "pill grant" }, "grant " + a.grant), el("span", { class: "pill" }, a.upstream),
           el("span", { class: "expires", "data-expires": String(a.expiresAt) }, "expires in " + left(a.expiresAt - Date.now() - skew))),
@@ -142,6 +177,9 @@ export const ADMIN_PAGE_HTML = `<!doctype html>
         el("pre", { class: "args", "data-args": a.id }, JSON.stringify(a.arguments, null, 2)),
         a.masked && a.masked.length ? el("div", { class: "masked", "data-masked": a.id }, "masked (secret, not shown): " + a.masked.join(", ")) : null,
         el("div", { class: "meta" }, "digest " + a.argumentsDigest + "  ·  session " + (a.session || "—") + "  ·  held " + fmtTime(a.createdAt)),
+        el("div", { class: "progress", "data-progress": a.id }, progress),
+        a.cannotApprove ? el("div", { class: "cannot", "data-cannot": a.id }, a.cannotApprove) : null,
+        error,
         el("div", { class: "actions" }, reason, reject, approve)));
     }
   }
@@ -181,12 +219,16 @@ export const ADMIN_PAGE_HTML = `<!doctype html>
       box.append(card);
     }
   }
-  async function resolve(id, action, reason, buttons) {
+  async function resolve(id, action, reason, buttons, error) {
     buttons.forEach((b) => (b.disabled = true));
-    try {
-      const res = await api("/approvals/" + encodeURIComponent(id) + "/" + action, { method: "POST", body: JSON.stringify(reason ? { reason } : {}) });
-      if (!res.ok && res.status !== 409) { const j = await res.json().catch(() => ({})); alert(j.message || "failed: HTTP " + res.status); }
-    } finally { await loadApprovals(); }
+    const res = await api("/approvals/" + encodeURIComponent(id) + "/" + action, { method: "POST", body: JSON.stringify(reason ? { reason } : {}) }).catch(() => null);
+    if (res && !res.ok) {
+      const j = await res.json().catch(() => ({}));
+      error.textContent = j.message || "failed: HTTP " + res.status;
+      buttons.forEach((b) => (b.disabled = false));
+      return;
+    }
+    await loadApprovals();
   }
   async function loadApprovals() {
     const j = await (await api("/approvals")).json();
@@ -241,7 +283,12 @@ export const ADMIN_PAGE_HTML = `<!doctype html>
   }, 1000);
   setInterval(() => { if (!$("app").hidden) { loadCounters().catch(() => {}); loadGuardrails().catch(() => {}); } }, 5000);
   async function start() {
-    if (!token) { showLogin(); return; }
+    if (!token && !me) {
+      const res = await fetch("/admin/api/session", { credentials: "same-origin" }).catch(() => null);
+      if (res && res.ok) { me = await res.json(); csrf = me.csrf; }
+    }
+    showWho();
+    if (!token && !me) { showLogin(); return; }
     try { await loadApprovals(); } catch { return; }
     $("login").hidden = true; $("app").hidden = false;
     loadDecisions().catch(() => {}); loadCounters().catch(() => {});

@@ -6,6 +6,7 @@ import {
 } from "@toolgate/mcp-express";
 import { StoreConfigSchema } from "@toolgate/rate-limit-store";
 import { z } from "zod";
+import { ApproversSchema } from "./approvals/approvers-config.js";
 import { ApprovalStoreSchema } from "./approvals/backends.js";
 import { WebhooksSchema } from "./webhooks/config.js";
 
@@ -197,6 +198,28 @@ export const GatewayConfigSchema = z.strictObject({
       // Where pending approvals live ("memory", "redis://..."); unset: the counter
       // store's backend. Chosen by URL scheme through the approvals backend registry.
       store: ApprovalStoreSchema.optional(),
+      // Named approvers; without any, the admin token decides as "admin" (one approver).
+      approvers: ApproversSchema.default({}),
+      // wait: the held call waits (up to timeoutMs); retry: it is answered at once and
+      // the client calls again after approval. A policy's approval rule may override it.
+      mode: z.enum(["wait", "retry"]).default("wait"),
+      // How long a retry-mode approval may wait and then be consumed (rule `expires` overrides).
+      retryExpiresMs: z
+        .number()
+        .int()
+        .min(1000, "use at least 1000 ms")
+        .max(7 * 86_400_000, "use at most 7 days")
+        .default(3_600_000),
+      // Offer MCP tasks for tools/call: a held call the client runs as a task waits as
+      // long as its approval may (rule `expires`, else retryExpiresMs), not timeoutMs.
+      tasks: z.boolean().default(true),
+      // Lifetime of an approver's sign-in on the approvals page.
+      sessionTtlMs: z
+        .number()
+        .int()
+        .min(60_000, "use at least one minute")
+        .max(86_400_000, "use at most one day")
+        .default(8 * 3_600_000),
     })
     .default({
       timeoutMs: 55_000,
@@ -204,6 +227,11 @@ export const GatewayConfigSchema = z.strictObject({
       elicitation: true,
       callerMayApprove: false,
       secretArguments: [],
+      approvers: {},
+      mode: "wait",
+      retryExpiresMs: 3_600_000,
+      tasks: true,
+      sessionTtlMs: 8 * 3_600_000,
     }),
   /** Webhooks told about approval events (requested, decided, expired); see webhooks/. */
   webhooks: WebhooksSchema,

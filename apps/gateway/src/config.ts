@@ -5,6 +5,7 @@ import { fileURLToPath } from "node:url";
 import { upstreamKind } from "@toolgate/mcp-express";
 import { parseDocument } from "yaml";
 import type { z } from "zod";
+import { type ResolvedApprover, resolveApprovers } from "./approvals/approvers-config.js";
 import { type GatewayConfig, GatewayConfigSchema } from "./config-schema.js";
 import { GatewayError, type GatewayIssue } from "./errors.js";
 import { sha256Hex } from "./mask.js";
@@ -34,6 +35,10 @@ const WEBHOOK_FIX = `write each webhook as { name: ops, url: https://..., kind: 
 /** Fixes shown next to schema problems, by the last path segment. */
 const FIXES: Record<string, string> = {
   port: "use a number from 0 to 65535 (0 picks a free port)",
+  mode: 'use "wait" (the call waits for the decision) or "retry" (answered at once, called again)',
+  tokenHash: "write sha256: and the 64 lowercase hex digits of sha256(token)",
+  approvers:
+    "map approver names (A-Z a-z 0-9 _ . : -) to { token | tokenHash | oauthSubject, roles, grants, tools, actsAs }",
   store: 'use "memory" or "redis://host:6379/0"',
   upstreams: "each upstream needs name plus one of url, command or builtin",
   apiKey: `set it directly, as \${ENV_VAR}, or use apiKeyHash: sha256:<hex>`,
@@ -94,7 +99,9 @@ function toIssues(error: z.ZodError): GatewayIssue[] {
     .map((issue) => {
       const path = issue.path.map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`));
       const joined = path.join("").replace(/^\./, "");
-      const last = issue.path.filter((p) => typeof p === "string").at(-1);
+      // An approver's own problem sits at its name: the fix is how an approver is written.
+      const approver = issue.path[1] === "approvers" && issue.path.length === 3;
+      const last = approver ? "approvers" : issue.path.filter((p) => typeof p === "string").at(-1);
       let message = issue.message;
       if (issue.code === "unrecognized_keys") {
         message = `unknown key(s) ${issue.keys.map((k) => JSON.stringify(k)).join(", ")}`;
@@ -175,6 +182,8 @@ export interface LoadedConfig {
   /** The config file used, or undefined when running on embedded defaults. */
   readonly file?: string | undefined;
   readonly adminToken: string;
+  /** Named approvers (`approvals.approvers`); empty: the admin token decides as "admin". */
+  readonly approvers: readonly ResolvedApprover[];
   /** True when the admin token was generated (print it once). */
   readonly adminTokenGenerated: boolean;
 }
@@ -221,6 +230,12 @@ export function loadGatewayConfig(options: LoadConfigOptions): LoadedConfig {
     oauth: resolveOAuth(config, abs),
     file,
     adminToken,
+    approvers: resolveApprovers(config.approvals.approvers, {
+      grants,
+      oauthConfigured: config.auth?.oauth !== undefined,
+      callerMayApprove: config.approvals.callerMayApprove,
+      abs,
+    }),
     adminTokenGenerated: !config.approvals.adminToken && !tokenFromEnv,
   };
 }

@@ -1,13 +1,22 @@
 import { randomUUID } from "node:crypto";
 import type { Server } from "node:http";
 import type { UpstreamConfig } from "@toolgate/mcp-express";
-import { AuthThrottle, normalizeHost, type ToolgateMcp } from "@toolgate/mcp-express";
+import {
+  AuthThrottle,
+  createOAuthVerifier,
+  normalizeHost,
+  type OAuthVerifier,
+  type ToolgateMcp,
+} from "@toolgate/mcp-express";
 import type { MeteredCounterStore, PolicyHolder } from "@toolgate/policy-engine";
 import { createCounterStore } from "@toolgate/rate-limit-store";
 import express, { type Express, type Router } from "express";
 import { type CounterView, createAdminRouter } from "./admin.js";
 import { chooseApprovalBackend } from "./approvals/backends.js";
+import { type ApprovalLifecycle, createApprovalLifecycle } from "./approvals/events.js";
+import { sweepExpired } from "./approvals/retry.js";
 import type { ApprovalStore } from "./approvals/store.js";
+import { createApproverSessions } from "./approver-sessions.js";
 import { AuditLog } from "./audit.js";
 import { DEFAULT_POLICY_PATH, type LoadedConfig, mcpAllowedHosts } from "./config.js";
 import { DecisionFeed } from "./feed.js";
@@ -59,6 +68,12 @@ export interface RunningGateway {
   readonly mcp: ToolgateMcp;
   readonly metrics: GatewayMetrics;
   readonly approvals: ApprovalStore;
+  /**
+   * Approval lifecycle events (`approval.requested` / `approval.decided` /
+   * `approval.expired`), each emitted once by the instance that made the change, with
+   * arguments masked as approvers see them: subscribe with `approvalEvents.on(listener)`.
+   */
+  readonly approvalEvents: ApprovalLifecycle;
   readonly store: MeteredCounterStore;
   readonly feed: DecisionFeed;
   readonly logger: Logger;
@@ -82,11 +97,18 @@ function createStateParts(rt: Runtime, mcpRef: () => ToolgateMcp | undefined) {
   const store = createCounterStore(config.store, { now: rt.now });
   rt.cleanups.add(() => store.close());
   const { backend, location } = chooseApprovalBackend(config.approvals.store, config.store);
-  const stored = backend.create(location, { now: rt.now });
-  rt.cleanups.add(() => stored.close());
+  const approvals = backend.create(location, { now: rt.now });
+  rt.cleanups.add(() => approvals.close());
+  const lifecycle = createApprovalLifecycle();
+  // On a shared backend a page signed in through one instance works through all.
+  const sessionRuntime = { now: rt.now, ttlMs: config.approvals.sessionTtlMs };
+  const sessions =
+    backend.sessions?.(location, sessionRuntime) ?? createApproverSessions(sessionRuntime);
+  rt.cleanups.add(async () => sessions.close?.());
+  rt.cleanups.add(startExpirySweep(rt, approvals, lifecycle));
   let webhooks: ApprovalWebhooks | undefined;
   const metrics = createGatewayMetrics({
-    pendingApprovals: async () => (await stored.listPending()).length,
+    pendingApprovals: async () => (await approvals.listPending()).length,
     webhookQueue: () => webhooks?.dispatcher.size() ?? 0,
     // The MCP endpoint is created after the metrics it reports into; these read it at
     // scrape time.
@@ -101,8 +123,8 @@ function createStateParts(rt: Runtime, mcpRef: () => ToolgateMcp | undefined) {
     logger: rt.logger,
   });
   rt.cleanups.add(() => webhooks?.close());
-  // Approvals created or resolved through this instance are announced to the webhooks.
-  const approvals = webhooks.watch(stored);
+  // Each approval transition made through this instance is announced to the webhooks once.
+  rt.cleanups.add(webhooks.listen(lifecycle));
   const feed = new DecisionFeed(200);
   // Where the backend is shared, every instance's page shows the decisions of all.
   const sharedFeed = backend.shareFeed?.(feed, location, randomUUID());
@@ -122,6 +144,8 @@ function createStateParts(rt: Runtime, mcpRef: () => ToolgateMcp | undefined) {
   return {
     store,
     approvals,
+    lifecycle,
+    sessions,
     metrics,
     feed,
     feedShared: sharedFeed !== undefined,
@@ -132,6 +156,42 @@ function createStateParts(rt: Runtime, mcpRef: () => ToolgateMcp | undefined) {
 }
 
 type StateParts = ReturnType<typeof createStateParts>;
+
+/** How often approvals nobody waits on (retry mode, dead holders) are checked for expiry. */
+const EXPIRY_SWEEP_MS = 5_000;
+
+/** Expires lapsed approvals on a timer, so `approval.expired` fires without a retry. */
+function startExpirySweep(
+  rt: Runtime,
+  approvals: ApprovalStore,
+  lifecycle: ApprovalLifecycle,
+): () => void {
+  const timer = setInterval(() => {
+    sweepExpired({ store: approvals, now: rt.now, lifecycle }).catch((err: unknown) =>
+      rt.logger.warn({ err: (err as Error).message }, "approval expiry sweep failed"),
+    );
+  }, EXPIRY_SWEEP_MS);
+  timer.unref?.();
+  return () => clearInterval(timer);
+}
+
+/** Verifies approvers' OAuth access tokens, when some approver is identified by subject. */
+function approverOAuth(rt: Runtime, resourceUrl: () => string): OAuthVerifier | undefined {
+  const { oauth, approvers } = rt.loaded;
+  if (!oauth || !approvers.some((a) => a.oauthSubject !== undefined)) return undefined;
+  return createOAuthVerifier({
+    issuer: oauth.issuer,
+    jwksUri: oauth.jwksUri,
+    resource: () => oauth.resource ?? resourceUrl(),
+    audience: oauth.audience,
+    grantClaim: oauth.grantClaim,
+    algorithms: oauth.algorithms,
+    clockToleranceSec: oauth.clockToleranceSec,
+    jwksCooldownMs: oauth.jwksCooldownMs,
+    jwksMaxAgeMs: oauth.jwksMaxAgeMs,
+    now: rt.now,
+  });
+}
 
 /** The admin page's view of each grant's counters, through the engine's limit view. */
 function counterView(
@@ -177,6 +237,7 @@ function adminSurface(
     readonly upstreams: readonly UpstreamConfig[];
     readonly authThrottle: AuthThrottle;
     readonly reloadPolicy: (path: string) => Promise<boolean>;
+    readonly resourceUrl: () => string;
   },
 ): { readonly admin: Router; readonly pages: Router } {
   const { loaded, now, logger } = rt;
@@ -196,6 +257,11 @@ function adminSurface(
   const admin = createAdminRouter({
     approvals: parts.approvals,
     token: loaded.adminToken,
+    approvers: loaded.approvers,
+    sessions: parts.sessions,
+    oauth: approverOAuth(rt, parts.resourceUrl),
+    lifecycle: parts.lifecycle,
+    policyOf: (grant) => loaded.grants.find((g) => g.name === grant)?.policyPath,
     throttle: parts.authThrottle,
     feed: parts.feed,
     feedScope: parts.feedShared ? "all instances (since this one started)" : "this instance",
@@ -291,7 +357,15 @@ async function compose(rt: Runtime, options: GatewayOptions): Promise<RunningGat
   const http = await startHttpServer({
     ...parts,
     mcp,
-    ...adminSurface(rt, { ...parts, policies, holderOf, upstreams, authThrottle, reloadPolicy }),
+    ...adminSurface(rt, {
+      ...parts,
+      policies,
+      holderOf,
+      upstreams,
+      authThrottle,
+      reloadPolicy,
+      resourceUrl: () => resourceUrl,
+    }),
     logger,
     listen,
     timeouts: config.httpTimeouts,
@@ -343,6 +417,7 @@ function running(
     mcp: parts.mcp,
     metrics: parts.metrics,
     approvals: parts.approvals,
+    approvalEvents: parts.lifecycle,
     store: parts.store,
     feed: parts.feed,
     logger,

@@ -19,14 +19,24 @@ export {
   createApprover,
   DEFAULT_APPROVAL_TIMEOUT_MS,
 } from "./approvals/approver.js";
+export type {
+  ApprovalLifecycle,
+  ApprovalLifecycleEvent,
+  ApprovalLifecycleListener,
+} from "./approvals/events.js";
+export { createApprovalLifecycle } from "./approvals/events.js";
 export type { RedisApprovalStoreOptions } from "./approvals/redis-store.js";
 export { createRedisApprovalStore } from "./approvals/redis-store.js";
+export { retryApprover, sweepExpired } from "./approvals/retry.js";
 export type {
+  ApprovalDecision,
   ApprovalEvent,
   ApprovalRecord,
   ApprovalResolution,
+  ApprovalRule,
   ApprovalStatus,
   ApprovalStore,
+  DecideResult,
   MemoryApprovalStoreOptions,
 } from "./approvals/store.js";
 export { createMemoryApprovalStore } from "./approvals/store.js";

@@ -26,6 +26,7 @@ export const REDACT_PATHS = [
   "*.headers['x-mbx-apikey']",
   "config.approvals.adminToken",
   "config.grants.*.apiKey",
+  "config.approvals.approvers.*.token",
 ];
 
 /** Options of {@link createLogger}. */

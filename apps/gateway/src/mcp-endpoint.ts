@@ -9,7 +9,8 @@ import {
   type UpstreamConfig,
 } from "@toolgate/mcp-express";
 import type { Identity, MeteredCounterStore, PolicyHolder } from "@toolgate/policy-engine";
-import { approvalHoldCeilingMs, createApprover } from "./approvals/approver.js";
+import { approvalHoldCeilingMs, createApprover, MAX_TASK_HOLD_MS } from "./approvals/approver.js";
+import type { ApprovalLifecycle } from "./approvals/events.js";
 import type { ApprovalStore } from "./approvals/store.js";
 import { sha256Hex } from "./mask.js";
 import { oauthPolicyChooser } from "./oauth.js";
@@ -20,6 +21,8 @@ import type { GatewayTracing } from "./tracing.js";
 export interface McpEndpointParts {
   readonly store: MeteredCounterStore;
   readonly approvals: ApprovalStore;
+  /** Where approval lifecycle events go (shared with the admin API). */
+  readonly lifecycle: ApprovalLifecycle;
   readonly decisions: {
     onDecision(e: DecisionEvent): void;
     onRefused(e: RefusedEvent): void;
@@ -41,6 +44,7 @@ function createGatewayApprover(
   rt: Runtime,
   approvals: ApprovalStore,
   holderOf: ReadonlyMap<string, PolicyHolder | undefined>,
+  lifecycle: ApprovalLifecycle,
 ) {
   const { approvals: cfg } = rt.loaded.config;
   if (cfg.callerMayApprove) {
@@ -54,6 +58,9 @@ function createGatewayApprover(
     timeoutMs: cfg.timeoutMs,
     elicitation: cfg.elicitation,
     callerMayApprove: cfg.callerMayApprove,
+    mode: cfg.mode,
+    retryExpiresMs: cfg.retryExpiresMs,
+    lifecycle,
     // Masked for the approver: the config's paths plus the policy's `secret` of the tool.
     secretPaths: (call) => {
       const policy = holderOf.get(call.grant)?.current;
@@ -97,8 +104,11 @@ export function createMcpEndpoint(rt: Runtime, parts: McpEndpointParts): Toolgat
     },
     tracer: parts.tracing?.tracer,
     store: parts.store,
-    approve: createGatewayApprover(rt, parts.approvals, parts.holderOf),
+    approve: createGatewayApprover(rt, parts.approvals, parts.holderOf, parts.lifecycle),
     approvalTimeoutMs: approvalHoldCeilingMs(config.approvals.timeoutMs),
+    taskApprovalTimeoutMs: config.approvals.tasks
+      ? approvalHoldCeilingMs(MAX_TASK_HOLD_MS)
+      : undefined,
     approvalProgressMs: config.approvals.progressMs,
     onDecision: parts.decisions.onDecision,
     onRefused: parts.decisions.onRefused,

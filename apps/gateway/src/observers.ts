@@ -40,6 +40,7 @@ export function metricsObserver(metrics: GatewayMetrics, logger: Logger): Decisi
         metrics.upstreamErrors.inc({ upstream: e.upstream ?? "unknown" });
       if (e.outcome === "approval_rejected") metrics.approvals.inc({ outcome: "rejected" });
       if (e.outcome === "approval_timeout") metrics.approvals.inc({ outcome: "timeout" });
+      if (e.outcome === "approval_held") metrics.approvals.inc({ outcome: "held" });
       if (d.effect === "require_approval" && e.outcome === "forwarded") {
         metrics.approvals.inc({ outcome: "approved" });
       }

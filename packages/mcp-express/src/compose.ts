@@ -94,6 +94,7 @@ export function toolCallDeps(
     // No hook, no events: they are not even built.
     onDecision: guarded(options.onDecision, seams.logger, "onDecision"),
     approvalTimeoutMs: options.approvalTimeoutMs ?? 120_000,
+    taskApprovalTimeoutMs: options.taskApprovalTimeoutMs,
     approvalProgressMs: options.approvalProgressMs ?? 5_000,
     ...seams,
   };

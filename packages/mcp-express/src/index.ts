@@ -45,6 +45,7 @@ export type {
   ElicitAnswer,
   ElicitSchema,
   EmbedUpstreamConfig,
+  HeldOutcome,
   HttpUpstreamConfig,
   Logger,
   PolicySource,

@@ -73,6 +73,7 @@ const toolgateMcpOptionsSchema = z.object({
   maxHeldSessions: z.number().int().positive("allow at least one held session").optional(),
   approve: fn<NonNullable<Opts["approve"]>>().optional(),
   approvalTimeoutMs: z.number().int().positive().optional(),
+  taskApprovalTimeoutMs: z.number().int().positive().optional(),
   approvalProgressMs: z.number().int().positive().optional(),
   onDecision: fn<NonNullable<Opts["onDecision"]>>().optional(),
   validateArguments: z.boolean().optional(),

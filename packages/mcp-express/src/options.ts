@@ -59,6 +59,11 @@ export interface ApprovalRequest {
   elicit?: (message: string, schema: ElicitSchema) => Promise<ElicitAnswer>;
   /** Open sessions of this grant right now (a grant shared by several sessions is > 1). */
   grantSessions: number;
+  /**
+   * The call runs as an MCP task: nobody waits on the request, so the hook should wait
+   * as long as the approval may (up to `taskApprovalTimeoutMs`), never answer `held`.
+   */
+  task?: boolean;
 }
 
 /** The flat form an elicitation asks for (MCP's restricted JSON Schema). */
@@ -74,12 +79,27 @@ export type ElicitAnswer =
   | { action: "decline" | "cancel" }
   | "unsupported";
 
+/**
+ * The approval hook's answer for a call it holds without waiting (retry mode): the
+ * caller is told at once, nothing runs, and an identical call after approval consumes it.
+ */
+export interface HeldOutcome {
+  outcome: "held";
+  /** The approval id the client may quote (also sent in the result's `_meta`). */
+  approvalId: string;
+  /** When the approval lapses (epoch ms). */
+  expiresAt: number;
+  /** Model-readable text: what happened and what to do next. */
+  message: string;
+}
+
 /** Result of the approval hook. */
 export type ApprovalOutcome =
   | "approved"
   | "rejected"
   | "timeout"
-  | { outcome: "approved" | "rejected" | "timeout"; reason?: string; by?: string };
+  | { outcome: "approved" | "rejected" | "timeout"; reason?: string; by?: string }
+  | HeldOutcome;
 
 /** `onDecision` payload: keys and a digest of the arguments, never their values. */
 export interface DecisionEvent {
@@ -100,6 +120,8 @@ export interface DecisionEvent {
    * - `upstream_error`: sent upstream, failed there (JSON-RPC error, transport, cancel);
    * - `denied`: refused by policy (also rate limits), or arguments failed validation;
    * - `approval_rejected` / `approval_timeout`: held for approval and not approved;
+   * - `approval_held`: held for approval without waiting (retry mode); the caller was
+   *   told the approval id and calls again once it is approved;
    * - `unknown_tool`: the policy let it through but no upstream offers that tool; the
    *   client got JSON-RPC `-32602` and the reservation was rolled back (`upstream` is
    *   absent). Under a deny-by-default policy an unknown tool is just `denied`.
@@ -115,6 +137,7 @@ export interface DecisionEvent {
     | "cancelled"
     | "approval_rejected"
     | "approval_timeout"
+    | "approval_held"
     | "denied"
     | "unknown_tool";
   /**
@@ -217,6 +240,11 @@ export interface ToolgateMcpOptions {
   approve?: (req: ApprovalRequest) => Promise<ApprovalOutcome>;
   /** How long a held call waits for approval. Default 120000. */
   approvalTimeoutMs?: number;
+  /**
+   * Offers MCP tasks (2025-11-25) for `tools/call` and lets a held call that runs as a
+   * task wait this long for approval. Default: no tasks (a `task` param is relayed).
+   */
+  taskApprovalTimeoutMs?: number;
   /** Interval of progress notifications while a call is held. Default 5000. */
   approvalProgressMs?: number;
   /**

@@ -14,15 +14,15 @@ import {
   rpcError,
 } from "./jsonrpc.js";
 import { ClientRequests } from "./session/client-requests.js";
+import { progressSender, relayProgress, sharedParams } from "./session/relay.js";
 import { ResourceRouter } from "./session/resource-router.js";
+import { TaskTable, wantsTask } from "./session/tasks.js";
 import { ToolCatalog, type ToolRoute } from "./session/tool-catalog.js";
 import {
   type HeldRequest,
   type Open,
   SESSION_CLOSED,
   type SessionContext,
-  shareToken,
-  unshareToken,
 } from "./session/types.js";
 import { type RequestTrace, withTraceMeta } from "./telemetry.js";
 import type { LinkListener, UpstreamLink } from "./upstream.js";
@@ -48,6 +48,8 @@ export class ProxySession implements LinkListener {
   private readonly tools: ToolCatalog;
   /** Prompt, resource and completion routing over the upstreams. */
   private readonly resources: ResourceRouter<Open>;
+  /** Task-augmented `tools/call`s, when the gateway offers tasks. */
+  private readonly tasks: TaskTable | undefined;
 
   constructor(
     readonly id: string,
@@ -66,6 +68,8 @@ export class ProxySession implements LinkListener {
       this.forward(entry, link, method, params),
     );
     for (const l of links) l.addListener(this);
+    const t = ctx.toolCalls;
+    this.tasks = t.taskApprovalTimeoutMs === undefined ? undefined : new TaskTable(t);
   }
 
   get grant(): string {
@@ -139,7 +143,7 @@ export class ProxySession implements LinkListener {
     );
   }
 
-  /** The intercepted methods; everything else goes to the first upstream unchanged. */
+  /** The answer to one client request, by method (intercepted or relayed). */
   private dispatch(
     entry: Open,
     id: RpcId,
@@ -152,7 +156,17 @@ export class ProxySession implements LinkListener {
       case "tools/list":
         return this.tools.listTools(id, params?.cursor);
       case "tools/call":
-        return this.callTool(entry, id, params ?? {});
+        return this.tasks && wantsTask(params)
+          ? this.startTask(this.tasks, id, params ?? {})
+          : this.callTool(entry, id, params ?? {});
+      case "tasks/get":
+      case "tasks/result":
+      case "tasks/cancel":
+      case "tasks/list":
+        return (
+          this.tasks?.handle(method, id, params) ??
+          this.forward(entry, this.links[0]!, method, params)
+        );
       case "prompts/list":
         return this.resources.listPrompts(entry, id, params);
       case "prompts/get":
@@ -239,18 +253,7 @@ export class ProxySession implements LinkListener {
       return;
     }
     if (method === "notifications/progress") {
-      const token = m.params?.progressToken;
-      if (typeof token !== "string" && typeof token !== "number") return;
-      const o = this.progress.get(
-        idKey(this.shared.has(link) ? unshareToken(this.id, token) : token),
-      );
-      if (!o) return;
-      const relayed =
-        this.shared.has(link) || o.clientToken !== undefined
-          ? { ...m.params, progressToken: o.clientToken ?? o.progressToken }
-          : (m.params ?? {});
-      const params = o.screen ? o.screen.progress(relayed) : relayed;
-      if (params) this.streams.sendRelated(o.slot, { jsonrpc: "2.0", method, params });
+      relayProgress(m, this.shared.has(link) ? this.id : undefined, this.progress, this.streams);
       return;
     }
     if (method === "notifications/tools/list_changed") {
@@ -290,6 +293,7 @@ export class ProxySession implements LinkListener {
   async close(): Promise<void> {
     if (this.closedFlag) return;
     this.closedFlag = true;
+    this.tasks?.close(SESSION_CLOSED);
     for (const o of this.open.values()) {
       o.abort.abort(SESSION_CLOSED);
       // Answer what is still open so no client request hangs on a closed session.
@@ -318,8 +322,19 @@ export class ProxySession implements LinkListener {
 
   // ---------------------------------------------------------------- intercepted methods
 
+  /** A task-augmented `tools/call`: answered with the task; the call runs on without `task`. */
+  private async startTask(tasks: TaskTable, id: RpcId, params: Record<string, unknown>) {
+    const { task: _t, ...call } = params;
+    return tasks.create(id, params, (entry) => this.callTool(entry, id, call, tasks));
+  }
+
   /** A `tools/call`: the pipeline in core/tool-call.ts with this session's capabilities. */
-  private callTool(entry: Open, id: RpcId, params: Record<string, unknown>): Promise<RpcMessage> {
+  private callTool(
+    entry: Open,
+    id: RpcId,
+    params: Record<string, unknown>,
+    task?: TaskTable,
+  ): Promise<RpcMessage> {
     let route: ToolRoute | undefined;
     // The tool's result policy screens its progress notifications as well as its result.
     if (typeof params.name === "string")
@@ -353,19 +368,10 @@ export class ProxySession implements LinkListener {
         ),
       signal: entry.abort.signal,
       grantSessions: () => this.ctx.grantSessions(this.grant),
-      progress:
-        entry.progressToken === undefined
-          ? undefined
-          : (progress, message) =>
-              this.streams.sendRelated(entry.slot, {
-                jsonrpc: "2.0",
-                method: "notifications/progress",
-                params: {
-                  progressToken: entry.clientToken ?? entry.progressToken,
-                  progress,
-                  message,
-                },
-              }),
+      task: task !== undefined,
+      progress: task
+        ? (_n, message) => task.progress(entry, message)
+        : progressSender(this.streams, entry),
       elicit: this.clientCapabilities.elicitation
         ? (message, schema) => this.clientRequests.elicit(entry.slot, message, schema)
         : undefined,
@@ -403,15 +409,7 @@ export class ProxySession implements LinkListener {
     let p = entry.trace ? withTraceMeta(params, span ?? entry.trace.span) : params;
     if (this.shared.has(link)) {
       lastCaller.set(link, this);
-      if (entry.progressToken !== undefined && p) {
-        p = {
-          ...p,
-          _meta: {
-            ...(p._meta as object),
-            progressToken: shareToken(this.id, entry.progressToken),
-          },
-        };
-      }
+      p = sharedParams(p, this.id, entry.progressToken);
     }
     entry.forward = { slot: entry.slot, link, upstreamId: link.peekNextId() };
     let res: RpcMessage;

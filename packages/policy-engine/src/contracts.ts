@@ -3,6 +3,7 @@
  * the identity and call shapes, and the Decision. Changing a name here is a breaking
  * change for rate-limit-store, mcp-express and the gateway, so keep it deliberate.
  */
+import type { ApprovalRequirement } from "./approval-rule.js";
 
 /** Who is calling: the credential's grant and, when the transport has one, the MCP session. */
 export interface Identity {
@@ -238,4 +239,6 @@ export interface Decision {
   readonly reservation?: Reservation | undefined;
   /** Time spent deciding, in microseconds. */
   readonly decideUs: number;
+  /** For `require_approval`: the policy's `approval` rule chosen for this call, if any. */
+  readonly approval?: ApprovalRequirement | undefined;
 }

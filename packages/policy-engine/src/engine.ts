@@ -163,6 +163,7 @@ function finish(
       tool: v.tool,
       shadow,
       decideUs: (performance.now() - t0) * 1000,
+      approval: v.approval,
     });
   }
   if (ctx.reserveNow !== undefined) {
@@ -226,6 +227,7 @@ function reserved(
     degraded: out.degraded,
     reservation: new StoreReservation(ctx.store, out.reservation),
     decideUs: (performance.now() - t0) * 1000,
+    approval: v.approval,
   };
 }
 

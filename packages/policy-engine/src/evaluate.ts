@@ -6,6 +6,11 @@
  * in precedence order. A new rule kind is added here once and both see it.
  */
 import type { ErrorObject } from "ajv";
+import {
+  type ApprovalRequirement,
+  type CompiledApprovalRule,
+  pickApprovalRule,
+} from "./approval-rule.js";
 import type { CompiledPolicy, CompiledRule, GuardrailsView, ToolPlan } from "./compile.js";
 import type { CounterSpec, DecisionCode, Effect, Identity, ToolCall } from "./contracts.js";
 import { type CompiledLimit, counterKey } from "./limits.js";
@@ -32,6 +37,8 @@ export interface Verdict extends Outcome {
   readonly shadow?: Outcome | undefined;
   /** A shadow rule's own limits: peeked, never consumed. */
   readonly shadowCounters?: readonly CounterSpec[] | undefined;
+  /** For a held call: the `approval` rule chosen for it (absent: the gateway's default). */
+  readonly approval?: ApprovalRequirement | undefined;
 }
 
 /** The verdict plus how it was reached, for `toolgate explain`. */
@@ -253,6 +260,45 @@ function traceAction(rule: CompiledRule, trace: TraceStep[] | undefined): void {
   });
 }
 
+/**
+ * A rule with `approval` entries: the first whose `when` holds holds the call (even when
+ * the rule's action is `allow`) and says who must approve it; when none holds, the
+ * rule's own action stands.
+ */
+function withApprovalRule(
+  rule: CompiledRule,
+  rules: readonly CompiledApprovalRule[],
+  base: Outcome,
+  name: string,
+  args: unknown,
+  identity: Identity,
+  counters: readonly CounterSpec[],
+  trace: TraceStep[] | undefined,
+): Verdict {
+  const picked = pickApprovalRule(rules, args, identity);
+  trace?.push({
+    step: "approval",
+    ruleId: picked?.ruleId ?? `${rule.ruleId}.approval`,
+    result: picked === undefined ? "no_match" : "matched",
+    detail:
+      picked === undefined
+        ? "no approval rule applies to this call"
+        : `needs ${picked.approvers} approver${picked.approvers > 1 ? "s" : ""}${picked.from ? ` from ${picked.from.join(", ")}` : ""}`,
+  });
+  if (picked === undefined) return withTool(base, name, counters);
+  const n = picked.approvers;
+  return {
+    ...withTool(base, name, counters),
+    effect: "require_approval",
+    code: "APPROVAL_REQUIRED",
+    reason:
+      rule.reason ??
+      `tool "${name}" needs ${n === 1 ? "a person's approval" : `${n} approvals`} before it runs (${picked.ruleId})`,
+    ruleId: picked.ruleId,
+    approval: picked,
+  };
+}
+
 /** The verdict of an enforcing (non-shadow) rule or of the default. */
 function enforcedVerdict(
   policy: CompiledPolicy,
@@ -275,7 +321,10 @@ function enforcedVerdict(
       ? undefined
       : pushSpecs(rule.limits, args, identity, counters, trace);
   const bad = failed ?? badAll ?? badRule;
-  return bad !== undefined ? withTool(bad, name) : withTool(plan.base, name, counters);
+  if (bad !== undefined) return withTool(bad, name);
+  return rule?.approval === undefined
+    ? withTool(plan.base, name, counters)
+    : withApprovalRule(rule, rule.approval, plan.base, name, args, identity, counters, trace);
 }
 
 /** A shadow rule: its outcome is reported, the call is allowed; all_tools limits still bind. */

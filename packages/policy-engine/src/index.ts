@@ -4,6 +4,12 @@
  */
 
 export type {
+  ApprovalRequirement,
+  ApprovalRuleText,
+  CompiledApprovalRule,
+} from "./approval-rule.js";
+export { compileApprovalRules, pickApprovalRule } from "./approval-rule.js";
+export type {
   CompiledRule,
   CompilePolicyOptions,
   GuardrailsView,

@@ -11,6 +11,9 @@ export const SECRETS = {
   agentKey: "tg-rel-agent-key-7f3c9a1e5b2d4f6a8c0e1b3d5f7a9c2e",
   /** Grant "other": a second grant with its own policy and counters. */
   otherKey: "tg-rel-other-key-2b4d6f8a0c1e3a5c7e9b1d3f5a7c9e0b",
+  /** Named approvers "ana" and "ben" (approvals.approvers), for the admin API. */
+  approverAna: "tg-rel-approver-ana-3d5f7a9c1e2b4d6f8a0c2e4a6c8e0b1d",
+  approverBen: "tg-rel-approver-ben-8c6e4a2f0d9b7c5e3a1f9d7b5c3e1a0f",
   /** The admin API / approvals page token. */
   adminToken: "tg-rel-admin-token-9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b",
   /** Credentials the gateway holds for an HTTP upstream (forwarded upstream, never logged). */

@@ -1,23 +1,23 @@
-import type { ApprovalOutcome, ApprovalRequest } from "@toolgate/mcp-express";
+import type { ApprovalOutcome, HeldOutcome } from "@toolgate/mcp-express";
 import { realScheduler, type Scheduler } from "@toolgate/policy-engine";
-import { maskForApprover } from "../mask.js";
+import type { ApprovalLifecycle } from "./events.js";
+import { type HeldCall, pendingRecord } from "./record.js";
+import { retryApprover } from "./retry.js";
 import type { ApprovalRecord, ApprovalStore } from "./store.js";
 
-/**
- * The held call the approver receives: mcp-express's {@link ApprovalRequest}, of whose
- * decision it reads only the reason and rule (and `grantSessions` defaults to 1), so a
- * test or another front end can hold a call without building a whole decision.
- */
-export type HeldCall = Omit<ApprovalRequest, "decision" | "grantSessions"> & {
-  readonly decision: Pick<ApprovalRequest["decision"], "reason" | "ruleId">;
-  readonly grantSessions?: ApprovalRequest["grantSessions"];
-};
+export type { HeldCall } from "./record.js";
 
-/** What the approver resolves to: the object form of mcp-express's {@link ApprovalOutcome}. */
-export type HeldCallOutcome = Exclude<ApprovalOutcome, string>;
+/** What a waiting approval resolves to: approved, rejected or timed out, and by whom. */
+export type HeldCallOutcome = Exclude<ApprovalOutcome, string | HeldOutcome>;
 
 /** The timer seam (policy-engine's), injectable so tests drive time. */
 export type { Scheduler } from "@toolgate/policy-engine";
+
+/**
+ * Longest hold of a call running as an MCP task (mcp-express's `taskApprovalTimeoutMs`
+ * is derived from it with {@link approvalHoldCeilingMs}).
+ */
+export const MAX_TASK_HOLD_MS = 7 * 86_400_000;
 
 /** Default time a held call waits for a person: below the MCP SDK client's 60 s timeout. */
 export const DEFAULT_APPROVAL_TIMEOUT_MS = 55_000;
@@ -66,31 +66,19 @@ export interface ApproverOptions {
   readonly scheduler?: Scheduler;
   /** Called when a waiter could not reach the store (counted in metrics, logged). */
   readonly onError?: (err: unknown) => void;
-}
-
-/** The record stored for a held call: what will be forwarded, with secrets masked. */
-function pendingRecord(
-  call: HeldCall,
-  secretPaths: readonly string[],
-  createdAt: number,
-  timeoutMs: number,
-): ApprovalRecord {
-  const shown = maskForApprover(call.arguments, secretPaths);
-  return {
-    id: call.id,
-    grant: call.grant,
-    session: call.session,
-    tool: call.tool,
-    upstream: call.upstream,
-    arguments: shown.arguments,
-    masked: shown.masked.length > 0 ? [...shown.masked] : undefined,
-    argumentsDigest: call.argumentsDigest,
-    reason: call.decision.reason,
-    ruleId: call.decision.ruleId,
-    createdAt,
-    expiresAt: createdAt + timeoutMs,
-    status: "pending",
-  };
+  /** Where requested / decided / expired events go (notifications, audit). */
+  readonly lifecycle?: ApprovalLifecycle;
+  /**
+   * `wait` (default): the call waits for the decision. `retry`: it is answered at once
+   * with the approval id, and an identical call after approval runs (once). A policy's
+   * approval rule may choose per tool.
+   */
+  readonly mode?: "wait" | "retry";
+  /**
+   * How long a retry-mode approval, or the hold of a call running as an MCP task, lives
+   * when its rule sets no `expires`. Default 1 hour.
+   */
+  readonly retryExpiresMs?: number;
 }
 
 /** The caller-facing outcome of a resolved approval record. */
@@ -165,11 +153,107 @@ function askCaller(
     .catch(() => {});
 }
 
+/** What one held call's wait shares with the approver that created it. */
+interface WaitContext {
+  readonly options: ApproverOptions;
+  readonly store: ApprovalStore;
+  readonly now: () => number;
+  readonly scheduler: Scheduler;
+  readonly timeoutMs: number;
+  /** Hold of a call that runs as an MCP task when its rule sets no `expires`. */
+  readonly taskExpiresMs: number;
+  readonly waiters: Map<string, (record: ApprovalRecord) => void>;
+}
+
+/** Tells the lifecycle listeners how a held call ended (when this instance ended it). */
+function announceEnd(
+  lifecycle: ApprovalLifecycle | undefined,
+  approval: ApprovalRecord,
+  at: number,
+) {
+  if (approval.status === "timeout") lifecycle?.emit({ type: "approval.expired", approval, at });
+  else lifecycle?.emit({ type: "approval.decided", approval, final: true, at });
+}
+
+/** Holds one call in wait mode: stores it, then waits for the decision, timeout or abort. */
+async function waitForApproval(ctx: WaitContext, call: HeldCall): Promise<HeldCallOutcome> {
+  const { options, store, now, scheduler, waiters } = ctx;
+  // A task waits as long as the approval may (nobody's request times out); a plain call
+  // no longer than its client is likely to wait.
+  const ruleMs = call.decision.approval?.expiresMs;
+  const expiresMs = call.task
+    ? Math.min(ruleMs ?? ctx.taskExpiresMs, MAX_TASK_HOLD_MS)
+    : Math.min(ctx.timeoutMs, ruleMs ?? ctx.timeoutMs);
+  const timeoutS = Math.round(expiresMs / 1000);
+  const record = pendingRecord(call, options.secretPaths?.(call) ?? [], now(), expiresMs);
+  let settle!: (r: ApprovalRecord) => void;
+  const done = new Promise<ApprovalRecord>((res) => {
+    settle = res;
+  });
+  let finished = false;
+  waiters.set(record.id, (r) => {
+    if (!finished) {
+      finished = true;
+      settle(r);
+    }
+  });
+  const resolveAs = async (
+    status: "approved" | "rejected" | "timeout",
+    by: string,
+    reason?: string,
+  ) => {
+    try {
+      const at = now();
+      const { approval, changed } = await store.resolve(record.id, { status, by, reason, at });
+      if (changed) announceEnd(options.lifecycle, approval, at);
+      waiters.get(record.id)?.(approval);
+    } catch (err) {
+      options.onError?.(err);
+      // The store is unreachable: decide locally so the client is not left hanging.
+      waiters.get(record.id)?.({ ...record, status, resolvedBy: by, resolution: reason });
+    }
+  };
+  const needed = record.rule?.approvers ?? 1;
+  const timer = scheduler.setTimeout(() => {
+    const what =
+      needed > 1 ? `fewer than ${needed} approvers approved the call` : "no one approved the call";
+    void resolveAs("timeout", "timeout", `${what} within ${timeoutS} s; it was denied`);
+  }, expiresMs);
+  const onAbort = () => {
+    void resolveAs("rejected", "caller:cancelled", "the client cancelled the call or disconnected");
+  };
+  call.signal.addEventListener("abort", onAbort, { once: true });
+  const cleanUp = () => {
+    scheduler.clearTimeout(timer);
+    waiters.delete(record.id);
+    call.signal.removeEventListener("abort", onAbort);
+  };
+  try {
+    await store.create(record);
+    options.lifecycle?.emit({ type: "approval.requested", approval: record, at: record.createdAt });
+    if (call.signal.aborted) onAbort();
+    if (options.elicitation !== false && call.elicit) {
+      askCaller(options, call, call.elicit, JSON.stringify(record.arguments), resolveAs);
+    }
+  } catch (err) {
+    options.onError?.(err);
+    finished = true;
+    cleanUp();
+    return { outcome: "rejected", reason: "the approval store is unavailable", by: "gateway" };
+  }
+  try {
+    return toOutcome(await done, timeoutS);
+  } finally {
+    cleanUp();
+  }
+}
+
 /**
  * Builds the `approve` callback for `createToolgateMcp`: it records the held call in the
- * approval store, then waits until a person resolves it (admin page/API on any instance
- * sharing the store, or MCP elicitation), the timeout denies it, or the client goes away.
- * Resolution goes through `store.resolve`, which is single use: when a timeout and an
+ * approval store, then waits until approvers decide it (admin page/API on any instance
+ * sharing the store), the timeout denies it, or the client goes away; or, in retry mode,
+ * answers at once and lets an identical later call consume the approval (see retry.ts).
+ * Every change goes through the store's single-use operations: when a timeout and an
  * approve race, exactly one wins and both sides agree on which.
  *
  * @example
@@ -178,81 +262,29 @@ function askCaller(
  */
 export function createApprover(options: ApproverOptions) {
   const { store } = options;
-  const timeoutMs = options.timeoutMs ?? DEFAULT_APPROVAL_TIMEOUT_MS;
-  const timeoutS = Math.round(timeoutMs / 1000);
-  const now = options.now ?? Date.now;
-  const scheduler: Scheduler = options.scheduler ?? realScheduler;
-  const waiters = new Map<string, (record: ApprovalRecord) => void>();
+  const ctx: WaitContext = {
+    options,
+    store,
+    now: options.now ?? Date.now,
+    scheduler: options.scheduler ?? realScheduler,
+    timeoutMs: options.timeoutMs ?? DEFAULT_APPROVAL_TIMEOUT_MS,
+    taskExpiresMs: options.retryExpiresMs ?? 3_600_000,
+    waiters: new Map(),
+  };
   store.subscribe((event) => {
-    if (event.type === "resolved") waiters.get(event.approval.id)?.(event.approval);
+    if (event.type === "resolved") ctx.waiters.get(event.approval.id)?.(event.approval);
   });
-
-  return async function approve(call: HeldCall): Promise<HeldCallOutcome> {
-    const record = pendingRecord(call, options.secretPaths?.(call) ?? [], now(), timeoutMs);
-
-    let settle!: (r: ApprovalRecord) => void;
-    const done = new Promise<ApprovalRecord>((res) => {
-      settle = res;
-    });
-    let finished = false;
-    waiters.set(record.id, (r) => {
-      if (!finished) {
-        finished = true;
-        settle(r);
-      }
-    });
-    const resolveAs = async (
-      status: "approved" | "rejected" | "timeout",
-      by: string,
-      reason?: string,
-    ) => {
-      try {
-        const { approval } = await store.resolve(record.id, { status, by, reason, at: now() });
-        waiters.get(record.id)?.(approval);
-      } catch (err) {
-        options.onError?.(err);
-        // The store is unreachable: decide locally so the client is not left hanging.
-        waiters.get(record.id)?.({ ...record, status, resolvedBy: by, resolution: reason });
-      }
-    };
-
-    const timer = scheduler.setTimeout(() => {
-      void resolveAs(
-        "timeout",
-        "timeout",
-        `no one approved the call within ${timeoutS} s; it was denied`,
-      );
-    }, timeoutMs);
-    const onAbort = () => {
-      void resolveAs(
-        "rejected",
-        "caller:cancelled",
-        "the client cancelled the call or disconnected",
-      );
-    };
-    call.signal.addEventListener("abort", onAbort, { once: true });
-    const cleanUp = () => {
-      scheduler.clearTimeout(timer);
-      waiters.delete(record.id);
-      call.signal.removeEventListener("abort", onAbort);
-    };
-
-    try {
-      await store.create(record);
-      if (call.signal.aborted) onAbort();
-      if (options.elicitation !== false && call.elicit) {
-        askCaller(options, call, call.elicit, JSON.stringify(record.arguments), resolveAs);
-      }
-    } catch (err) {
-      options.onError?.(err);
-      finished = true;
-      cleanUp();
-      return { outcome: "rejected", reason: "the approval store is unavailable", by: "gateway" };
-    }
-    try {
-      return toOutcome(await done, timeoutS);
-    } finally {
-      cleanUp();
-    }
+  const retry = retryApprover({
+    store,
+    now: ctx.now,
+    expiresMs: options.retryExpiresMs ?? 3_600_000,
+    lifecycle: options.lifecycle,
+    secretPaths: options.secretPaths,
+    onError: options.onError,
+  });
+  return async function approve(call: HeldCall): Promise<HeldCallOutcome | HeldOutcome> {
+    // A task is itself the hold the client comes back to: it always waits.
+    const mode = call.task ? "wait" : (call.decision.approval?.mode ?? options.mode ?? "wait");
+    return mode === "retry" ? retry(call) : waitForApproval(ctx, call);
   };
 }

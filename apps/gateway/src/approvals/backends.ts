@@ -1,5 +1,6 @@
 import type { StoreConfig } from "@toolgate/rate-limit-store";
 import { z } from "zod";
+import { type ApproverSessionStore, createRedisApproverSessions } from "../approver-sessions.js";
 import { GatewayError } from "../errors.js";
 import type { DecisionFeed } from "../feed.js";
 import { type SharedFeed, shareFeedOverRedis } from "../feed-share.js";
@@ -38,6 +39,14 @@ export interface ApprovalBackend {
    * backends that live in one process (the feed then shows this instance only).
    */
   shareFeed?(feed: DecisionFeed, location: ApprovalStoreLocation, instanceId: string): SharedFeed;
+  /**
+   * Approver sign-in sessions every instance on the backend shares. Absent: sessions
+   * live in the instance that created them.
+   */
+  sessions?(
+    location: ApprovalStoreLocation,
+    runtime: { readonly now: () => number; readonly ttlMs: number },
+  ): ApproverSessionStore;
 }
 
 const memoryApprovals: ApprovalBackend = {
@@ -62,6 +71,13 @@ const redisApprovals: ApprovalBackend = {
       url: requireUrl(location),
       keyPrefix: location.prefix ?? DEFAULT_PREFIX,
       instanceId,
+    }),
+  sessions: (location, runtime) =>
+    createRedisApproverSessions({
+      url: requireUrl(location),
+      keyPrefix: location.prefix ?? DEFAULT_PREFIX,
+      ttlMs: runtime.ttlMs,
+      now: runtime.now,
     }),
 };
 

@@ -39,6 +39,101 @@ export interface ApprovalRecord {
   readonly resolvedBy?: string | undefined;
   /** Why it was rejected or timed out (shown to the agent). */
   readonly resolution?: string | undefined;
+  /** The caller's OAuth subject, when it had one (an approver with that subject may not decide). */
+  readonly subject?: string | undefined;
+  /** What the call needs (absent: one approver, anyone allowed to decide for the grant). */
+  readonly rule?: ApprovalRule | undefined;
+  /** Every approver's decision so far, oldest first. */
+  readonly decisions?: readonly ApprovalDecision[] | undefined;
+  /** `wait`: the caller waits on it; `retry`: the caller calls again to consume it. */
+  readonly mode?: "wait" | "retry" | undefined;
+  /** For `retry`: the key of (grant, tool, argument digest) a repeat call looks it up by. */
+  readonly binding?: string | undefined;
+  /** For `retry`: when a repeat call consumed the approval (it runs once). */
+  readonly consumedAt?: number | undefined;
+}
+
+/** The approval rule a held call was stored with (the policy's, or the default). */
+export interface ApprovalRule {
+  /** Where the rule is written (`tools.x.approval[0]`), or the rule that held the call. */
+  readonly ruleId: string;
+  /** Distinct approvers needed. */
+  readonly approvers: number;
+  /** Approver names or roles allowed to decide; absent: any approver allowed for the grant. */
+  readonly from?: readonly string[] | undefined;
+  /** Every decision must carry a reason. */
+  readonly reasonRequired?: boolean | undefined;
+}
+
+/** One approver's decision on a held call. */
+export interface ApprovalDecision {
+  /** The approver's configured name (`admin` when no approvers are configured). */
+  readonly approver: string;
+  readonly decision: "approve" | "reject";
+  readonly reason?: string | undefined;
+  readonly at: number;
+}
+
+/**
+ * What {@link ApprovalStore.decide} did: `approved`/`rejected` ended it, `recorded` added
+ * an approval that is not yet enough; the rest refused the decision and changed nothing.
+ */
+export type DecideResult =
+  | "approved"
+  | "rejected"
+  | "recorded"
+  | "not_pending"
+  | "expired"
+  | "already_decided";
+
+/** Distinct approvals a record needs. */
+export function approversNeeded(r: ApprovalRecord): number {
+  return r.rule?.approvers ?? 1;
+}
+
+/**
+ * The decision rule every store applies (Redis runs the same steps in one script): only a
+ * pending, unexpired record takes decisions, one per approver; one rejection ends it; it
+ * is approved when enough distinct approvers approved.
+ */
+export function applyDecision(
+  r: ApprovalRecord,
+  d: ApprovalDecision,
+): { readonly result: DecideResult; readonly record: ApprovalRecord } {
+  if (r.status !== "pending") return { result: "not_pending", record: r };
+  if (r.expiresAt <= d.at) return { result: "expired", record: r };
+  const decisions = r.decisions ?? [];
+  if (decisions.some((x) => x.approver === d.approver))
+    return { result: "already_decided", record: r };
+  const next = [...decisions, d];
+  if (d.decision === "reject") {
+    return {
+      result: "rejected",
+      record: {
+        ...r,
+        decisions: next,
+        status: "rejected",
+        resolvedAt: d.at,
+        resolvedBy: d.approver,
+        resolution: d.reason || "rejected by an approver",
+      },
+    };
+  }
+  const approvals = next.filter((x) => x.decision === "approve");
+  if (approvals.length < approversNeeded(r)) {
+    return { result: "recorded", record: { ...r, decisions: next } };
+  }
+  return {
+    result: "approved",
+    record: {
+      ...r,
+      decisions: next,
+      status: "approved",
+      resolvedAt: d.at,
+      resolvedBy: approvals.map((x) => x.approver).join(", "),
+      resolution: d.reason || undefined,
+    },
+  };
 }
 
 /** What {@link ApprovalStore.resolve} is asked to do. */
@@ -49,9 +144,13 @@ export interface ApprovalResolution {
   readonly at: number;
 }
 
-/** Emitted for every create and resolve, on every instance sharing the store. */
+/**
+ * Emitted for every create, decision and resolve, on every instance sharing the store
+ * (for refreshing views; the once-only lifecycle events are in `events.ts`).
+ */
 export type ApprovalEvent =
   | { readonly type: "created"; readonly approval: ApprovalRecord }
+  | { readonly type: "decided"; readonly approval: ApprovalRecord }
   | { readonly type: "resolved"; readonly approval: ApprovalRecord };
 
 /**
@@ -75,6 +174,23 @@ export interface ApprovalStore {
     id: string,
     resolution: ApprovalResolution,
   ): Promise<{ approval: ApprovalRecord; changed: boolean }>;
+  /**
+   * Records one approver's decision atomically (see {@link applyDecision}). Throws
+   * `APPROVAL_NOT_FOUND` for unknown ids. Who may decide is checked before, by the caller.
+   */
+  decide(
+    id: string,
+    decision: ApprovalDecision,
+  ): Promise<{ result: DecideResult; approval: ApprovalRecord }>;
+  /** The latest retry-mode record stored under `binding`, if it has not been consumed or cleared. */
+  findByBinding(binding: string): Promise<ApprovalRecord | undefined>;
+  /**
+   * Consumes an approved retry-mode record exactly once, across instances: true for the
+   * one caller that consumed it; false when it is not approved, expired or already used.
+   */
+  consume(id: string, at: number): Promise<boolean>;
+  /** Forgets `binding` if it still points at `id` (the next identical call asks anew). */
+  clearBinding(binding: string, id: string): Promise<void>;
   /** Subscribes to creates and resolves (of all instances); returns the unsubscribe. */
   subscribe(listener: (event: ApprovalEvent) => void): () => void;
   ready(): Promise<{ ok: boolean; detail?: string }>;
@@ -94,37 +210,31 @@ export interface MemoryApprovalStoreOptions {
  * const approvals = createMemoryApprovalStore();
  */
 export function createMemoryApprovalStore(options: MemoryApprovalStoreOptions = {}): ApprovalStore {
-  const keep = options.keepResolved ?? 100;
-  const records = new Map<string, ApprovalRecord>();
-  const resolvedOrder: string[] = [];
-  const listeners = new Set<(event: ApprovalEvent) => void>();
-  const emit = (event: ApprovalEvent) => {
-    for (const l of listeners) l(event);
-  };
+  const m = new MemoryState(options.keepResolved ?? 100);
   return {
     name: "memory",
     async create(record) {
-      records.set(record.id, record);
-      emit({ type: "created", approval: record });
+      m.records.set(record.id, record);
+      if (record.binding !== undefined) m.bindings.set(record.binding, record.id);
+      m.emit({ type: "created", approval: record });
     },
     async get(id) {
-      return records.get(id);
+      return m.records.get(id);
     },
     async listPending() {
-      return [...records.values()]
+      return [...m.records.values()]
         .filter((r) => r.status === "pending")
         .sort((a, b) => a.createdAt - b.createdAt);
     },
     async listRecent(limit = 20) {
-      return resolvedOrder
+      return m.resolvedOrder
         .slice(-limit)
         .reverse()
-        .map((id) => records.get(id))
+        .map((id) => m.records.get(id))
         .filter((r): r is ApprovalRecord => r !== undefined);
     },
     async resolve(id, resolution) {
-      const current = records.get(id);
-      if (!current) throw new GatewayError("APPROVAL_NOT_FOUND", `no approval with id ${id}`);
+      const current = m.get(id);
       if (current.status !== "pending") return { approval: current, changed: false };
       const next: ApprovalRecord = {
         ...current,
@@ -133,24 +243,78 @@ export function createMemoryApprovalStore(options: MemoryApprovalStoreOptions = 
         resolvedBy: resolution.by,
         resolution: resolution.reason,
       };
-      records.set(id, next);
-      resolvedOrder.push(id);
-      while (resolvedOrder.length > keep) {
-        const old = resolvedOrder.shift();
-        if (old !== undefined) records.delete(old);
-      }
-      emit({ type: "resolved", approval: next });
+      m.finished(next);
       return { approval: next, changed: true };
     },
+    async decide(id, decision) {
+      const { result, record } = applyDecision(m.get(id), decision);
+      if (result === "recorded") {
+        m.records.set(id, record);
+        m.emit({ type: "decided", approval: record });
+      } else if (result === "approved" || result === "rejected") m.finished(record);
+      return { result, approval: record };
+    },
+    async findByBinding(binding) {
+      const id = m.bindings.get(binding);
+      return id === undefined ? undefined : m.records.get(id);
+    },
+    consume: async (id, at) => m.consume(id, at),
+    async clearBinding(binding, id) {
+      if (m.bindings.get(binding) === id) m.bindings.delete(binding);
+    },
     subscribe(listener) {
-      listeners.add(listener);
-      return () => listeners.delete(listener);
+      m.listeners.add(listener);
+      return () => m.listeners.delete(listener);
     },
     async ready() {
       return { ok: true };
     },
     async close() {
-      listeners.clear();
+      m.listeners.clear();
     },
   };
+}
+
+/** The memory store's state: records, bindings, the resolved order and listeners. */
+class MemoryState {
+  readonly records = new Map<string, ApprovalRecord>();
+  readonly bindings = new Map<string, string>();
+  readonly resolvedOrder: string[] = [];
+  readonly listeners = new Set<(event: ApprovalEvent) => void>();
+
+  constructor(private readonly keep: number) {}
+
+  emit(event: ApprovalEvent): void {
+    for (const l of this.listeners) l(event);
+  }
+
+  get(id: string): ApprovalRecord {
+    const r = this.records.get(id);
+    if (!r) throw new GatewayError("APPROVAL_NOT_FOUND", `no approval with id ${id}`);
+    return r;
+  }
+
+  /** Stores a record that just ended, forgets the oldest beyond `keep`, announces it. */
+  finished(next: ApprovalRecord): void {
+    this.records.set(next.id, next);
+    this.resolvedOrder.push(next.id);
+    while (this.resolvedOrder.length > this.keep) {
+      const old = this.resolvedOrder.shift() as string;
+      const gone = this.records.get(old);
+      this.records.delete(old);
+      if (gone?.binding !== undefined && this.bindings.get(gone.binding) === old)
+        this.bindings.delete(gone.binding);
+    }
+    this.emit({ type: "resolved", approval: next });
+  }
+
+  consume(id: string, at: number): boolean {
+    const r = this.records.get(id);
+    if (!r || r.status !== "approved" || r.consumedAt !== undefined || r.expiresAt <= at)
+      return false;
+    this.records.set(id, { ...r, consumedAt: at });
+    if (r.binding !== undefined && this.bindings.get(r.binding) === id)
+      this.bindings.delete(r.binding);
+    return true;
+  }
 }

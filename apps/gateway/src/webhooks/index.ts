@@ -4,6 +4,7 @@
  * off the call path with retries.
  */
 import type { Scheduler } from "@toolgate/policy-engine";
+import type { ApprovalLifecycle } from "../approvals/events.js";
 import type { ApprovalStore } from "../approvals/store.js";
 import type { Logger } from "../logger.js";
 import { type GenericWebhookBody, webhookApproval } from "./bodies.js";
@@ -58,6 +59,12 @@ export interface ApprovalWebhooksOptions {
 export interface ApprovalWebhooks {
   /** The store to hand to the approver and the admin API; its events reach the webhooks. */
   watch(store: ApprovalStore): ApprovalStore;
+  /**
+   * Announces an approval lifecycle's events instead (the gateway's way: four-eyes
+   * decisions, retry consumption and the expiry sweep all publish there, each transition
+   * once, by the instance that made it). Returns the function that stops listening.
+   */
+  listen(lifecycle: ApprovalLifecycle): () => void;
   readonly dispatcher: WebhookDispatcher;
   close(): void;
 }
@@ -86,6 +93,13 @@ export function createApprovalWebhooks(options: ApprovalWebhooksOptions): Approv
         ? store
         : // Masking and building the body wait a turn too: the approval goes on at once.
           reportApprovalEvents(store, (e) => setImmediate(() => dispatcher.enqueue(toBody(e)))),
+    listen: (lifecycle) =>
+      options.webhooks.length === 0
+        ? () => undefined
+        : lifecycle.on((e) => {
+            const event: ApprovalHookEvent = { type: e.type, approval: e.approval };
+            setImmediate(() => dispatcher.enqueue(toBody(event)));
+          }),
     dispatcher,
     close: () => dispatcher.close(),
   };

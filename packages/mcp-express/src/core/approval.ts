@@ -4,15 +4,14 @@ import type {
   ApprovalRequest,
   ElicitAnswer,
   ElicitSchema,
+  HeldOutcome,
   Scheduler,
 } from "../options.js";
 
 /** What a held call came to, with who decided it (as the approval hook reported). */
-export interface HoldResult {
-  outcome: "approved" | "rejected" | "timeout";
-  reason?: string;
-  by?: string;
-}
+export type HoldResult =
+  | { outcome: "approved" | "rejected" | "timeout"; reason?: string; by?: string }
+  | HeldOutcome;
 
 /** What {@link holdForApproval} needs: the hook, time, ids and the call's capabilities. */
 export interface HoldDeps {
@@ -40,6 +39,8 @@ export interface HeldCall {
   progress?: ((n: number, message: string) => void) | undefined;
   /** Asks the caller through elicitation, when its client can. */
   elicit?: ((message: string, schema: ElicitSchema) => Promise<ElicitAnswer>) | undefined;
+  /** The call runs as an MCP task (told to the hook). */
+  task?: boolean;
 }
 
 /**
@@ -76,6 +77,7 @@ export async function holdForApproval(deps: HoldDeps, call: HeldCall): Promise<H
   if (call.identity.sub !== undefined) req.subject = call.identity.sub;
   if (call.identity.clientId !== undefined) req.clientId = call.identity.clientId;
   if (call.elicit) req.elicit = call.elicit;
+  if (call.task === true) req.task = true;
   const timeout = new Promise<ApprovalOutcome>((resolve) => {
     timer = scheduler.setTimeout(() => resolve("timeout"), deps.timeoutMs);
   });

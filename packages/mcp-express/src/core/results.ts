@@ -1,6 +1,7 @@
 import type { Decision } from "../engine.js";
 import { ToolgateMcpError } from "../errors.js";
 import { RpcErrorCode, type RpcId, type RpcMessage, rpcError } from "../jsonrpc.js";
+import type { HeldOutcome } from "../options.js";
 
 /** A denied `CallToolResult` the model can act on, with the decision in `_meta`. */
 export function deniedResult(decision: Decision, why: string): Record<string, unknown> {
@@ -22,4 +23,23 @@ export function deniedResult(decision: Decision, why: string): Record<string, un
 export function errorResponse(id: RpcId, e: unknown): RpcMessage {
   if (e instanceof ToolgateMcpError) return rpcError(id, e.rpcCode, e.message, { code: e.code });
   return rpcError(id, RpcErrorCode.INTERNAL_ERROR, "internal gateway error");
+}
+
+/**
+ * The answer to a call held without waiting (retry mode): `isError`, because nothing ran
+ * and a model must not read it as done, with the approval in `_meta` so a client or
+ * person can follow it.
+ */
+export function heldResult(held: HeldOutcome): Record<string, unknown> {
+  return {
+    isError: true,
+    content: [{ type: "text", text: held.message }],
+    _meta: {
+      "toolgate/approval": {
+        id: held.approvalId,
+        status: "pending",
+        expiresAt: new Date(held.expiresAt).toISOString(),
+      },
+    },
+  };
 }

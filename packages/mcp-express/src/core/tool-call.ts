@@ -22,7 +22,7 @@ import { endWith, type RequestTrace, type Telemetry } from "../telemetry.js";
 import { holdForApproval } from "./approval.js";
 import { applyPinVerdict, type PinCheck, pinFacts } from "./pin-call.js";
 import { type ResultScreen, resultScreen } from "./result-policy.js";
-import { deniedResult, errorResponse } from "./results.js";
+import { deniedResult, errorResponse, heldResult } from "./results.js";
 import type { ArgumentCheck } from "./validate.js";
 
 /** Where an exposed tool really lives. */
@@ -68,6 +68,8 @@ export interface ToolCallDeps {
   /** Receives every call's decision event; undefined when nobody listens (none built). */
   onDecision: ((e: DecisionEvent) => void) | undefined;
   approvalTimeoutMs: number;
+  /** How long a held call that runs as an MCP task may wait; undefined: no tasks. */
+  taskApprovalTimeoutMs?: number | undefined;
   approvalProgressMs: number;
   now: () => number;
   newId: () => string;
@@ -105,6 +107,8 @@ export interface ToolCall {
   readonly signal: AbortSignal;
   /** Open sessions of the caller's grant (told to the approval hook; read when held). */
   grantSessions(): number;
+  /** The call runs as an MCP task: a hold may last as long as the approval may wait. */
+  readonly task?: boolean | undefined;
   /** Tells the caller a held call is still waiting (when it asked for progress). */
   readonly progress?: ((n: number, message: string) => void) | undefined;
   /** Asks the caller through elicitation (when its client declared it). */
@@ -272,15 +276,19 @@ class CallRun {
   /** Holds the call for approval; the denial to answer when it was not approved. */
   private async approve(target: ToolTarget): Promise<RpcMessage | undefined> {
     const { deps, call } = this;
+    const timeoutMs =
+      call.task === true
+        ? (deps.taskApprovalTimeoutMs ?? deps.approvalTimeoutMs)
+        : deps.approvalTimeoutMs;
     const held = call.trace?.child("toolgate.approval", SpanKind.INTERNAL, {
-      "toolgate.approval.timeout_ms": deps.approvalTimeoutMs,
+      "toolgate.approval.timeout_ms": timeoutMs,
     });
     const outcome = await holdForApproval(
       {
         approve: deps.approve,
         scheduler: deps.scheduler,
         newId: deps.newId,
-        timeoutMs: deps.approvalTimeoutMs,
+        timeoutMs,
         progressEveryMs: deps.approvalProgressMs,
       },
       {
@@ -295,13 +303,19 @@ class CallRun {
         signal: call.signal,
         progress: call.progress,
         elicit: call.elicit,
+        task: call.task === true,
       },
     );
-    this.approver = outcome.by;
     if (held) {
       held.span.setAttribute("toolgate.approval.outcome", outcome.outcome);
       held.span.end();
     }
+    if (outcome.outcome === "held") {
+      // Nothing ran: the quota goes back and the caller learns how to retry.
+      await this.undo("approval_held");
+      return { jsonrpc: "2.0", id: call.id, result: heldResult(outcome) };
+    }
+    this.approver = outcome.by;
     if (outcome.outcome === "approved") return undefined;
     await this.undo(
       cancelReason(call.signal) !== undefined

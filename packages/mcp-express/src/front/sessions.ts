@@ -12,6 +12,7 @@ import { ClientStreams } from "../client-streams.js";
 import type { Identity } from "../engine.js";
 import { accepts, header, sendError } from "../http.js";
 import type { RpcId, RpcMessage } from "../jsonrpc.js";
+import { TASKS_CAPABILITY } from "../session/tasks.js";
 import { ProxySession } from "../session.js";
 import type { Connected } from "../upstream-pool.js";
 import type { FrontContext } from "./context.js";
@@ -130,7 +131,13 @@ export async function initialize(
   );
   session.clientCapabilities = (params.capabilities ?? {}) as Record<string, unknown>;
   fc.sessions.add(session);
-  const body = JSON.stringify({ jsonrpc: "2.0", id: msg.id, result: mergeInit(results) });
+  const init = mergeInit(results);
+  // Tasks are the gateway's own (upstreams never see a `task` param): announce them.
+  const result =
+    fc.session.toolCalls.taskApprovalTimeoutMs === undefined
+      ? init
+      : { ...init, capabilities: { ...(init.capabilities as object), tasks: TASKS_CAPABILITY } };
+  const body = JSON.stringify({ jsonrpc: "2.0", id: msg.id, result });
   res.writeHead(200, {
     "content-type": "application/json",
     "content-length": Buffer.byteLength(body),

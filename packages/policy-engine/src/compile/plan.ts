@@ -101,6 +101,7 @@ export function buildPlan(
       rule.denyIf.length > 0 ||
       rule.validate !== undefined ||
       rule.limits.length > 0 ||
+      rule.approval !== undefined ||
       rule.shadow);
   let fixed: StaticOutcome | undefined;
   if (hidden !== undefined) fixed = hidden;

@@ -1,5 +1,6 @@
 import type { Ajv, ValidateFunction } from "ajv";
 import { compileJsonSchema } from "../ajv.js";
+import { type CompiledApprovalRule, compileApprovalRules } from "../approval-rule.js";
 import { type CompiledCondition, compileCondition } from "../conditions.js";
 import type { Effect } from "../contracts.js";
 import { PolicyError, PolicyErrorCode } from "../errors.js";
@@ -21,6 +22,8 @@ export interface CompiledRule {
   readonly denyIf: readonly CompiledCondition[];
   readonly validate?: ValidateFunction | undefined;
   readonly limits: readonly CompiledLimit[];
+  /** `approval` rules in order (the first whose `when` holds applies). */
+  readonly approval?: readonly CompiledApprovalRule[] | undefined;
 }
 
 /**
@@ -55,6 +58,7 @@ export function compileRule(
         ? undefined
         : compileSchema(ajv, ruleId, rule.arguments, source),
     limits,
+    approval: compileApprovalRules(rule.approval, ruleId),
   };
 }
 

@@ -19,6 +19,7 @@ const LIMIT_KEYS = [
   "burst",
 ] as const;
 const CONDITION_KEYS = ["path", "op", "value", "reason"];
+const APPROVAL_RULE_KEYS = ["when", "approvers", "from", "expires", "reason_required", "mode"];
 
 function keysAt(path: readonly PropertyKey[]): readonly string[] {
   const n = path.length;
@@ -30,7 +31,8 @@ function keysAt(path: readonly PropertyKey[]): readonly string[] {
   if (n === 2 && path[0] === "tools") return RULE_KEYS;
   const parent = path[n - 2];
   if (parent === "limits") return LIMIT_KEYS;
-  if (parent === "require" || parent === "deny_if") return CONDITION_KEYS;
+  if (parent === "require" || parent === "deny_if" || parent === "when") return CONDITION_KEYS;
+  if (parent === "approval") return APPROVAL_RULE_KEYS;
   return [];
 }
 /** How a value reads in a message ("a list", "a string", ...). */

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { checkJsonSchema } from "../ajv.js";
+import { approvalSpecSchema } from "../approval-rule.js";
 import { ConditionSchema } from "./condition.js";
 import { custom } from "./fix.js";
 import { LimitSchema } from "./limit.js";
@@ -41,6 +42,8 @@ export const ToolRuleSchema = z.strictObject({
   pin: z.string().regex(PIN).optional(),
   /** What results of this tool may carry back to the model. */
   results: ResultsSchema.optional(),
+  /** Who must approve a held call and when conditions hold it (see approval-rule.ts). */
+  approval: approvalSpecSchema(ConditionSchema).optional(),
 });
 /** A tool rule as written in a policy. */
 export type ToolRule = z.infer<typeof ToolRuleSchema>;
