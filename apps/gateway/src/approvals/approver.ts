@@ -283,8 +283,13 @@ export function createApprover(options: ApproverOptions) {
     onError: options.onError,
   });
   return async function approve(call: HeldCall): Promise<HeldCallOutcome | HeldOutcome> {
-    // A task is itself the hold the client comes back to: it always waits.
-    const mode = call.task ? "wait" : (call.decision.approval?.mode ?? options.mode ?? "wait");
+    // A task is itself the hold the client comes back to: it always waits. A stateless
+    // (2026) client comes back through MRTR with a sealed state: it never waits.
+    const mode = call.task
+      ? "wait"
+      : call.stateless
+        ? "retry"
+        : (call.decision.approval?.mode ?? options.mode ?? "wait");
     return mode === "retry" ? retry(call) : waitForApproval(ctx, call);
   };
 }
