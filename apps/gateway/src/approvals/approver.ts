@@ -71,7 +71,8 @@ export interface ApproverOptions {
   /**
    * `wait` (default): the call waits for the decision. `retry`: it is answered at once
    * with the approval id, and an identical call after approval runs (once). A policy's
-   * approval rule may choose per tool.
+   * approval rule may choose per tool. Calls of stateless (MCP 2026) clients always use
+   * retry (answered through MRTR); calls running as MCP tasks always wait.
    */
   readonly mode?: "wait" | "retry";
   /**
