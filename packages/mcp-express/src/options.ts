@@ -64,6 +64,17 @@ export interface ApprovalRequest {
    * as long as the approval may (up to `taskApprovalTimeoutMs`), never answer `held`.
    */
   task?: boolean;
+  /**
+   * The caller is a stateless (MCP 2026-07-28) client: nobody can wait on its request
+   * for a person, so the hook should answer `held` at once (retry mode) and the front
+   * turns that into an MRTR `input_required` result with a sealed `requestState`.
+   */
+  stateless?: boolean;
+  /**
+   * The approval id a 2026 retry's sealed `requestState` names: the hook settles this
+   * approval (checking that it belongs to this very call), not a new one.
+   */
+  resume?: string;
 }
 
 /** The flat form an elicitation asks for (MCP's restricted JSON Schema). */

@@ -115,6 +115,7 @@ export class ProxySession implements LinkListener {
     const entry: Open = { slot, trace, abort: new AbortController() };
     if (held?.continuation) entry.continuation = true;
     if (held?.clientProgressToken !== undefined) entry.clientToken = held.clientProgressToken;
+    if (held) entry.stateless = { resume: held.resumeApproval };
     this.open.set(key, entry);
     res.once("close", () => {
       // A client that drops a plain JSON answer before it came can never get it (there is
@@ -348,6 +349,7 @@ export class ProxySession implements LinkListener {
       session: this.identity.session,
       params,
       continuation: entry.continuation,
+      stateless: entry.stateless,
       resolve: async (name) => {
         const routes = this.tools.cachedRoutes() ?? (await this.tools.toolRoutes());
         route = routes.get(name);

@@ -71,7 +71,8 @@ export interface ApproverOptions {
   /**
    * `wait` (default): the call waits for the decision. `retry`: it is answered at once
    * with the approval id, and an identical call after approval runs (once). A policy's
-   * approval rule may choose per tool.
+   * approval rule may choose per tool. Calls of stateless (MCP 2026) clients always use
+   * retry (answered through MRTR); calls running as MCP tasks always wait.
    */
   readonly mode?: "wait" | "retry";
   /**
@@ -283,8 +284,13 @@ export function createApprover(options: ApproverOptions) {
     onError: options.onError,
   });
   return async function approve(call: HeldCall): Promise<HeldCallOutcome | HeldOutcome> {
-    // A task is itself the hold the client comes back to: it always waits.
-    const mode = call.task ? "wait" : (call.decision.approval?.mode ?? options.mode ?? "wait");
+    // A task is itself the hold the client comes back to: it always waits. A stateless
+    // (2026) client comes back through MRTR with a sealed state: it never waits.
+    const mode = call.task
+      ? "wait"
+      : call.stateless
+        ? "retry"
+        : (call.decision.approval?.mode ?? options.mode ?? "wait");
     return mode === "retry" ? retry(call) : waitForApproval(ctx, call);
   };
 }

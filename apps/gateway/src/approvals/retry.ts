@@ -41,12 +41,24 @@ export function bindingOf(
 
 const iso = (t: number) => new Date(t).toISOString();
 
-/** The answer for a call that is (still) held. */
-function held(r: ApprovalRecord, again: boolean): HeldOutcome {
+/** The answer for a call that is (still) held; `stateless`: a 2026 client retrying by MRTR. */
+function held(r: ApprovalRecord, again: boolean, stateless = false): HeldOutcome {
   const needed = r.rule?.approvers ?? 1;
   const got = (r.decisions ?? []).filter((d) => d.decision === "approve").length;
-  const progress = needed > 1 ? ` (${got} of ${needed} approvals so far)` : "";
   const what = again ? "is still waiting for approval" : "is held for approval";
+  if (stateless) {
+    const more = Math.max(1, needed - got);
+    return {
+      outcome: "held",
+      approvalId: r.id,
+      expiresAt: r.expiresAt,
+      message:
+        `This call to ${r.tool} did not run yet: it ${what} as ${r.id}, ` +
+        `${more} more approval${more > 1 ? "s" : ""} needed, expires at ${iso(r.expiresAt)}. ` +
+        "Send the request again with this requestState to learn the outcome; it runs once approved.",
+    };
+  }
+  const progress = needed > 1 ? ` (${got} of ${needed} approvals so far)` : "";
   return {
     outcome: "held",
     approvalId: r.id,
@@ -59,6 +71,31 @@ function held(r: ApprovalRecord, again: boolean): HeldOutcome {
 }
 
 /**
+ * What a 2026 retry gets for the approval its sealed state names. The state was bound
+ * to this call and spent before it got here; the record's own binding is checked again
+ * (defence in depth: an id never reaches a call it was not issued for). It ends the
+ * flow in every case but `pending`: approved runs once, anything else is a denial.
+ */
+async function fromResumed(
+  deps: RetryDeps,
+  id: string,
+  binding: string,
+  at: number,
+): Promise<HeldCallOutcome | HeldOutcome> {
+  const r = await deps.store.get(id);
+  if (!r || r.binding !== binding) {
+    return { outcome: "rejected", reason: `${id} is not an approval of this call`, by: "gateway" };
+  }
+  if (r.status === "approved") {
+    if (await deps.store.consume(r.id, at)) return { outcome: "approved", by: r.resolvedBy };
+    const why = r.consumedAt !== undefined ? "was already used" : `expired at ${iso(r.expiresAt)}`;
+    return { outcome: "rejected", reason: `${id} ${why}`, by: "gateway" };
+  }
+  if (r.status === "pending" && r.expiresAt > at) return held(r, true, true);
+  return (await fromExisting(deps, r, at)) ?? { outcome: "rejected", reason: id, by: "gateway" };
+}
+
+/**
  * What an identical call gets from the record already bound to it, or undefined when a
  * new approval must be asked for (the old one was used, or lapsed after approval).
  */
@@ -66,13 +103,14 @@ async function fromExisting(
   deps: RetryDeps,
   r: ApprovalRecord,
   at: number,
+  stateless = false,
 ): Promise<HeldCallOutcome | HeldOutcome | undefined> {
   const { store } = deps;
   if (r.status === "approved") {
     if (await store.consume(r.id, at)) return { outcome: "approved", by: r.resolvedBy };
     return undefined;
   }
-  if (r.status === "pending" && r.expiresAt > at) return held(r, true);
+  if (r.status === "pending" && r.expiresAt > at) return held(r, true, stateless);
   // Rejected or expired: say so once; the next identical call asks anew.
   await store.clearBinding(r.binding ?? "", r.id);
   if (r.status === "rejected")
@@ -100,8 +138,9 @@ export function retryApprover(deps: RetryDeps) {
     try {
       const at = deps.now();
       const binding = bindingOf(call.grant, call.subject, call.tool, call.argumentsDigest);
+      if (call.resume !== undefined) return await fromResumed(deps, call.resume, binding, at);
       const existing = await deps.store.findByBinding(binding);
-      const answer = existing && (await fromExisting(deps, existing, at));
+      const answer = existing && (await fromExisting(deps, existing, at, call.stateless === true));
       if (answer !== undefined) return answer;
       const lifetime = call.decision.approval?.expiresMs ?? deps.expiresMs;
       const record: ApprovalRecord = {
@@ -110,7 +149,7 @@ export function retryApprover(deps: RetryDeps) {
       };
       await deps.store.create(record);
       deps.lifecycle?.emit({ type: "approval.requested", approval: record, at });
-      return held(record, false);
+      return held(record, false, call.stateless === true);
     } catch (err) {
       deps.onError?.(err);
       return { outcome: "rejected", reason: "the approval store is unavailable", by: "gateway" };

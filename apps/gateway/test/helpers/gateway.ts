@@ -39,6 +39,8 @@ export async function startTestGateway(opts: {
   env?: Record<string, string>;
   extraUpstreams?: UpstreamConfig[];
   builtins?: BuiltinFactory;
+  /** The gateway's clock (tests that move time). */
+  now?: () => number;
 }): Promise<TestGateway> {
   const dir = mkdtempSync(join(tmpdir(), "toolgate-gw-"));
   for (const [name, text] of Object.entries(opts.files ?? {})) writeFileSync(join(dir, name), text);
@@ -58,6 +60,7 @@ export async function startTestGateway(opts: {
     extraUpstreams: opts.extraUpstreams,
     builtins: opts.builtins,
     listen: { host: "127.0.0.1", port: 0 },
+    ...(opts.now ? { now: opts.now } : {}),
   });
   const clients: Client[] = [];
   return {

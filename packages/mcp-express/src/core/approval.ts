@@ -41,6 +41,8 @@ export interface HeldCall {
   elicit?: ((message: string, schema: ElicitSchema) => Promise<ElicitAnswer>) | undefined;
   /** The call runs as an MCP task (told to the hook). */
   task?: boolean;
+  /** A stateless (2026) caller, and the approval its sealed state names (told to the hook). */
+  stateless?: { readonly resume?: string | undefined } | undefined;
 }
 
 /**
@@ -78,6 +80,10 @@ export async function holdForApproval(deps: HoldDeps, call: HeldCall): Promise<H
   if (call.identity.clientId !== undefined) req.clientId = call.identity.clientId;
   if (call.elicit) req.elicit = call.elicit;
   if (call.task === true) req.task = true;
+  if (call.stateless) {
+    req.stateless = true;
+    if (call.stateless.resume !== undefined) req.resume = call.stateless.resume;
+  }
   const timeout = new Promise<ApprovalOutcome>((resolve) => {
     timer = scheduler.setTimeout(() => resolve("timeout"), deps.timeoutMs);
   });

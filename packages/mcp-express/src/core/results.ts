@@ -31,7 +31,7 @@ export function errorResponse(id: RpcId, e: unknown): RpcMessage {
  * person can follow it.
  */
 export function heldResult(held: HeldOutcome): Record<string, unknown> {
-  return {
+  const result = {
     isError: true,
     content: [{ type: "text", text: held.message }],
     _meta: {
@@ -42,4 +42,14 @@ export function heldResult(held: HeldOutcome): Record<string, unknown> {
       },
     },
   };
+  HELD.set(result, held);
+  return result;
+}
+
+/** Held answers made by the pipeline itself (an upstream's look-alike is not one). */
+const HELD = new WeakMap<object, HeldOutcome>();
+
+/** The hold behind a result object made by {@link heldResult}, if it is one. */
+export function heldOutcomeOf(result: unknown): HeldOutcome | undefined {
+  return typeof result === "object" && result !== null ? HELD.get(result) : undefined;
 }

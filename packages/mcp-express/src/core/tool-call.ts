@@ -93,6 +93,11 @@ export interface ToolCall {
    * by the front): decided again by the rules, not counted again.
    */
   readonly continuation?: boolean | undefined;
+  /**
+   * A stateless (2026) caller: a hold is answered at once (see ApprovalRequest.stateless),
+   * `resume` naming the approval its sealed state carries.
+   */
+  readonly stateless?: { readonly resume?: string | undefined } | undefined;
   /** Resolves the exposed name to its upstream; undefined when no upstream offers it. */
   resolve(name: string): Promise<ToolTarget | undefined>;
   /** Upstreams that are down right now (an unknown tool may live on one of them). */
@@ -304,6 +309,7 @@ class CallRun {
         progress: call.progress,
         elicit: call.elicit,
         task: call.task === true,
+        stateless: call.stateless,
       },
     );
     if (held) {
@@ -325,9 +331,7 @@ class CallRun {
           : "approval_rejected",
     );
     return this.denied(
-      outcome.outcome === "timeout"
-        ? "approval timed out"
-        : `approval rejected${outcome.reason ? `: ${outcome.reason}` : ""}`,
+      `approval ${outcome.outcome === "timeout" ? "timed out" : "rejected"}${outcome.reason ? `: ${outcome.reason}` : ""}`,
     );
   }
 

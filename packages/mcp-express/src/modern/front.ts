@@ -8,11 +8,13 @@
  * (`resultType`, cache fields, `serverInfo`, the client's own id).
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { heldOutcomeOf } from "../core/results.js";
 import type { Identity } from "../engine.js";
 import type { FrontContext } from "../front/context.js";
 import { mergeInit } from "../front/sessions.js";
 import { header } from "../http.js";
 import type { RpcId, RpcMessage } from "../jsonrpc.js";
+import { heldInputRequired } from "./approval-state.js";
 import { checkModern, isRefusal, META, MODERN_VERSIONS } from "./envelope.js";
 import { type Held, type HeldLimits, HeldSessions } from "./held.js";
 import { MRTR_TARGET, openRetry, sealResult, stateBinding } from "./mrtr.js";
@@ -159,10 +161,16 @@ export class ModernFront {
       res,
       fc.telemetry.request(msg, req.headers, undefined, identity),
       (m) => {
+        // A call held for approval (made by the pipeline, never an upstream's look-alike)
+        // becomes an MRTR input request whose sealed state names the approval.
+        const hold = heldOutcomeOf(m.result);
         const a = toModernAnswer(m, id, checked.method);
+        if (hold && binding && a.result) {
+          return { ...a, result: heldInputRequired(fc.mrtr, hold, a.result, binding) };
+        }
         return binding && a.result ? { ...a, result: sealResult(fc.mrtr, a.result, binding) } : a;
       },
-      { continuation: round.continuation, clientProgressToken },
+      { continuation: round.continuation, clientProgressToken, resumeApproval: round.approval },
     );
   }
 
@@ -189,7 +197,12 @@ export class ModernFront {
     method: string,
     msg: RpcMessage,
   ): Promise<
-    | { params: RpcMessage["params"]; binding?: () => StateBinding; continuation: boolean }
+    | {
+        params: RpcMessage["params"];
+        binding?: () => StateBinding;
+        continuation: boolean;
+        approval?: string;
+      }
     | undefined
   > {
     const params = msg.params;
@@ -214,7 +227,7 @@ export class ModernFront {
       });
       return undefined;
     }
-    return { params: r.params, binding, continuation: r.continuation };
+    return { ...r, binding };
   }
 
   /** `server/discover`: the merged capabilities of the upstreams, answered locally. */

@@ -41,9 +41,13 @@ export interface StateRefused {
   readonly refused: StateRefusal | "replayed";
 }
 
-/** The sealed data: the upstream's own state, when it sent one. */
-interface Sealed {
+/**
+ * The sealed data: the upstream's own state, when it sent one, or the approval a held
+ * call waits for (`a`, see approval-state.ts).
+ */
+export interface Sealed {
   readonly s?: string;
+  readonly a?: string;
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> =>
@@ -80,7 +84,9 @@ export async function openRetry(
   deps: MrtrDeps,
   params: Record<string, unknown>,
   binding: () => StateBinding,
-): Promise<{ params: Record<string, unknown>; continuation: boolean } | StateRefused> {
+): Promise<
+  { params: Record<string, unknown>; continuation: boolean; approval?: string } | StateRefused
+> {
   if (!("requestState" in params)) return { params, continuation: false };
   const opened = deps.codec.open<Sealed>(params.requestState, binding());
   if (!opened.ok) return { refused: opened.reason };
@@ -88,6 +94,10 @@ export async function openRetry(
     return { refused: "replayed" };
   }
   const { requestState: _r, ...rest } = params;
+  // A held approval's state: the call itself runs (and counts) only now; its first
+  // round was rolled back when it was held.
+  const approval = opened.data?.a;
+  if (typeof approval === "string") return { params: rest, continuation: false, approval };
   const up = opened.data?.s;
   return {
     params: typeof up === "string" ? { ...rest, requestState: up } : rest,

@@ -75,6 +75,8 @@ export interface Open {
   continuation?: boolean;
   /** The client's progress token when the upstream sees another (2026 held session). */
   clientToken?: string | number;
+  /** A request of a stateless (2026) client, and the approval its sealed state names. */
+  stateless?: { readonly resume?: string | undefined };
 }
 
 /** What the 2026 front tells its held session about one request. */
@@ -86,6 +88,8 @@ export interface HeldRequest {
    * (several clients share a held session, and each numbers its tokens from 0).
    */
   readonly clientProgressToken?: string | number;
+  /** The approval a retry's sealed state names (a held approval through MRTR). */
+  readonly resumeApproval?: string | undefined;
 }
 
 /** The abort reason of a session's end: not the client's cancel (no `cancelled` outcome). */
