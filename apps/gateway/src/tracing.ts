@@ -1,3 +1,4 @@
+import { createRequire } from "node:module";
 import type { Tracer } from "@opentelemetry/api";
 import { OTLPTraceExporter as OtlpJsonExporter } from "@opentelemetry/exporter-trace-otlp-http";
 import { OTLPTraceExporter as OtlpProtoExporter } from "@opentelemetry/exporter-trace-otlp-proto";
@@ -13,6 +14,11 @@ import {
 } from "@opentelemetry/sdk-trace";
 import { TRACER_NAME } from "@toolgate/mcp-express";
 import { GatewayError } from "./errors.js";
+
+/** The gateway package's version (its package.json sits above both src/ and dist/). */
+const GATEWAY_VERSION: string = (
+  createRequire(import.meta.url)("../package.json") as { version: string }
+).version;
 
 /** The gateway's tracing, when the environment turns it on. */
 export interface GatewayTracing {
@@ -146,7 +152,7 @@ export function startTracing(env: Env): GatewayTracing | undefined {
     spanProcessors: [new BatchSpanProcessor({ exporter, scheduledDelayMillis: 1000 })],
   });
   return {
-    tracer: provider.getTracer(TRACER_NAME, "0.1.0"),
+    tracer: provider.getTracer(TRACER_NAME, GATEWAY_VERSION),
     describe: `${protocol} to ${url} as ${serviceName}`,
     shutdown: () => provider.shutdown(),
   };

@@ -1,3 +1,4 @@
+import { createRequire } from "node:module";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import {
   type BinanceUsConnector,
@@ -6,7 +7,11 @@ import {
 } from "./tools.js";
 
 /** Server name and version announced in `initialize`. */
-export const BINANCE_US_SERVER_INFO = { name: "toolgate-binance-us", version: "0.1.0" } as const;
+export const BINANCE_US_SERVER_INFO = {
+  name: "toolgate-binance-us",
+  // The package's own version (package.json sits above both src/ and dist/).
+  version: (createRequire(import.meta.url)("../package.json") as { version: string }).version,
+} as const;
 
 /**
  * An `McpServer` with the `binance_us_*` tools whose `close()` also stops the managed

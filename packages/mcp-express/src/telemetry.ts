@@ -15,6 +15,7 @@
  *   tools/call <upstream tool> CLIENT   toolgate.upstream           (forwarded calls only)
  * ```
  */
+
 import { AsyncLocalStorage } from "node:async_hooks";
 import type { IncomingHttpHeaders } from "node:http";
 import {
@@ -34,6 +35,7 @@ import {
 import type { CounterStore, Decision, Identity } from "./engine.js";
 import { headerValue } from "./http.js";
 import type { RpcMessage } from "./jsonrpc.js";
+import { TOOLGATE_VERSION } from "./version.js";
 
 /** Instrumentation scope name of the spans this package makes. */
 export const TRACER_NAME = "@toolgate/mcp-express";
@@ -167,7 +169,7 @@ export class Telemetry {
    */
   static create(tracer: Tracer | undefined): Telemetry {
     if (tracer) return new Telemetry(tracer, true);
-    return new Telemetry(trace.getTracer(TRACER_NAME, "0.1.0"), globalTracingRegistered());
+    return new Telemetry(trace.getTracer(TRACER_NAME, TOOLGATE_VERSION), globalTracingRegistered());
   }
 
   /**

@@ -8,6 +8,7 @@ import {
   upstreamPlan,
 } from "./transports/registry.js";
 import { UpstreamLink } from "./upstream.js";
+import { TOOLGATE_VERSION } from "./version.js";
 
 /** Settings of an {@link UpstreamPool}. */
 export interface UpstreamPoolOptions {
@@ -137,7 +138,7 @@ export class UpstreamPool {
     const probe = {
       protocolVersion: LATEST_PROTOCOL_VERSION,
       capabilities: {},
-      clientInfo: { name: "toolgate-probe", version: "0.1.0" },
+      clientInfo: { name: "toolgate-probe", version: TOOLGATE_VERSION },
     };
     await Promise.all(
       this.configs.map(async (c, i) => {

@@ -3,6 +3,7 @@
  * later requests find theirs by `Mcp-Session-Id` (bound to the grant and subject), a GET
  * attaches the standalone stream and a DELETE ends it.
  */
+
 import type { IncomingMessage, ServerResponse } from "node:http";
 import {
   InitializeRequestParamsSchema,
@@ -15,6 +16,7 @@ import type { RpcId, RpcMessage } from "../jsonrpc.js";
 import { TASKS_CAPABILITY } from "../session/tasks.js";
 import { ProxySession } from "../session.js";
 import type { Connected } from "../upstream-pool.js";
+import { TOOLGATE_VERSION } from "../version.js";
 import type { FrontContext } from "./context.js";
 
 const SUPPORTED = new Set<string>(SUPPORTED_PROTOCOL_VERSIONS);
@@ -44,7 +46,7 @@ export function mergeInit(results: Connected): Record<string, unknown> {
   const merged: Record<string, unknown> = {
     protocolVersion: results[0]!.result.protocolVersion,
     capabilities: caps,
-    serverInfo: { name: "toolgate", version: "0.1.0" },
+    serverInfo: { name: "toolgate", version: TOOLGATE_VERSION },
   };
   if (instructions.length > 0) merged.instructions = instructions.join("\n\n");
   return merged;

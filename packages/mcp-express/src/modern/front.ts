@@ -7,6 +7,7 @@
  * `Mcp-Session-Id` a client could name, and answers are reshaped for the revision
  * (`resultType`, cache fields, `serverInfo`, the client's own id).
  */
+
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { heldOutcomeOf } from "../core/results.js";
 import type { Identity } from "../engine.js";
@@ -14,6 +15,7 @@ import type { FrontContext } from "../front/context.js";
 import { mergeInit } from "../front/sessions.js";
 import { header } from "../http.js";
 import type { RpcId, RpcMessage } from "../jsonrpc.js";
+import { TOOLGATE_VERSION } from "../version.js";
 import { heldInputRequired } from "./approval-state.js";
 import { checkModern, isRefusal, META, MODERN_VERSIONS } from "./envelope.js";
 import { type Held, type HeldLimits, HeldSessions } from "./held.js";
@@ -21,7 +23,7 @@ import { MRTR_TARGET, openRetry, sealResult, stateBinding } from "./mrtr.js";
 import type { StateBinding } from "./request-state.js";
 
 /** Who the gateway says it is in every 2026 result's `_meta`. */
-const SERVER_INFO = { name: "toolgate", version: "0.1.0" };
+const SERVER_INFO = { name: "toolgate", version: TOOLGATE_VERSION };
 
 /** Results a 2026 client caches: they must carry `ttlMs` and `cacheScope`. */
 const CACHEABLE = new Set([

@@ -4,18 +4,20 @@
  * serves 2026 clients), closed when idle, and capped in number so a flood of subjects
  * cannot make the gateway hold unbounded upstream connections.
  */
+
 import { ClientStreams } from "../client-streams.js";
 import type { Identity } from "../engine.js";
 import type { FrontContext } from "../front/context.js";
 import type { Scheduler } from "../options.js";
 import { ProxySession } from "../session.js";
 import type { Connected } from "../upstream-pool.js";
+import { TOOLGATE_VERSION } from "../version.js";
 
 /** The `initialize` the gateway sends upstream for a held session. */
 const HELD_INIT = {
   protocolVersion: "2025-11-25",
   capabilities: {},
-  clientInfo: { name: "toolgate", version: "0.1.0" },
+  clientInfo: { name: "toolgate", version: TOOLGATE_VERSION },
 };
 
 /** A held upstream session and the upstreams' `initialize` answers behind it. */

@@ -18,12 +18,14 @@
  * - `ping` and `logging/setLevel` are answered here (the level rides along in `_meta`);
  *   `resources/subscribe`/`unsubscribe` have no stateless form and are refused (-32601).
  */
+
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 import { Pool } from "undici";
 import { errText } from "../errors.js";
 import type { RpcId, RpcMessage } from "../jsonrpc.js";
 import { traceHeaders } from "../telemetry.js";
+import { TOOLGATE_VERSION } from "../version.js";
 import { META } from "./envelope.js";
 import { LegacyInputBridge } from "./mrtr-bridge.js";
 import { postOnce } from "./upstream-post.js";
@@ -78,7 +80,7 @@ export async function speaksModern(
       _meta: {
         [META.protocolVersion]: UPSTREAM_MODERN_VERSION,
         [META.clientCapabilities]: {},
-        [META.clientInfo]: { name: "toolgate", version: "0.1.0" },
+        [META.clientInfo]: { name: "toolgate", version: TOOLGATE_VERSION },
       },
     },
   });
@@ -123,7 +125,7 @@ export class ModernHttpTransport implements Transport {
   private readonly inflight = new Map<RpcId, AbortController>();
   /** The 2025 client's `initialize` capabilities and info (the envelope of its requests). */
   private clientCapabilities: Record<string, unknown> = {};
-  private clientInfo: Record<string, unknown> = { name: "toolgate", version: "0.1.0" };
+  private clientInfo: Record<string, unknown> = { name: "toolgate", version: TOOLGATE_VERSION };
   private logLevel: string | undefined;
   private readonly bridge: LegacyInputBridge;
 
