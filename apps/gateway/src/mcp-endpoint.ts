@@ -114,6 +114,8 @@ export function createMcpEndpoint(rt: Runtime, parts: McpEndpointParts): Toolgat
     onRefused: parts.decisions.onRefused,
     pinStore: parts.guardrails.pinStore,
     onPinEvent: parts.guardrails.onPinEvent,
+    // Every grant's policy checks the upstreams' tools at start-up and on restarts.
+    pinCheckGrants: loaded.grants.map((g) => g.name),
     maxSessionsPerGrant: config.maxSessionsPerGrant,
     authThrottle: parts.authThrottle,
     allowedOrigins: config.allowedOrigins,

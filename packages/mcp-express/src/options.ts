@@ -319,6 +319,13 @@ export interface ToolgateMcpOptions {
    */
   onPinEvent?: (e: PinEvent) => void;
   /**
+   * Grants whose policies the gateway checks its upstreams' tools against by itself, at
+   * `start()` and when an upstream restarts or reconnects, so a changed definition is
+   * reported (`onPinEvent`) before any agent connects. Default: none when `policy` is a
+   * resolver function, else `["*"]` (the one policy, reported under grant `*`).
+   */
+  pinCheckGrants?: readonly string[];
+  /**
    * Page size of `tools/list` as the gateway serves it (merged across upstreams, with an
    * opaque cursor). Default: the largest page an upstream used, or one page when none
    * paginates.
