@@ -11,6 +11,7 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import {
   type CallToolResult,
+  LoggingMessageNotificationSchema,
   ToolListChangedNotificationSchema,
 } from "@modelcontextprotocol/sdk/types.js";
 import { toolDigest } from "@toolgate/policy-engine";
@@ -356,6 +357,73 @@ describe("pins checked at start-up, before any agent connects, on the real gatew
     clients.push(client);
     expect(await names(client)).toEqual(["account_snapshot", "echo"]);
     expect(auditLines(gw.dir).filter((l) => l.event === "tool_definition_changed")).toHaveLength(1);
+  }, 30_000);
+});
+
+describe("result policies on log notifications and resources/read, on the real gateway process", () => {
+  let upstream: GuardrailUpstream;
+  let gw: Gateway;
+  const clients: Client[] = [];
+  beforeAll(async () => {
+    upstream = await startGuardrailUpstream({ logs: true });
+    const policy = [
+      'version: "1"',
+      "default: allow",
+      "tools:",
+      `  account_snapshot: { results: { redact: ${REDACT} } }`,
+      "resources:",
+      `  "memory://account/*": { results: { redact: ${REDACT} } }`,
+    ].join("\n");
+    gw = await startGatewayProcess(writeSetup(upstream.url, policy));
+  }, 60_000);
+  afterAll(async () => {
+    await Promise.allSettled(clients.map((c) => c.close()));
+    await gw?.stop();
+    await upstream?.close();
+  });
+
+  it("no secret of a log notification or a resource reaches the client or the audit", async () => {
+    const { client } = await connect(gw.url);
+    clients.push(client);
+    const logs: unknown[] = [];
+    client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => {
+      logs.push(n.params);
+    });
+    await client.callTool({ name: "account_snapshot", arguments: {} });
+    await until(() => logs.length >= 2);
+    expect(logs).toEqual([
+      { level: "info", data: "stream open, listenKey=[REDACTED:binance_listen_key]" },
+      { level: "debug", data: { session: "[REDACTED:jwt]", card: "[REDACTED:card_number]" } },
+    ]);
+    const read = await client.readResource({ uri: "memory://account/keys" });
+    expect((read.contents[0] as { text: string }).text).toBe(
+      "listenKey=[REDACTED:binance_listen_key]\n[REDACTED:private_key]",
+    );
+    const seen = JSON.stringify({ logs, read });
+    for (const s of Object.values(SECRETS)) expect(seen).not.toContain(s);
+
+    const audit = auditLines(gw.dir);
+    expect(audit.filter((l) => l.tool === "account_snapshot").at(-1)?.result).toMatchObject({
+      logRedactions: { binance_listen_key: 1, jwt: 1, card_number: 1 },
+    });
+    expect(audit.find((l) => l.event === "resource_result")).toMatchObject({
+      grant: "demo",
+      result: {
+        ruleId: 'resources."memory://account/*".results',
+        action: "redacted",
+        redactions: { binance_listen_key: 1, private_key: 1 },
+      },
+    });
+    const file = readFileSync(join(gw.dir, "audit.jsonl"), "utf8");
+    for (const s of Object.values(SECRETS)) expect(file).not.toContain(s);
+    for (const s of Object.values(SECRETS)) expect(file).not.toContain(s.slice(0, 24));
+    const metrics = (await adminGet(gw, "/metrics")) as string;
+    expect(metrics).toMatch(
+      /toolgate_result_redactions_total\{tool="account_snapshot",detector="jwt",where="log"\} 1/,
+    );
+    expect(metrics).toMatch(
+      /toolgate_result_redactions_total\{tool="resource",detector="private_key",where="resource"\} 1/,
+    );
   }, 30_000);
 });
 

@@ -319,6 +319,11 @@ export interface ToolgateMcpOptions {
    */
   onPinEvent?: (e: PinEvent) => void;
   /**
+   * Called after a `resources/read` result was screened by the policy's `resources`
+   * section (redacted, cut, denied, or found clean): counts only, never a value or the URI.
+   */
+  onResourceResult?: (e: ResourceResultEvent) => void;
+  /**
    * Grants whose policies the gateway checks its upstreams' tools against by itself, at
    * `start()` and when an upstream restarts or reconnects, so a changed definition is
    * reported (`onPinEvent`) before any agent connects. Default: none when `policy` is a
@@ -348,4 +353,14 @@ export interface ToolgateMcpOptions {
   scheduler?: Scheduler;
   /** Structured logger; default silent. Never receives secrets or argument values. */
   logger?: Logger;
+}
+
+/** What a `resources` result policy did to one `resources/read` (see `onResourceResult`). */
+export interface ResourceResultEvent {
+  readonly grant: string;
+  readonly subject?: string | undefined;
+  readonly session?: string | undefined;
+  /** What the screen did; `ruleId` is the policy path, e.g. `resources."file:///*".results`. */
+  readonly result: ResultFacts;
+  readonly at: number;
 }
