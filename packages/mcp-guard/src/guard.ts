@@ -244,6 +244,42 @@ function defaultIdentify(fallback: string): (ctx: GuardRequestContext) => Identi
 }
 
 /**
+ * Wraps the table's handlers with `wrap`, those there now and those set later: McpServer
+ * installs its tools handlers on the first registerTool, which may come after the guard.
+ */
+function hookTable(table: Map<string, Handler>, wrap: (method: string, h: Handler) => Handler) {
+  const set = table.set.bind(table);
+  for (const m of ["tools/call", "tools/list"]) {
+    const h = table.get(m);
+    if (h !== undefined) set(m, wrap(m, h));
+  }
+  Object.defineProperty(table, "set", {
+    value: (method: string, h: Handler) => set(method, wrap(method, h)),
+    configurable: false,
+    writable: false,
+  });
+  Object.defineProperty(table, GUARDED, { value: true });
+}
+
+/** A reload can show or hide tools: tells connected clients to list again. Returns the unsubscribe. */
+function notifyOnReload(
+  server: McpServerLike,
+  source: PolicySource,
+  onError: (err: unknown, where: string) => void,
+): () => void {
+  if (!(typeof source === "object" && "subscribe" in source)) return () => {};
+  return source.subscribe(() => {
+    const notify = (server as { sendToolListChanged?: () => unknown }).sendToolListChanged;
+    try {
+      const p = notify?.call(server);
+      if (p instanceof Promise) p.catch((err) => onError(err, "sendToolListChanged"));
+    } catch (err) {
+      onError(err, "sendToolListChanged");
+    }
+  });
+}
+
+/**
  * Puts Toolgate policy in front of an existing `McpServer`'s tools, in place: every
  * `tools/call` is decided (and rate limits reserved) before the tool's handler runs,
  * committed when it succeeds and rolled back when it throws or answers `isError`;
@@ -321,38 +357,11 @@ export function guardMcpServer(server: McpServerLike, options: GuardOptions): Mc
       return { ...result, tools: engine.visibleTools(policy, tools, identity) };
     };
 
-  const wrap = (method: string, h: Handler): Handler => {
+  hookTable(table, (method, h) => {
     if (method === "tools/list") originalList = h;
     return method === "tools/call" ? guardCall(h) : method === "tools/list" ? guardList(h) : h;
-  };
-  // McpServer installs its tools handlers on the first registerTool, which may come after
-  // this call: wrap whatever is there now and whatever is set later.
-  const set = table.set.bind(table);
-  for (const m of ["tools/call", "tools/list"]) {
-    const h = table.get(m);
-    if (h !== undefined) set(m, wrap(m, h));
-  }
-  Object.defineProperty(table, "set", {
-    value: (method: string, h: Handler) => set(method, wrap(method, h)),
-    configurable: false,
-    writable: false,
   });
-  Object.defineProperty(table, GUARDED, { value: true });
-
-  // A reload can show or hide tools: tell connected clients to list again.
-  let unsubscribe = () => {};
-  const source = options.policy;
-  if (typeof source === "object" && "subscribe" in source) {
-    unsubscribe = source.subscribe(() => {
-      const notify = (server as { sendToolListChanged?: () => unknown }).sendToolListChanged;
-      try {
-        const p = notify?.call(server);
-        if (p instanceof Promise) p.catch((err) => onError(err, "sendToolListChanged"));
-      } catch (err) {
-        onError(err, "sendToolListChanged");
-      }
-    });
-  }
+  let unsubscribe = notifyOnReload(server, options.policy, onError);
   return {
     engine,
     close() {
