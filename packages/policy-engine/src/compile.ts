@@ -251,8 +251,19 @@ export class CompiledPolicy {
    * exactly, else the longest glob matching it; `undefined` when none does.
    */
   resourcePolicyFor(uri: string): CompiledResultPolicy | undefined {
+    // The client writes the URI and the upstream may normalise it: a URI is matched
+    // without case and both as written and percent-decoded, so `MEMORY://a/%6Beys`
+    // cannot slip past an entry for `memory://a/keys` (screening more is the safe side).
+    const forms = [uri.toLowerCase()];
+    try {
+      const decoded = decodeURIComponent(uri).toLowerCase();
+      if (decoded !== forms[0]) forms.push(decoded);
+    } catch {
+      // Not decodable: matched as written.
+    }
     for (const r of this.#resources) {
-      if (r.exact !== undefined ? r.exact === uri : r.re!.test(uri)) return r.policy;
+      for (const f of forms)
+        if (r.exact !== undefined ? r.exact === f : r.re!.test(f)) return r.policy;
     }
     return undefined;
   }
@@ -311,7 +322,8 @@ function compileResourceRules(doc: PolicyDocument) {
       `resources.${JSON.stringify(key)}.results`,
       rule.mode === "shadow",
     );
-    return isGlob(key) ? { key, re: globToRegExp(key), policy } : { key, exact: key, policy };
+    const k = key.toLowerCase();
+    return isGlob(key) ? { key, re: globToRegExp(k), policy } : { key, exact: k, policy };
   });
   // Exact URIs win; among globs the longer pattern is the more specific.
   return entries.sort(

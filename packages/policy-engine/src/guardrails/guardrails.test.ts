@@ -550,6 +550,33 @@ describe("policy language: resources (result policies of resources/read)", () =>
     ).toBeUndefined();
   });
 
+  it("a client cannot dodge an entry by case or percent-encoding (the upstream may normalise)", () => {
+    const policy = compilePolicy(
+      parsePolicy({
+        version: "1",
+        resources: {
+          "memory://account/keys": { results: { redact: ["jwt"] } },
+          "file:///secrets/*": { results: { redact: ["private_key"] } },
+        },
+      }),
+    );
+    const exact = 'resources."memory://account/keys".results';
+    for (const uri of [
+      "MEMORY://Account/KEYS",
+      "memory://account/%6Beys",
+      "memory://account%2Fkeys",
+    ])
+      expect(policy.resourcePolicyFor(uri)?.ruleId, uri).toBe(exact);
+    expect(policy.resourcePolicyFor("FILE:///Secrets/id_rsa")?.ruleId).toBe(
+      'resources."file:///secrets/*".results',
+    );
+    expect(policy.resourcePolicyFor("memory://account/keys2")).toBeUndefined();
+    // An undecodable URI is still matched as written.
+    expect(policy.resourcePolicyFor("file:///secrets/%E0%A4%A")?.ruleId).toBe(
+      'resources."file:///secrets/*".results',
+    );
+  });
+
   it("guards a resources/read result: text and text blobs of contents, truncation", () => {
     const policy = compilePolicy(
       parsePolicy({
