@@ -562,6 +562,23 @@ describe("result policies on log notifications and resources/read", () => {
     expect(JSON.stringify(resourceEvents)).not.toContain(JWT);
   });
 
+  it("a client cannot read around the policy by spelling the URI differently", async () => {
+    const { client } = await resultRig({
+      version: "1",
+      default: "allow",
+      resources: { "mem://acct/keys": { results: { redact: [...redact] } } },
+    });
+    // The upstream's URL parser lowercases the scheme: this reads the same resource.
+    for (const uri of ["MEM://acct/keys", "mem://acct/%6Beys"]) {
+      const r = await client.readResource({ uri }).catch(() => undefined);
+      if (r === undefined) continue; // the upstream did not resolve this spelling
+      expect(JSON.stringify(r), uri).not.toContain(LISTEN_KEY);
+      expect(JSON.stringify(r), uri).toContain("[REDACTED:binance_listen_key]");
+    }
+    const plain = await client.readResource({ uri: "MEM://acct/keys" });
+    expect(JSON.stringify(plain)).toContain("[REDACTED:binance_listen_key]");
+  });
+
   it("redacts a secret inside a text blob of a resource", async () => {
     const { client } = await resultRig({
       version: "1",
