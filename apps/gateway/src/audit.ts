@@ -69,6 +69,8 @@ export interface AuditEntry {
         readonly redactions: Readonly<Record<string, number>>;
         readonly progressRedactions?: Readonly<Record<string, number>> | undefined;
         readonly progressWithheld?: number | undefined;
+        readonly logRedactions?: Readonly<Record<string, number>> | undefined;
+        readonly logsWithheld?: number | undefined;
         readonly bytesIn?: number | undefined;
         readonly bytesOut?: number | undefined;
       }
@@ -95,6 +97,27 @@ export interface ToolDefinitionEntry {
   /** Paths of the fields that changed, when the gateway saw the approved definition. */
   readonly changed?: readonly string[] | undefined;
   readonly policyVersion: string;
+}
+
+/**
+ * A `resources/read` result screened by the policy's `resources` section: what was done
+ * and how many values were removed per detector; never a value, nor the URI (a client's
+ * URI may carry a credential).
+ */
+export interface ResourceResultEntry {
+  readonly time: string;
+  readonly event: "resource_result";
+  readonly grant: string;
+  readonly sub?: string | undefined;
+  readonly session?: string | undefined;
+  readonly result: {
+    readonly ruleId: string;
+    readonly action: string;
+    readonly shadowAction?: string | undefined;
+    readonly redactions: Readonly<Record<string, number>>;
+    readonly bytesIn?: number | undefined;
+    readonly bytesOut?: number | undefined;
+  };
 }
 
 /**
@@ -171,7 +194,9 @@ export class AuditLog {
   }
 
   /** Appends one record (one line), rotating first if the line would not fit. */
-  write(entry: AuditEntry | PolicyPublishedEntry | ToolDefinitionEntry): void {
+  write(
+    entry: AuditEntry | PolicyPublishedEntry | ToolDefinitionEntry | ResourceResultEntry,
+  ): void {
     const chained = chainLine(entry, this.#head);
     const line = `${chained.line}\n`;
     const bytes = Buffer.byteLength(line);

@@ -12,6 +12,7 @@ import {
   guardrailObserver,
   guardrailsApi,
   pinEventSink,
+  resourceResultSink,
 } from "./guardrails.js";
 import { createPinStore } from "./pin-store.js";
 import type { Runtime } from "./runtime.js";
@@ -31,6 +32,7 @@ export function guardrailParts(
     pinStore,
     onPinEvent: pinEventSink(metrics, log, audit, rt.logger),
     observer: guardrailObserver(metrics, log),
+    onResourceResult: resourceResultSink(metrics, log, audit),
     api: guardrailsApi(log),
     log,
   };

@@ -4,7 +4,7 @@
  * result. Each finding becomes a metric, an audit record (digests and counts, never a
  * value) and a line on the admin page (`GET /admin/api/guardrails`).
  */
-import type { DecisionEvent, PinEvent } from "@toolgate/mcp-express";
+import type { DecisionEvent, PinEvent, ResourceResultEvent } from "@toolgate/mcp-express";
 import express, { type Router } from "express";
 import { Counter, type Registry } from "prom-client";
 import type { AuditLog } from "./audit.js";
@@ -167,6 +167,10 @@ export function guardrailObserver(metrics: GuardrailMetrics, log: GuardrailLog):
         metrics.resultRedactions.inc({ tool: e.tool, detector, where: "result" }, n);
       for (const [detector, n] of Object.entries(r.progressRedactions ?? {}))
         metrics.resultRedactions.inc({ tool: e.tool, detector, where: "progress" }, n);
+      for (const [detector, n] of Object.entries(r.logRedactions ?? {}))
+        metrics.resultRedactions.inc({ tool: e.tool, detector, where: "log" }, n);
+      if (r.logsWithheld)
+        metrics.resultActions.inc({ tool: e.tool, action: "log_withheld" }, r.logsWithheld);
       const action = r.shadowAction !== undefined ? `shadow_${r.shadowAction}` : r.action;
       if (action !== "pass") metrics.resultActions.inc({ tool: e.tool, action });
       if (r.progressWithheld)
@@ -174,7 +178,7 @@ export function guardrailObserver(metrics: GuardrailMetrics, log: GuardrailLog):
           { tool: e.tool, action: "progress_withheld" },
           r.progressWithheld,
         );
-      const n = total(r.redactions) + total(r.progressRedactions);
+      const n = total(r.redactions) + total(r.progressRedactions) + total(r.logRedactions);
       log.push({
         at: e.at,
         kind: "result",
@@ -185,6 +189,48 @@ export function guardrailObserver(metrics: GuardrailMetrics, log: GuardrailLog):
         shadow: r.shadowAction !== undefined,
       });
     },
+  };
+}
+
+/**
+ * The `onResourceResult` of the gateway: `resources/read` results screened by a
+ * `resources` policy become metrics (tool label `resource`, `where="resource"`), an audit
+ * record with counts, and a line on the admin page.
+ */
+export function resourceResultSink(
+  metrics: GuardrailMetrics,
+  log: GuardrailLog,
+  audit: AuditLog | undefined,
+): (e: ResourceResultEvent) => void {
+  return (e) => {
+    const r = e.result;
+    for (const [detector, n] of Object.entries(r.redactions))
+      metrics.resultRedactions.inc({ tool: "resource", detector, where: "resource" }, n);
+    const action = r.shadowAction !== undefined ? `shadow_${r.shadowAction}` : r.action;
+    if (action !== "pass") metrics.resultActions.inc({ tool: "resource", action });
+    audit?.write({
+      time: new Date(e.at).toISOString(),
+      event: "resource_result",
+      grant: e.grant,
+      sub: e.subject,
+      session: e.session,
+      result: {
+        ruleId: r.ruleId,
+        action: r.action,
+        shadowAction: r.shadowAction,
+        redactions: r.redactions,
+        bytesIn: r.bytesIn,
+        bytesOut: r.bytesOut,
+      },
+    });
+    log.push({
+      at: e.at,
+      kind: "result",
+      grant: e.grant,
+      tool: r.ruleId,
+      summary: `resources/read ${r.shadowAction ? `would have ${r.shadowAction}` : r.action}; ${total(r.redactions)} value(s) redacted${countsText(r.redactions)}`,
+      shadow: r.shadowAction !== undefined,
+    });
   };
 }
 

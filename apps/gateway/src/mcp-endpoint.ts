@@ -5,6 +5,7 @@ import {
   type PinEvent,
   type PinStore,
   type RefusedEvent,
+  type ResourceResultEvent,
   type ToolgateMcp,
   type UpstreamConfig,
 } from "@toolgate/mcp-express";
@@ -34,7 +35,11 @@ export interface McpEndpointParts {
   readonly allowedHosts: string[] | undefined;
   readonly tracing: GatewayTracing | undefined;
   /** Trust-on-first-use digests and the sink of pin findings. */
-  readonly guardrails: { readonly pinStore: PinStore; readonly onPinEvent: (e: PinEvent) => void };
+  readonly guardrails: {
+    readonly pinStore: PinStore;
+    readonly onPinEvent: (e: PinEvent) => void;
+    readonly onResourceResult: (e: ResourceResultEvent) => void;
+  };
   /** The canonical URL of /mcp, known once the server listens (port 0 in tests). */
   readonly resourceUrl: () => string;
 }
@@ -114,6 +119,9 @@ export function createMcpEndpoint(rt: Runtime, parts: McpEndpointParts): Toolgat
     onRefused: parts.decisions.onRefused,
     pinStore: parts.guardrails.pinStore,
     onPinEvent: parts.guardrails.onPinEvent,
+    onResourceResult: parts.guardrails.onResourceResult,
+    // Every grant's policy checks the upstreams' tools at start-up and on restarts.
+    pinCheckGrants: loaded.grants.map((g) => g.name),
     maxSessionsPerGrant: config.maxSessionsPerGrant,
     authThrottle: parts.authThrottle,
     allowedOrigins: config.allowedOrigins,

@@ -38,6 +38,12 @@ export function createRedisPinStore(options: RedisPinStoreOptions): PinStore {
     ...options.redisOptions,
   });
   client.on("error", () => {});
+  // The gateway checks its upstreams' tools at start-up, while this client may still be
+  // connecting: the first answers wait for the connection (at most 2 s), not fail at once.
+  const connected = new Promise<void>((resolve) => {
+    client.once("ready", resolve);
+    setTimeout(resolve, 2_000).unref();
+  });
   const known = new Map<string, string>();
   return {
     async firstSeen(upstream, tool, digest) {
@@ -45,6 +51,7 @@ export function createRedisPinStore(options: RedisPinStoreOptions): PinStore {
       const key = prefix + sha256Hex(`${upstream.length}:${upstream}|${tool}`);
       const had = known.get(key);
       if (had !== undefined) return { digest: had, created: false };
+      if (client.status !== "ready") await connected;
       const set = await client.set(key, digest, "NX");
       const stored = set === "OK" ? digest : await client.get(key);
       if (stored === null) throw new Error("pin store: first-seen digest vanished");

@@ -11,6 +11,7 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import {
   type CallToolResult,
+  LoggingMessageNotificationSchema,
   ToolListChangedNotificationSchema,
 } from "@modelcontextprotocol/sdk/types.js";
 import { toolDigest } from "@toolgate/policy-engine";
@@ -304,6 +305,128 @@ describe("pins and result policies, enforced, on the real gateway process", () =
   }, 30_000);
 });
 
+describe("pins checked at start-up, before any agent connects, on the real gateway process", () => {
+  let upstream: GuardrailUpstream;
+  let gw: Gateway;
+  let pin: string;
+  const clients: Client[] = [];
+  beforeAll(async () => {
+    upstream = await startGuardrailUpstream();
+    pin = await currentPin(upstream);
+    // Changed while the gateway was down: it must notice at start-up, not at a first list.
+    upstream.change();
+    const policy = [
+      'version: "1"',
+      "default: allow",
+      "tools:",
+      `  place_order: { pin: "${pin}" }`,
+    ].join("\n");
+    gw = await startGatewayProcess(writeSetup(upstream.url, policy));
+  }, 60_000);
+  afterAll(async () => {
+    await Promise.allSettled(clients.map((c) => c.close()));
+    await gw?.stop();
+    await upstream?.close();
+  });
+
+  it("reports the changed definition in the audit, the metrics and the admin page with no session", async () => {
+    // No MCP client has connected yet: every finding below comes from the start-up probe.
+    const changed = auditLines(gw.dir).filter((l) => l.event === "tool_definition_changed");
+    expect(changed).toHaveLength(1);
+    expect(changed[0]).toMatchObject({
+      tool: "place_order",
+      upstream: "fixture",
+      oldDigest: pin,
+      action: "hide",
+      mode: "enforce",
+      grant: "demo",
+    });
+    expect(changed[0]?.newDigest).not.toBe(pin);
+    const metrics = (await adminGet(gw, "/metrics")) as string;
+    expect(metrics).toMatch(
+      /toolgate_pin_mismatches_total\{upstream="fixture",tool="place_order",action="hide",mode="enforce"\} 1/,
+    );
+    const page = (await adminGet(gw, "/admin/api/guardrails")) as {
+      recent: Array<{ kind: string; tool: string }>;
+    };
+    expect(page.recent.find((l) => l.kind === "pin_mismatch")).toMatchObject({
+      tool: "place_order",
+    });
+    // The first agent meets the tool hidden; the finding is not reported twice.
+    const { client } = await connect(gw.url);
+    clients.push(client);
+    expect(await names(client)).toEqual(["account_snapshot", "echo"]);
+    expect(auditLines(gw.dir).filter((l) => l.event === "tool_definition_changed")).toHaveLength(1);
+  }, 30_000);
+});
+
+describe("result policies on log notifications and resources/read, on the real gateway process", () => {
+  let upstream: GuardrailUpstream;
+  let gw: Gateway;
+  const clients: Client[] = [];
+  beforeAll(async () => {
+    upstream = await startGuardrailUpstream({ logs: true });
+    const policy = [
+      'version: "1"',
+      "default: allow",
+      "tools:",
+      `  account_snapshot: { results: { redact: ${REDACT} } }`,
+      "resources:",
+      `  "memory://account/*": { results: { redact: ${REDACT} } }`,
+    ].join("\n");
+    gw = await startGatewayProcess(writeSetup(upstream.url, policy));
+  }, 60_000);
+  afterAll(async () => {
+    await Promise.allSettled(clients.map((c) => c.close()));
+    await gw?.stop();
+    await upstream?.close();
+  });
+
+  it("no secret of a log notification or a resource reaches the client or the audit", async () => {
+    const { client } = await connect(gw.url);
+    clients.push(client);
+    const logs: unknown[] = [];
+    client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => {
+      logs.push(n.params);
+    });
+    await client.callTool({ name: "account_snapshot", arguments: {} });
+    await until(() => logs.length >= 2);
+    expect(logs).toEqual([
+      { level: "info", data: "stream open, listenKey=[REDACTED:binance_listen_key]" },
+      { level: "debug", data: { session: "[REDACTED:jwt]", card: "[REDACTED:card_number]" } },
+    ]);
+    const read = await client.readResource({ uri: "memory://account/keys" });
+    expect((read.contents[0] as { text: string }).text).toBe(
+      "listenKey=[REDACTED:binance_listen_key]\n[REDACTED:private_key]",
+    );
+    const seen = JSON.stringify({ logs, read });
+    for (const s of Object.values(SECRETS)) expect(seen).not.toContain(s);
+
+    const audit = auditLines(gw.dir);
+    expect(audit.filter((l) => l.tool === "account_snapshot").at(-1)?.result).toMatchObject({
+      logRedactions: { binance_listen_key: 1, jwt: 1, card_number: 1 },
+    });
+    expect(audit.find((l) => l.event === "resource_result")).toMatchObject({
+      grant: "demo",
+      result: {
+        ruleId: 'resources."memory://account/*".results',
+        action: "redacted",
+        redactions: { binance_listen_key: 1, private_key: 1 },
+      },
+    });
+    const file = readFileSync(join(gw.dir, "audit.jsonl"), "utf8");
+    for (const s of Object.values(SECRETS)) expect(file).not.toContain(s);
+    for (const s of Object.values(SECRETS)) expect(file).not.toContain(s.slice(0, 24));
+    const metrics = (await adminGet(gw, "/metrics")) as string;
+    expect(metrics).toMatch(
+      /toolgate_result_redactions_total\{tool="account_snapshot",detector="jwt",where="log"\} 1/,
+    );
+    expect(metrics).toMatch(
+      /toolgate_result_redactions_total\{tool="resource",detector="private_key",where="resource"\} 1/,
+    );
+  }, 30_000);
+});
+
 describe("shadow mode on the real gateway process: only reports", () => {
   let upstream: GuardrailUpstream;
   let gw: Gateway;
@@ -444,7 +567,9 @@ describe("trust on first use across two gateway processes on one Redis", () => {
     const store = [`store: "${inject("redisUrl")}/0?prefix=${prefix}"`];
     const a = writeSetup(upstream.url, policy, store);
     const b = writeSetup(upstream.url, policy, store);
-    gws.push(...(await Promise.all([a, b].map((d) => startGatewayProcess(d)))));
+    // One after the other: each checks the upstream's tools at start-up, so A is first.
+    gws.push(await startGatewayProcess(a));
+    gws.push(await startGatewayProcess(b));
   }, 60_000);
   afterAll(async () => {
     await Promise.allSettled(clients.map((c) => c.close()));
@@ -456,7 +581,7 @@ describe("trust on first use across two gateway processes on one Redis", () => {
     const [a, b] = gws as [Gateway, Gateway];
     const first = await connect(a.url);
     clients.push(first.client);
-    // Gateway A meets place_order first and records its digest in Redis.
+    // Gateway A met place_order first (at its start-up) and recorded its digest in Redis.
     expect(await names(first.client)).toEqual(["account_snapshot", "echo", "place_order"]);
     const redis = new Redis(inject("redisUrl"));
     try {

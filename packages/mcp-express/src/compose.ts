@@ -7,12 +7,14 @@ import { createInProcessCounterStore } from "@toolgate/policy-engine";
 import { type Authenticator, createAuthenticator } from "./auth/authenticate.js";
 import type { OAuthVerifier } from "./auth/oauth.js";
 import { AuthThrottle } from "./auth-throttle.js";
+import { ResultScreen } from "./core/result-policy.js";
 import type { ToolCallDeps } from "./core/tool-call.js";
 import { createArgumentValidator } from "./core/validate.js";
 import { createEngine, type Decision, type Identity, type PolicyEngineLike } from "./engine.js";
 import { ToolgateMcpError } from "./errors.js";
 import type { ServeOptions } from "./front/serve.js";
 import { normalizeHost } from "./http.js";
+import type { RpcMessage } from "./jsonrpc.js";
 import { type MrtrDeps, UNCOUNTED_STORE } from "./modern/mrtr.js";
 import { createRequestStateCodec, generatedStateSecret } from "./modern/request-state.js";
 import type { ApprovalOutcome, Logger, Scheduler, ToolgateMcpOptions } from "./options.js";
@@ -162,6 +164,7 @@ export function sessionContext(
     pins: (identity, tools) => pins.check(policies.policyFor(identity), identity.grant, tools),
     pinsActive: (identity) => policies.policyFor(identity)?.pinSettings !== undefined,
     resultPolicy: (identity, tool) => policies.policyFor(identity)?.resultPolicyFor(tool),
+    screenResource: resourceScreen(options, policies, seams),
     grantSessions: (grant) => sessions.countOf(grant),
     onSessionLost(s) {
       sessions.remove(s);
@@ -169,6 +172,37 @@ export function sessionContext(
       void s.close();
     },
     onSlotDone: () => sessions.slotDone(),
+  };
+}
+
+/**
+ * `resources/read` answers under the caller's `resources` result policy, reported to
+ * `onResourceResult` (counts only) when the screen found or did something.
+ */
+function resourceScreen(options: ToolgateMcpOptions, policies: PolicyView, seams: Seams) {
+  const report = guarded(options.onResourceResult, seams.logger, "onResourceResult");
+  return (
+    identity: Identity,
+    method: string,
+    params: RpcMessage["params"],
+    answer: RpcMessage,
+  ): RpcMessage => {
+    const uri = params?.uri;
+    if (method !== "resources/read" || typeof uri !== "string") return answer;
+    const policy = policies.policyFor(identity)?.resourcePolicyFor(uri);
+    if (policy === undefined) return answer;
+    const screen = new ResultScreen(policy);
+    const out = screen.resource(answer);
+    const result = screen.facts();
+    if (result !== undefined)
+      report?.({
+        grant: identity.grant,
+        subject: identity.sub,
+        session: identity.session,
+        result,
+        at: seams.now(),
+      });
+    return out;
   };
 }
 

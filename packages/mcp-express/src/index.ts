@@ -50,6 +50,7 @@ export type {
   Logger,
   PolicySource,
   RefusedEvent,
+  ResourceResultEvent,
   Scheduler,
   StdioUpstreamConfig,
   ToolgateMcpOptions,

@@ -106,6 +106,8 @@ const toolgateMcpOptionsSchema = z.object({
     )
     .optional(),
   onPinEvent: fn<NonNullable<Opts["onPinEvent"]>>().optional(),
+  onResourceResult: fn<NonNullable<Opts["onResourceResult"]>>().optional(),
+  pinCheckGrants: z.array(z.string().min(1, "give each grant's name")).readonly().optional(),
   sseRetryMs: z.number().int().positive().optional(),
   listPageSize: z.number().int().positive("give the page size as a whole number").optional(),
   responseMode: z.enum(["auto", "sse", "json"]).optional(),

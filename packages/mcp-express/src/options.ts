@@ -330,6 +330,18 @@ export interface ToolgateMcpOptions {
    */
   onPinEvent?: (e: PinEvent) => void;
   /**
+   * Called after a `resources/read` result was screened by the policy's `resources`
+   * section (redacted, cut, denied, or found clean): counts only, never a value or the URI.
+   */
+  onResourceResult?: (e: ResourceResultEvent) => void;
+  /**
+   * Grants whose policies the gateway checks its upstreams' tools against by itself, at
+   * `start()` and when an upstream restarts or reconnects, so a changed definition is
+   * reported (`onPinEvent`) before any agent connects. Default: none when `policy` is a
+   * resolver function, else `["*"]` (the one policy, reported under grant `*`).
+   */
+  pinCheckGrants?: readonly string[];
+  /**
    * Page size of `tools/list` as the gateway serves it (merged across upstreams, with an
    * opaque cursor). Default: the largest page an upstream used, or one page when none
    * paginates.
@@ -352,4 +364,14 @@ export interface ToolgateMcpOptions {
   scheduler?: Scheduler;
   /** Structured logger; default silent. Never receives secrets or argument values. */
   logger?: Logger;
+}
+
+/** What a `resources` result policy did to one `resources/read` (see `onResourceResult`). */
+export interface ResourceResultEvent {
+  readonly grant: string;
+  readonly subject?: string | undefined;
+  readonly session?: string | undefined;
+  /** What the screen did; `ruleId` is the policy path, e.g. `resources."file:///*".results`. */
+  readonly result: ResultFacts;
+  readonly at: number;
 }

@@ -14,6 +14,7 @@ import {
   rpcError,
 } from "./jsonrpc.js";
 import { ClientRequests } from "./session/client-requests.js";
+import { screenLog, withLogScreen } from "./session/log-screen.js";
 import { progressSender, relayProgress, sharedParams } from "./session/relay.js";
 import { ResourceRouter } from "./session/resource-router.js";
 import { TaskTable, wantsTask } from "./session/tasks.js";
@@ -181,7 +182,8 @@ export class ProxySession implements LinkListener {
       case "resources/unsubscribe":
         return this.resources
           .routeByUri(params?.uri)
-          .then((link) => this.forward(entry, link, method, params));
+          .then((link) => this.forward(entry, link, method, params))
+          .then((m) => this.ctx.screenResource(this.identity, method, params, m));
       case "completion/complete":
         return this.resources.complete(entry, id, params ?? {});
       case "logging/setLevel":
@@ -265,7 +267,8 @@ export class ProxySession implements LinkListener {
       this.clientRequests.cancelledUpstream(link, m);
       return;
     }
-    this.streams.sendUnrelated(m);
+    const out = method === "notifications/message" ? screenLog(link, m) : m;
+    if (out) this.streams.sendUnrelated(out);
   }
 
   onUpstreamLost(link: UpstreamLink): void {
@@ -360,13 +363,15 @@ export class ProxySession implements LinkListener {
       },
       unavailable: () => this.links.filter((l) => !l.ok && !this.shared.has(l)).map((l) => l.name),
       forward: ({ tool, timeoutMs, span }) =>
-        this.forward(
-          entry,
-          route!.link,
-          "tools/call",
-          tool === params.name ? params : { ...params, name: tool },
-          timeoutMs,
-          span,
+        withLogScreen(route!.link, entry.screen, () =>
+          this.forward(
+            entry,
+            route!.link,
+            "tools/call",
+            tool === params.name ? params : { ...params, name: tool },
+            timeoutMs,
+            span,
+          ),
         ),
       signal: entry.abort.signal,
       grantSessions: () => this.ctx.grantSessions(this.grant),

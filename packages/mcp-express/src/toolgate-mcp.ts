@@ -10,8 +10,9 @@ import { createEngine } from "./engine.js";
 import type { FrontContext } from "./front/context.js";
 import { createServe } from "./front/serve.js";
 import { ModernFront } from "./modern/front.js";
-import type { ToolgateMcpOptions } from "./options.js";
+import type { Logger, ToolgateMcpOptions } from "./options.js";
 import { validateOptions } from "./options-schema.js";
+import { PinWatch } from "./pin-watch.js";
 import { createMemoryPinStore, PinGuard } from "./pins.js";
 import { PolicyView } from "./policy-view.js";
 import { SessionTable } from "./session-table.js";
@@ -113,17 +114,18 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
         void s.toolsMaybeChanged({ previousPolicy: prev });
     }
   });
-  const pool = new UpstreamPool(options.upstreams, {
-    scheduler,
-    logger,
-    callTimeoutMs: options.callTimeoutMs ?? 60_000,
-  });
   const pins = new PinGuard(
     options.pinStore ?? createMemoryPinStore(),
     guarded(options.onPinEvent, logger, "onPinEvent"),
     logger,
     now,
   );
+  const pool = new UpstreamPool(options.upstreams, {
+    scheduler,
+    logger,
+    callTimeoutMs: options.callTimeoutMs ?? 60_000,
+    tools: pinWatch(options, pins, policies, logger),
+  });
   const session = sessionContext(options, engine, policies, sessions, seams, pins);
   let closing = false;
   const onRefused = guarded(options.onRefused, logger, "onRefused");
@@ -163,6 +165,34 @@ export function createToolgateMcp(options: ToolgateMcpOptions): ToolgateMcp {
     await front.modern?.close();
     await pool.close();
   });
+}
+
+/**
+ * The gateway's own pin check of its upstreams' tools (start-up, restarts), for the
+ * grants of `pinCheckGrants`; wanted only while one of their policies uses pins.
+ */
+function pinWatch(
+  options: ToolgateMcpOptions,
+  pins: PinGuard,
+  policies: PolicyView,
+  logger: Logger,
+) {
+  const grants = options.pinCheckGrants ?? (typeof options.policy === "function" ? [] : ["*"]);
+  if (grants.length === 0) return undefined;
+  const watch = new PinWatch({
+    pins,
+    policies,
+    grants,
+    upstreams: options.upstreams.map((u) => u.name),
+    namespace: options.namespace ?? "auto",
+    separator: options.separator ?? "__",
+    logger,
+  });
+  return {
+    wanted: () => grants.some((grant) => policies.policyFor({ grant })?.pinSettings !== undefined),
+    seen: (upstream: string, tools: ReadonlyArray<Record<string, unknown>>) =>
+      watch.seen(upstream, tools),
+  };
 }
 
 /** The injected seams with their defaults, and the tracer's telemetry. */

@@ -1,6 +1,7 @@
 import { LATEST_PROTOCOL_VERSION } from "@modelcontextprotocol/sdk/types.js";
 import { errText } from "./errors.js";
 import type { Logger, Scheduler, UpstreamConfig } from "./options.js";
+import { fetchAll } from "./session/lists.js";
 import type { UpstreamIdentity } from "./transports/common.js";
 import {
   type ResolvedUpstreamConfig,
@@ -16,6 +17,15 @@ export interface UpstreamPoolOptions {
   logger: Logger;
   /** Default timeout of a request on a link (an upstream's own `timeoutMs` wins). */
   callTimeoutMs: number;
+  /**
+   * Told the tools an upstream offers whenever the gateway itself sees them: at the
+   * start-up probe and after a link restarted or reconnected. `wanted` is asked first,
+   * so nothing is listed when no policy uses pins.
+   */
+  tools?: {
+    wanted(): boolean;
+    seen(upstream: string, tools: ReadonlyArray<Record<string, unknown>>): Promise<void>;
+  };
 }
 
 /** One upstream's last known state, as `upstreamHealth()` reports it. */
@@ -58,7 +68,35 @@ export class UpstreamPool {
     this.health.set(name, detail === undefined ? { ok } : { ok, detail });
   }
 
+  /** Lists `link`'s tools for the `tools` watcher (when one wants them); never rejects. */
+  private async listFor(link: UpstreamLink): Promise<void> {
+    const watch = this.opts.tools;
+    if (!watch?.wanted()) return;
+    const caps = link.initResult?.capabilities as Record<string, unknown> | undefined;
+    try {
+      const tools = caps?.tools ? await fetchAll(link, "tools/list", "tools") : [];
+      await watch.seen(link.name, tools);
+    } catch (e) {
+      this.opts.logger.warn?.(
+        { upstream: link.name, err: errText(e) },
+        "upstream tools/list failed",
+      );
+    }
+  }
+
   private newLink(i: number, who: UpstreamIdentity | undefined): UpstreamLink {
+    const link = this.makeLink(i, who);
+    // A restarted process or a reconnected server may offer other definitions: the
+    // gateway checks them itself, whether or not a session lists them again.
+    if (this.opts.tools)
+      link.addListener({
+        onUpstreamMessage: () => undefined,
+        onUpstreamRestarted: (l) => void this.listFor(l),
+      });
+    return link;
+  }
+
+  private makeLink(i: number, who: UpstreamIdentity | undefined): UpstreamLink {
     const c = this.configs[i]!;
     const plan = this.plans[i]!;
     return new UpstreamLink({
@@ -144,6 +182,8 @@ export class UpstreamPool {
       this.configs.map(async (c, i) => {
         try {
           const link = await this.connect(i, probe);
+          // The gateway sees every upstream's tools before any agent connects.
+          await this.listFor(link);
           if (!this.isShared(link)) await link.close();
           this.markHealth(c.name, true);
         } catch (e) {

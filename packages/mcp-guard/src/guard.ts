@@ -1,3 +1,4 @@
+import type { PinEvent, PinStore } from "@toolgate/mcp-express/core";
 import {
   type CounterStore,
   createPolicyEngine,
@@ -6,6 +7,7 @@ import {
 } from "@toolgate/policy-engine";
 import { z } from "zod";
 import { GuardError } from "./errors.js";
+import { GuardPins, type ListedTool } from "./pins.js";
 import {
   type ApprovalOutcome,
   type ApprovalRequest,
@@ -82,6 +84,16 @@ export interface GuardOptions {
   newId?: () => string;
   /** Timers for approval timeouts. Default: real timers, unref'd. */
   scheduler?: Scheduler;
+  /**
+   * Where `pins.mode: trust_on_first_use` keeps the first digest of each tool. Default:
+   * this process's memory; share one (e.g. on Redis) between replicas of the server.
+   */
+  pinStore?: PinStore;
+  /**
+   * Called when a tool definition no longer matches its pin (once per policy version and
+   * digest) and when a first-use digest was recorded: digests only, never a definition.
+   */
+  onPinEvent?: (e: PinEvent) => void;
 }
 
 /** What {@link guardMcpServer} returns. */
@@ -117,6 +129,8 @@ const optionsSchema = z.object({
   now: fn.optional(),
   newId: fn.optional(),
   scheduler: obj("pass { setTimeout, clearTimeout }").optional(),
+  pinStore: obj("pass a PinStore: { firstSeen(upstream, tool, digest) }").optional(),
+  onPinEvent: fn.optional(),
 });
 
 /** Marks a server as guarded, so a second guard cannot stack (and double count). */
@@ -141,6 +155,11 @@ function handlerTable(server: object): Map<string, Handler> {
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/** The entries of a `tools/list` result that are tools with a name. */
+function namedTools(tools: readonly unknown[]): ListedTool[] {
+  return tools.filter((t): t is ListedTool => isRecord(t) && typeof t.name === "string");
 }
 
 /** Reads who is calling from either SDK's handler context. */
@@ -225,6 +244,42 @@ function defaultIdentify(fallback: string): (ctx: GuardRequestContext) => Identi
 }
 
 /**
+ * Wraps the table's handlers with `wrap`, those there now and those set later: McpServer
+ * installs its tools handlers on the first registerTool, which may come after the guard.
+ */
+function hookTable(table: Map<string, Handler>, wrap: (method: string, h: Handler) => Handler) {
+  const set = table.set.bind(table);
+  for (const m of ["tools/call", "tools/list"]) {
+    const h = table.get(m);
+    if (h !== undefined) set(m, wrap(m, h));
+  }
+  Object.defineProperty(table, "set", {
+    value: (method: string, h: Handler) => set(method, wrap(method, h)),
+    configurable: false,
+    writable: false,
+  });
+  Object.defineProperty(table, GUARDED, { value: true });
+}
+
+/** A reload can show or hide tools: tells connected clients to list again. Returns the unsubscribe. */
+function notifyOnReload(
+  server: McpServerLike,
+  source: PolicySource,
+  onError: (err: unknown, where: string) => void,
+): () => void {
+  if (!(typeof source === "object" && "subscribe" in source)) return () => {};
+  return source.subscribe(() => {
+    const notify = (server as { sendToolListChanged?: () => unknown }).sendToolListChanged;
+    try {
+      const p = notify?.call(server);
+      if (p instanceof Promise) p.catch((err) => onError(err, "sendToolListChanged"));
+    } catch (err) {
+      onError(err, "sendToolListChanged");
+    }
+  });
+}
+
+/**
  * Puts Toolgate policy in front of an existing `McpServer`'s tools, in place: every
  * `tools/call` is decided (and rate limits reserved) before the tool's handler runs,
  * committed when it succeeds and rolled back when it throws or answers `isError`;
@@ -251,6 +306,12 @@ export function guardMcpServer(server: McpServerLike, options: GuardOptions): Mc
   const deps = pipelineDeps(options);
   const { engine, onInternalError: onError } = deps;
   const identify = options.identify ?? defaultIdentify(options.grant ?? "local");
+  const pins = new GuardPins({
+    store: options.pinStore,
+    onPinEvent: options.onPinEvent,
+    onError,
+    now: deps.now,
+  });
   const who = async (raw: unknown): Promise<Identity | undefined> => {
     const id = await identify(requestContext(raw));
     return id !== undefined && typeof id.grant === "string" && id.grant !== "" ? id : undefined;
@@ -265,12 +326,24 @@ export function guardMcpServer(server: McpServerLike, options: GuardOptions): Mc
       // A malformed call is the SDK's to refuse (-32602), before any decision or quota.
       if (typeof name !== "string" || (args !== undefined && !isRecord(args)))
         return original(request, ctx);
+      const identity = await who(ctx);
+      const policy = identity === undefined ? undefined : deps.policyFor(identity.grant);
+      const pin =
+        policy === undefined || identity === undefined
+          ? undefined
+          : await pins.forCall(policy, identity, name, () => listed(ctx));
       return runToolCall(
         deps,
-        { name, arguments: args, identity: await who(ctx), signal: requestSignal(ctx) },
+        { name, arguments: args, identity, signal: requestSignal(ctx), pin },
         () => original(request, ctx) as Promise<ToolResultLike>,
       );
     };
+  // The server's own tool list, unfiltered, for the pin check of a call.
+  let originalList: Handler | undefined;
+  const listed = async (ctx: unknown): Promise<ListedTool[]> => {
+    const r = await originalList?.({ method: "tools/list", params: {} }, ctx);
+    return isRecord(r) && Array.isArray(r.tools) ? namedTools(r.tools) : [];
+  };
 
   const guardList =
     (original: Handler): Handler =>
@@ -280,42 +353,15 @@ export function guardMcpServer(server: McpServerLike, options: GuardOptions): Mc
       const result = await original(request, ctx);
       if (!isRecord(result) || !Array.isArray(result.tools)) return result;
       if (identity === undefined || policy === undefined) return { ...result, tools: [] };
-      const tools = result.tools.filter(
-        (t): t is { name: string } => isRecord(t) && typeof t.name === "string",
-      );
+      const tools = await pins.visible(policy, identity, namedTools(result.tools));
       return { ...result, tools: engine.visibleTools(policy, tools, identity) };
     };
 
-  const wrap = (method: string, h: Handler): Handler =>
-    method === "tools/call" ? guardCall(h) : method === "tools/list" ? guardList(h) : h;
-  // McpServer installs its tools handlers on the first registerTool, which may come after
-  // this call: wrap whatever is there now and whatever is set later.
-  const set = table.set.bind(table);
-  for (const m of ["tools/call", "tools/list"]) {
-    const h = table.get(m);
-    if (h !== undefined) set(m, wrap(m, h));
-  }
-  Object.defineProperty(table, "set", {
-    value: (method: string, h: Handler) => set(method, wrap(method, h)),
-    configurable: false,
-    writable: false,
+  hookTable(table, (method, h) => {
+    if (method === "tools/list") originalList = h;
+    return method === "tools/call" ? guardCall(h) : method === "tools/list" ? guardList(h) : h;
   });
-  Object.defineProperty(table, GUARDED, { value: true });
-
-  // A reload can show or hide tools: tell connected clients to list again.
-  let unsubscribe = () => {};
-  const source = options.policy;
-  if (typeof source === "object" && "subscribe" in source) {
-    unsubscribe = source.subscribe(() => {
-      const notify = (server as { sendToolListChanged?: () => unknown }).sendToolListChanged;
-      try {
-        const p = notify?.call(server);
-        if (p instanceof Promise) p.catch((err) => onError(err, "sendToolListChanged"));
-      } catch (err) {
-        onError(err, "sendToolListChanged");
-      }
-    });
-  }
+  let unsubscribe = notifyOnReload(server, options.policy, onError);
   return {
     engine,
     close() {

@@ -3,6 +3,14 @@
  * (SDK 1.x and 2.x). No proxy and no second hop: the server keeps its own transport.
  */
 
+export type {
+  PinCheck,
+  PinEvent,
+  PinFacts,
+  PinStore,
+  ResultFacts,
+} from "@toolgate/mcp-express/core";
+export { createMemoryPinStore } from "@toolgate/mcp-express/core";
 export { GuardError, GuardErrorCode } from "./errors.js";
 export type { GuardOptions, GuardRequestContext, McpGuard, McpServerLike } from "./guard.js";
 export { guardMcpServer } from "./guard.js";

@@ -1,4 +1,9 @@
-import { argumentsDigest as coreDigest } from "@toolgate/mcp-express/core";
+import {
+  argumentsDigest as coreDigest,
+  type PinCheck,
+  type PinFacts,
+  type ResultFacts,
+} from "@toolgate/mcp-express/core";
 import type {
   CompiledPolicy,
   Decision,
@@ -63,6 +68,10 @@ export interface DecisionEvent {
   readonly rolledBack: boolean;
   /** Time the handler took, ms. */
   readonly handlerMs?: number | undefined;
+  /** The tool's definition changed since pinned: both digests and what the policy did. */
+  readonly pin?: PinFacts | undefined;
+  /** What the tool's result policy did to the result (counts per detector, never values). */
+  readonly result?: ResultFacts | undefined;
   readonly at: number;
 }
 
@@ -105,6 +114,8 @@ export interface PipelineCall {
   readonly identity: Identity | undefined;
   /** The client's cancellation of this request, if the transport has one. */
   readonly signal?: AbortSignal | undefined;
+  /** The tool definition's pin verdict, when the caller's policy uses pins. */
+  readonly pin?: PinCheck | undefined;
 }
 
 /**

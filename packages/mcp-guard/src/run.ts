@@ -1,6 +1,8 @@
 import {
   type ApprovalRequest as CoreApprovalRequest,
   type DecisionEvent as CoreDecisionEvent,
+  type ResultFacts,
+  ResultScreen,
   type RpcMessage,
   Telemetry,
   type ToolCallDeps,
@@ -47,8 +49,14 @@ interface CallState {
   /** The handler's result (also an `isError` one). */
   result?: ToolResultLike;
   threw: boolean;
+  /** The handler answered `isError` (before any result policy). */
+  failed?: boolean;
   /** What the pipeline reported (its outcome names). */
   outcome?: CoreDecisionEvent["outcome"];
+  /** The decision as the pipeline enforced it (after a pin verdict), without its reservation. */
+  enforced?: Decision;
+  /** What the result policy did to the handler's result. */
+  screened?: ResultFacts;
 }
 
 /** The reservation of `d` with failures of commit and rollback reported, not thrown. */
@@ -107,6 +115,8 @@ function guardEvent(e: CoreDecisionEvent, call: PipelineCall, state: CallState) 
     tool: call.name,
     argumentKeys: e.argumentKeys,
     argumentsDigest: e.argumentsDigest,
+    ...(e.pin !== undefined && { pin: e.pin }),
+    ...(state.screened !== undefined && { result: state.screened }),
     at: e.at,
   };
   switch (e.outcome) {
@@ -122,7 +132,7 @@ function guardEvent(e: CoreDecisionEvent, call: PipelineCall, state: CallState) 
       } as const;
     case "forwarded":
     case "upstream_error": {
-      const failed = state.threw || state.result?.isError === true;
+      const failed = state.threw || state.failed === true;
       return {
         ...base,
         outcome: state.threw ? "handler_error" : "forwarded",
@@ -165,6 +175,8 @@ function coreDeps(
     toolTimeoutMs: () => undefined,
     onDecision: (e) => {
       state.outcome = e.outcome;
+      // The decision as enforced: a changed pinned definition may have turned it.
+      if (e.decision !== undefined) state.enforced = e.decision as Decision;
       // The hook never answered a call its client gave up on.
       if (e.approver === "caller:cancelled") state.rejection = "the client cancelled";
       const g = guardEvent(e, call, state);
@@ -178,6 +190,22 @@ function coreDeps(
     logger: silentLogger,
     telemetry: NO_TRACE,
   };
+}
+
+/**
+ * The handler's result under the tool's result policy (`results`), `isError` results
+ * included (an error text can carry a secret as well): cleaned, cut, or replaced by a
+ * denial; what was done goes to the call's event.
+ */
+function screenResult(policy: CompiledPolicy, name: string, state: CallState): ToolResultLike {
+  const result = state.result!;
+  const rules = policy.resultPolicyFor(name);
+  if (rules === undefined) return result;
+  const screen = new ResultScreen(rules);
+  const answer = screen.answer({ jsonrpc: "2.0", id: 0, result }, state.decision!);
+  const facts = screen.facts();
+  if (facts !== undefined) state.screened = facts;
+  return (answer.result as ToolResultLike | undefined) ?? result;
 }
 
 /**
@@ -235,7 +263,7 @@ export async function runToolCall<R extends ToolResultLike>(
     identity,
     session: identity.session,
     params: { name: call.name, arguments: call.arguments ?? {} },
-    resolve: async (name) => ({ upstream: "handler", tool: name, definition: {} }),
+    resolve: async (name) => ({ upstream: "handler", tool: name, definition: {}, pin: call.pin }),
     unavailable: () => [],
     forward: async (): Promise<RpcMessage> => {
       try {
@@ -245,7 +273,10 @@ export async function runToolCall<R extends ToolResultLike>(
         throw err;
       }
       // An isError result is a failed call: it costs no quota, so the pipeline rolls back.
-      return state.result?.isError === true
+      // (A result the result policy withholds did run: it stays counted.)
+      state.failed = state.result?.isError === true;
+      state.result = screenResult(policy, call.name, state);
+      return state.failed
         ? { jsonrpc: "2.0", id: 0, error: { code: -32000, message: "the tool answered isError" } }
         : { jsonrpc: "2.0", id: 0, result: {} };
     },
@@ -253,7 +284,7 @@ export async function runToolCall<R extends ToolResultLike>(
     grantSessions: () => 1,
   });
   if (state.result !== undefined) return state.result as R;
-  const d = state.decision!;
+  const d = state.enforced ?? state.decision!;
   if (d.effect === "require_approval")
     return notApproved(deps, d, state, state.outcome === "approval_timeout");
   return deniedResult(d);

@@ -15,8 +15,14 @@ export type ToolBody = (args: Record<string, unknown>) => unknown;
 /** The same test server and client, built with either SDK major. */
 export interface Sdk {
   readonly label: string;
-  /** A fresh server; `tool` registers a tool taking an optional `amount` argument. */
-  server(): { server: { server: object }; tool(name: string, body: ToolBody): void };
+  /**
+   * A fresh server; `tool` registers a tool taking an optional `amount` argument and
+   * returns a function that changes its description (a changed definition).
+   */
+  server(): {
+    server: { server: object };
+    tool(name: string, body: ToolBody): (description: string) => void;
+  };
   /** Connects a real client of the same SDK over an in-memory pair. */
   connect(server: { server: object }): Promise<TestClient>;
   /** Calls `cb` on every `notifications/tools/list_changed` the client receives. */
@@ -45,11 +51,12 @@ export const sdkV1: Sdk = {
     return {
       server,
       tool(name, body) {
-        server.registerTool(
+        const t = server.registerTool(
           name,
           { description: `${name} tool`, inputSchema: input.shape },
           (args) => body(args) as never,
         );
+        return (description) => t.update({ description });
       },
     };
   },
@@ -72,11 +79,12 @@ export const sdkV2: Sdk = {
     return {
       server,
       tool(name, body) {
-        server.registerTool(
+        const t = server.registerTool(
           name,
           { description: `${name} tool`, inputSchema: input },
           (args) => Promise.resolve(body(args)) as never,
         );
+        return (description) => t.update({ description });
       },
     };
   },

@@ -81,6 +81,12 @@ export class CompiledPolicy {
   /** Pin settings, or `undefined` when the policy uses no pins. */
   readonly pinSettings: PinSettings | undefined;
   readonly #results = new Map<string, CompiledResultPolicy>();
+  /** `resources` entries: exact URIs first, then globs, longest pattern first. */
+  readonly #resources: ReadonlyArray<{
+    readonly exact?: string;
+    readonly re?: RegExp;
+    readonly policy: CompiledResultPolicy;
+  }>;
   readonly #exactPlans = new Map<string, ToolPlan>();
   readonly #plans = new Map<string, ToolPlan>();
 
@@ -102,6 +108,7 @@ export class CompiledPolicy {
           compileResultPolicy(rule.results, `tools.${key}.results`, rule.mode === "shadow"),
         );
     }
+    this.#resources = compileResourceRules(doc);
     const limitsById = new Map<string, CompiledLimit>();
     const allLimits = (doc.all_tools?.limits ?? []).map((l, i) => {
       const c = compileLimit(l, `all_tools.limits[${i}]`);
@@ -239,6 +246,28 @@ export class CompiledPolicy {
     return rule === undefined ? undefined : this.#results.get(rule.key);
   }
 
+  /**
+   * The result policy for a `resources/read` of `uri`: the `resources` entry naming it
+   * exactly, else the longest glob matching it; `undefined` when none does.
+   */
+  resourcePolicyFor(uri: string): CompiledResultPolicy | undefined {
+    // The client writes the URI and the upstream may normalise it: a URI is matched
+    // without case and both as written and percent-decoded, so `MEMORY://a/%6Beys`
+    // cannot slip past an entry for `memory://a/keys` (screening more is the safe side).
+    const forms = [uri.toLowerCase()];
+    try {
+      const decoded = decodeURIComponent(uri).toLowerCase();
+      if (decoded !== forms[0]) forms.push(decoded);
+    } catch {
+      // Not decodable: matched as written.
+    }
+    for (const r of this.#resources) {
+      for (const f of forms)
+        if (r.exact !== undefined ? r.exact === f : r.re!.test(f)) return r.policy;
+    }
+    return undefined;
+  }
+
   /** The guardrails of `name`, as `explain` shows them. */
   guardrailsFor(name: string): GuardrailsView {
     const rule = this.ruleFor(name);
@@ -283,6 +312,24 @@ export class CompiledPolicy {
     }
     return p;
   }
+}
+
+/** The `resources` section compiled, in the order {@link CompiledPolicy.resourcePolicyFor} tries it. */
+function compileResourceRules(doc: PolicyDocument) {
+  const entries = Object.entries(doc.resources ?? {}).map(([key, rule]) => {
+    const policy = compileResultPolicy(
+      rule.results,
+      `resources.${JSON.stringify(key)}.results`,
+      rule.mode === "shadow",
+    );
+    const k = key.toLowerCase();
+    return isGlob(key) ? { key, re: globToRegExp(k), policy } : { key, exact: k, policy };
+  });
+  // Exact URIs win; among globs the longer pattern is the more specific.
+  return entries.sort(
+    (a, b) =>
+      Number(a.exact === undefined) - Number(b.exact === undefined) || b.key.length - a.key.length,
+  );
 }
 
 /** Options of {@link compilePolicy}. */

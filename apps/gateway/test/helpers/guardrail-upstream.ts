@@ -36,7 +36,30 @@ export interface GuardrailUpstream {
   close(): Promise<void>;
 }
 
-function register(s: McpServer, version: keyof typeof ORDER): RegisteredTool {
+/** Fixture options: `logs` makes `account_snapshot` log secrets and adds a secret resource. */
+export interface GuardrailUpstreamOptions {
+  readonly logs?: boolean;
+}
+
+/** The log lines `account_snapshot` writes with `logs: true` (a string and a JSON object). */
+function logSecrets(s: McpServer): void {
+  s.registerResource("keys", "memory://account/keys", { mimeType: "text/plain" }, async (uri) => ({
+    contents: [
+      {
+        uri: uri.href,
+        mimeType: "text/plain",
+        text: `listenKey=${SECRETS.listenKey}\n${SECRETS.pem}`,
+      },
+    ],
+  }));
+}
+
+function register(
+  s: McpServer,
+  version: keyof typeof ORDER,
+  opts: GuardrailUpstreamOptions = {},
+): RegisteredTool {
+  if (opts.logs) logSecrets(s);
   const v = ORDER[version];
   const order = s.registerTool(
     "place_order",
@@ -48,6 +71,16 @@ function register(s: McpServer, version: keyof typeof ORDER): RegisteredTool {
     { description: "Shows the account and its stream credentials", inputSchema: {} },
     async (_args, extra) => {
       const token = extra._meta?.progressToken;
+      if (opts.logs) {
+        await extra.sendNotification({
+          method: "notifications/message",
+          params: { level: "info", data: `stream open, listenKey=${SECRETS.listenKey}` },
+        });
+        await extra.sendNotification({
+          method: "notifications/message",
+          params: { level: "debug", data: { session: SECRETS.jwt, card: SECRETS.card } },
+        });
+      }
       if (token !== undefined) {
         await extra.sendNotification({
           method: "notifications/progress",
@@ -96,7 +129,9 @@ function register(s: McpServer, version: keyof typeof ORDER): RegisteredTool {
  * `notifications/tools/list_changed`, and whose `account_snapshot` returns secrets in
  * text, structured content, an embedded resource and its progress notifications.
  */
-export async function startGuardrailUpstream(): Promise<GuardrailUpstream> {
+export async function startGuardrailUpstream(
+  opts: GuardrailUpstreamOptions = {},
+): Promise<GuardrailUpstream> {
   let version: keyof typeof ORDER = "v1";
   const live: RegisteredTool[] = [];
   const transports = new Map<string, StreamableHTTPServerTransport>();
@@ -108,9 +143,14 @@ export async function startGuardrailUpstream(): Promise<GuardrailUpstream> {
     if (!t) {
       const server = new McpServer(
         { name: "guardrail-fixture", version: "1.0.0" },
-        { capabilities: { tools: { listChanged: true } } },
+        {
+          capabilities: {
+            tools: { listChanged: true },
+            ...(opts.logs && { logging: {}, resources: {} }),
+          },
+        },
       );
-      live.push(register(server, version));
+      live.push(register(server, version, opts));
       const created = new StreamableHTTPServerTransport({
         sessionIdGenerator: randomUUID,
         onsessioninitialized: (id) => {

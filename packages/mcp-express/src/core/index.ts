@@ -21,7 +21,12 @@ export type {
   Logger,
   Scheduler,
 } from "../options.js";
+export type { PinEvent, PinStore, PinSubject } from "../pins.js";
+export { createMemoryPinStore, PinGuard } from "../pins.js";
 export { Telemetry } from "../telemetry.js";
+export type { PinCheck, PinFacts } from "./pin-call.js";
+export type { ResultFacts } from "./result-policy.js";
+export { ResultScreen } from "./result-policy.js";
 export { deniedResult } from "./results.js";
 export type { ForwardRequest, ToolCall, ToolCallDeps, ToolTarget } from "./tool-call.js";
 export { toolCall } from "./tool-call.js";

@@ -28,6 +28,42 @@ export interface ToolRoute {
   readonly tool: Record<string, unknown>;
 }
 
+/**
+ * The names clients see for the tools of several upstreams: a tool keeps its name unless
+ * `namespace` is `always`, or `auto` and another upstream offers the same name; then it
+ * is `<upstream><separator><name>`. The first upstream wins a name still taken twice.
+ * One function for sessions and the gateway's own start-up check, so both pin the same
+ * names.
+ */
+export function routeTools<L extends { readonly name: string }>(
+  lists: ReadonlyArray<{
+    readonly link: L;
+    readonly tools: ReadonlyArray<Record<string, unknown>>;
+  }>,
+  namespace: "auto" | "always" | "never",
+  separator: string,
+): Map<string, { exposed: string; link: L; name: string; tool: Record<string, unknown> }> {
+  const count = new Map<string, number>();
+  for (const { tools } of lists) {
+    for (const t of tools) count.set(String(t.name), (count.get(String(t.name)) ?? 0) + 1);
+  }
+  const routes = new Map<
+    string,
+    { exposed: string; link: L; name: string; tool: Record<string, unknown> }
+  >();
+  const multi = lists.length > 1;
+  for (const { link, tools } of lists) {
+    for (const tool of tools) {
+      const name = String(tool.name);
+      const prefix =
+        namespace === "always" || (multi && namespace === "auto" && (count.get(name) ?? 0) > 1);
+      const exposed = prefix ? `${link.name}${separator}${name}` : name;
+      if (!routes.has(exposed)) routes.set(exposed, { exposed, link, name, tool });
+    }
+  }
+  return routes;
+}
+
 /** What the catalog reads from its session. */
 export interface CatalogHost {
   readonly id: string;
@@ -146,23 +182,11 @@ export class ToolCatalog {
         return l.tools;
       }),
     );
-    const count = new Map<string, number>();
-    for (const list of lists) {
-      for (const t of list) count.set(String(t.name), (count.get(String(t.name)) ?? 0) + 1);
-    }
-    const routes = new Map<string, ToolRoute>();
-    const multi = this.host.links.length > 1;
-    lists.forEach((list, i) => {
-      const link = this.host.links[i]!;
-      for (const tool of list) {
-        const name = String(tool.name);
-        const prefix =
-          this.ctx.namespace === "always" ||
-          (multi && this.ctx.namespace === "auto" && (count.get(name) ?? 0) > 1);
-        const exposed = prefix ? `${link.name}${this.ctx.separator}${name}` : name;
-        if (!routes.has(exposed)) routes.set(exposed, { exposed, link, name, tool });
-      }
-    });
+    const routes = routeTools(
+      lists.map((tools, i) => ({ link: this.host.links[i]!, tools })),
+      this.ctx.namespace,
+      this.ctx.separator,
+    );
     this.routes = routes;
     this.routesEpoch = this.host.links.reduce((a, l) => a + l.toolsEpoch, 0);
     return routes;

@@ -36,6 +36,16 @@ export interface SessionContext {
   pinsActive(identity: Identity): boolean;
   /** The caller's result policy of a tool, if any (progress notifications are screened too). */
   resultPolicy(identity: Identity, tool: string): CompiledResultPolicy | undefined;
+  /**
+   * The answer to a `resources/read` under the caller's `resources` result policy (any
+   * other method's answer, or one without a policy, as it is).
+   */
+  screenResource(
+    identity: Identity,
+    method: string,
+    params: RpcMessage["params"],
+    answer: RpcMessage,
+  ): RpcMessage;
   /** Open sessions of a grant right now. */
   grantSessions(grant: string): number;
   onSlotDone(): void;

@@ -484,6 +484,123 @@ tools:
   });
 });
 
+describe("policy language: resources (result policies of resources/read)", () => {
+  const issuesOf = (resources: unknown) => {
+    try {
+      parsePolicy({ version: "1", resources });
+    } catch (err) {
+      expect(err).toBeInstanceOf(PolicyError);
+      return (err as PolicyError).issues;
+    }
+    throw new Error("accepted");
+  };
+
+  it.each([
+    [
+      "an unknown detector",
+      { "file:///*": { results: { redact: ["ssn"] } } },
+      'resources["file:///*"].results.redact[0]',
+      "bearer",
+    ],
+    ["no results", { "file:///*": {} }, 'resources["file:///*"].results', "redact"],
+    [
+      "a typo in the entry",
+      { "file:///*": { result: {} } },
+      'resources["file:///*"].result',
+      "results",
+    ],
+    [
+      "a typo in results",
+      { "file:///*": { results: { maxbytes: 100 } } },
+      'resources["file:///*"].results.maxbytes',
+      "maxBytes",
+    ],
+    [
+      "a bad mode",
+      { "file:///*": { mode: "dry", results: {} } },
+      'resources["file:///*"].mode',
+      "shadow",
+    ],
+  ])("rejects %s at its path with a fix", (_n, resources, path, hint) => {
+    const issues = issuesOf(resources);
+    const hit = issues.find((i) => i.path === path);
+    expect(hit, JSON.stringify(issues)).toBeDefined();
+    expect(`${hit!.message} ${hit!.fix}`).toContain(hint);
+  });
+
+  it("picks the exact URI, else the longest matching glob, else none", () => {
+    const policy = compilePolicy(
+      parsePolicy({
+        version: "1",
+        resources: {
+          "*": { results: { maxBytes: 4096 } },
+          "file:///secrets/*": { mode: "shadow", results: { redact: ["private_key"] } },
+          "file:///secrets/readme": { results: { redact: ["jwt"] } },
+        },
+      }),
+    );
+    expect(policy.resourcePolicyFor("file:///secrets/readme")?.ruleId).toBe(
+      'resources."file:///secrets/readme".results',
+    );
+    const glob = policy.resourcePolicyFor("file:///secrets/id_rsa");
+    expect(glob).toMatchObject({ ruleId: 'resources."file:///secrets/*".results', shadow: true });
+    expect(policy.resourcePolicyFor("mem://x")?.ruleId).toBe('resources."*".results');
+    expect(
+      compilePolicy(parsePolicy({ version: "1" })).resourcePolicyFor("mem://x"),
+    ).toBeUndefined();
+  });
+
+  it("a client cannot dodge an entry by case or percent-encoding (the upstream may normalise)", () => {
+    const policy = compilePolicy(
+      parsePolicy({
+        version: "1",
+        resources: {
+          "memory://account/keys": { results: { redact: ["jwt"] } },
+          "file:///secrets/*": { results: { redact: ["private_key"] } },
+        },
+      }),
+    );
+    const exact = 'resources."memory://account/keys".results';
+    for (const uri of [
+      "MEMORY://Account/KEYS",
+      "memory://account/%6Beys",
+      "memory://account%2Fkeys",
+    ])
+      expect(policy.resourcePolicyFor(uri)?.ruleId, uri).toBe(exact);
+    expect(policy.resourcePolicyFor("FILE:///Secrets/id_rsa")?.ruleId).toBe(
+      'resources."file:///secrets/*".results',
+    );
+    expect(policy.resourcePolicyFor("memory://account/keys2")).toBeUndefined();
+    // An undecodable URI is still matched as written.
+    expect(policy.resourcePolicyFor("file:///secrets/%E0%A4%A")?.ruleId).toBe(
+      'resources."file:///secrets/*".results',
+    );
+  });
+
+  it("guards a resources/read result: text and text blobs of contents, truncation", () => {
+    const policy = compilePolicy(
+      parsePolicy({
+        version: "1",
+        resources: { "*": { results: { redact: ["jwt"], maxBytes: 300 } } },
+      }),
+    ).resourcePolicyFor("mem://a")!;
+    const jwt =
+      "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4ifQ.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U";
+    const out = guardResult(policy, {
+      contents: [
+        { uri: "mem://a", text: `token ${jwt} ${"x".repeat(400)}` },
+        { uri: "mem://b", blob: Buffer.from(`t=${jwt}`).toString("base64") },
+      ],
+    });
+    expect(out.action).toBe("truncated");
+    expect(JSON.stringify(out.result)).not.toContain(jwt);
+    const [a, b] = (out.result as { contents: Array<{ text?: string; blob?: string }> }).contents;
+    expect(a!.text).toMatch(/^token \[REDACTED:jwt\] x+\n\[truncated \d+ bytes\]$/);
+    expect(Buffer.from(b!.blob!, "base64").toString()).toBe("t=[REDACTED:jwt]");
+    expect(out.counts).toEqual({ jwt: 2 });
+  });
+});
+
 describe("policy language: limit algorithms", () => {
   it("accepts algorithm and burst, and explains them", () => {
     const policy = compilePolicy(

@@ -256,7 +256,7 @@ function cutUtf8(s: string, bytes: number): string {
 
 /**
  * Applies a result policy to a `tools/call` result (`{ content, structuredContent?,
- * isError? }`). Returns what to deliver and what was done, with counts per detector.
+ * isError? }`) or a `resources/read` result (`{ contents }`). Returns what to deliver and what was done, with counts per detector.
  *
  * @example
  * const out = guardResult(policy, result);
@@ -366,8 +366,7 @@ function findAll(
   if (src.structuredContent !== undefined && hasPaths)
     redactPaths(policy, src.structuredContent, w, true);
   const texts: TextSite[] = [];
-  const content = Array.isArray(src.content) ? src.content : [];
-  for (const item of content) {
+  for (const item of items(src)) {
     if (item === null || typeof item !== "object" || Array.isArray(item)) continue;
     const holders = [item, item.resource].filter(
       (h): h is { [k: string]: Json } => h !== null && typeof h === "object" && !Array.isArray(h),
@@ -389,6 +388,17 @@ function findAll(
   }
   eachString(src as Json, scan);
   return { texts, deniedBy };
+}
+
+/**
+ * The content items of a result: a tool result's `content`, and a `resources/read`
+ * result's `contents` (each a text or a blob of one resource).
+ */
+function items(res: { [k: string]: Json }): Json[] {
+  return [
+    ...(Array.isArray(res.content) ? res.content : []),
+    ...(Array.isArray(res.contents) ? res.contents : []),
+  ];
 }
 
 /** Pass 2: removes every value found, everywhere (texts, JSON in texts, text blobs). */
@@ -422,18 +432,18 @@ const CUT_NOTE = (n: number) => `\n[truncated ${n} bytes]`;
  */
 function truncate(res: { [k: string]: Json }, max: number): { [k: string]: Json } | undefined {
   const out = JSON.parse(JSON.stringify(res)) as { [k: string]: Json };
-  const items = (Array.isArray(out.content) ? out.content : []).filter(
+  const texts = items(out).filter(
     (i): i is { [k: string]: Json } =>
       i !== null && typeof i === "object" && !Array.isArray(i) && typeof i.text === "string",
   );
-  for (let i = items.length - 1; i >= 0; i--) {
+  for (let i = texts.length - 1; i >= 0; i--) {
     const over = byteSize(out) - max;
     if (over <= 0) return out;
-    const text = items[i]!.text as string;
+    const text = texts[i]!.text as string;
     const len = utf8.encode(text).length;
     // Room for the note, whose own length is at most ~32 bytes.
     const keep = Math.max(0, len - over - 40);
-    items[i]!.text = cutUtf8(text, keep) + CUT_NOTE(len - keep);
+    texts[i]!.text = cutUtf8(text, keep) + CUT_NOTE(len - keep);
   }
   return byteSize(out) <= max ? out : undefined;
 }

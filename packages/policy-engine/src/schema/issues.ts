@@ -26,8 +26,9 @@ function keysAt(path: readonly PropertyKey[]): readonly string[] {
   if (n === 0) return ROOT_KEYS;
   if (n === 1 && path[0] === "all_tools") return ["limits"];
   if (n === 1 && path[0] === "pins") return ["mode", "on_mismatch"];
-  if (n === 3 && path[0] === "tools" && path[2] === "results")
+  if (n === 3 && (path[0] === "tools" || path[0] === "resources") && path[2] === "results")
     return ["redact", "maxBytes", "on_violation", "deny"];
+  if (n === 2 && path[0] === "resources") return ["description", "mode", "results"];
   if (n === 2 && path[0] === "tools") return RULE_KEYS;
   const parent = path[n - 2];
   if (parent === "limits") return LIMIT_KEYS;

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { LimitSchema } from "./limit.js";
-import { PinsSchema } from "./results.js";
+import { PinsSchema, ResourceRuleSchema } from "./results.js";
 import { ToolRuleSchema } from "./rule.js";
 import { DEFAULTS } from "./vocabulary.js";
 
@@ -23,6 +23,8 @@ export const PolicySchema = z.strictObject({
   tools: z.record(ToolKeySchema, ToolRuleSchema).optional(),
   all_tools: z.strictObject({ limits: z.array(LimitSchema).optional() }).optional(),
   pins: PinsSchema.optional(),
+  /** Result policies of `resources/read`, by resource URI or URI glob. */
+  resources: z.record(z.string().min(1), ResourceRuleSchema).optional(),
 });
 /** A validated v1 policy document (as written: defaults are applied by the compiler). */
 export type PolicyDocument = z.infer<typeof PolicySchema>;

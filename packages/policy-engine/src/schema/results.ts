@@ -2,6 +2,7 @@ import { z } from "zod";
 import { DETECTORS } from "../guardrails/detectors.js";
 import { parseJsonPath } from "../guardrails/result-guard.js";
 import { custom } from "./fix.js";
+import { MODES } from "./vocabulary.js";
 
 /**
  * One redaction of `results.redact`: a built-in detector name, `{ regex, flags?, name? }`
@@ -133,3 +134,17 @@ export const PinsSchema = z.strictObject({
   /** A mismatching tool: `hide` it and deny calls (default), hold calls for `approval`, or `allow` and report. */
   on_mismatch: z.enum(["hide", "approval", "allow"]).optional(),
 });
+
+/**
+ * What `resources/read` results may carry back to the model, per resource URI or URI
+ * glob (`*` any characters, `?` one), under the policy's `resources` section. The
+ * same `results` rules as a tool's (`structuredContent` paths apply to JSON text).
+ */
+export const ResourceRuleSchema = z.strictObject({
+  description: z.string().optional(),
+  /** `shadow`: count and report only; the resource is delivered as it was. */
+  mode: z.enum(MODES).optional(),
+  results: ResultsSchema,
+});
+/** A `resources` entry as written. */
+export type ResourceRule = z.infer<typeof ResourceRuleSchema>;
