@@ -133,6 +133,7 @@ export {
   bucketToken,
   bucketUsed,
   isFixed,
+  MAX_LOG_ENTRIES,
   parseBucketToken,
 } from "./store/smooth.js";
 export { counterState, invalidSpec, storeClosedError } from "./store/specs.js";

@@ -3,6 +3,32 @@
  * apart from the fixed-window ones in lua.ts. The same rules hold: atomic on the server,
  * numbers kept as `%.17g` doubles so memory and Redis reach the same values.
  */
+import { MAX_LOG_ENTRIES } from "@toolgate/policy-engine";
+
+/**
+ * Shared by every smooth script: Redis's own clock (`t`, fractional ms), the `%.17g`
+ * number format, a log entry's time and weight, and the earliest time a refused sliding
+ * call would fit (oldest entries leave first) — one copy, so the scripts cannot drift.
+ */
+const LOG_PRELUDE = `
+local tm = redis.call('TIME')
+local t = tonumber(tm[1]) * 1000 + tonumber(tm[2]) / 1000
+local function fmt(x) return string.format('%.17g', x) end
+local function entry(e)
+  local a, b = string.match(e, '^([^|]+)|([^|]+)|')
+  return tonumber(a), tonumber(b)
+end
+local function sliding_retry(k, used, w, max, wms)
+  local freed = 0
+  for _, e in ipairs(redis.call('LRANGE', k, 0, -1)) do
+    local et, ew = entry(e)
+    freed = freed + ew
+    if used - freed + w <= max then return et + wms - t end
+  end
+  return wms
+end
+`;
+
 /**
  * Shared pieces of the smooth-limit scripts. Time is Redis's own (`TIME`, fractional
  * ms), so every gateway sharing the Redis measures the same clock. A sliding log is a
@@ -12,14 +38,7 @@
  * the same doubles.
  */
 const SMOOTH_COMMON = `
-local tm = redis.call('TIME')
-local t = tonumber(tm[1]) * 1000 + tonumber(tm[2]) / 1000
-local function fmt(x) return string.format('%.17g', x) end
-local function entry(e)
-  local a, b = string.match(e, '^([^|]+)|([^|]+)|')
-  return tonumber(a), tonumber(b)
-end
-local function expire(k, wms)
+${LOG_PRELUDE}local function expire(k, wms)
   local sk = k .. ':n'
   local head = redis.call('LINDEX', k, 0)
   if not head then
@@ -96,22 +115,13 @@ for i = 1, n do
       sums[k] = cur[k]
     end
     local used = cur[k]
-    if w > 0 and redis.call('LLEN', k) >= 100000 then
+    if w > 0 and redis.call('LLEN', k) >= ${MAX_LOG_ENTRIES} then
       -- The entry cap (MAX_LOG_ENTRIES): refuse until the oldest entry expires.
       retry = entry(redis.call('LINDEX', k, 0)) + wms - t
     elseif used + w <= max then
       plan[i] = used + w
     else
-      retry = wms
-      local freed = 0
-      for _, e in ipairs(redis.call('LRANGE', k, 0, -1)) do
-        local et, ew = entry(e)
-        freed = freed + ew
-        if used - freed + w <= max then
-          retry = et + wms - t
-          break
-        end
-      end
+      retry = sliding_retry(k, used, w, max, wms)
     end
   elseif alg == 'b' then
     local per = wms / max
@@ -286,14 +296,7 @@ local ws = ARGV[3]
 local w = tonumber(ws)
 local max = tonumber(ARGV[4])
 local wms = tonumber(ARGV[5])
-local tm = redis.call('TIME')
-local t = tonumber(tm[1]) * 1000 + tonumber(tm[2]) / 1000
-local function fmt(x) return string.format('%.17g', x) end
-local function entry(e)
-  local a, b = string.match(e, '^([^|]+)|([^|]+)|')
-  return tonumber(a), tonumber(b)
-end
-local sum, popped, live = 0, 0, nil
+${LOG_PRELUDE}local sum, popped, live = 0, 0, nil
 local batch = redis.call('LRANGE', k, 0, 7)
 if #batch > 0 then
   sum = tonumber(redis.call('GET', sk) or '0') or 0
@@ -341,7 +344,7 @@ if sum + w <= max then
     return {1, fmt(sum), fmt(t), ''}
   end
   local tok = fmt(t) .. '|' .. ws .. '|' .. ARGV[1] .. '.0'
-  if redis.call('RPUSH', k, tok) > 100000 then
+  if redis.call('RPUSH', k, tok) > ${MAX_LOG_ENTRIES} then
     -- The entry cap (MAX_LOG_ENTRIES): refuse until the oldest entry expires.
     redis.call('RPOP', k)
     return refuse(capped())
@@ -351,16 +354,6 @@ if sum + w <= max then
   redis.call('PEXPIRE', k, ARGV[5])
   return {1, fmt(after), fmt(t + wms), tok}
 end
-if w > 0 and live ~= nil and redis.call('LLEN', k) >= 100000 then return refuse(capped()) end
-local retry = wms
-local freed = 0
-for _, e in ipairs(redis.call('LRANGE', k, 0, -1)) do
-  local et, ew = entry(e)
-  freed = freed + ew
-  if sum - freed + w <= max then
-    retry = et + wms - t
-    break
-  end
-end
-return refuse(retry)
+if w > 0 and live ~= nil and redis.call('LLEN', k) >= ${MAX_LOG_ENTRIES} then return refuse(capped()) end
+return refuse(sliding_retry(k, sum, w, max, wms))
 `;
