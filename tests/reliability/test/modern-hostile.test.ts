@@ -306,6 +306,22 @@ describe("MCP 2026 MRTR and hostile input against two gateway processes on Redis
     // Another grant presenting the token.
     const other = await send(b, retry({ requestState: token }), goodHeaders, SECRETS.otherKey);
     expect(other.body.error).toMatchObject({ code: -32602 });
+    // The same call sent as a notification (no id), and carrying the sealed state: a
+    // notification gets no answer, so it must never run.
+    for (const params of [call({ what: "y" }), retry({ requestState: token })]) {
+      const r = await fetch(b.mcpUrl, {
+        method: "POST",
+        headers: {
+          ...goodHeaders,
+          authorization: `Bearer ${SECRETS.agentKey}`,
+          accept: "application/json, text/event-stream",
+          "content-type": "application/json",
+        },
+        body: JSON.stringify({ jsonrpc: "2.0", method: "tools/call", params }),
+      });
+      expect(r.status).toBe(400);
+      expect(((await r.json()) as { error?: unknown }).error).toMatchObject({ code: -32600 });
+    }
     expect(up.seen.posts).toBe(posts);
     expect(up.seen.runs).toBe(runs);
     expect(await used()).toBe(before);
