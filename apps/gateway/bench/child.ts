@@ -9,9 +9,29 @@
  * Prints `PORT <n>` once it listens. A gateway answers the IPC message "stats" with its
  * store's counters, so the parent can check every call really went through the store.
  */
+import { Session } from "node:inspector/promises";
 import type { RunningGateway } from "../src/gateway.js";
 import { startBareProxy } from "./proxy.js";
 import { startGatewayIn, startUpstream } from "./servers.js";
+
+const inspector = new Session();
+
+/**
+ * Steady-state CPU profile on request: "profile-start" after the warm-up, "profile-stop"
+ * answers with the profile, so start-up (module loading, compilation) stays out of it.
+ */
+async function profile(m: "profile-start" | "profile-stop"): Promise<void> {
+  if (m === "profile-start") {
+    inspector.connect();
+    await inspector.post("Profiler.enable");
+    await inspector.post("Profiler.setSamplingInterval", { interval: 100 });
+    await inspector.post("Profiler.start");
+    process.send?.("profile-started");
+    return;
+  }
+  const { profile: p } = await inspector.post("Profiler.stop");
+  process.send?.({ profile: p });
+}
 
 const [mode, dir, ...more] = process.argv.slice(2);
 let close: () => Promise<void>;
@@ -24,6 +44,7 @@ if (mode === "upstream") {
   close = () => gw.close();
   process.on("message", (m) => {
     if (m === "stats") process.send?.(gw.store.stats());
+    else if (m === "profile-start" || m === "profile-stop") void profile(m);
   });
   process.stdout.write(`PORT ${gw.port}\n`);
 } else if (mode === "proxy" && dir !== undefined) {

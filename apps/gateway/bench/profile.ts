@@ -1,12 +1,13 @@
 /**
  * Where the gateway spends its CPU at c=32: the upstream and one gateway as shipped
- * (memory store, or Redis with BENCH_STORE=redis://...) in child processes, the gateway
- * under `node --cpu-prof`, a closed-loop load from this process, then the top functions
- * by self time (and by file) from the profile it wrote.
+ * (memory store, or Redis with BENCH_STORE=redis://...) in child processes, a warm-up,
+ * then the gateway's CPU profiled (inspector) under a closed-loop load from this process,
+ * then the top functions by self time (and by file).
  *
  * Run: pnpm --filter @toolgate/gateway exec tsx bench/profile.ts   (BENCH_CALLS=6000)
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import type { ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openTarget, runLoad } from "../../../bench/load.js";
@@ -76,6 +77,14 @@ export function callersOf(p: Profile, name: string, n = 8) {
     .map(([k, v]) => ({ pct: Number(((v / total) * 100).toFixed(1)), callers: k }));
 }
 
+/** Sends `m` to a bench child and resolves with its next message. */
+function ask(child: ChildProcess, m: string): Promise<unknown> {
+  return new Promise((resolve) => {
+    child.once("message", resolve);
+    child.send(m);
+  });
+}
+
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "tg-prof-"));
   const calls = Number(process.env.BENCH_CALLS ?? 6000);
@@ -88,22 +97,21 @@ async function main(): Promise<void> {
       store,
       upstreamUrl: `http://127.0.0.1:${up.port}/mcp`,
     });
-    process.env.BENCH_CPU_PROF = dir;
     const gw = await spawnChild(["gateway", gwDir]);
-    delete process.env.BENCH_CPU_PROF;
     const t = await openTarget(gw.port, { Authorization: `Bearer ${BENCH_KEY}` }, 32, {
       expect: '"text":"ok"',
     });
+    // Warm up first, then profile only the steady state (no start-up, no compilation).
+    await runLoad(t, 32, 1000);
+    await ask(gw.child, "profile-start");
     const stats = await runLoad(t, 32, calls);
+    const profile = ((await ask(gw.child, "profile-stop")) as { profile: Profile }).profile;
     t.agent.destroy();
     await stopChildren();
     rmSync(gwDir, { recursive: true, force: true });
-    const file = readdirSync(dir).find((f) => f.endsWith(".cpuprofile"));
-    if (file === undefined) throw new Error("the gateway wrote no profile");
-    const profile = JSON.parse(readFileSync(join(dir, file), "utf8")) as Profile;
     const summary = summarize(profile);
     console.log(
-      `${calls} calls at c=32, ${Math.round(stats.rps)} calls/s, store ${store}, gateway busy ${summary.busyMs} ms (${Math.round((summary.busyMs * 1000) / calls)} µs per call incl. start-up)`,
+      `${calls} calls at c=32, ${Math.round(stats.rps)} calls/s, store ${store}, gateway busy ${summary.busyMs} ms (${Math.round((summary.busyMs * 1000) / calls)} µs per call, steady state)`,
     );
     console.log("top self time by function:");
     console.table(summary.functions);
