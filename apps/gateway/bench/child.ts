@@ -44,7 +44,6 @@ if (mode === "upstream") {
   close = () => gw.close();
   process.on("message", (m) => {
     if (m === "stats") process.send?.(gw.store.stats());
-    else if (m === "profile-start" || m === "profile-stop") void profile(m);
   });
   process.stdout.write(`PORT ${gw.port}\n`);
 } else if (mode === "proxy" && dir !== undefined) {
@@ -55,6 +54,9 @@ if (mode === "upstream") {
   process.stderr.write("usage: child.ts upstream | gateway <dir> | proxy <port>...\n");
   process.exit(2);
 }
+process.on("message", (m) => {
+  if (m === "profile-start" || m === "profile-stop") void profile(m);
+});
 // The parent stops its children with SIGTERM (or by disconnecting the IPC channel when it
 // dies): close cleanly so a Redis-backed gateway leaves no connection behind.
 const stop = () => void close().finally(() => process.exit(0));

@@ -4,10 +4,11 @@
  * then the gateway's CPU profiled (inspector) under a closed-loop load from this process,
  * then the top functions by self time (and by file).
  *
- * Run: pnpm --filter @toolgate/gateway exec tsx bench/profile.ts   (BENCH_CALLS=6000)
+ * Run: pnpm --filter @toolgate/gateway exec tsx bench/profile.ts   (BENCH_CALLS=6000;
+ * BENCH_PROFILE=proxy profiles the bare proxy under the same load, for comparison)
  */
 import type { ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openTarget, runLoad } from "../../../bench/load.js";
@@ -97,10 +98,11 @@ async function main(): Promise<void> {
       store,
       upstreamUrl: `http://127.0.0.1:${up.port}/mcp`,
     });
-    const gw = await spawnChild(["gateway", gwDir]);
-    const t = await openTarget(gw.port, { Authorization: `Bearer ${BENCH_KEY}` }, 32, {
-      expect: '"text":"ok"',
-    });
+    // BENCH_PROFILE=proxy profiles the bare Node proxy instead: the floor to compare with.
+    const bare = process.env.BENCH_PROFILE === "proxy";
+    const gw = await spawnChild(bare ? ["proxy", String(up.port)] : ["gateway", gwDir]);
+    const auth: Record<string, string> = bare ? {} : { Authorization: `Bearer ${BENCH_KEY}` };
+    const t = await openTarget(gw.port, auth, 32, { expect: '"text":"ok"' });
     // Warm up first, then profile only the steady state (no start-up, no compilation).
     await runLoad(t, 32, 1000);
     await ask(gw.child, "profile-start");
@@ -110,8 +112,10 @@ async function main(): Promise<void> {
     await stopChildren();
     rmSync(gwDir, { recursive: true, force: true });
     const summary = summarize(profile);
+    // BENCH_SAVE=<file>: keep the raw profile (e.g. for Chrome DevTools).
+    if (process.env.BENCH_SAVE) writeFileSync(process.env.BENCH_SAVE, JSON.stringify(profile));
     console.log(
-      `${calls} calls at c=32, ${Math.round(stats.rps)} calls/s, store ${store}, gateway busy ${summary.busyMs} ms (${Math.round((summary.busyMs * 1000) / calls)} µs per call, steady state)`,
+      `${calls} calls at c=32, ${Math.round(stats.rps)} calls/s, ${bare ? "bare proxy" : `store ${store}, gateway`} busy ${summary.busyMs} ms (${Math.round((summary.busyMs * 1000) / calls)} µs per call, steady state)`,
     );
     console.log("top self time by function:");
     console.table(summary.functions);

@@ -1,5 +1,4 @@
-import { createHash } from "node:crypto";
-import { canonicalJson } from "@toolgate/policy-engine";
+import { canonicalJson, sha256Hex } from "@toolgate/policy-engine";
 
 // One canonical form for the whole project: the engine's (policy versions) and this
 // package's (argument digests, approval bindings) must never drift apart.
@@ -12,7 +11,5 @@ export { canonicalJson };
  * @example argumentsDigest({ b: 1, a: 2 }) === argumentsDigest({ a: 2, b: 1 })
  */
 export function argumentsDigest(args: Readonly<Record<string, unknown>> | undefined): string {
-  return `sha256:${createHash("sha256")
-    .update(canonicalJson(args ?? {}))
-    .digest("hex")}`;
+  return `sha256:${sha256Hex(canonicalJson(args ?? {}))}`;
 }

@@ -1,9 +1,10 @@
 import type { ServerResponse } from "node:http";
 import type { Span } from "@opentelemetry/api";
 import type { ClientStreams, Slot } from "./client-streams.js";
+import { CallAbort } from "./core/call-abort.js";
 import { resultScreen } from "./core/result-policy.js";
 import { errorResponse } from "./core/results.js";
-import { type ToolCall, toolCall } from "./core/tool-call.js";
+import { toolCall } from "./core/tool-call.js";
 import type { CompiledPolicy, Identity } from "./engine.js";
 import {
   idKey,
@@ -13,12 +14,13 @@ import {
   type RpcMessage,
   rpcError,
 } from "./jsonrpc.js";
+import { type CallHost, SessionToolCall } from "./session/call.js";
 import { ClientRequests } from "./session/client-requests.js";
-import { screenLog, withLogScreen } from "./session/log-screen.js";
+import { screenLog } from "./session/log-screen.js";
 import { progressSender, relayProgress, sharedParams } from "./session/relay.js";
 import { ResourceRouter } from "./session/resource-router.js";
 import { TaskTable, wantsTask } from "./session/tasks.js";
-import { ToolCatalog, type ToolRoute } from "./session/tool-catalog.js";
+import { ToolCatalog } from "./session/tool-catalog.js";
 import {
   type HeldRequest,
   type Open,
@@ -51,6 +53,8 @@ export class ProxySession implements LinkListener {
   private readonly resources: ResourceRouter<Open>;
   /** Task-augmented `tools/call`s, when the gateway offers tasks. */
   private readonly tasks: TaskTable | undefined;
+  /** What this session lends its tool calls (one object per session, not per call). */
+  private readonly host: CallHost;
 
   constructor(
     readonly id: string,
@@ -71,6 +75,18 @@ export class ProxySession implements LinkListener {
     for (const l of links) l.addListener(this);
     const t = ctx.toolCalls;
     this.tasks = t.taskApprovalTimeoutMs === undefined ? undefined : new TaskTable(t);
+    this.host = {
+      tools: this.tools,
+      links,
+      shared,
+      grantSessions: () => ctx.grantSessions(this.grant),
+      forward: (entry, link, method, params, timeoutMs, span) =>
+        this.forward(entry, link, method, params, timeoutMs, span),
+      elicitFor: (entry) =>
+        this.clientCapabilities.elicitation
+          ? (message, schema) => this.clientRequests.elicit(entry.slot, message, schema)
+          : undefined,
+    };
   }
 
   get grant(): string {
@@ -113,7 +129,7 @@ export class ProxySession implements LinkListener {
       return;
     }
     const slot = this.streams.open(id, key, res);
-    const entry: Open = { slot, trace, abort: new AbortController() };
+    const entry: Open = { slot, trace, abort: new CallAbort() };
     if (held?.continuation) entry.continuation = true;
     if (held?.clientProgressToken !== undefined) entry.clientToken = held.clientProgressToken;
     if (held) entry.stateless = { resume: held.resumeApproval };
@@ -339,52 +355,21 @@ export class ProxySession implements LinkListener {
     params: Record<string, unknown>,
     task?: TaskTable,
   ): Promise<RpcMessage> {
-    let route: ToolRoute | undefined;
     // The tool's result policy screens its progress notifications as well as its result.
     if (typeof params.name === "string")
       entry.screen = resultScreen(this.ctx.resultPolicy(this.identity, params.name));
-    const call: ToolCall = {
+    const progress = task
+      ? (_n: number, message: string) => task.progress(entry, message)
+      : progressSender(this.streams, entry);
+    const call = new SessionToolCall(
+      this.host,
+      entry,
       id,
-      // The identity this call is decided and reported under (a token refresh mid-call
-      // does not change it).
-      identity: this.identity,
-      // The 2026 front's held session has none: its calls name no session.
-      session: this.identity.session,
+      this.identity,
       params,
-      continuation: entry.continuation,
-      stateless: entry.stateless,
-      resolve: async (name) => {
-        const routes = this.tools.cachedRoutes() ?? (await this.tools.toolRoutes());
-        route = routes.get(name);
-        if (!route) return undefined;
-        const pin = this.tools.pinCheck(route);
-        const t = { upstream: route.link.name, tool: route.name, definition: route.tool };
-        return pin ? { ...t, pin: await pin } : t;
-      },
-      unavailable: () => this.links.filter((l) => !l.ok && !this.shared.has(l)).map((l) => l.name),
-      forward: ({ tool, timeoutMs, span }) =>
-        withLogScreen(route!.link, entry.screen, () =>
-          this.forward(
-            entry,
-            route!.link,
-            "tools/call",
-            tool === params.name ? params : { ...params, name: tool },
-            timeoutMs,
-            span,
-          ),
-        ),
-      signal: entry.abort.signal,
-      grantSessions: () => this.ctx.grantSessions(this.grant),
-      task: task !== undefined,
-      progress: task
-        ? (_n, message) => task.progress(entry, message)
-        : progressSender(this.streams, entry),
-      elicit: this.clientCapabilities.elicitation
-        ? (message, schema) => this.clientRequests.elicit(entry.slot, message, schema)
-        : undefined,
-      trace: entry.trace,
-      screen: entry.screen,
-    };
+      task !== undefined,
+      progress,
+    );
     return toolCall(this.ctx.toolCalls, call);
   }
 

@@ -121,6 +121,7 @@ export {
 export type { Logger } from "./seams/logger.js";
 export { silentLogger } from "./seams/logger.js";
 export { parseOptions, zodIssueLines } from "./seams/options.js";
+export { sha256Hex } from "./seams/sha256.js";
 export type { InProcessCounterStoreOptions, MemoryStoreOptions } from "./store/memory-store.js";
 export {
   createInProcessCounterStore,

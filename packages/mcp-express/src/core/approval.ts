@@ -7,6 +7,7 @@ import type {
   HeldOutcome,
   Scheduler,
 } from "../options.js";
+import type { CallSignal } from "./call-abort.js";
 
 /** What a held call came to, with who decided it (as the approval hook reported). */
 export type HoldResult =
@@ -34,7 +35,7 @@ export interface HeldCall {
   decision: Decision;
   grantSessions: number;
   /** Aborted when the caller gives up (cancel, disconnect) or its session ends. */
-  signal: AbortSignal;
+  signal: CallSignal;
   /** Tells the caller the call is still held (sent every `progressEveryMs`). */
   progress?: ((n: number, message: string) => void) | undefined;
   /** Asks the caller through elicitation, when its client can. */

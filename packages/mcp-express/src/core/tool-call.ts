@@ -20,6 +20,7 @@ import type {
 } from "../options.js";
 import { endWith, type RequestTrace, type Telemetry } from "../telemetry.js";
 import { holdForApproval } from "./approval.js";
+import type { CallSignal } from "./call-abort.js";
 import { applyPinVerdict, type PinCheck, pinFacts } from "./pin-call.js";
 import { type ResultScreen, resultScreen } from "./result-policy.js";
 import { deniedResult, errorResponse, heldResult } from "./results.js";
@@ -109,7 +110,7 @@ export interface ToolCall {
    * (the call then reports `cancelled`); with any other reason (e.g. its session
    * closed) a held approval just ends.
    */
-  readonly signal: AbortSignal;
+  readonly signal: CallSignal;
   /** Open sessions of the caller's grant (told to the approval hook; read when held). */
   grantSessions(): number;
   /** The call runs as an MCP task: a hold may last as long as the approval may wait. */
@@ -127,7 +128,7 @@ export interface ToolCall {
 type Outcome = NonNullable<DecisionEvent["outcome"]>;
 
 /** The client's reason for giving up, when it did (see {@link ToolCall.signal}). */
-function cancelReason(signal: AbortSignal): string | undefined {
+function cancelReason(signal: CallSignal): string | undefined {
   return signal.aborted && typeof signal.reason === "string" ? signal.reason : undefined;
 }
 

@@ -7,6 +7,7 @@
  * `completed` (also with an `isError` result: the tool ran).
  */
 import type { Slot } from "../client-streams.js";
+import { CallAbort } from "../core/call-abort.js";
 import { RpcErrorCode, type RpcId, type RpcMessage, rpcError } from "../jsonrpc.js";
 import type { Scheduler } from "../options.js";
 import type { Open } from "./types.js";
@@ -92,7 +93,7 @@ export class TaskTable {
       mode: "done",
       stream: undefined,
     };
-    const entry: Open = { slot, abort: new AbortController() };
+    const entry: Open = { slot, abort: new CallAbort() };
     let finish!: () => void;
     const done = new Promise<void>((r) => {
       finish = r;

@@ -1,5 +1,6 @@
 /** The shapes a session shares with its parts and with the gateway. */
 import type { Slot } from "../client-streams.js";
+import type { CallAbort } from "../core/call-abort.js";
 import type { PinCheck } from "../core/pin-call.js";
 import type { ResultScreen } from "../core/result-policy.js";
 import type { ToolCallDeps } from "../core/tool-call.js";
@@ -73,7 +74,7 @@ export interface Open {
    * Aborted when the client gives up (reason: its words) or the session ends (reason:
    * {@link SESSION_CLOSED}); the tool-call pipeline tells the two apart.
    */
-  readonly abort: AbortController;
+  readonly abort: CallAbort;
   progressToken?: string | number;
   /** Why the client gave up on it (cancelled, disconnected); set once. */
   cancelled?: string;
