@@ -33,6 +33,26 @@ async function profile(m: "profile-start" | "profile-stop"): Promise<void> {
   process.send?.({ profile: p });
 }
 
+/**
+ * Sampled allocation profile on request, as {@link profile}: which functions allocate
+ * the bytes the garbage collector then spends its time on.
+ */
+async function heapProfile(m: "heap-start" | "heap-stop"): Promise<void> {
+  if (m === "heap-start") {
+    inspector.connect();
+    // Every sample kept, even those collected since: allocation volume, not live size.
+    await inspector.post("HeapProfiler.startSampling", {
+      samplingInterval: 4096,
+      includeObjectsCollectedByMajorGC: true,
+      includeObjectsCollectedByMinorGC: true,
+    } as never);
+    process.send?.("heap-started");
+    return;
+  }
+  const { profile: p } = await inspector.post("HeapProfiler.stopSampling");
+  process.send?.({ profile: p });
+}
+
 const [mode, dir, ...more] = process.argv.slice(2);
 let close: () => Promise<void>;
 if (mode === "upstream") {
@@ -56,6 +76,7 @@ if (mode === "upstream") {
 }
 process.on("message", (m) => {
   if (m === "profile-start" || m === "profile-stop") void profile(m);
+  else if (m === "heap-start" || m === "heap-stop") void heapProfile(m);
 });
 // The parent stops its children with SIGTERM (or by disconnecting the IPC channel when it
 // dies): close cleanly so a Redis-backed gateway leaves no connection behind.

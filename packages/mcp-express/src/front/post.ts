@@ -25,6 +25,17 @@ const MAX_JSON_DEPTH = 100;
 
 type Kind = "request" | "notification" | "response";
 
+/** The refusal of a request whose Accept does not name both types. */
+function notAcceptable(res: ServerResponse, id: RpcId | null = null): void {
+  sendError(
+    res,
+    "NOT_ACCEPTABLE",
+    "Not Acceptable: Accept must list application/json and text/event-stream",
+    undefined,
+    id,
+  );
+}
+
 /**
  * Reads the body as JSON, answering Accept, Content-Type, size and parse refusals;
  * undefined when refused (or the client went away).
@@ -43,18 +54,10 @@ async function readJson(
   const both =
     accept === "application/json, text/event-stream" ||
     (accepts(accept, "application/json", true) && accepts(accept, "text/event-stream", true));
-  const notAcceptable = (id: RpcId | null = null): void =>
-    sendError(
-      res,
-      "NOT_ACCEPTABLE",
-      "Not Acceptable: Accept must list application/json and text/event-stream",
-      undefined,
-      id,
-    );
   const jsonBody = isJsonContentType(header(req, "content-type"));
   // A wrong Accept is refused first; the body is read only to answer with its id.
   if (!both && !jsonBody) {
-    notAcceptable();
+    notAcceptable(res);
     return undefined;
   }
   if (!jsonBody) {
@@ -75,7 +78,7 @@ async function readJson(
       // The client is gone: nobody to answer.
       if ("aborted" in body) return undefined;
       res.setHeader("connection", "close");
-      if (!both) notAcceptable();
+      if (!both) notAcceptable(res);
       else
         sendError(
           res,
@@ -87,13 +90,13 @@ async function readJson(
     try {
       parsed = JSON.parse(body.text);
     } catch {
-      if (!both) notAcceptable();
+      if (!both) notAcceptable(res);
       else sendError(res, "PARSE_ERROR", "Parse error: body is not valid JSON");
       return undefined;
     }
   }
   if (!both) {
-    notAcceptable(readableId(parsed));
+    notAcceptable(res, readableId(parsed));
     return undefined;
   }
   return { parsed };

@@ -93,9 +93,13 @@ export class SessionToolCall implements ToolCall {
     const link = this.route!.link;
     const params = this.params;
     const sent = tool === params.name ? params : { ...params, name: tool };
-    const send = () => this.host.forward(this.entry, link, "tools/call", sent, timeoutMs, span);
+    const { entry, host } = this;
     // Only a tool with a result policy screens the link's log notifications meanwhile.
-    return this.entry.screen ? withLogScreen(link, this.entry.screen, send) : send();
+    if (entry.screen === undefined)
+      return host.forward(entry, link, "tools/call", sent, timeoutMs, span);
+    return withLogScreen(link, entry.screen, () =>
+      host.forward(entry, link, "tools/call", sent, timeoutMs, span),
+    );
   }
 
   grantSessions(): number {
