@@ -137,7 +137,14 @@ const GatewayResults = z.looseObject({
       addedMedianUs: z.number(),
     }),
   ),
-  redisVsMemory: z.looseObject({ ratio: z.number(), addedMedianUs: z.number() }).nullable(),
+  redisVsMemory: z
+    .looseObject({
+      ratio: z.number(),
+      addedMedianUs: z.number(),
+      redisRoundTripUs: z.number().optional(),
+      addedRoundTrips: z.number().optional(),
+    })
+    .nullable(),
   vsBareProxy: z
     .record(z.string(), z.looseObject({ ratio: z.number(), addedMedianUs: z.number() }))
     .optional(),
@@ -506,6 +513,18 @@ function gateway(json: unknown): SummaryRow[] {
         note: signed(g.redisVsMemory.addedMedianUs, "µs"),
         target: null,
         met: null,
+      });
+    const rv = g.redisVsMemory;
+    if (rv?.addedRoundTrips !== undefined && rv.redisRoundTripUs !== undefined)
+      out.push({
+        area,
+        measure: "sequential call, Redis added over memory, in Redis round trips",
+        figure: fig(rv.addedMedianUs, "µs"),
+        baseline: base("bare ioredis INCR, same process", rv.redisRoundTripUs, "µs"),
+        ratio: rv.addedRoundTrips,
+        paired: true,
+        target: "≤ 1 round trip",
+        met: rv.addedRoundTrips <= 1,
       });
   }
   const c = g.concurrent;

@@ -48,6 +48,32 @@ export function redisStoreLine(): string {
   return u.toString();
 }
 
+/**
+ * A bare ioredis client on REDIS_URL timing one `INCR` round trip at a time: the yardstick
+ * of "one loopback Redis round trip" from this process, measured in the same rounds as the
+ * gateways (its key lives under this run's prefix, deleted at the end).
+ */
+export async function redisRoundTrip(): Promise<{
+  time(n: number): Promise<number[]>;
+  close(): void;
+}> {
+  const r = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  await r.connect();
+  const key = `${REDIS_PREFIX}rtt`;
+  return {
+    async time(n) {
+      const out: number[] = [];
+      for (let i = 0; i < n; i++) {
+        const t0 = process.hrtime.bigint();
+        await r.incr(key);
+        out.push(Number(process.hrtime.bigint() - t0) / 1000);
+      }
+      return out;
+    },
+    close: () => r.disconnect(),
+  };
+}
+
 /** Deletes this run's keys; returns how many. */
 export async function deleteRunKeys(): Promise<number> {
   const r = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
