@@ -11,6 +11,11 @@ import {
 // spells them exactly. The schemas validate the fields we know; the parser then hands out
 // the original object, so fields the exchange adds later are kept rather than stripped
 // (cheaper than a catch-all copy on every event).
+//
+// These schemas are the definition of a valid event. The parser checks events with the
+// hand-written equivalents in `event-checks.ts` and runs a schema only to word the reason
+// an event is invalid; change both together (the property test in `event-checks.test.ts`
+// generates payloads from these schemas and fails when the two disagree).
 
 // `E` arrives as a number on Binance.US but as a string in `listenKeyExpired`; the parser
 // normalises digit strings to numbers before validation (cheaper than a union per event).
