@@ -1,9 +1,21 @@
 import { z } from "zod";
+import {
+  isBalanceUpdate,
+  isExecutionReport,
+  isListenKeyExpired,
+  isListStatus,
+  isOutboundAccountPosition,
+} from "./event-checks.js";
 
 // Field letters are case-sensitive on Binance (`c`/`C`, `x`/`X`, ...), so every schema
 // spells them exactly. The schemas validate the fields we know; the parser then hands out
 // the original object, so fields the exchange adds later are kept rather than stripped
 // (cheaper than a catch-all copy on every event).
+//
+// These schemas are the definition of a valid event. The parser checks events with the
+// hand-written equivalents in `event-checks.ts` and runs a schema only to word the reason
+// an event is invalid; change both together (the property test in `event-checks.test.ts`
+// generates payloads from these schemas and fails when the two disagree).
 
 // `E` arrives as a number on Binance.US but as a string in `listenKeyExpired`; the parser
 // normalises digit strings to numbers before validation (cheaper than a union per event).
@@ -145,9 +157,44 @@ const SCHEMAS = {
 
 type KnownType = keyof typeof SCHEMAS;
 
+/** The known type named by `e`, or `undefined` (own names only: `"toString"` is unknown). */
+function knownType(type: string): KnownType | undefined {
+  switch (type) {
+    case "executionReport":
+    case "outboundAccountPosition":
+    case "balanceUpdate":
+    case "listStatus":
+    case "listenKeyExpired":
+      return type;
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * The hand-written check equivalent to the type's schema (see `event-checks.ts`). A switch
+ * rather than a table of functions: one call site per check, each inlinable.
+ */
+function passesCheck(type: KnownType, record: Record<string, unknown>): boolean {
+  switch (type) {
+    case "executionReport":
+      return isExecutionReport(record);
+    case "outboundAccountPosition":
+      return isOutboundAccountPosition(record);
+    case "balanceUpdate":
+      return isBalanceUpdate(record);
+    case "listStatus":
+      return isListStatus(record);
+    case "listenKeyExpired":
+      return isListenKeyExpired(record);
+  }
+}
+
+const DIGITS = /^\d+$/;
+
 function looseEventTime(value: unknown): number | undefined {
   if (typeof value === "number") return value;
-  if (typeof value === "string" && /^\d+$/.test(value)) return Number(value);
+  if (typeof value === "string" && DIGITS.test(value)) return Number(value);
   return undefined;
 }
 
@@ -177,15 +224,32 @@ export function parseUserDataPayload(payload: unknown): ParsedUserDataEvent | un
   const record = value as Record<string, unknown>;
   const type = record.e;
   if (typeof type !== "string") return undefined;
-  if (!Object.hasOwn(SCHEMAS, type)) {
+  const known = knownType(type);
+  if (known === undefined) {
     return { kind: "unknown", type, eventTime: looseEventTime(record.E), data: record };
   }
-  const schema = SCHEMAS[type as KnownType];
   const normalised =
-    typeof record.E === "string" && /^\d+$/.test(record.E)
+    typeof record.E === "string" && DIGITS.test(record.E)
       ? { ...record, E: Number(record.E) }
       : record;
-  const parsed = schema.safeParse(normalised);
+  // Every validated field is a plain value (no transforms or defaults), so the input object
+  // equals zod's output plus the fields zod would strip: a passing check hands it out as is.
+  if (passesCheck(known, normalised)) {
+    return { kind: known, eventTime: normalised.E, data: normalised } as ParsedUserDataEvent;
+  }
+  return validateWithSchema(known, record, normalised);
+}
+
+/**
+ * The slow path, taken when the fast check refused the event: the zod schema decides again
+ * and, as expected, names every failing path in `reason`.
+ */
+function validateWithSchema(
+  type: KnownType,
+  record: Record<string, unknown>,
+  normalised: Record<string, unknown>,
+): ParsedUserDataEvent {
+  const parsed = SCHEMAS[type].safeParse(normalised);
   if (!parsed.success) {
     return {
       kind: "invalid",
@@ -197,13 +261,9 @@ export function parseUserDataPayload(payload: unknown): ParsedUserDataEvent | un
       data: record,
     };
   }
-  // Every validated field is a plain value (no transforms or defaults), so the input object
-  // equals zod's output plus the fields zod would strip.
-  return {
-    kind: type as KnownType,
-    eventTime: parsed.data.E,
-    data: normalised,
-  } as ParsedUserDataEvent;
+  // Reached only if the check were stricter than the schema (the property test rules that
+  // out); the schema's verdict stands.
+  return { kind: type, eventTime: parsed.data.E, data: normalised } as ParsedUserDataEvent;
 }
 
 /**
