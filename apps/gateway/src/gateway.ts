@@ -134,6 +134,9 @@ function createStateParts(rt: Runtime, mcpRef: () => ToolgateMcp | undefined) {
         path: config.audit.path,
         maxBytes: config.audit.maxBytes,
         keep: config.audit.keep,
+        flush: config.audit.flush,
+        onError: (err, lost) =>
+          rt.logger.error({ err: err.message, lost }, "audit records could not be written"),
       })
     : undefined;
   if (audit) rt.cleanups.add(() => audit.close());

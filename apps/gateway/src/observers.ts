@@ -64,7 +64,7 @@ export function metricsObserver(metrics: GatewayMetrics, logger: Logger): Decisi
 
 /**
  * Writes one audit record per decision and per refused message (keys and digests only),
- * written synchronously, so the record is in the file before the answer leaves.
+ * through {@link AuditLog.append}: at once, or once per event-loop turn (`audit.flush`).
  */
 export function auditObserver(audit: AuditLog): DecisionObserver {
   // Calls decided in the same millisecond share one formatted time.
@@ -80,7 +80,7 @@ export function auditObserver(audit: AuditLog): DecisionObserver {
   return {
     onDecision(e) {
       const d = e.decision;
-      audit.write({
+      audit.append({
         time: isoTime(e.at),
         decisionId: d.id,
         grant: e.grant,
@@ -109,7 +109,7 @@ export function auditObserver(audit: AuditLog): DecisionObserver {
     // A message refused before it could reach an upstream (a request method sent
     // without an id) is an attempt to get past the policy, so it is audited too.
     onRefused(e, decisionId) {
-      audit.write({
+      audit.append({
         time: isoTime(e.at),
         decisionId,
         grant: e.grant,
