@@ -355,6 +355,7 @@ async function compose(rt: Runtime, options: GatewayOptions): Promise<RunningGat
       debounceMs: config.watchDebounceMs,
       reload: reloadPolicy,
       logger,
+      auditPath: config.audit.enabled ? config.audit.path : undefined,
     }),
   );
   const http = await startHttpServer({
