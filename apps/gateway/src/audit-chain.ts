@@ -1,5 +1,5 @@
-import { createHash } from "node:crypto";
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { sha256Hex } from "./mask.js";
 
 /**
  * The `prev` of the very first record of a log: 64 zeros. A verified chain that starts
@@ -23,7 +23,26 @@ export const EMPTY_CHAIN: ChainHead = { seq: -1, hash: GENESIS_HASH };
 const HASH_SUFFIX = /,"hash":"(sha256:[0-9a-f]{64})"\}$/;
 
 function sha256(text: string): string {
-  return `sha256:${createHash("sha256").update(text).digest("hex")}`;
+  return `sha256:${sha256Hex(text)}`;
+}
+
+/**
+ * The chained body of `record` without its closing brace: the record's JSON with `seq`
+ * and `prev` appended. Serialised once and extended in place of copying the record into
+ * a new object; the bytes are exactly those of `{ ...record, seq, prev }` serialised,
+ * which the fallback still builds for anything where the two could differ (a record of
+ * its own `seq`/`prev`, an array, a `toJSON`).
+ */
+function openBody(record: object, seq: number, prev: string): string {
+  const plain =
+    !Array.isArray(record) &&
+    !Object.hasOwn(record, "seq") &&
+    !Object.hasOwn(record, "prev") &&
+    typeof (record as { toJSON?: unknown }).toJSON !== "function";
+  if (!plain) return JSON.stringify({ ...record, seq, prev }).slice(0, -1);
+  const json = JSON.stringify(record);
+  const tail = `"seq":${seq},"prev":${JSON.stringify(prev)}`;
+  return json === "{}" ? `{${tail}` : `${json.slice(0, -1)},${tail}`;
 }
 
 /**
@@ -40,9 +59,9 @@ export function chainLine(
   previous: ChainHead,
 ): { readonly line: string; readonly head: ChainHead } {
   const seq = previous.seq + 1;
-  const body = JSON.stringify({ ...record, seq, prev: previous.hash });
-  const hash = sha256(body);
-  return { line: `${body.slice(0, -1)},"hash":"${hash}"}`, head: { seq, hash } };
+  const open = openBody(record, seq, previous.hash);
+  const hash = sha256(`${open}}`);
+  return { line: `${open},"hash":"${hash}"}`, head: { seq, hash } };
 }
 
 /**

@@ -152,12 +152,61 @@ export interface AuditLogOptions {
   readonly maxBytes?: number;
   /** Rotated files kept (`audit.jsonl.1` newest ... `.N` oldest). Default 5. */
   readonly keep?: number;
+  /**
+   * When {@link AuditLog.append} writes: `call` (default) at once, so a call's record is
+   * in the file before its answer leaves; `turn` once per event-loop turn, with the
+   * other records of that turn (fewer writes; see the class notes for what a crash can
+   * lose). {@link AuditLog.write} is synchronous either way.
+   */
+  readonly flush?: "call" | "turn";
+  /**
+   * Told when buffered records (see {@link AuditLog.append}) could not be written (a full
+   * disk): the error and how many records were lost. Default: a process warning.
+   */
+  readonly onError?: (err: Error, lost: number) => void;
 }
 
+/** Buffered records are written at once past this many bytes, without waiting for the turn's end. */
+const FLUSH_BYTES = 64 * 1024;
+
+/** Logs holding buffered records: written out when the process exits (an uncaught error too). */
+const unflushed = new Set<AuditLog>();
+let exitHookInstalled = false;
+
+function flushAllOnExit(): void {
+  for (const log of [...unflushed]) {
+    try {
+      log.flush();
+    } catch {
+      // Exiting anyway; flush() already reported what was lost.
+    }
+  }
+}
+
+/** Records accepted but not yet in the file, in order. */
+interface Pending {
+  lines: string[];
+  heads: ChainHead[];
+  bytes: number[];
+  total: number;
+}
+
+type AnyEntry = AuditEntry | PolicyPublishedEntry | ToolDefinitionEntry | ResourceResultEntry;
+
 /**
- * An append-only JSON-lines audit log with size-capped rotation. Writes are synchronous
- * on purpose: an audit record that is lost in a crash after the call went through is
- * worse than a few microseconds per call.
+ * An append-only JSON-lines audit log with size-capped rotation.
+ *
+ * {@link write} appends synchronously: the record is in the file when it returns. The
+ * per-call records of the gateway go through {@link append}, which does the same by
+ * default (`flush: "call"`: an audit record lost in a crash after its call went through
+ * is worse than a few microseconds per call). With `flush: "turn"` they are chained at
+ * once and written together with the other records of the same event-loop turn, in one
+ * write (or sooner past 64 KiB). What that costs: the answer of a call may leave before
+ * its record is in the file (a reader of the file may see it a moment later), and a
+ * process killed outright (SIGKILL, out of memory, a fatal native error) loses at most
+ * the records of its last turn. An uncaught exception or `process.exit()` still writes
+ * them (on the process's `exit` event); `close()`, `flush()`, `write()` and `head` write
+ * them first.
  *
  * The log is a hash chain: each line carries `seq`, `prev` (the previous record's hash)
  * and `hash` (of the line itself up to that field), across rotation and restarts, so an
@@ -172,47 +221,155 @@ export class AuditLog {
   readonly path: string;
   readonly maxBytes: number;
   readonly keep: number;
+  /** When {@link append} writes (see {@link AuditLogOptions.flush}). */
+  readonly flushEvery: "call" | "turn";
+  readonly #onError: (err: Error, lost: number) => void;
   #fd: number | undefined;
   #size = 0;
+  /** The last record in the file. */
   #head: ChainHead = EMPTY_CHAIN;
+  /** The last record accepted (in the file or pending): the next one links to it. */
+  #next: ChainHead = EMPTY_CHAIN;
+  #pending: Pending = { lines: [], heads: [], bytes: [], total: 0 };
+  #scheduled = false;
 
   constructor(options: AuditLogOptions) {
     this.path = options.path;
     this.maxBytes = options.maxBytes ?? 10 * 1024 * 1024;
     this.keep = options.keep ?? 5;
+    this.flushEvery = options.flush ?? "call";
+    this.#onError =
+      options.onError ??
+      ((err, lost) =>
+        process.emitWarning(`audit log ${this.path}: ${lost} record(s) lost: ${err.message}`));
+    // Another log of this process buffering for the same file: its records come first.
+    for (const other of unflushed) if (other.path === this.path) other.flush();
     mkdirSync(dirname(this.path), { recursive: true });
     this.#open();
     // Continue the chain after a restart: from the file's last record, or, when the file
     // was just rotated and is still empty, from the last record of the newest rotated one.
     const from = this.#size > 0 ? this.path : existsSync(`${this.path}.1`) ? `${this.path}.1` : "";
     this.#head = (from === "" ? undefined : readChainHead(from)) ?? EMPTY_CHAIN;
+    this.#next = this.#head;
   }
 
   /** The last record written: its `seq` and `hash` (anchor it elsewhere to pin the log). */
   get head(): ChainHead {
+    this.flush();
     return this.#head;
   }
 
-  /** Appends one record (one line), rotating first if the line would not fit. */
-  write(
-    entry: AuditEntry | PolicyPublishedEntry | ToolDefinitionEntry | ResourceResultEntry,
-  ): void {
-    const chained = chainLine(entry, this.#head);
-    const line = `${chained.line}\n`;
-    const bytes = Buffer.byteLength(line);
-    if (this.#size > 0 && this.#size + bytes > this.maxBytes) this.#rotate();
-    if (this.#fd === undefined) this.#open();
-    writeSync(this.#fd as number, line);
-    // The head moves only once the line is written: a failed write (full disk) leaves
-    // the chain linking to the last record that is really in the file.
-    this.#head = chained.head;
-    this.#size += bytes;
+  /** Appends one record (one line) synchronously, after any buffered ones; rotates as needed. */
+  write(entry: AnyEntry): void {
+    this.#accept(entry);
+    this.#flushOrThrow();
   }
 
-  /** Closes the file; later writes reopen it. */
+  /**
+   * Appends one per-call record: at once (`flush: "call"`), or chained now and written
+   * with the rest of this event-loop turn's records (`flush: "turn"`, see the class
+   * notes). A failure is reported to `onError` with the number of records lost, not thrown.
+   */
+  append(entry: AnyEntry): void {
+    try {
+      this.#accept(entry);
+    } catch (err) {
+      // This record could not be chained or the file not rotated: it is lost, and said so.
+      this.#onError(err as Error, 1);
+      return;
+    }
+    if (this.flushEvery === "call" || this.#pending.total >= FLUSH_BYTES) {
+      this.flush();
+    } else if (!this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  /** Writes the buffered records now; a failure is reported to `onError`. */
+  flush(): void {
+    try {
+      this.#flushOrThrow();
+    } catch {
+      // Reported by #flushOrThrow.
+    }
+  }
+
+  /** Writes the buffered records, then closes the file; later writes reopen it. */
   close(): void {
+    this.flush();
     if (this.#fd !== undefined) closeSync(this.#fd);
     this.#fd = undefined;
+  }
+
+  #accept(entry: AnyEntry): void {
+    const chained = chainLine(entry, this.#next);
+    const line = `${chained.line}\n`;
+    const bytes = Buffer.byteLength(line);
+    const size = this.#size + this.#pending.total;
+    if (size > 0 && size + bytes > this.maxBytes) {
+      // Rotation is between records: what is pending goes into the current file first.
+      this.#flushOrThrow();
+      if (this.#size > 0) this.#rotate();
+    }
+    const p = this.#pending;
+    p.lines.push(line);
+    p.heads.push(chained.head);
+    p.bytes.push(bytes);
+    p.total += bytes;
+    this.#next = chained.head;
+    // Only a log that leaves records buffered past this call needs writing at exit.
+    if (p.lines.length === 1 && this.flushEvery === "turn") {
+      unflushed.add(this);
+      if (!exitHookInstalled) {
+        exitHookInstalled = true;
+        process.on("exit", flushAllOnExit);
+      }
+    }
+  }
+
+  #flushOrThrow(): void {
+    this.#scheduled = false;
+    const p = this.#pending;
+    if (p.lines.length === 0) return;
+    this.#pending = { lines: [], heads: [], bytes: [], total: 0 };
+    unflushed.delete(this);
+    const buf = Buffer.from(p.lines.length === 1 ? (p.lines[0] as string) : p.lines.join(""));
+    let written = 0;
+    try {
+      if (this.#fd === undefined) this.#open();
+      while (written < buf.length) written += writeSync(this.#fd as number, buf, written);
+    } catch (err) {
+      this.#lost(p, written, err as Error);
+      throw err;
+    } finally {
+      this.#size += written;
+    }
+    // The head moves only once the lines are written: a failed write (full disk) leaves
+    // the chain linking to the last record that is really in the file.
+    this.#head = p.heads[p.heads.length - 1] as ChainHead;
+  }
+
+  /** After a failed write: the chain continues from the last whole record in the file. */
+  #lost(p: Pending, written: number, err: Error): void {
+    let whole = 0;
+    for (let done = 0; whole < p.bytes.length; whole++) {
+      done += p.bytes[whole] as number;
+      if (done > written) break;
+    }
+    if (whole > 0) this.#head = p.heads[whole - 1] as ChainHead;
+    this.#next = this.#head;
+    // Reopened before the next record, which then starts on a line of its own even
+    // after a half-written one.
+    if (this.#fd !== undefined) {
+      try {
+        closeSync(this.#fd);
+      } catch {
+        // The descriptor is dropped either way.
+      }
+    }
+    this.#fd = undefined;
+    this.#onError(err, p.lines.length - whole);
   }
 
   #open(): void {

@@ -305,8 +305,16 @@ export const GatewayConfigSchema = z.strictObject({
         .default(10 * 1024 * 1024),
       keep: z.number().int().min(1).max(100).default(5),
       enabled: z.boolean().default(true),
+      // "turn": per-call records written once per event-loop turn (see AuditLog).
+      flush: z.enum(["call", "turn"]).default("call"),
     })
-    .default({ path: ".toolgate/audit.jsonl", maxBytes: 10 * 1024 * 1024, keep: 5, enabled: true }),
+    .default({
+      path: ".toolgate/audit.jsonl",
+      maxBytes: 10 * 1024 * 1024,
+      keep: 5,
+      enabled: true,
+      flush: "call",
+    }),
   shutdownGraceMs: z.number().int().min(0).default(10_000),
   /** How long to wait after a file change before reloading, so editors' partial writes settle. */
   watchDebounceMs: z.number().int().min(0).default(150),

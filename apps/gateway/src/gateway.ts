@@ -134,6 +134,9 @@ function createStateParts(rt: Runtime, mcpRef: () => ToolgateMcp | undefined) {
         path: config.audit.path,
         maxBytes: config.audit.maxBytes,
         keep: config.audit.keep,
+        flush: config.audit.flush,
+        onError: (err, lost) =>
+          rt.logger.error({ err: err.message, lost }, "audit records could not be written"),
       })
     : undefined;
   if (audit) rt.cleanups.add(() => audit.close());
@@ -352,6 +355,7 @@ async function compose(rt: Runtime, options: GatewayOptions): Promise<RunningGat
       debounceMs: config.watchDebounceMs,
       reload: reloadPolicy,
       logger,
+      auditPath: config.audit.enabled ? config.audit.path : undefined,
     }),
   );
   const http = await startHttpServer({

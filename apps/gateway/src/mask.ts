@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import * as crypto from "node:crypto";
 
 /**
  * Argument *names* that hold credentials whatever the tool: API keys and secrets, private
@@ -114,7 +114,14 @@ export function maskSecrets(value: unknown): unknown {
  */
 export { canonicalJson } from "@toolgate/policy-engine";
 
-/** `sha256:<hex>` of a string, the form API-key hashes take in the config. */
+// One native call per digest where Node has the one-shot `crypto.hash` (20.12 and
+// later): no Hash object, no separate update and digest. It runs per call (the API key,
+// the audit chain); older Node 20 releases use createHash.
+const oneShotHash = (crypto as Partial<typeof crypto>).hash;
+
+/** The sha256 hex digest of a string (API-key hashes in the config, the audit chain). */
 export function sha256Hex(text: string): string {
-  return createHash("sha256").update(text).digest("hex");
+  return oneShotHash !== undefined
+    ? oneShotHash("sha256", text, "hex")
+    : crypto.createHash("sha256").update(text).digest("hex");
 }

@@ -62,13 +62,26 @@ export function metricsObserver(metrics: GatewayMetrics, logger: Logger): Decisi
   };
 }
 
-/** Writes one audit record per decision and per refused message (keys and digests only). */
+/**
+ * Writes one audit record per decision and per refused message (keys and digests only),
+ * through {@link AuditLog.append}: at once, or once per event-loop turn (`audit.flush`).
+ */
 export function auditObserver(audit: AuditLog): DecisionObserver {
+  // Calls decided in the same millisecond share one formatted time.
+  let lastAt = Number.NaN;
+  let lastTime = "";
+  const isoTime = (at: number): string => {
+    if (at !== lastAt) {
+      lastTime = new Date(at).toISOString();
+      lastAt = at;
+    }
+    return lastTime;
+  };
   return {
     onDecision(e) {
       const d = e.decision;
-      audit.write({
-        time: new Date(e.at).toISOString(),
+      audit.append({
+        time: isoTime(e.at),
         decisionId: d.id,
         grant: e.grant,
         subject: e.subject,
@@ -96,8 +109,8 @@ export function auditObserver(audit: AuditLog): DecisionObserver {
     // A message refused before it could reach an upstream (a request method sent
     // without an id) is an attempt to get past the policy, so it is audited too.
     onRefused(e, decisionId) {
-      audit.write({
-        time: new Date(e.at).toISOString(),
+      audit.append({
+        time: isoTime(e.at),
         decisionId,
         grant: e.grant,
         session: e.session,

@@ -79,6 +79,8 @@ export function watchPolicyFiles(
     readonly debounceMs: number;
     readonly reload: (path: string) => unknown;
     readonly logger: Logger;
+    /** The audit log's file, when on: named in a hint if it shares a watched folder. */
+    readonly auditPath?: string | undefined;
   },
 ): () => void {
   const { logger } = options;
@@ -88,6 +90,14 @@ export function watchPolicyFiles(
   for (const path of paths) {
     const d = dirname(path);
     dirs.set(d, [...(dirs.get(d) ?? []), path]);
+  }
+  const auditDir = options.auditPath === undefined ? undefined : dirname(options.auditPath);
+  if (auditDir !== undefined && dirs.has(auditDir)) {
+    // Every record written there wakes this watcher: a cost on every call for nothing.
+    logger.info(
+      { audit: options.auditPath, dir: auditDir },
+      "the audit log is in a watched policy folder; a folder of its own (the default .toolgate/) saves a watcher wake-up per call",
+    );
   }
   for (const [d, files] of dirs) {
     try {
