@@ -94,7 +94,7 @@ export function writeGatewayDir(spec: BenchGatewaySpec): string {
     `upstreams: [{ name: up, url: ${JSON.stringify(spec.upstreamUrl)} }]\n` +
       `grants: { bench: { apiKey: ${BENCH_KEY}, policy: policy.yaml } }\n` +
       `store: ${JSON.stringify(spec.store)}\n` +
-      `audit: { enabled: ${spec.audit}, path: audit.jsonl }\n`,
+      `audit: { enabled: ${spec.audit}, path: .toolgate/audit.jsonl }\n`,
   );
   return dir;
 }
