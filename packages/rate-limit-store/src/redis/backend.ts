@@ -105,9 +105,14 @@ class RedisBackend implements MeteredCounterStore {
   /** EVALSHA arguments of a reserve with smooth limits (specs of one slot). */
   #smoothArgs(specs: readonly CounterSpec[], id: string): Array<string | number> {
     const n = specs.length;
-    // One sliding limit: the specialised script (same reply, fewer server calls).
+    // One sliding limit or one bucket: the specialised scripts (same reply, less work).
+    const one = n === 1 ? specs[0]!.algorithm : undefined;
     const script =
-      n === 1 && specs[0]!.algorithm === "sliding" ? SCRIPTS.slidingOne : SCRIPTS.smoothReserve;
+      one === "sliding"
+        ? SCRIPTS.slidingOne
+        : one === "token_bucket"
+          ? SCRIPTS.bucketOne
+          : SCRIPTS.smoothReserve;
     const args: Array<string | number> = new Array(3 + n);
     args[0] = script.sha;
     args[1] = n;

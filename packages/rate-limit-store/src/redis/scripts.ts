@@ -1,4 +1,5 @@
 import {
+  BUCKET_ONE_LUA,
   COMMIT_MANY_LUA,
   PEEK_LUA,
   RESERVE_LUA,
@@ -19,6 +20,7 @@ export const SCRIPTS = {
   peek: luaScript(PEEK_LUA),
   smoothReserve: luaScript(SMOOTH_RESERVE_LUA),
   slidingOne: luaScript(SLIDING_ONE_LUA),
+  bucketOne: luaScript(BUCKET_ONE_LUA),
   smoothRollback: luaScript(SMOOTH_ROLLBACK_LUA),
   smoothPeek: luaScript(SMOOTH_PEEK_LUA),
   commitMany: luaScript(COMMIT_MANY_LUA),
