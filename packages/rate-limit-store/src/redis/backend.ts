@@ -218,15 +218,21 @@ class RedisBackend implements MeteredCounterStore {
     );
   }
 
-  async commit(reservation: CounterReservation): Promise<void> {
-    if (this.#closed) throw storeClosedError(this.name);
+  commit(reservation: CounterReservation): Promise<void> {
+    if (this.#closed) return Promise.reject(storeClosedError(this.name));
     // Nothing was counted, so nothing can be given back later.
-    if (reservation.counters.length === 0) return;
+    if (reservation.counters.length === 0) return Promise.resolve();
     const { layout } = this.#o;
     const expireAt = markerExpireAt(reservation);
-    const counters = reservation.counters;
     // One slot: the marker joins this tick's batch (one command for all of them).
     if (!layout.sharded) return this.#commits.add(layout.marker("", reservation.id), expireAt);
+    return this.#commitSpread(reservation, expireAt);
+  }
+
+  /** Commit markers of a reservation whose counters may span slots: one per slot. */
+  async #commitSpread(reservation: CounterReservation, expireAt: number): Promise<void> {
+    const layout = this.#o.layout;
+    const counters = reservation.counters;
     const firsts = this.#groups(counters).map((g) => g[0]!);
     try {
       // The marker makes a later rollback of this reservation, on any instance, a no-op;

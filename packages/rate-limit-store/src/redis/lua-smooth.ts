@@ -349,10 +349,10 @@ if sum + w <= max then
     redis.call('RPOP', k)
     return refuse(capped())
   end
-  local after = sum + w
-  redis.call('SET', sk, fmt(after), 'PX', ARGV[5])
+  local after = fmt(sum + w)
+  redis.call('SET', sk, after, 'PX', ARGV[5])
   redis.call('PEXPIRE', k, ARGV[5])
-  return {1, fmt(after), fmt(t + wms), tok}
+  return {1, after, fmt(t + wms), tok}
 end
 if w > 0 and live ~= nil and redis.call('LLEN', k) >= ${MAX_LOG_ENTRIES} then return refuse(capped()) end
 return refuse(sliding_retry(k, sum, w, max, wms))

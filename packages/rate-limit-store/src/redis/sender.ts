@@ -128,6 +128,8 @@ export class Sender {
   #batch(): void {
     const c = this.#single;
     if (c === undefined || this.#corked !== undefined || c.status !== "ready") return;
+    // Nothing in flight: a lone call, nothing to batch it with; write it at once.
+    if (c.commandQueue.length === 0) return;
     const s = c.stream;
     if (s === undefined || s === null || !s.writable) return;
     s.cork();
