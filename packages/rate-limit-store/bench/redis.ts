@@ -16,7 +16,14 @@ import { cpuPerCall, measure, median, type Row, redisBenchmark, type Timing } fr
 import { ALGORITHMS, compareAlgorithms, KEYS, ROUNDS, specFor } from "./specs.js";
 
 const three = (i: number) => [
-  { key: "bench-all|global|*", counter: "all", windowMs: 60_000, max: 1e12, weight: 1, ruleId: "a" },
+  {
+    key: "bench-all|global|*",
+    counter: "all",
+    windowMs: 60_000,
+    max: 1e12,
+    weight: 1,
+    ruleId: "a",
+  },
   { key: KEYS[i & 1023]!, counter: "tool", windowMs: 60_000, max: 1e12, weight: 1, ruleId: "b" },
   {
     key: `shared|grant|g${i & 63}`,
@@ -124,7 +131,7 @@ async function cpuRows(url: string, n: number): Promise<Row[]> {
   }
   raw.disconnect();
   await store.close();
-  const [b, s] = per as [typeof per[0], typeof per[0]];
+  const [b, s] = per as [(typeof per)[0], (typeof per)[0]];
   const cpuRow = (name: string, xs: typeof b): Row => ({
     name,
     concurrency: c,
