@@ -4,12 +4,14 @@ import { SCRIPTS } from "./scripts.js";
 const noop = (): void => {};
 
 /**
- * Commit markers of one slot, batched per tick: every commit issued while the current
- * callbacks run goes out as ONE command (a lone marker as `SET ... NX PXAT`, several as
- * one script setting each the same way) on the next tick. Under load this halves the
- * commands per call (one reserve script, a share of one commit script), which is Redis
- * time and client CPU; a lone sequential call still sends its marker at once, after the
- * answer. `commit` resolves when its marker is written (or failed, which is recorded:
+ * Commit markers of one slot, batched per event-loop turn: every commit issued while
+ * this turn's I/O callbacks run goes out as ONE command (a lone marker as
+ * `SET ... NX PXAT`, several as one script setting each the same way) in the turn's
+ * `setImmediate` phase. Under load this halves the commands per call (one reserve
+ * script, a share of one commit script), which is Redis time and client CPU; a gateway
+ * finishes each upstream response in its own I/O callback, so batching per tick alone
+ * would send about one marker per write there. A lone sequential call still sends its
+ * marker right after the answer. `commit` resolves when its marker is written (or failed, which is recorded:
  * a lost marker only means a later rollback of that reservation still gives units back).
  * The commits of one batch share one promise (no object per commit beyond its key).
  */
@@ -31,8 +33,9 @@ export class CommitBatch {
       this.#batch = new Promise<void>((resolve) => {
         this.#release = resolve;
       });
-      // nextTick, not a timer: batching needs no delay, and fake timers cannot stall it.
-      process.nextTick(this.flush);
+      // The end of this event-loop turn, not a timer: no delay beyond the I/O already
+      // read. (A test faking setImmediate must advance it; none of this package's do.)
+      setImmediate(this.flush);
     }
     this.#keys.push(key);
     this.#expireAts.push(expireAt);
