@@ -164,7 +164,9 @@ class RedisBackend implements MeteredCounterStore {
       return unavailable(err);
     };
     const wait = conn.waitFirstReady();
-    if (wait !== undefined) return wait.then(() => conn.send.script(script, args)).then(parse, fail);
+    if (wait !== undefined) {
+      return wait.then(() => conn.send.script(script, args)).then(parse, fail);
+    }
     return conn.send.script(script, args).then(parse, fail);
   }
 
