@@ -165,9 +165,9 @@ class RedisBackend implements MeteredCounterStore {
     };
     const wait = conn.waitFirstReady();
     if (wait !== undefined) {
-      return wait.then(() => conn.send.script(script, args)).then(parse, fail);
+      return wait.then(() => conn.send.evalsha(args)).then(parse, fail);
     }
-    return conn.send.script(script, args).then(parse, fail);
+    return conn.send.evalsha(args).then(parse, fail);
   }
 
   readonly #reserveOneSlot = (specs: readonly CounterSpec[], id: string) =>
