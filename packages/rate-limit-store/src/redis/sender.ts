@@ -3,10 +3,10 @@
  * connection, without ioredis's `defineCommand` wrapper or auto-pipelining. Those cost
  * more client CPU than the round trip they batch (a pipeline object per batch, two
  * extra promises and a callback per command, one pipeline in flight at a time). Here a
- * script goes out as EVALSHA of its cached SHA, and every command written while the
- * current callbacks run shares one socket write: the first write of a tick corks the
- * socket and a `nextTick` uncorks it, so a burst of concurrent calls costs one syscall
- * (a lone call still goes out before any I/O, after the current microtasks).
+ * script goes out as EVALSHA of its cached SHA, and while commands are in flight every
+ * command written during the current callbacks shares one socket write: the first
+ * write of a tick corks the socket and a `nextTick` uncorks it, so a burst of
+ * concurrent calls costs one syscall. With nothing in flight a call is written at once.
  *
  * A script the server does not know (NOSCRIPT: a restarted or flushed Redis) did not
  * run, so it is safe to send again as EVAL, which also caches it.
