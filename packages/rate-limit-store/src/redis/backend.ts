@@ -18,6 +18,9 @@ import { RateLimitStoreError, RateLimitStoreErrorCode } from "../errors.js";
 import { CommitBatch } from "./commit-batch.js";
 import type { RedisConnection, Reply } from "./connection.js";
 import { LocalRefusals } from "./local-refusals.js";
+import { fixedAdmitted, fixedRefused, smoothOutcome, smoothState } from "./replies.js";
+import { SCRIPTS, scriptBySha } from "./scripts.js";
+import { isNoScript } from "./sender.js";
 import { groupBySlot, type KeyLayout } from "./slots.js";
 import { reserveSpread } from "./spread.js";
 
@@ -67,7 +70,6 @@ class RedisBackend implements MeteredCounterStore {
   readonly #local: LocalRefusals;
   readonly #commits: CommitBatch;
   #closed = false;
-  #inflight = 0;
 
   constructor(o: RedisBackendOptions, conn: RedisConnection) {
     this.name = o.name;
@@ -77,152 +79,95 @@ class RedisBackend implements MeteredCounterStore {
     this.#commits = new CommitBatch(conn);
   }
 
-  /** One script call; auto-pipelining batches concurrent calls, a lone call goes out at once. */
-  #send(specs: readonly CounterSpec[], lone: boolean): Promise<Reply> {
-    const scripts = this.#conn.scripts;
+  /** EVALSHA arguments of a fixed-window reserve of specs that share a slot. */
+  #fixedArgs(specs: readonly CounterSpec[]): Array<string | number> {
     const layout = this.#o.layout;
     const n = specs.length;
     if (n === 1) {
       const s = specs[0]!;
-      const key = layout.counter("c:", s.key);
       // PX takes whole milliseconds.
       const ms = Math.ceil(s.windowMs);
-      return lone
-        ? scripts.toolgateReserveOneDirect(1, key, s.weight, s.max, ms)
-        : scripts.toolgateReserveOne(1, key, s.weight, s.max, ms);
+      return [SCRIPTS.reserveOne.sha, 1, layout.counter("c:", s.key), s.weight, s.max, ms];
     }
-    const args: Array<string | number> = new Array(n * 4);
+    const args: Array<string | number> = new Array(2 + n * 4);
+    args[0] = SCRIPTS.reserve.sha;
+    args[1] = n;
     for (let i = 0; i < n; i++) {
       const s = specs[i]!;
-      args[i] = layout.counter("c:", s.key);
-      args[n + 3 * i] = s.weight;
-      args[n + 3 * i + 1] = s.max;
-      args[n + 3 * i + 2] = Math.ceil(s.windowMs);
+      args[2 + i] = layout.counter("c:", s.key);
+      args[2 + n + 3 * i] = s.weight;
+      args[2 + n + 3 * i + 1] = s.max;
+      args[2 + n + 3 * i + 2] = Math.ceil(s.windowMs);
     }
-    return lone ? scripts.toolgateReserveDirect(n, ...args) : scripts.toolgateReserve(n, ...args);
+    return args;
   }
 
-  #admitted(specs: readonly CounterSpec[], reply: Reply, id: string): ReserveOutcome {
+  /** EVALSHA arguments of a reserve with smooth limits (specs of one slot). */
+  #smoothArgs(specs: readonly CounterSpec[], id: string): Array<string | number> {
     const n = specs.length;
-    const counters: CounterReservation["counters"][number][] = new Array(n);
-    const states: CounterState[] = new Array(n);
+    // One sliding limit or one bucket: the specialised scripts (same reply, less work).
+    const one = n === 1 ? specs[0]!.algorithm : undefined;
+    const script =
+      one === "sliding"
+        ? SCRIPTS.slidingOne
+        : one === "token_bucket"
+          ? SCRIPTS.bucketOne
+          : SCRIPTS.smoothReserve;
+    const args: Array<string | number> = new Array(3 + n);
+    args[0] = script.sha;
+    args[1] = n;
     for (let i = 0; i < n; i++) {
       const s = specs[i]!;
-      const used = Number(reply[1 + 2 * i]);
-      const resetAtMs = Number(reply[2 + 2 * i]);
-      counters[i] = { key: s.key, weight: s.weight, resetAtMs, windowMs: s.windowMs };
-      states[i] = counterState(s.key, used, s.max, resetAtMs);
+      args[2 + i] = this.#o.layout.counter(ns(s), s.key);
     }
-    return { admitted: true, reservation: { id, counters }, counters: states };
-  }
-
-  #refused(specs: readonly CounterSpec[], reply: Reply, t0: number): ReserveOutcome {
-    const t = this.#o.now();
-    const blockedBy = Number(reply[1]);
-    const states: CounterState[] = new Array(specs.length);
-    let retryAfterMs = 0;
-    for (let i = 0; i < specs.length; i++) {
-      const s = specs[i]!;
-      const used = Number(reply[2 + 2 * i]);
-      const pttl = Number(reply[3 + 2 * i]);
-      states[i] = counterState(s.key, used, s.max, pttl > 0 ? t + pttl : t + s.windowMs);
-      if (i === blockedBy) {
-        // A weight larger than max never fits; report the window length as a hint.
-        retryAfterMs = pttl > 0 ? pttl : s.windowMs;
-        // Counted from when the call was sent, not when the reply came back: Redis read
-        // the PTTL somewhere in between, so the mark ends no later than the window does.
-        this.#local.remember(s.key, used, pttl, t0);
-      }
+    args[2 + n] = id;
+    for (const s of specs) {
+      args.push(letter(s), s.weight, s.max, Math.ceil(s.windowMs), s.burst ?? s.max);
     }
-    return { admitted: false, blockedBy, retryAfterMs, counters: states };
-  }
-
-  /** Parses a SMOOTH_RESERVE_LUA reply (a call with sliding or token-bucket limits). */
-  #smoothOutcome(specs: readonly CounterSpec[], reply: Reply, id: string): ReserveOutcome {
-    const n = specs.length;
-    const t = this.#o.now();
-    if (reply[0] === 1) {
-      const counters: CounterReservation["counters"][number][] = new Array(n);
-      const states: CounterState[] = new Array(n);
-      for (let i = 0; i < n; i++) {
-        const s = specs[i]!;
-        const used = Number(reply[1 + 3 * i]);
-        const resetAtMs = Number(reply[2 + 3 * i]);
-        const token = String(reply[3 + 3 * i]);
-        counters[i] = {
-          key: s.key,
-          weight: s.weight,
-          resetAtMs,
-          windowMs: s.windowMs,
-          ...(!isFixed(s) && { algorithm: s.algorithm, token }),
-        };
-        // resetAt is on the Redis clock; states report it on ours.
-        const max = s.algorithm === "token_bucket" ? (s.burst ?? s.max) : s.max;
-        states[i] = counterState(s.key, used, max, resetAtMs);
-      }
-      return { admitted: true, reservation: { id, counters }, counters: states };
-    }
-    const blockedBy = Number(reply[1]);
-    const retryAfterMs = Math.max(0, Number(reply[2]));
-    const states = specs.map((s, i) => this.#state(s, reply[3 + 2 * i]!, reply[4 + 2 * i]!, t));
-    return { admitted: false, blockedBy, retryAfterMs, counters: states };
-  }
-
-  /** SMOOTH_RESERVE_LUA for the specs of one slot. */
-  #sendSmooth(specs: readonly CounterSpec[], id: string, lone: boolean): Promise<Reply> {
-    const n = specs.length;
-    const keys: string[] = new Array(n);
-    const argv: Array<string | number> = [id];
-    for (let i = 0; i < n; i++) {
-      const s = specs[i]!;
-      keys[i] = this.#o.layout.counter(ns(s), s.key);
-      argv.push(letter(s), s.weight, s.max, Math.ceil(s.windowMs), s.burst ?? s.max);
-    }
-    const scripts = this.#conn.scripts;
-    if (n === 1 && specs[0]!.algorithm === "sliding") {
-      // One sliding limit: the specialised script (same reply, fewer server calls).
-      return lone
-        ? scripts.toolgateSlidingOneDirect(1, keys[0]!, ...argv)
-        : scripts.toolgateSlidingOne(1, keys[0]!, ...argv);
-    }
-    return lone
-      ? scripts.toolgateSmoothReserveDirect(n, ...keys, ...argv)
-      : scripts.toolgateSmoothReserve(n, ...keys, ...argv);
-  }
-
-  /** A counter state from a smooth script's `used, resetIn` pair. */
-  #state(s: PeekSpec, u: string | number, r: string | number, t: number): CounterState {
-    const max = s.algorithm === "token_bucket" ? (s.burst ?? s.max) : s.max;
-    const resetIn = Number(r);
-    return resetIn > 0
-      ? counterState(s.key, Number(u), max, t + resetIn)
-      : counterState(s.key, 0, max, isFixed(s) ? t + s.windowMs : t);
+    return args;
   }
 
   /**
    * One script for specs that share a slot (all of a call's, unless the layout spreads
    * them): all admitted or none. Rejects with `STORE_UNAVAILABLE` when Redis fails.
+   * A plain promise chain (one EVALSHA, one `then`): no async frames or extra hops on
+   * the answer path. `count` tallies the outcome (the whole call is this one slot).
    */
-  async #reserveSlot(
+  #reserveSlot(
     specs: readonly CounterSpec[],
     smooth: boolean,
     t0: number,
     id: string,
+    count = false,
   ): Promise<ReserveOutcome> {
-    let reply: Reply;
-    this.#inflight++;
-    try {
-      const wait = this.#conn.waitFirstReady();
-      if (wait !== undefined) await wait;
-      const lone = this.#inflight === 1;
-      reply = await (smooth ? this.#sendSmooth(specs, id, lone) : this.#send(specs, lone));
-    } catch (err) {
-      throw this.#conn.unavailable(err);
-    } finally {
-      this.#inflight--;
+    const args = smooth ? this.#smoothArgs(specs, id) : this.#fixedArgs(specs);
+    const conn = this.#conn;
+    const parse = (reply: Reply): ReserveOutcome => {
+      const out = smooth
+        ? smoothOutcome(specs, reply, id, this.#o.now())
+        : reply[0] === 1
+          ? fixedAdmitted(specs, reply, id)
+          : fixedRefused(specs, reply, this.#o.now(), t0, this.#local);
+      if (count) {
+        if (out.admitted) this.#o.tally.admitted++;
+        else this.#o.tally.refused++;
+      }
+      return out;
+    };
+    const unavailable = (err: unknown): never => {
+      throw conn.unavailable(err);
+    };
+    const script = scriptBySha(args[0]);
+    const fail = (err: unknown): Promise<ReserveOutcome> => {
+      // The script did not run (a restarted or flushed Redis): send its text once.
+      if (isNoScript(err)) return conn.send.retry(script, args).then(parse, unavailable);
+      return unavailable(err);
+    };
+    const wait = conn.waitFirstReady();
+    if (wait !== undefined) {
+      return wait.then(() => conn.send.evalsha(args)).then(parse, fail);
     }
-    if (smooth) return this.#smoothOutcome(specs, reply, id);
-    return reply[0] === 1 ? this.#admitted(specs, reply, id) : this.#refused(specs, reply, t0);
+    return conn.send.evalsha(args).then(parse, fail);
   }
 
   readonly #reserveOneSlot = (specs: readonly CounterSpec[], id: string) =>
@@ -233,10 +178,10 @@ class RedisBackend implements MeteredCounterStore {
     return this.#rollbackSlot(counters, id);
   };
 
-  async reserve(specs: readonly CounterSpec[]): Promise<ReserveOutcome> {
-    if (this.#closed) throw storeClosedError(this.name);
+  reserve(specs: readonly CounterSpec[]): Promise<ReserveOutcome> {
+    if (this.#closed) return Promise.reject(storeClosedError(this.name));
     const bad = invalidSpec(specs, true);
-    if (bad !== undefined) throw bad;
+    if (bad !== undefined) return Promise.reject(bad);
     const tally = this.#o.tally;
     tally.reservations++;
     let smooth = false;
@@ -245,25 +190,26 @@ class RedisBackend implements MeteredCounterStore {
     if (!smooth) {
       // Local refusals stay fixed-window only (a smooth refusal frees up continuously).
       const shortcut = this.#local.refusal(specs, t0);
-      if (shortcut !== undefined) return shortcut;
+      if (shortcut !== undefined) return Promise.resolve(shortcut);
     }
     if (specs.length === 0) {
       tally.admitted++;
-      return { admitted: true, reservation: { id: this.#o.nextId(), counters: [] }, counters: [] };
+      const reservation = { id: this.#o.nextId(), counters: [] };
+      return Promise.resolve({ admitted: true, reservation, counters: [] });
     }
-    let out: ReserveOutcome;
     const groups = this.#o.layout.sharded && specs.length > 1 ? this.#groups(specs) : undefined;
-    if (groups !== undefined && groups.length > 1) {
-      out = await reserveSpread(specs, groups, this.#o.nextId(), {
-        reserve: this.#reserveOneSlot,
-        release: this.#release,
-      });
-    } else {
-      out = await this.#reserveSlot(specs, smooth, t0, this.#o.nextId());
+    if (groups === undefined || groups.length <= 1) {
+      return this.#reserveSlot(specs, smooth, t0, this.#o.nextId(), true);
     }
-    if (out.admitted) tally.admitted++;
-    else tally.refused++;
-    return out;
+    const spread = reserveSpread(specs, groups, this.#o.nextId(), {
+      reserve: this.#reserveOneSlot,
+      release: this.#release,
+    });
+    return spread.then((out) => {
+      if (out.admitted) tally.admitted++;
+      else tally.refused++;
+      return out;
+    });
   }
 
   /** Indexes of the keys grouped by slot (ascending slots: the same order everywhere). */
@@ -274,28 +220,34 @@ class RedisBackend implements MeteredCounterStore {
     );
   }
 
-  async commit(reservation: CounterReservation): Promise<void> {
-    if (this.#closed) throw storeClosedError(this.name);
+  commit(reservation: CounterReservation): Promise<void> {
+    if (this.#closed) return Promise.reject(storeClosedError(this.name));
     // Nothing was counted, so nothing can be given back later.
-    if (reservation.counters.length === 0) return;
+    if (reservation.counters.length === 0) return Promise.resolve();
     const { layout } = this.#o;
     const expireAt = markerExpireAt(reservation);
-    const counters = reservation.counters;
     // One slot: the marker joins this tick's batch (one command for all of them).
     if (!layout.sharded) return this.#commits.add(layout.marker("", reservation.id), expireAt);
+    return this.#commitSpread(reservation, expireAt);
+  }
+
+  /** Commit markers of a reservation whose counters may span slots: one per slot. */
+  async #commitSpread(reservation: CounterReservation, expireAt: number): Promise<void> {
+    const layout = this.#o.layout;
+    const counters = reservation.counters;
     const firsts = this.#groups(counters).map((g) => g[0]!);
     try {
       // The marker makes a later rollback of this reservation, on any instance, a no-op;
       // a reservation spread over slots has one per slot.
       await Promise.all(
         firsts.map((i) =>
-          this.#conn.client.set(
+          this.#conn.send.call("set", [
             layout.marker(counters[i]!.key, reservation.id),
             "committed",
             "PXAT",
             expireAt,
             "NX",
-          ),
+          ]),
         ),
       );
     } catch (err) {
@@ -326,26 +278,27 @@ class RedisBackend implements MeteredCounterStore {
     const layout = this.#o.layout;
     const marker = layout.marker(counters[0]!.key, id);
     const expireAt = markerExpireAt({ id, counters });
+    const send = this.#conn.send;
     if (counters.some((c) => !isFixed(c))) {
-      const keys = [marker];
-      const argv: Array<string | number> = [expireAt];
+      const args: Array<string | number> = ["", counters.length + 1, marker];
+      for (const c of counters) args.push(layout.counter(ns(c), c.key));
+      args.push(expireAt);
       for (const c of counters) {
-        keys.push(layout.counter(ns(c), c.key));
-        argv.push(letter(c), c.weight, c.resetAtMs, c.token ?? "", Math.ceil(c.windowMs));
+        args.push(letter(c), c.weight, c.resetAtMs, c.token ?? "", Math.ceil(c.windowMs));
       }
       try {
-        await this.#conn.scripts.toolgateSmoothRollback(keys.length, ...keys, ...argv);
+        await send.run(SCRIPTS.smoothRollback, args);
       } catch (err) {
         this.#conn.recordError(err);
       }
       return;
     }
-    const args: Array<string | number> = [marker];
+    const args: Array<string | number> = ["", counters.length + 1, marker];
     for (const c of counters) args.push(layout.counter("c:", c.key));
     args.push(expireAt);
     for (const c of counters) args.push(c.weight, c.resetAtMs);
     try {
-      await this.#conn.scripts.toolgateRollback(counters.length + 1, ...args);
+      await send.run(SCRIPTS.rollback, args);
     } catch (err) {
       // Losing a rollback only makes the limit stricter for the rest of the window.
       this.#conn.recordError(err);
@@ -373,16 +326,15 @@ class RedisBackend implements MeteredCounterStore {
     try {
       const wait = conn.waitFirstReady();
       if (wait !== undefined) await wait;
+      const keys = specs.map((s) => layout.counter(smooth ? ns(s) : "c:", s.key));
       reply = smooth
-        ? await conn.scripts.toolgateSmoothPeek(
+        ? await conn.send.run(SCRIPTS.smoothPeek, [
+            "",
             specs.length,
-            ...specs.map((s) => layout.counter(ns(s), s.key)),
+            ...keys,
             ...specs.flatMap((s) => [letter(s), s.max, Math.ceil(s.windowMs)]),
-          )
-        : await conn.scripts.toolgatePeek(
-            specs.length,
-            ...specs.map((s) => layout.counter("c:", s.key)),
-          );
+          ])
+        : await conn.send.run(SCRIPTS.peek, ["", specs.length, ...keys]);
     } catch (err) {
       conn.recordError(err);
       throw new RateLimitStoreError(
@@ -392,7 +344,7 @@ class RedisBackend implements MeteredCounterStore {
       );
     }
     const t = this.#o.now();
-    if (smooth) return specs.map((s, i) => this.#state(s, reply[2 * i]!, reply[2 * i + 1]!, t));
+    if (smooth) return specs.map((s, i) => smoothState(s, reply[2 * i]!, reply[2 * i + 1]!, t));
     return specs.map((s, i) => {
       const used = Number(reply[2 * i]);
       const pttl = Number(reply[2 * i + 1]);

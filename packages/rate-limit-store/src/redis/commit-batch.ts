@@ -1,23 +1,26 @@
 import type { RedisConnection } from "./connection.js";
+import { SCRIPTS } from "./scripts.js";
 
-interface Pending {
-  readonly key: string;
-  readonly expireAt: number;
-  readonly done: () => void;
-}
+const noop = (): void => {};
 
 /**
- * Commit markers of one slot, batched per tick: every commit issued while the current
- * callbacks run goes out as ONE command (a lone marker as `SET ... NX PXAT`, several as
- * one script setting each the same way) on the next tick. Under load this halves the
- * commands per call (one reserve script, a share of one commit script), which is Redis
- * time and client CPU; a lone sequential call still sends its marker at once, after the
- * answer. `commit` resolves when its marker is written (or failed, which is recorded:
+ * Commit markers of one slot, batched per event-loop turn: every commit issued while
+ * this turn's I/O callbacks run goes out as ONE command (a lone marker as
+ * `SET ... NX PXAT`, several as one script setting each the same way) in the turn's
+ * `setImmediate` phase. Under load this halves the commands per call (one reserve
+ * script, a share of one commit script), which is Redis time and client CPU; a gateway
+ * finishes each upstream response in its own I/O callback, so batching per tick alone
+ * would send about one marker per write there. A lone sequential call still sends its
+ * marker right after the answer. `commit` resolves when its marker is written (or failed, which is recorded:
  * a lost marker only means a later rollback of that reservation still gives units back).
+ * The commits of one batch share one promise (no object per commit beyond its key).
  */
 export class CommitBatch {
   readonly #conn: RedisConnection;
-  #pending: Pending[] = [];
+  #keys: string[] = [];
+  #expireAts: number[] = [];
+  #batch: Promise<void> | undefined;
+  #release: () => void = noop;
   #inflight: Promise<void> = Promise.resolve();
 
   constructor(conn: RedisConnection) {
@@ -26,34 +29,46 @@ export class CommitBatch {
 
   /** Queues the marker `key` (expiring at `expireAt`, Redis clock); resolves once sent. */
   add(key: string, expireAt: number): Promise<void> {
-    return new Promise<void>((done) => {
-      // nextTick, not a timer: batching needs no delay, and fake timers cannot stall it.
-      if (this.#pending.length === 0) process.nextTick(this.flush);
-      this.#pending.push({ key, expireAt, done });
-    });
+    if (this.#batch === undefined) {
+      this.#batch = new Promise<void>((resolve) => {
+        this.#release = resolve;
+      });
+      // The end of this event-loop turn, not a timer: no delay beyond the I/O already
+      // read. (A test faking setImmediate must advance it; none of this package's do.)
+      setImmediate(this.flush);
+    }
+    this.#keys.push(key);
+    this.#expireAts.push(expireAt);
+    return this.#batch;
   }
 
   /** Sends what is queued now; resolves when every marker sent so far is settled. */
   readonly flush = (): Promise<void> => {
-    const batch = this.#pending;
-    if (batch.length === 0) return this.#inflight;
-    this.#pending = [];
+    const keys = this.#keys;
+    const n = keys.length;
+    if (n === 0) return this.#inflight;
+    const ats = this.#expireAts;
+    const release = this.#release;
+    this.#keys = [];
+    this.#expireAts = [];
+    this.#batch = undefined;
+    this.#release = noop;
     const conn = this.#conn;
-    const sent =
-      batch.length === 1
-        ? conn.client.set(batch[0]!.key, "committed", "PXAT", batch[0]!.expireAt, "NX")
-        : conn.scripts.toolgateCommitMany(
-            batch.length,
-            ...batch.map((p) => p.key),
-            ...batch.map((p) => p.expireAt),
-          );
-    const settled = sent.then(
-      () => undefined,
-      (err: unknown) => conn.recordError(err),
-    );
-    const all = Promise.all([this.#inflight, settled]).then(() => {
-      for (const p of batch) p.done();
-    });
+    let sent: Promise<unknown>;
+    if (n === 1) {
+      sent = conn.send.call("set", [keys[0]!, "committed", "PXAT", ats[0]!, "NX"]);
+    } else {
+      const args: Array<string | number> = new Array(2 + 2 * n);
+      args[0] = SCRIPTS.commitMany.sha;
+      args[1] = n;
+      for (let i = 0; i < n; i++) {
+        args[2 + i] = keys[i]!;
+        args[2 + n + i] = ats[i]!;
+      }
+      sent = conn.send.run(SCRIPTS.commitMany, args);
+    }
+    const settled = sent.then(noop, (err: unknown) => conn.recordError(err));
+    const all = Promise.all([this.#inflight, settled]).then(() => release());
     this.#inflight = all;
     return all;
   };

@@ -349,11 +349,45 @@ if sum + w <= max then
     redis.call('RPOP', k)
     return refuse(capped())
   end
-  local after = sum + w
-  redis.call('SET', sk, fmt(after), 'PX', ARGV[5])
+  local after = fmt(sum + w)
+  redis.call('SET', sk, after, 'PX', ARGV[5])
   redis.call('PEXPIRE', k, ARGV[5])
-  return {1, fmt(after), fmt(t + wms), tok}
+  return {1, after, fmt(t + wms), tok}
 end
 if w > 0 and live ~= nil and redis.call('LLEN', k) >= ${MAX_LOG_ENTRIES} then return refuse(capped()) end
 return refuse(sliding_retry(k, sum, w, max, wms))
+`;
+
+/**
+ * SMOOTH_RESERVE_LUA specialised to one token bucket, same KEYS/ARGV/reply layout and
+ * the same arithmetic in the same order: TIME, GET, SET, no Lua tables or helper
+ * closures (their set-up per call cost more than the bucket's own work).
+ */
+export const BUCKET_ONE_LUA = `
+local k = KEYS[1]
+local tm = redis.call('TIME')
+local t = tonumber(tm[1]) * 1000 + tonumber(tm[2]) / 1000
+local w = tonumber(ARGV[3])
+local max = tonumber(ARGV[4])
+local wms = tonumber(ARGV[5])
+local burst = tonumber(ARGV[6])
+local per = wms / max
+local v = redis.call('GET', k)
+local tat = tonumber(v or '')
+local from = t
+if tat and tat > t then from = tat end
+local nxt = from + w * per
+local tau = burst * per
+if nxt - t <= tau then
+  local after = string.format('%.17g', nxt)
+  redis.call('SET', k, after, 'PXAT', math.ceil(nxt) + 1)
+  return {1, string.format('%.17g', (nxt - t) / (wms / max)), after, (v or '') .. '|' .. after}
+end
+local retry = nxt - tau - t
+if w > burst then retry = wms end
+if tat and tat > t then
+  local s = string.format('%.17g', (tat - t) / (wms / max))
+  return {0, 0, string.format('%.17g', retry), s, string.format('%.17g', tat - t)}
+end
+return {0, 0, string.format('%.17g', retry), '0', '-2'}
 `;
