@@ -300,8 +300,9 @@ function rateLimitStore(json: unknown): SummaryRow[] {
       figure: fig(redis64.opsPerSec, "/s"),
       baseline: vsIncr,
       ratio: ratio64,
-      target: "≥ 0.5x",
-      met: ratio64 >= 0.5,
+      // The performance issue's bar (it was 0.5x before it).
+      target: "≥ 0.8x",
+      met: ratio64 >= 0.8,
     },
     {
       area,
