@@ -4,9 +4,12 @@
  * more client CPU than the round trip they batch (a pipeline object per batch, two
  * extra promises and a callback per command, one pipeline in flight at a time). Here a
  * script goes out as EVALSHA of its cached SHA, and while commands are in flight every
- * command written during the current callbacks shares one socket write: the first
- * write of a tick corks the socket and a `nextTick` uncorks it, so a burst of
- * concurrent calls costs one syscall. With nothing in flight a call is written at once.
+ * command written during the current event-loop turn shares one socket write: the first
+ * write of a turn corks the socket and the turn's `setImmediate` uncorks it. A gateway
+ * handles each client request in its own I/O callback, so uncorking per tick would
+ * still write one reservation per syscall (and wake Redis once per call); per turn, the
+ * reservations of every request read in that turn go out together. With nothing in
+ * flight a call is written at once, so a lone sequential call waits for nothing.
  *
  * A script the server does not know (NOSCRIPT: a restarted or flushed Redis) did not
  * run, so it is safe to send again as EVAL, which also caches it.
@@ -132,7 +135,7 @@ export class Sender {
     return c.promise;
   }
 
-  /** Corks the single-node socket until the current callbacks are done (see module doc). */
+  /** Corks the single-node socket until the end of this event-loop turn (see module doc). */
   #batch(): void {
     const c = this.#single;
     if (c === undefined || this.#corked !== undefined || c.status !== "ready") return;
@@ -142,6 +145,9 @@ export class Sender {
     if (s === undefined || s === null || !s.writable) return;
     s.cork();
     this.#corked = s;
-    process.nextTick(this.#uncork);
+    // Pending immediates keep the poll phase from blocking, so this is never a wait for
+    // more I/O: only for the callbacks of I/O already read. (A test faking setImmediate
+    // with commands in flight must advance it.)
+    setImmediate(this.#uncork);
   }
 }
