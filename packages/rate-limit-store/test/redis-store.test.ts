@@ -325,6 +325,38 @@ describe("redis store: windows, scripts and connections", () => {
     client.disconnect();
   });
 
+  it("a commit marker rides with the next reservation (one write), or goes alone when idle", async () => {
+    const client = new Redis(url, { enableOfflineQueue: false });
+    const p = prefix();
+    const store = createRedisStore({ client, prefix: p });
+    const specs = [spec("ride|grant|1", 100)];
+    const first = await store.reserve(specs);
+    if (!first.admitted) throw new Error("expected admission");
+    const sent = vi.spyOn(client, "sendCommand");
+    const stream = client.stream as unknown as { _writev?: unknown; _write: unknown };
+    const writes = vi.spyOn(stream as { _write: (...a: unknown[]) => void }, "_write");
+    const writevs = stream._writev
+      ? vi.spyOn(stream as { _writev: (...a: unknown[]) => void }, "_writev")
+      : undefined;
+    const committed = store.commit(first.reservation);
+    // Not sent on its own right away: it waits for the next reservation.
+    expect(sent).not.toHaveBeenCalled();
+    const second = await store.reserve(specs);
+    expect(sent.mock.calls.map(([c]) => c.name)).toEqual(["set", "evalsha"]);
+    // Marker and reservation left in one socket write.
+    expect(writes.mock.calls.length + (writevs?.mock.calls.length ?? 0)).toBe(1);
+    await committed;
+    expect(await client.get(`${p}{rl}:r:${first.reservation.id}`)).toBe("committed");
+    // Idle: with no reservation to ride with, the marker still goes out, on its own.
+    if (!second.admitted) throw new Error("expected admission");
+    sent.mockClear();
+    await store.commit(second.reservation);
+    expect(sent.mock.calls.map(([c]) => c.name)).toEqual(["set"]);
+    expect(await client.get(`${p}{rl}:r:${second.reservation.id}`)).toBe("committed");
+    await store.close();
+    client.disconnect();
+  });
+
   it("rejects bad options naming the field and the fix", () => {
     expect(() => createRedisStore({ url: "http://x" })).toThrow(/url: must start with redis:\/\//);
     expect(() => createRedisStore({ url, prefix: "a{b}" })).toThrow(/prefix.*hash tag/);

@@ -167,6 +167,8 @@ class RedisBackend implements MeteredCounterStore {
     if (wait !== undefined) {
       return wait.then(() => conn.send.evalsha(args)).then(parse, fail);
     }
+    // Queued commit markers ride in the same write (see CommitBatch).
+    this.#commits.ride();
     return conn.send.evalsha(args).then(parse, fail);
   }
 
@@ -226,7 +228,7 @@ class RedisBackend implements MeteredCounterStore {
     if (reservation.counters.length === 0) return Promise.resolve();
     const { layout } = this.#o;
     const expireAt = markerExpireAt(reservation);
-    // One slot: the marker joins this tick's batch (one command for all of them).
+    // One slot: the marker joins the batch that rides with the next reservation.
     if (!layout.sharded) return this.#commits.add(layout.marker("", reservation.id), expireAt);
     return this.#commitSpread(reservation, expireAt);
   }

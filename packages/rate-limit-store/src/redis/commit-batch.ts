@@ -4,16 +4,23 @@ import { SCRIPTS } from "./scripts.js";
 const noop = (): void => {};
 
 /**
- * Commit markers of one slot, batched per event-loop turn: every commit issued while
- * this turn's I/O callbacks run goes out as ONE command (a lone marker as
- * `SET ... NX PXAT`, several as one script setting each the same way) in the turn's
- * `setImmediate` phase. Under load this halves the commands per call (one reserve
- * script, a share of one commit script), which is Redis time and client CPU; a gateway
- * finishes each upstream response in its own I/O callback, so batching per tick alone
- * would send about one marker per write there. A lone sequential call still sends its
- * marker right after the answer. `commit` resolves when its marker is written (or failed, which is recorded:
- * a lost marker only means a later rollback of that reservation still gives units back).
- * The commits of one batch share one promise (no object per commit beyond its key).
+ * How long queued commit markers wait for a reservation to ride along with before they
+ * go out on their own. Under load the next reservation comes far sooner; an idle store
+ * sends its last markers this much later (still long before any rollback of them could
+ * come: those follow timeouts and crashes measured in seconds).
+ */
+export const MARKER_RIDE_MS = 5;
+
+/**
+ * Commit markers of one slot, batched: every commit issued until the next reservation
+ * (or for {@link MARKER_RIDE_MS} at most) goes out as ONE command (a lone marker as
+ * `SET ... NX PXAT`, several as one script setting each the same way), written in the
+ * same socket write as that next reservation's EVALSHA. So on the answer path there is
+ * one Redis round trip per call, and the commit costs no write (and no Redis wake-up) of
+ * its own: it folds into the next call's. `commit` resolves when its marker is written
+ * (or failed, which is recorded: a lost marker only means a later rollback of that
+ * reservation still gives units back). The commits of one batch share one promise (no
+ * object per commit beyond its key).
  */
 export class CommitBatch {
   readonly #conn: RedisConnection;
@@ -22,6 +29,7 @@ export class CommitBatch {
   #batch: Promise<void> | undefined;
   #release: () => void = noop;
   #inflight: Promise<void> = Promise.resolve();
+  #timer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(conn: RedisConnection) {
     this.#conn = conn;
@@ -33,13 +41,23 @@ export class CommitBatch {
       this.#batch = new Promise<void>((resolve) => {
         this.#release = resolve;
       });
-      // The end of this event-loop turn, not a timer: no delay beyond the I/O already
-      // read. (A test faking setImmediate must advance it; none of this package's do.)
-      setImmediate(this.flush);
+      // A real timer, not the injected scheduler: a test faking time must not hold
+      // markers back for ever (none of this package's tests fakes setTimeout for a store).
+      this.#timer = setTimeout(this.flush, MARKER_RIDE_MS);
     }
     this.#keys.push(key);
     this.#expireAts.push(expireAt);
     return this.#batch;
+  }
+
+  /**
+   * Called as a reservation is about to be written: queued markers go out first, in the
+   * same socket write (see `Sender.together`).
+   */
+  ride(): void {
+    if (this.#keys.length === 0) return;
+    this.#conn.send.together();
+    void this.flush();
   }
 
   /** Sends what is queued now; resolves when every marker sent so far is settled. */
@@ -47,6 +65,10 @@ export class CommitBatch {
     const keys = this.#keys;
     const n = keys.length;
     if (n === 0) return this.#inflight;
+    if (this.#timer !== undefined) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
     const ats = this.#expireAts;
     const release = this.#release;
     this.#keys = [];

@@ -129,6 +129,21 @@ export class Sender {
     });
   }
 
+  /**
+   * Corks the single-node socket until the current tick is done even with nothing in
+   * flight: the commands written next (queued commit markers, then a reservation) leave
+   * in one write.
+   */
+  together(): void {
+    const c = this.#single;
+    if (c === undefined || this.#corked !== undefined || c.status !== "ready") return;
+    const s = c.stream;
+    if (s === undefined || s === null || !s.writable) return;
+    s.cork();
+    this.#corked = s;
+    process.nextTick(this.#uncork);
+  }
+
   #send(c: Command): Promise<unknown> {
     this.#batch();
     this.#client.sendCommand(c);
