@@ -347,10 +347,14 @@ describe("redis store: windows, scripts and connections", () => {
     expect(writes.mock.calls.length + (writevs?.mock.calls.length ?? 0)).toBe(1);
     await committed;
     expect(await client.get(`${p}{rl}:r:${first.reservation.id}`)).toBe("committed");
-    // Idle: with no reservation to ride with, the marker still goes out, on its own.
+    // Idle: with nothing in flight no reservation is sure to come, so the marker goes out
+    // on its own at the end of the turn (no 5 ms wait: an awaited commit stays one trip).
     if (!second.admitted) throw new Error("expected admission");
     sent.mockClear();
+    const timers = vi.spyOn(globalThis, "setTimeout");
     await store.commit(second.reservation);
+    expect(timers).not.toHaveBeenCalled();
+    timers.mockRestore();
     expect(sent.mock.calls.map(([c]) => c.name)).toEqual(["set"]);
     expect(await client.get(`${p}{rl}:r:${second.reservation.id}`)).toBe("committed");
     await store.close();

@@ -5,15 +5,17 @@ const noop = (): void => {};
 
 /**
  * How long queued commit markers wait for a reservation to ride along with before they
- * go out on their own. Under load the next reservation comes far sooner; an idle store
- * sends its last markers this much later (still long before any rollback of them could
+ * go out on their own, when they were queued under load (commands in flight). Then the
+ * next reservation comes far sooner; if load stops, the last markers go out this much
+ * later (still long before any rollback of them could
  * come: those follow timeouts and crashes measured in seconds).
  */
 export const MARKER_RIDE_MS = 5;
 
 /**
  * Commit markers of one slot, batched: every commit issued until the next reservation
- * (or for {@link MARKER_RIDE_MS} at most) goes out as ONE command (a lone marker as
+ * (while other commands are in flight, for {@link MARKER_RIDE_MS} at most; otherwise
+ * until the end of the event-loop turn) goes out as ONE command (a lone marker as
  * `SET ... NX PXAT`, several as one script setting each the same way), written in the
  * same socket write as that next reservation's EVALSHA. So on the answer path there is
  * one Redis round trip per call, and the commit costs no write (and no Redis wake-up) of
@@ -41,9 +43,13 @@ export class CommitBatch {
       this.#batch = new Promise<void>((resolve) => {
         this.#release = resolve;
       });
+      // Only while other commands are in flight is another reservation sure to come
+      // soon; otherwise (a lone call, a caller awaiting each commit) the marker goes out
+      // at the end of this event-loop turn, so `await commit()` stays one round trip.
       // A real timer, not the injected scheduler: a test faking time must not hold
       // markers back for ever (none of this package's tests fakes setTimeout for a store).
-      this.#timer = setTimeout(this.flush, MARKER_RIDE_MS);
+      if (this.#conn.send.busy()) this.#timer = setTimeout(this.flush, MARKER_RIDE_MS);
+      else setImmediate(this.flush);
     }
     this.#keys.push(key);
     this.#expireAts.push(expireAt);

@@ -129,6 +129,12 @@ export class Sender {
     });
   }
 
+  /** True while commands are in flight on the single-node connection (never on a Cluster). */
+  busy(): boolean {
+    const c = this.#single;
+    return c !== undefined && c.commandQueue.length > 0;
+  }
+
   /**
    * Corks the single-node socket until the current tick is done even with nothing in
    * flight: the commands written next (queued commit markers, then a reservation) leave
