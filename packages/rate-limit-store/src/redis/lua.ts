@@ -93,6 +93,15 @@ return out
 export const RESERVE_ONE_LUA = `
 local k = KEYS[1]
 local w = tonumber(ARGV[1])
+-- A refusal: the window never outlives the one asked for (a shortened policy window
+-- clamps it), and the reply says how much is used and for how long.
+local function refused(used, pttl)
+  if pttl > tonumber(ARGV[3]) then
+    redis.call('PEXPIRE', k, ARGV[3])
+    pttl = tonumber(ARGV[3])
+  end
+  return {0, 0, string.format('%.17g', used), pttl}
+end
 if w % 1 == 0 then
   local v = redis.pcall('INCRBY', k, ARGV[1])
   if type(v) == 'number' then
@@ -111,22 +120,13 @@ if w % 1 == 0 then
       return {0, 0, '0', -2}
     end
     redis.call('DECRBY', k, ARGV[1])
-    if pttl > tonumber(ARGV[3]) then
-      redis.call('PEXPIRE', k, ARGV[3])
-      pttl = tonumber(ARGV[3])
-    end
-    return {0, 0, string.format('%.17g', used), pttl}
+    return refused(used, pttl)
   end
 end
 local v = redis.call('GET', k)
 local used = tonumber(v or '0') or 0
 if used + w > tonumber(ARGV[2]) then
-  local pttl = redis.call('PTTL', k)
-  if pttl > tonumber(ARGV[3]) then
-    redis.call('PEXPIRE', k, ARGV[3])
-    pttl = tonumber(ARGV[3])
-  end
-  return {0, 0, string.format('%.17g', used), pttl}
+  return refused(used, redis.call('PTTL', k))
 end
 if not v then
   redis.call('SET', k, ARGV[1], 'PX', ARGV[3])

@@ -141,13 +141,7 @@ export class Sender {
    * in one write.
    */
   together(): void {
-    const c = this.#single;
-    if (c === undefined || this.#corked !== undefined || c.status !== "ready") return;
-    const s = c.stream;
-    if (s === undefined || s === null || !s.writable) return;
-    s.cork();
-    this.#corked = s;
-    process.nextTick(this.#uncork);
+    this.#cork(false);
   }
 
   #send(c: Command): Promise<unknown> {
@@ -156,19 +150,29 @@ export class Sender {
     return c.promise;
   }
 
-  /** Corks the single-node socket until the end of this event-loop turn (see module doc). */
+  /**
+   * While commands are in flight, corks the single-node socket until the end of this
+   * event-loop turn (see module doc); a lone call, with nothing to batch it with, is
+   * written at once.
+   */
   #batch(): void {
+    if (this.busy()) this.#cork(true);
+  }
+
+  /**
+   * Corks the single-node socket (when it is ready and not corked already) until the end
+   * of the turn (`setImmediate`: pending immediates keep the poll phase from blocking, so
+   * this waits only for callbacks of I/O already read; a test faking setImmediate with
+   * commands in flight must advance it) or of the tick (`nextTick`).
+   */
+  #cork(untilTurnEnd: boolean): void {
     const c = this.#single;
     if (c === undefined || this.#corked !== undefined || c.status !== "ready") return;
-    // Nothing in flight: a lone call, nothing to batch it with; write it at once.
-    if (c.commandQueue.length === 0) return;
     const s = c.stream;
     if (s === undefined || s === null || !s.writable) return;
     s.cork();
     this.#corked = s;
-    // Pending immediates keep the poll phase from blocking, so this is never a wait for
-    // more I/O: only for the callbacks of I/O already read. (A test faking setImmediate
-    // with commands in flight must advance it.)
-    setImmediate(this.#uncork);
+    if (untilTurnEnd) setImmediate(this.#uncork);
+    else process.nextTick(this.#uncork);
   }
 }
