@@ -3,6 +3,7 @@ import type { MeteredCounterStore, ReserveOutcome } from "@toolgate/policy-engin
 import { createMemoryStore } from "@toolgate/policy-engine";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from "vitest";
+import { MARKER_RIDE_MS } from "../src/redis/commit-batch.js";
 import { createRedisStore } from "../src/redis-store.js";
 import { runStoreContract, spec, WINDOW_MS } from "./contract.js";
 import { startRedisServer } from "./redis-server.js";
@@ -357,6 +358,74 @@ describe("redis store: windows, scripts and connections", () => {
     timers.mockRestore();
     expect(sent.mock.calls.map(([c]) => c.name)).toEqual(["set"]);
     expect(await client.get(`${p}{rl}:r:${second.reservation.id}`)).toBe("committed");
+    await store.close();
+    client.disconnect();
+  });
+
+  it("while another reservation is open, a marker waits for the next one even when the connection is idle", async () => {
+    const client = new Redis(url, { enableOfflineQueue: false });
+    const p = prefix();
+    const store = createRedisStore({ client, prefix: p });
+    const specs = [spec("open|grant|1", 100)];
+    const admitted = async () => {
+      const o = await store.reserve(specs);
+      if (!o.admitted) throw new Error("expected admission");
+      return o.reservation;
+    };
+    const a = await admitted();
+    const b = await admitted(); // still open: its call is in flight
+    const sent = vi.spyOn(client, "sendCommand");
+    const timers = vi.spyOn(globalThis, "setTimeout");
+    const committed = store.commit(a);
+    // Nothing in flight on the connection, yet b's commit (or rollback) and more
+    // reservations are coming: the marker waits for a ride, MARKER_RIDE_MS at most.
+    expect(timers.mock.calls.map(([, ms]) => ms)).toEqual([MARKER_RIDE_MS]);
+    await new Promise<void>((r) => setImmediate(r));
+    expect(sent).not.toHaveBeenCalled();
+    const c = await admitted();
+    expect(sent.mock.calls.map(([cmd]) => cmd.name)).toEqual(["set", "evalsha"]);
+    await committed;
+    expect(await client.get(`${p}{rl}:r:${a.id}`)).toBe("committed");
+    // No reservation comes: the timer sends the marker on its own.
+    sent.mockClear();
+    timers.mockClear();
+    const late = store.commit(b);
+    const [[fire, ms]] = timers.mock.calls as unknown as [[() => void, number]];
+    expect(ms).toBe(MARKER_RIDE_MS);
+    expect(sent).not.toHaveBeenCalled();
+    fire();
+    await late;
+    expect(sent.mock.calls.map(([cmd]) => cmd.name)).toEqual(["set"]);
+    expect(await client.get(`${p}{rl}:r:${b.id}`)).toBe("committed");
+    // A rollback closes its reservation too: the last commit has nothing open beside it,
+    // so it goes out at the end of the turn without a timer.
+    const d = await admitted();
+    await store.rollback(c);
+    timers.mockClear();
+    await store.commit(d);
+    expect(timers).not.toHaveBeenCalled();
+    timers.mockRestore();
+    expect(await client.get(`${p}{rl}:r:${d.id}`)).toBe("committed");
+    await store.close();
+    client.disconnect();
+  });
+
+  it("commands sent in one event-loop turn leave in one socket write, even with nothing in flight", async () => {
+    const client = new Redis(url, { enableOfflineQueue: false });
+    const store = createRedisStore({ client, prefix: prefix() });
+    const warm = await store.reserve([spec("turn|grant|0", 100)]); // scripts loaded
+    expect(warm.admitted).toBe(true);
+    const stream = client.stream as unknown as { _writev?: unknown; _write: unknown };
+    const writes = vi.spyOn(stream as { _write: (...a: unknown[]) => void }, "_write");
+    const writevs = stream._writev
+      ? vi.spyOn(stream as { _writev: (...a: unknown[]) => void }, "_writev")
+      : undefined;
+    // Three calls whose requests were read in the same turn (as a gateway reads them).
+    const outs = await Promise.all(
+      [1, 2, 3].map((i) => store.reserve([spec(`turn|grant|${i}`, 100)])),
+    );
+    expect(outs.every((o) => o.admitted)).toBe(true);
+    expect(writes.mock.calls.length + (writevs?.mock.calls.length ?? 0)).toBe(1);
     await store.close();
     client.disconnect();
   });

@@ -148,6 +148,9 @@ class RedisBackend implements MeteredCounterStore {
         : reply[0] === 1
           ? fixedAdmitted(specs, reply, id)
           : fixedRefused(specs, reply, this.#o.now(), t0, this.#local);
+      // Its commit or rollback is coming: until then, markers may wait for a ride.
+      if (out.admitted && out.reservation.counters.length > 0 && !this.#o.layout.sharded)
+        this.#commits.opened();
       if (count) {
         if (out.admitted) this.#o.tally.admitted++;
         else this.#o.tally.refused++;
@@ -263,7 +266,10 @@ class RedisBackend implements MeteredCounterStore {
     if (counters.length === 0) return;
     // Units given back may make room: stop refusing these keys locally.
     for (const c of counters) this.#local.forget(c.key);
-    if (!this.#o.layout.sharded) return this.#rollbackSlot(counters, reservation.id);
+    if (!this.#o.layout.sharded) {
+      this.#commits.closed();
+      return this.#rollbackSlot(counters, reservation.id);
+    }
     const groups = this.#groups(counters);
     await Promise.all(
       groups.map((g) =>

@@ -5,17 +5,17 @@ const noop = (): void => {};
 
 /**
  * How long queued commit markers wait for a reservation to ride along with before they
- * go out on their own, when they were queued under load (commands in flight). Then the
- * next reservation comes far sooner; if load stops, the last markers go out this much
- * later (still long before any rollback of them could
+ * go out on their own, when they were queued under load (other reservations open, or
+ * commands in flight). Then the next reservation comes far sooner; if load stops, the
+ * last markers go out this much later (still long before any rollback of them could
  * come: those follow timeouts and crashes measured in seconds).
  */
 export const MARKER_RIDE_MS = 5;
 
 /**
  * Commit markers of one slot, batched: every commit issued until the next reservation
- * (while other commands are in flight, for {@link MARKER_RIDE_MS} at most; otherwise
- * until the end of the event-loop turn) goes out as ONE command (a lone marker as
+ * (while other reservations are open or commands in flight, for {@link MARKER_RIDE_MS} at
+ * most; otherwise until the end of the event-loop turn) goes out as ONE command (a lone marker as
  * `SET ... NX PXAT`, several as one script setting each the same way), written in the
  * same socket write as that next reservation's EVALSHA. So on the answer path there is
  * one Redis round trip per call, and the commit costs no write (and no Redis wake-up) of
@@ -32,23 +32,38 @@ export class CommitBatch {
   #release: () => void = noop;
   #inflight: Promise<void> = Promise.resolve();
   #timer: ReturnType<typeof setTimeout> | undefined;
+  /** Admitted reservations of this slot not yet committed or rolled back. */
+  #open = 0;
 
   constructor(conn: RedisConnection) {
     this.#conn = conn;
   }
 
+  /** A reservation was admitted: its commit or rollback will follow. */
+  opened(): void {
+    this.#open++;
+  }
+
+  /** A reservation was rolled back (a commit says so through {@link add}). */
+  closed(): void {
+    if (this.#open > 0) this.#open--;
+  }
+
   /** Queues the marker `key` (expiring at `expireAt`, Redis clock); resolves once sent. */
   add(key: string, expireAt: number): Promise<void> {
+    this.closed();
     if (this.#batch === undefined) {
       this.#batch = new Promise<void>((resolve) => {
         this.#release = resolve;
       });
-      // Only while other commands are in flight is another reservation sure to come
-      // soon; otherwise (a lone call, a caller awaiting each commit) the marker goes out
-      // at the end of this event-loop turn, so `await commit()` stays one round trip.
-      // A real timer, not the injected scheduler: a test faking time must not hold
-      // markers back for ever (none of this package's tests fakes setTimeout for a store).
-      if (this.#conn.send.busy()) this.#timer = setTimeout(this.flush, MARKER_RIDE_MS);
+      // While other reservations of this store are still open (their calls in flight)
+      // or commands are in flight, another reservation is sure to come soon: ride with
+      // it, for MARKER_RIDE_MS at most. Otherwise (a lone call, a caller awaiting each
+      // commit) the marker goes out at the end of this event-loop turn, so
+      // `await commit()` stays one round trip. Real timers, not the injected scheduler:
+      // a test faking time must not hold markers back for ever.
+      if (this.#open > 0 || this.#conn.send.busy())
+        this.#timer = setTimeout(this.flush, MARKER_RIDE_MS);
       else setImmediate(this.flush);
     }
     this.#keys.push(key);
@@ -58,11 +73,10 @@ export class CommitBatch {
 
   /**
    * Called as a reservation is about to be written: queued markers go out first, in the
-   * same socket write (see `Sender.together`).
+   * same socket write (the Sender corks the socket for the turn).
    */
   ride(): void {
     if (this.#keys.length === 0) return;
-    this.#conn.send.together();
     void this.flush();
   }
 

@@ -3,19 +3,25 @@
  * connection, without ioredis's `defineCommand` wrapper or auto-pipelining. Those cost
  * more client CPU than the round trip they batch (a pipeline object per batch, two
  * extra promises and a callback per command, one pipeline in flight at a time). Here a
- * script goes out as EVALSHA of its cached SHA, and while commands are in flight every
- * command written during the current event-loop turn shares one socket write: the first
- * write of a turn corks the socket and the turn's `setImmediate` uncorks it. A gateway
- * handles each client request in its own I/O callback, so uncorking per tick would
- * still write one reservation per syscall (and wake Redis once per call); per turn, the
- * reservations of every request read in that turn go out together. With nothing in
- * flight a call is written at once, so a lone sequential call waits for nothing.
+ * script goes out as EVALSHA of its cached SHA, and every command written during the
+ * current event-loop turn shares one socket write: the first write of a turn corks the
+ * socket and the turn's `setImmediate` uncorks it. A gateway handles each client request
+ * in its own I/O callback, so uncorking per tick would still write one reservation per
+ * syscall (and wake Redis once per call); per turn, the reservations (and queued commit
+ * markers) of every request read in that turn go out together. This holds even with
+ * nothing in flight: under load the connection is often idle between replies (Redis
+ * answers in tens of microseconds), and writing at once then cost one syscall per call.
+ * A lone call waits only for the rest of its turn (the callbacks of I/O already read).
  *
  * A script the server does not know (NOSCRIPT: a restarted or flushed Redis) did not
  * run, so it is safe to send again as EVAL, which also caches it.
  */
 import { createHash } from "node:crypto";
 import { Cluster, Command, type Redis } from "ioredis";
+
+// As it was when this module loaded: the cork is an I/O detail, not a timer a test faking
+// time (later) could hold back, which would stall every command.
+const realSetImmediate = setImmediate;
 
 /** A script reply: numbers, or strings where Lua computed fractions. */
 export type Reply = ReadonlyArray<string | number>;
@@ -135,44 +141,24 @@ export class Sender {
     return c !== undefined && c.commandQueue.length > 0;
   }
 
-  /**
-   * Corks the single-node socket until the current tick is done even with nothing in
-   * flight: the commands written next (queued commit markers, then a reservation) leave
-   * in one write.
-   */
-  together(): void {
-    this.#cork(false);
-  }
-
   #send(c: Command): Promise<unknown> {
-    this.#batch();
+    this.#cork();
     this.#client.sendCommand(c);
     return c.promise;
   }
 
   /**
-   * While commands are in flight, corks the single-node socket until the end of this
-   * event-loop turn (see module doc); a lone call, with nothing to batch it with, is
-   * written at once.
-   */
-  #batch(): void {
-    if (this.busy()) this.#cork(true);
-  }
-
-  /**
    * Corks the single-node socket (when it is ready and not corked already) until the end
-   * of the turn (`setImmediate`: pending immediates keep the poll phase from blocking, so
-   * this waits only for callbacks of I/O already read; a test faking setImmediate with
-   * commands in flight must advance it) or of the tick (`nextTick`).
+   * of the event-loop turn (see module doc). `setImmediate`: pending immediates keep the
+   * poll phase from blocking, so this waits only for callbacks of I/O already read.
    */
-  #cork(untilTurnEnd: boolean): void {
+  #cork(): void {
     const c = this.#single;
     if (c === undefined || this.#corked !== undefined || c.status !== "ready") return;
     const s = c.stream;
     if (s === undefined || s === null || !s.writable) return;
     s.cork();
     this.#corked = s;
-    if (untilTurnEnd) setImmediate(this.#uncork);
-    else process.nextTick(this.#uncork);
+    realSetImmediate(this.#uncork);
   }
 }
