@@ -2,7 +2,7 @@
 // instance's page, once, and a stranger on the channel or a dead Redis breaks nothing.
 import { randomUUID } from "node:crypto";
 import { Redis } from "ioredis";
-import { afterEach, describe, expect, inject, it } from "vitest";
+import { afterEach, describe, expect, inject, it, vi } from "vitest";
 import { DecisionFeed, type FeedDecision } from "../src/feed.js";
 import { type SharedFeed, shareFeedOverRedis } from "../src/feed-share.js";
 
@@ -103,6 +103,35 @@ describe("decision feed shared over Redis", () => {
     );
     await until("the valid batch", () => a.feed.recent(50).length === 1);
     expect(a.feed.recent(50)[0]?.id).toBe("ok");
+  });
+
+  it("drops its own batches unread when they come back on the channel", async () => {
+    const prefix = `tg-feed-${randomUUID().slice(0, 8)}:`;
+    const a = instance(prefix, "a");
+    const raw = new Redis(url);
+    open.push(raw);
+    await subscribers(prefix, 1);
+    const parse = vi.spyOn(JSON, "parse");
+    try {
+      for (let i = 0; i < 3; i++) a.shared.push(decision(`own${i}`));
+      expect(a.feed.recent(50)).toHaveLength(3); // shown locally at once
+      await new Promise((r) => setTimeout(r, 60)); // past flushMs: the batch went out
+      // A stranger's batch after it on the same channel: once that shows, the own one
+      // (delivered first, on the same connection) has been handled.
+      await raw.publish(
+        `${prefix}decisions`,
+        JSON.stringify({ from: "x", decisions: [decision("stranger")] }),
+      );
+      await until("the stranger's batch", () => a.feed.recent(50).length === 4);
+      const parsedOwn = parse.mock.calls.filter(
+        ([text]) => typeof text === "string" && text.startsWith('{"from":"a"'),
+      );
+      expect(parsedOwn).toHaveLength(0);
+      expect(parse.mock.calls.some(([text]) => String(text).includes("stranger"))).toBe(true);
+    } finally {
+      parse.mockRestore();
+    }
+    expect(a.feed.recent(50).filter((d) => d.id.startsWith("own"))).toHaveLength(3);
   });
 
   it("keeps local decisions showing when Redis is unreachable, and closes promptly", async () => {
