@@ -150,6 +150,15 @@ const GatewayResults = z.looseObject({
   vsBareProxy: z
     .record(z.string(), z.looseObject({ ratio: z.number(), addedMedianUs: z.number() }))
     .optional(),
+  answerPath: z
+    .looseObject({
+      delayMs: z.number(),
+      memoryMedianMs: z.number(),
+      delayedRedisMedianMs: z.number(),
+      roundTrips: z.number(),
+    })
+    .nullable()
+    .optional(),
   balancer: z
     .looseObject({
       concurrency: z.number(),
@@ -532,6 +541,20 @@ function gateway(json: unknown): SummaryRow[] {
         paired: true,
         target: "≤ 1 round trip",
         met: rv.addedRoundTrips <= 1,
+      });
+    const ap = g.answerPath;
+    if (ap)
+      out.push({
+        area,
+        measure: `Redis round trips a call's answer waits for (every Redis exchange delayed ${ap.delayMs} ms)`,
+        figure: fig(Math.round((ap.delayedRedisMedianMs - ap.memoryMedianMs) * 100) / 100, "ms"),
+        baseline: base("one delayed Redis exchange", ap.delayMs, "ms"),
+        ratio: ap.roundTrips,
+        paired: true,
+        // Whole exchanges are what is counted; the fraction above them is CPU time.
+        note: "added over the memory store",
+        target: "≤ 1 round trip",
+        met: ap.roundTrips < 1.5,
       });
   }
   const c = g.concurrent;

@@ -41,9 +41,16 @@ export async function redisProblem(url: string): Promise<string | undefined> {
   }
 }
 
-/** The store line a Redis-backed bench gateway uses: REDIS_URL plus this run's prefix. */
-export function redisStoreLine(): string {
+/**
+ * The store line a Redis-backed bench gateway uses: REDIS_URL plus this run's prefix;
+ * with `via`, through that local port instead (a proxy in front of the Redis).
+ */
+export function redisStoreLine(via?: number): string {
   const u = new URL(REDIS_URL);
+  if (via !== undefined) {
+    u.hostname = "127.0.0.1";
+    u.port = String(via);
+  }
   u.searchParams.set("prefix", REDIS_PREFIX);
   return u.toString();
 }

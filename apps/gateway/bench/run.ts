@@ -16,6 +16,8 @@
  * also reported against the bare proxy's, paired per round.
  * Part 3 (`balancer.ts`): two gateways behind a round-robin balancer vs one, stateless
  * 2026 requests (any instance serves any call).
+ * Part 4 (`round-trips.ts`): the Redis round trips a call's answer waits for, counted
+ * with every Redis exchange delayed by a proxy.
  *
  * Rounds are interleaved (order rotating) so machine noise hits every variant alike;
  * ratios and differences are medians of per-round pairs, never a bare time as headline.
@@ -55,6 +57,7 @@ import {
   redisStoreLine,
   redisWhere,
 } from "./redis-env.js";
+import { answerPathRoundTrips } from "./round-trips.js";
 import {
   BENCH_KEY,
   POLICY_ONLY,
@@ -345,6 +348,18 @@ async function main(): Promise<void> {
     });
     console.log("two gateways behind a round-robin balancer vs one:", balancer);
 
+    const redisAt = new URL(REDIS_URL);
+    const answerPath = redisOk
+      ? await answerPathRoundTrips({
+          rounds: ROUNDS,
+          callsPerRound: QUICK ? 5 : 10,
+          redis: { host: redisAt.hostname, port: Number(redisAt.port || 6379) },
+          storeLine: redisStoreLine,
+          writeGatewayDir,
+        })
+      : null;
+    if (answerPath) console.log("Redis round trips on the answer path (each delayed):", answerPath);
+
     const results = {
       package: "@toolgate/gateway",
       benchmark:
@@ -373,6 +388,8 @@ async function main(): Promise<void> {
         vsBareProxy: conc.vsBareProxy,
       },
       balancer,
+      // Round trips a call's answer waits for, counted with every Redis exchange delayed.
+      answerPath,
     };
     mkdirSync(dirname(resultFile), { recursive: true });
     writeFileSync(resultFile, `${JSON.stringify(results, null, 2)}\n`);
