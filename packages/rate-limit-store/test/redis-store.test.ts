@@ -410,6 +410,43 @@ describe("redis store: windows, scripts and connections", () => {
     client.disconnect();
   });
 
+  it("a reservation never settled makes at most one later commit wait for a ride", async () => {
+    const client = new Redis(url, { enableOfflineQueue: false });
+    const p = prefix();
+    const store = createRedisStore({ client, prefix: p });
+    const specs = [spec("leak|grant|1", 100)];
+    const admitted = async () => {
+      const o = await store.reserve(specs);
+      if (!o.admitted) throw new Error("expected admission");
+      return o.reservation;
+    };
+    await admitted(); // its caller never commits nor rolls it back
+    const timers = vi.spyOn(globalThis, "setTimeout");
+    try {
+      const first = await admitted();
+      const waiting = store.commit(first);
+      // The forgotten one still counts as open: this marker waits for a ride...
+      const rides = timers.mock.calls.filter(([, ms]) => ms === MARKER_RIDE_MS);
+      expect(rides).toHaveLength(1);
+      // ...none comes, and the timer sends it.
+      (rides[0]![0] as () => void)();
+      await waiting;
+      expect(await client.get(`${p}{rl}:r:${first.id}`)).toBe("committed");
+      // From then on an awaited commit is one round trip again (no timer).
+      timers.mockClear();
+      for (let i = 0; i < 3; i++) {
+        const r = await admitted();
+        await store.commit(r);
+        expect(await client.get(`${p}{rl}:r:${r.id}`)).toBe("committed");
+      }
+      expect(timers.mock.calls.filter(([, ms]) => ms === MARKER_RIDE_MS)).toHaveLength(0);
+    } finally {
+      timers.mockRestore();
+    }
+    await store.close();
+    client.disconnect();
+  });
+
   it("commands sent in one event-loop turn leave in one socket write, even with nothing in flight", async () => {
     const client = new Redis(url, { enableOfflineQueue: false });
     const store = createRedisStore({ client, prefix: prefix() });

@@ -63,7 +63,7 @@ export class CommitBatch {
       // `await commit()` stays one round trip. Real timers, not the injected scheduler:
       // a test faking time must not hold markers back for ever.
       if (this.#open > 0 || this.#conn.send.busy())
-        this.#timer = setTimeout(this.flush, MARKER_RIDE_MS);
+        this.#timer = setTimeout(this.#noRide, MARKER_RIDE_MS);
       else setImmediate(this.flush);
     }
     this.#keys.push(key);
@@ -79,6 +79,17 @@ export class CommitBatch {
     if (this.#keys.length === 0) return;
     void this.flush();
   }
+
+  /**
+   * No reservation came to ride with: traffic is slow (or some reservation was never
+   * settled, which would otherwise keep the count up for good and make every later
+   * commit wait). Forget the count, so the next commits go out at the end of their turn
+   * until new reservations open again; a count too low only batches less.
+   */
+  readonly #noRide = (): void => {
+    this.#open = 0;
+    void this.flush();
+  };
 
   /** Sends what is queued now; resolves when every marker sent so far is settled. */
   readonly flush = (): Promise<void> => {
