@@ -5,12 +5,14 @@
  *   child.ts upstream        the echo upstream
  *   child.ts gateway <dir>   a gateway started from a folder written by writeGatewayDir
  *   child.ts proxy <port>... the bare Node proxy (round-robin over several ports)
+ *   child.ts parse-proxy <port>  the minimal JSON-RPC proxy (parse-proxy.ts)
  *
  * Prints `PORT <n>` once it listens. A gateway answers the IPC message "stats" with its
  * store's counters, so the parent can check every call really went through the store.
  */
 import { Session } from "node:inspector/promises";
 import type { RunningGateway } from "../src/gateway.js";
+import { startParseProxy } from "./parse-proxy.js";
 import { startBareProxy } from "./proxy.js";
 import { startGatewayIn, startUpstream } from "./servers.js";
 
@@ -70,8 +72,14 @@ if (mode === "upstream") {
   const proxy = await startBareProxy([dir, ...more].map(Number));
   close = () => proxy.close();
   process.stdout.write(`PORT ${proxy.port}\n`);
+} else if (mode === "parse-proxy" && dir !== undefined) {
+  const proxy = await startParseProxy(Number(dir));
+  close = () => proxy.close();
+  process.stdout.write(`PORT ${proxy.port}\n`);
 } else {
-  process.stderr.write("usage: child.ts upstream | gateway <dir> | proxy <port>...\n");
+  process.stderr.write(
+    "usage: child.ts upstream | gateway <dir> | proxy <port>... | parse-proxy <port>\n",
+  );
   process.exit(2);
 }
 process.on("message", (m) => {

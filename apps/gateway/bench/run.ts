@@ -12,7 +12,8 @@
  *   5. the same as 3 with the Redis store: every call reserves and commits in Redis.
  * Part 2, throughput and CPU per call at concurrency 32 (upstream, the bare proxy and
  * each gateway in their own process, raw HTTP load from this one): direct, bare proxy,
- * policy only, the shipped gateway on memory and on Redis. Each gateway's figures are
+ * the minimal JSON-RPC proxy (`parse-proxy.ts`, a second floor), policy only, the
+ * shipped gateway on memory and on Redis. Each gateway's figures are
  * also reported against the bare proxy's, paired per round.
  * Part 3 (`balancer.ts`): two gateways behind a round-robin balancer vs one, stateless
  * 2026 requests (any instance serves any call).
@@ -241,6 +242,7 @@ async function concurrent(redisOk: boolean) {
   const gw = (policy: string, audit: boolean, store: string) =>
     spawnChild(["gateway", writeGatewayDir({ policy, audit, store, upstreamUrl })]);
   const bare = await spawnChild(["proxy", String(up.port)]);
+  const parse = await spawnChild(["parse-proxy", String(up.port)]);
   const policyOnly = await gw(POLICY_ONLY, false, "memory");
   const memory = await gw(POLICY_WITH_LIMIT, true, "memory");
   const redis = redisOk ? await gw(POLICY_WITH_LIMIT, true, redisStoreLine()) : undefined;
@@ -248,6 +250,13 @@ async function concurrent(redisOk: boolean) {
   const sides = [
     { id: "direct", name: "direct to upstream (baseline)", port: up.port, auth: {} },
     { id: "bare-proxy", name: "bare Node proxy", port: bare.port, auth: {}, proc: bare.child },
+    {
+      id: "parse-proxy",
+      name: "minimal JSON-RPC proxy (parse, id, undici)",
+      port: parse.port,
+      auth: {},
+      proc: parse.child,
+    },
     { id: "policy-only", name: "gateway, policy only, no audit", ...at(policyOnly) },
     { id: "memory", name: "gateway as shipped, memory store", ...at(memory) },
     ...(redis ? [{ id: "redis", name: "gateway as shipped, Redis store", ...at(redis) }] : []),
