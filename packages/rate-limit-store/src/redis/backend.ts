@@ -18,7 +18,13 @@ import { RateLimitStoreError, RateLimitStoreErrorCode } from "../errors.js";
 import { CommitBatch } from "./commit-batch.js";
 import type { RedisConnection, Reply } from "./connection.js";
 import { LocalRefusals } from "./local-refusals.js";
-import { fixedAdmitted, fixedRefused, smoothOutcome, smoothState } from "./replies.js";
+import {
+  fixedAdmitted,
+  fixedRefused,
+  slidingOneAdmitted,
+  smoothOutcome,
+  smoothState,
+} from "./replies.js";
 import { SCRIPTS, scriptBySha } from "./scripts.js";
 import { isNoScript } from "./sender.js";
 import { groupBySlot, type KeyLayout } from "./slots.js";
@@ -105,14 +111,22 @@ class RedisBackend implements MeteredCounterStore {
   /** EVALSHA arguments of a reserve with smooth limits (specs of one slot). */
   #smoothArgs(specs: readonly CounterSpec[], id: string): Array<string | number> {
     const n = specs.length;
-    // One sliding limit or one bucket: the specialised scripts (same reply, less work).
-    const one = n === 1 ? specs[0]!.algorithm : undefined;
-    const script =
-      one === "sliding"
-        ? SCRIPTS.slidingOne
-        : one === "token_bucket"
-          ? SCRIPTS.bucketOne
-          : SCRIPTS.smoothReserve;
+    const one = n === 1 ? specs[0]! : undefined;
+    if (one?.algorithm === "sliding") {
+      // The one-sliding-limit script: the weight goes as the same string the token uses.
+      const key = this.#o.layout.counter("s:", one.key);
+      return [
+        SCRIPTS.slidingOne.sha,
+        1,
+        key,
+        id,
+        String(one.weight),
+        one.max,
+        Math.ceil(one.windowMs),
+      ];
+    }
+    // One bucket: the specialised script (same reply, less work).
+    const script = one?.algorithm === "token_bucket" ? SCRIPTS.bucketOne : SCRIPTS.smoothReserve;
     const args: Array<string | number> = new Array(3 + n);
     args[0] = script.sha;
     args[1] = n;
@@ -142,9 +156,13 @@ class RedisBackend implements MeteredCounterStore {
   ): Promise<ReserveOutcome> {
     const args = smooth ? this.#smoothArgs(specs, id) : this.#fixedArgs(specs);
     const conn = this.#conn;
+    // Looked up before sending: a NOSCRIPT retry replaces args[0] with the script's text.
+    const script = scriptBySha(args[0]);
     const parse = (reply: Reply): ReserveOutcome => {
       const out = smooth
-        ? smoothOutcome(specs, reply, id, this.#o.now())
+        ? script === SCRIPTS.slidingOne && reply[0] === 1
+          ? slidingOneAdmitted(specs[0]!, reply, id)
+          : smoothOutcome(specs, reply, id, this.#o.now())
         : reply[0] === 1
           ? fixedAdmitted(specs, reply, id)
           : fixedRefused(specs, reply, this.#o.now(), t0, this.#local);
@@ -157,7 +175,6 @@ class RedisBackend implements MeteredCounterStore {
     const unavailable = (err: unknown): never => {
       throw conn.unavailable(err);
     };
-    const script = scriptBySha(args[0]);
     const fail = (err: unknown): Promise<ReserveOutcome> => {
       // The script did not run (a restarted or flushed Redis): send its text once.
       if (isNoScript(err)) return conn.send.retry(script, args).then(parse, unavailable);

@@ -78,6 +78,31 @@ export function smoothState(
     : counterState(s.key, 0, max, isFixed(s) ? t + s.windowMs : t);
 }
 
+/**
+ * SLIDING_ONE_LUA's admission, {1, used, t}: the token and resetAt are built here from
+ * Redis's clock `t` (a `%.17g` string, so `Number` gives back the script's double) exactly
+ * as the script would have: `t|weight|id.0` is the log entry a rollback removes.
+ */
+export function slidingOneAdmitted(s: CounterSpec, reply: Reply, id: string): ReserveOutcome {
+  const ts = String(reply[2]);
+  const t = Number(ts);
+  const w = s.weight;
+  const resetAtMs = w === 0 ? t : t + Math.ceil(s.windowMs);
+  const counter: Counter = {
+    key: s.key,
+    weight: w,
+    resetAtMs,
+    windowMs: s.windowMs,
+    algorithm: "sliding",
+    token: w === 0 ? "" : `${ts}|${String(w)}|${id}.0`,
+  };
+  return {
+    admitted: true,
+    reservation: { id, counters: [counter] },
+    counters: [counterState(s.key, Number(reply[1]), s.max, resetAtMs)],
+  };
+}
+
 /** A smooth reserve script's reply (a call with sliding or token-bucket limits). */
 export function smoothOutcome(
   specs: readonly CounterSpec[],

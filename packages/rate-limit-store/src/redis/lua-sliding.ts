@@ -1,0 +1,138 @@
+/**
+ * The one-sliding-limit reserve script (the common smooth call), apart from the general
+ * smooth scripts in lua-smooth.ts. Same key layout as every other sliding script, old
+ * releases included: a list of `t|weight|id` entries (oldest first) at `s:<key>` and its
+ * running sum, a `%.17g` double, at `s:<key>:n`. Nothing a previous release reads has a
+ * new format, so old and new gateways can share one log during a rolling upgrade.
+ */
+import { MAX_LOG_ENTRIES } from "@toolgate/policy-engine";
+
+/**
+ * Most a sliding log's expiry is pushed past the newest entry's end (`windowMs` for
+ * windows up to a minute). Extending with slack lets most reservations skip the expiry
+ * write; the cost is that an idle log and its sum key stay in Redis up to this long
+ * after their last entry expired.
+ */
+export const SLIDING_EXPIRY_SLACK_MAX_MS = 60_000;
+
+/**
+ * Reserve of one sliding limit. KEYS[1]: the log. ARGV: reservation id, weight (the
+ * string the client also puts in the token), max, windowMs (whole ms).
+ * Reply admitted: {1, used, t} with `t` Redis's clock as `%.17g`; the client builds the
+ * token (`t|weight|id.0`, empty for weight 0) and resetAt (`t + windowMs`, `t` for weight
+ * 0) itself, the same strings and doubles the previous release's script returned.
+ * Reply refused: {0, 0, retryAfterMs, used, resetIn} (resetIn -2: empty), as before.
+ *
+ * The same arithmetic in the same order as SMOOTH_RESERVE_LUA and the memory store (so
+ * all reach the same doubles), with fewer and cheaper server calls (measured with INFO
+ * commandstats, see the README's sizing section):
+ * - the head is read two entries at a time first (at a steady rate one entry expires
+ *   per call, so the first live entry is usually the second), then eight at a time;
+ * - one expired entry is cut with LPOP, several with LTRIM (LTRIM costs about twice LPOP);
+ * - expiries are read instead of written on every push. Every script, old or new, sets
+ *   the sum key's expiry no later than the log's (the previous release's push: `SET sum
+ *   PX w` then `PEXPIRE log w`; this one: the same absolute time for both) and never
+ *   shortens one without the other. So one PEXPIRETIME of the sum key tells whether
+ *   both keys outlive the new entry; if so the sum is written with KEEPTTL, else both
+ *   get the entry's end plus slack (`windowMs`, at most SLIDING_EXPIRY_SLACK_MAX_MS), so
+ *   at a steady rate the expiries are written about once per slack period;
+ * - entries are parsed with plain finds, and closures exist on the refusal path only.
+ * An older script's push sets both expiries to exactly its entry's end, which is never
+ * too early for entries pushed before it; the next push here extends them again.
+ */
+export const SLIDING_ONE_LUA = `
+local k = KEYS[1]
+local sk = k .. ':n'
+local ws = ARGV[2]
+local w = tonumber(ws)
+local max = tonumber(ARGV[3])
+local wms = tonumber(ARGV[4])
+local tm = redis.call('TIME')
+local t = tonumber(tm[1]) * 1000 + tonumber(tm[2]) / 1000
+local find, sub = string.find, string.sub
+local sum, popped, live = 0, 0, nil
+local batch = redis.call('LRANGE', k, 0, 1)
+local nb = #batch
+if nb > 0 then
+  sum = tonumber(redis.call('GET', sk) or '0') or 0
+  local i, size = 1, 2
+  while true do
+    if i <= nb then
+      local e = batch[i]
+      local a = find(e, '|', 1, true)
+      if tonumber(sub(e, 1, a - 1)) + wms > t then
+        live = e
+        popped = popped + i - 1
+        break
+      end
+      sum = sum - tonumber(sub(e, a + 1, find(e, '|', a + 1, true) - 1))
+      i = i + 1
+    else
+      popped = popped + nb
+      if nb < size then break end
+      size = 8
+      batch = redis.call('LRANGE', k, popped, popped + 7)
+      nb = #batch
+      i = 1
+      if nb == 0 then break end
+    end
+  end
+  if live == nil then
+    sum = 0
+    redis.call('DEL', k, sk)
+  elseif popped == 1 then
+    redis.call('LPOP', k)
+  elseif popped > 1 then
+    redis.call('LTRIM', k, popped, -1)
+  end
+end
+local full = false
+if w > 0 and sum + w <= max then
+  local ts = string.format('%.17g', t)
+  if redis.call('RPUSH', k, ts .. '|' .. ws .. '|' .. ARGV[1] .. '.0') <= ${MAX_LOG_ENTRIES} then
+    local after = string.format('%.17g', sum + w)
+    -- The sum key never ends after the log (see above): when it outlives the new entry,
+    -- so does the log. A log this call emptied or created has no expiry yet.
+    local exp = -1
+    if live ~= nil then exp = redis.call('PEXPIRETIME', sk) end
+    if exp >= t + wms then
+      redis.call('SET', sk, after, 'KEEPTTL')
+    else
+      local slack = wms
+      if slack > ${SLIDING_EXPIRY_SLACK_MAX_MS} then slack = ${SLIDING_EXPIRY_SLACK_MAX_MS} end
+      exp = math.ceil(t + wms) + slack
+      redis.call('PEXPIREAT', k, exp)
+      redis.call('SET', sk, after, 'PXAT', exp)
+    end
+    return {1, after, ts}
+  end
+  -- The entry cap (MAX_LOG_ENTRIES): refuse until the oldest entry expires.
+  redis.call('RPOP', k)
+  full = true
+end
+local function fmt(x) return string.format('%.17g', x) end
+-- The trimmed sum, on the paths that do not write it with a new entry.
+if live ~= nil and popped > 0 then redis.call('SET', sk, fmt(sum), 'KEEPTTL') end
+if not full and sum + w <= max then return {1, fmt(sum), fmt(t)} end
+local function entry(e)
+  local a, b = string.match(e, '^([^|]+)|([^|]+)|')
+  return tonumber(a), tonumber(b)
+end
+local retry = wms
+if full or (w > 0 and live ~= nil and redis.call('LLEN', k) >= ${MAX_LOG_ENTRIES}) then
+  retry = entry(redis.call('LINDEX', k, 0)) + wms - t
+else
+  local freed = 0
+  for _, e in ipairs(redis.call('LRANGE', k, 0, -1)) do
+    local et, ew = entry(e)
+    freed = freed + ew
+    if sum - freed + w <= max then
+      retry = et + wms - t
+      break
+    end
+  end
+end
+if live == nil then return {0, 0, fmt(retry), '0', '-2'} end
+local tail = entry(redis.call('LINDEX', k, -1))
+return {0, 0, fmt(retry), fmt(sum), fmt(tail + wms - t)}
+`;
