@@ -4,7 +4,8 @@
  * for each algorithm, N one-limit reserve+commit calls at concurrency 64 (the bench's
  * call: 1 s window, 1,024 keys) against a private `redis-server`, then the calls and
  * microseconds per reservation of every command Redis ran (the scripts' inner commands
- * are listed under their own names; the EVALSHA row includes them).
+ * are listed under their own names; the EVALSHA row includes them), and Redis's whole CPU
+ * time per reservation (INFO cpu: scripts, commit markers, network I/O).
  *
  * `pnpm --filter @toolgate/rate-limit-store exec tsx bench/commandstats.ts` (BENCH_N).
  */
@@ -31,6 +32,12 @@ function parse(info: string): Map<string, Stat> {
   return out;
 }
 
+/** Redis's own CPU time (user + system), µs, from INFO cpu. */
+function serverCpuUs(info: string): number {
+  const num = (k: string) => Number(new RegExp(`${k}:([0-9.]+)`).exec(info)?.[1] ?? 0);
+  return (num("used_cpu_user") + num("used_cpu_sys")) * 1e6;
+}
+
 async function main(): Promise<void> {
   const server = await startRedisServer();
   const raw = new Redis(server.url);
@@ -55,7 +62,9 @@ async function main(): Promise<void> {
       };
       await measure(op, 20_000, 64); // warm-up: logs reach their steady size
       await raw.config("RESETSTAT");
+      const cpu0 = serverCpuUs(await raw.info("cpu"));
       await measure(op, N, 64, 0);
+      const cpu = (serverCpuUs(await raw.info("cpu")) - cpu0) / N;
       await store.close();
       const stats = parse(await raw.info("commandstats"));
       const rows: string[] = [];
@@ -72,7 +81,8 @@ async function main(): Promise<void> {
       }
       console.log(
         `${algorithm}: ${inner.toFixed(2)} commands per reserve+commit inside scripts, ` +
-          `${total.toFixed(2)} µs of scripts per reserve+commit`,
+          `${total.toFixed(2)} µs of scripts per reserve+commit, ` +
+          `${cpu.toFixed(2)} µs of server CPU per reserve+commit (all of Redis, I/O included)`,
       );
       console.log(rows.join("\n"));
     }

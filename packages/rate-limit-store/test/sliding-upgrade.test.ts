@@ -345,6 +345,34 @@ describe("sliding log shared by previous-release and current gateways", () => {
   });
 });
 
+describe("one sliding limit at the entry cap, integer weights", () => {
+  it("refuses and leaves the log and its sum exactly as they were", async () => {
+    const prefix = `upg:${randomUUID()}:`;
+    const raw = new Redis(url);
+    const store = createRedisStore({ url, prefix });
+    const s = smooth("sliding", "up|grant|cap", 1e9, 1, undefined, 60_000);
+    const log = `${prefix}{rl}:s:${s.key}`;
+    try {
+      expect((await store.reserve([s])).admitted).toBe(true);
+      // Fill the log to the cap in one script (integer weights, so the INCRBY path).
+      await raw.eval(
+        "local tm = redis.call('TIME') local t = tonumber(tm[1]) * 1000 for i = 2, 100000 do redis.call('RPUSH', KEYS[1], string.format('%.17g', t) .. '|1|x' .. i) end redis.call('SET', KEYS[1] .. ':n', '100000', 'KEEPTTL') return 1",
+        1,
+        log,
+      );
+      const r = await store.reserve([s]);
+      expect(r.admitted).toBe(false);
+      if (!r.admitted) expect(r.retryAfterMs).toBeGreaterThan(59_000);
+      expect(await raw.llen(log)).toBe(100_000);
+      expect(await raw.get(`${log}:n`)).toBe("100000");
+      expect((await store.peek([s]))[0]!.used).toBe(100_000);
+    } finally {
+      raw.disconnect();
+      await store.close();
+    }
+  });
+});
+
 describe("one sliding limit after a script flush", () => {
   it("rolls back exactly the entry a NOSCRIPT-retried reservation added", async () => {
     const prefix = `upg:${randomUUID()}:`;

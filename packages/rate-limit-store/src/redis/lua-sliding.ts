@@ -50,11 +50,11 @@ local wms = tonumber(ARGV[4])
 local tm = redis.call('TIME')
 local t = tonumber(tm[1]) * 1000 + tonumber(tm[2]) / 1000
 local find, sub = string.find, string.sub
-local sum, popped, live = 0, 0, nil
+-- The weights of the expired entries at the head, oldest first.
+local gone, popped, live = {}, 0, nil
 local batch = redis.call('LRANGE', k, 0, 1)
 local nb = #batch
 if nb > 0 then
-  sum = tonumber(redis.call('GET', sk) or '0') or 0
   local i, size = 1, 2
   while true do
     if i <= nb then
@@ -65,7 +65,7 @@ if nb > 0 then
         popped = popped + i - 1
         break
       end
-      sum = sum - tonumber(sub(e, a + 1, find(e, '|', a + 1, true) - 1))
+      gone[#gone + 1] = tonumber(sub(e, a + 1, find(e, '|', a + 1, true) - 1))
       i = i + 1
     else
       popped = popped + nb
@@ -77,42 +77,77 @@ if nb > 0 then
       if nb == 0 then break end
     end
   end
-  if live == nil then
-    sum = 0
-    redis.call('DEL', k, sk)
-  elseif popped == 1 then
+end
+-- sum: the live entries' units before this call; written: the sum key already holds it
+-- (or, while inc is set, it plus w).
+local sum, written, inc = 0, false, false
+if live == nil then
+  if nb > 0 or popped > 0 then redis.call('DEL', k, sk) end
+else
+  if popped == 1 then
     redis.call('LPOP', k)
   elseif popped > 1 then
     redis.call('LTRIM', k, popped, -1)
+  end
+  -- Integer weights and sum (below 2^53, where doubles are exact, so the order of the
+  -- additions does not matter): one INCRBY trims and adds, and its reply is the new sum.
+  -- Anything else (a fractional sum makes INCRBY fail, nothing written) takes GET and
+  -- the doubles, oldest entry first, like the memory store.
+  local d = w
+  local int = w > 0 and w % 1 == 0 and w <= 9007199254740992 and max <= 9007199254740992
+  for j = 1, #gone do
+    d = d - gone[j]
+    if gone[j] % 1 ~= 0 then int = false end
+  end
+  if int then
+    local v = redis.pcall('INCRBY', sk, d)
+    if type(v) == 'number' then
+      written, inc, sum = true, true, v - w
+      if v > max then
+        -- Refused: take the weight back out; the trimmed sum stays.
+        redis.call('INCRBY', sk, '-' .. ws)
+        inc = false
+      end
+    end
+  end
+  if not written then
+    sum = tonumber(redis.call('GET', sk) or '0') or 0
+    for j = 1, #gone do sum = sum - gone[j] end
   end
 end
 local full = false
 if w > 0 and sum + w <= max then
   local ts = string.format('%.17g', t)
   if redis.call('RPUSH', k, ts .. '|' .. ws .. '|' .. ARGV[1] .. '.0') <= ${MAX_LOG_ENTRIES} then
-    local after = string.format('%.17g', sum + w)
     -- The sum key never ends after the log (see above): when it outlives the new entry,
     -- so does the log. A log this call emptied or created has no expiry yet.
     local exp = -1
     if live ~= nil then exp = redis.call('PEXPIRETIME', sk) end
+    local after = sum + w
+    if not inc then after = string.format('%.17g', after) end
     if exp >= t + wms then
-      redis.call('SET', sk, after, 'KEEPTTL')
+      if not inc then redis.call('SET', sk, after, 'KEEPTTL') end
     else
       local slack = wms
       if slack > ${SLIDING_EXPIRY_SLACK_MAX_MS} then slack = ${SLIDING_EXPIRY_SLACK_MAX_MS} end
       exp = math.ceil(t + wms) + slack
       redis.call('PEXPIREAT', k, exp)
-      redis.call('SET', sk, after, 'PXAT', exp)
+      if inc then
+        redis.call('PEXPIREAT', sk, exp)
+      else
+        redis.call('SET', sk, after, 'PXAT', exp)
+      end
     end
     return {1, after, ts}
   end
   -- The entry cap (MAX_LOG_ENTRIES): refuse until the oldest entry expires.
   redis.call('RPOP', k)
+  if inc then redis.call('INCRBY', sk, '-' .. ws) end
   full = true
 end
 local function fmt(x) return string.format('%.17g', x) end
 -- The trimmed sum, on the paths that do not write it with a new entry.
-if live ~= nil and popped > 0 then redis.call('SET', sk, fmt(sum), 'KEEPTTL') end
+if live ~= nil and popped > 0 and not written then redis.call('SET', sk, fmt(sum), 'KEEPTTL') end
 if not full and sum + w <= max then return {1, fmt(sum), fmt(t)} end
 local function entry(e)
   local a, b = string.match(e, '^([^|]+)|([^|]+)|')
