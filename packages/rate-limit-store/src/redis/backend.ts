@@ -22,6 +22,7 @@ import {
   fixedAdmitted,
   fixedRefused,
   slidingOneAdmitted,
+  slidingSuffix,
   smoothOutcome,
   smoothState,
 } from "./replies.js";
@@ -113,14 +114,14 @@ class RedisBackend implements MeteredCounterStore {
     const n = specs.length;
     const one = n === 1 ? specs[0]! : undefined;
     if (one?.algorithm === "sliding") {
-      // The one-sliding-limit script: the weight goes as the same string the token uses.
-      const key = this.#o.layout.counter("s:", one.key);
+      // The one-sliding-limit script: the log entry is Redis's time plus this suffix.
+      const ws = String(one.weight);
       return [
         SCRIPTS.slidingOne.sha,
         1,
-        key,
-        id,
-        String(one.weight),
+        this.#o.layout.counter("s:", one.key),
+        slidingSuffix(ws, id),
+        ws,
         one.max,
         Math.ceil(one.windowMs),
       ];

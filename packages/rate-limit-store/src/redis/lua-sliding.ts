@@ -2,8 +2,9 @@
  * The one-sliding-limit reserve script (the common smooth call), apart from the general
  * smooth scripts in lua-smooth.ts. Same key layout as every other sliding script, old
  * releases included: a list of `t|weight|id` entries (oldest first) at `s:<key>` and its
- * running sum, a `%.17g` double, at `s:<key>:n`. Nothing a previous release reads has a
- * new format, so old and new gateways can share one log during a rolling upgrade.
+ * running sum, a `%.17g` double (or a plain integer), at `s:<key>:n`. Nothing a previous
+ * release reads has a new format (an entry's time is any decimal `tonumber` reads, a sum
+ * any number), so old and new gateways can share one log during a rolling upgrade.
  */
 import { MAX_LOG_ENTRIES } from "@toolgate/policy-engine";
 
@@ -16,16 +17,20 @@ import { MAX_LOG_ENTRIES } from "@toolgate/policy-engine";
 export const SLIDING_EXPIRY_SLACK_MAX_MS = 60_000;
 
 /**
- * Reserve of one sliding limit. KEYS[1]: the log. ARGV: reservation id, weight (the
- * string the client also puts in the token), max, windowMs (whole ms).
- * Reply admitted: {1, used, t} with `t` Redis's clock as `%.17g`; the client builds the
- * token (`t|weight|id.0`, empty for weight 0) and resetAt (`t + windowMs`, `t` for weight
- * 0) itself, the same strings and doubles the previous release's script returned.
+ * Reserve of one sliding limit. KEYS[1]: the log. ARGV: the entry's suffix
+ * (`|weight|id.0`, see slidingSuffix), weight, max, windowMs (whole ms).
+ * Reply admitted: {1, used, t} with `t` Redis's clock, ms with three decimals written out
+ * exactly; the entry (and the token a rollback removes) is `t` plus the suffix, and the
+ * client builds the token and resetAt (`t + windowMs`; `t` and no token for weight 0).
  * Reply refused: {0, 0, retryAfterMs, used, resetIn} (resetIn -2: empty), as before.
  *
  * The same arithmetic in the same order as SMOOTH_RESERVE_LUA and the memory store (so
  * all reach the same doubles), with fewer and cheaper server calls (measured with INFO
  * commandstats, see the README's sizing section):
+ * - an integer weight on an integer sum (below 2^53, where doubles are exact in any
+ *   order) trims and adds with one INCRBY, whose reply is the new sum (undone with a
+ *   second INCRBY when that is over max); anything else takes GET and the doubles,
+ *   subtracted oldest first like the memory store, and writes the sum back with SET;
  * - the head is read two entries at a time first (at a steady rate one entry expires
  *   per call, so the first live entry is usually the second), then eight at a time;
  * - one expired entry is cut with LPOP, several with LTRIM (LTRIM costs about twice LPOP);
@@ -36,7 +41,8 @@ export const SLIDING_EXPIRY_SLACK_MAX_MS = 60_000;
  *   both keys outlive the new entry; if so the sum is written with KEEPTTL, else both
  *   get the entry's end plus slack (`windowMs`, at most SLIDING_EXPIRY_SLACK_MAX_MS), so
  *   at a steady rate the expiries are written about once per slack period;
- * - entries are parsed with plain finds, and closures exist on the refusal path only.
+ * - the time is formatted with `%03d` (not `%.17g`), entries are parsed with plain finds,
+ *   the token is the client's suffix appended, and closures exist on the refusal path.
  * An older script's push sets both expiries to exactly its entry's end, which is never
  * too early for entries pushed before it; the next push here extends them again.
  */
@@ -47,11 +53,15 @@ local ws = ARGV[2]
 local w = tonumber(ws)
 local max = tonumber(ARGV[3])
 local wms = tonumber(ARGV[4])
+-- Redis's clock as ms with three decimals, written out exactly (cheaper than %.17g).
 local tm = redis.call('TIME')
-local t = tonumber(tm[1]) * 1000 + tonumber(tm[2]) / 1000
+local u = tonumber(tm[2])
+local ts = string.format('%s%03d.%03d', tm[1], u / 1000, u % 1000)
+local t = tonumber(ts)
 local find, sub = string.find, string.sub
--- The weights of the expired entries at the head, oldest first.
-local gone, popped, live = {}, 0, nil
+-- The weights of the expired entries at the head, oldest first: g1, then the table
+-- more (one entry expires per call at a steady rate, so most calls need no table).
+local g1, more, popped, live = nil, nil, 0, nil
 local batch = redis.call('LRANGE', k, 0, 1)
 local nb = #batch
 if nb > 0 then
@@ -65,7 +75,14 @@ if nb > 0 then
         popped = popped + i - 1
         break
       end
-      gone[#gone + 1] = tonumber(sub(e, a + 1, find(e, '|', a + 1, true) - 1))
+      local ew = tonumber(sub(e, a + 1, find(e, '|', a + 1, true) - 1))
+      if g1 == nil then
+        g1 = ew
+      elseif more == nil then
+        more = {ew}
+      else
+        more[#more + 1] = ew
+      end
       i = i + 1
     else
       popped = popped + nb
@@ -95,9 +112,13 @@ else
   -- the doubles, oldest entry first, like the memory store.
   local d = w
   local int = w > 0 and w % 1 == 0 and w <= 9007199254740992 and max <= 9007199254740992
-  for j = 1, #gone do
-    d = d - gone[j]
-    if gone[j] % 1 ~= 0 then int = false end
+  if g1 ~= nil then
+    d = d - g1
+    if g1 % 1 ~= 0 then int = false end
+    for j = 1, more and #more or 0 do
+      d = d - more[j]
+      if more[j] % 1 ~= 0 then int = false end
+    end
   end
   if int then
     local v = redis.pcall('INCRBY', sk, d)
@@ -112,13 +133,13 @@ else
   end
   if not written then
     sum = tonumber(redis.call('GET', sk) or '0') or 0
-    for j = 1, #gone do sum = sum - gone[j] end
+    if g1 ~= nil then sum = sum - g1 end
+    for j = 1, more and #more or 0 do sum = sum - more[j] end
   end
 end
 local full = false
 if w > 0 and sum + w <= max then
-  local ts = string.format('%.17g', t)
-  if redis.call('RPUSH', k, ts .. '|' .. ws .. '|' .. ARGV[1] .. '.0') <= ${MAX_LOG_ENTRIES} then
+  if redis.call('RPUSH', k, ts .. ARGV[1]) <= ${MAX_LOG_ENTRIES} then
     -- The sum key never ends after the log (see above): when it outlives the new entry,
     -- so does the log. A log this call emptied or created has no expiry yet.
     local exp = -1
@@ -148,7 +169,7 @@ end
 local function fmt(x) return string.format('%.17g', x) end
 -- The trimmed sum, on the paths that do not write it with a new entry.
 if live ~= nil and popped > 0 and not written then redis.call('SET', sk, fmt(sum), 'KEEPTTL') end
-if not full and sum + w <= max then return {1, fmt(sum), fmt(t)} end
+if not full and sum + w <= max then return {1, fmt(sum), ts} end
 local function entry(e)
   local a, b = string.match(e, '^([^|]+)|([^|]+)|')
   return tonumber(a), tonumber(b)

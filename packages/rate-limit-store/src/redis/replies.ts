@@ -79,9 +79,19 @@ export function smoothState(
 }
 
 /**
- * SLIDING_ONE_LUA's admission, {1, used, t}: the token and resetAt are built here from
- * Redis's clock `t` (a `%.17g` string, so `Number` gives back the script's double) exactly
- * as the script would have: `t|weight|id.0` is the log entry a rollback removes.
+ * The part of a one-sliding-limit log entry after its time, `|weight|id.0` (the weight
+ * as sent, `String(weight)`): SLIDING_ONE_LUA stores Redis's time plus this, and the
+ * token a rollback removes is the same string.
+ */
+export function slidingSuffix(weight: string, id: string): string {
+  return `|${weight}|${id}.0`;
+}
+
+/**
+ * SLIDING_ONE_LUA's admission, {1, used, t}: `t` is Redis's clock as an exact decimal
+ * string, so `Number` gives back the script's double; the token (`t` + the suffix, empty
+ * for weight 0: no entry) and resetAt (`t + windowMs`, `t` for weight 0) are built here,
+ * the same values the previous release's script returned.
  */
 export function slidingOneAdmitted(s: CounterSpec, reply: Reply, id: string): ReserveOutcome {
   const ts = String(reply[2]);
@@ -94,7 +104,7 @@ export function slidingOneAdmitted(s: CounterSpec, reply: Reply, id: string): Re
     resetAtMs,
     windowMs: s.windowMs,
     algorithm: "sliding",
-    token: w === 0 ? "" : `${ts}|${String(w)}|${id}.0`,
+    token: w === 0 ? "" : ts + slidingSuffix(String(w), id),
   };
   return {
     admitted: true,
