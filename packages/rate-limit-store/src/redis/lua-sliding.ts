@@ -62,7 +62,8 @@ local find, sub = string.find, string.sub
 -- The weights of the expired entries at the head, oldest first: g1, then the table
 -- more (one entry expires per call at a steady rate, so most calls need no table).
 local g1, more, popped, live = nil, nil, 0, nil
-local batch = redis.call('LRANGE', k, 0, 1)
+-- Arguments go to redis.call as strings: a Lua number is printed with %.17g on each call.
+local batch = redis.call('LRANGE', k, '0', '1')
 local nb = #batch
 if nb > 0 then
   local i, size = 1, 2
@@ -104,7 +105,7 @@ else
   if popped == 1 then
     redis.call('LPOP', k)
   elseif popped > 1 then
-    redis.call('LTRIM', k, popped, -1)
+    redis.call('LTRIM', k, popped, '-1')
   end
   -- Integer weights and sum (below 2^53, where doubles are exact, so the order of the
   -- additions does not matter): one INCRBY trims and adds, and its reply is the new sum.
@@ -121,7 +122,9 @@ else
     end
   end
   if int then
-    local v = redis.pcall('INCRBY', sk, d)
+    local ds = ws
+    if d == 0 then ds = '0' elseif d ~= w then ds = string.format('%d', d) end
+    local v = redis.pcall('INCRBY', sk, ds)
     if type(v) == 'number' then
       written, inc, sum = true, true, v - w
       if v > max then
