@@ -27,7 +27,7 @@ import {
   smoothState,
 } from "./replies.js";
 import { SCRIPTS, scriptBySha } from "./scripts.js";
-import { isNoScript } from "./sender.js";
+import { isNoScript, type LuaScript } from "./sender.js";
 import { groupBySlot, type KeyLayout } from "./slots.js";
 import { reserveSpread } from "./spread.js";
 
@@ -146,7 +146,9 @@ class RedisBackend implements MeteredCounterStore {
    * One script for specs that share a slot (all of a call's, unless the layout spreads
    * them): all admitted or none. Rejects with `STORE_UNAVAILABLE` when Redis fails.
    * A plain promise chain (one EVALSHA, one `then`): no async frames or extra hops on
-   * the answer path. `count` tallies the outcome (the whole call is this one slot).
+   * the answer path, and no named closures per call (a dev runtime such as tsx names
+   * each one with a defineProperty call). `count` tallies the outcome (the whole call
+   * is this one slot).
    */
   #reserveSlot(
     specs: readonly CounterSpec[],
@@ -159,37 +161,56 @@ class RedisBackend implements MeteredCounterStore {
     const conn = this.#conn;
     // Looked up before sending: a NOSCRIPT retry replaces args[0] with the script's text.
     const script = scriptBySha(args[0]);
-    const parse = (reply: Reply): ReserveOutcome => {
-      const out = smooth
-        ? script === SCRIPTS.slidingOne && reply[0] === 1
-          ? slidingOneAdmitted(specs[0]!, reply, id)
-          : smoothOutcome(specs, reply, id, this.#o.now())
-        : reply[0] === 1
-          ? fixedAdmitted(specs, reply, id)
-          : fixedRefused(specs, reply, this.#o.now(), t0, this.#local);
-      if (count) {
-        if (out.admitted) this.#o.tally.admitted++;
-        else this.#o.tally.refused++;
-      }
-      return out;
-    };
-    const unavailable = (err: unknown): never => {
-      throw conn.unavailable(err);
-    };
-    const fail = (err: unknown): Promise<ReserveOutcome> => {
-      // The script did not run (a restarted or flushed Redis): send its text once.
-      if (isNoScript(err)) return conn.send.retry(script, args).then(parse, unavailable);
-      return unavailable(err);
-    };
     const wait = conn.waitFirstReady();
-    if (wait !== undefined) {
-      return wait.then(() => conn.send.evalsha(args)).then(parse, fail);
+    let sent: Promise<Reply>;
+    if (wait !== undefined) sent = wait.then(() => conn.send.evalsha(args));
+    else {
+      // Queued commit markers ride in the same write (see CommitBatch).
+      this.#commits.ride();
+      sent = conn.send.evalsha(args);
     }
-    // Queued commit markers ride in the same write (see CommitBatch).
-    this.#commits.ride();
-    return conn.send.evalsha(args).then(parse, fail);
+    return sent.then(
+      (reply) => this.#outcome(reply, specs, script, t0, id, count),
+      (err: unknown) =>
+        // The script did not run (a restarted or flushed Redis): send its text once.
+        isNoScript(err)
+          ? conn.send
+              .retry(script, args)
+              .then(
+                (reply) => this.#outcome(reply, specs, script, t0, id, count),
+                this.#unavailable,
+              )
+          : this.#unavailable(err),
+    );
   }
 
+  /** A reserve script's reply as an outcome (tallied when `count`). */
+  #outcome(
+    reply: Reply,
+    specs: readonly CounterSpec[],
+    script: LuaScript,
+    t0: number,
+    id: string,
+    count: boolean,
+  ): ReserveOutcome {
+    const out =
+      script === SCRIPTS.reserveOne || script === SCRIPTS.reserve
+        ? reply[0] === 1
+          ? fixedAdmitted(specs, reply, id)
+          : fixedRefused(specs, reply, this.#o.now(), t0, this.#local)
+        : script === SCRIPTS.slidingOne && reply[0] === 1
+          ? slidingOneAdmitted(specs[0]!, reply, id)
+          : smoothOutcome(specs, reply, id, this.#o.now());
+    if (count) {
+      if (out.admitted) this.#o.tally.admitted++;
+      else this.#o.tally.refused++;
+    }
+    return out;
+  }
+
+  readonly #unavailable = (err: unknown): never => {
+    throw this.#conn.unavailable(err);
+  };
   readonly #reserveOneSlot = (specs: readonly CounterSpec[], id: string) =>
     this.#reserveSlot(specs, !specs.every(isFixed), this.#o.now(), id);
   readonly #release = (counters: CounterReservation["counters"], id: string) => {
