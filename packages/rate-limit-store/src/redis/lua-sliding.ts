@@ -121,6 +121,9 @@ else
       if more[j] % 1 ~= 0 then int = false end
     end
   end
+  -- (Expired weights are integers too, and so is their sum, or INCRBY could be handed
+  -- a number %d cannot print.)
+  if d < -9007199254740992 then int = false end
   if int then
     local ds = ws
     if d == 0 then ds = '0' elseif d ~= w then ds = string.format('%d', d) end
