@@ -18,9 +18,16 @@ import { RateLimitStoreError, RateLimitStoreErrorCode } from "../errors.js";
 import { CommitBatch } from "./commit-batch.js";
 import type { RedisConnection, Reply } from "./connection.js";
 import { LocalRefusals } from "./local-refusals.js";
-import { fixedAdmitted, fixedRefused, smoothOutcome, smoothState } from "./replies.js";
+import {
+  fixedAdmitted,
+  fixedRefused,
+  slidingOneAdmitted,
+  slidingSuffix,
+  smoothOutcome,
+  smoothState,
+} from "./replies.js";
 import { SCRIPTS, scriptBySha } from "./scripts.js";
-import { isNoScript } from "./sender.js";
+import { isNoScript, type LuaScript } from "./sender.js";
 import { groupBySlot, type KeyLayout } from "./slots.js";
 import { reserveSpread } from "./spread.js";
 
@@ -105,14 +112,22 @@ class RedisBackend implements MeteredCounterStore {
   /** EVALSHA arguments of a reserve with smooth limits (specs of one slot). */
   #smoothArgs(specs: readonly CounterSpec[], id: string): Array<string | number> {
     const n = specs.length;
-    // One sliding limit or one bucket: the specialised scripts (same reply, less work).
-    const one = n === 1 ? specs[0]!.algorithm : undefined;
-    const script =
-      one === "sliding"
-        ? SCRIPTS.slidingOne
-        : one === "token_bucket"
-          ? SCRIPTS.bucketOne
-          : SCRIPTS.smoothReserve;
+    const one = n === 1 ? specs[0]! : undefined;
+    if (one?.algorithm === "sliding") {
+      // The one-sliding-limit script: the log entry is Redis's time plus this suffix.
+      const ws = String(one.weight);
+      return [
+        SCRIPTS.slidingOne.sha,
+        1,
+        this.#o.layout.counter("s:", one.key),
+        slidingSuffix(ws, id),
+        ws,
+        one.max,
+        Math.ceil(one.windowMs),
+      ];
+    }
+    // One bucket: the specialised script (same reply, less work).
+    const script = one?.algorithm === "token_bucket" ? SCRIPTS.bucketOne : SCRIPTS.smoothReserve;
     const args: Array<string | number> = new Array(3 + n);
     args[0] = script.sha;
     args[1] = n;
@@ -131,7 +146,9 @@ class RedisBackend implements MeteredCounterStore {
    * One script for specs that share a slot (all of a call's, unless the layout spreads
    * them): all admitted or none. Rejects with `STORE_UNAVAILABLE` when Redis fails.
    * A plain promise chain (one EVALSHA, one `then`): no async frames or extra hops on
-   * the answer path. `count` tallies the outcome (the whole call is this one slot).
+   * the answer path, and no named closures per call (a dev runtime such as tsx names
+   * each one with a defineProperty call). `count` tallies the outcome (the whole call
+   * is this one slot).
    */
   #reserveSlot(
     specs: readonly CounterSpec[],
@@ -142,39 +159,61 @@ class RedisBackend implements MeteredCounterStore {
   ): Promise<ReserveOutcome> {
     const args = smooth ? this.#smoothArgs(specs, id) : this.#fixedArgs(specs);
     const conn = this.#conn;
-    const parse = (reply: Reply): ReserveOutcome => {
-      const out = smooth
-        ? smoothOutcome(specs, reply, id, this.#o.now())
-        : reply[0] === 1
-          ? fixedAdmitted(specs, reply, id)
-          : fixedRefused(specs, reply, this.#o.now(), t0, this.#local);
-      // Its commit or rollback is coming: until then, markers may wait for a ride.
-      if (out.admitted && out.reservation.counters.length > 0 && !this.#o.layout.sharded)
-        this.#commits.opened();
-      if (count) {
-        if (out.admitted) this.#o.tally.admitted++;
-        else this.#o.tally.refused++;
-      }
-      return out;
-    };
-    const unavailable = (err: unknown): never => {
-      throw conn.unavailable(err);
-    };
+    // Looked up before sending: a NOSCRIPT retry replaces args[0] with the script's text.
     const script = scriptBySha(args[0]);
-    const fail = (err: unknown): Promise<ReserveOutcome> => {
-      // The script did not run (a restarted or flushed Redis): send its text once.
-      if (isNoScript(err)) return conn.send.retry(script, args).then(parse, unavailable);
-      return unavailable(err);
-    };
     const wait = conn.waitFirstReady();
-    if (wait !== undefined) {
-      return wait.then(() => conn.send.evalsha(args)).then(parse, fail);
+    let sent: Promise<Reply>;
+    if (wait !== undefined) sent = wait.then(() => conn.send.evalsha(args));
+    else {
+      // Queued commit markers ride in the same write (see CommitBatch).
+      this.#commits.ride();
+      sent = conn.send.evalsha(args);
     }
-    // Queued commit markers ride in the same write (see CommitBatch).
-    this.#commits.ride();
-    return conn.send.evalsha(args).then(parse, fail);
+    return sent.then(
+      (reply) => this.#outcome(reply, specs, script, t0, id, count),
+      (err: unknown) =>
+        // The script did not run (a restarted or flushed Redis): send its text once.
+        isNoScript(err)
+          ? conn.send
+              .retry(script, args)
+              .then(
+                (reply) => this.#outcome(reply, specs, script, t0, id, count),
+                this.#unavailable,
+              )
+          : this.#unavailable(err),
+    );
   }
 
+  /** A reserve script's reply as an outcome (tallied when `count`). */
+  #outcome(
+    reply: Reply,
+    specs: readonly CounterSpec[],
+    script: LuaScript,
+    t0: number,
+    id: string,
+    count: boolean,
+  ): ReserveOutcome {
+    const out =
+      script === SCRIPTS.reserveOne || script === SCRIPTS.reserve
+        ? reply[0] === 1
+          ? fixedAdmitted(specs, reply, id)
+          : fixedRefused(specs, reply, this.#o.now(), t0, this.#local)
+        : script === SCRIPTS.slidingOne && reply[0] === 1
+          ? slidingOneAdmitted(specs[0]!, reply, id)
+          : smoothOutcome(specs, reply, id, this.#o.now());
+    // Its commit or rollback is coming: until then, markers may wait for a ride.
+    if (out.admitted && out.reservation.counters.length > 0 && !this.#o.layout.sharded)
+      this.#commits.opened();
+    if (count) {
+      if (out.admitted) this.#o.tally.admitted++;
+      else this.#o.tally.refused++;
+    }
+    return out;
+  }
+
+  readonly #unavailable = (err: unknown): never => {
+    throw this.#conn.unavailable(err);
+  };
   readonly #reserveOneSlot = (specs: readonly CounterSpec[], id: string) =>
     this.#reserveSlot(specs, !specs.every(isFixed), this.#o.now(), id);
   readonly #release = (counters: CounterReservation["counters"], id: string) => {

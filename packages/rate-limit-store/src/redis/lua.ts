@@ -178,9 +178,9 @@ for i = 1, #KEYS do redis.call('SET', KEYS[i], 'committed', 'NX', 'PXAT', ARGV[i
 return #KEYS
 `;
 
+export { SLIDING_ONE_LUA } from "./lua-sliding.js";
 export {
   BUCKET_ONE_LUA,
-  SLIDING_ONE_LUA,
   SMOOTH_PEEK_LUA,
   SMOOTH_RESERVE_LUA,
   SMOOTH_ROLLBACK_LUA,

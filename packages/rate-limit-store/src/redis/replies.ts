@@ -78,6 +78,41 @@ export function smoothState(
     : counterState(s.key, 0, max, isFixed(s) ? t + s.windowMs : t);
 }
 
+/**
+ * The part of a one-sliding-limit log entry after its time, `|weight|id.0` (the weight
+ * as sent, `String(weight)`): SLIDING_ONE_LUA stores Redis's time plus this, and the
+ * token a rollback removes is the same string.
+ */
+export function slidingSuffix(weight: string, id: string): string {
+  return `|${weight}|${id}.0`;
+}
+
+/**
+ * SLIDING_ONE_LUA's admission, {1, used, t}: `t` is Redis's clock as an exact decimal
+ * string, so `Number` gives back the script's double; the token (`t` + the suffix, empty
+ * for weight 0: no entry) and resetAt (`t + windowMs`, `t` for weight 0) are built here,
+ * the same values the previous release's script returned.
+ */
+export function slidingOneAdmitted(s: CounterSpec, reply: Reply, id: string): ReserveOutcome {
+  const ts = String(reply[2]);
+  const t = Number(ts);
+  const w = s.weight;
+  const resetAtMs = w === 0 ? t : t + Math.ceil(s.windowMs);
+  const counter: Counter = {
+    key: s.key,
+    weight: w,
+    resetAtMs,
+    windowMs: s.windowMs,
+    algorithm: "sliding",
+    token: w === 0 ? "" : ts + slidingSuffix(String(w), id),
+  };
+  return {
+    admitted: true,
+    reservation: { id, counters: [counter] },
+    counters: [counterState(s.key, Number(reply[1]), s.max, resetAtMs)],
+  };
+}
+
 /** A smooth reserve script's reply (a call with sliding or token-bucket limits). */
 export function smoothOutcome(
   specs: readonly CounterSpec[],
