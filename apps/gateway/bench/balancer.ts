@@ -6,7 +6,7 @@
  */
 import { interleave, median, openTarget, round, runLoad } from "../../../bench/load.js";
 import { spawnChild, stopChildren } from "./procs.js";
-import { BENCH_KEY, POLICY_WITH_LIMIT } from "./servers.js";
+import { BENCH_KEY, type BenchGatewaySpec, POLICY_WITH_LIMIT } from "./servers.js";
 
 /** What the balancer part needs from the run. */
 export interface BalancerPlan {
@@ -15,12 +15,7 @@ export interface BalancerPlan {
   readonly concurrency: number;
   /** The store line both gateways share (Redis when available). */
   readonly store: string;
-  readonly writeGatewayDir: (spec: {
-    policy: string;
-    audit: boolean;
-    store: string;
-    upstreamUrl: string;
-  }) => string;
+  readonly writeGatewayDir: (spec: BenchGatewaySpec) => string;
 }
 
 /** Runs the part and returns its figures (throughput of two vs one, paired per round). */

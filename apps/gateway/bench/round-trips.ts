@@ -10,7 +10,7 @@
 import { median, openTarget, postRaw, round } from "../../../bench/load.js";
 import { startDelayProxy } from "../test/helpers/delay-proxy.js";
 import { spawnChild, stopChildren } from "./procs.js";
-import { BENCH_KEY, POLICY_WITH_LIMIT } from "./servers.js";
+import { BENCH_KEY, type BenchGatewaySpec, POLICY_WITH_LIMIT } from "./servers.js";
 
 /** What this part needs from the run. */
 export interface RoundTripPlan {
@@ -20,12 +20,7 @@ export interface RoundTripPlan {
   readonly redis: { readonly host: string; readonly port: number };
   /** The store line of a gateway reaching that Redis through local `port`. */
   readonly storeLine: (port: number) => string;
-  readonly writeGatewayDir: (spec: {
-    policy: string;
-    audit: boolean;
-    store: string;
-    upstreamUrl: string;
-  }) => string;
+  readonly writeGatewayDir: (spec: BenchGatewaySpec) => string;
 }
 
 /** The delay each Redis exchange gets. */

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import type { MeteredCounterStore, ReserveOutcome } from "@toolgate/policy-engine";
+import type { CounterSpec, MeteredCounterStore, ReserveOutcome } from "@toolgate/policy-engine";
 import { createMemoryStore } from "@toolgate/policy-engine";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from "vitest";
@@ -8,6 +8,13 @@ import { createRedisStore } from "../src/redis-store.js";
 import { runStoreContract, spec, WINDOW_MS } from "./contract.js";
 import { startRedisServer } from "./redis-server.js";
 import { runSmoothContract } from "./smooth-contract.js";
+
+/** Reserves `specs`, which must be admitted; the reservation. */
+async function admit(store: MeteredCounterStore, specs: readonly CounterSpec[]) {
+  const o = await store.reserve(specs);
+  if (!o.admitted) throw new Error("expected admission");
+  return o.reservation;
+}
 
 const url = inject("redisUrl");
 const prefix = () => `test:${randomUUID()}:`;
@@ -367,11 +374,7 @@ describe("redis store: windows, scripts and connections", () => {
     const p = prefix();
     const store = createRedisStore({ client, prefix: p });
     const specs = [spec("open|grant|1", 100)];
-    const admitted = async () => {
-      const o = await store.reserve(specs);
-      if (!o.admitted) throw new Error("expected admission");
-      return o.reservation;
-    };
+    const admitted = () => admit(store, specs);
     const a = await admitted();
     const b = await admitted(); // still open: its call is in flight
     const sent = vi.spyOn(client, "sendCommand");
@@ -415,11 +418,7 @@ describe("redis store: windows, scripts and connections", () => {
     const p = prefix();
     const store = createRedisStore({ client, prefix: p });
     const specs = [spec("leak|grant|1", 100)];
-    const admitted = async () => {
-      const o = await store.reserve(specs);
-      if (!o.admitted) throw new Error("expected admission");
-      return o.reservation;
-    };
+    const admitted = () => admit(store, specs);
     await admitted(); // its caller never commits nor rolls it back
     const timers = vi.spyOn(globalThis, "setTimeout");
     try {
