@@ -4,25 +4,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
-import { type AuditEntry, AuditLog } from "../src/audit.js";
+import { AuditLog } from "../src/audit.js";
 import { GENESIS_HASH } from "../src/audit-chain.js";
 import { runCli } from "../src/cli.js";
+import { auditEntry } from "./helpers/audit-entry.js";
 import { TSX_IMPORT } from "./helpers/gateway.js";
 import { CapturedIo } from "./helpers/io.js";
 
-const entry = (i: number): AuditEntry => ({
-  time: new Date(i * 1000).toISOString(),
-  decisionId: `d${i}`,
-  grant: "demo",
-  tool: "transfer_funds",
-  effect: "allow",
-  code: "ALLOWED",
-  rule: "tools.transfer_funds",
-  reason: "allowed",
-  argumentKeys: ["amount"],
-  argumentsDigest: "ab".repeat(32),
-  shadow: false,
-});
+const entry = auditEntry;
 
 /** A log of `n` records in a fresh folder; rotates after about `perFile` records. */
 function writeLog(n: number, perFile = 1000) {

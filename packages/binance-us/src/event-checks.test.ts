@@ -16,6 +16,7 @@ import {
   OutboundAccountPositionSchema,
   type ParsedUserDataEvent,
   parseUserDataPayload,
+  unwrapStreamEnvelope,
 } from "./events.js";
 
 // The hand-written checks must give zod's verdict on every input, and the parser built on
@@ -37,16 +38,7 @@ const SCHEMAS: Record<string, z.ZodType> = Object.fromEntries(TYPES.map(([t, s])
 
 /** The parser as it was before the checks: zod decides everything. */
 function zodOnlyParse(payload: unknown): ParsedUserDataEvent | undefined {
-  let value = payload;
-  if (
-    typeof value === "object" &&
-    value !== null &&
-    !("e" in value) &&
-    "data" in value &&
-    "stream" in value
-  ) {
-    value = (value as { data: unknown }).data;
-  }
+  const value = unwrapStreamEnvelope(payload);
   if (typeof value !== "object" || value === null || Array.isArray(value)) return undefined;
   const record = value as Fields;
   const type = record.e;

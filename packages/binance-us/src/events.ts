@@ -199,6 +199,23 @@ function looseEventTime(value: unknown): number | undefined {
 }
 
 /**
+ * The event inside a combined-stream envelope (`{"stream": "...", "data": {...}}`), or
+ * the payload itself when it is not one (an event has `e`, an envelope does not).
+ */
+export function unwrapStreamEnvelope(payload: unknown): unknown {
+  if (
+    typeof payload === "object" &&
+    payload !== null &&
+    !("e" in payload) &&
+    "data" in payload &&
+    "stream" in payload
+  ) {
+    return (payload as { data: unknown }).data;
+  }
+  return payload;
+}
+
+/**
  * Validates an already-decoded payload. Combined-stream envelopes
  * (`{"stream": "...", "data": {...}}`) are unwrapped. Returns `undefined` only for
  * payloads that are not objects with a string `e` (those are not events at all).
@@ -210,16 +227,7 @@ function looseEventTime(value: unknown): number | undefined {
  * ```
  */
 export function parseUserDataPayload(payload: unknown): ParsedUserDataEvent | undefined {
-  let value = payload;
-  if (
-    typeof value === "object" &&
-    value !== null &&
-    !("e" in value) &&
-    "data" in value &&
-    "stream" in value
-  ) {
-    value = (value as { data: unknown }).data;
-  }
+  const value = unwrapStreamEnvelope(payload);
   if (typeof value !== "object" || value === null || Array.isArray(value)) return undefined;
   const record = value as Record<string, unknown>;
   const type = record.e;

@@ -5,22 +5,11 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { describe, expect, it, vi } from "vitest";
-import { type AuditEntry, AuditLog } from "./audit.js";
-import { verifyChain } from "./audit-chain.js";
+import { type AuditEntry, AuditLog } from "../src/audit.js";
+import { verifyChain } from "../src/audit-chain.js";
+import { auditEntry } from "./helpers/audit-entry.js";
 
-const entry = (i: number): AuditEntry => ({
-  time: new Date(i * 1000).toISOString(),
-  decisionId: `d${i}`,
-  grant: "demo",
-  tool: "transfer_funds",
-  effect: "allow",
-  code: "ALLOWED",
-  rule: "tools.transfer_funds",
-  reason: "allowed",
-  argumentKeys: ["amount"],
-  argumentsDigest: "ab".repeat(32),
-  shadow: false,
-});
+const entry = auditEntry;
 
 const fresh = () => join(mkdtempSync(join(tmpdir(), "toolgate-flush-")), "audit.jsonl");
 const ids = (path: string) =>
@@ -120,7 +109,7 @@ describe("AuditLog flush", () => {
   it("an uncaught exception still writes the records of the turn (on exit)", async () => {
     const path = fresh();
     const script = join(mkdtempSync(join(tmpdir(), "toolgate-flush-")), "crash.ts");
-    const audit = fileURLToPath(new URL("./audit.ts", import.meta.url));
+    const audit = fileURLToPath(new URL("../src/audit.ts", import.meta.url));
     writeFileSync(
       script,
       `import { AuditLog } from ${JSON.stringify(audit)};
