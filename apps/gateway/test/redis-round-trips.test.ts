@@ -1,6 +1,7 @@
 // "At most one store round trip on a call's answer path": with every Redis exchange
 // delayed by a known amount, a tools/call through a Redis-backed gateway takes one delay
-// (its reservation), never two (the commit rides later, after the answer).
+// (its reservation), never two (the commit rides later, after the answer). And when
+// Redis stalls, a call is decided by the fail mode within the command timeout.
 import { randomUUID } from "node:crypto";
 import { Redis } from "ioredis";
 import { afterEach, describe, expect, inject, it } from "vitest";
@@ -73,6 +74,59 @@ describe("Redis round trips on the answer path", () => {
       expect(counters).toHaveLength(1);
       expect(await direct.get(counters[0]!)).toBe("6");
       await direct.del(...markers, ...counters);
+    } finally {
+      direct.disconnect();
+    }
+  });
+
+  it("a stalled Redis: the call is refused by the fail mode in time, nothing runs, and the late reservation is never under-counted", async () => {
+    proxy = await startDelayProxy(Number(new URL(REDIS_URL).port || 6379), 0);
+    const prefix = `tg-stall-${randomUUID().slice(0, 8)}:`;
+    const calls: string[] = [];
+    t = await startTestGateway({
+      config: [
+        `store: "redis://127.0.0.1:${proxy.port}/0?prefix=${prefix}&timeout=300"`,
+        "upstreams: []",
+        "grants:",
+        `  demo: { apiKey: "\${TOOLGATE_API_KEY}", policy: policy.yaml }`,
+      ].join("\n"),
+      files: { "policy.yaml": POLICY },
+      extraUpstreams: [{ name: "fake", server: fakeUpstream(calls) }],
+    });
+    const client = await t.connect();
+    const create = () => client.callTool({ name: "binance_us_create_listen_key", arguments: {} });
+    expect(textOf(await create())).toContain("listenKey");
+    expect(calls).toEqual(["create"]);
+    proxy.hold(); // Redis gets nothing more and answers nothing
+    const started = performance.now();
+    const refused = await create();
+    const took = performance.now() - started;
+    expect(refused.isError).toBe(true);
+    expect(textOf(refused)).toMatch(/limit store unavailable/);
+    // Decided within the command timeout (300 ms) plus a margin, not left hanging.
+    expect(took).toBeLessThan(2000);
+    expect(calls).toEqual(["create"]);
+    // Redis resumes: the held commands run late, in order; later calls are counted again.
+    proxy.release();
+    const deadline = Date.now() + 5000;
+    let after = await create();
+    while (after.isError && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+      after = await create();
+    }
+    expect(textOf(after)).toContain("listenKey");
+    const direct = new Redis(REDIS_URL);
+    try {
+      const counters = await direct.keys(`${prefix}*:c:*`);
+      expect(counters).toHaveLength(1);
+      // Two calls ran; the refused one's reservation may have run late in Redis. The
+      // counter never holds fewer units than the calls that ran (no over-admission).
+      const used = Number(await direct.get(counters[0]!));
+      expect(calls).toHaveLength(2);
+      expect(used).toBeGreaterThanOrEqual(2);
+      expect(used).toBeLessThanOrEqual(3);
+      const keys = await direct.keys(`${prefix}*`);
+      if (keys.length) await direct.del(...keys);
     } finally {
       direct.disconnect();
     }

@@ -3,6 +3,13 @@ import { connect, createServer, type Socket } from "node:net";
 /** A listening {@link startDelayProxy}. */
 export interface DelayProxy {
   readonly port: number;
+  /**
+   * From now on keeps what clients send instead of passing it on, as a stalled server
+   * would (nothing is answered); {@link release} passes it on in order.
+   */
+  hold(): void;
+  /** Passes on everything held, in order, and stops holding. */
+  release(): void;
   close(): Promise<void>;
 }
 
@@ -19,6 +26,7 @@ export async function startDelayProxy(
   targetHost = "127.0.0.1",
 ): Promise<DelayProxy> {
   const sockets = new Set<Socket>();
+  let held: Array<() => void> | undefined;
   const track = (s: Socket) => {
     // No Nagle: a small write held for the peer's delayed ACK would add its own 40 ms.
     s.setNoDelay(true);
@@ -32,9 +40,11 @@ export async function startDelayProxy(
     track(upstream);
     // Timers of the same delay fire in the order they were set: the byte order holds.
     client.on("data", (chunk) => {
-      setTimeout(() => {
+      const pass = () => {
         if (!upstream.destroyed) upstream.write(chunk);
-      }, delayMs);
+      };
+      if (held) held.push(pass);
+      else setTimeout(pass, delayMs);
     });
     upstream.on("data", (chunk) => {
       if (!client.destroyed) client.write(chunk);
@@ -47,6 +57,14 @@ export async function startDelayProxy(
   if (address === null || typeof address === "string") throw new Error("proxy has no port");
   return {
     port: address.port,
+    hold() {
+      held ??= [];
+    },
+    release() {
+      const queued = held ?? [];
+      held = undefined;
+      for (const pass of queued) pass();
+    },
     async close() {
       for (const s of sockets) s.destroy();
       await new Promise<void>((r) => server.close(() => r()));
