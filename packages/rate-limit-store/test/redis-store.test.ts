@@ -446,6 +446,44 @@ describe("redis store: windows, scripts and connections", () => {
     client.disconnect();
   });
 
+  it("callers that await each commit before they reserve again soon stop waiting for rides that never come", async () => {
+    const client = new Redis(url, { enableOfflineQueue: false });
+    const p = prefix();
+    const store = createRedisStore({ client, prefix: p });
+    const specs = [spec("await|grant|1", 1_000_000)];
+    const rides = vi.spyOn(globalThis, "setTimeout");
+    const ids: string[] = [];
+    try {
+      // 8 callers in step, as a library loop does: reserve, await the commit, again. Their
+      // markers see the other 7 reservations open, yet no reservation comes while all 8
+      // await their commits: each wait for a ride would stall every caller until it ends.
+      const caller = async () => {
+        for (let i = 0; i < 40; i++) {
+          const r = await admit(store, specs);
+          await store.commit(r);
+          ids.push(r.id);
+        }
+      };
+      await Promise.all(Array.from({ length: 8 }, caller));
+      const waits = rides.mock.calls.filter(
+        ([, ms]) => (ms ?? 0) >= 1 && (ms ?? 0) <= MARKER_RIDE_MS,
+      );
+      // About one wait per round while rides were expected (40 rounds): a handful before
+      // the store learns none come, then one probe in 16 rounds.
+      expect(waits.length).toBeGreaterThan(0);
+      expect(waits.length).toBeLessThanOrEqual(12);
+    } finally {
+      rides.mockRestore();
+    }
+    // Every commit still wrote its marker.
+    expect(ids).toHaveLength(320);
+    const markers = await client.mget(ids.map((id) => `${p}{rl}:r:${id}`));
+    expect(markers.every((m) => m === "committed")).toBe(true);
+    expect(await client.get(`${p}{rl}:c:await|grant|1`)).toBe("320");
+    await store.close();
+    client.disconnect();
+  });
+
   it("commands sent in one event-loop turn leave in one socket write, even with nothing in flight", async () => {
     const client = new Redis(url, { enableOfflineQueue: false });
     const store = createRedisStore({ client, prefix: prefix() });

@@ -13,9 +13,29 @@ const noop = (): void => {};
 export const MARKER_RIDE_MS = 5;
 
 /**
+ * Weight of each new gap between reservations in their running mean (1/8): a few
+ * reservations move it, one outlier does not.
+ */
+const GAP_WEIGHT = 1 / 8;
+
+/** The shortest ride wait (ms): a timer cannot fire sooner. */
+const MIN_RIDE_MS = 1;
+
+/**
+ * Markers wait for rides only while at least this share of recent waits got one. Callers
+ * that await each commit before they reserve again (a library loop at any concurrency)
+ * never give a waiting marker its ride: every wait would stall them all until the timer.
+ */
+const MIN_RIDE_RATE = 0.5;
+
+/** While rides fail, one batch in this many still waits for one (to notice they work again). */
+const PROBE_EVERY = 16;
+
+/**
  * Commit markers of one slot, batched: every commit issued until the next reservation
- * (while other reservations are open or commands in flight, for {@link MARKER_RIDE_MS} at
- * most; otherwise until the end of the event-loop turn) goes out as ONE command (a lone marker as
+ * (while reservations keep coming and others are open or commands in flight, for about
+ * twice the usual gap between reservations, {@link MARKER_RIDE_MS} at most; otherwise
+ * until the end of the event-loop turn) goes out as ONE command (a lone marker as
  * `SET ... NX PXAT`, several as one script setting each the same way), written in the
  * same socket write as that next reservation's EVALSHA. So on the answer path there is
  * one Redis round trip per call, and the commit costs no write (and no Redis wake-up) of
@@ -34,9 +54,27 @@ export class CommitBatch {
   #timer: ReturnType<typeof setTimeout> | undefined;
   /** Admitted reservations of this slot not yet committed or rolled back. */
   #open = 0;
+  /** When the last reservation was written, on {@link #now} (ms). */
+  #lastReserveAt = Number.NEGATIVE_INFINITY;
+  /**
+   * Running mean of the gaps between reservations (ms, each capped at MARKER_RIDE_MS):
+   * how long a marker can expect to wait for its ride. Starts at the cap.
+   */
+  #gapMs = MARKER_RIDE_MS;
+  /** Running share of waits that got a ride (weight GAP_WEIGHT); starts hopeful. */
+  #rideRate = 1;
+  /** Batches that could have waited while rides were failing (see PROBE_EVERY). */
+  #skipped = 0;
+  readonly #now: () => number;
 
-  constructor(conn: RedisConnection) {
+  /**
+   * `now` (default `performance.now`) only paces the ride: real time, never an injected
+   * clock a test may stop (a stopped clock would make every gap zero, and that only
+   * means markers go out sooner).
+   */
+  constructor(conn: RedisConnection, now: () => number = () => performance.now()) {
     this.#conn = conn;
+    this.#now = now;
   }
 
   /** A reservation was admitted: its commit or rollback will follow. */
@@ -57,14 +95,16 @@ export class CommitBatch {
         this.#release = resolve;
       });
       // While other reservations of this store are still open (their calls in flight)
-      // or commands are in flight, another reservation is sure to come soon: ride with
-      // it, for MARKER_RIDE_MS at most. Otherwise (a lone call, a caller awaiting each
-      // commit) the marker goes out at the end of this event-loop turn, so
-      // `await commit()` stays one round trip. Real timers, not the injected scheduler:
-      // a test faking time must not hold markers back for ever.
-      if (this.#open > 0 || this.#conn.send.busy())
-        this.#timer = setTimeout(this.#noRide, MARKER_RIDE_MS);
-      else setImmediate(this.flush);
+      // or commands are in flight, another reservation is likely soon: ride with it,
+      // waiting about twice the usual gap between reservations (1 ms at least,
+      // MARKER_RIDE_MS at most), unless recent waits got no ride (MIN_RIDE_RATE).
+      // Otherwise (a lone call) the marker goes out at the end of this event-loop turn,
+      // so `await commit()` stays one round trip. Real timers, not the injected
+      // scheduler: a test faking time must not hold markers back for ever.
+      if ((this.#open > 0 || this.#conn.send.busy()) && this.#rideLikely()) {
+        const wait = Math.max(MIN_RIDE_MS, Math.min(MARKER_RIDE_MS, 2 * this.#gapMs));
+        this.#timer = setTimeout(this.#noRide, wait);
+      } else setImmediate(this.flush);
     }
     this.#keys.push(key);
     this.#expireAts.push(expireAt);
@@ -73,11 +113,24 @@ export class CommitBatch {
 
   /**
    * Called as a reservation is about to be written: queued markers go out first, in the
-   * same socket write (the Sender corks the socket for the turn).
+   * same socket write (the Sender corks the socket for the turn). Also paces the ride
+   * (the gaps between reservations).
    */
   ride(): void {
+    const now = this.#now();
+    const gap = Math.min(now - this.#lastReserveAt, MARKER_RIDE_MS);
+    this.#lastReserveAt = now;
+    this.#gapMs += (gap - this.#gapMs) * GAP_WEIGHT;
     if (this.#keys.length === 0) return;
+    if (this.#timer !== undefined) this.#rideRate += (1 - this.#rideRate) * GAP_WEIGHT;
     void this.flush();
+  }
+
+  /** Whether a marker should wait for a ride now, given how recent waits went. */
+  #rideLikely(): boolean {
+    if (this.#rideRate >= MIN_RIDE_RATE) return true;
+    this.#skipped = (this.#skipped + 1) % PROBE_EVERY;
+    return this.#skipped === 0;
   }
 
   /**
@@ -87,6 +140,7 @@ export class CommitBatch {
    * until new reservations open again; a count too low only batches less.
    */
   readonly #noRide = (): void => {
+    this.#rideRate -= this.#rideRate * GAP_WEIGHT;
     this.#open = 0;
     void this.flush();
   };
