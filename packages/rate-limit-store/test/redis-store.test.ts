@@ -446,6 +446,44 @@ describe("redis store: windows, scripts and connections", () => {
     client.disconnect();
   });
 
+  it("while reservations keep coming and commits are not awaited (a gateway), every marker rides with the next one", async () => {
+    const client = new Redis(url, { enableOfflineQueue: false });
+    const p = prefix();
+    const store = createRedisStore({ client, prefix: p });
+    const specs = [spec("stream|grant|1", 1_000_000)];
+    const inFlight = await admit(store, specs); // another call, open throughout
+    let current = await admit(store, specs);
+    const sent = vi.spyOn(client, "sendCommand");
+    const stream = client.stream as unknown as { _writev?: unknown; _write: unknown };
+    const writes = vi.spyOn(stream as { _write: (...a: unknown[]) => void }, "_write");
+    const writevs = stream._writev
+      ? vi.spyOn(stream as { _writev: (...a: unknown[]) => void }, "_writev")
+      : undefined;
+    const written = () => writes.mock.calls.length + (writevs?.mock.calls.length ?? 0);
+    const committed: Promise<void>[] = [];
+    const tick = () => new Promise<void>((r) => setImmediate(r));
+    for (let i = 0; i < 40; i++) {
+      await sleep(2); // the upstream works; requests come about this far apart
+      committed.push(store.commit(current)); // its answer went out; nobody awaits this
+      // The next request arrives a few turns later (a marker sent alone would have left
+      // by then): the marker is still waiting for it...
+      await tick();
+      await tick();
+      expect(written()).toBe(i);
+      current = await admit(store, specs);
+      // ...and leaves in the same socket write as its reservation.
+      expect(written()).toBe(i + 1);
+    }
+    await Promise.all(committed);
+    const names = sent.mock.calls.map(([c]) => c.name);
+    expect(names).toEqual(Array.from({ length: 40 }, () => ["set", "evalsha"]).flat());
+    await store.commit(current);
+    await store.commit(inFlight);
+    expect(await client.get(`${p}{rl}:c:stream|grant|1`)).toBe("42");
+    await store.close();
+    client.disconnect();
+  });
+
   it("callers that await each commit before they reserve again soon stop waiting for rides that never come", async () => {
     const client = new Redis(url, { enableOfflineQueue: false });
     const p = prefix();
